@@ -1,0 +1,1 @@
+"""The compact-model engine: load banks, predict, read activations (pure PyTorch, no Qt)."""

@@ -1,0 +1,118 @@
+"""The compact V4 model architecture, exactly as published.
+
+Five conv -> batch-norm -> ReLU stages (stage 0 a full 5x5 convolution, stages 1-4
+depthwise 5x5 then pointwise 1x1), then a dense readout of the 28x28 map flattened
+in Keras (row, column, channel) order. Parameter names match the published state
+dicts, so ``load_state_dict`` takes them unchanged.
+
+This module is the *reference* evaluation: clear, differentiable, any dtype and
+device. ``engine.fast_predict`` evaluates the same function faster.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+IMAGE_SIZE = 112
+KERNEL_SIZE = 5
+N_STAGES = 5
+CHANNEL_MEANS = (116.222, 109.270, 100.381)
+"""Per-channel means (R, G, B, in 0..255 units) subtracted before stage 0."""
+BATCH_NORM_EPS = 1e-5
+"""The converted running variances already absorb Keras' 1e-3: use PyTorch's default."""
+STAGE_STRIDES = (1, 2, 2, 1, 1)
+KERAS_STRIDE2_PADDING = (1, 2, 1, 2)
+"""Keras 'same' padding for a 5x5 kernel at stride 2 on an even size: 1 before, 2 after."""
+OUTPUT_SIZE = IMAGE_SIZE // 4
+
+
+def stage_sizes() -> list[int]:
+    """Spatial size of each stage's output map (112, 56, 28, 28, 28)."""
+    sizes, size = [], IMAGE_SIZE
+    for stride in STAGE_STRIDES:
+        size //= stride
+        sizes.append(size)
+    return sizes
+
+
+def parameter_count(filters: Sequence[int]) -> int:
+    """Trainable parameters of a compact model with these filters per stage.
+
+    Counts conv weights and biases, batch-norm scale and shift, and the readout;
+    batch-norm running statistics are buffers, not parameters.
+    """
+    n = filters
+    count = 3 * n[0] * KERNEL_SIZE**2 + n[0] + 2 * n[0]
+    for k in range(1, N_STAGES):
+        count += n[k - 1] * KERNEL_SIZE**2 + n[k - 1] * n[k] + n[k] + 2 * n[k]
+    count += OUTPUT_SIZE * OUTPUT_SIZE * n[-1] + 1
+    return count
+
+
+class _Layers(nn.Module):
+    """Holds the layers under the names the published state dicts use."""
+
+    def __init__(self, filters: Sequence[int]) -> None:
+        super().__init__()
+        self.layer0_conv = nn.Conv2d(3, filters[0], KERNEL_SIZE)
+        self.layer0_bn = nn.BatchNorm2d(filters[0], eps=BATCH_NORM_EPS)
+        for k in range(1, N_STAGES):
+            n_in, n_out = filters[k - 1], filters[k]
+            setattr(self, f"layer{k}_conv_depth",
+                    nn.Conv2d(n_in, n_in, KERNEL_SIZE, groups=n_in, bias=False))
+            setattr(self, f"layer{k}_conv_point", nn.Conv2d(n_in, n_out, 1))
+            setattr(self, f"layer{k}_bn", nn.BatchNorm2d(n_out, eps=BATCH_NORM_EPS))
+        self.Beta = nn.Linear(OUTPUT_SIZE * OUTPUT_SIZE * filters[-1], 1)
+
+
+class CompactModel(nn.Module):
+    """One compact model: RGB images in 0..255 -> one predicted response each.
+
+    Input is a float tensor ``(N, 3, 112, 112)`` of raw RGB values (0..255); the
+    channel means are subtracted inside, so gradients are with respect to pixels.
+    """
+
+    def __init__(self, filters: Sequence[int]) -> None:
+        super().__init__()
+        if len(filters) != N_STAGES or min(filters) < 1:
+            raise ValueError(f"filters per stage must be {N_STAGES} positive ints, got {list(filters)}")
+        self.filters = tuple(int(n) for n in filters)
+        self.layers = _Layers(self.filters)
+        self.register_buffer("channel_means",
+                             torch.tensor(CHANNEL_MEANS).view(1, 3, 1, 1), persistent=False)
+        self.eval()
+
+    def _stage(self, k: int, x: torch.Tensor) -> torch.Tensor:
+        layers = self.layers
+        if k == 0:
+            x = layers.layer0_conv(F.pad(x, (2, 2, 2, 2)))
+            return F.relu(layers.layer0_bn(x))
+        depth = getattr(layers, f"layer{k}_conv_depth")
+        if STAGE_STRIDES[k] == 2:
+            x = F.conv2d(F.pad(x, KERAS_STRIDE2_PADDING), depth.weight, stride=2, groups=x.shape[1])
+        else:
+            x = F.conv2d(F.pad(x, (2, 2, 2, 2)), depth.weight, groups=x.shape[1])
+        x = getattr(layers, f"layer{k}_conv_point")(x)
+        return F.relu(getattr(layers, f"layer{k}_bn")(x))
+
+    def stage_outputs(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Every stage's activation map (after ReLU), ``(N, filters[k], size, size)``."""
+        x = images.to(self.channel_means.dtype) - self.channel_means
+        outputs = []
+        for k in range(N_STAGES):
+            x = self._stage(k, x)
+            outputs.append(x)
+        return outputs
+
+    def readout(self, last_stage: torch.Tensor) -> torch.Tensor:
+        """Dense readout of the last stage map, flattened in Keras (row, col, channel) order."""
+        flat = last_stage.permute(0, 2, 3, 1).reshape(last_stage.shape[0], -1)
+        return self.layers.Beta(flat)[:, 0]
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Predicted responses ``(N,)`` for raw RGB images ``(N, 3, 112, 112)``."""
+        return self.readout(self.stage_outputs(images)[-1])

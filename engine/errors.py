@@ -1,0 +1,10 @@
+"""One exception type for everything a user can get wrong.
+
+Every message is a single line that names the file, neuron or option at fault and
+says how to fix it; the command line prints it without a traceback and exits 2,
+and the GUI shows it in the window.
+"""
+
+
+class CompactRigError(Exception):
+    """A problem with the user's input (file, folder, neuron id, option)."""

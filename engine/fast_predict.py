@@ -1,0 +1,195 @@
+"""Fast prediction: many models on many images, the hot path of live fits and ``predict``.
+
+The same function as ``CompactModel``, evaluated faster by:
+- folding batch norm into the convolution weights (in float64, then cast to float32);
+- flipping image and kernels spatially, which turns Keras' asymmetric stride-2
+  padding (1 before, 2 after) into symmetric padding, so no padded copies are made;
+- subtracting the channel means once per image block, shared by every model;
+- on the CPU, oneDNN convolutions with the ReLU fused in (no extra pass over the
+  large stage-0 map), channels-last throughout, and models run in parallel, one
+  intra-op thread each (small convolutions scale poorly across threads);
+- inference mode, small image chunks that stay in cache.
+``benchmarks/predict.py`` compares it with a straightforward per-model loop.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.architecture import CHANNEL_MEANS, N_STAGES, OUTPUT_SIZE, STAGE_STRIDES, CompactModel
+from engine.bank import ModelBank
+from engine.errors import CompactRigError
+from engine.preprocess import to_model_batch
+
+CHUNK = 4
+"""Images per forward call: small enough that a stage-0 map stays in cache."""
+BLOCK = 512
+"""Images converted to float at once, bounding memory for large image sets."""
+Progress = Callable[[int, int], None]
+_FUSED_CONV = getattr(getattr(torch.ops, "mkldnn", None), "_convolution_pointwise", None) \
+    if torch.backends.mkldnn.is_available() else None
+"""oneDNN convolution with a fused ReLU (what torch.compile uses on the CPU); None falls back to eager."""
+
+
+class Cancelled(Exception):
+    """Raised when the caller's ``cancelled()`` returned True."""
+
+
+class FoldedModel(nn.Module):
+    """A compact model with batch norm folded in, on spatially flipped, mean-subtracted input."""
+
+    def __init__(self, model: CompactModel) -> None:
+        super().__init__()
+        layers = model.layers
+        stage0_scale, stage0_shift = _bn_affine(layers.layer0_bn)
+        self.stage0 = _conv(layers.layer0_conv.weight.flip(-1, -2) * stage0_scale.view(-1, 1, 1, 1),
+                            layers.layer0_conv.bias * stage0_scale + stage0_shift, padding=2)
+        stages = []
+        for k in range(1, N_STAGES):
+            depth = getattr(layers, f"layer{k}_conv_depth").weight
+            point = getattr(layers, f"layer{k}_conv_point")
+            scale, shift = _bn_affine(getattr(layers, f"layer{k}_bn"))
+            stages += [
+                _conv(depth.flip(-1, -2), None, padding=2, stride=STAGE_STRIDES[k], groups=depth.shape[0]),
+                _conv(point.weight * scale.view(-1, 1, 1, 1), point.bias * scale + shift),
+                nn.ReLU(),
+            ]
+        self.stages = nn.Sequential(*stages)
+        n_last = model.filters[-1]
+        beta = layers.Beta.weight.detach().double().view(OUTPUT_SIZE, OUTPUT_SIZE, n_last)
+        self.readout = nn.Linear(beta.numel(), 1)
+        self.readout.weight.data = beta.flip(0, 1).permute(2, 0, 1).reshape(1, -1).float()
+        self.readout.bias.data = layers.Beta.bias.detach().float().clone()
+        self.eval()
+
+        self.convs = [(conv, relu) for conv, relu in
+                      [(self.stage0, True)] + [(m, i % 3 == 1) for i, m in enumerate(self.stages)
+                                              if isinstance(m, nn.Conv2d)]]
+
+    def forward(self, prepared: torch.Tensor) -> torch.Tensor:
+        """Responses ``(N,)`` for input from ``prepare_input``."""
+        x = prepared
+        if _FUSED_CONV is not None and x.device.type == "cpu":
+            for conv, relu in self.convs:
+                x = _FUSED_CONV(x, conv.weight, conv.bias, list(conv.padding), list(conv.stride), [1, 1],
+                                conv.groups, "relu" if relu else "none", [None], "")
+        else:
+            x = self.stages(torch.relu(self.stage0(x)))
+        return self.readout(x.contiguous().flatten(1))[:, 0]
+
+
+def _bn_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    scale = bn.weight.detach().double() / torch.sqrt(bn.running_var.double() + bn.eps)
+    return scale, bn.bias.detach().double() - bn.running_mean.double() * scale
+
+
+def _conv(weight: torch.Tensor, bias: torch.Tensor | None, padding: int = 0, stride: int = 1,
+          groups: int = 1) -> nn.Conv2d:
+    out_channels, in_per_group, size, _ = weight.shape
+    conv = nn.Conv2d(in_per_group * groups, out_channels, size, stride=stride, padding=padding,
+                     groups=groups, bias=bias is not None)
+    conv.weight.data = weight.detach().float().contiguous(memory_format=torch.channels_last)
+    if bias is not None:
+        conv.bias.data = bias.detach().float().contiguous()
+    return conv
+
+
+def prepare_input(images: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:
+    """uint8 ``(N, 112, 112, 3)`` -> float32 ``(N, 3, 112, 112)``, mean-subtracted and flipped."""
+    batch = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float()
+    means = torch.tensor(CHANNEL_MEANS, device=batch.device).view(1, 3, 1, 1)
+    return (batch - means).flip(-1, -2).contiguous(memory_format=torch.channels_last)
+
+
+@contextmanager
+def _single_intra_op_thread() -> Iterator[None]:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+class Predictor:
+    """Predicts a bank's neurons on image sets; keeps folded models between calls."""
+
+    def __init__(self, bank: ModelBank, device: str = "cpu", workers: int | None = None) -> None:
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise CompactRigError(f"device {device!r}: no CUDA GPU is available here; use --device cpu")
+        self.bank = bank
+        self.device = torch.device(device)
+        self.workers = workers or torch.get_num_threads()
+        self._folded: dict[str, FoldedModel] = {}
+        self._lock = threading.Lock()
+
+    def folded(self, neuron_id: str) -> FoldedModel:
+        """The neuron's folded model on this predictor's device (built once, then cached)."""
+        with self._lock:
+            if neuron_id not in self._folded:
+                model = self.bank.model(neuron_id, dtype=torch.float64)
+                self._folded[neuron_id] = FoldedModel(model).to(self.device)
+            return self._folded[neuron_id]
+
+    def predict(self, images: np.ndarray, neuron_ids: list[str] | None = None,
+                progress: Progress | None = None,
+                cancelled: Callable[[], bool] | None = None) -> np.ndarray:
+        """float32 ``(n_neurons, n_images)``, rows in ``neuron_ids`` order (bank order if None)."""
+        ids = self.bank.resolve(neuron_ids)
+        pixels = to_model_batch(np.asarray(images))
+        out = np.empty((len(ids), len(pixels)), dtype=np.float32)
+        blocks = list(range(0, len(pixels), BLOCK))
+        total, done = len(ids) * len(blocks), 0
+        done_lock = threading.Lock()
+        chunk = CHUNK if self.device.type == "cpu" else 256
+
+        def run(row: int, prepared: torch.Tensor, start: int) -> None:
+            nonlocal done
+            if cancelled is not None and cancelled():
+                raise Cancelled()
+            model = self.folded(ids[row])
+            with torch.inference_mode():
+                values = torch.cat([model(prepared[i:i + chunk]) for i in range(0, len(prepared), chunk)])
+            out[row, start:start + len(prepared)] = values.cpu().numpy()
+            with done_lock:
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+
+        for start in blocks:
+            prepared = prepare_input(pixels[start:start + BLOCK], self.device)
+            if self.device.type == "cpu" and self.workers > 1:
+                with _single_intra_op_thread(), ThreadPoolExecutor(self.workers) as pool:
+                    for future in [pool.submit(run, row, prepared, start) for row in range(len(ids))]:
+                        future.result()
+            else:
+                for row in range(len(ids)):
+                    run(row, prepared, start)
+        return out
+
+
+def predict(bank: ModelBank, images: np.ndarray, neuron_ids: list[str] | None = None,
+            device: str = "cpu", progress: Progress | None = None) -> np.ndarray:
+    """One-shot ``Predictor(bank, device).predict(...)``."""
+    return Predictor(bank, device).predict(images, neuron_ids, progress)
+
+
+def reference_predict(bank: ModelBank, images: np.ndarray, neuron_ids: list[str] | None = None,
+                      dtype: torch.dtype = torch.float64, batch: int = 100) -> np.ndarray:
+    """The straightforward evaluation: each reference model in turn, in ``dtype``."""
+    ids = bank.resolve(neuron_ids)
+    tensor = torch.from_numpy(to_model_batch(np.asarray(images))).permute(0, 3, 1, 2).to(dtype)
+    out = np.empty((len(ids), len(tensor)), dtype=np.float64)
+    with torch.inference_mode():
+        for row, neuron_id in enumerate(ids):
+            model = bank.model(neuron_id, dtype=dtype)
+            out[row] = torch.cat([model(tensor[i:i + batch]) for i in range(0, len(tensor), batch)]).numpy()
+    return out

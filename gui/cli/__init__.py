@@ -1,0 +1,45 @@
+"""The ``compactrig`` command: one sub-command per job, errors as one line, exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Sequence
+
+from engine.errors import CompactRigError
+from gui.cli import demo, models, predict
+
+COMMANDS = (demo, models, predict)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser; each command module adds its own sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="compactrig",
+        description="Compact V4 models in closed loop: predict, synthesize, present, record.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+    for command in COMMANDS:
+        command.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except CompactRigError as error:
+        print(f"compactrig: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("compactrig: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # output piped into `head` and the like: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

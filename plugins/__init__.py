@@ -1,0 +1,1 @@
+"""Plugins: response sources, marker outputs and gates, registered by entry point."""

@@ -1,0 +1,1 @@
+"""Resources shipped inside CompactRig: the embedded demo bank, built in code."""

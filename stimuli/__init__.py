@@ -1,0 +1,1 @@
+"""Stimulus images: probes, synthesis and stimulus sets (pure Python: no Qt, no PsychoPy)."""
