@@ -82,8 +82,6 @@ class CompactModel(nn.Module):
             raise ValueError(f"filters per stage must be {N_STAGES} positive ints, got {list(filters)}")
         self.filters = tuple(int(n) for n in filters)
         self.layers = _Layers(self.filters)
-        self.register_buffer("channel_means",
-                             torch.tensor(CHANNEL_MEANS).view(1, 3, 1, 1), persistent=False)
         self.eval()
 
     def _stage(self, k: int, x: torch.Tensor) -> torch.Tensor:
@@ -101,7 +99,9 @@ class CompactModel(nn.Module):
 
     def stage_outputs(self, images: torch.Tensor) -> list[torch.Tensor]:
         """Every stage's activation map (after ReLU), ``(N, filters[k], size, size)``."""
-        x = images.to(self.channel_means.dtype) - self.channel_means
+        weight = self.layers.layer0_conv.weight
+        means = torch.tensor(CHANNEL_MEANS, dtype=weight.dtype, device=weight.device).view(1, 3, 1, 1)
+        x = images.to(weight.dtype) - means
         outputs = []
         for k in range(N_STAGES):
             x = self._stage(k, x)

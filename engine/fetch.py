@@ -43,6 +43,9 @@ def download(url: str, target: Path, progress: Progress | None = None, timeout: 
                 done += len(block)
                 if progress is not None:
                     progress(done, total)
+    except urllib.error.HTTPError as error:
+        raise CompactRigError(f"could not download {url}: the server answered HTTP {error.code} "
+                              f"({error.reason}); check --url") from None
     except (urllib.error.URLError, OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
         raise CompactRigError(

@@ -1,0 +1,68 @@
+"""Shared fixtures: where the published test data are, and cached readings of them.
+
+The published models and recordings are never copied into the repository; tests find
+them through ``COMPACTRIG_SHARED_DATA`` (default ``../shared/data/v4_compact_models``).
+When ``CI=true`` and they are missing, tests that need them fail instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    configured = os.environ.get("COMPACTRIG_SHARED_DATA")
+    return Path(configured) if configured else REPO.parent / "shared" / "data" / "v4_compact_models"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The published data folder; fails under CI when absent, skips elsewhere."""
+    path = shared_data_dir()
+    if not (path / "data_compact_models" / "models_torch").is_dir():
+        message = f"published test data not found at {path}; set COMPACTRIG_SHARED_DATA"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def published_bank(shared_data):
+    from engine.bank import load_directory
+    return load_directory(shared_data / "data_compact_models")
+
+
+@pytest.fixture(scope="session")
+def images_190923(shared_data):
+    from engine.image_files import read_images
+    return read_images(shared_data / "data_V4_responses" / "images" / "images_190923.zip")
+
+
+@pytest.fixture(scope="session")
+def images_201025(shared_data):
+    from engine.image_files import read_images
+    return read_images(shared_data / "data_V4_responses" / "images" / "images_201025.zip")
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run the installed ``compactrig`` console script as a user would."""
+    script = Path(sys.executable).with_name("compactrig")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "gui.cli"]
+    return subprocess.run([*command, *args], capture_output=True, text=True,
+                          cwd=cwd or REPO, timeout=timeout)
+
+
+def pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson r of each row of ``a`` with the same row of ``b`` (independent of the app's code)."""
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    return (a * b).sum(axis=1) / np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))

@@ -1,0 +1,56 @@
+"""The architecture as a test: pure computation never imports Qt; only presentation imports PsychoPy."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from conftest import REPO
+
+QT_MODULES = ("PyQt6", "PyQt5", "PySide6", "PySide2", "pyqtgraph", "qtpy")
+PURE_PACKAGES = ("engine", "stimuli", "plugins", "resources")
+PRESENTATION_PACKAGE = "gui/presenter"
+"""Where the PsychoPy presenter process lives (issue 4): the only code that imports psychopy,
+and it never imports Qt either (it runs in its own process)."""
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def python_files(*packages: str) -> list[Path]:
+    return [p for package in packages for p in sorted((REPO / package).rglob("*.py"))]
+
+
+def offenders(files: list[Path], forbidden: tuple[str, ...]) -> list[str]:
+    found = []
+    for path in files:
+        for name in imported_modules(path):
+            if name.split(".")[0] in forbidden:
+                found.append(f"{path.name} imports {name}")
+    return found
+
+
+def test_pure_packages_and_presenter_never_import_qt():
+    files = python_files(*PURE_PACKAGES, PRESENTATION_PACKAGE)
+    assert len(files) > 5
+    assert offenders(files, QT_MODULES) == []
+
+
+def test_only_presentation_code_imports_psychopy():
+    files = [p for p in python_files("engine", "stimuli", "plugins", "resources", "gui")
+             if PRESENTATION_PACKAGE not in p.relative_to(REPO).as_posix()]
+    assert offenders(files, ("psychopy",)) == []
+
+
+def test_checker_sees_real_imports(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("import os\nfrom PyQt6.QtWidgets import QWidget\nimport psychopy.visual as v\n")
+    assert offenders([sample], QT_MODULES) and offenders([sample], ("psychopy",))
