@@ -68,6 +68,7 @@ class FoldedModel(nn.Module):
         self.readout = nn.Linear(beta.numel(), 1)
         self.readout.weight.data = beta.flip(0, 1).permute(2, 0, 1).reshape(1, -1).float()
         self.readout.bias.data = layers.Beta.bias.detach().float().clone()
+        self.requires_grad_(False)  # gradients are only ever taken with respect to the images
         self.eval()
 
         self.convs = [(conv, relu) for conv, relu in
@@ -75,15 +76,55 @@ class FoldedModel(nn.Module):
                                               if isinstance(m, nn.Conv2d)]]
 
     def forward(self, prepared: torch.Tensor) -> torch.Tensor:
-        """Responses ``(N,)`` for input from ``prepare_input``."""
-        x = prepared
-        if _FUSED_CONV is not None and x.device.type == "cpu":
+        """Responses ``(N,)`` for input from ``prepare_input`` (no autograd on the fused CPU path)."""
+        if _FUSED_CONV is not None and prepared.device.type == "cpu" and not torch.is_grad_enabled():
+            x = prepared
             for conv, relu in self.convs:
                 x = _FUSED_CONV(x, conv.weight, conv.bias, list(conv.padding), list(conv.stride), [1, 1],
                                 conv.groups, "relu" if relu else "none", [None], "")
+            return self.read(x)
+        return self.read(self.stage_outputs(prepared)[-1])
+
+    def stage_outputs(self, prepared: torch.Tensor, last_stage: int = N_STAGES - 1) -> list[torch.Tensor]:
+        """Stage maps 0..``last_stage`` (after ReLU, in the flipped frame), differentiable."""
+        if _FUSED_CONV is not None and prepared.device.type == "cpu":
+            x = _Stage0ConvReLU.apply(prepared, self.stage0.weight, self.stage0.bias)
         else:
-            x = self.stages(torch.relu(self.stage0(x)))
-        return self.readout(x.contiguous().flatten(1))[:, 0]
+            x = torch.relu(self.stage0(prepared))
+        outputs = [x]
+        for k in range(1, last_stage + 1):
+            depth, point, relu = self.stages[3 * (k - 1): 3 * k]
+            x = relu(point(depth(x)))
+            outputs.append(x)
+        return outputs
+
+    def read(self, last_stage: torch.Tensor) -> torch.Tensor:
+        """The dense readout of the (flipped) last-stage map: the model's response ``(N,)``."""
+        return self.readout(last_stage.contiguous().flatten(1))[:, 0]
+
+
+class _Stage0ConvReLU(torch.autograd.Function):
+    """Stage 0 as one fused oneDNN conv+ReLU, with the gradient for the input only.
+
+    The 112x112 stage-0 map is the largest tensor of the model; fusing the ReLU saves a
+    pass over it, and keeping only the output (its sign is the ReLU mask) saves memory.
+    Synthesis differentiates through this for every step.
+    """
+
+    @staticmethod
+    def forward(ctx, images: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        out = _FUSED_CONV(images, weight, bias, [2, 2], [1, 1], [1, 1], 1, "relu", [None], "")
+        ctx.save_for_backward(out, weight)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        out, weight = ctx.saved_tensors
+        masked = torch.ops.aten.threshold_backward(grad_out, out, 0.0)
+        transposed = weight.transpose(0, 1).flip(-1, -2).contiguous(memory_format=torch.channels_last)
+        grad_in = _FUSED_CONV(masked.contiguous(memory_format=torch.channels_last), transposed, None,
+                              [2, 2], [1, 1], [1, 1], 1, "none", [None], "")
+        return grad_in, None, None
 
 
 def _bn_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,10 +144,17 @@ def _conv(weight: torch.Tensor, bias: torch.Tensor | None, padding: int = 0, str
 
 
 def prepare_input(images: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:
-    """uint8 ``(N, 112, 112, 3)`` -> float32 ``(N, 3, 112, 112)``, mean-subtracted and flipped."""
+    """uint8 or float ``(N, 112, 112, 3)`` in 0..255 -> float32 ``(N, 3, 112, 112)``, mean-subtracted, flipped."""
     batch = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float()
     means = torch.tensor(CHANNEL_MEANS, device=batch.device).view(1, 3, 1, 1)
     return (batch - means).flip(-1, -2).contiguous(memory_format=torch.channels_last)
+
+
+def restore_pixels(prepared: torch.Tensor) -> np.ndarray:
+    """Inverse of ``prepare_input``: float ``(N, 112, 112, 3)`` in 0..255 (not rounded)."""
+    means = torch.tensor(CHANNEL_MEANS, device=prepared.device).view(1, 3, 1, 1)
+    raw = prepared.detach().flip(-1, -2) + means
+    return raw.permute(0, 2, 3, 1).cpu().numpy()
 
 
 @contextmanager

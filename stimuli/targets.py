@@ -1,0 +1,64 @@
+"""What a synthesis drives: the model's output, or one internal unit.
+
+Internal units are addressed in the published (unflipped) frame as
+``STAGE:CHANNEL`` (the channel's mean over its map) or ``STAGE:CHANNEL:ROW:COL``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from engine.architecture import N_STAGES, stage_sizes
+from engine.errors import CompactRigError
+from engine.fast_predict import FoldedModel
+
+
+@dataclass(frozen=True)
+class UnitTarget:
+    """The model output (``stage is None``) or a unit of stage ``stage``."""
+
+    stage: int | None = None
+    channel: int = 0
+    row: int | None = None
+    col: int | None = None
+
+    @classmethod
+    def parse(cls, text: str | None) -> "UnitTarget":
+        """``None``/``'output'``, ``'STAGE:CHANNEL'`` or ``'STAGE:CHANNEL:ROW:COL'``."""
+        if text is None or text == "output":
+            return cls()
+        parts = text.split(":")
+        if len(parts) not in (2, 4) or not all(p.strip().isdigit() for p in parts):
+            raise CompactRigError(f"target {text!r}: use 'output', STAGE:CHANNEL or STAGE:CHANNEL:ROW:COL")
+        numbers = [int(p) for p in parts]
+        return cls(*numbers) if len(numbers) == 4 else cls(numbers[0], numbers[1])
+
+    def describe(self) -> str:
+        if self.stage is None:
+            return "output"
+        where = "" if self.row is None else f":{self.row}:{self.col}"
+        return f"{self.stage}:{self.channel}{where}"
+
+    def check(self, filters: tuple[int, ...]) -> None:
+        """Raise a clear error if this unit does not exist in a model with ``filters``."""
+        if self.stage is None:
+            return
+        if not 0 <= self.stage < N_STAGES:
+            raise CompactRigError(f"target {self.describe()}: stage must be 0..{N_STAGES - 1}")
+        if not 0 <= self.channel < filters[self.stage]:
+            raise CompactRigError(f"target {self.describe()}: stage {self.stage} has channels 0..{filters[self.stage] - 1}")
+        size = stage_sizes()[self.stage]
+        if self.row is not None and not (0 <= self.row < size and 0 <= self.col < size):
+            raise CompactRigError(f"target {self.describe()}: stage {self.stage} positions are 0..{size - 1}")
+
+    def score(self, model: FoldedModel, prepared: torch.Tensor) -> torch.Tensor:
+        """The target's value ``(N,)`` for prepared (flipped) input; differentiable."""
+        if self.stage is None:
+            return model(prepared)
+        unit_map = model.stage_outputs(prepared, self.stage)[-1][:, self.channel]
+        if self.row is None:
+            return unit_map.mean(dim=(1, 2))
+        size = unit_map.shape[-1]  # the folded model works on spatially flipped maps
+        return unit_map[:, size - 1 - self.row, size - 1 - self.col]
