@@ -48,6 +48,7 @@ class ModelBank:
     neurons: list[NeuronInfo]
     _load_state: Callable[[str], StateDict]
     _cache: dict[str, StateDict] = field(default_factory=dict, repr=False)
+    _identity: dict[str, str | int] | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.neurons)
@@ -95,6 +96,11 @@ class ModelBank:
 
     def identity(self) -> dict[str, str | int]:
         """Name, source, size and a content hash over all weights: provenance for stimulus sets."""
+        if self._identity is None:
+            self._identity = self._compute_identity()
+        return dict(self._identity)
+
+    def _compute_identity(self) -> dict[str, str | int]:
         digest = hashlib.sha256()
         for neuron_id in self.neuron_ids:
             digest.update(neuron_id.encode())

@@ -8,9 +8,9 @@ import sys
 from typing import Sequence
 
 from engine.errors import CompactRigError
-from gui.cli import demo, models, predict
+from gui.cli import demo, gaudy_cmd, models, predict, stimuli_cmd, synth
 
-COMMANDS = (demo, models, predict)
+COMMANDS = (demo, models, predict, synth, gaudy_cmd, stimuli_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

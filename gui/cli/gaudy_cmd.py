@@ -1,0 +1,34 @@
+"""``compactrig gaudy``: high-contrast versions of natural images, saved as a stimulus set."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from engine.image_files import read_images
+from gui.cli.options import add_bank_option, open_bank
+from gui.cli.stimulus_output import add_to_set
+from stimuli.gaudy import gaudy
+from stimuli.stimulus_set import StimulusRecord
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("gaudy", help="make gaudy (0/255 per channel) images from natural images")
+    add_bank_option(parser)
+    parser.add_argument("--images", type=Path, required=True, help="folder, .zip or stimulus set of images")
+    parser.add_argument("--mode", choices=("channel", "global"), default="channel",
+                        help="threshold per colour channel (default) or one over all channels")
+    parser.add_argument("--sigma", type=float, default=0.0, help="Gaussian pre-blur in pixels (default none)")
+    parser.add_argument("--out", type=Path, required=True, help="stimulus-set folder (created or added to)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    bank = open_bank(args)
+    natural = read_images(args.images)
+    images = gaudy(natural.pixels, args.mode, args.sigma)
+    method = {"method": "gaudy", "mode": args.mode, "sigma": args.sigma}
+    records = [StimulusRecord(image_id=f"gaudy_{source}", kind="gaudy", source_image=source, method=method)
+               for source in natural.ids]
+    add_to_set(args.out, bank, images, records)
+    return 0

@@ -1,0 +1,186 @@
+"""Stimulus sets on disk: one lossless PNG per image plus ``manifest.json`` with full provenance.
+
+The PNGs hold exactly the pixels that will be shown (112x112 RGB, uint8). The manifest
+records, per image: id, kind (natural / max / min / adversarial / gaudy), target neuron,
+method parameters, seed, source image, the predicted response of every neuron of the
+bank it was made with, that bank's identity, the software version and creation time.
+Sets can be merged, filtered and reordered; saving then loading gives back the same
+pixels and manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+from PIL import Image
+
+from engine import __version__
+from engine.architecture import IMAGE_SIZE
+from engine.bank import ModelBank
+from engine.errors import CompactRigError
+from engine.fast_predict import Predictor
+
+MANIFEST = "manifest.json"
+FORMAT = "compactrig-stimulus-set"
+FORMAT_VERSION = 1
+KINDS = ("natural", "max", "min", "adversarial", "gaudy")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+
+
+@dataclass(frozen=True)
+class StimulusRecord:
+    """Provenance of one image of a set."""
+
+    image_id: str
+    kind: str
+    target_neuron: str | None = None
+    method: dict = field(default_factory=dict)
+    seed: int | None = None
+    source_image: str | None = None
+    predicted: dict[str, float] = field(default_factory=dict)
+    bank: dict = field(default_factory=dict)
+    software_version: str = __version__
+    created: str = ""
+
+
+def check_image_id(image_id: str) -> str:
+    """Ids become file names: letters, digits, ``._+-``, not starting with a dot."""
+    if not _SAFE_ID.match(image_id):
+        raise CompactRigError(f"image id {image_id!r}: use letters, digits and . _ + - only (it names a PNG file)")
+    return image_id
+
+
+@dataclass
+class StimulusSet:
+    """Images (uint8 ``(n, 112, 112, 3)``) with one record each, in presentation-list order."""
+
+    records: list[StimulusRecord]
+    pixels: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.pixels.shape != (len(self.records), IMAGE_SIZE, IMAGE_SIZE, 3) or self.pixels.dtype != np.uint8:
+            raise ValueError(f"pixels must be uint8 ({len(self.records)}, 112, 112, 3), got "
+                             f"{self.pixels.dtype} {self.pixels.shape}")
+        seen = set()
+        for record in self.records:
+            check_image_id(record.image_id)
+            if record.image_id in seen:
+                raise CompactRigError(f"image id {record.image_id!r} appears twice in one stimulus set; ids must be unique")
+            seen.add(record.image_id)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def ids(self) -> list[str]:
+        return [r.image_id for r in self.records]
+
+    @classmethod
+    def empty(cls) -> "StimulusSet":
+        return cls([], np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8))
+
+    def select(self, indices: Iterable[int]) -> "StimulusSet":
+        chosen = list(indices)
+        return StimulusSet([self.records[i] for i in chosen], self.pixels[chosen])
+
+    def filtered(self, keep: Callable[[StimulusRecord], bool]) -> "StimulusSet":
+        return self.select(i for i, record in enumerate(self.records) if keep(record))
+
+    def reordered(self, ids: list[str]) -> "StimulusSet":
+        """The images named by ``ids`` in that order (each id must be in the set)."""
+        position = {image_id: i for i, image_id in enumerate(self.ids)}
+        missing = [i for i in ids if i not in position]
+        if missing:
+            raise CompactRigError(f"image id {missing[0]!r} is not in this stimulus set")
+        return self.select(position[i] for i in ids)
+
+    def merged(self, other: "StimulusSet") -> "StimulusSet":
+        """This set followed by ``other``; a shared id is an error (ids name files)."""
+        clash = sorted(set(self.ids) & set(other.ids))
+        if clash:
+            raise CompactRigError(f"image id {clash[0]!r} is in both stimulus sets; rename or filter one first")
+        return StimulusSet(self.records + other.records, np.concatenate([self.pixels, other.pixels]))
+
+    def save(self, folder: str | Path) -> Path:
+        """Write PNGs and the manifest (atomically replaced); stale PNGs of an older manifest go."""
+        folder = Path(folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            previous = _manifest_files(folder) if (folder / MANIFEST).is_file() else set()
+            for record, pixels in zip(self.records, self.pixels):
+                Image.fromarray(pixels, "RGB").save(folder / f"{record.image_id}.png", optimize=False)
+            manifest = {"format": FORMAT, "format_version": FORMAT_VERSION,
+                        "images": [{"file": f"{r.image_id}.png", **asdict(r)} for r in self.records]}
+            staging = folder / f".{MANIFEST}.tmp"
+            staging.write_text(json.dumps(manifest, indent=1))
+            os.replace(staging, folder / MANIFEST)
+            for stale in previous - {f"{r.image_id}.png" for r in self.records}:
+                (folder / stale).unlink(missing_ok=True)
+        except OSError as error:
+            raise CompactRigError(f"{folder}: cannot write the stimulus set ({error.strerror or error})") from None
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "StimulusSet":
+        """Read a set written by ``save``; every problem is named with its file."""
+        folder = Path(folder)
+        manifest_path = folder / MANIFEST
+        if not manifest_path.is_file():
+            raise CompactRigError(f"{folder}: no {MANIFEST}; not a stimulus set (make one with "
+                                  "`compactrig stimuli import` or `compactrig synth`)")
+        try:
+            manifest = json.loads(manifest_path.read_text())
+            entries = manifest["images"]
+            if manifest.get("format") != FORMAT:
+                raise ValueError(f"format is {manifest.get('format')!r}")
+            records = [StimulusRecord(**{k: v for k, v in entry.items() if k != "file"}) for entry in entries]
+        except (ValueError, KeyError, TypeError) as error:
+            raise CompactRigError(f"{manifest_path}: not a valid stimulus-set manifest ({error})") from None
+        pixels = np.zeros((len(records), IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
+        for index, record in enumerate(records):
+            path = folder / f"{check_image_id(record.image_id)}.png"
+            try:
+                with Image.open(path) as image:
+                    if image.mode != "RGB" or image.size != (IMAGE_SIZE, IMAGE_SIZE):
+                        raise ValueError(f"is {image.mode} {image.size[0]}x{image.size[1]}, expected RGB 112x112")
+                    pixels[index] = np.asarray(image)
+            except (OSError, ValueError) as error:
+                raise CompactRigError(f"{path}: unusable stimulus image ({error}); restore it or remove "
+                                      f"{record.image_id} from the manifest") from None
+        return cls(records, pixels)
+
+
+def _manifest_files(folder: Path) -> set[str]:
+    try:
+        return {entry["file"] for entry in json.loads((folder / MANIFEST).read_text())["images"]}
+    except (ValueError, KeyError, TypeError):
+        return set()
+
+
+def now() -> str:
+    """Creation time as ISO 8601 UTC (seconds)."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def annotate(bank: ModelBank, pixels: np.ndarray, records: list[StimulusRecord],
+             predictor: Predictor | None = None) -> StimulusSet:
+    """A set whose records carry every bank neuron's predicted response, the bank identity and time."""
+    predictor = predictor or Predictor(bank)
+    values = predictor.predict(pixels) if len(pixels) else np.zeros((len(bank), 0), np.float32)
+    identity, created = bank.identity(), now()
+    annotated = [replace(record, bank=identity, created=created,
+                         predicted={n: float(values[row, i]) for row, n in enumerate(bank.neuron_ids)})
+                 for i, record in enumerate(records)]
+    return StimulusSet(annotated, pixels)
+
+
+def load_or_empty(folder: str | Path) -> StimulusSet:
+    """The set in ``folder``, or an empty one if the folder holds none yet."""
+    return StimulusSet.load(folder) if (Path(folder) / MANIFEST).is_file() else StimulusSet.empty()
