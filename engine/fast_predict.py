@@ -145,7 +145,7 @@ def _conv(weight: torch.Tensor, bias: torch.Tensor | None, padding: int = 0, str
 
 def prepare_input(images: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:
     """uint8 or float ``(N, 112, 112, 3)`` in 0..255 -> float32 ``(N, 3, 112, 112)``, mean-subtracted, flipped."""
-    batch = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float()
+    batch = torch.from_numpy(np.require(images, requirements=["C", "W"])).to(device).permute(0, 3, 1, 2).float()
     means = torch.tensor(CHANNEL_MEANS, device=batch.device).view(1, 3, 1, 1)
     return (batch - means).flip(-1, -2).contiguous(memory_format=torch.channels_last)
 
@@ -234,7 +234,8 @@ def reference_predict(bank: ModelBank, images: np.ndarray, neuron_ids: list[str]
                       dtype: torch.dtype = torch.float64, batch: int = 100) -> np.ndarray:
     """The straightforward evaluation: each reference model in turn, in ``dtype``."""
     ids = bank.resolve(neuron_ids)
-    tensor = torch.from_numpy(to_model_batch(np.asarray(images))).permute(0, 3, 1, 2).to(dtype)
+    pixels = np.require(to_model_batch(np.asarray(images)), requirements=["C", "W"])
+    tensor = torch.from_numpy(pixels).permute(0, 3, 1, 2).to(dtype)
     out = np.empty((len(ids), len(tensor)), dtype=np.float64)
     with torch.inference_mode():
         for row, neuron_id in enumerate(ids):

@@ -11,7 +11,6 @@ Conventions (documented in the README):
 from __future__ import annotations
 
 import numpy as np
-import torch
 from PIL import Image
 
 from engine.architecture import IMAGE_SIZE
@@ -47,10 +46,3 @@ def to_model_batch(images: np.ndarray) -> np.ndarray:
     if images.ndim == 4 and images.shape[1:] == (IMAGE_SIZE, IMAGE_SIZE, 3) and images.dtype == np.uint8:
         return images
     return np.stack([to_model_image(image) for image in images])
-
-
-def to_tensor(images: np.ndarray, dtype: torch.dtype = torch.float32,
-              device: str | torch.device = "cpu") -> torch.Tensor:
-    """uint8 ``(N, 112, 112, 3)`` -> float ``(N, 3, 112, 112)`` in 0..255 on ``device``."""
-    batch = torch.from_numpy(np.ascontiguousarray(to_model_batch(images)))
-    return batch.to(device).permute(0, 3, 1, 2).to(dtype)

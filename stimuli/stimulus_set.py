@@ -115,7 +115,7 @@ class StimulusSet:
             folder.mkdir(parents=True, exist_ok=True)
             previous = _manifest_files(folder) if (folder / MANIFEST).is_file() else set()
             for record, pixels in zip(self.records, self.pixels):
-                Image.fromarray(pixels, "RGB").save(folder / f"{record.image_id}.png", optimize=False)
+                Image.fromarray(pixels).save(folder / f"{record.image_id}.png", optimize=False)
             manifest = {"format": FORMAT, "format_version": FORMAT_VERSION,
                         "images": [{"file": f"{r.image_id}.png", **asdict(r)} for r in self.records]}
             staging = folder / f".{MANIFEST}.tmp"

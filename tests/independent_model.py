@@ -22,7 +22,7 @@ def _bn(x: torch.Tensor, state: dict, prefix: str) -> torch.Tensor:
 def evaluate(state: dict, images_uint8: np.ndarray) -> np.ndarray:
     """Responses (N,) of the model with ``state`` to uint8 images (N, 112, 112, 3), in float64."""
     state = {k: v.double() for k, v in state.items()}
-    x = torch.from_numpy(images_uint8).double().permute(0, 3, 1, 2) - MEANS
+    x = torch.from_numpy(np.array(images_uint8)).double().permute(0, 3, 1, 2) - MEANS
     x = F.conv2d(F.pad(x, (2, 2, 2, 2)), state["layers.layer0_conv.weight"], state["layers.layer0_conv.bias"])
     x = torch.relu(_bn(x, state, "layers.layer0_bn"))
     for k in range(1, 5):
