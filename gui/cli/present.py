@@ -1,0 +1,117 @@
+"""``compactrig present`` and ``compactrig rig init``: show a stimulus set on the rig monitor."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import signal
+import sys
+import time
+from pathlib import Path
+
+from engine.errors import CompactRigError
+from gui.presenter import protocol as msg
+from gui.presenter.client import Presenter
+from gui.presenter.rig import load_rig, write_default_rig
+from stimuli.stimulus_set import StimulusSet
+from stimuli.trial_plan import make_plan
+
+LOG_COLUMNS = ["order", "trial", "image_id", "onset_time", "frames_shown", "dropped_frames", "aborted"]
+REFRESH_TOLERANCE = 0.02
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("present", help="show a stimulus set on the rig monitor (PsychoPy)")
+    parser.add_argument("--stimuli", type=Path, required=True, help="stimulus-set folder")
+    parser.add_argument("--rig", type=Path, default=None, help="rig file (default: a 1280x720 window, 60 Hz)")
+    parser.add_argument("--repeats", type=int, default=1, help="times each image is shown (default 1)")
+    parser.add_argument("--shuffle", action="store_true", help="shuffle each repeat block")
+    parser.add_argument("--seed", type=int, default=None, help="seed for --shuffle")
+    parser.add_argument("--log", type=Path, default=None, help="CSV with one row per onset")
+    parser.add_argument("--capture", type=Path, default=None,
+                        help="save each image's first frame as DIR/NNNNN.png (presentation order)")
+    parser.set_defaults(run=run)
+
+    rig = commands.add_parser("rig", help="rig files")
+    actions = rig.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    init = actions.add_parser("init", help="write a commented default rig file")
+    init.add_argument("file", type=Path)
+    init.set_defaults(run=run_rig_init)
+    check = actions.add_parser("check", help="validate a rig file and print what it derives")
+    check.add_argument("file", type=Path)
+    check.set_defaults(run=run_rig_check)
+
+
+def run_rig_init(args: argparse.Namespace) -> int:
+    print(f"Wrote {write_default_rig(args.file)}; edit it for your monitor, then `compactrig rig check {args.file}`")
+    return 0
+
+
+def run_rig_check(args: argparse.Namespace) -> int:
+    rig = load_rig(args.file)
+    print(f"{args.file}: valid. {rig.pixels_per_degree:.2f} px/deg; image {rig.image_size_px:.1f} px at "
+          f"({rig.image_position_px[0]:.1f}, {rig.image_position_px[1]:.1f}) px; "
+          f"{rig.frames_on} frames on ({1000 * rig.frames_on / rig.refresh_hz:.1f} ms), {rig.frames_off} off, "
+          f"{rig.images_per_trial} images per trial")
+    return 0
+
+
+def _open_log(path: Path | None):
+    if path is None:
+        return None, None
+    handle = open(path, "w", newline="")
+    writer = csv.writer(handle)
+    writer.writerow(LOG_COLUMNS)
+    return handle, writer
+
+
+def run(args: argparse.Namespace) -> int:
+    rig = load_rig(args.rig)
+    stimulus_set = StimulusSet.load(args.stimuli)
+    plan = make_plan(stimulus_set.ids, args.repeats, rig.images_per_trial, args.shuffle, args.seed)
+    planned = sum(len(t.image_ids) for t in plan)
+    log_handle, log = _open_log(args.log)
+    interrupted = []
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+    presenter = Presenter(rig).start()
+    try:
+        ready = presenter.wait_for(msg.Ready, timeout=60)
+        measured = ready.measured_refresh_hz
+        if measured and abs(measured - rig.refresh_hz) > REFRESH_TOLERANCE * rig.refresh_hz:
+            print(f"warning: measured refresh {measured:.1f} Hz differs from the rig file's "
+                  f"{rig.refresh_hz:g} Hz; durations are counted in frames", file=sys.stderr)
+        presenter.send(msg.LoadStimuli(stimulus_set.ids, stimulus_set.pixels))
+        presenter.wait_for(msg.StimuliLoaded, timeout=60)
+        presenter.send(msg.RunTrials(plan, str(args.capture) if args.capture else None))
+        shown = dropped = 0
+        abort_sent = False
+        while True:
+            if interrupted and not abort_sent:
+                presenter.send(msg.Abort())
+                abort_sent = True
+            for event in presenter.poll():
+                if isinstance(event, msg.Onset):
+                    shown += 1
+                    dropped += event.dropped_frames
+                    if log is not None:
+                        log.writerow([event.order, event.trial_id, event.image_id, f"{event.onset_time:.6f}",
+                                      event.frames_shown, event.dropped_frames, int(event.aborted)])
+                        log_handle.flush()
+                elif isinstance(event, msg.TrialDone):
+                    print(f"trial {event.trial_id}: {shown}/{planned} images shown, {dropped} dropped frames")
+                elif isinstance(event, msg.PresenterError):
+                    print(f"presenter: {event.message}", file=sys.stderr)
+                elif isinstance(event, msg.PresenterDied):
+                    raise CompactRigError(f"the presenter process died (exit code {event.exitcode}); "
+                                          f"{shown} onsets were logged")
+                elif isinstance(event, msg.RunDone):
+                    state = "aborted" if event.aborted else "done"
+                    print(f"{state}: {event.images_shown}/{planned} images shown, {dropped} dropped frames")
+                    return 130 if event.aborted and interrupted else 0
+            time.sleep(0.005)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        presenter.shutdown()
+        if log_handle is not None:
+            log_handle.close()

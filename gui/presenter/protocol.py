@@ -1,0 +1,125 @@
+"""Messages between the parent (GUI, CLI, session runner) and the presenter process.
+
+Plain dataclasses sent over multiprocessing queues. The parent only ever ``put``s and
+drains events without blocking; the child checks for commands between frames without
+waiting, so neither side can stall the other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from stimuli.trial_plan import Trial
+
+
+# parent -> child
+@dataclass(frozen=True)
+class LoadStimuli:
+    """uint8 ``(n, 112, 112, 3)`` pixels and their ids, turned into textures before any run."""
+
+    image_ids: list[str]
+    pixels: np.ndarray = field(repr=False)
+
+
+@dataclass(frozen=True)
+class RunTrials:
+    trials: list[Trial]
+    capture_dir: str | None = None
+    """If set, the back buffer of each image's first frame is saved as ``NNNNN.png`` (presentation order)."""
+    first_order: int = 0
+    """Presentation number of the first image (a resumed session continues its count)."""
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Stop before the next trial starts (a trial, one fixation, is never cut in two)."""
+
+
+@dataclass(frozen=True)
+class Resume:
+    pass
+
+
+@dataclass(frozen=True)
+class Abort:
+    """Stop the run within two frames."""
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    sequence: int
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    pass
+
+
+# child -> parent
+@dataclass(frozen=True)
+class Ready:
+    measured_refresh_hz: float | None
+    window_size: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class StimuliLoaded:
+    count: int
+
+
+@dataclass(frozen=True)
+class TrialStarted:
+    trial_id: int
+    time: float
+
+
+@dataclass(frozen=True)
+class Onset:
+    """One image shown: its onset is the time of its first flip on the LSL clock."""
+
+    order: int
+    trial_id: int
+    image_id: str
+    onset_time: float
+    frames_shown: int
+    dropped_frames: int
+    aborted: bool = False
+    marker_sent: bool = False
+
+
+@dataclass(frozen=True)
+class TrialDone:
+    trial_id: int
+    images_shown: int
+    dropped_frames: int
+    aborted: bool
+
+
+@dataclass(frozen=True)
+class RunDone:
+    aborted: bool
+    images_shown: int
+    frames_after_abort: int = 0
+
+
+@dataclass(frozen=True)
+class HeartbeatReply:
+    sequence: int
+    time: float
+
+
+@dataclass(frozen=True)
+class PresenterError:
+    """Something the presenter could not do, as one line for the user."""
+
+    message: str
+    fatal: bool = False
+
+
+@dataclass(frozen=True)
+class PresenterDied:
+    """Reported by the parent side when the child process is gone without a shutdown."""
+
+    exitcode: int | None

@@ -1,0 +1,269 @@
+"""The rig file (TOML): monitor geometry, image placement, timing, photodiode and markers.
+
+Sizes are given in degrees of visual angle; pixels per degree follow from the viewing
+distance, the monitor width and the horizontal resolution. Durations are whole frames
+at the configured refresh (``frames_on``), or milliseconds that must be a whole number
+of frames (``on_ms``). Loading validates everything and reports one line per problem.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from engine.errors import CompactRigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right", "none")
+
+
+class RigFileError(CompactRigError):
+    """Every problem found in a rig file, one per line."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.problems = [f"{source}: {p}" for p in problems]
+        super().__init__("\n".join(self.problems))
+
+
+@dataclass(frozen=True)
+class RigConfig:
+    """A validated rig; the derived pixel sizes are what the presenter draws with."""
+
+    screen_index: int = 0
+    fullscreen: bool = False
+    resolution: tuple[int, int] = (1280, 720)
+    refresh_hz: float = 60.0
+    distance_cm: float = 57.0
+    width_cm: float = 53.0
+    gamma: float | None = None
+    background: int = 128
+    image_size_deg: float = 4.0
+    image_position_deg: tuple[float, float] = (0.0, 0.0)
+    fixation_size_deg: float = 0.2
+    fixation_colour: tuple[int, int, int] = (255, 0, 0)
+    photodiode_corner: str = "bottom-left"
+    photodiode_size_px: int = 40
+    frames_on: int = 6
+    frames_off: int = 6
+    images_per_trial: int = 5
+    inter_trial_s: float = 0.5
+    marker_outputs: tuple[str, ...] = ("none",)
+    marker_options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pixels_per_degree(self) -> float:
+        """Horizontal pixels per degree at the screen centre: res / width * 2 d tan(0.5 deg)."""
+        return self.resolution[0] / self.width_cm * 2 * self.distance_cm * math.tan(math.radians(0.5))
+
+    def degrees_to_pixels(self, degrees: float) -> float:
+        return degrees * self.pixels_per_degree
+
+    @property
+    def image_size_px(self) -> float:
+        return self.degrees_to_pixels(self.image_size_deg)
+
+    @property
+    def image_position_px(self) -> tuple[float, float]:
+        """Centre of the image relative to the screen centre (x right, y up), in pixels."""
+        return (self.degrees_to_pixels(self.image_position_deg[0]), self.degrees_to_pixels(self.image_position_deg[1]))
+
+    @property
+    def fixation_size_px(self) -> float:
+        return self.degrees_to_pixels(self.fixation_size_deg)
+
+    @property
+    def inter_trial_frames(self) -> int:
+        return round(self.inter_trial_s * self.refresh_hz)
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def _number_pair(value: Any) -> bool:
+    return (isinstance(value, list) and len(value) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
+
+
+def _colour(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 3 and all(isinstance(v, int) and 0 <= v <= 255 for v in value)
+
+
+Check = tuple[str, Callable[[Any], bool], str]
+SCHEMA: dict[str, dict[str, Check]] = {
+    "screen": {
+        "index": ("screen_index", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+                  "a screen number 0, 1, ..."),
+        "fullscreen": ("fullscreen", lambda v: isinstance(v, bool), "true or false"),
+        "resolution": ("resolution", lambda v: _number_pair(v) and all(isinstance(x, int) and x > 0 for x in v),
+                       "[width, height] in pixels"),
+        "refresh_hz": ("refresh_hz", lambda v: _positive(v) and 20 <= v <= 500, "a refresh rate in Hz (20-500)"),
+        "distance_cm": ("distance_cm", _positive, "the eye-to-screen distance in cm (> 0)"),
+        "width_cm": ("width_cm", _positive, "the visible screen width in cm (> 0)"),
+        "gamma": ("gamma", lambda v: _positive(v) and v <= 5, "a display gamma (0-5], or leave it out"),
+        "background": ("background", lambda v: isinstance(v, int) and 0 <= v <= 255, "a grey level 0-255"),
+    },
+    "image": {
+        "size_deg": ("image_size_deg", _positive, "the image width in degrees (> 0)"),
+        "position_deg": ("image_position_deg", _number_pair, "[x, y] of the image centre in degrees"),
+    },
+    "fixation": {
+        "size_deg": ("fixation_size_deg", lambda v: isinstance(v, (int, float)) and v >= 0,
+                     "the dot diameter in degrees (0 hides it)"),
+        "colour": ("fixation_colour", _colour, "[r, g, b], each 0-255"),
+    },
+    "photodiode": {
+        "corner": ("photodiode_corner", lambda v: v in CORNERS, f"one of {', '.join(CORNERS)}"),
+        "size_px": ("photodiode_size_px", lambda v: isinstance(v, int) and v > 0, "the patch side in pixels (> 0)"),
+    },
+    "timing": {
+        "frames_on": ("frames_on", lambda v: isinstance(v, int) and v >= 1, "whole frames, at least 1"),
+        "frames_off": ("frames_off", lambda v: isinstance(v, int) and v >= 0, "whole frames, 0 or more"),
+        "on_ms": ("on_ms", _positive, "milliseconds, a whole number of frames"),
+        "off_ms": ("off_ms", lambda v: isinstance(v, (int, float)) and v >= 0, "milliseconds, a whole number of frames"),
+        "images_per_trial": ("images_per_trial", lambda v: isinstance(v, int) and v >= 1, "at least 1"),
+        "inter_trial_s": ("inter_trial_s", lambda v: isinstance(v, (int, float)) and v >= 0, "seconds, 0 or more"),
+    },
+    "markers": {
+        "outputs": ("marker_outputs", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+                    'a list of marker output names, e.g. ["lsl"]'),
+    },
+}
+MARKER_OPTION_SECTION = "markers"
+"""Keys under ``[markers.NAME]`` tables are that output's own options."""
+
+
+def _frames(ms: float, refresh_hz: float, key: str, problems: list[str]) -> int | None:
+    frames = ms * refresh_hz / 1000
+    if abs(frames - round(frames)) > 1e-6:
+        frame_ms = 1000 / refresh_hz
+        problems.append(f"timing.{key} = {ms:g} is {frames:.3g} frames at {refresh_hz:g} Hz; use a multiple of "
+                        f"{frame_ms:.4g} ms or give frames_{key[:-3]} instead")
+        return None
+    return round(frames)
+
+
+def parse_rig(data: dict[str, Any], source: str = "rig file") -> RigConfig:
+    """A ``RigConfig`` from parsed TOML; raises ``RigFileError`` listing every problem."""
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    marker_options: dict[str, Any] = {}
+    for section, table in data.items():
+        if section not in SCHEMA:
+            problems.append(f"unknown section [{section}]; known: {', '.join(f'[{s}]' for s in SCHEMA)}")
+            continue
+        if not isinstance(table, dict):
+            problems.append(f"{section} must be a table ([{section}])")
+            continue
+        for key, value in table.items():
+            if section == MARKER_OPTION_SECTION and isinstance(value, dict):
+                marker_options[key] = value
+                continue
+            if key not in SCHEMA[section]:
+                problems.append(f"unknown key {section}.{key}; known: {', '.join(SCHEMA[section])}")
+                continue
+            name, valid, hint = SCHEMA[section][key]
+            if not valid(value):
+                problems.append(f"{section}.{key} = {value!r}: expected {hint}")
+                continue
+            values[name] = tuple(value) if isinstance(value, list) else value
+    refresh = values.get("refresh_hz", RigConfig.refresh_hz)
+    for unit in ("on", "off"):
+        if f"{unit}_ms" in values:
+            if f"frames_{unit}" in values:
+                problems.append(f"timing: give either {unit}_ms or frames_{unit}, not both")
+            frames = _frames(values.pop(f"{unit}_ms"), refresh, f"{unit}_ms", problems)
+            if frames is not None:
+                values[f"frames_{unit}"] = frames
+    if values.get("frames_on", 1) == 0:
+        problems.append("timing: the image must be on for at least one frame")
+    rig = RigConfig(**values, marker_options=marker_options) if not problems else None
+    if rig is not None:
+        problems += _geometry_problems(rig)
+    if problems:
+        raise RigFileError(source, problems)
+    return rig
+
+
+def _geometry_problems(rig: RigConfig) -> list[str]:
+    problems = []
+    half_w, half_h = rig.resolution[0] / 2, rig.resolution[1] / 2
+    x, y = rig.image_position_px
+    half = rig.image_size_px / 2
+    if abs(x) + half > half_w or abs(y) + half > half_h:
+        problems.append(f"image: {rig.image_size_deg:g} deg at {list(rig.image_position_deg)} deg is "
+                        f"{rig.image_size_px:.0f} px wide at {x:.0f},{y:.0f} px and does not fit the "
+                        f"{rig.resolution[0]}x{rig.resolution[1]} screen; make it smaller or move it")
+    if rig.photodiode_size_px * 2 > min(rig.resolution):
+        problems.append(f"photodiode.size_px = {rig.photodiode_size_px} is too large for the screen")
+    return problems
+
+
+def load_rig(path: str | Path | None) -> RigConfig:
+    """The rig file at ``path`` (validated), or the default rig when ``path`` is None."""
+    if path is None:
+        return RigConfig()
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise CompactRigError(f"{path}: no such rig file; write one with `compactrig rig init {path}`") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise CompactRigError(f"{path}: not valid TOML ({error})") from None
+    return parse_rig(data, str(path))
+
+
+DEFAULT_RIG_TEXT = """\
+# CompactRig rig file. Sizes in degrees of visual angle; durations in frames at refresh_hz
+# (or on_ms / off_ms, which must be a whole number of frames).
+
+[screen]
+index = 0               # which monitor (0 = primary)
+fullscreen = false      # true at the rig
+resolution = [1280, 720]
+refresh_hz = 60.0       # the monitor's refresh; the presenter measures it and warns if it differs
+distance_cm = 57.0      # eye to screen
+width_cm = 53.0         # visible width of the screen
+# gamma = 2.2           # set to linearize a CRT/LCD (leave out to use the display as is)
+background = 128        # grey level 0-255
+
+[image]
+size_deg = 4.0          # image width (and height)
+position_deg = [0.0, 0.0]  # image centre: x right, y up, from the screen centre
+
+[fixation]
+size_deg = 0.2          # fixation dot diameter (0 hides it)
+colour = [255, 0, 0]
+
+[photodiode]
+corner = "bottom-left"  # top-left, top-right, bottom-left, bottom-right, none
+size_px = 40            # toggles white/black at each image onset
+
+[timing]
+frames_on = 6           # 100 ms at 60 Hz
+frames_off = 6
+images_per_trial = 5    # images per fixation
+inter_trial_s = 0.5
+
+[markers]
+outputs = ["none"]      # "lsl" sends one marker per onset, plus trial start and end
+# [markers.lsl]
+# name = "CompactRigMarkers"
+# source_id = "compactrig-markers"
+"""
+
+
+def write_default_rig(path: str | Path) -> Path:
+    """Write the commented default rig file (refusing to overwrite an existing file)."""
+    path = Path(path)
+    if path.exists():
+        raise CompactRigError(f"{path}: already exists; choose another name or delete it first")
+    path.write_text(DEFAULT_RIG_TEXT)
+    return path

@@ -1,0 +1,271 @@
+"""The presenter process: a PsychoPy window, frame-based timing, onsets on the LSL clock.
+
+Runs only inside the child process started by ``gui.presenter.client.Presenter`` (spawn):
+PsychoPy is imported here and nowhere else. Durations are whole frames; each image's
+onset is the time of its first flip, taken by ``Window.callOnFlip`` on
+``pylsl.local_clock`` so stimulus times and recorded spikes share one clock. Frame
+intervals are recorded and dropped frames counted per image and per trial. During a
+trial the process never waits for the parent: it only peeks at the command queue
+between flips.
+"""
+
+from __future__ import annotations
+
+import queue
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.errors import CompactRigError
+from gui.presenter import protocol as msg
+from gui.presenter.rig import RigConfig
+from plugins.markers import MarkerOutput
+from plugins.registry import MARKER_OUTPUTS, load_plugin
+
+
+@dataclass
+class _RunState:
+    aborted: bool = False
+    paused: bool = False
+    shutdown: bool = False
+    flips_since_abort: int = 0
+
+
+def _check_screen(index: int) -> None:
+    import pyglet
+    try:
+        display = pyglet.canvas.get_display() if hasattr(pyglet, "canvas") else pyglet.display.get_display()
+        screens = display.get_screens()
+    except Exception as error:  # noqa: BLE001 - pyglet's errors differ per platform
+        raise CompactRigError(f"no display to present on ({error}); run on the rig's desktop, or under "
+                              "xvfb-run for a test") from None
+    if index >= len(screens):
+        raise CompactRigError(f"screen.index = {index}: this display has screens 0..{len(screens) - 1}; "
+                              "set [screen] index in the rig file")
+
+
+class Stage:
+    """The window and everything drawn on it."""
+
+    def __init__(self, rig: RigConfig) -> None:
+        _check_screen(rig.screen_index)
+        from psychopy import logging, monitors, visual
+        logging.console.setLevel(logging.ERROR)
+        self.rig = rig
+        monitor = monitors.Monitor("compactrig", width=rig.width_cm, distance=rig.distance_cm)
+        monitor.setSizePix(list(rig.resolution))
+        grey = [rig.background] * 3
+        self.win = visual.Window(size=list(rig.resolution), fullscr=rig.fullscreen, screen=rig.screen_index,
+                                 monitor=monitor, units="pix", color=grey, colorSpace="rgb255", allowGUI=False,
+                                 waitBlanking=True, gamma=rig.gamma, checkTiming=False)
+        self.win.recordFrameIntervals = True
+        self.win.refreshThreshold = 1.5 / rig.refresh_hz
+        self.visual = visual
+        self.images: dict[str, Any] = {}
+        self.fixation = None
+        if rig.fixation_size_px > 0:
+            self.fixation = visual.Circle(self.win, radius=rig.fixation_size_px / 2, pos=(0, 0), units="pix",
+                                          fillColor=list(rig.fixation_colour), lineColor=None, colorSpace="rgb255")
+        self.photodiode = None
+        if rig.photodiode_corner != "none":
+            side = rig.photodiode_size_px
+            x = (rig.resolution[0] - side) / 2 * (-1 if "left" in rig.photodiode_corner else 1)
+            y = (rig.resolution[1] - side) / 2 * (-1 if "bottom" in rig.photodiode_corner else 1)
+            self.photodiode = visual.Rect(self.win, width=side, height=side, pos=(x, y), units="pix",
+                                          fillColor=[0, 0, 0], lineColor=None, colorSpace="rgb255")
+        self.photodiode_on = False
+
+    def measured_refresh(self) -> float | None:
+        rate = self.win.getActualFrameRate(nIdentical=10, nMaxFrames=120, nWarmUpFrames=10, threshold=1)
+        return float(rate) if rate else None
+
+    def load(self, image_ids: list[str], pixels) -> int:
+        from PIL import Image
+        size = self.rig.image_size_px
+        self.images = {image_id: self.visual.ImageStim(self.win, image=Image.fromarray(p), size=(size, size),
+                                                       pos=self.rig.image_position_px, units="pix",
+                                                       interpolate=True)
+                       for image_id, p in zip(image_ids, pixels)}
+        return len(self.images)
+
+    def toggle_photodiode(self) -> None:
+        self.photodiode_on = not self.photodiode_on
+        if self.photodiode is not None:
+            self.photodiode.fillColor = [255, 255, 255] if self.photodiode_on else [0, 0, 0]
+
+    def draw(self, image_id: str | None, fixation: bool) -> None:
+        if image_id is not None:
+            self.images[image_id].draw()
+        if fixation and self.fixation is not None:
+            self.fixation.draw()
+        if self.photodiode is not None:
+            self.photodiode.draw()
+
+
+class Presentation:
+    """Runs trial lists on a ``Stage``, reporting to the parent through ``events``."""
+
+    def __init__(self, stage: Stage, markers: list[MarkerOutput], commands, events) -> None:
+        self.stage, self.markers, self.commands, self.events = stage, markers, commands, events
+        self.state = _RunState()
+
+    def peek(self) -> None:
+        """Handle whatever the parent sent, without waiting."""
+        while True:
+            try:
+                command = self.commands.get_nowait()
+            except queue.Empty:
+                return
+            self.handle_during_run(command)
+
+    def handle_during_run(self, command: Any) -> None:
+        if isinstance(command, msg.Abort):
+            self.state.aborted = True
+        elif isinstance(command, msg.Shutdown):
+            self.state.aborted = self.state.shutdown = True
+        elif isinstance(command, msg.Pause):
+            self.state.paused = True
+        elif isinstance(command, msg.Resume):
+            self.state.paused = False
+        elif isinstance(command, msg.Heartbeat):
+            self.events.put(msg.HeartbeatReply(command.sequence, _now()))
+        else:
+            self.events.put(msg.PresenterError(f"{type(command).__name__} ignored: a run is in progress"))
+
+    def flip(self) -> None:
+        self.stage.win.flip()
+        if self.state.aborted:
+            self.state.flips_since_abort += 1
+        self.peek()
+
+    def run(self, command: msg.RunTrials) -> None:
+        self.state = _RunState()
+        missing = sorted({i for t in command.trials for i in t.image_ids} - set(self.stage.images))
+        if missing:
+            self.events.put(msg.PresenterError(f"image {missing[0]!r} was not loaded; load the stimulus set first"))
+            self.events.put(msg.RunDone(aborted=True, images_shown=0))
+            return
+        capture = Path(command.capture_dir) if command.capture_dir else None
+        if capture is not None:
+            capture.mkdir(parents=True, exist_ok=True)
+        order = command.first_order
+        for trial in command.trials:
+            while self.state.paused and not self.state.aborted:
+                try:
+                    self.handle_during_run(self.commands.get(timeout=0.05))
+                except queue.Empty:
+                    pass
+            if self.state.aborted:
+                break
+            order = self.run_trial(trial, order, capture)
+        self.events.put(msg.RunDone(aborted=self.state.aborted, images_shown=order - command.first_order,
+                                    frames_after_abort=self.state.flips_since_abort))
+
+    def run_trial(self, trial, order: int, capture: Path | None) -> int:
+        rig, stage, win = self.stage.rig, self.stage, self.stage.win
+        trial_dropped = shown = 0
+        for position, image_id in enumerate(trial.image_ids):
+            dropped_before = win.nDroppedFrames
+            onset: list[float] = []
+            stage.toggle_photodiode()
+            frames = 0
+            for frame in range(rig.frames_on):
+                stage.draw(image_id, fixation=True)
+                if frame == 0:
+                    win.callOnFlip(lambda: onset.append(_now()))
+                    if capture is not None:
+                        win.getMovieFrame(buffer="back")
+                        win.movieFrames.pop().save(capture / f"{order:05d}.png")
+                self.flip()
+                frames += 1
+                if frame == 0:
+                    self._mark_onset(trial.trial_id, position, order, image_id, onset[0])
+                if self.state.aborted:
+                    break
+            for _ in range(rig.frames_off):
+                if self.state.aborted:
+                    break
+                stage.draw(None, fixation=True)
+                self.flip()
+            dropped = win.nDroppedFrames - dropped_before
+            trial_dropped += dropped
+            shown += 1
+            self.events.put(msg.Onset(order, trial.trial_id, image_id, onset[0], frames, dropped,
+                                      aborted=self.state.aborted, marker_sent=bool(self.markers)))
+            order += 1
+            if self.state.aborted:
+                break
+        for marker in self.markers:
+            marker.trial_end(trial.trial_id, _now())
+        self.events.put(msg.TrialDone(trial.trial_id, shown, trial_dropped, self.state.aborted))
+        for _ in range(rig.inter_trial_frames):
+            if self.state.aborted:
+                break
+            stage.draw(None, fixation=False)
+            self.flip()
+        return order
+
+    def _mark_onset(self, trial_id: int, position: int, order: int, image_id: str, timestamp: float) -> None:
+        if position == 0:
+            self.events.put(msg.TrialStarted(trial_id, timestamp))
+            for marker in self.markers:
+                marker.trial_start(trial_id, timestamp)
+        for marker in self.markers:
+            marker.onset(order, trial_id, image_id, timestamp)
+
+
+def _now() -> float:
+    import pylsl
+    return pylsl.local_clock()
+
+
+def _open_markers(rig: RigConfig) -> list[MarkerOutput]:
+    outputs = []
+    for name in rig.marker_outputs:
+        if name == "none":
+            continue
+        options = rig.marker_options.get(name, {})
+        try:
+            output = load_plugin(MARKER_OUTPUTS, name)(**options)
+            output.open()
+        except CompactRigError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a lab's plugin may fail any way
+            raise CompactRigError(f"marker output {name!r} could not start ({type(error).__name__}: {error}); "
+                                  f"check [markers.{name}] in the rig file") from None
+        outputs.append(output)
+    return outputs
+
+
+def presenter_main(rig: RigConfig, commands, events) -> None:
+    """Entry point of the presenter process: open the window, then serve commands until Shutdown."""
+    try:
+        stage = Stage(rig)
+        markers = _open_markers(rig)
+        events.put(msg.Ready(stage.measured_refresh(), tuple(int(v) for v in stage.win.size)))
+    except Exception as error:  # noqa: BLE001 - reported to the parent as one line, then exit
+        text = str(error) if isinstance(error, CompactRigError) else f"{type(error).__name__}: {error}"
+        events.put(msg.PresenterError(f"presenter could not start: {text}", fatal=True))
+        return
+    presentation = Presentation(stage, markers, commands, events)
+    try:
+        while not presentation.state.shutdown:
+            try:
+                command = commands.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            try:
+                if isinstance(command, msg.LoadStimuli):
+                    events.put(msg.StimuliLoaded(stage.load(command.image_ids, command.pixels)))
+                elif isinstance(command, msg.RunTrials):
+                    presentation.run(command)
+                elif isinstance(command, msg.Shutdown):
+                    break
+                elif isinstance(command, msg.Heartbeat):
+                    events.put(msg.HeartbeatReply(command.sequence, _now()))
+            except Exception as error:  # noqa: BLE001 - keep serving; the parent decides what to do
+                events.put(msg.PresenterError(f"{type(command).__name__} failed: {type(error).__name__}: {error}"))
+    finally:
+        for marker in markers:
+            marker.close()
+        stage.win.close()

@@ -1,0 +1,71 @@
+"""Marker outputs: tell the recording system when each image appeared.
+
+A marker output is called by the presenter process right after the flip that showed
+an image, with that flip's time on the LSL clock. Built-ins: ``none`` and ``lsl`` (an
+irregular-rate string stream with a stable source id). Labs add others (Open Ephys
+network events, a parallel port, MonkeyLogic-style codes) by registering a subclass
+under the entry-point group ``compactrig.marker_outputs``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class MarkerOutput:
+    """The interface, and the ``none`` output: every event is ignored."""
+
+    def __init__(self, **options: Any) -> None:
+        if options:
+            raise ValueError(f"unknown options {sorted(options)}")
+
+    def open(self) -> None:
+        """Called once in the presenter process before the first trial."""
+
+    def trial_start(self, trial_id: int, timestamp: float) -> None:
+        """A trial (one fixation) begins at ``timestamp`` (LSL clock)."""
+
+    def onset(self, order: int, trial_id: int, image_id: str, timestamp: float) -> None:
+        """Image ``image_id`` appeared at ``timestamp``: presentation number ``order``."""
+
+    def trial_end(self, trial_id: int, timestamp: float) -> None:
+        """The trial's last image has gone."""
+
+    def close(self) -> None:
+        """Called when the presenter shuts down."""
+
+
+class LslMarkers(MarkerOutput):
+    """One JSON string marker per event on an irregular-rate LSL stream.
+
+    Samples: ``{"event": "onset", "order": 12, "trial": 3, "image": "image0007"}``,
+    ``{"event": "trial_start", "trial": 3}``, ``{"event": "trial_end", "trial": 3}``,
+    each time-stamped with the flip time, so recorders align them with spikes.
+    """
+
+    def __init__(self, name: str = "CompactRigMarkers", source_id: str = "compactrig-markers",
+                 stream_type: str = "Markers") -> None:
+        super().__init__()
+        self.name, self.source_id, self.stream_type = name, source_id, stream_type
+        self._outlet = None
+
+    def open(self) -> None:
+        import pylsl
+        info = pylsl.StreamInfo(self.name, self.stream_type, 1, pylsl.IRREGULAR_RATE, pylsl.cf_string, self.source_id)
+        self._outlet = pylsl.StreamOutlet(info)
+
+    def _send(self, payload: dict, timestamp: float) -> None:
+        self._outlet.push_sample([json.dumps(payload)], timestamp)
+
+    def trial_start(self, trial_id: int, timestamp: float) -> None:
+        self._send({"event": "trial_start", "trial": trial_id}, timestamp)
+
+    def onset(self, order: int, trial_id: int, image_id: str, timestamp: float) -> None:
+        self._send({"event": "onset", "order": order, "trial": trial_id, "image": image_id}, timestamp)
+
+    def trial_end(self, trial_id: int, timestamp: float) -> None:
+        self._send({"event": "trial_end", "trial": trial_id}, timestamp)
+
+    def close(self) -> None:
+        self._outlet = None
