@@ -31,7 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args) or 0
     except CompactRigError as error:
-        print(f"compactrig: error: {error}", file=sys.stderr)
+        for line in str(error).splitlines():  # a rig file can have several problems, one per line
+            print(f"compactrig: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("compactrig: interrupted", file=sys.stderr)

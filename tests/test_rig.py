@@ -1,0 +1,66 @@
+"""Rig files: defaults, derived pixel sizes, and one clear message per problem."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from conftest import run_cli
+from engine.errors import CompactRigError
+from gui.presenter.rig import RigConfig, RigFileError, load_rig, parse_rig
+
+
+def test_init_writes_a_commented_default_that_loads(tmp_path):
+    path = tmp_path / "rig.toml"
+    result = run_cli("rig", "init", str(path))
+    assert result.returncode == 0 and "#" in path.read_text()
+    assert load_rig(path) == RigConfig()
+    again = run_cli("rig", "init", str(path))
+    assert again.returncode == 2 and "already exists" in again.stderr
+    check = run_cli("rig", "check", str(path))
+    assert check.returncode == 0 and "24.03 px/deg" in check.stdout
+
+
+def test_pixels_per_degree_from_geometry():
+    rig = parse_rig({"screen": {"resolution": [1920, 1080], "width_cm": 60.0, "distance_cm": 80.0},
+                     "image": {"size_deg": 3.0, "position_deg": [2.0, -1.0]}})
+    cm_per_degree = 2 * 80.0 * math.tan(math.radians(0.5))
+    assert rig.pixels_per_degree == pytest.approx(1920 / 60.0 * cm_per_degree)
+    assert rig.image_size_px == pytest.approx(3 * 1920 / 60.0 * cm_per_degree)
+    assert rig.image_position_px[1] == pytest.approx(-rig.pixels_per_degree)
+
+
+def test_milliseconds_must_be_whole_frames():
+    rig = parse_rig({"screen": {"refresh_hz": 120.0}, "timing": {"on_ms": 100, "off_ms": 50}})
+    assert (rig.frames_on, rig.frames_off) == (12, 6)
+    with pytest.raises(RigFileError) as error:
+        parse_rig({"screen": {"refresh_hz": 75.0}, "timing": {"on_ms": 100}})
+    assert "timing.on_ms = 100 is 7.5 frames at 75 Hz" in str(error.value)
+
+
+def test_every_problem_is_reported_on_its_own_line(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('[screen]\nindex = -1\nrefresh = 60\n[image]\nsize_deg = 90.0\n[timing]\nframes_on = 0\n'
+                    '[photodiode]\ncorner = "middle"\n[colours]\nx = 1\n')
+    with pytest.raises(RigFileError) as error:
+        load_rig(path)
+    problems = error.value.problems
+    assert len(problems) == 5 and all(p.startswith(str(path)) for p in problems)
+    text = "\n".join(problems)
+    for fragment in ("screen.index = -1", "unknown key screen.refresh", "timing.frames_on = 0",
+                     "photodiode.corner = 'middle'", "unknown section [colours]"):
+        assert fragment in text
+    result = run_cli("rig", "check", str(path))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 5
+
+
+def test_image_that_does_not_fit_and_broken_toml(tmp_path):
+    with pytest.raises(RigFileError, match="does not fit the 1280x720 screen"):
+        parse_rig({"image": {"size_deg": 20.0, "position_deg": [20.0, 0.0]}})
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[screen\nindex = 0")
+    with pytest.raises(CompactRigError, match="not valid TOML"):
+        load_rig(broken)
+    with pytest.raises(CompactRigError, match="no such rig file"):
+        load_rig(tmp_path / "missing.toml")
