@@ -8,6 +8,7 @@ from typing import Any
 from engine.errors import CompactRigError
 
 MARKER_OUTPUTS = "compactrig.marker_outputs"
+RESPONSE_SOURCES = "compactrig.response_sources"
 
 
 def available(group: str) -> dict[str, Any]:

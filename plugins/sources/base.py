@@ -1,0 +1,125 @@
+"""The response-source interface, and the description of a source's options for forms.
+
+A source connects, is told each onset (trial, image, onset time on the LSL clock) and
+delivers, per shown image, a spike count for each recorded unit in a window after the
+onset (default 50-150 ms: a 100 ms bin after the response latency). Sources describe
+their own options (name, type, default, help) so the GUI can build a form and the CLI
+can parse ``--source-opt KEY=VALUE``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from engine.errors import CompactRigError
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting of a source, as a form field."""
+
+    name: str
+    kind: type
+    default: Any
+    help: str
+
+    def convert(self, value: Any) -> Any:
+        if isinstance(value, self.kind) and not (self.kind is int and isinstance(value, bool)):
+            return value
+        text = str(value).strip()
+        try:
+            if self.kind is bool:
+                if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(text)
+                return text.lower() in ("true", "1", "yes")
+            return self.kind(text)
+        except ValueError:
+            raise CompactRigError(f"option {self.name} = {value!r}: expected {self.kind.__name__} ({self.help})") from None
+
+
+@dataclass(frozen=True)
+class Presentation:
+    """An image that was shown: what a source needs to find its response."""
+
+    order: int
+    trial_id: int
+    image_id: str
+    onset_time: float
+
+
+@dataclass(frozen=True)
+class Response:
+    """The counts of every unit for one presentation, or why there are none."""
+
+    order: int
+    image_id: str
+    counts: dict[str, float] | None
+    window: tuple[float, float]
+    missing: str | None = None
+
+
+WINDOW_OPTIONS = (
+    Option("window_start_s", float, 0.05, "start of the counting window after onset, s"),
+    Option("window_end_s", float, 0.15, "end of the counting window after onset, s"),
+    Option("timeout_s", float, 2.0, "how long after the window ends a missing response is given up, s"),
+)
+
+
+class ResponseSource:
+    """Base class: subclasses set ``name``, ``description``, ``options`` and override the hooks."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    options: ClassVar[tuple[Option, ...]] = WINDOW_OPTIONS
+
+    def __init__(self, **settings: Any) -> None:
+        known = {option.name: option for option in self.options}
+        unknown = sorted(set(settings) - set(known))
+        if unknown:
+            raise CompactRigError(f"source {self.name!r} has no option {unknown[0]!r}; "
+                                  f"its options: {', '.join(known)}")
+        self.settings = {name: option.convert(settings.get(name, option.default)) for name, option in known.items()}
+        if not 0 <= self.settings["window_start_s"] < self.settings["window_end_s"]:
+            raise CompactRigError("window_start_s must be >= 0 and below window_end_s")
+
+    @property
+    def window(self) -> tuple[float, float]:
+        return self.settings["window_start_s"], self.settings["window_end_s"]
+
+    @property
+    def units(self) -> list[str]:
+        """The recorded units' ids, in a stable order."""
+        raise NotImplementedError
+
+    def connect(self) -> None:
+        """Open connections; may raise (the guard retries with backoff)."""
+
+    def prepare(self, image_ids: list[str], pixels: np.ndarray) -> None:
+        """Told the stimulus set before a run (the simulated source predicts it)."""
+
+    def submit(self, presentation: Presentation) -> None:
+        """An image was shown."""
+        raise NotImplementedError
+
+    def collect(self, now: float) -> list[Response]:
+        """Responses whose windows have closed by ``now`` (LSL clock)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+def split_values(text: str, count: int, kind: type = float) -> list:
+    """``'1.0'`` -> the same for all ``count`` units; ``'1,2,3'`` -> one per unit."""
+    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    if len(parts) == 1:
+        parts = parts * count
+    if len(parts) != count:
+        raise CompactRigError(f"{text!r}: give one value, or one per unit ({count})")
+    try:
+        return [kind(p) for p in parts]
+    except ValueError:
+        raise CompactRigError(f"{text!r}: not a list of {kind.__name__} values") from None

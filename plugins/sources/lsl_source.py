@@ -1,0 +1,133 @@
+"""Responses from Lab Streaming Layer: spike events or per-image counts, on the LSL clock.
+
+``mode=events``: a stream with one sample per spike (channel 0 = unit id), time-stamped
+when the spike happened; counts are the events of each unit in each onset's window,
+after LSL time correction. A window is counted once ``latency_allowance_s`` has passed
+after it closes (the time the data take to arrive).
+``mode=counts``: a stream with one sample per shown image (channel k = unit k's count),
+time-stamped with that image's onset; samples are matched to onsets within
+``match_tolerance_s``.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from typing import Any
+
+import pylsl
+
+from engine.errors import CompactRigError
+from plugins.sources.base import WINDOW_OPTIONS, Option, Presentation, Response, ResponseSource
+
+CORRECTION_REFRESH_S = 5.0
+
+
+class LslSource(ResponseSource):
+    name = "lsl"
+    description = "spike events or per-image counts from a Lab Streaming Layer stream"
+    options = WINDOW_OPTIONS + (
+        Option("stream_name", str, "", "resolve the stream by this name (default: by type)"),
+        Option("stream_type", str, "Spikes", "resolve by this type when no name is given"),
+        Option("mode", str, "events", "events (one sample per spike) or counts (one sample per image)"),
+        Option("units", str, "", "comma-separated unit ids (events mode; default: those seen)"),
+        Option("resolve_timeout_s", float, 5.0, "how long to look for the stream, s"),
+        Option("latency_allowance_s", float, 0.1, "events mode: wait this long after a window for its spikes, s"),
+        Option("match_tolerance_s", float, 0.01, "counts mode: largest onset/timestamp difference, s"),
+    )
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(**settings)
+        if self.settings["mode"] not in ("events", "counts"):
+            raise CompactRigError(f"lsl: mode {self.settings['mode']!r}; use events or counts")
+        self._units = [u.strip() for u in self.settings["units"].split(",") if u.strip()]
+        self._inlet = None
+        self._correction = 0.0
+        self._corrected_at = 0.0
+        self._spike_times: list[float] = []
+        self._spike_units: list[str] = []
+        self._count_samples: list[tuple[float, list[float]]] = []
+        self._pending: deque[Presentation] = deque()
+
+    @property
+    def units(self) -> list[str]:
+        return list(self._units)
+
+    def connect(self) -> None:
+        key, value = ("name", self.settings["stream_name"]) if self.settings["stream_name"] else \
+            ("type", self.settings["stream_type"])
+        found = pylsl.resolve_byprop(key, value, 1, self.settings["resolve_timeout_s"])
+        if not found:
+            raise CompactRigError(f"no LSL stream with {key} {value!r} found within "
+                                  f"{self.settings['resolve_timeout_s']:g} s")
+        self._inlet = pylsl.StreamInlet(found[0], max_buflen=60, recover=False)
+        self._inlet.open_stream(self.settings["resolve_timeout_s"])
+        self._refresh_correction(pylsl.local_clock(), self.settings["resolve_timeout_s"])
+        if self.settings["mode"] == "counts" and not self._units:
+            self._units = [str(k) for k in range(found[0].channel_count())]
+
+    def _refresh_correction(self, now: float, timeout: float = 0.0) -> None:
+        try:
+            self._correction = self._inlet.time_correction(timeout)
+            self._corrected_at = now
+        except pylsl.TimeoutError:
+            pass
+
+    def submit(self, presentation: Presentation) -> None:
+        self._pending.append(presentation)
+
+    def _pull(self, now: float) -> None:
+        if now - self._corrected_at > CORRECTION_REFRESH_S:
+            self._refresh_correction(now)
+        samples, stamps = self._inlet.pull_chunk(timeout=0.0)
+        for sample, stamp in zip(samples, stamps):
+            local = stamp + self._correction
+            if self.settings["mode"] == "counts":
+                self._count_samples.append((local, list(sample)))
+                continue
+            unit = sample[0]
+            unit = str(int(unit)) if isinstance(unit, float) and unit.is_integer() else str(unit)
+            if unit not in self._units:
+                self._units.append(unit)
+            position = bisect.bisect(self._spike_times, local)
+            self._spike_times.insert(position, local)
+            self._spike_units.insert(position, unit)
+
+    def _count_events(self, shown: Presentation) -> dict[str, float]:
+        start, end = shown.onset_time + self.window[0], shown.onset_time + self.window[1]
+        first, last = bisect.bisect_left(self._spike_times, start), bisect.bisect_left(self._spike_times, end)
+        counts = {unit: 0.0 for unit in self._units}
+        for unit in self._spike_units[first:last]:
+            counts[unit] += 1
+        return counts
+
+    def _forget_before(self, time: float) -> None:
+        cut = bisect.bisect_left(self._spike_times, time)
+        del self._spike_times[:cut], self._spike_units[:cut]
+        self._count_samples = [s for s in self._count_samples if s[0] >= time]
+
+    def collect(self, now: float) -> list[Response]:
+        self._pull(now)
+        ready = []
+        if self.settings["mode"] == "events":
+            allowance = self.settings["latency_allowance_s"]
+            while self._pending and now >= self._pending[0].onset_time + self.window[1] + allowance:
+                shown = self._pending.popleft()
+                ready.append(Response(shown.order, shown.image_id, self._count_events(shown), self.window))
+        else:
+            tolerance = self.settings["match_tolerance_s"]
+            for shown in list(self._pending):
+                match = next((values for stamp, values in self._count_samples
+                              if abs(stamp - shown.onset_time) <= tolerance), None)
+                if match is not None:
+                    self._pending.remove(shown)
+                    ready.append(Response(shown.order, shown.image_id,
+                                          {u: float(v) for u, v in zip(self._units, match)}, self.window))
+        oldest = min((p.onset_time for p in self._pending), default=now - self.window[1])
+        self._forget_before(oldest - 1.0)
+        return ready
+
+    def close(self) -> None:
+        if self._inlet is not None:
+            self._inlet.close_stream()
+        self._inlet = None
