@@ -1,0 +1,82 @@
+"""Live fit statistics against direct batch computation and known ground truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.bank import load_bank
+from engine.fast_predict import Predictor
+from engine.image_files import read_images
+from engine.live_fit import UnitFit
+
+
+def direct_r2_er(x: np.ndarray, trials: list[np.ndarray]) -> float:
+    """Pospisil & Bair's r2_ER written out from the paper's formula, on trials per image."""
+    n = np.array([len(t) for t in trials], dtype=float)
+    y = np.array([t.mean() for t in trials])
+    noise = np.mean([t.var(ddof=1) / len(t) for t in trials])
+    xc, yc = x - x.mean(), y - y.mean()
+    return ((xc @ yc) ** 2 - noise * (xc @ xc)) / ((xc @ xc) * ((yc @ yc) - (len(x) - 1) * noise))
+
+
+@pytest.fixture(scope="module")
+def recording_210325(shared_data):
+    raw = np.load(shared_data / "data_V4_responses/responses_raw/responses_210325.npy")
+    images = read_images(shared_data / "data_V4_responses/images/images_210325.zip")
+    predictions = Predictor(load_bank()).predict(images.pixels, ["demo:0"])[0].astype(np.float64)
+    return raw, images.ids, predictions
+
+
+def test_incremental_matches_batch_on_recorded_repeats(recording_210325):
+    raw, ids, predictions = recording_210325
+    rng = np.random.default_rng(0)
+    for unit in (0, 7, 31):
+        fit = UnitFit(dict(zip(ids, predictions)))
+        presentations = [(i, r) for i in range(len(ids)) for r in range(raw.shape[2]) if not np.isnan(raw[unit, i, r])]
+        for index in rng.permutation(len(presentations)):
+            i, r = presentations[index]
+            fit.add(ids[i], raw[unit, i, r])
+        seen = ~np.isnan(raw[unit]).all(axis=1)
+        means = np.nanmean(raw[unit][seen], axis=1)
+        x = predictions[seen]
+        summary = fit.summary(n_boot=50)
+        assert summary.n_images == seen.sum() and summary.n_presentations == len(presentations)
+        assert summary.r == pytest.approx(np.corrcoef(x, means)[0, 1], abs=1e-9)
+        slope, intercept = np.polyfit(x, means, 1)
+        assert (summary.slope, summary.intercept) == (pytest.approx(slope), pytest.approx(intercept))
+        trials = [raw[unit, i][~np.isnan(raw[unit, i])] for i in np.flatnonzero(seen)]
+        keep = [k for k, t in enumerate(trials) if len(t) >= 2]
+        assert summary.r2_er == pytest.approx(direct_r2_er(x[keep], [trials[k] for k in keep]), rel=1e-9)
+        low, high = summary.r2_er_ci
+        assert low <= high
+
+
+def test_r2_er_recovers_known_ground_truth_where_naive_r2_is_biased():
+    rng = np.random.default_rng(1)
+    estimates, naive = [], []
+    image_ids = [f"image{i:04d}" for i in range(120)]
+    for _ in range(60):
+        x = rng.normal(size=120)
+        truth = np.sqrt(0.5) * x + np.sqrt(0.5) * rng.normal(size=120)
+        truth = (truth - truth.mean()) / truth.std()
+        x = (x - x.mean()) / x.std()
+        fit = UnitFit(dict(zip(image_ids, x)))
+        expected = 5 + 2 * truth  # spikes per window
+        for repeat in range(4):
+            for image_id, mean in zip(image_ids, expected):
+                fit.add(image_id, mean + rng.normal() * 3)
+        estimates.append(fit.r2_er() - np.corrcoef(x, expected)[0, 1] ** 2)
+        naive.append(fit.summary(n_boot=0).r ** 2 - np.corrcoef(x, expected)[0, 1] ** 2)
+    assert abs(np.mean(estimates)) < 0.03, "unbiased around the true r^2"
+    assert np.mean(naive) < -0.1, "the uncorrected r^2 is biased low by trial noise"
+
+
+def test_too_little_data_gives_nan_not_an_error():
+    fit = UnitFit({"a": 1.0, "b": 2.0, "c": 3.0})
+    assert np.isnan(fit.summary().r)
+    fit.add("a", 1.0)
+    fit.add("b", 3.0)
+    summary = fit.summary()
+    assert summary.r == pytest.approx(1.0) and summary.slope == pytest.approx(2.0)
+    assert np.isnan(summary.r2_er) and np.isnan(summary.r2_er_ci[0])
