@@ -11,7 +11,6 @@ time-stamped with that image's onset; samples are matched to onsets within
 
 from __future__ import annotations
 
-import bisect
 from collections import deque
 from typing import Any
 
@@ -19,6 +18,7 @@ import pylsl
 
 from engine.errors import CompactRigError
 from plugins.sources.base import WINDOW_OPTIONS, Option, Presentation, Response, ResponseSource
+from plugins.sources.spike_buffer import SpikeBuffer
 
 CORRECTION_REFRESH_S = 5.0
 
@@ -40,18 +40,17 @@ class LslSource(ResponseSource):
         super().__init__(**settings)
         if self.settings["mode"] not in ("events", "counts"):
             raise CompactRigError(f"lsl: mode {self.settings['mode']!r}; use events or counts")
-        self._units = [u.strip() for u in self.settings["units"].split(",") if u.strip()]
+        units = [u.strip() for u in self.settings["units"].split(",") if u.strip()]
+        self._spikes = SpikeBuffer(self.window, self.settings["latency_allowance_s"], units)
         self._inlet = None
         self._correction = 0.0
         self._corrected_at = 0.0
-        self._spike_times: list[float] = []
-        self._spike_units: list[str] = []
         self._count_samples: list[tuple[float, list[float]]] = []
         self._pending: deque[Presentation] = deque()
 
     @property
     def units(self) -> list[str]:
-        return list(self._units)
+        return list(self._spikes.units)
 
     def connect(self) -> None:
         key, value = ("name", self.settings["stream_name"]) if self.settings["stream_name"] else \
@@ -63,8 +62,8 @@ class LslSource(ResponseSource):
         self._inlet = pylsl.StreamInlet(found[0], max_buflen=60, recover=False)
         self._inlet.open_stream(self.settings["resolve_timeout_s"])
         self._refresh_correction(pylsl.local_clock(), self.settings["resolve_timeout_s"])
-        if self.settings["mode"] == "counts" and not self._units:
-            self._units = [str(k) for k in range(found[0].channel_count())]
+        if self.settings["mode"] == "counts" and not self._spikes.units:
+            self._spikes.units = [str(k) for k in range(found[0].channel_count())]
 
     def _refresh_correction(self, now: float, timeout: float = 0.0) -> None:
         try:
@@ -74,7 +73,7 @@ class LslSource(ResponseSource):
             pass
 
     def submit(self, presentation: Presentation) -> None:
-        self._pending.append(presentation)
+        (self._spikes.pending if self.settings["mode"] == "events" else self._pending).append(presentation)
 
     def _pull(self, now: float) -> None:
         if now - self._corrected_at > CORRECTION_REFRESH_S:
@@ -86,45 +85,23 @@ class LslSource(ResponseSource):
                 self._count_samples.append((local, list(sample)))
                 continue
             unit = sample[0]
-            unit = str(int(unit)) if isinstance(unit, float) and unit.is_integer() else str(unit)
-            if unit not in self._units:
-                self._units.append(unit)
-            position = bisect.bisect(self._spike_times, local)
-            self._spike_times.insert(position, local)
-            self._spike_units.insert(position, unit)
-
-    def _count_events(self, shown: Presentation) -> dict[str, float]:
-        start, end = shown.onset_time + self.window[0], shown.onset_time + self.window[1]
-        first, last = bisect.bisect_left(self._spike_times, start), bisect.bisect_left(self._spike_times, end)
-        counts = {unit: 0.0 for unit in self._units}
-        for unit in self._spike_units[first:last]:
-            counts[unit] += 1
-        return counts
-
-    def _forget_before(self, time: float) -> None:
-        cut = bisect.bisect_left(self._spike_times, time)
-        del self._spike_times[:cut], self._spike_units[:cut]
-        self._count_samples = [s for s in self._count_samples if s[0] >= time]
+            self._spikes.add(str(int(unit)) if isinstance(unit, float) and unit.is_integer() else str(unit), local)
 
     def collect(self, now: float) -> list[Response]:
         self._pull(now)
-        ready = []
         if self.settings["mode"] == "events":
-            allowance = self.settings["latency_allowance_s"]
-            while self._pending and now >= self._pending[0].onset_time + self.window[1] + allowance:
-                shown = self._pending.popleft()
-                ready.append(Response(shown.order, shown.image_id, self._count_events(shown), self.window))
-        else:
-            tolerance = self.settings["match_tolerance_s"]
-            for shown in list(self._pending):
-                match = next((values for stamp, values in self._count_samples
-                              if abs(stamp - shown.onset_time) <= tolerance), None)
-                if match is not None:
-                    self._pending.remove(shown)
-                    ready.append(Response(shown.order, shown.image_id,
-                                          {u: float(v) for u, v in zip(self._units, match)}, self.window))
-        oldest = min((p.onset_time for p in self._pending), default=now - self.window[1])
-        self._forget_before(oldest - 1.0)
+            return self._spikes.ready(now)
+        ready = []
+        tolerance = self.settings["match_tolerance_s"]
+        for shown in list(self._pending):
+            match = next((values for stamp, values in self._count_samples
+                          if abs(stamp - shown.onset_time) <= tolerance), None)
+            if match is not None:
+                self._pending.remove(shown)
+                ready.append(Response(shown.order, shown.image_id,
+                                      {u: float(v) for u, v in zip(self._spikes.units, match)}, self.window))
+        oldest = min((p.onset_time for p in self._pending), default=now)
+        self._count_samples = [s for s in self._count_samples if s[0] >= oldest - 1.0]
         return ready
 
     def close(self) -> None:
