@@ -27,3 +27,14 @@ def load_plugin(group: str, name: str) -> Any:
         return points[name].load()
     except Exception as error:  # noqa: BLE001 - a broken third-party plugin must not crash the app
         raise CompactRigError(f"{group} plugin {name!r} failed to load ({type(error).__name__}: {error})") from None
+
+
+def make_source(name: str, options: dict[str, Any]) -> Any:
+    """A configured response source: the plugin ``name`` built with ``options``."""
+    source_class = load_plugin(RESPONSE_SOURCES, name)
+    try:
+        return source_class(**options)
+    except CompactRigError:
+        raise
+    except Exception as error:  # noqa: BLE001 - a lab's plugin may fail any way
+        raise CompactRigError(f"source {name!r} could not be set up ({type(error).__name__}: {error})") from None

@@ -64,3 +64,15 @@ def test_image_that_does_not_fit_and_broken_toml(tmp_path):
         load_rig(broken)
     with pytest.raises(CompactRigError, match="no such rig file"):
         load_rig(tmp_path / "missing.toml")
+
+
+def test_source_section_configures_a_response_source():
+    from plugins.registry import make_source
+    rig = parse_rig({"source": {"name": "simulated", "options": {"gain": "2.0", "seed": 4}}})
+    source = make_source(rig.source_name, rig.source_options)
+    assert source.settings["gain"] == "2.0" and source.settings["seed"] == 4
+    assert RigConfig().source_name == "simulated"
+    with pytest.raises(CompactRigError, match="has no option 'speed'"):
+        make_source("simulated", {"speed": 1})
+    with pytest.raises(RigFileError, match="source.name = 3"):
+        parse_rig({"source": {"name": 3}})

@@ -25,7 +25,7 @@ from stimuli.probes import colour_blob, dot_lattice, grating
 def test_builtins_register_by_entry_point_and_describe_their_options():
     listing = run_cli("sources", "list")
     assert listing.returncode == 0
-    for name in ("simulated", "replay", "lsl"):
+    for name in ("simulated", "replay", "lsl", "openephys"):
         assert name in listing.stdout
     source = load_plugin(RESPONSE_SOURCES, "simulated")
     assert source is SimulatedSource

@@ -56,6 +56,8 @@ class RigConfig:
     inter_trial_s: float = 0.5
     marker_outputs: tuple[str, ...] = ("none",)
     marker_options: dict[str, Any] = field(default_factory=dict)
+    source_name: str = "simulated"
+    source_options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def pixels_per_degree(self) -> float:
@@ -134,6 +136,10 @@ SCHEMA: dict[str, dict[str, Check]] = {
     "markers": {
         "outputs": ("marker_outputs", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
                     'a list of marker output names, e.g. ["lsl"]'),
+    },
+    "source": {
+        "name": ("source_name", lambda v: isinstance(v, str) and v != "", "a response source name (see `compactrig sources list`)"),
+        "options": ("source_options", lambda v: isinstance(v, dict), "a table of the source's options"),
     },
 }
 MARKER_OPTION_SECTION = "markers"
@@ -257,6 +263,12 @@ outputs = ["none"]      # "lsl" sends one marker per onset, plus trial start and
 # [markers.lsl]
 # name = "CompactRigMarkers"
 # source_id = "compactrig-markers"
+
+[source]                # where the recorded responses come from (`compactrig sources list`)
+name = "simulated"
+# [source.options]
+# window_start_s = 0.05
+# window_end_s = 0.15
 """
 
 
