@@ -8,9 +8,9 @@ import sys
 from typing import Sequence
 
 from engine.errors import CompactRigError
-from gui.cli import demo, gaudy_cmd, models, predict, present, sources_cmd, stimuli_cmd, synth
+from gui.cli import demo, gaudy_cmd, models, predict, present, session_cmd, sources_cmd, stimuli_cmd, synth
 
-COMMANDS = (demo, models, predict, synth, gaudy_cmd, stimuli_cmd, present, sources_cmd)
+COMMANDS = (demo, models, predict, synth, gaudy_cmd, stimuli_cmd, present, sources_cmd, session_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

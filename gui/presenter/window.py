@@ -11,6 +11,7 @@ between flips.
 
 from __future__ import annotations
 
+import multiprocessing
 import queue
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,7 +111,10 @@ class Presentation:
         self.state = _RunState()
 
     def peek(self) -> None:
-        """Handle whatever the parent sent, without waiting."""
+        """Handle whatever the parent sent, without waiting; a dead parent ends the run."""
+        if not _parent_alive():
+            self.state.aborted = self.state.shutdown = True
+            return
         while True:
             try:
                 command = self.commands.get_nowait()
@@ -214,6 +218,12 @@ class Presentation:
             marker.onset(order, trial_id, image_id, timestamp)
 
 
+def _parent_alive() -> bool:
+    """False once the process that started the presenter is gone (even by SIGKILL)."""
+    parent = multiprocessing.parent_process()
+    return parent is None or parent.is_alive()
+
+
 def _now() -> float:
     import pylsl
     return pylsl.local_clock()
@@ -253,6 +263,8 @@ def presenter_main(rig: RigConfig, commands, events) -> None:
             try:
                 command = commands.get(timeout=0.1)
             except queue.Empty:
+                if not _parent_alive():
+                    break
                 continue
             try:
                 if isinstance(command, msg.LoadStimuli):

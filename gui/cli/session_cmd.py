@@ -1,0 +1,67 @@
+"""``compactrig session run|resume|export``: headless recording sessions."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from engine.errors import CompactRigError
+from gui.session.runner import SessionPlan, SessionRunner, export_npz, start_session
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("session", help="run, resume and export recording sessions")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    run = actions.add_parser("run", help="start a session: present, collect responses, store everything")
+    run.add_argument("--stimuli", type=Path, required=True, help="stimulus-set folder")
+    run.add_argument("--rig", type=Path, default=None, help="rig file (default: the default rig)")
+    run.add_argument("--source", required=True, help="response source (`compactrig sources list`)")
+    run.add_argument("--source-opt", action="append", default=[], metavar="KEY=VALUE", help="a source option")
+    run.add_argument("--map", action="append", default=[], metavar="UNIT=NEURON",
+                     help="compare recorded UNIT with model NEURON (live r)")
+    run.add_argument("--bank", default=None, help="bank of the mapped neurons (default: demo)")
+    run.add_argument("--repeats", type=int, default=1)
+    run.add_argument("--seed", type=int, default=None, help="seed of the per-block shuffle")
+    run.add_argument("--max-dropped-frames", type=int, default=None,
+                     help="presentations with more dropped frames are shown again")
+    run.add_argument("--out", type=Path, required=True, help="new session folder")
+    run.set_defaults(run=run_session)
+    resume = actions.add_parser("resume", help="continue a stopped or crashed session where it stopped")
+    resume.add_argument("folder", type=Path)
+    resume.set_defaults(run=resume_session)
+    export = actions.add_parser("export", help="write a session's responses in the published layout")
+    export.add_argument("folder", type=Path)
+    export.add_argument("--npz", type=Path, required=True, help="output .npz")
+    export.set_defaults(run=run_export)
+
+
+def _pairs(values: list[str], what: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key:
+            raise CompactRigError(f"{what} {value!r}: use KEY=VALUE")
+        pairs[key.strip()] = rest.strip()
+    return pairs
+
+
+def run_session(args: argparse.Namespace) -> int:
+    if args.repeats < 1:
+        raise CompactRigError("--repeats must be at least 1")
+    plan = SessionPlan(stimuli=str(args.stimuli), source=args.source,
+                       source_options=_pairs(args.source_opt, "--source-opt"), unit_map=_pairs(args.map, "--map"),
+                       bank=args.bank, repeats=args.repeats, seed=args.seed,
+                       max_dropped_frames=args.max_dropped_frames)
+    start_session(args.out, plan, args.rig)
+    return 0 if SessionRunner(args.out).run() else 130
+
+
+def resume_session(args: argparse.Namespace) -> int:
+    return 0 if SessionRunner(args.folder).run() else 130
+
+
+def run_export(args: argparse.Namespace) -> int:
+    shape = export_npz(args.folder, args.npz)
+    print(f"Wrote responses {shape} (units, images, repeats) to {args.npz}")
+    return 0

@@ -1,0 +1,1 @@
+"""Recording sessions that lose nothing: folder, crash-safe trial store, runner, export (no Qt)."""

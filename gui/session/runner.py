@@ -1,0 +1,301 @@
+"""The headless session runner: present through the presenter process, collect through a source, store.
+
+One trial (one fixation) at a time is sent to the presenter, so aborted presentations
+(a source fault, a dropped-frame limit, Ctrl-C) go straight back into the plan. Every
+presentation and response is written to the trial store the moment it arrives. A
+session is resumed by running it again: presentations left without a response are
+settled as aborted and their plan items shown again; complete ones never are.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pylsl
+
+from engine import __version__
+from engine.bank import load_bank
+from engine.errors import CompactRigError
+from engine.fast_predict import Predictor
+from engine.live_fit import UnitFit
+from gui.presenter import protocol as msg
+from gui.presenter.client import Presenter
+from gui.presenter.rig import RigConfig, load_rig, parse_rig
+from gui.session.folder import STIMULI_DIR, STORE_FILE, SessionLock, read_snapshot, write_snapshot
+from gui.session.store import StoredPresentation, TrialStore
+from plugins.registry import make_source
+from plugins.sources.base import Presentation
+from plugins.sources.guard import GuardedSource
+from stimuli.stimulus_set import StimulusSet
+from stimuli.trial_plan import Trial, make_plan
+
+BYTES_PER_PRESENTATION = 4096
+"""Generous disk estimate per presentation (store rows, WAL) for the pre-flight check."""
+RESPONSE_GRACE_S = 10.0
+
+
+@dataclass
+class SessionPlan:
+    """What ``compactrig session run`` was asked for; stored in ``session.json``."""
+
+    stimuli: str
+    source: str
+    source_options: dict = field(default_factory=dict)
+    unit_map: dict = field(default_factory=dict)
+    bank: str | None = None
+    repeats: int = 1
+    seed: int | None = None
+    max_dropped_frames: int | None = None
+
+
+def preflight(folder: Path, stimuli: Path, n_planned: int) -> StimulusSet:
+    """Every reason the session could not run, raised before the first image is shown."""
+    stimulus_set = StimulusSet.load(stimuli)  # missing or damaged stimulus files are named here
+    if len(stimulus_set) == 0:
+        raise CompactRigError(f"{stimuli}: the stimulus set is empty; add images before a session")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".write-test"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as error:
+        raise CompactRigError(f"{folder}: cannot write the session here ({error.strerror or error}); "
+                              "choose another --out") from None
+    needed = n_planned * BYTES_PER_PRESENTATION + sum(p.stat().st_size for p in stimuli.iterdir() if p.is_file())
+    free = shutil.disk_usage(folder).free
+    if free < 2 * needed:
+        raise CompactRigError(f"{folder}: only {free / 1e6:.1f} MB free, the session needs about "
+                              f"{2 * needed / 1e6:.1f} MB; free some space or choose another --out")
+    return stimulus_set
+
+
+def start_session(folder: Path, plan: SessionPlan, rig_path: Path | None) -> None:
+    """Create the session folder (snapshot, plan) after the pre-flight checks; does not run it."""
+    folder = Path(folder)
+    if (folder / "session.json").exists():
+        raise CompactRigError(f"{folder}: already holds a session; continue it with `compactrig session resume "
+                              f"{folder}` or choose another --out")
+    rig = load_rig(rig_path)
+    stimuli = Path(plan.stimuli)
+    stimulus_set = StimulusSet.load(stimuli)
+    n_planned = len(stimulus_set) * plan.repeats
+    stimulus_set = preflight(folder, stimuli, n_planned)
+    make_source(plan.source, plan.source_options)  # a bad source or option fails now, not mid-session
+    lock = SessionLock(folder).acquire()
+    try:
+        bank = load_bank(plan.bank)
+        snapshot = {"software_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    "rig": _rig_table(rig), "rig_file": str(rig_path) if rig_path else None,
+                    "bank": bank.identity(), "plan": asdict(plan), "stimulus_ids": stimulus_set.ids}
+        write_snapshot(folder, snapshot, stimuli)
+        store = TrialStore(folder / STORE_FILE)
+        ids, blocks = [], []
+        for trial in make_plan(stimulus_set.ids, plan.repeats, len(stimulus_set), shuffle=True, seed=plan.seed):
+            ids += trial.image_ids
+            blocks += [trial.trial_id] * len(trial.image_ids)
+        store.write_plan(ids, blocks)
+        store.close()
+    finally:
+        lock.release()
+
+
+def _rig_table(rig: RigConfig) -> dict:
+    """The rig as the TOML table ``parse_rig`` reads back."""
+    return {"screen": {"index": rig.screen_index, "fullscreen": rig.fullscreen, "resolution": list(rig.resolution),
+                       "refresh_hz": rig.refresh_hz, "distance_cm": rig.distance_cm, "width_cm": rig.width_cm,
+                       "background": rig.background, **({"gamma": rig.gamma} if rig.gamma else {})},
+            "image": {"size_deg": rig.image_size_deg, "position_deg": list(rig.image_position_deg)},
+            "fixation": {"size_deg": rig.fixation_size_deg, "colour": list(rig.fixation_colour)},
+            "photodiode": {"corner": rig.photodiode_corner, "size_px": rig.photodiode_size_px},
+            "timing": {"frames_on": rig.frames_on, "frames_off": rig.frames_off,
+                       "images_per_trial": rig.images_per_trial, "inter_trial_s": rig.inter_trial_s},
+            "markers": {"outputs": list(rig.marker_outputs), **rig.marker_options},
+            "source": {"name": rig.source_name, "options": rig.source_options}}
+
+
+class SessionRunner:
+    """Runs (or resumes) the session in ``folder`` until its plan is complete or it is stopped."""
+
+    def __init__(self, folder: Path, report: Callable[[str], None] = print) -> None:
+        self.folder = Path(folder)
+        self.report = report
+        self.snapshot = read_snapshot(self.folder)
+        self.plan = SessionPlan(**self.snapshot["plan"])
+        self.rig = parse_rig(self.snapshot["rig"], f"{self.folder}/session.json")
+        self.stop_requested = False
+
+    def _fits(self, store: TrialStore, stimulus_set: StimulusSet, units: list[str]) -> dict[str, UnitFit]:
+        mapping = {u: n for u, n in self.plan.unit_map.items() if u in units}
+        if not mapping:
+            return {}
+        bank = load_bank(self.plan.bank)
+        neurons = sorted(set(mapping.values()))
+        predicted = Predictor(bank).predict(stimulus_set.pixels, neurons)
+        fits = {u: UnitFit(dict(zip(stimulus_set.ids, predicted[neurons.index(n)].astype(float))))
+                for u, n in mapping.items()}
+        complete = {p.order: p.image_id for p in store.presentations() if not p.aborted}
+        for order, unit, count in store.responses():
+            if order in complete and unit in fits:
+                fits[unit].add(complete[order], count)
+        return fits
+
+    def run(self) -> bool:
+        """True when the plan is complete; False when stopped (the session stays resumable)."""
+        lock = SessionLock(self.folder).acquire()
+        store = TrialStore(self.folder / STORE_FILE)
+        presenter = None
+        guard = None
+        previous = signal.signal(signal.SIGINT, lambda *_: setattr(self, "stop_requested", True))
+        try:
+            settled = store.settle_unanswered("interrupted before its response was stored")
+            if settled:
+                self.report(f"{settled} presentation(s) without a stored response will be shown again")
+            if not store.remaining():
+                self.report("the session's plan is already complete")
+                return True
+            stimulus_set = StimulusSet.load(self.folder / STIMULI_DIR)
+            guard = GuardedSource(make_source(self.plan.source, self.plan.source_options))
+            now = pylsl.local_clock()
+            for lost in guard.connect(now) + guard.prepare(stimulus_set.ids, stimulus_set.pixels, now):
+                self.report(f"source: {lost.missing}")
+            for line in guard.messages():
+                self.report(line)
+            fits = self._fits(store, stimulus_set, guard.units)
+            presenter = Presenter(self.rig).start()
+            presenter.wait_for(msg.Ready, 60)
+            presenter.send(msg.LoadStimuli(stimulus_set.ids, stimulus_set.pixels))
+            presenter.wait_for(msg.StimuliLoaded, 60)
+            return self._loop(store, guard, presenter, fits)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            if presenter is not None:
+                presenter.shutdown()
+            if guard is not None:
+                guard.close()
+            store.close()
+            lock.release()
+
+    def _loop(self, store: TrialStore, guard: GuardedSource, presenter: Presenter,
+              fits: dict[str, UnitFit]) -> bool:
+        planned = len(store.plan())
+        self.waiting: dict[int, tuple[int, str]] = {}  # order -> (plan item, image id): shown, response due
+        trial_id = int(store.meta("next_trial") or 0)
+        last_shown = time.monotonic()
+        while not self.stop_requested:
+            busy = {item for item, _ in self.waiting.values()}
+            todo = [(item, image) for item, image in store.remaining() if item not in busy]
+            if todo:
+                chosen = todo[:self.rig.images_per_trial]
+                store.set_meta("next_trial", str(trial_id + 1))
+                self._trial(store, guard, presenter, fits, Trial(trial_id, tuple(i for _, i in chosen)),
+                            [item for item, _ in chosen])
+                trial_id += 1
+                last_shown = time.monotonic()
+                done = len(store.completed_items())
+                rs = " ".join(f"{u} r={f.summary(n_boot=0).r:.2f}" for u, f in fits.items())
+                self.report(f"trial {trial_id - 1}: {done}/{planned} presentations complete, "
+                            f"{len(self.waiting)} awaiting responses {rs}".rstrip())
+            elif not self.waiting:
+                return True
+            else:
+                self._collect(store, guard, fits)
+                if time.monotonic() - last_shown > RESPONSE_GRACE_S + guard.source.settings["timeout_s"]:
+                    for order in list(self.waiting):
+                        store.mark_aborted(order, "no response before the end of the session")
+                        del self.waiting[order]
+                time.sleep(0.01)
+        self.report(f"stopped; resume with `compactrig session resume {self.folder}`")
+        return False
+
+    def _trial(self, store: TrialStore, guard: GuardedSource, presenter: Presenter, fits: dict[str, UnitFit],
+               trial: Trial, items: list[int]) -> None:
+        """Present one trial, storing each onset as it is reported, until the presenter says it is done."""
+        first = store.next_order()
+        presenter.send(msg.RunTrials([trial], first_order=first))
+        abort_sent = False
+        while True:
+            if self.stop_requested and not abort_sent:
+                presenter.send(msg.Abort())
+                abort_sent = True
+            for event in presenter.poll():
+                if isinstance(event, msg.Onset):
+                    self._store_onset(store, guard, event, items[event.order - first], trial.trial_id)
+                elif isinstance(event, msg.PresenterError):
+                    self.report(f"presenter: {event.message}")
+                elif isinstance(event, msg.PresenterDied):
+                    raise CompactRigError(f"the presenter process died (exit code {event.exitcode}); "
+                                          "the session is saved: resume it")
+                elif isinstance(event, msg.RunDone):
+                    return
+            self._collect(store, guard, fits)
+            time.sleep(0.002)
+
+    def _store_onset(self, store: TrialStore, guard: GuardedSource, event: msg.Onset, item: int,
+                     trial_id: int) -> None:
+        limit = self.plan.max_dropped_frames
+        reason = "aborted" if event.aborted else (
+            "too many dropped frames" if limit is not None and event.dropped_frames > limit else None)
+        store.record_presentation(StoredPresentation(
+            event.order, item, trial_id, event.image_id, event.onset_time, event.frames_shown,
+            event.dropped_frames, event.marker_sent, reason is not None, reason))
+        if reason is not None:
+            return
+        self.waiting[event.order] = (item, event.image_id)
+        for lost in guard.submit(Presentation(event.order, trial_id, event.image_id, event.onset_time),
+                                 pylsl.local_clock()):
+            store.mark_aborted(lost.order, lost.missing)
+            self.waiting.pop(lost.order, None)
+
+    def _collect(self, store: TrialStore, guard: GuardedSource, fits: dict[str, UnitFit]) -> None:
+        """Store what the source delivered; a missing response aborts its presentation (back in the plan)."""
+        for response in guard.collect(pylsl.local_clock()):
+            entry = self.waiting.pop(response.order, None)
+            if entry is None:
+                continue
+            if response.counts is None:
+                store.mark_aborted(response.order, f"source: {response.missing}")
+                continue
+            store.record_response(response.order, response.counts, response.window)
+            for unit, count in response.counts.items():
+                if unit in fits:
+                    fits[unit].add(entry[1], count)
+        for line in guard.messages():
+            self.report(line)
+
+
+def export_npz(folder: Path, out: Path) -> tuple[int, int, int]:
+    """The published layout: responses (units, images, repeats) NaN-padded, image ids, units, predictions."""
+    snapshot = read_snapshot(folder)
+    store = TrialStore(folder / STORE_FILE)
+    try:
+        complete = {p.order: p.image_id for p in store.presentations() if not p.aborted}
+        rows = [(o, u, c) for o, u, c in store.responses() if o in complete]
+    finally:
+        store.close()
+    image_ids = list(snapshot["stimulus_ids"])
+    units = sorted({u for _, u, _ in rows})
+    trials: dict[tuple[int, int], list[float]] = {}
+    for order, unit, count in sorted(rows):
+        trials.setdefault((units.index(unit), image_ids.index(complete[order])), []).append(count)
+    repeats = max((len(v) for v in trials.values()), default=0)
+    responses = np.full((len(units), len(image_ids), repeats), np.nan)
+    for (u, i), values in trials.items():
+        responses[u, i, :len(values)] = values
+    plan = SessionPlan(**snapshot["plan"])
+    predictions = np.full((len(units), len(image_ids)), np.nan)
+    mapped = {u: n for u, n in plan.unit_map.items() if u in units}
+    if mapped:
+        stimulus_set = StimulusSet.load(folder / STIMULI_DIR)
+        neurons = sorted(set(mapped.values()))
+        values = Predictor(load_bank(plan.bank)).predict(stimulus_set.pixels, neurons)
+        for unit, neuron in mapped.items():
+            predictions[units.index(unit)] = values[neurons.index(neuron)]
+    np.savez(out, responses=responses, image_ids=np.array(image_ids), units=np.array(units),
+             predictions=predictions, mapped_neurons=np.array([mapped.get(u, "") for u in units]))
+    return responses.shape

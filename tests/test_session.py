@@ -1,0 +1,159 @@
+"""Sessions: crash safety under SIGKILL, exact resume, exclusive access, pre-flight, export."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from engine.errors import CompactRigError
+from gui.session.folder import SessionLock
+from gui.session.runner import SessionPlan, start_session
+from stimuli.probes import colour_blob, dot_lattice, grating
+from stimuli.stimulus_set import StimulusRecord, StimulusSet
+
+RIG = """[screen]
+resolution = [400, 300]
+width_cm = 40.0
+[image]
+size_deg = 3.0
+[timing]
+frames_on = 3
+frames_off = 2
+images_per_trial = 2
+inter_trial_s = 0.0
+"""
+
+
+@pytest.fixture(scope="module")
+def stimuli(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("set")
+    pixels = np.stack([grating(0), grating(90), dot_lattice(), colour_blob((1, -1, 0))])
+    StimulusSet([StimulusRecord(image_id=f"img{i}", kind="natural") for i in range(4)], pixels).save(folder)
+    return folder
+
+
+@pytest.fixture()
+def rig(tmp_path):
+    path = tmp_path / "rig.toml"
+    path.write_text(RIG)
+    return path
+
+
+def compactrig(*args: str) -> list[str]:
+    script = Path(sys.executable).with_name("compactrig")
+    return [str(script) if script.exists() else sys.executable, *([] if script.exists() else ["-m", "gui.cli"]), *args]
+
+
+def table(folder: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(folder / "trials.sqlite") as db:
+        return db.execute(sql).fetchall()
+
+
+def check_exactly_once(folder: Path, n_planned: int) -> None:
+    """Every planned presentation is present exactly once, complete with its response."""
+    complete = table(folder, "SELECT p.item, p.image_id FROM presentations p WHERE p.aborted = 0 "
+                             "AND p.ord IN (SELECT ord FROM responses)")
+    assert sorted(item for item, _ in complete) == list(range(n_planned))
+    plan = dict(table(folder, "SELECT item, image_id FROM plan"))
+    assert all(plan[item] == image for item, image in complete)
+    units = table(folder, "SELECT ord, COUNT(*) FROM responses GROUP BY ord")
+    assert {count for _, count in units} == {3}, "every stored response has all three units"
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_then_resume_loses_and_repeats_nothing(tmp_path, stimuli, rig):
+    out = tmp_path / "session"
+    command = compactrig("session", "run", "--stimuli", str(stimuli), "--rig", str(rig), "--source", "simulated",
+                         "--map", "unit0=demo:0", "--repeats", "5", "--seed", "2", "--out", str(out))
+    rng = random.Random(7)
+    kills = 0
+    for attempt in range(4):
+        process = subprocess.Popen(command if attempt == 0 else compactrig("session", "resume", str(out)),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        time.sleep(rng.uniform(4.0, 6.5))
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)  # the runner and its presenter, mid-session
+            process.wait()
+            kills += 1
+        else:
+            break
+    assert kills >= 2, "the session was killed at least twice"
+    shown_before = table(out, "SELECT COUNT(*) FROM presentations")[0][0]
+    final = run_cli("session", "resume", str(out), timeout=300)
+    assert final.returncode == 0, final.stderr
+    check_exactly_once(out, 20)
+    orders = [o for (o,) in table(out, "SELECT ord FROM presentations ORDER BY ord")]
+    assert orders == list(range(len(orders))) and len(orders) >= shown_before
+    again = run_cli("session", "resume", str(out))
+    assert again.returncode == 0 and "already complete" in again.stdout
+
+
+def test_run_export_and_exclusive_access(tmp_path, stimuli, rig):
+    out = tmp_path / "session"
+    result = run_cli("session", "run", "--stimuli", str(stimuli), "--rig", str(rig), "--source", "simulated",
+                     "--source-opt", "seed=3", "--map", "unit1=demo:1", "--repeats", "2", "--out", str(out),
+                     timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "trial 0:" in result.stdout and "unit1 r=" in result.stdout
+    check_exactly_once(out, 8)
+    exported = run_cli("session", "export", str(out), "--npz", str(tmp_path / "r.npz"))
+    assert exported.returncode == 0, exported.stderr
+    data = np.load(tmp_path / "r.npz")
+    assert data["responses"].shape == (3, 4, 2) and list(data["image_ids"]) == ["img0", "img1", "img2", "img3"]
+    stored = table(out, "SELECT p.image_id, r.unit, r.count FROM responses r JOIN presentations p ON p.ord = r.ord "
+                        "WHERE p.aborted = 0 ORDER BY p.ord")
+    for image_id, unit, count in stored:
+        row = list(data["units"]).index(unit)
+        column = list(data["image_ids"]).index(image_id)
+        assert count in data["responses"][row, column]
+    assert np.isnan(data["predictions"][0]).all() and not np.isnan(data["predictions"][1]).any()
+    holder = SessionLock(out).acquire()
+    try:
+        refused = run_cli("session", "resume", str(out))
+        assert refused.returncode == 2 and "session in use by process" in refused.stderr
+    finally:
+        holder.release()
+    assert Counter(r for (r,) in table(out, "SELECT aborted FROM presentations"))[0] == 8
+
+
+def test_stale_lock_from_a_killed_process_is_taken_over(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; sys.path.insert(0, '.');"
+                               "from gui.session.folder import SessionLock; from pathlib import Path;"
+                               f"lock = SessionLock(Path({str(tmp_path)!r})).acquire(); print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(CompactRigError, match=f"in use by process {holder.pid}"):
+        SessionLock(tmp_path).acquire()
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    SessionLock(tmp_path).acquire().release()
+
+
+def test_preflight_reports_before_anything_is_shown(tmp_path, stimuli, rig):
+    plan = SessionPlan(stimuli=str(stimuli), source="simulated", repeats=1)
+    damaged = tmp_path / "damaged"
+    StimulusSet.load(stimuli).save(damaged)
+    (damaged / "img2.png").unlink()
+    with pytest.raises(CompactRigError, match="img2.png: unusable stimulus image"):
+        start_session(tmp_path / "s1", SessionPlan(stimuli=str(damaged), source="simulated"), rig)
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    with pytest.raises(CompactRigError, match="cannot write the session here"):
+        start_session(blocked / "session", plan, rig)
+    with pytest.raises(CompactRigError, match="has no option"):
+        start_session(tmp_path / "s2", SessionPlan(stimuli=str(stimuli), source="simulated",
+                                                   source_options={"volume": "3"}), rig)
+    assert not (tmp_path / "s2" / "session.json").exists()
+    result = run_cli("session", "run", "--stimuli", str(stimuli), "--source", "nope", "--out", str(tmp_path / "s3"))
+    assert result.returncode == 2 and "not installed" in result.stderr
