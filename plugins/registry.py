@@ -9,6 +9,7 @@ from engine.errors import CompactRigError
 
 MARKER_OUTPUTS = "compactrig.marker_outputs"
 RESPONSE_SOURCES = "compactrig.response_sources"
+GATES = "compactrig.gates"
 
 
 def available(group: str) -> dict[str, Any]:

@@ -157,3 +157,40 @@ def test_preflight_reports_before_anything_is_shown(tmp_path, stimuli, rig):
     assert not (tmp_path / "s2" / "session.json").exists()
     result = run_cli("session", "run", "--stimuli", str(stimuli), "--source", "nope", "--out", str(tmp_path / "s3"))
     assert result.returncode == 2 and "not installed" in result.stderr
+
+
+@pytest.mark.slow
+def test_lsl_gate_holds_trials_and_fixation_breaks_put_presentations_back(tmp_path, stimuli):
+    import uuid
+
+    import pylsl
+    name = f"fixation-{uuid.uuid4().hex[:8]}"
+    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "Gaze", 1, pylsl.IRREGULAR_RATE, pylsl.cf_int32, name))
+    rig = tmp_path / "rig.toml"
+    rig.write_text(RIG.replace("frames_on = 3", "frames_on = 60")
+                   + f'[gate]\nname = "lsl"\n[gate.options]\nstream_name = "{name}"\n')
+    out = tmp_path / "session"
+    process = subprocess.Popen(compactrig("session", "run", "--stimuli", str(stimuli), "--rig", str(rig),
+                                          "--source", "simulated", "--out", str(out)),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (out / "trials.sqlite").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        outlet.push_sample([0])
+        time.sleep(6.0)  # presenter up, gate closed: nothing may be shown
+        assert table(out, "SELECT COUNT(*) FROM presentations")[0][0] == 0
+        outlet.push_sample([1])
+        while not table(out, "SELECT COUNT(*) FROM presentations")[0][0] and time.monotonic() < deadline + 30:
+            time.sleep(0.01)
+        outlet.push_sample([0])  # fixation break in the middle of the first trial
+        time.sleep(1.0)
+        outlet.push_sample([1])
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    reasons = [r for (r,) in table(out, "SELECT abort_reason FROM presentations WHERE aborted = 1")]
+    assert "fixation break (gate)" in reasons
+    check_exactly_once(out, 4)

@@ -58,6 +58,8 @@ class RigConfig:
     marker_options: dict[str, Any] = field(default_factory=dict)
     source_name: str = "simulated"
     source_options: dict[str, Any] = field(default_factory=dict)
+    gate_name: str = "always"
+    gate_options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def pixels_per_degree(self) -> float:
@@ -140,6 +142,10 @@ SCHEMA: dict[str, dict[str, Check]] = {
     "source": {
         "name": ("source_name", lambda v: isinstance(v, str) and v != "", "a response source name (see `compactrig sources list`)"),
         "options": ("source_options", lambda v: isinstance(v, dict), "a table of the source's options"),
+    },
+    "gate": {
+        "name": ("gate_name", lambda v: isinstance(v, str) and v != "", 'a gate name: "always" or "lsl"'),
+        "options": ("gate_options", lambda v: isinstance(v, dict), "a table of the gate's options"),
     },
 }
 MARKER_OPTION_SECTION = "markers"
@@ -263,6 +269,11 @@ outputs = ["none"]      # "lsl" sends one marker per onset, plus trial start and
 # [markers.lsl]
 # name = "CompactRigMarkers"
 # source_id = "compactrig-markers"
+
+[gate]                  # fixation control: "always", or "lsl" (a 1/0 fixation-state stream)
+name = "always"
+# [gate.options]
+# stream_name = "FixationState"
 
 [source]                # where the recorded responses come from (`compactrig sources list`)
 name = "simulated"

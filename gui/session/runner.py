@@ -29,7 +29,8 @@ from gui.presenter.client import Presenter
 from gui.presenter.rig import RigConfig, load_rig, parse_rig
 from gui.session.folder import STIMULI_DIR, STORE_FILE, SessionLock, read_snapshot, write_snapshot
 from gui.session.store import StoredPresentation, TrialStore
-from plugins.registry import make_source
+from plugins.gates import Gate
+from plugins.registry import GATES, load_plugin, make_source
 from plugins.sources.base import Presentation
 from plugins.sources.guard import GuardedSource
 from stimuli.stimulus_set import StimulusSet
@@ -116,7 +117,8 @@ def _rig_table(rig: RigConfig) -> dict:
             "timing": {"frames_on": rig.frames_on, "frames_off": rig.frames_off,
                        "images_per_trial": rig.images_per_trial, "inter_trial_s": rig.inter_trial_s},
             "markers": {"outputs": list(rig.marker_outputs), **rig.marker_options},
-            "source": {"name": rig.source_name, "options": rig.source_options}}
+            "source": {"name": rig.source_name, "options": rig.source_options},
+            "gate": {"name": rig.gate_name, "options": rig.gate_options}}
 
 
 class SessionRunner:
@@ -149,8 +151,7 @@ class SessionRunner:
         """True when the plan is complete; False when stopped (the session stays resumable)."""
         lock = SessionLock(self.folder).acquire()
         store = TrialStore(self.folder / STORE_FILE)
-        presenter = None
-        guard = None
+        presenter = guard = gate = None
         previous = signal.signal(signal.SIGINT, lambda *_: setattr(self, "stop_requested", True))
         try:
             settled = store.settle_unanswered("interrupted before its response was stored")
@@ -167,22 +168,44 @@ class SessionRunner:
             for line in guard.messages():
                 self.report(line)
             fits = self._fits(store, stimulus_set, guard.units)
+            gate = self._gate()
             presenter = Presenter(self.rig).start()
             presenter.wait_for(msg.Ready, 60)
             presenter.send(msg.LoadStimuli(stimulus_set.ids, stimulus_set.pixels))
             presenter.wait_for(msg.StimuliLoaded, 60)
-            return self._loop(store, guard, presenter, fits)
+            return self._loop(store, guard, presenter, fits, gate)
         finally:
             signal.signal(signal.SIGINT, previous)
             if presenter is not None:
                 presenter.shutdown()
             if guard is not None:
                 guard.close()
+            if gate is not None:
+                gate.close()
             store.close()
             lock.release()
 
+    def _gate(self) -> Gate:
+        gate = load_plugin(GATES, self.rig.gate_name)(**self.rig.gate_options)
+        gate.connect()
+        return gate
+
+    def _wait_for_gate(self, gate: Gate, store: TrialStore, guard: GuardedSource, presenter: Presenter,
+                       fits: dict[str, UnitFit]) -> bool:
+        """Keep collecting (and the presenter answering) until the gate lets a trial start."""
+        while not gate.may_start(pylsl.local_clock()):
+            if self.stop_requested:
+                return False
+            for event in presenter.poll():
+                if isinstance(event, msg.PresenterDied):
+                    raise CompactRigError(f"the presenter process died (exit code {event.exitcode}); "
+                                          "the session is saved: resume it")
+            self._collect(store, guard, fits)
+            time.sleep(0.005)
+        return True
+
     def _loop(self, store: TrialStore, guard: GuardedSource, presenter: Presenter,
-              fits: dict[str, UnitFit]) -> bool:
+              fits: dict[str, UnitFit], gate: Gate) -> bool:
         planned = len(store.plan())
         self.waiting: dict[int, tuple[int, str]] = {}  # order -> (plan item, image id): shown, response due
         trial_id = int(store.meta("next_trial") or 0)
@@ -191,9 +214,11 @@ class SessionRunner:
             busy = {item for item, _ in self.waiting.values()}
             todo = [(item, image) for item, image in store.remaining() if item not in busy]
             if todo:
+                if not self._wait_for_gate(gate, store, guard, presenter, fits):
+                    break
                 chosen = todo[:self.rig.images_per_trial]
                 store.set_meta("next_trial", str(trial_id + 1))
-                self._trial(store, guard, presenter, fits, Trial(trial_id, tuple(i for _, i in chosen)),
+                self._trial(store, guard, presenter, fits, gate, Trial(trial_id, tuple(i for _, i in chosen)),
                             [item for item, _ in chosen])
                 trial_id += 1
                 last_shown = time.monotonic()
@@ -214,13 +239,15 @@ class SessionRunner:
         return False
 
     def _trial(self, store: TrialStore, guard: GuardedSource, presenter: Presenter, fits: dict[str, UnitFit],
-               trial: Trial, items: list[int]) -> None:
+               gate: Gate, trial: Trial, items: list[int]) -> None:
         """Present one trial, storing each onset as it is reported, until the presenter says it is done."""
         first = store.next_order()
         presenter.send(msg.RunTrials([trial], first_order=first))
         abort_sent = False
+        self.abort_reason = "aborted"
         while True:
-            if self.stop_requested and not abort_sent:
+            if not abort_sent and (self.stop_requested or gate.must_abort(pylsl.local_clock())):
+                self.abort_reason = "stopped by the user" if self.stop_requested else "fixation break (gate)"
                 presenter.send(msg.Abort())
                 abort_sent = True
             for event in presenter.poll():
@@ -239,7 +266,7 @@ class SessionRunner:
     def _store_onset(self, store: TrialStore, guard: GuardedSource, event: msg.Onset, item: int,
                      trial_id: int) -> None:
         limit = self.plan.max_dropped_frames
-        reason = "aborted" if event.aborted else (
+        reason = self.abort_reason if event.aborted else (
             "too many dropped frames" if limit is not None and event.dropped_frames > limit else None)
         store.record_presentation(StoredPresentation(
             event.order, item, trial_id, event.image_id, event.onset_time, event.frames_shown,
