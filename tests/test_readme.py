@@ -22,7 +22,8 @@ def test_documented_commands_answer_help():
     readme = (REPO / "README.md").read_text()
     documented = set(re.findall(r"`compactrig ([a-z]+(?: [a-z]+)?)", readme))
     assert {"demo", "models list", "models fetch", "predict", "synth max", "synth adversarial", "gaudy",
-            "stimuli import", "stimuli show", "rig init", "rig check", "present", "sources list"} <= documented
+            "stimuli import", "stimuli show", "rig init", "rig check", "present", "sources list", "session run",
+            "session resume", "session export", "session report"} <= documented
     for command in documented:
         result = run_cli(*command.split(), "--help")
         assert result.returncode == 0 and "usage: compactrig" in result.stdout, command

@@ -118,6 +118,11 @@ def test_run_export_and_exclusive_access(tmp_path, stimuli, rig):
         column = list(data["image_ids"]).index(image_id)
         assert count in data["responses"][row, column]
     assert np.isnan(data["predictions"][0]).all() and not np.isnan(data["predictions"][1]).any()
+    report = run_cli("session", "report", str(out))
+    assert report.returncode == 0, report.stderr
+    from PIL import Image
+    with Image.open(out / "report.png") as picture:
+        assert picture.size[0] > 1000 and picture.size[1] > 300
     holder = SessionLock(out).acquire()
     try:
         refused = run_cli("session", "resume", str(out))

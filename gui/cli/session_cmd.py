@@ -34,6 +34,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument("folder", type=Path)
     export.add_argument("--npz", type=Path, required=True, help="output .npz")
     export.set_defaults(run=run_export)
+    report = actions.add_parser("report", help="a PNG summary: fits, dropped frames, timeline")
+    report.add_argument("folder", type=Path)
+    report.add_argument("--png", type=Path, default=None, help="output (default: FOLDER/report.png)")
+    report.set_defaults(run=run_report)
 
 
 def _pairs(values: list[str], what: str) -> dict[str, str]:
@@ -64,4 +68,11 @@ def resume_session(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     shape = export_npz(args.folder, args.npz)
     print(f"Wrote responses {shape} (units, images, repeats) to {args.npz}")
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from gui.session.report import write_report  # Matplotlib only when a report is asked for
+    out = write_report(args.folder, args.png or args.folder / "report.png")
+    print(f"Wrote {out}")
     return 0

@@ -1,0 +1,81 @@
+"""``compactrig session report``: one PNG that says how a session went.
+
+Panels: model prediction versus mean response per image for each mapped unit (with the
+affine fit and r), dropped frames per presentation, and the timeline of onsets with
+aborted presentations marked. Drawn with Matplotlib's Agg backend (no window, no Qt).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+import numpy as np  # noqa: E402
+
+from engine.bank import load_bank  # noqa: E402
+from engine.fast_predict import Predictor  # noqa: E402
+from engine.live_fit import UnitFit  # noqa: E402
+from gui.session.folder import STIMULI_DIR, STORE_FILE, read_snapshot  # noqa: E402
+from gui.session.store import TrialStore  # noqa: E402
+from stimuli.stimulus_set import StimulusSet  # noqa: E402
+
+MAX_FIT_PANELS = 4
+
+
+def write_report(folder: Path, out: Path) -> Path:
+    """Draw the session in ``folder`` into the PNG ``out``."""
+    snapshot = read_snapshot(folder)
+    store = TrialStore(folder / STORE_FILE)
+    try:
+        presentations = store.presentations()
+        responses = store.responses()
+        planned = len(store.plan())
+        complete = len(store.completed_items())
+    finally:
+        store.close()
+    mapping = dict(list(snapshot["plan"].get("unit_map", {}).items())[:MAX_FIT_PANELS])
+    figure, axes = plt.subplots(1, 2 + max(len(mapping), 1), figsize=(4.2 * (2 + max(len(mapping), 1)), 3.8))
+    _fits(axes[:-2], folder, snapshot, mapping, presentations, responses)
+    orders = [p.order for p in presentations]
+    axes[-2].bar(orders, [p.dropped for p in presentations], color="tab:orange", width=1.0)
+    axes[-2].set(title="dropped frames", xlabel="presentation", ylabel="frames")
+    times = np.array([p.onset_time for p in presentations])
+    aborted = np.array([p.aborted for p in presentations], dtype=bool)
+    if len(times):
+        axes[-1].plot(times[~aborted] - times[0], np.array(orders)[~aborted], ".", ms=3, label="shown")
+        axes[-1].plot(times[aborted] - times[0], np.array(orders)[aborted], "x", color="tab:red", label="aborted")
+        axes[-1].legend(loc="lower right", fontsize=8)
+    axes[-1].set(title="timeline", xlabel="time since first onset (s)", ylabel="presentation")
+    figure.suptitle(f"{folder.name}: {complete}/{planned} planned presentations complete, "
+                    f"{int(aborted.sum())} aborted, {sum(p.dropped for p in presentations)} dropped frames")
+    figure.tight_layout()
+    figure.savefig(out, dpi=100)
+    plt.close(figure)
+    return out
+
+
+def _fits(axes, folder, snapshot, mapping, presentations, responses) -> None:
+    if not mapping:
+        axes[0].text(0.5, 0.5, "no unit mapped to a model\n(--map UNIT=NEURON)", ha="center", va="center")
+        axes[0].set_axis_off()
+        return
+    stimulus_set = StimulusSet.load(folder / STIMULI_DIR)
+    neurons = sorted(set(mapping.values()))
+    predicted = Predictor(load_bank(snapshot["plan"].get("bank"))).predict(stimulus_set.pixels, neurons)
+    shown = {p.order: p.image_id for p in presentations if not p.aborted}
+    for axis, (unit, neuron) in zip(axes, mapping.items()):
+        fit = UnitFit(dict(zip(stimulus_set.ids, predicted[neurons.index(neuron)].astype(float))))
+        for order, response_unit, count in responses:
+            if response_unit == unit and order in shown:
+                fit.add(shown[order], count)
+        x, y = fit.mean_responses()
+        summary = fit.summary(n_boot=100)
+        axis.plot(x, y, "o", ms=4, alpha=0.7)
+        if np.isfinite(summary.slope):
+            line = np.linspace(x.min(), x.max(), 2)
+            axis.plot(line, summary.intercept + summary.slope * line, "-", color="tab:red")
+        axis.set(title=f"{unit} vs {neuron}: r = {summary.r:.2f}, r2_ER = {summary.r2_er:.2f}",
+                 xlabel="model prediction", ylabel="mean count per image")
