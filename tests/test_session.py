@@ -118,6 +118,25 @@ def test_run_export_and_exclusive_access(tmp_path, stimuli, rig):
         column = list(data["image_ids"]).index(image_id)
         assert count in data["responses"][row, column]
     assert np.isnan(data["predictions"][0]).all() and not np.isnan(data["predictions"][1]).any()
+    nwb = run_cli("session", "export", str(out), "--nwb", str(tmp_path / "s.nwb"), "--subject", "M1",
+                  "--sex", "M", "--age", "P8Y")
+    assert nwb.returncode == 0, nwb.stderr
+    from nwbinspector import inspect_nwbfile
+    from pynwb import NWBHDF5IO
+    problems = [m for m in inspect_nwbfile(nwbfile_path=str(tmp_path / "s.nwb"))
+                if m.importance.name in ("CRITICAL", "ERROR", "PYNWB_VALIDATION")]
+    assert problems == [], [m.message for m in problems]
+    with NWBHDF5IO(str(tmp_path / "s.nwb"), "r") as io:
+        written = io.read()
+        intervals = written.intervals["presentations"].to_dataframe()
+        series = written.stimulus["presentations"]
+        assert len(intervals) == len(table(out, "SELECT ord FROM presentations"))
+        assert list(series.data[:]) == [["img0", "img1", "img2", "img3"].index(i) for i in intervals["image_id"]]
+        onsets = [t for (t,) in table(out, "SELECT onset_time FROM presentations ORDER BY ord")]
+        np.testing.assert_allclose(series.timestamps[:], np.array(onsets) - onsets[0], atol=1e-9)
+        first = table(out, "SELECT r.count FROM responses r WHERE r.unit = 'unit1' ORDER BY r.ord LIMIT 1")[0][0]
+        assert intervals["count_unit1"].dropna().iloc[0] == first
+        assert written.stimulus_template["stimuli"].images["img2"].data.shape == (112, 112, 3)
     report = run_cli("session", "report", str(out))
     assert report.returncode == 0, report.stderr
     from PIL import Image

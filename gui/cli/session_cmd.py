@@ -32,7 +32,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     resume.set_defaults(run=resume_session)
     export = actions.add_parser("export", help="write a session's responses in the published layout")
     export.add_argument("folder", type=Path)
-    export.add_argument("--npz", type=Path, required=True, help="output .npz")
+    export.add_argument("--npz", type=Path, default=None, help="output .npz (published layout)")
+    export.add_argument("--nwb", type=Path, default=None, help="output .nwb (needs the nwb extra: pynwb)")
+    export.add_argument("--subject", default="unknown", help="NWB subject id (default: unknown)")
+    export.add_argument("--species", default="Macaca mulatta", help="NWB subject species")
+    export.add_argument("--sex", default="U", choices=("M", "F", "U", "O"), help="NWB subject sex (default U)")
+    export.add_argument("--age", default=None, help="NWB subject age, ISO 8601 duration, e.g. P8Y")
     export.set_defaults(run=run_export)
     report = actions.add_parser("report", help="a PNG summary: fits, dropped frames, timeline")
     report.add_argument("folder", type=Path)
@@ -66,8 +71,15 @@ def resume_session(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    shape = export_npz(args.folder, args.npz)
-    print(f"Wrote responses {shape} (units, images, repeats) to {args.npz}")
+    if args.npz is None and args.nwb is None:
+        raise CompactRigError("session export: give --npz FILE and/or --nwb FILE")
+    if args.npz is not None:
+        shape = export_npz(args.folder, args.npz)
+        print(f"Wrote responses {shape} (units, images, repeats) to {args.npz}")
+    if args.nwb is not None:
+        from gui.session.nwb_export import export_nwb  # pynwb only when asked for
+        written = export_nwb(args.folder, args.nwb, args.subject, args.species, args.sex, args.age)
+        print(f"Wrote {written} presentations to {args.nwb}")
     return 0
 
 
