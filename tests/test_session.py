@@ -218,3 +218,18 @@ def test_lsl_gate_holds_trials_and_fixation_breaks_put_presentations_back(tmp_pa
     reasons = [r for (r,) in table(out, "SELECT abort_reason FROM presentations WHERE aborted = 1")]
     assert "fixation break (gate)" in reasons
     check_exactly_once(out, 4)
+
+
+def test_too_little_free_disk_is_reported_before_the_session_starts(tmp_path, stimuli, rig):
+    """On a real 64 KiB tmpfs (needs root to mount, as on the CI machines)."""
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(tiny)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.decode().strip()})")
+    try:
+        with pytest.raises(CompactRigError, match=r"only 0.1 MB free, the session needs about [0-9.]+ MB"):
+            start_session(tiny / "session", SessionPlan(stimuli=str(stimuli), source="simulated", repeats=50), rig)
+        assert not (tiny / "session" / "session.json").exists()
+    finally:
+        subprocess.run(["umount", str(tiny)], check=True)
