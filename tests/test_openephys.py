@@ -126,3 +126,18 @@ def test_a_publisher_that_stalls_times_out_to_missing(fake):
     guard.submit(Presentation(0, 0, "image0001", now), now)
     got = pump(guard, now + 1.0)
     assert got[0].counts is None and "no response within 0.3 s" in got[0].missing
+
+
+def test_a_malformed_frame_is_a_fault_not_a_crash(fake):
+    guard = GuardedSource(OpenEphysSource(data_port=fake.port, heartbeat_s=0.2, latency_allowance_s=2.0))
+    guard.connect(pylsl.local_clock())
+    pump(guard, pylsl.local_clock() + 0.4)
+    now = pylsl.local_clock()
+    guard.submit(Presentation(0, 0, "image0001", now), now)
+    fake.publisher.send_multipart([b"spike", b"{not json", b""])
+    got = pump(guard, now + 0.5)
+    assert got and got[0].counts is None and "source failed" in got[0].missing
+    assert any("collect failed" in m for m in guard.messages())
+    pump(guard, pylsl.local_clock() + 1.5)
+    assert guard.connected, "reconnected after the backoff"
+    guard.close()

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from engine.image_files import read_images
-from gui.cli.options import add_bank_option, open_bank
+from gui.cli.options import add_bank_option, open_bank, progress_bar
 from gui.cli.stimulus_output import add_to_set
 from stimuli.gaudy import gaudy
 from stimuli.stimulus_set import StimulusRecord
@@ -25,7 +25,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     bank = open_bank(args)
-    natural = read_images(args.images)
+    bar, update = progress_bar("reading images", unit="img")
+    try:
+        natural = read_images(args.images, progress=update)
+    finally:
+        bar.close()
     images = gaudy(natural.pixels, args.mode, args.sigma)
     method = {"method": "gaudy", "mode": args.mode, "sigma": args.sigma}
     records = [StimulusRecord(image_id=f"gaudy_{source}", kind="gaudy", source_image=source, method=method)
