@@ -21,7 +21,6 @@ from typing import Callable, Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from engine.architecture import CHANNEL_MEANS, N_STAGES, OUTPUT_SIZE, STAGE_STRIDES, CompactModel

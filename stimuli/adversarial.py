@@ -17,7 +17,7 @@ import torch
 
 from engine.architecture import CHANNEL_MEANS
 from engine.fast_predict import FoldedModel, prepare_input, restore_pixels
-from stimuli.targets import UnitTarget
+from stimuli.targets import OUTPUT, UnitTarget
 
 Push = Literal["up", "down"]
 
@@ -34,7 +34,7 @@ class AdversarialResult:
 
 
 def adversarial(model: FoldedModel, images: np.ndarray, direction: Push = "up", eps: float = 8.0,
-                steps: int = 20, target: UnitTarget = UnitTarget(),
+                steps: int = 20, target: UnitTarget = OUTPUT,
                 progress: Callable[[int, int], None] | None = None,
                 cancelled: Callable[[], bool] | None = None) -> AdversarialResult:
     """Perturb each uint8 image ``(n, 112, 112, 3)`` to raise (``up``) or lower (``down``) the target."""

@@ -27,7 +27,7 @@ import torch
 from engine.architecture import CHANNEL_MEANS, IMAGE_SIZE
 from engine.fast_predict import CHUNK, FoldedModel, prepare_input, restore_pixels
 from stimuli.smoothing import smooth
-from stimuli.targets import UnitTarget
+from stimuli.targets import OUTPUT, UnitTarget
 
 Direction = Literal["max", "min"]
 LUMA = (0.299, 0.587, 0.114)
@@ -121,7 +121,7 @@ class _BestTracker:
 
 
 def synthesize(model: FoldedModel, seeds: list[int], settings: SynthesisSettings = SynthesisSettings(),
-               target: UnitTarget = UnitTarget(),
+               target: UnitTarget = OUTPUT,
                progress: Callable[[SynthesisProgress], None] | None = None,
                cancelled: Callable[[], bool] | None = None) -> SynthesisResult:
     """Synthesize one image per seed (computed together); cancelling returns the best so far."""
@@ -148,9 +148,8 @@ def synthesize(model: FoldedModel, seeds: list[int], settings: SynthesisSettings
             scorable = False
         steps_done = step + 1
         if progress is not None:
-            current = x
             progress(SynthesisProgress(steps_done, settings.steps, best.responses,
-                                       lambda: _as_uint8(restore_pixels(current))))
+                                       lambda images=x: _as_uint8(restore_pixels(images))))
         if cancelled is not None and cancelled():
             stopped = True
             break

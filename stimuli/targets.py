@@ -62,3 +62,7 @@ class UnitTarget:
             return unit_map.mean(dim=(1, 2))
         size = unit_map.shape[-1]  # the folded model works on spatially flipped maps
         return unit_map[:, size - 1 - self.row, size - 1 - self.col]
+
+
+OUTPUT = UnitTarget()
+"""The model's output: the default target."""

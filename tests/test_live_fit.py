@@ -13,7 +13,6 @@ from engine.live_fit import UnitFit
 
 def direct_r2_er(x: np.ndarray, trials: list[np.ndarray]) -> float:
     """Pospisil & Bair's r2_ER written out from the paper's formula, on trials per image."""
-    n = np.array([len(t) for t in trials], dtype=float)
     y = np.array([t.mean() for t in trials])
     noise = np.mean([t.var(ddof=1) / len(t) for t in trials])
     xc, yc = x - x.mean(), y - y.mean()
@@ -63,7 +62,7 @@ def test_r2_er_recovers_known_ground_truth_where_naive_r2_is_biased():
         x = (x - x.mean()) / x.std()
         fit = UnitFit(dict(zip(image_ids, x)))
         expected = 5 + 2 * truth  # spikes per window
-        for repeat in range(4):
+        for _ in range(4):
             for image_id, mean in zip(image_ids, expected):
                 fit.add(image_id, mean + rng.normal() * 3)
         estimates.append(fit.r2_er() - np.corrcoef(x, expected)[0, 1] ** 2)

@@ -154,7 +154,7 @@ def test_lsl_disconnect_marks_missing_and_reconnects(stream_name):
     assert lost and lost[0].counts is None and lost[0].order == 1
     assert any("failed" in m for m in guard.messages())
     assert first[0].counts == {"1": 1.0}, "what was received is kept"
-    outlet = spike_outlet(stream_name, stream_name)
+    _revived = spike_outlet(stream_name, stream_name)  # the acquisition system is back (kept alive)
     deadline = time.monotonic() + 20
     while not guard.connected and time.monotonic() < deadline:
         guard.collect(pylsl.local_clock())
@@ -164,7 +164,7 @@ def test_lsl_disconnect_marks_missing_and_reconnects(stream_name):
 
 
 def test_lsl_count_stream_stall_times_out(stream_name):
-    outlet = spike_outlet(stream_name, stream_name, pylsl.cf_float32, channels=2)
+    outlet = spike_outlet(stream_name, stream_name, pylsl.cf_float32, channels=2)  # alive, never sends
     guard = GuardedSource(LslSource(stream_name=stream_name, mode="counts", timeout_s=0.5))
     guard.connect(pylsl.local_clock())
     guard.submit(Presentation(0, 0, "image0001", pylsl.local_clock()), pylsl.local_clock())

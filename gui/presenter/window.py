@@ -176,7 +176,7 @@ class Presentation:
             for frame in range(rig.frames_on):
                 stage.draw(image_id, fixation=True)
                 if frame == 0:
-                    win.callOnFlip(lambda: onset.append(_now()))
+                    win.callOnFlip(_stamp_into, onset)
                     if capture is not None:
                         win.getMovieFrame(buffer="back")
                         win.movieFrames.pop().save(capture / f"{order:05d}.png")
@@ -222,6 +222,11 @@ def _parent_alive() -> bool:
     """False once the process that started the presenter is gone (even by SIGKILL)."""
     parent = multiprocessing.parent_process()
     return parent is None or parent.is_alive()
+
+
+def _stamp_into(times: list[float]) -> None:
+    """Called by PsychoPy right after the flip: the flip time on the LSL clock."""
+    times.append(_now())
 
 
 def _now() -> float:
