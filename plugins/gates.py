@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import CompactRigError
-from plugins.sources.base import Option
+from plugins.sources.base import Option, parse_settings
 
 
 class Gate:
@@ -21,12 +21,7 @@ class Gate:
     options: tuple[Option, ...] = ()
 
     def __init__(self, **settings: Any) -> None:
-        known = {o.name: o for o in self.options}
-        unknown = sorted(set(settings) - set(known))
-        if unknown:
-            raise CompactRigError(f"gate {self.name!r} has no option {unknown[0]!r}; "
-                                  f"its options: {', '.join(known) or 'none'}")
-        self.settings = {name: o.convert(settings.get(name, o.default)) for name, o in known.items()}
+        self.settings = parse_settings("gate", self.name, self.options, settings)
 
     def connect(self) -> None:
         """Open connections (called once before the first trial)."""

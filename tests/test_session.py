@@ -233,3 +233,10 @@ def test_too_little_free_disk_is_reported_before_the_session_starts(tmp_path, st
         assert not (tiny / "session" / "session.json").exists()
     finally:
         subprocess.run(["umount", str(tiny)], check=True)
+
+
+def test_gate_options_are_checked():
+    from plugins.gates import Gate, LslGate
+    assert LslGate(stream_name="Eye").settings == {"stream_name": "Eye", "resolve_timeout_s": 5.0}
+    with pytest.raises(CompactRigError, match="gate 'always' has no option 'stream_name'; its options: none"):
+        Gate(stream_name="Eye")

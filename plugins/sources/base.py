@@ -40,6 +40,16 @@ class Option:
             raise CompactRigError(f"option {self.name} = {value!r}: expected {self.kind.__name__} ({self.help})") from None
 
 
+def parse_settings(kind: str, name: str, options: tuple[Option, ...], settings: dict[str, Any]) -> dict[str, Any]:
+    """A plugin's settings: every option converted, defaults filled in, unknown names refused."""
+    known = {option.name: option for option in options}
+    unknown = sorted(set(settings) - set(known))
+    if unknown:
+        raise CompactRigError(f"{kind} {name!r} has no option {unknown[0]!r}; "
+                              f"its options: {', '.join(known) or 'none'}")
+    return {key: option.convert(settings.get(key, option.default)) for key, option in known.items()}
+
+
 @dataclass(frozen=True)
 class Presentation:
     """An image that was shown: what a source needs to find its response."""
@@ -76,12 +86,7 @@ class ResponseSource:
     options: ClassVar[tuple[Option, ...]] = WINDOW_OPTIONS
 
     def __init__(self, **settings: Any) -> None:
-        known = {option.name: option for option in self.options}
-        unknown = sorted(set(settings) - set(known))
-        if unknown:
-            raise CompactRigError(f"source {self.name!r} has no option {unknown[0]!r}; "
-                                  f"its options: {', '.join(known)}")
-        self.settings = {name: option.convert(settings.get(name, option.default)) for name, option in known.items()}
+        self.settings = parse_settings("source", self.name, self.options, settings)
         if not 0 <= self.settings["window_start_s"] < self.settings["window_end_s"]:
             raise CompactRigError("window_start_s must be >= 0 and below window_end_s")
 
