@@ -35,4 +35,24 @@ cp "$work/frames/00004.png" "$out/presented_frame.png"
 compactrig session run --stimuli "$work/designed" --rig "$work/rig.toml" --source simulated \
     --map unit0=demo:0 --map unit2=demo:2 --repeats 4 --seed 1 --out "$work/session" > /dev/null 2>&1
 compactrig session report "$work/session" --png "$out/session_report.png" > /dev/null
+python - "$out" <<'PY'
+import sys
+from PyQt6.QtCore import QTimer
+from PyQt6.QtWidgets import QApplication
+from gui.main_window import MainWindow
+app = QApplication([])
+window = MainWindow()
+window.resize(1100, 700)
+window.show()
+window.tabs.setCurrentWidget(window.models)
+window.models.table.selectRow(2)
+def grab():
+    if window.models.distribution is None:
+        QTimer.singleShot(100, grab)
+        return
+    window.grab().save(f"{sys.argv[1]}/window_models_tab.png")
+    app.quit()
+QTimer.singleShot(300, grab)
+app.exec()
+PY
 echo "wrote $(ls "$out")"

@@ -18,7 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="compactrig",
         description="Compact V4 models in closed loop: predict, synthesize, present, record.")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                     description="without a command, compactrig opens its window")
     commands.required = True
     for command in COMMANDS:
         command.register(commands)
@@ -26,7 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; returns the exit status."""
+    """Entry point of the console script; returns the exit status. No sub-command opens the window."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        from gui.app import run_app  # Qt only for the window
+        return run_app()
     args = build_parser().parse_args(argv)
     try:
         return args.run(args) or 0

@@ -1,0 +1,185 @@
+"""The Models tab: choose a bank, find a neuron, see its facts and its predicted-response distribution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar,
+                             QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from engine.bank import ModelBank, load_bank
+from engine.errors import CompactRigError
+from engine.fast_predict import Predictor
+from engine.image_files import ImageCollection, read_images
+from engine.summaries import ResponseDistribution, response_distribution
+from gui.worker import Job
+from stimuli.probes import standard_probes
+
+BANK_CHOICES = ("demo", "published", "folder…")
+
+
+def probe_collection() -> ImageCollection:
+    probes = standard_probes()
+    return ImageCollection([p.probe_id for p in probes], np.stack([p.pixels for p in probes]))
+
+
+class ModelsTab(QWidget):
+    """Bank, neuron list with search, per-neuron facts and predicted-response histogram."""
+
+    message = pyqtSignal(str)
+    bank_changed = pyqtSignal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bank: ModelBank | None = None
+        self.images = probe_collection()
+        self.images_name = "generated probes"
+        self.job: Job | None = None
+        self.distribution: ResponseDistribution | None = None
+
+        self.bank_choice = QComboBox()
+        self.bank_choice.addItems(BANK_CHOICES)
+        self.bank_choice.activated.connect(self._bank_chosen)
+        self.images_button = QPushButton("Images for the distribution…")
+        self.images_button.clicked.connect(self._choose_images)
+        self.images_label = QLabel()
+        top = QHBoxLayout()
+        for widget in (QLabel("Bank:"), self.bank_choice, self.images_button, self.images_label):
+            top.addWidget(widget)
+        top.addStretch(1)
+
+        self.search = QLineEdit(placeholderText="search neurons (id or description)")
+        self.search.textChanged.connect(self._filter)
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["id", "description", "parameters", "filters per stage"])
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.itemSelectionChanged.connect(self._neuron_chosen)
+        left = QVBoxLayout()
+        left.addWidget(self.search)
+        left.addWidget(self.table)
+
+        self.facts = QLabel("Choose a neuron.")
+        self.facts.setWordWrap(True)
+        self.facts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.plot = pg.PlotWidget(background="w")
+        self.plot.setLabel("bottom", "predicted response")
+        self.plot.setLabel("left", "images")
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        right = QVBoxLayout()
+        right.addWidget(self.facts)
+        right.addWidget(self.plot, 1)
+        right.addWidget(self.progress)
+
+        columns = QHBoxLayout()
+        columns.addLayout(left, 3)
+        columns.addLayout(right, 4)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(columns, 1)
+        self._update_images_label()
+
+    def set_bank(self, spec: str | Path | None) -> bool:
+        """Load a bank (demo, published or a folder); a bad one leaves the current bank and says why."""
+        try:
+            bank = load_bank(spec)
+        except CompactRigError as error:
+            self.message.emit(str(error))
+            return False
+        self.bank = bank
+        self.table.setRowCount(len(bank))
+        for row, neuron in enumerate(bank.neurons):
+            cells = [neuron.neuron_id, neuron.label, str(neuron.n_params), " ".join(map(str, neuron.filters))]
+            for column, text in enumerate(cells):
+                self.table.setItem(row, column, QTableWidgetItem(text))
+        self._filter(self.search.text())
+        self.message.emit(f"Bank {bank.name}: {len(bank)} neurons ({bank.source})")
+        self.bank_changed.emit(bank)
+        if len(bank):
+            self.table.selectRow(0)
+        return True
+
+    def _bank_chosen(self, index: int) -> None:
+        choice = BANK_CHOICES[index]
+        if choice == "folder…":
+            folder = QFileDialog.getExistingDirectory(self, "Folder with models_torch/ and nums_filters/")
+            if folder:
+                self.set_bank(folder)
+        else:
+            self.set_bank(choice)
+
+    def _choose_images(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Images (a .zip), or cancel to pick a folder", "", "Zip (*.zip)")
+        path = path or QFileDialog.getExistingDirectory(self, "Folder of images")
+        if path:
+            self.set_images(path)
+
+    def set_images(self, path: str | Path) -> bool:
+        try:
+            self.images = read_images(path)
+        except CompactRigError as error:
+            self.message.emit(str(error))
+            return False
+        self.images_name = Path(path).name
+        self._update_images_label()
+        self._neuron_chosen()
+        return True
+
+    def _update_images_label(self) -> None:
+        self.images_label.setText(f"distribution over {len(self.images)} images ({self.images_name})")
+
+    def _filter(self, text: str) -> None:
+        needle = text.strip().lower()
+        for row in range(self.table.rowCount()):
+            haystack = " ".join(self.table.item(row, c).text().lower() for c in (0, 1))
+            self.table.setRowHidden(row, bool(needle) and needle not in haystack)
+
+    def selected_neuron(self) -> str | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.table.item(rows[0].row(), 0).text() if rows else None
+
+    def _neuron_chosen(self) -> None:
+        neuron_id = self.selected_neuron()
+        if neuron_id is None or self.bank is None:
+            return
+        info = self.bank.info(neuron_id)
+        self.facts.setText(f"<b>{neuron_id}</b> {info.label}<br>{info.n_params} parameters; filters per stage "
+                           f"{', '.join(map(str, info.filters))}<br>predicting {len(self.images)} images…")
+        if self.job is not None:
+            self.job.cancel()
+        bank, images = self.bank, self.images
+
+        def work(progress, cancelled):
+            values = Predictor(bank).predict(images.pixels, [neuron_id], progress=progress, cancelled=cancelled)
+            return neuron_id, response_distribution(values[0], images.ids)
+
+        self.progress.setVisible(True)
+        self.job = Job(work)
+        self.job.progress.connect(lambda done, total: (self.progress.setMaximum(total), self.progress.setValue(done)))
+        self.job.finished.connect(self._show_distribution)
+        self.job.failed.connect(self._job_failed)
+        self.job.start(self)
+
+    def _show_distribution(self, result: tuple[str, ResponseDistribution]) -> None:
+        neuron_id, distribution = result
+        if neuron_id != self.selected_neuron():
+            return  # an older request; the current one is on its way
+        self.progress.setVisible(False)
+        self.distribution = distribution
+        info = self.bank.info(neuron_id)
+        self.facts.setText(f"<b>{neuron_id}</b> {info.label}<br>{info.n_params} parameters; filters per stage "
+                           f"{', '.join(map(str, info.filters))}<br>predicted responses to "
+                           f"{len(self.images)} images ({self.images_name}): {distribution.describe()}")
+        self.plot.clear()
+        self.plot.addItem(pg.PlotDataItem(distribution.edges, distribution.counts, stepMode="center",
+                                          fillLevel=0, brush=(70, 120, 200, 160), pen=pg.mkPen((40, 80, 160))))
+
+    def _job_failed(self, message: str) -> None:
+        self.progress.setVisible(False)
+        self.message.emit(message)

@@ -1,0 +1,57 @@
+"""Long work off the GUI thread: a job in a QThread that reports progress and can be cancelled.
+
+The work is a plain function ``work(progress, cancelled)`` from engine/ or stimuli/; the job
+turns its progress calls into a Qt signal and its result or error into another, so the
+window never freezes and a failing job shows a message instead of taking the app down.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
+
+from engine.errors import CompactRigError
+from engine.fast_predict import Cancelled
+
+Work = Callable[[Callable[[int, int], None], Callable[[], bool]], Any]
+
+
+class Job(QObject):
+    """Runs ``work`` once in its own thread; connect to the signals before ``start``."""
+
+    progress = pyqtSignal(int, int)
+    finished = pyqtSignal(object)
+    failed = pyqtSignal(str)
+
+    def __init__(self, work: Work) -> None:
+        super().__init__()
+        self._work = work
+        self._cancelled = False
+        self.thread: QThread | None = None
+
+    def cancel(self) -> None:
+        self._cancelled = True
+
+    @pyqtSlot()
+    def run(self) -> None:
+        try:
+            result = self._work(self.progress.emit, lambda: self._cancelled)
+        except Cancelled:
+            self.thread.quit()  # nobody waits for a result that was called off
+        except CompactRigError as error:
+            self.failed.emit(str(error))
+        except Exception as error:  # noqa: BLE001 - shown in the window; the app keeps running
+            self.failed.emit(f"{type(error).__name__}: {error}")
+        else:
+            self.finished.emit(result)
+
+    def start(self, parent: QObject) -> "Job":
+        """Move to a new thread (owned by ``parent``) and run there."""
+        self.thread = QThread(parent)
+        self.moveToThread(self.thread)
+        self.thread.started.connect(self.run)
+        self.finished.connect(self.thread.quit)
+        self.failed.connect(self.thread.quit)
+        self.thread.start()
+        return self

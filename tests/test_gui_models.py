@@ -1,0 +1,52 @@
+"""The window's Models tab, driven with pytest-qt: bank, search, facts, distribution, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.bank import load_bank
+from gui.main_window import MainWindow
+from independent_model import evaluate
+from stimuli.probes import standard_probes
+
+
+@pytest.fixture()
+def window(qtbot):
+    main = MainWindow()
+    qtbot.addWidget(main)
+    main.show()
+    return main
+
+
+def test_demo_bank_search_and_distribution(qtbot, window, tmp_path):
+    tab = window.models
+    assert tab.table.rowCount() == 3
+    tab.search.setText("dot")
+    visible = [r for r in range(3) if not tab.table.isRowHidden(r)]
+    assert visible == [2]
+    tab.table.selectRow(2)
+    qtbot.waitUntil(lambda: tab.distribution is not None and tab.selected_neuron() == "demo:2"
+                    and "best image" in tab.facts.text(), timeout=20000)
+    probes = standard_probes()
+    expected = evaluate(load_bank().state_dict("demo:2"), np.stack([p.pixels for p in probes]))
+    assert tab.distribution.maximum == pytest.approx(expected.max(), rel=1e-4)
+    assert tab.distribution.best_image == probes[int(expected.argmax())].probe_id == "dots"
+    assert tab.distribution.counts.sum() == len(probes)
+    assert "3595 parameters" in tab.facts.text()
+    window.tabs.setCurrentWidget(tab)
+    window.resize(1100, 700)
+    qtbot.wait(200)
+    shot = tmp_path / "models.png"
+    assert window.grab().save(str(shot)) and shot.stat().st_size > 10000
+
+
+def test_a_bad_bank_folder_is_a_message_and_the_window_survives(qtbot, window, tmp_path):
+    with qtbot.waitSignal(window.models.message) as said:
+        assert not window.models.set_bank(tmp_path)
+    assert "no models_torch/ folder" in said.args[0]
+    assert window.models.table.rowCount() == 3, "the previous bank stays"
+    assert window.isVisible()
+    with qtbot.waitSignal(window.models.message) as said:
+        assert not window.models.set_images(tmp_path / "none")
+    assert "no such file or folder" in said.args[0]
