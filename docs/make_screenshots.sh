@@ -35,7 +35,7 @@ cp "$work/frames/00004.png" "$out/presented_frame.png"
 compactrig session run --stimuli "$work/designed" --rig "$work/rig.toml" --source simulated \
     --map unit0=demo:0 --map unit2=demo:2 --repeats 4 --seed 1 --out "$work/session" > /dev/null 2>&1
 compactrig session report "$work/session" --png "$out/session_report.png" > /dev/null
-python - "$out" <<'PY'
+python - "$out" "$work/designed" <<'PY'
 import sys
 from PyQt6.QtCore import QTimer
 from PyQt6.QtWidgets import QApplication
@@ -51,7 +51,9 @@ def grab():
         QTimer.singleShot(100, grab)
         return
     window.grab().save(f"{sys.argv[1]}/window_models_tab.png")
-    app.quit()
+    window.stimuli.open(sys.argv[2])
+    window.tabs.setCurrentWidget(window.stimuli)
+    QTimer.singleShot(300, lambda: (window.grab().save(f"{sys.argv[1]}/window_stimulus_set_tab.png"), app.quit()))
 QTimer.singleShot(300, grab)
 app.exec()
 PY

@@ -5,6 +5,7 @@ from __future__ import annotations
 from PyQt6.QtWidgets import QMainWindow, QTabWidget, QTextBrowser
 
 from gui.models_tab import ModelsTab
+from gui.stimulus_set_tab import StimulusSetTab
 
 GETTING_STARTED = """
 <h2>Getting started</h2>
@@ -14,6 +15,9 @@ design images for a neuron, show them on the rig, record, compare.</p>
 <li><b>Models</b>: the embedded demo bank is loaded (three hand-built neurons). Pick
 <i>published</i> after <code>compactrig models fetch</code>, or a folder with the published models.
 Choose a neuron to see its facts and the distribution of its predicted responses.</li>
+<li><b>Stimulus set</b>: open a set (made with <code>compactrig synth</code>, <code>gaudy</code> or
+<code>stimuli import</code>); sort, filter, reorder and remove images, then save. The row order is the
+order of presentation.</li>
 </ol>
 <p>The design, stimulus-set, rig and live-fit views are on their way; meanwhile the command line
 does all of it: <code>compactrig synth max --neuron demo:2 --out myset</code>,
@@ -36,5 +40,8 @@ class MainWindow(QMainWindow):
         self.models = ModelsTab()
         self.models.message.connect(lambda text: self.statusBar().showMessage(text, 15000))
         self.tabs.addTab(self.models, "Models")
+        self.stimuli = StimulusSetTab()
+        self.stimuli.message.connect(lambda text: self.statusBar().showMessage(text, 15000))
+        self.tabs.addTab(self.stimuli, "Stimulus set")
         self.setCentralWidget(self.tabs)
         self.models.set_bank(None)

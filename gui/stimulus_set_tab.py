@@ -1,0 +1,145 @@
+"""The Stimulus set view: thumbnails with manifest columns; sort, filter, reorder, remove, save, open.
+
+The table's row order *is* the presentation-list order: sorting by a column or moving rows
+reorders the set (through ``StimulusSet.reordered``); the filter only hides rows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PyQt6.QtCore import QSize, pyqtSignal
+from PyQt6.QtGui import QIcon, QImage, QPixmap
+from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QTableWidget,
+                             QTableWidgetItem, QVBoxLayout, QWidget)
+
+from engine.errors import CompactRigError
+from stimuli.stimulus_set import StimulusSet
+
+COLUMNS = ("image", "id", "kind", "target", "seed", "source", "target response")
+THUMBNAIL = 56
+
+
+def thumbnail(pixels) -> QIcon:
+    """A Qt icon of a uint8 (112, 112, 3) image (copied, so the array may go away)."""
+    image = QImage(pixels.tobytes(), pixels.shape[1], pixels.shape[0], 3 * pixels.shape[1],
+                   QImage.Format.Format_RGB888).copy()
+    return QIcon(QPixmap.fromImage(image))
+
+
+class StimulusSetTab(QWidget):
+    """Edits one stimulus set; ``message`` reports problems and saves to the window."""
+
+    message = pyqtSignal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.stimulus_set = StimulusSet.empty()
+        self.folder: Path | None = None
+        buttons = QHBoxLayout()
+        for text, slot in (("Open…", self._open), ("Save", self.save), ("Remove selected", self.remove_selected),
+                           ("Move up", lambda: self.move_selected(-1)), ("Move down", lambda: self.move_selected(1))):
+            button = QPushButton(text)
+            button.clicked.connect(slot)
+            buttons.addWidget(button)
+        self.filter = QLineEdit(placeholderText="filter: id, kind or target")
+        self.filter.textChanged.connect(self._apply_filter)
+        buttons.addWidget(self.filter, 1)
+        self.summary = QLabel("No stimulus set open.")
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setIconSize(QSize(THUMBNAIL, THUMBNAIL))
+        self.table.verticalHeader().setDefaultSectionSize(THUMBNAIL + 4)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionsClickable(True)
+        self.table.horizontalHeader().sectionClicked.connect(self.sort_by)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        layout = QVBoxLayout(self)
+        layout.addLayout(buttons)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.table, 1)
+
+    def open(self, folder: str | Path) -> bool:
+        try:
+            self.stimulus_set = StimulusSet.load(folder)
+        except CompactRigError as error:
+            self.message.emit(str(error))
+            return False
+        self.folder = Path(folder)
+        self._fill()
+        return True
+
+    def _open(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Stimulus-set folder")
+        if folder:
+            self.open(folder)
+
+    def _fill(self) -> None:
+        records = self.stimulus_set.records
+        self.table.setRowCount(len(records))
+        for row, (record, pixels) in enumerate(zip(records, self.stimulus_set.pixels)):
+            response = record.predicted.get(record.target_neuron) if record.target_neuron else None
+            cells = ["", record.image_id, record.kind, record.target_neuron or "",
+                     "" if record.seed is None else str(record.seed), record.source_image or "",
+                     "" if response is None else f"{response:.3f}"]
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if column == 0:
+                    item.setIcon(thumbnail(pixels))
+                self.table.setItem(row, column, item)
+        where = f" in {self.folder}" if self.folder else ""
+        self.summary.setText(f"{len(records)} images{where}; the row order is the presentation order")
+        self._apply_filter(self.filter.text())
+
+    def _apply_filter(self, text: str) -> None:
+        needle = text.strip().lower()
+        for row in range(self.table.rowCount()):
+            haystack = " ".join(self.table.item(row, c).text().lower() for c in (1, 2, 3))
+            self.table.setRowHidden(row, bool(needle) and needle not in haystack)
+
+    def _selected_rows(self) -> list[int]:
+        return sorted({index.row() for index in self.table.selectionModel().selectedRows()})
+
+    def sort_by(self, column: int) -> None:
+        """Order the set by a column's text (numbers numerically), as shown."""
+        if column == 0 or len(self.stimulus_set) == 0:
+            return
+        def key(row: int):
+            text = self.table.item(row, column).text()
+            try:
+                return (0, float(text), "")
+            except ValueError:
+                return (1, 0.0, text)
+        order = sorted(range(self.table.rowCount()), key=key)
+        self.stimulus_set = self.stimulus_set.select(order)
+        self._fill()
+
+    def move_selected(self, step: int) -> None:
+        rows = self._selected_rows()
+        if len(rows) != 1 or not 0 <= rows[0] + step < len(self.stimulus_set):
+            return
+        order = list(range(len(self.stimulus_set)))
+        order[rows[0]], order[rows[0] + step] = order[rows[0] + step], order[rows[0]]
+        self.stimulus_set = self.stimulus_set.select(order)
+        self._fill()
+        self.table.selectRow(rows[0] + step)
+
+    def remove_selected(self) -> None:
+        doomed = set(self._selected_rows())
+        if doomed:
+            self.stimulus_set = self.stimulus_set.select(i for i in range(len(self.stimulus_set)) if i not in doomed)
+            self._fill()
+
+    def save(self) -> None:
+        if self.folder is None:
+            folder = QFileDialog.getExistingDirectory(self, "Save the stimulus set in")
+            if not folder:
+                return
+            self.folder = Path(folder)
+        try:
+            self.stimulus_set.save(self.folder)
+        except CompactRigError as error:
+            self.message.emit(str(error))
+            return
+        self.message.emit(f"Saved {len(self.stimulus_set)} images to {self.folder}")
