@@ -223,12 +223,6 @@ class Predictor:
         return out
 
 
-def predict(bank: ModelBank, images: np.ndarray, neuron_ids: list[str] | None = None,
-            device: str = "cpu", progress: Progress | None = None) -> np.ndarray:
-    """One-shot ``Predictor(bank, device).predict(...)``."""
-    return Predictor(bank, device).predict(images, neuron_ids, progress)
-
-
 def reference_predict(bank: ModelBank, images: np.ndarray, neuron_ids: list[str] | None = None,
                       dtype: torch.dtype = torch.float64, batch: int = 100) -> np.ndarray:
     """The straightforward evaluation: each reference model in turn, in ``dtype``."""

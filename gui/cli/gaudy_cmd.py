@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.image_files import read_images
-from gui.cli.options import add_bank_option, open_bank, progress_bar
+from gui.cli.options import add_bank_option, open_bank, read_images_with_progress
 from gui.cli.stimulus_output import add_to_set
 from stimuli.gaudy import gaudy
 from stimuli.stimulus_set import StimulusRecord
@@ -25,11 +24,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     bank = open_bank(args)
-    bar, update = progress_bar("reading images", unit="img")
-    try:
-        natural = read_images(args.images, progress=update)
-    finally:
-        bar.close()
+    natural = read_images_with_progress(args.images)
     images = gaudy(natural.pixels, args.mode, args.sigma)
     method = {"method": "gaudy", "mode": args.mode, "sigma": args.sigma}
     records = [StimulusRecord(image_id=f"gaudy_{source}", kind="gaudy", source_image=source, method=method)

@@ -8,7 +8,10 @@ from typing import Callable
 
 from tqdm import tqdm
 
+from pathlib import Path
+
 from engine.bank import ModelBank, load_bank
+from engine.image_files import ImageCollection, read_images
 
 
 def add_bank_option(parser: argparse.ArgumentParser) -> None:
@@ -42,3 +45,12 @@ def progress_bar(description: str, unit: str = "it") -> tuple[tqdm, Callable[[in
         bar.update(done - bar.n)
 
     return bar, update
+
+
+def read_images_with_progress(path: Path) -> ImageCollection:
+    """``read_images`` with a progress bar on stderr."""
+    bar, update = progress_bar("reading images", unit="img")
+    try:
+        return read_images(path, progress=update)
+    finally:
+        bar.close()

@@ -10,8 +10,8 @@ import numpy as np
 
 from engine.errors import CompactRigError
 from engine.fast_predict import Predictor
-from engine.image_files import read_images
-from gui.cli.options import add_bank_option, add_device_option, open_bank, parse_neuron_list, progress_bar
+from gui.cli.options import (add_bank_option, add_device_option, open_bank, parse_neuron_list, progress_bar,
+                             read_images_with_progress)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -41,11 +41,7 @@ def run(args: argparse.Namespace) -> int:
         raise CompactRigError(f"--out {args.out}: must end in .npy")
     bank = open_bank(args)
     neuron_ids = bank.resolve(parse_neuron_list(args.neurons))
-    bar, update = progress_bar("reading images", unit="img")
-    try:
-        images = read_images(args.images, progress=update)
-    finally:
-        bar.close()
+    images = read_images_with_progress(args.images)
     bar, update = progress_bar("predicting", unit="model")
     try:
         values = Predictor(bank, args.device).predict(images.pixels, neuron_ids, progress=update)

@@ -6,8 +6,7 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-from engine.image_files import read_images
-from gui.cli.options import add_bank_option, open_bank, progress_bar
+from gui.cli.options import add_bank_option, open_bank, read_images_with_progress
 from gui.cli.stimulus_output import add_to_set
 from stimuli.stimulus_set import StimulusRecord, StimulusSet
 
@@ -28,11 +27,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_import(args: argparse.Namespace) -> int:
     bank = open_bank(args)
-    bar, update = progress_bar("reading images", unit="img")
-    try:
-        natural = read_images(args.path, progress=update)
-    finally:
-        bar.close()
+    natural = read_images_with_progress(args.path)
     records = [StimulusRecord(image_id=i, kind="natural", source_image=str(args.path / i) if args.path.is_dir()
                               else f"{args.path}:{i}", method={"method": "import"}) for i in natural.ids]
     add_to_set(args.out, bank, natural.pixels, records)

@@ -10,8 +10,7 @@ import torch
 
 from engine.errors import CompactRigError
 from engine.fast_predict import FoldedModel
-from engine.image_files import read_images
-from gui.cli.options import add_bank_option, add_device_option, open_bank, progress_bar
+from gui.cli.options import add_bank_option, add_device_option, open_bank, progress_bar, read_images_with_progress
 from gui.cli.stimulus_output import add_to_set
 from stimuli.adversarial import adversarial
 from stimuli.diversity import diversity_report
@@ -90,7 +89,7 @@ def run_adversarial(args: argparse.Namespace) -> int:
     if args.eps <= 0 or args.steps < 1:
         raise CompactRigError("--eps must be positive and --steps at least 1")
     bank, neuron_id, target, model = _model(args)
-    natural = read_images(args.images)
+    natural = read_images_with_progress(args.images)
     bar, update = progress_bar(f"adversarial ({args.direction}) for {neuron_id}", unit="step")
     try:
         result = adversarial(model, natural.pixels, args.direction, args.eps, args.steps, target, progress=update)

@@ -15,9 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 import numpy as np  # noqa: E402
 
-from engine.bank import load_bank  # noqa: E402
-from engine.fast_predict import Predictor  # noqa: E402
-from engine.live_fit import UnitFit  # noqa: E402
+from gui.session.fits import stored_fits  # noqa: E402
 from gui.session.folder import STIMULI_DIR, STORE_FILE, read_snapshot  # noqa: E402
 from gui.session.store import TrialStore  # noqa: E402
 from stimuli.stimulus_set import StimulusSet  # noqa: E402
@@ -63,14 +61,9 @@ def _fits(axes, folder, snapshot, mapping, presentations, responses) -> None:
         axes[0].set_axis_off()
         return
     stimulus_set = StimulusSet.load(folder / STIMULI_DIR)
-    neurons = sorted(set(mapping.values()))
-    predicted = Predictor(load_bank(snapshot["plan"].get("bank"))).predict(stimulus_set.pixels, neurons)
-    shown = {p.order: p.image_id for p in presentations if not p.aborted}
+    fits = stored_fits(snapshot["plan"].get("bank"), mapping, stimulus_set, presentations, responses)
     for axis, (unit, neuron) in zip(axes, mapping.items()):
-        fit = UnitFit(dict(zip(stimulus_set.ids, predicted[neurons.index(neuron)].astype(float))))
-        for order, response_unit, count in responses:
-            if response_unit == unit and order in shown:
-                fit.add(shown[order], count)
+        fit = fits[unit]
         x, y = fit.mean_responses()
         summary = fit.summary(n_boot=100)
         axis.plot(x, y, "o", ms=4, alpha=0.7)

@@ -22,11 +22,11 @@ import pylsl
 from engine import __version__
 from engine.bank import load_bank
 from engine.errors import CompactRigError
-from engine.fast_predict import Predictor
 from engine.live_fit import UnitFit
 from gui.presenter import protocol as msg
 from gui.presenter.client import Presenter
 from gui.presenter.rig import RigConfig, load_rig, parse_rig
+from gui.session.fits import mapped_predictions, stored_fits
 from gui.session.folder import STIMULI_DIR, STORE_FILE, SessionLock, read_snapshot, write_snapshot
 from gui.session.store import StoredPresentation, TrialStore
 from plugins.gates import Gate
@@ -134,18 +134,7 @@ class SessionRunner:
 
     def _fits(self, store: TrialStore, stimulus_set: StimulusSet, units: list[str]) -> dict[str, UnitFit]:
         mapping = {u: n for u, n in self.plan.unit_map.items() if u in units}
-        if not mapping:
-            return {}
-        bank = load_bank(self.plan.bank)
-        neurons = sorted(set(mapping.values()))
-        predicted = Predictor(bank).predict(stimulus_set.pixels, neurons)
-        fits = {u: UnitFit(dict(zip(stimulus_set.ids, predicted[neurons.index(n)].astype(float))))
-                for u, n in mapping.items()}
-        complete = {p.order: p.image_id for p in store.presentations() if not p.aborted}
-        for order, unit, count in store.responses():
-            if order in complete and unit in fits:
-                fits[unit].add(complete[order], count)
-        return fits
+        return stored_fits(self.plan.bank, mapping, stimulus_set, store.presentations(), store.responses())
 
     def run(self) -> bool:
         """True when the plan is complete; False when stopped (the session stays resumable)."""
@@ -318,11 +307,8 @@ def export_npz(folder: Path, out: Path) -> tuple[int, int, int]:
     predictions = np.full((len(units), len(image_ids)), np.nan)
     mapped = {u: n for u, n in plan.unit_map.items() if u in units}
     if mapped:
-        stimulus_set = StimulusSet.load(folder / STIMULI_DIR)
-        neurons = sorted(set(mapped.values()))
-        values = Predictor(load_bank(plan.bank)).predict(stimulus_set.pixels, neurons)
-        for unit, neuron in mapped.items():
-            predictions[units.index(unit)] = values[neurons.index(neuron)]
+        for unit, values in mapped_predictions(plan.bank, mapped, StimulusSet.load(folder / STIMULI_DIR)).items():
+            predictions[units.index(unit)] = values
     np.savez(out, responses=responses, image_ids=np.array(image_ids), units=np.array(units),
              predictions=predictions, mapped_neurons=np.array([mapped.get(u, "") for u in units]))
     return responses.shape
