@@ -19,7 +19,7 @@ Choose a neuron to see its facts and the distribution of its predicted responses
 <code>stimuli import</code>); sort, filter, reorder and remove images, then save. The row order is the
 order of presentation.</li>
 </ol>
-<p>The design, stimulus-set, rig and live-fit views are on their way; meanwhile the command line
+<p>The design, rig and live-fit views are on their way; meanwhile the command line
 does all of it: <code>compactrig synth max --neuron demo:2 --out myset</code>,
 <code>compactrig present --stimuli myset</code>,
 <code>compactrig session run --stimuli myset --source simulated --out mysession</code>.</p>
@@ -45,3 +45,8 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.stimuli, "Stimulus set")
         self.setCentralWidget(self.tabs)
         self.models.set_bank(None)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        """Closing waits for running jobs (cancelled first), so no thread outlives the window."""
+        self.models.stop_jobs()
+        super().closeEvent(event)

@@ -38,6 +38,7 @@ class ModelsTab(QWidget):
         self.images = probe_collection()
         self.images_name = "generated probes"
         self.job: Job | None = None
+        self.jobs: list[Job] = []
         self.distribution: ResponseDistribution | None = None
 
         self.bank_choice = QComboBox()
@@ -161,10 +162,20 @@ class ModelsTab(QWidget):
 
         self.progress.setVisible(True)
         self.job = Job(work)
+        self.jobs = [j for j in self.jobs if j.thread is not None and j.thread.isRunning()] + [self.job]
         self.job.progress.connect(lambda done, total: (self.progress.setMaximum(total), self.progress.setValue(done)))
         self.job.finished.connect(self._show_distribution)
         self.job.failed.connect(self._job_failed)
         self.job.start(self)
+
+    def stop_jobs(self) -> None:
+        """Cancel every job still running and wait for its thread to end."""
+        for job in self.jobs:
+            job.cancel()
+            if job.thread is not None:
+                job.thread.quit()
+                job.thread.wait()
+        self.jobs.clear()
 
     def _show_distribution(self, result: tuple[str, ResponseDistribution]) -> None:
         neuron_id, distribution = result

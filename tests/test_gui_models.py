@@ -50,3 +50,13 @@ def test_a_bad_bank_folder_is_a_message_and_the_window_survives(qtbot, window, t
     with qtbot.waitSignal(window.models.message) as said:
         assert not window.models.set_images(tmp_path / "none")
     assert "no such file or folder" in said.args[0]
+
+
+def test_closing_the_window_while_a_prediction_runs_ends_its_thread(qtbot, window):
+    tab = window.models
+    assert tab.set_bank(None)  # starts a prediction job for the first neuron
+    tab.table.selectRow(1)
+    threads = [job.thread for job in tab.jobs]
+    assert threads
+    window.close()
+    assert all(not thread.isRunning() for thread in threads) and tab.jobs == []
