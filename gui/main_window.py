@@ -2,27 +2,34 @@
 
 from __future__ import annotations
 
-from PyQt6.QtWidgets import QMainWindow, QTabWidget, QTextBrowser
+from PyQt6.QtCore import QByteArray
+from PyQt6.QtWidgets import QMainWindow, QMessageBox, QTabWidget, QTextBrowser
 
+from gui.live_fits_tab import LiveFitsTab
 from gui.models_tab import ModelsTab
+from gui.rig_tab import RigTab
+from gui.settings import load_settings, save_settings
 from gui.stimulus_set_tab import StimulusSetTab
 
 GETTING_STARTED = """
 <h2>Getting started</h2>
 <p>CompactRig runs the compact V4 models of Cowley et al. (Nature 2026) in closed loop:
-design images for a neuron, show them on the rig, record, compare.</p>
+design images for a neuron, show them on the rig, record, compare. With no configuration
+it uses the embedded demo bank (three hand-built neurons) and simulated neurons, so the
+whole loop runs on any computer. A first loop in a minute:</p>
 <ol>
-<li><b>Models</b>: the embedded demo bank is loaded (three hand-built neurons). Pick
-<i>published</i> after <code>compactrig models fetch</code>, or a folder with the published models.
-Choose a neuron to see its facts and the distribution of its predicted responses.</li>
-<li><b>Stimulus set</b>: open a set (made with <code>compactrig synth</code>, <code>gaudy</code> or
-<code>stimuli import</code>); sort, filter, reorder and remove images, then save. The row order is the
-order of presentation.</li>
+<li><b>Design</b>: pick <i>demo:2</i>, method <i>max</i>, press <i>Run</i>; watch the images
+evolve; press <i>Add chosen to the set</i>.</li>
+<li><b>Stimulus set</b>: the images are there, with their provenance. Press <i>Save</i> and choose a
+folder (the row order is the presentation order).</li>
+<li><b>Rig</b>: the default rig opens a window on this screen and the source is <i>simulated</i>.
+Press <i>Start session</i>; the presenter window shows the images.</li>
+<li><b>Live fits</b>: each simulated unit's responses against its model's predictions, updated as
+they come in; click a unit to focus it.</li>
 </ol>
-<p>The design, rig and live-fit views are on their way; meanwhile the command line
-does all of it: <code>compactrig synth max --neuron demo:2 --out myset</code>,
-<code>compactrig present --stimuli myset</code>,
-<code>compactrig session run --stimuli myset --source simulated --out mysession</code>.</p>
+<p><b>Models</b> shows the loaded bank (pick <i>published</i> after <code>compactrig models fetch</code>,
+or a folder with the published models); <b>Inspect</b> shows a neuron's filters, activations and
+readout. Everything here also runs from the command line (<code>compactrig --help</code>).</p>
 """
 
 
@@ -32,21 +39,61 @@ class MainWindow(QMainWindow):
     def __init__(self) -> None:
         super().__init__()
         self.setWindowTitle("CompactRig")
-        self.resize(1100, 700)
+        self.resize(1200, 760)
         self.tabs = QTabWidget()
         guide = QTextBrowser()
         guide.setHtml(GETTING_STARTED)
         self.tabs.addTab(guide, "Getting started")
         self.models = ModelsTab()
-        self.models.message.connect(lambda text: self.statusBar().showMessage(text, 15000))
-        self.tabs.addTab(self.models, "Models")
         self.stimuli = StimulusSetTab()
-        self.stimuli.message.connect(lambda text: self.statusBar().showMessage(text, 15000))
-        self.tabs.addTab(self.stimuli, "Stimulus set")
+        self.rig = RigTab()
+        self.live = LiveFitsTab()
+        for title, tab in (("Models", self.models), ("Stimulus set", self.stimuli), ("Rig", self.rig),
+                           ("Live fits", self.live)):
+            tab.message.connect(self.show_message)
+            self.tabs.addTab(tab, title)
+        self.rig.events_arrived.connect(self.live.take_events)
+        self.stimuli.saved.connect(self.rig.set_stimuli)
         self.setCentralWidget(self.tabs)
-        self.models.set_bank(None)
+        self._restore()
+
+    def show_message(self, text: str) -> None:
+        self.statusBar().showMessage(text, 15000)
+
+    def _restore(self) -> None:
+        settings, problem = load_settings()
+        if not self.models.set_bank(settings.get("bank")):
+            self.models.set_bank(None)
+        self.rig.restore(settings.get("rig", {}))
+        if settings.get("geometry"):
+            self.restoreGeometry(QByteArray.fromHex(settings["geometry"].encode()))
+        self.tabs.setCurrentIndex(int(settings.get("tab", 0)))
+        if problem:
+            self.show_message(problem)
+
+    def settings(self) -> dict:
+        return {"bank": self.models.bank_spec, "rig": self.rig.settings(),
+                "geometry": bytes(self.saveGeometry().toHex()).decode(), "tab": self.tabs.currentIndex()}
+
+    def confirm_stop_session(self) -> bool:
+        """Ask before closing stops a running session (it stays resumable)."""
+        answer = QMessageBox.question(
+            self, "A session is running",
+            "A session is running. Stop it and quit? The presenter is shut down and the session can be "
+            "resumed later from its folder.")
+        return answer == QMessageBox.StandardButton.Yes
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
-        """Closing waits for running jobs (cancelled first), so no thread outlives the window."""
+        """Ask if a session runs; then stop it and every job, so no thread outlives the window."""
+        if self.rig.running():
+            if not self.confirm_stop_session():
+                event.ignore()
+                return
+            self.show_message("Stopping the session…")
+            self.rig.stop_and_wait()
         self.models.stop_jobs()
+        try:
+            save_settings(self.settings())
+        except OSError as error:
+            self.show_message(f"settings not saved ({error.strerror})")
         super().closeEvent(event)

@@ -35,6 +35,8 @@ class ModelsTab(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.bank: ModelBank | None = None
+        self.bank_spec: str | None = None
+        """How the bank was named (demo, published or a folder): what settings remember."""
         self.images = probe_collection()
         self.images_name = "generated probes"
         self.job: Job | None = None
@@ -94,6 +96,7 @@ class ModelsTab(QWidget):
             self.message.emit(str(error))
             return False
         self.bank = bank
+        self.bank_spec = None if spec is None else str(spec)
         self.table.setRowCount(len(bank))
         for row, neuron in enumerate(bank.neurons):
             cells = [neuron.neuron_id, neuron.label, str(neuron.n_params), " ".join(map(str, neuron.filters))]
@@ -113,7 +116,7 @@ class ModelsTab(QWidget):
             if folder:
                 self.set_bank(folder)
         else:
-            self.set_bank(choice)
+            self.set_bank(None if choice == "demo" else choice)
 
     def _choose_images(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Images (a .zip), or cancel to pick a folder", "", "Zip (*.zip)")

@@ -31,6 +31,8 @@ class StimulusSetTab(QWidget):
     """Edits one stimulus set; ``message`` reports problems and saves to the window."""
 
     message = pyqtSignal(str)
+    saved = pyqtSignal(object)
+    """The set's folder, once what is shown is on disk (opened or saved): a session can use it."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -68,6 +70,7 @@ class StimulusSetTab(QWidget):
             return False
         self.folder = Path(folder)
         self._fill()
+        self.saved.emit(self.folder)
         return True
 
     def _open(self) -> None:
@@ -131,11 +134,24 @@ class StimulusSetTab(QWidget):
             self.stimulus_set = self.stimulus_set.select(i for i in range(len(self.stimulus_set)) if i not in doomed)
             self._fill()
 
-    def save(self) -> None:
-        if self.folder is None:
+    def add(self, new: StimulusSet) -> bool:
+        """Append designed images to the set (saved with the next Save)."""
+        try:
+            self.stimulus_set = self.stimulus_set.merged(new)
+        except CompactRigError as error:
+            self.message.emit(str(error))
+            return False
+        self._fill()
+        self.message.emit(f"Added {len(new)} image(s) to the stimulus set; Save to keep them")
+        return True
+
+    def save(self, folder: str | Path | None = None) -> None:
+        """Save to ``folder``, else to the set's folder, else to one the user picks."""
+        if folder is None and self.folder is None:
             folder = QFileDialog.getExistingDirectory(self, "Save the stimulus set in")
             if not folder:
                 return
+        if folder is not None:
             self.folder = Path(folder)
         try:
             self.stimulus_set.save(self.folder)
@@ -143,3 +159,4 @@ class StimulusSetTab(QWidget):
             self.message.emit(str(error))
             return
         self.message.emit(f"Saved {len(self.stimulus_set)} images to {self.folder}")
+        self.saved.emit(self.folder)

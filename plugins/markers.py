@@ -12,9 +12,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from plugins.sources.base import Option
+
 
 class MarkerOutput:
     """The interface, and the ``none`` output: every event is ignored."""
+
+    options: tuple[Option, ...] = ()
+    """The keyword arguments the output takes, described for the window's form."""
 
     def __init__(self, **options: Any) -> None:
         if options:
@@ -43,6 +48,12 @@ class LslMarkers(MarkerOutput):
     ``{"event": "trial_start", "trial": 3}``, ``{"event": "trial_end", "trial": 3}``,
     each time-stamped with the flip time, so recorders align them with spikes.
     """
+
+    options = (
+        Option("name", str, "CompactRigMarkers", "LSL stream name the recorder subscribes to"),
+        Option("source_id", str, "compactrig-markers", "stable LSL source id (recorders reconnect by it)"),
+        Option("stream_type", str, "Markers", "LSL stream type"),
+    )
 
     def __init__(self, name: str = "CompactRigMarkers", source_id: str = "compactrig-markers",
                  stream_type: str = "Markers") -> None:

@@ -23,6 +23,12 @@ def shared_data_dir() -> Path:
     return Path(configured) if configured else REPO.parent / "shared" / "data" / "v4_compact_models"
 
 
+@pytest.fixture(autouse=True)
+def private_config(tmp_path_factory, monkeypatch):
+    """Every test gets its own settings folder: the window never reads or writes the user's."""
+    monkeypatch.setenv("COMPACTRIG_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The published data folder; fails under CI when absent, skips elsewhere."""

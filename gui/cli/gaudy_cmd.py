@@ -7,8 +7,7 @@ from pathlib import Path
 
 from gui.cli.options import add_bank_option, open_bank, read_images_with_progress
 from gui.cli.stimulus_output import add_to_set
-from stimuli.gaudy import gaudy
-from stimuli.stimulus_set import StimulusRecord
+from stimuli.design import design_gaudy
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -25,9 +24,6 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     bank = open_bank(args)
     natural = read_images_with_progress(args.images)
-    images = gaudy(natural.pixels, args.mode, args.sigma)
-    method = {"method": "gaudy", "mode": args.mode, "sigma": args.sigma}
-    records = [StimulusRecord(image_id=f"gaudy_{source}", kind="gaudy", source_image=source, method=method)
-               for source in natural.ids]
-    add_to_set(args.out, bank, images, records)
+    design = design_gaudy(natural.ids, natural.pixels, args.mode, args.sigma)
+    add_to_set(args.out, bank, design.images, design.records)
     return 0

@@ -12,10 +12,9 @@ from engine.errors import CompactRigError
 from engine.fast_predict import FoldedModel
 from gui.cli.options import add_bank_option, add_device_option, open_bank, progress_bar, read_images_with_progress
 from gui.cli.stimulus_output import add_to_set
-from stimuli.adversarial import adversarial
+from stimuli.design import design_adversarial, design_synthesized
 from stimuli.diversity import diversity_report
-from stimuli.stimulus_set import StimulusRecord
-from stimuli.synthesis import SynthesisSettings, synthesize
+from stimuli.synthesis import SynthesisSettings
 from stimuli.targets import UnitTarget
 
 
@@ -71,17 +70,12 @@ def run_synthesis(args: argparse.Namespace) -> int:
     seeds = list(range(args.seed, args.seed + args.n))
     bar, update = progress_bar(f"synthesizing {args.direction} for {neuron_id}", unit="step")
     try:
-        result = synthesize(model, seeds, settings, target, progress=lambda p: update(p.step, p.steps))
+        design = design_synthesized(model, neuron_id, seeds, settings, target,
+                                    progress=lambda p: update(p.step, p.steps))
     finally:
         bar.close()
-    method = {"method": "gradient", "target": target.describe(), **settings.as_dict()}
-    tag = neuron_id.replace(":", "-")
-    unit = "" if target.stage is None else "_u" + target.describe().replace(":", "-")
-    ids = [f"{args.direction}_{tag}{unit}_seed{seed}" for seed in seeds]
-    records = [StimulusRecord(image_id=i, kind=args.direction, target_neuron=neuron_id, method=method, seed=seed)
-               for i, seed in zip(ids, seeds)]
-    print(diversity_report(ids, result.images, result.responses).format())
-    add_to_set(args.out, bank, result.images, records)
+    print(diversity_report([r.image_id for r in design.records], design.images, design.responses).format())
+    add_to_set(args.out, bank, design.images, design.records)
     return 0
 
 
@@ -92,21 +86,16 @@ def run_adversarial(args: argparse.Namespace) -> int:
     natural = read_images_with_progress(args.images)
     bar, update = progress_bar(f"adversarial ({args.direction}) for {neuron_id}", unit="step")
     try:
-        result = adversarial(model, natural.pixels, args.direction, args.eps, args.steps, target, progress=update)
+        design = design_adversarial(model, neuron_id, natural.ids, natural.pixels, args.direction, args.eps,
+                                    args.steps, target, progress=update)
     finally:
         bar.close()
-    method = {"method": "projected-gradient", "direction": args.direction, "eps": args.eps,
-              "steps": args.steps, "target": target.describe()}
-    tag = neuron_id.replace(":", "-")
-    ids = [f"adv{args.direction}_{tag}_{source}" for source in natural.ids]
-    records = [StimulusRecord(image_id=i, kind="adversarial", target_neuron=neuron_id, source_image=source,
-                              method={**method, "response_before": float(b), "response_after": float(a),
-                                      "max_abs_change": float(m), "rms_change": float(r)})
-               for i, source, b, a, m, r in zip(ids, natural.ids, result.before, result.after,
-                                                 result.max_abs, result.rms)]
     print(f"{'image':<24} {'before':>9} {'after':>9} {'max |d|':>8} {'rms d':>7}")
-    for source, b, a, m, r in zip(natural.ids, result.before, result.after, result.max_abs, result.rms):
-        print(f"{source:<24} {b:9.3f} {a:9.3f} {m:8.0f} {r:7.2f}")
-    print(f"mean change of response: {np.mean(result.after - result.before):+.3f}")
-    add_to_set(args.out, bank, result.images, records)
+    for source, record in zip(natural.ids, design.records):
+        m = record.method
+        print(f"{source:<24} {m['response_before']:9.3f} {m['response_after']:9.3f} "
+              f"{m['max_abs_change']:8.0f} {m['rms_change']:7.2f}")
+    change = [r.method["response_after"] - r.method["response_before"] for r in design.records]
+    print(f"mean change of response: {np.mean(change):+.3f}")
+    add_to_set(args.out, bank, design.images, design.records)
     return 0

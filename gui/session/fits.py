@@ -26,10 +26,27 @@ def mapped_predictions(bank: str | None, mapping: dict[str, str], stimulus_set: 
 def stored_fits(bank: str | None, mapping: dict[str, str], stimulus_set: StimulusSet,
                 presentations: list[StoredPresentation], responses: list[tuple[int, str, float]]) -> dict[str, UnitFit]:
     """Each mapped unit's fit, fed with the stored responses of non-aborted presentations."""
-    fits = {unit: UnitFit(dict(zip(stimulus_set.ids, predicted)))
-            for unit, predicted in mapped_predictions(bank, mapping, stimulus_set).items()}
-    shown = {p.order: p.image_id for p in presentations if not p.aborted}
-    for order, unit, count in responses:
-        if order in shown and unit in fits:
-            fits[unit].add(shown[order], count)
+    return fits_from_store(mapped_predictions(bank, mapping, stimulus_set), stimulus_set.ids,
+                           presentations, responses)
+
+
+def fits_from_store(predictions: dict[str, np.ndarray], image_ids: list[str],
+                    presentations: list[StoredPresentation], responses: list[tuple[int, str, float]]) -> dict[str, UnitFit]:
+    """Fits of units with known predictions, fed with the stored responses of non-aborted presentations."""
+    fits = {unit: UnitFit(dict(zip(image_ids, predicted))) for unit, predicted in predictions.items()}
+    for image_id, counts in stored_responses(presentations, responses):
+        for unit, count in counts.items():
+            if unit in fits:
+                fits[unit].add(image_id, count)
     return fits
+
+
+def stored_responses(presentations: list[StoredPresentation],
+                     responses: list[tuple[int, str, float]]) -> list[tuple[str, dict[str, float]]]:
+    """(image id, counts per unit) of every non-aborted presentation with a stored response, in order."""
+    shown = {p.order: p.image_id for p in presentations if not p.aborted}
+    by_order: dict[int, dict[str, float]] = {}
+    for order, unit, count in responses:
+        if order in shown:
+            by_order.setdefault(order, {})[unit] = count
+    return [(shown[order], by_order[order]) for order in sorted(by_order)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,7 +27,8 @@ from engine.live_fit import UnitFit
 from gui.presenter import protocol as msg
 from gui.presenter.client import Presenter
 from gui.presenter.rig import RigConfig, load_rig, parse_rig
-from gui.session.fits import mapped_predictions, stored_fits
+from gui.session.events import ResponseStored, SessionStarted, SessionStatus
+from gui.session.fits import fits_from_store, mapped_predictions, stored_responses
 from gui.session.folder import STIMULI_DIR, STORE_FILE, SessionLock, read_snapshot, write_snapshot
 from gui.session.store import StoredPresentation, TrialStore
 from plugins.gates import Gate
@@ -76,13 +78,17 @@ def preflight(folder: Path, stimuli: Path, n_planned: int) -> StimulusSet:
     return stimulus_set
 
 
-def start_session(folder: Path, plan: SessionPlan, rig_path: Path | None) -> None:
-    """Create the session folder (snapshot, plan) after the pre-flight checks; does not run it."""
+def start_session(folder: Path, plan: SessionPlan, rig_path: Path | None, rig: RigConfig | None = None) -> None:
+    """Create the session folder (snapshot, plan) after the pre-flight checks; does not run it.
+
+    The rig is read from ``rig_path``, or given as ``rig`` (the window's edited rig; ``rig_path``
+    then only names where it came from).
+    """
     folder = Path(folder)
     if (folder / "session.json").exists():
         raise CompactRigError(f"{folder}: already holds a session; continue it with `compactrig session resume "
                               f"{folder}` or choose another --out")
-    rig = load_rig(rig_path)
+    rig = rig or load_rig(rig_path)
     stimuli = Path(plan.stimuli)
     stimulus_set = StimulusSet.load(stimuli)
     n_planned = len(stimulus_set) * plan.repeats
@@ -106,6 +112,17 @@ def start_session(folder: Path, plan: SessionPlan, rig_path: Path | None) -> Non
         lock.release()
 
 
+def default_unit_map(source_name: str, options: dict) -> tuple[dict[str, str], str | None]:
+    """(unit -> neuron, bank) for units that are known bank neurons (a simulated source's
+    ``ground_truth``); no mapping for sources that cannot know what they record."""
+    source = make_source(source_name, options)
+    truth = getattr(source, "ground_truth", None)
+    if truth is None:
+        return {}, None
+    return ({unit: neuron for unit, neuron in truth().items() if neuron != "mixture"},
+            source.settings.get("bank"))
+
+
 def _rig_table(rig: RigConfig) -> dict:
     """The rig as the TOML table ``parse_rig`` reads back."""
     return {"screen": {"index": rig.screen_index, "fullscreen": rig.fullscreen, "resolution": list(rig.resolution),
@@ -124,24 +141,41 @@ def _rig_table(rig: RigConfig) -> dict:
 class SessionRunner:
     """Runs (or resumes) the session in ``folder`` until its plan is complete or it is stopped."""
 
-    def __init__(self, folder: Path, report: Callable[[str], None] = print) -> None:
+    def __init__(self, folder: Path, report: Callable[[str], None] = print,
+                 on_event: Callable[[object], None] | None = None) -> None:
         self.folder = Path(folder)
         self.report = report
+        self.on_event = on_event or (lambda event: None)
         self.snapshot = read_snapshot(self.folder)
         self.plan = SessionPlan(**self.snapshot["plan"])
         self.rig = parse_rig(self.snapshot["rig"], f"{self.folder}/session.json")
         self.stop_requested = False
+        self.pause_requested = False
+        self.refresh_hz: float | None = None
+        self.dropped_frames = 0
 
     def _fits(self, store: TrialStore, stimulus_set: StimulusSet, units: list[str]) -> dict[str, UnitFit]:
+        """Mapped units' fits from what is stored; watchers get the same start (``SessionStarted``)."""
         mapping = {u: n for u, n in self.plan.unit_map.items() if u in units}
-        return stored_fits(self.plan.bank, mapping, stimulus_set, store.presentations(), store.responses())
+        predictions = mapped_predictions(self.plan.bank, mapping, stimulus_set)
+        presentations, responses = store.presentations(), store.responses()
+        self.on_event(SessionStarted(list(units), stimulus_set.ids, predictions, mapping,
+                                     stored_responses(presentations, responses), len(store.plan())))
+        return fits_from_store(predictions, stimulus_set.ids, presentations, responses)
+
+    def _status(self, store: TrialStore, guard: GuardedSource, presenter: Presenter | None) -> None:
+        self.on_event(SessionStatus(len(store.completed_items()), len(store.plan()), self.pause_requested,
+                                    presenter is not None and presenter.alive, self.refresh_hz,
+                                    self.dropped_frames, guard.connected))
 
     def run(self) -> bool:
         """True when the plan is complete; False when stopped (the session stays resumable)."""
         lock = SessionLock(self.folder).acquire()
         store = TrialStore(self.folder / STORE_FILE)
         presenter = guard = gate = None
-        previous = signal.signal(signal.SIGINT, lambda *_: setattr(self, "stop_requested", True))
+        on_main_thread = threading.current_thread() is threading.main_thread()
+        if on_main_thread:  # Ctrl-C stops cleanly at the command line; the window stops through stop_requested
+            previous = signal.signal(signal.SIGINT, lambda *_: setattr(self, "stop_requested", True))
         try:
             settled = store.settle_unanswered("interrupted before its response was stored")
             if settled:
@@ -159,12 +193,14 @@ class SessionRunner:
             fits = self._fits(store, stimulus_set, guard.units)
             gate = self._gate()
             presenter = Presenter(self.rig).start()
-            presenter.wait_for(msg.Ready, 60)
+            self.refresh_hz = presenter.wait_for(msg.Ready, 60).measured_refresh_hz
             presenter.send(msg.LoadStimuli(stimulus_set.ids, stimulus_set.pixels))
             presenter.wait_for(msg.StimuliLoaded, 60)
+            self._status(store, guard, presenter)
             return self._loop(store, guard, presenter, fits, gate)
         finally:
-            signal.signal(signal.SIGINT, previous)
+            if on_main_thread:
+                signal.signal(signal.SIGINT, previous)
             if presenter is not None:
                 presenter.shutdown()
             if guard is not None:
@@ -181,10 +217,15 @@ class SessionRunner:
 
     def _wait_for_gate(self, gate: Gate, store: TrialStore, guard: GuardedSource, presenter: Presenter,
                        fits: dict[str, UnitFit]) -> bool:
-        """Keep collecting (and the presenter answering) until the gate lets a trial start."""
-        while not gate.may_start(pylsl.local_clock()):
+        """Keep collecting (and the presenter answering) while paused or until the gate lets a trial start."""
+        reported_pause = False
+        while self.pause_requested or not gate.may_start(pylsl.local_clock()):
             if self.stop_requested:
                 return False
+            if self.pause_requested != reported_pause:
+                reported_pause = self.pause_requested
+                self.report("paused; resume to go on" if reported_pause else "resumed")
+                self._status(store, guard, presenter)
             for event in presenter.poll():
                 if isinstance(event, msg.PresenterDied):
                     raise CompactRigError(f"the presenter process died (exit code {event.exitcode}); "
@@ -215,17 +256,28 @@ class SessionRunner:
                 rs = " ".join(f"{u} r={f.summary(n_boot=0).r:.2f}" for u, f in fits.items())
                 self.report(f"trial {trial_id - 1}: {done}/{planned} presentations complete, "
                             f"{len(self.waiting)} awaiting responses {rs}".rstrip())
+                self._status(store, guard, presenter)
             elif not self.waiting:
                 return True
             else:
                 self._collect(store, guard, fits)
+                self._status(store, guard, presenter)
                 if time.monotonic() - last_shown > RESPONSE_GRACE_S + guard.source.settings["timeout_s"]:
                     for order in list(self.waiting):
                         store.mark_aborted(order, "no response before the end of the session")
                         del self.waiting[order]
                 time.sleep(0.01)
+        self._finish_waiting(store, guard, fits)
         self.report(f"stopped; resume with `compactrig session resume {self.folder}`")
         return False
+
+    def _finish_waiting(self, store: TrialStore, guard: GuardedSource, fits: dict[str, UnitFit]) -> None:
+        """After a stop, keep the responses still due for images already shown (up to the source's timeout)."""
+        source = guard.source
+        deadline = time.monotonic() + source.window[1] + source.settings["timeout_s"]
+        while self.waiting and time.monotonic() < deadline:
+            self._collect(store, guard, fits)
+            time.sleep(0.01)
 
     def _trial(self, store: TrialStore, guard: GuardedSource, presenter: Presenter, fits: dict[str, UnitFit],
                gate: Gate, trial: Trial, items: list[int]) -> None:
@@ -255,6 +307,7 @@ class SessionRunner:
     def _store_onset(self, store: TrialStore, guard: GuardedSource, event: msg.Onset, item: int,
                      trial_id: int) -> None:
         limit = self.plan.max_dropped_frames
+        self.dropped_frames += event.dropped_frames
         reason = self.abort_reason if event.aborted else (
             "too many dropped frames" if limit is not None and event.dropped_frames > limit else None)
         store.record_presentation(StoredPresentation(
@@ -278,6 +331,7 @@ class SessionRunner:
                 store.mark_aborted(response.order, f"source: {response.missing}")
                 continue
             store.record_response(response.order, response.counts, response.window)
+            self.on_event(ResponseStored(entry[1], dict(response.counts)))
             for unit, count in response.counts.items():
                 if unit in fits:
                     fits[unit].add(entry[1], count)

@@ -1,0 +1,147 @@
+"""Live fits of many recorded units at once, vectorized over units, for the live-fit view.
+
+``UnitFit`` (``engine.live_fit``) follows one unit with O(1) Python updates; a lab watching
+a hundred units needs a whole batch of presentations added with a few array operations
+and every unit's r, affine fit and r2_ER recomputed in one pass. Per unit and image the
+state is the count, sum and sum of squares of the responses, as in ``UnitFit``, so the
+statistics are the same functions of the same sums (``r2_er`` follows Pospisil & Bair
+2021, see ``engine.live_fit``). The running history of r and r2_ER (one entry per batch)
+is kept for the "fit over presentations" plot; r's confidence band is the Fisher-z
+interval over the images seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+Z_95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class PopulationSummary:
+    """Every unit's fit as arrays of length ``n_units`` (NaN where not yet defined)."""
+
+    n_images: np.ndarray
+    n_presentations: np.ndarray
+    r: np.ndarray
+    r_low: np.ndarray
+    r_high: np.ndarray
+    slope: np.ndarray
+    intercept: np.ndarray
+    r2_er: np.ndarray
+
+
+@dataclass
+class FitHistory:
+    """One row per batch: presentations so far (all units), and every unit's r, its band and r2_ER."""
+
+    n_presentations: list[int]
+    r: list[np.ndarray]
+    r_low: list[np.ndarray]
+    r_high: list[np.ndarray]
+    r2_er: list[np.ndarray]
+
+    def of_unit(self, unit: int) -> dict[str, np.ndarray]:
+        """The history of one unit as arrays (for plotting)."""
+        return {"n_presentations": np.asarray(self.n_presentations, dtype=np.float64),
+                **{name: np.array([row[unit] for row in getattr(self, name)])
+                   for name in ("r", "r_low", "r_high", "r2_er")}}
+
+
+class PopulationFit:
+    """Units (rows) against their models' predictions for a fixed list of images (columns)."""
+
+    def __init__(self, units: list[str], image_ids: list[str], predictions: np.ndarray) -> None:
+        predictions = np.asarray(predictions, dtype=np.float64)
+        if predictions.shape != (len(units), len(image_ids)):
+            raise ValueError(f"predictions must be (units, images) = ({len(units)}, {len(image_ids)}), "
+                             f"not {predictions.shape}")
+        self.units = list(units)
+        self.image_ids = list(image_ids)
+        self.image_index = {image_id: i for i, image_id in enumerate(self.image_ids)}
+        self.predictions = predictions
+        shape = predictions.shape
+        self.counts = np.zeros(shape, dtype=np.int64)
+        self.sums = np.zeros(shape)
+        self.sumsq = np.zeros(shape)
+        self.n_presentations = 0
+        self.history = FitHistory([], [], [], [], [])
+
+    def add(self, image_ids: list[str], responses: np.ndarray) -> None:
+        """A batch: ``responses[p, u]`` is unit ``u``'s count for image ``image_ids[p]`` (NaN: none)."""
+        responses = np.asarray(responses, dtype=np.float64).reshape(len(image_ids), len(self.units))
+        columns = np.array([self.image_index[i] for i in image_ids], dtype=np.int64)
+        seen = np.isfinite(responses)
+        values = np.where(seen, responses, 0.0)
+        rows = np.broadcast_to(np.arange(len(self.units)), responses.shape)
+        cols = np.broadcast_to(columns[:, None], responses.shape)
+        np.add.at(self.counts, (rows, cols), seen.astype(np.int64))
+        np.add.at(self.sums, (rows, cols), values)
+        np.add.at(self.sumsq, (rows, cols), values * values)
+        self.n_presentations += len(image_ids)
+
+    def summary(self) -> PopulationSummary:
+        """Every unit's r (over images' mean responses), affine fit and r2_ER, computed together."""
+        x = self.predictions
+        shown = self.counts > 0
+        n = shown.sum(axis=1).astype(np.float64)
+        y = np.divide(self.sums, self.counts, out=np.zeros_like(self.sums), where=shown)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            x_mean = (x * shown).sum(axis=1) / n
+            y_mean = (y * shown).sum(axis=1) / n
+            xc = np.where(shown, x - x_mean[:, None], 0.0)
+            yc = np.where(shown, y - y_mean[:, None], 0.0)
+            sxx, syy, sxy = (xc * xc).sum(1), (yc * yc).sum(1), (xc * yc).sum(1)
+            valid_x = (n >= 2) & (sxx > 1e-12 * np.maximum((x * x * shown).sum(1), 1.0))
+            slope = np.where(valid_x, sxy / sxx, np.nan)
+            intercept = np.where(valid_x, y_mean - slope * x_mean, np.nan)
+            r = np.where(valid_x & (syy > 0), sxy / np.sqrt(sxx * syy), np.nan)
+            z = np.arctanh(np.clip(r, -0.999999, 0.999999))
+            half = np.where(n > 3, Z_95 / np.sqrt(np.maximum(n - 3, 1)), np.nan)
+            r_low, r_high = np.tanh(z - half), np.tanh(z + half)
+        return PopulationSummary(n.astype(np.int64), self.counts.sum(axis=1), r, r_low, r_high, slope, intercept,
+                                 self._r2_er())
+
+    def _r2_er(self) -> np.ndarray:
+        """Pospisil & Bair's r2_ER per unit over its images with 2+ responses (NaN with fewer than 3)."""
+        usable = self.counts >= 2
+        m = usable.sum(axis=1).astype(np.float64)
+        k = np.where(usable, self.counts, 1).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            y = np.where(usable, self.sums / k, 0.0)
+            trial_variance = np.where(usable, (self.sumsq - k * y * y) / np.maximum(k - 1, 1), 0.0)
+            noise = (np.maximum(trial_variance, 0.0) / k * usable).sum(1) / m
+            x = self.predictions
+            xc = np.where(usable, x - (x * usable).sum(1, keepdims=True) / m[:, None], 0.0)
+            yc = np.where(usable, y - (y * usable).sum(1, keepdims=True) / m[:, None], 0.0)
+            sxx, syy, sxy = (xc * xc).sum(1), (yc * yc).sum(1), (xc * yc).sum(1)
+            denominator = sxx * (syy - (m - 1) * noise)
+            value = (sxy * sxy - noise * sxx) / denominator
+        return np.where((m >= 3) & (sxx > 0) & (denominator > 0), value, np.nan)
+
+    def record_history(self, summary: PopulationSummary | None = None) -> PopulationSummary:
+        """Append the current fit to the history (call once per batch); returns the summary used."""
+        summary = summary or self.summary()
+        history = self.history
+        history.n_presentations.append(self.n_presentations)
+        history.r.append(summary.r)
+        history.r_low.append(summary.r_low)
+        history.r_high.append(summary.r_high)
+        history.r2_er.append(summary.r2_er)
+        return summary
+
+    def points(self, unit: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """(prediction, mean response, image id) of every image this unit has responded to."""
+        shown = np.flatnonzero(self.counts[unit] > 0)
+        return (self.predictions[unit, shown], self.sums[unit, shown] / self.counts[unit, shown],
+                [self.image_ids[i] for i in shown])
+
+    def fit_line(self, unit: int, summary: PopulationSummary) -> tuple[np.ndarray, np.ndarray]:
+        """End points of the unit's affine fit over the range of its predictions (empty if undefined)."""
+        x, _, _ = self.points(unit)
+        if len(x) < 2 or not np.isfinite(summary.slope[unit]):
+            return np.zeros(0), np.zeros(0)
+        ends = np.array([x.min(), x.max()])
+        return ends, summary.intercept[unit] + summary.slope[unit] * ends

@@ -1,0 +1,310 @@
+"""The Design view: choose neurons and a method, run it off the GUI thread, pick results for the set.
+
+The methods are ``stimuli.design`` (the same functions as ``compactrig synth`` and
+``compactrig gaudy``). While a job runs, its latest image is kept in a buffer that a
+10 Hz timer shows, so the preview costs the synthesis nothing when nobody looks.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PyQt6.QtCore import QSize, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QImage, QPixmap
+from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
+                             QLabel, QLineEdit, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSpinBox,
+                             QVBoxLayout, QWidget)
+
+from engine.bank import ModelBank
+from engine.errors import CompactRigError
+from engine.fast_predict import FoldedModel
+from engine.image_files import ImageCollection, read_images
+from gui.models_tab import probe_collection
+from gui.stimulus_set_tab import thumbnail
+from gui.worker import Job
+from stimuli.design import Design, design_adversarial, design_gaudy, design_synthesized
+from stimuli.stimulus_set import StimulusSet, annotate
+from stimuli.synthesis import SynthesisSettings
+
+METHODS = ("max", "min", "adversarial up", "adversarial down", "gaudy")
+PREVIEW_SIZE = 224
+PREVIEW_EVERY_S = 0.1
+
+
+def qimage(pixels: np.ndarray) -> QImage:
+    """A Qt image of uint8 ``(H, W, 3)`` pixels (copied)."""
+    pixels = np.ascontiguousarray(pixels)
+    return QImage(pixels.tobytes(), pixels.shape[1], pixels.shape[0], 3 * pixels.shape[1],
+                  QImage.Format.Format_RGB888).copy()
+
+
+class DesignTab(QWidget):
+    """Neurons, method, parameters, run with live preview, results grid, add chosen to the set."""
+
+    message = pyqtSignal(str)
+    add_to_set = pyqtSignal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bank: ModelBank | None = None
+        self.natural: ImageCollection = probe_collection()
+        self.natural_name = "generated probes"
+        self.job: Job | None = None
+        self.jobs: list[Job] = []
+        self.results: StimulusSet | None = None
+        self._preview: tuple[str, int, int, np.ndarray, float, float] | None = None
+        """(neuron, step, steps, image, best response, when): written by the job's thread, read by the timer."""
+        self._started = 0.0
+
+        self.search = QLineEdit(placeholderText="search neurons")
+        self.search.textChanged.connect(self._filter)
+        self.neurons = QListWidget()
+        self.neurons.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
+        left = QVBoxLayout()
+        left.addWidget(QLabel("Neurons (select one or more):"))
+        left.addWidget(self.search)
+        left.addWidget(self.neurons, 1)
+
+        self.method = QComboBox()
+        self.method.addItems(METHODS)
+        self.method.currentTextChanged.connect(self._method_changed)
+        self.n_images = QSpinBox(minimum=1, maximum=64, value=4)
+        self.first_seed = QSpinBox(minimum=0, maximum=10**6, value=0)
+        self.steps = QSpinBox(minimum=1, maximum=5000, value=100)
+        self.step_size = QDoubleSpinBox(minimum=0.1, maximum=100.0, value=10.0)
+        self.grayscale = QCheckBox("gray images")
+        self.eps = QDoubleSpinBox(minimum=0.5, maximum=64.0, value=8.0)
+        self.gaudy_mode = QComboBox()
+        self.gaudy_mode.addItems(("channel", "global"))
+        self.blur = QDoubleSpinBox(minimum=0.0, maximum=10.0, value=0.0)
+        self.natural_label = QLabel()
+        natural_button = QPushButton("Natural images…")
+        natural_button.clicked.connect(self._choose_natural)
+        self.form = QFormLayout()
+        self.form.addRow("method", self.method)
+        self.form.addRow("images per neuron", self.n_images)
+        self.form.addRow("first seed", self.first_seed)
+        self.form.addRow("steps", self.steps)
+        self.form.addRow("step size (0-255 units)", self.step_size)
+        self.form.addRow("", self.grayscale)
+        self.form.addRow("largest change (0-255 units)", self.eps)
+        self.form.addRow("gaudy threshold", self.gaudy_mode)
+        self.form.addRow("pre-blur (pixels)", self.blur)
+        self.form.addRow(natural_button, self.natural_label)
+        self.run_button = QPushButton("Run")
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.setEnabled(False)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        self.progress = QProgressBar()
+        self.preview = QLabel()
+        self.preview.setFixedSize(PREVIEW_SIZE, PREVIEW_SIZE)
+        self.preview.setStyleSheet("background: #808080")
+        self.preview_caption = QLabel("The image being designed appears here.")
+        self.preview_caption.setWordWrap(True)
+        settings_box = QGroupBox("Method")
+        middle = QVBoxLayout(settings_box)
+        middle.addLayout(self.form)
+        middle.addLayout(buttons)
+        middle.addWidget(self.progress)
+        middle.addWidget(self.preview, 0, Qt.AlignmentFlag.AlignHCenter)
+        middle.addWidget(self.preview_caption)
+        middle.addStretch(1)
+
+        self.grid = QListWidget()
+        self.grid.setViewMode(QListWidget.ViewMode.IconMode)
+        self.grid.setIconSize(QSize(96, 96))
+        self.grid.setGridSize(QSize(150, 140))
+        self.grid.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.grid.setWordWrap(True)
+        add_button = QPushButton("Add chosen to the stimulus set")
+        add_button.clicked.connect(self.add_chosen)
+        right = QVBoxLayout()
+        right.addWidget(QLabel("Results (tick the ones to keep; predicted response of the target):"))
+        right.addWidget(self.grid, 1)
+        right.addWidget(add_button)
+
+        columns = QHBoxLayout(self)
+        columns.addLayout(left, 2)
+        columns.addWidget(settings_box, 3)
+        columns.addLayout(right, 4)
+        self.timer = QTimer(self)
+        self.timer.setInterval(int(PREVIEW_EVERY_S * 1000))
+        self.timer.timeout.connect(self._show_preview)
+        self._update_natural_label()
+        self._method_changed(self.method.currentText())
+
+    def set_bank(self, bank: ModelBank) -> None:
+        self.bank = bank
+        self.neurons.clear()
+        for neuron in bank.neurons:
+            item = QListWidgetItem(f"{neuron.neuron_id}  {neuron.label}".strip())
+            item.setData(Qt.ItemDataRole.UserRole, neuron.neuron_id)
+            self.neurons.addItem(item)
+        self._filter(self.search.text())
+
+    def _filter(self, text: str) -> None:
+        needle = text.strip().lower()
+        for row in range(self.neurons.count()):
+            item = self.neurons.item(row)
+            item.setHidden(bool(needle) and needle not in item.text().lower())
+
+    def select_neurons(self, neuron_ids: list[str]) -> None:
+        for row in range(self.neurons.count()):
+            item = self.neurons.item(row)
+            item.setSelected(item.data(Qt.ItemDataRole.UserRole) in neuron_ids)
+
+    def chosen_neurons(self) -> list[str]:
+        return [item.data(Qt.ItemDataRole.UserRole) for item in self.neurons.selectedItems()]
+
+    def _method_changed(self, method: str) -> None:
+        gradient = method in ("max", "min")
+        visible = {self.n_images: gradient, self.first_seed: gradient, self.step_size: gradient,
+                   self.grayscale: gradient, self.steps: method != "gaudy", self.eps: method.startswith("adv"),
+                   self.gaudy_mode: method == "gaudy", self.blur: method == "gaudy"}
+        for widget, shown in visible.items():
+            self.form.setRowVisible(widget, shown)
+        self.form.setRowVisible(self.natural_label, not gradient)
+
+    def _choose_natural(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Natural images (a .zip), or cancel to pick a folder", "",
+                                              "Zip (*.zip)")
+        path = path or QFileDialog.getExistingDirectory(self, "Folder of natural images")
+        if path:
+            self.set_natural(path)
+
+    def set_natural(self, path: str | Path) -> bool:
+        try:
+            self.natural = read_images(path)
+        except CompactRigError as error:
+            self.message.emit(str(error))
+            return False
+        self.natural_name = Path(path).name
+        self._update_natural_label()
+        return True
+
+    def _update_natural_label(self) -> None:
+        self.natural_label.setText(f"{len(self.natural)} natural images ({self.natural_name})")
+
+    # running ---------------------------------------------------------------------------------
+    def run(self) -> bool:
+        """Start the chosen method for the chosen neurons (gaudy needs none) in a job."""
+        method, neurons, bank = self.method.currentText(), self.chosen_neurons(), self.bank
+        if self.job is not None and self.job.thread is not None and self.job.thread.isRunning():
+            return False
+        if bank is None or (method != "gaudy" and not neurons):
+            self.message.emit("Choose at least one neuron in the list first")
+            return False
+        seeds = list(range(self.first_seed.value(), self.first_seed.value() + self.n_images.value()))
+        settings = SynthesisSettings(direction="max" if method == "max" else "min", steps=self.steps.value(),
+                                     step_size=self.step_size.value(), grayscale=self.grayscale.isChecked())
+        natural, eps, steps = self.natural, self.eps.value(), self.steps.value()
+        mode, blur = self.gaudy_mode.currentText(), self.blur.value()
+
+        def work(progress, cancelled):
+            designs: list[Design] = []
+            if method == "gaudy":
+                designs.append(design_gaudy(natural.ids, natural.pixels, mode, blur))
+            for k, neuron_id in enumerate(neurons if method != "gaudy" else []):
+                model = FoldedModel(bank.model(neuron_id, dtype=torch.float64))
+                if method in ("max", "min"):
+                    def step(p, k=k, neuron_id=neuron_id):
+                        progress(k * p.steps + p.step, len(neurons) * p.steps)
+                        self._offer_preview(neuron_id, p.step, p.steps, p.current_images, p.best_responses)
+                    design = design_synthesized(model, neuron_id, seeds, settings, progress=step,
+                                                cancelled=cancelled)
+                else:
+                    design = design_adversarial(model, neuron_id, natural.ids, natural.pixels, method.split()[1],
+                                                eps, steps, cancelled=cancelled,
+                                                progress=lambda i, n, k=k: progress(k * n + i, len(neurons) * n))
+                designs.append(design)
+                if cancelled():
+                    break
+            images = np.concatenate([d.images for d in designs])
+            records = [r for d in designs for r in d.records]
+            return annotate(bank, images, records), np.concatenate([d.responses for d in designs])
+
+        self.progress.setValue(0)
+        self._preview = None
+        self._started = time.monotonic()
+        self.job = Job(work)
+        self.jobs = [j for j in self.jobs if j.thread is not None and j.thread.isRunning()] + [self.job]
+        self.job.progress.connect(lambda done, total: (self.progress.setMaximum(total), self.progress.setValue(done)))
+        self.job.finished.connect(self._show_results)
+        self.job.failed.connect(self._failed)
+        self.job.start(self)
+        self.timer.start()
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        if method in ("max", "min"):
+            self.first_seed.setValue(seeds[-1] + 1)  # the next run makes new images with new ids
+        return True
+
+    def _offer_preview(self, neuron_id: str, step: int, steps: int, current, best: np.ndarray) -> None:
+        """Called on the job's thread each step: keep one image, at most every PREVIEW_EVERY_S."""
+        last = self._preview[5] if self._preview else 0.0
+        now = time.monotonic()
+        if now - last >= PREVIEW_EVERY_S or step == steps:
+            self._preview = (neuron_id, step, steps, current()[0], float(best[0]), now)
+
+    def _show_preview(self) -> None:
+        if self._preview is None:
+            return
+        neuron_id, step, steps, pixels, best, _ = self._preview
+        self.preview.setPixmap(QPixmap.fromImage(qimage(pixels)).scaled(PREVIEW_SIZE, PREVIEW_SIZE))
+        self.preview_caption.setText(f"{neuron_id}, step {step}/{steps}: best response so far "
+                                     f"{best:.3f} (first seed)")
+
+    def cancel(self) -> None:
+        """Stop now; the best images so far are kept."""
+        if self.job is not None:
+            self.job.cancel()
+
+    def stop_jobs(self) -> None:
+        """Cancel every job still running and wait for its thread to end (window closing)."""
+        for job in self.jobs:
+            job.cancel()
+            if job.thread is not None:
+                job.thread.quit()
+                job.thread.wait()
+        self.jobs.clear()
+        self.timer.stop()
+
+    def _done(self) -> None:
+        self.timer.stop()
+        self._show_preview()
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+
+    def _show_results(self, result: tuple[StimulusSet, np.ndarray]) -> None:
+        self._done()
+        self.results, responses = result
+        self.grid.clear()
+        for record, pixels, response in zip(self.results.records, self.results.pixels, responses):
+            label = record.image_id if not np.isfinite(response) else f"{record.image_id}\n{response:.3f}"
+            item = QListWidgetItem(thumbnail(pixels), label)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked)
+            self.grid.addItem(item)
+        self.message.emit(f"{len(self.results)} image(s) designed in {time.monotonic() - self._started:.1f} s; "
+                          "tick the ones to keep and add them to the set")
+
+    def _failed(self, text: str) -> None:
+        self._done()
+        self.message.emit(text)
+
+    def add_chosen(self) -> int:
+        """Hand the ticked results to the stimulus set; returns how many."""
+        if self.results is None:
+            return 0
+        chosen = [row for row in range(self.grid.count())
+                  if self.grid.item(row).checkState() == Qt.CheckState.Checked]
+        if chosen:
+            self.add_to_set.emit(self.results.select(chosen))
+        return len(chosen)

@@ -1,0 +1,179 @@
+"""The Live fits view: model prediction versus measured response, per unit and for the population.
+
+Responses arrive in batches from the Rig view's 25 Hz timer (never one redraw per
+sample); each batch goes into an ``engine.population_fit.PopulationFit``, which computes
+every unit's r, affine fit and r2_ER at once. The view draws the focused unit's scatter
+(one point per image: its mean response) with the affine line, its running r (with the
+Fisher-z 95% band) and r2_ER over presentations, and a sortable table of all units.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QSplitter, QTableWidget, QTableWidgetItem,
+                             QVBoxLayout, QWidget)
+
+from engine.population_fit import PopulationFit, PopulationSummary
+from gui.session.events import ResponseStored, SessionStarted
+
+TABLE_COLUMNS = ("unit", "model", "presentations", "images", "r", "r2_ER", "slope")
+
+
+class NumberItem(QTableWidgetItem):
+    """A table cell that sorts by its number (NaN last), not by its text."""
+
+    def __init__(self, value: float, digits: int = 3) -> None:
+        super().__init__("" if not np.isfinite(value) else (f"{value:.{digits}f}" if digits else f"{value:.0f}"))
+        self.value = float(value) if np.isfinite(value) else float("inf")
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        return self.value < getattr(other, "value", float("inf"))
+
+
+class LiveFitsTab(QWidget):
+    """Scatter and running fit of the focused unit; a table with one row per unit."""
+
+    message = pyqtSignal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.fit: PopulationFit | None = None
+        self.unit_map: dict[str, str] = {}
+        self.unmapped: list[str] = []
+        self.focus = 0
+        self.summary: PopulationSummary | None = None
+
+        self.heading = QLabel("No session yet: start one in the Rig view (the simulated source needs no rig).")
+        self.heading.setWordWrap(True)
+        self.table = QTableWidget(0, len(TABLE_COLUMNS))
+        self.table.setHorizontalHeaderLabels(TABLE_COLUMNS)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setSortingEnabled(True)
+        self.table.itemSelectionChanged.connect(self._focus_selected)
+
+        self.scatter_plot = pg.PlotWidget(background="w")
+        self.scatter_plot.setLabel("bottom", "model prediction")
+        self.scatter_plot.setLabel("left", "mean response (count)")
+        self.scatter = pg.ScatterPlotItem(size=7, pen=pg.mkPen(None), brush=pg.mkBrush(40, 90, 170, 170))
+        self.line = pg.PlotDataItem(pen=pg.mkPen((200, 60, 40), width=2))
+        self.scatter_plot.addItem(self.scatter)
+        self.scatter_plot.addItem(self.line)
+
+        self.history_plot = pg.PlotWidget(background="w")
+        self.history_plot.setLabel("bottom", "presentations")
+        self.history_plot.setLabel("left", "r  /  r2_ER")
+        self.history_plot.addLegend(offset=(10, 10))
+        self.r_low = pg.PlotDataItem(pen=pg.mkPen(None))
+        self.r_high = pg.PlotDataItem(pen=pg.mkPen(None))
+        self.band = pg.FillBetweenItem(self.r_low, self.r_high, brush=pg.mkBrush(40, 90, 170, 60))
+        self.r_curve = pg.PlotDataItem(pen=pg.mkPen((40, 90, 170), width=2), name="r (95% band)")
+        self.r2_curve = pg.PlotDataItem(pen=pg.mkPen((30, 140, 60), width=2), name="r2_ER")
+        for item in (self.r_low, self.r_high, self.band, self.r_curve, self.r2_curve):
+            self.history_plot.addItem(item)
+
+        plots = QSplitter(Qt.Orientation.Vertical)
+        plots.addWidget(self.scatter_plot)
+        plots.addWidget(self.history_plot)
+        columns = QSplitter(Qt.Orientation.Horizontal)
+        columns.addWidget(self.table)
+        columns.addWidget(plots)
+        columns.setSizes([420, 680])
+        layout = QVBoxLayout(self)
+        top = QHBoxLayout()
+        top.addWidget(self.heading, 1)
+        layout.addLayout(top)
+        layout.addWidget(columns, 1)
+
+    def take_events(self, events: list) -> None:
+        """A tick's worth of runner events: start a new fit, add the batch, redraw once."""
+        batch_ids: list[str] = []
+        batch_counts: list[dict[str, float]] = []
+        for event in events:
+            if isinstance(event, SessionStarted):
+                self._begin(event)
+                batch_ids, batch_counts = [i for i, _ in event.stored], [c for _, c in event.stored]
+            elif isinstance(event, ResponseStored):
+                batch_ids.append(event.image_id)
+                batch_counts.append(event.counts)
+        if self.fit is not None and batch_ids:
+            self.add_batch(batch_ids, [[c.get(u, np.nan) for u in self.fit.units] for c in batch_counts])
+
+    def _begin(self, started: SessionStarted) -> None:
+        units = [u for u in started.units if u in started.predictions]
+        self.unit_map = dict(started.unit_map)
+        self.unmapped = [u for u in started.units if u not in started.predictions]
+        predictions = (np.stack([started.predictions[u] for u in units]) if units
+                       else np.zeros((0, len(started.image_ids))))
+        self.start(units, started.image_ids, predictions)
+
+    def start(self, units: list[str], image_ids: list[str], predictions: np.ndarray) -> None:
+        """A new session's units (rows of ``predictions``) and images: empty plots, one table row each."""
+        self.fit = PopulationFit(units, image_ids, predictions)
+        self.focus = 0
+        self.table.setSortingEnabled(False)
+        self.table.setRowCount(len(units))
+        for row, unit in enumerate(units):
+            self.table.setItem(row, 0, QTableWidgetItem(unit))
+            self.table.setItem(row, 1, QTableWidgetItem(self.unit_map.get(unit, "")))
+        self.table.setSortingEnabled(True)
+        self.add_batch([], np.zeros((0, len(units))))
+
+    def add_batch(self, image_ids: list[str], responses) -> None:
+        """Add presentations (rows: counts per unit) and redraw the table and the focused unit."""
+        if self.fit is None:
+            return
+        if image_ids:
+            self.fit.add(image_ids, np.asarray(responses, dtype=np.float64))
+        self.summary = self.fit.record_history()
+        self._redraw()
+
+    def _redraw(self) -> None:
+        fit, summary = self.fit, self.summary
+        unmapped = f"; {len(self.unmapped)} unit(s) have no model" if self.unmapped else ""
+        self.heading.setText(f"{len(fit.units)} unit(s) with a model, {fit.n_presentations} presentations of "
+                             f"{len(fit.image_ids)} images{unmapped}. Click a unit to focus it.")
+        self._fill_table(summary)
+        if not fit.units:
+            return
+        unit = self.focus
+        x, y, _ = fit.points(unit)
+        self.scatter.setData(x, y)
+        self.line.setData(*fit.fit_line(unit, summary))
+        name = fit.units[unit]
+        self.scatter_plot.setTitle(f"{name} ({self.unit_map.get(name, '')}): r = {summary.r[unit]:.3f}, "
+                                   f"{summary.n_images[unit]} images")
+        history = fit.history.of_unit(unit)
+        finite = np.isfinite(history["r"])
+        n = history["n_presentations"][finite]
+        self.r_low.setData(n, history["r_low"][finite])
+        self.r_high.setData(n, history["r_high"][finite])
+        self.r_curve.setData(n, history["r"][finite])
+        defined = np.isfinite(history["r2_er"])
+        self.r2_curve.setData(history["n_presentations"][defined], history["r2_er"][defined])
+
+    def _fill_table(self, summary: PopulationSummary) -> None:
+        sorting = self.table.isSortingEnabled()
+        self.table.setSortingEnabled(False)
+        for row in range(self.table.rowCount()):
+            unit = self.fit.units.index(self.table.item(row, 0).text())
+            values = (summary.n_presentations[unit], summary.n_images[unit], summary.r[unit],
+                      summary.r2_er[unit], summary.slope[unit])
+            for column, (value, digits) in enumerate(zip(values, (0, 0, 3, 3, 3)), start=2):
+                self.table.setItem(row, column, NumberItem(float(value), digits))
+        self.table.setSortingEnabled(sorting)
+
+    def _focus_selected(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        if rows and self.fit is not None:
+            self.focus_unit(self.table.item(rows[0].row(), 0).text())
+
+    def focus_unit(self, unit: str) -> None:
+        """Show ``unit`` in the plots."""
+        self.focus = self.fit.units.index(unit)
+        if self.summary is not None:
+            self._redraw()

@@ -1,0 +1,443 @@
+"""The Rig view: edit and check the rig file, choose source, gate and markers, run a session.
+
+The session itself is ``gui.session.runner.SessionRunner`` in a ``Job`` thread (the same
+runner as ``compactrig session run``); the view only flips its ``pause_requested`` and
+``stop_requested`` flags. The runner's events go into a queue that a 25 Hz timer drains:
+status lines update here, responses are handed on (``events_arrived``) to the live fits.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+import tomllib
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from PyQt6.QtCore import QTimer, pyqtSignal
+from PyQt6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+                             QPlainTextEdit, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+
+from engine.errors import CompactRigError
+from gui.option_form import OptionForm
+from gui.presenter.rig import DEFAULT_RIG_TEXT, RigConfig, RigFileError, parse_rig
+from gui.session.events import SessionStatus
+from gui.session.runner import SessionPlan, SessionRunner, default_unit_map, start_session
+from gui.worker import Job
+from plugins.registry import GATES, MARKER_OUTPUTS, RESPONSE_SOURCES, available, load_plugin
+
+FEED_INTERVAL_MS = 40
+"""The status and live-fit redraw period (25 Hz)."""
+
+
+def parse_unit_map(text: str) -> dict[str, str]:
+    """``unit0=201025:2, unit1=201025:7`` -> mapping; a bad entry is a one-line error."""
+    mapping = {}
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        unit, _, neuron = entry.partition("=")
+        if not unit.strip() or not neuron.strip():
+            raise CompactRigError(f"unit map entry {entry!r}: write UNIT=NEURON, e.g. unit0=201025:2")
+        mapping[unit.strip()] = neuron.strip()
+    return mapping
+
+
+class PluginChoice(QWidget):
+    """A plugin group's installed names in a combo box, and the chosen one's option form."""
+
+    def __init__(self, group: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.group = group
+        self.combo = QComboBox()
+        self.combo.addItems(sorted(available(group)))
+        self.form_holder = QVBoxLayout()
+        self.form: OptionForm | None = None
+        self.problem = QLabel()
+        self.problem.setStyleSheet("color: #b00020")
+        self.problem.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.combo)
+        layout.addLayout(self.form_holder)
+        layout.addWidget(self.problem)
+        self.combo.currentTextChanged.connect(lambda name: self.choose(name, {}))
+
+    def choose(self, name: str, values: dict[str, Any]) -> None:
+        """Show plugin ``name`` with ``values``; a plugin that fails to load is named, not fatal."""
+        if self.combo.currentText() != name:
+            self.combo.blockSignals(True)
+            if self.combo.findText(name) < 0:
+                self.combo.addItem(name)
+            self.combo.setCurrentText(name)
+            self.combo.blockSignals(False)
+        if self.form is not None:
+            self.form.deleteLater()
+            self.form = None
+        try:
+            options = getattr(load_plugin(self.group, name), "options", ())
+            self.problem.setText("")
+        except CompactRigError as error:
+            options = ()
+            self.problem.setText(str(error))
+        self.form = OptionForm(options, values)
+        self.form_holder.addWidget(self.form)
+
+    @property
+    def name(self) -> str:
+        return self.combo.currentText()
+
+    def values(self) -> dict[str, Any]:
+        return self.form.values() if self.form is not None else {}
+
+
+class RigTab(QWidget):
+    """Rig file, plugins, session controls and status."""
+
+    message = pyqtSignal(str)
+    events_arrived = pyqtSignal(list)
+    session_finished = pyqtSignal(bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.rig_path: Path | None = None
+        self.stimuli_folder: Path | None = None
+        self.job: Job | None = None
+        self.runner: SessionRunner | None = None
+        self.events: queue.SimpleQueue = queue.SimpleQueue()
+        self.session_folder: Path | None = None
+
+        self.rig_label = QLabel("default rig (not saved)")
+        self.rig_text = QPlainTextEdit(DEFAULT_RIG_TEXT)
+        self.rig_text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.rig_problems = QLabel()
+        self.rig_problems.setWordWrap(True)
+        rig_buttons = QHBoxLayout()
+        for text, slot in (("Open…", self._open_rig), ("Save as…", self._save_rig), ("Validate", self.validate)):
+            button = QPushButton(text)
+            button.clicked.connect(slot)
+            rig_buttons.addWidget(button)
+        rig_box = QGroupBox("Rig file")
+        rig_layout = QVBoxLayout(rig_box)
+        rig_layout.addWidget(self.rig_label)
+        rig_layout.addLayout(rig_buttons)
+        rig_layout.addWidget(self.rig_text, 1)
+        rig_layout.addWidget(self.rig_problems)
+
+        self.source = PluginChoice(RESPONSE_SOURCES)
+        self.unit_map = QLineEdit(placeholderText="unit0=201025:2, … (empty: simulated units map to their neurons)")
+        self.gate = PluginChoice(GATES)
+        self.markers: dict[str, tuple[QGroupBox, OptionForm]] = {}
+        plugins_box = QGroupBox("Response source, gate and marker outputs")
+        plugins_layout = QFormLayout(plugins_box)
+        plugins_layout.addRow("source", self.source)
+        plugins_layout.addRow("unit map", self.unit_map)
+        plugins_layout.addRow("gate", self.gate)
+        for name in sorted(available(MARKER_OUTPUTS)):
+            box = QGroupBox(f"markers: {name}")
+            box.setCheckable(True)
+            try:
+                form = OptionForm(getattr(load_plugin(MARKER_OUTPUTS, name), "options", ()))
+            except CompactRigError as error:
+                form = OptionForm(())
+                box.setToolTip(str(error))
+            QVBoxLayout(box).addWidget(form)
+            self.markers[name] = (box, form)
+            plugins_layout.addRow(box)
+
+        self.stimuli_edit = QLineEdit(placeholderText="stimulus-set folder (the Stimulus set view's saved set)")
+        self.session_edit = QLineEdit()
+        self.repeats = QSpinBox(minimum=1, maximum=1000, value=2)
+        self.start_button = QPushButton("Start session")
+        self.pause_button = QPushButton("Pause")
+        self.abort_button = QPushButton("Abort")
+        self.resume_button = QPushButton("Resume a session…")
+        self.start_button.clicked.connect(self.start)
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.abort_button.clicked.connect(self.abort)
+        self.resume_button.clicked.connect(self._resume_chosen)
+        browse_stimuli = QPushButton("…")
+        browse_stimuli.clicked.connect(self._choose_stimuli)
+        stimuli_row = QHBoxLayout()
+        stimuli_row.addWidget(self.stimuli_edit, 1)
+        stimuli_row.addWidget(browse_stimuli)
+        session_box = QGroupBox("Session")
+        session_layout = QFormLayout(session_box)
+        session_layout.addRow("stimuli", stimuli_row)
+        session_layout.addRow("session folder", self.session_edit)
+        session_layout.addRow("repeats", self.repeats)
+        controls = QHBoxLayout()
+        for button in (self.start_button, self.pause_button, self.abort_button, self.resume_button):
+            controls.addWidget(button)
+        session_layout.addRow(controls)
+        self.progress = QProgressBar()
+        self.progress.setFormat("%v / %m presentations")
+        self.status = QLabel("No session running.")
+        self.status.setWordWrap(True)
+        self.log = QPlainTextEdit(readOnly=True)
+        self.log.setMaximumBlockCount(2000)
+        session_layout.addRow(self.progress)
+        session_layout.addRow(self.status)
+        session_layout.addRow(self.log)
+
+        right = QVBoxLayout()
+        right.addWidget(plugins_box)
+        right.addWidget(session_box, 1)
+        columns = QHBoxLayout(self)
+        columns.addWidget(rig_box, 1)
+        columns.addLayout(right, 1)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(FEED_INTERVAL_MS)
+        self.timer.timeout.connect(self._drain)
+        self.apply_rig(parse_rig(tomllib.loads(DEFAULT_RIG_TEXT)))
+        self.session_edit.setText(str(self._new_session_folder()))
+        self._update_buttons()
+
+    # rig file --------------------------------------------------------------------------------
+    def load_rig_file(self, path: str | Path) -> bool:
+        """Show the rig file at ``path``; a missing or unreadable one is a message."""
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as error:
+            self.message.emit(f"{path}: cannot read the rig file ({error}); choose another")
+            return False
+        self.rig_path = path
+        self.rig_label.setText(str(path))
+        self.rig_text.setPlainText(text)
+        rig = self.validate()
+        if rig is not None:
+            self.apply_rig(rig)
+        return True
+
+    def _open_rig(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Rig file", "", "Rig files (*.toml);;All files (*)")
+        if path:
+            self.load_rig_file(path)
+
+    def _save_rig(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the rig file", str(self.rig_path or "rig.toml"),
+                                              "Rig files (*.toml)")
+        if path:
+            try:
+                Path(path).write_text(self.rig_text.toPlainText())
+            except OSError as error:
+                self.message.emit(f"{path}: cannot write ({error.strerror}); choose another place")
+                return
+            self.rig_path = Path(path)
+            self.rig_label.setText(path)
+
+    def validate(self) -> RigConfig | None:
+        """The edited rig, or None with every problem listed under the editor."""
+        where = str(self.rig_path or "rig file")
+        try:
+            rig = parse_rig(tomllib.loads(self.rig_text.toPlainText()), where)
+        except tomllib.TOMLDecodeError as error:
+            problems = [f"{where}: not valid TOML ({error})"]
+        except RigFileError as error:
+            problems = error.problems
+        else:
+            self.rig_problems.setStyleSheet("color: #1b5e20")
+            self.rig_problems.setText(f"Rig is valid: {rig.image_size_px:.0f} px images, "
+                                      f"{rig.frames_on}+{rig.frames_off} frames at {rig.refresh_hz:g} Hz.")
+            return rig
+        self.rig_problems.setStyleSheet("color: #b00020")
+        self.rig_problems.setText("\n".join(problems))
+        return None
+
+    def apply_rig(self, rig: RigConfig) -> None:
+        """Fill the plugin forms from the rig's [source], [gate] and [markers]."""
+        self.source.choose(rig.source_name, rig.source_options)
+        self.gate.choose(rig.gate_name, rig.gate_options)
+        for name, (box, form) in self.markers.items():
+            box.setChecked(name in rig.marker_outputs)
+            form.set_values(rig.marker_options.get(name, {}))
+
+    def configured_rig(self) -> RigConfig | None:
+        """The edited rig with the source, gate and markers chosen in the forms."""
+        rig = self.validate()
+        if rig is None:
+            return None
+        outputs = tuple(name for name, (box, _) in self.markers.items() if box.isChecked()) or ("none",)
+        return replace(rig, source_name=self.source.name, source_options=self.source.values(),
+                       gate_name=self.gate.name, gate_options=self.gate.values(), marker_outputs=outputs,
+                       marker_options={name: form.values() for name, (box, form) in self.markers.items()
+                                       if box.isChecked() and form.values()})
+
+    # session ---------------------------------------------------------------------------------
+    @staticmethod
+    def _new_session_folder() -> Path:
+        return Path(platformdirs.user_data_dir("compactrig")) / "sessions" / time.strftime("session-%Y%m%d-%H%M%S")
+
+    def _choose_stimuli(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Stimulus-set folder")
+        if folder:
+            self.stimuli_edit.setText(folder)
+
+    def set_stimuli(self, folder: Path | None) -> None:
+        """The Stimulus set view's saved folder (used unless the user typed another)."""
+        if folder is not None:
+            self.stimuli_edit.setText(str(folder))
+
+    def running(self) -> bool:
+        return self.job is not None and self.job.thread is not None and self.job.thread.isRunning()
+
+    def start(self) -> bool:
+        """Check the rig, create the session and run it off the GUI thread."""
+        if self.running():
+            return False
+        rig = self.configured_rig()
+        if rig is None:
+            self.message.emit("The rig has problems (listed under the rig file); fix them to start")
+            return False
+        try:
+            unit_map = parse_unit_map(self.unit_map.text())
+        except CompactRigError as error:
+            self.message.emit(str(error))
+            return False
+        stimuli = self.stimuli_edit.text().strip()
+        if not stimuli:
+            self.message.emit("Choose a stimulus set (save the Stimulus set view's set, or pick a folder)")
+            return False
+        folder = Path(self.session_edit.text().strip() or self._new_session_folder())
+        plan = SessionPlan(stimuli=stimuli, source=rig.source_name, source_options=rig.source_options,
+                           unit_map=unit_map, repeats=self.repeats.value())
+
+        def create(report) -> None:
+            if not plan.unit_map:
+                plan.unit_map, plan.bank = default_unit_map(plan.source, plan.source_options)
+                if plan.unit_map:
+                    report(f"units mapped to their simulated neurons: "
+                           f"{', '.join(f'{u}={n}' for u, n in plan.unit_map.items())}")
+            start_session(folder, plan, self.rig_path, rig)
+        return self._run(folder, create)
+
+    def resume(self, folder: str | Path) -> bool:
+        """Continue a stopped or crashed session (its plan and rig are its own)."""
+        if self.running():
+            return False
+        return self._run(Path(folder), None)
+
+    def _resume_chosen(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Session folder to resume")
+        if folder:
+            self.resume(folder)
+
+    def _run(self, folder: Path, create) -> bool:
+        self.session_folder = folder
+        self.log.clear()
+        report = self.events.put  # lines (str) and runner events share the queue, in order
+
+        def work(progress, cancelled):
+            if create is not None:
+                create(report)
+            self.runner = SessionRunner(folder, report=report, on_event=self.events.put)
+            return self.runner.run()
+
+        self.job = Job(work)
+        self.job.finished.connect(self._finished)
+        self.job.failed.connect(self._failed)
+        self.job.start(self)
+        self.timer.start()
+        self.status.setText(f"Starting the session in {folder}…")
+        self._update_buttons()
+        return True
+
+    def toggle_pause(self) -> None:
+        if self.runner is not None and self.running():
+            self.runner.pause_requested = not self.runner.pause_requested
+            self.pause_button.setText("Resume" if self.runner.pause_requested else "Pause")
+
+    def abort(self) -> None:
+        """Stop now: the trial on screen is cut short and its images go back into the plan."""
+        if self.runner is not None:
+            self.runner.stop_requested = True
+        elif self.job is not None:
+            self.job.cancel()
+
+    def stop_and_wait(self) -> None:
+        """Abort and wait until the presenter is shut down and the store closed (window closing)."""
+        self.abort()
+        if self.job is not None and self.job.thread is not None:
+            self.job.thread.quit()  # its event loop ends once the runner returns (no queued quit can arrive now)
+            while self.job.thread.isRunning():
+                self.abort()  # the runner may have been created after the first request
+                self.job.thread.wait(100)
+        self._drain()
+
+    def _finished(self, complete: bool) -> None:
+        self._drain()
+        self.timer.stop()
+        self.status.setText(self.status.text() + ("\nThe session's plan is complete." if complete else
+                                                  f"\nStopped; resume it from {self.session_folder}."))
+        self.session_finished.emit(bool(complete))
+        self.runner = None
+        self.session_edit.setText(str(self._new_session_folder()))
+        self._update_buttons()
+
+    def _failed(self, text: str) -> None:
+        self._drain()
+        self.timer.stop()
+        self.log.appendPlainText(f"error: {text}")
+        self.status.setText(f"The session stopped: {text}")
+        self.message.emit(text)
+        self.session_finished.emit(False)
+        self.runner = None
+        self._update_buttons()
+
+    def _drain(self) -> None:
+        """Move what the runner reported since the last tick into the view (and on to the live fits)."""
+        events = []
+        while True:
+            try:
+                events.append(self.events.get_nowait())
+            except queue.Empty:
+                break
+        lines = [event for event in events if isinstance(event, str)]
+        if lines:
+            self.log.appendPlainText("\n".join(lines))
+            trouble = [line for line in lines if line.startswith(("source", "presenter"))]
+            if trouble:
+                self.message.emit(trouble[-1])
+        statuses = [event for event in events if isinstance(event, SessionStatus)]
+        if statuses:
+            self._show_status(statuses[-1])
+        others = [event for event in events if not isinstance(event, (str, SessionStatus))]
+        if others:
+            self.events_arrived.emit(others)
+        self._update_buttons()
+
+    def _show_status(self, status: SessionStatus) -> None:
+        self.progress.setMaximum(max(status.planned, 1))
+        self.progress.setValue(status.done)
+        refresh = f"{status.refresh_hz:.1f} Hz measured" if status.refresh_hz else "refresh not measured"
+        self.status.setText(
+            f"Presenter: {'running' if status.presenter_alive else 'not running'}, {refresh}, "
+            f"{status.dropped_frames} dropped frame(s). Source: "
+            f"{'connected' if status.source_connected else 'not connected (retrying)'}. "
+            f"{'Paused. ' if status.paused else ''}{status.done}/{status.planned} presentations complete.")
+
+    def _update_buttons(self) -> None:
+        running = self.running()
+        self.start_button.setEnabled(not running)
+        self.resume_button.setEnabled(not running)
+        self.pause_button.setEnabled(running)
+        self.abort_button.setEnabled(running)
+        if not running:
+            self.pause_button.setText("Pause")
+
+    # settings --------------------------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        return {"rig_file": str(self.rig_path) if self.rig_path else None, "source": self.source.name,
+                "source_options": self.source.values(), "unit_map": self.unit_map.text(),
+                "stimuli": self.stimuli_edit.text(), "repeats": self.repeats.value()}
+
+    def restore(self, settings: dict[str, Any]) -> None:
+        if settings.get("rig_file"):
+            self.load_rig_file(settings["rig_file"])
+        if settings.get("source"):
+            self.source.choose(settings["source"], settings.get("source_options") or {})
+        self.unit_map.setText(settings.get("unit_map") or "")
+        self.stimuli_edit.setText(settings.get("stimuli") or "")
+        self.repeats.setValue(int(settings.get("repeats") or 2))

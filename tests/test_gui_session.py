@@ -1,0 +1,192 @@
+"""The Rig and Live fits views, driven with pytest-qt: real sessions (presenter process under Xvfb,
+simulated source), pause, abort, a plugin that raises, closing the window during a session."""
+
+from __future__ import annotations
+
+import sqlite3
+import textwrap
+
+import numpy as np
+import pytest
+from PyQt6.QtCore import QTimer
+from PyQt6.QtWidgets import QApplication, QMessageBox
+
+from engine.bank import load_bank
+from gui.main_window import MainWindow
+from gui.session.folder import SessionLock
+from independent_model import evaluate
+from stimuli.probes import colour_blob, dot_lattice, grating
+from stimuli.stimulus_set import StimulusRecord, StimulusSet
+
+RIG = """[screen]
+resolution = [400, 300]
+width_cm = 40.0
+[image]
+size_deg = 3.0
+[timing]
+frames_on = 2
+frames_off = 1
+images_per_trial = 5
+inter_trial_s = 0.0
+[source]
+name = "simulated"
+"""
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def ten_images(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("set")
+    pixels = np.stack([grating(a) for a in (0, 30, 60, 90, 120, 150)] + [dot_lattice(3), dot_lattice(6)]
+                      + [colour_blob((1, -1, 0)), colour_blob((-1, 1, 1))])
+    StimulusSet([StimulusRecord(image_id=f"img{i}", kind="natural") for i in range(10)], pixels).save(folder)
+    return folder
+
+
+@pytest.fixture()
+def window(qtbot, tmp_path, ten_images):
+    main = MainWindow()
+    qtbot.addWidget(main)
+    main.show()
+    rig_file = tmp_path / "rig.toml"
+    rig_file.write_text(RIG)
+    assert main.rig.load_rig_file(rig_file)
+    main.rig.stimuli_edit.setText(str(ten_images))
+    main.rig.session_edit.setText(str(tmp_path / "session"))
+    main.tabs.setCurrentWidget(main.rig)
+    yield main
+    if main.rig.running():
+        main.rig.stop_and_wait()
+
+
+def stored(folder, sql):
+    with sqlite3.connect(folder / "trials.sqlite") as db:
+        return db.execute(sql).fetchall()
+
+
+def test_a_twenty_presentation_session_puts_one_point_per_image_and_unit(qtbot, window, tmp_path, ten_images):
+    rig, live = window.rig, window.live
+    rig.repeats.setValue(2)
+    with qtbot.waitSignal(rig.session_finished, timeout=120000) as finished:
+        assert rig.start()
+    assert finished.args == [True], rig.log.toPlainText()
+    folder = tmp_path / "session"
+    responses = stored(folder, "SELECT p.image_id, r.unit, r.count FROM responses r JOIN presentations p "
+                               "ON p.ord = r.ord WHERE p.aborted = 0")
+    assert len(responses) == 20 * 3
+    fit = live.fit
+    assert fit.units == ["unit0", "unit1", "unit2"] and fit.n_presentations == 20
+    pixels = StimulusSet.load(ten_images).pixels
+    bank = load_bank("demo")
+    for k, unit in enumerate(fit.units):
+        x, y, ids = fit.points(k)
+        assert len(x) == 10, "one point per image"
+        predicted = evaluate(bank.state_dict(f"demo:{k}"), pixels)
+        mean = {i: np.mean([c for image, u, c in responses if image == i and u == unit]) for i in ids}
+        order = [int(i[3:]) for i in ids]
+        assert np.allclose(x, predicted[order], atol=1e-3)
+        assert np.allclose(y, [mean[i] for i in ids])
+        assert live.summary.r[k] == pytest.approx(np.corrcoef(predicted[order], y)[0, 1], abs=1e-3)
+    live.focus_unit("unit2")
+    assert len(live.scatter.data) == 10
+    assert live.table.rowCount() == 3
+    assert rig.progress.value() == 20 and "20/20" in rig.status.text()
+
+
+def test_pause_then_abort_leaves_a_resumable_session(qtbot, window, tmp_path):
+    rig = window.rig
+    rig.repeats.setValue(30)
+    assert rig.start()
+    qtbot.waitUntil(lambda: rig.progress.value() >= 10, timeout=120000)
+    rig.toggle_pause()
+    qtbot.waitUntil(lambda: "Paused" in rig.status.text(), timeout=20000)
+    done = rig.progress.value()
+    qtbot.wait(700)
+    assert rig.progress.value() <= done + 5, "no new trial starts while paused"
+    with qtbot.waitSignal(rig.session_finished, timeout=60000) as finished:
+        rig.abort()
+    assert finished.args == [False]
+    folder = tmp_path / "session"
+    planned = stored(folder, "SELECT COUNT(*) FROM plan")[0][0]
+    answered = stored(folder, "SELECT COUNT(DISTINCT ord) FROM responses")[0][0]
+    assert planned == 300 and 10 <= answered < 300
+    SessionLock(folder).acquire().release()  # nobody holds the session any more
+    with qtbot.waitSignal(rig.session_finished, timeout=120000):
+        assert rig.resume(folder)
+        qtbot.waitUntil(lambda: rig.progress.value() > answered, timeout=60000)
+        rig.abort()
+    assert stored(folder, "SELECT COUNT(DISTINCT ord) FROM responses")[0][0] > answered
+
+
+@pytest.fixture()
+def raising_source(tmp_path, monkeypatch):
+    """A lab's source plugin, installed by entry point, whose collect() raises."""
+    package = tmp_path / "plugin_site"
+    (package / "broken_source-1.0.dist-info").mkdir(parents=True)
+    (package / "broken_source-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-source\n"
+                                                                      "Version: 1.0\n")
+    (package / "broken_source-1.0.dist-info" / "entry_points.txt").write_text(
+        "[compactrig.response_sources]\nbroken = broken_source:BrokenSource\n")
+    (package / "broken_source.py").write_text(textwrap.dedent("""
+        from plugins.sources.simulated import SimulatedSource
+
+        class BrokenSource(SimulatedSource):
+            name = "broken"
+            def collect(self, now):
+                raise RuntimeError("amplifier unplugged")
+    """))
+    monkeypatch.syspath_prepend(str(package))
+
+
+def test_a_plugin_that_raises_shows_an_error_and_the_window_survives(qtbot, raising_source, window):
+    rig = window.rig
+    rig.source.choose("broken", {})
+    assert rig.source.problem.text() == ""
+    messages = []
+    rig.message.connect(messages.append)
+    assert rig.start()
+    qtbot.waitUntil(lambda: "amplifier unplugged" in rig.log.toPlainText(), timeout=60000)
+    qtbot.waitUntil(lambda: any("amplifier unplugged" in m for m in messages), timeout=5000)
+    assert "RuntimeError" in window.statusBar().currentMessage() or messages
+    assert window.isVisible() and rig.running()
+    with qtbot.waitSignal(rig.session_finished, timeout=60000):
+        rig.abort()
+    rig.source.choose("no-such-plugin", {})
+    assert "is not installed" in rig.source.problem.text()
+
+
+def test_a_bad_rig_is_listed_and_nothing_starts(qtbot, window):
+    rig = window.rig
+    rig.rig_text.setPlainText(RIG.replace("frames_on = 2", "frames_on = -1").replace("size_deg = 3.0",
+                                                                                    "size_deg = 'big'"))
+    messages = []
+    rig.message.connect(messages.append)
+    assert not rig.start()
+    problems = rig.rig_problems.text().splitlines()
+    assert len(problems) == 2 and any("frames_on" in p for p in problems) and any("size_deg" in p for p in problems)
+    assert messages and not rig.running()
+
+
+def test_closing_during_a_session_asks_then_stops_it_resumably(qtbot, window, tmp_path):
+    rig = window.rig
+    rig.repeats.setValue(30)
+    assert rig.start()
+    qtbot.waitUntil(lambda: rig.progress.value() >= 5, timeout=120000)
+
+    def answer(button):
+        box = QApplication.activeModalWidget()
+        assert isinstance(box, QMessageBox) and "session is running" in box.text()
+        box.button(button).click()
+
+    QTimer.singleShot(300, lambda: answer(QMessageBox.StandardButton.No))
+    window.close()
+    assert window.isVisible() and rig.running(), "answering No keeps the session going"
+    QTimer.singleShot(300, lambda: answer(QMessageBox.StandardButton.Yes))
+    window.close()
+    assert not window.isVisible() and not rig.running()
+    folder = tmp_path / "session"
+    unanswered = stored(folder, "SELECT COUNT(*) FROM presentations p WHERE p.aborted = 0 AND NOT EXISTS "
+                                "(SELECT 1 FROM responses r WHERE r.ord = p.ord)")[0][0]
+    assert unanswered <= 5, "at most the last trial waits to be settled on resume"
+    SessionLock(folder).acquire().release()
