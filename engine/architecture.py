@@ -108,6 +108,12 @@ class CompactModel(nn.Module):
             outputs.append(x)
         return outputs
 
+    def stages_from(self, first: int, x: torch.Tensor) -> torch.Tensor:
+        """Run stages ``first``.. on stage ``first - 1``'s map: the last stage's map (for ablations)."""
+        for k in range(first, N_STAGES):
+            x = self._stage(k, x)
+        return x
+
     def readout(self, last_stage: torch.Tensor) -> torch.Tensor:
         """Dense readout of the last stage map, flattened in Keras (row, col, channel) order."""
         flat = last_stage.permute(0, 2, 3, 1).reshape(last_stage.shape[0], -1)

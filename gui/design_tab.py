@@ -24,7 +24,7 @@ from engine.fast_predict import FoldedModel
 from engine.image_files import ImageCollection, read_images
 from gui.models_tab import probe_collection
 from gui.stimulus_set_tab import thumbnail
-from gui.worker import Job
+from gui.worker import Job, JobList
 from stimuli.design import Design, design_adversarial, design_gaudy, design_synthesized
 from stimuli.stimulus_set import StimulusSet, annotate
 from stimuli.synthesis import SynthesisSettings
@@ -53,7 +53,7 @@ class DesignTab(QWidget):
         self.natural: ImageCollection = probe_collection()
         self.natural_name = "generated probes"
         self.job: Job | None = None
-        self.jobs: list[Job] = []
+        self.jobs = JobList()
         self.results: StimulusSet | None = None
         self._preview: tuple[str, int, int, np.ndarray, float, float] | None = None
         """(neuron, step, steps, image, best response, when): written by the job's thread, read by the timer."""
@@ -196,7 +196,7 @@ class DesignTab(QWidget):
     def run(self) -> bool:
         """Start the chosen method for the chosen neurons (gaudy needs none) in a job."""
         method, neurons, bank = self.method.currentText(), self.chosen_neurons(), self.bank
-        if self.job is not None and self.job.thread is not None and self.job.thread.isRunning():
+        if self.jobs.stopped or self.job is not None and self.job.thread is not None and self.job.thread.isRunning():
             return False
         if bank is None or (method != "gaudy" and not neurons):
             self.message.emit("Choose at least one neuron in the list first")
@@ -234,8 +234,8 @@ class DesignTab(QWidget):
         self._preview = None
         self._started = time.monotonic()
         self.job = Job(work)
-        self.jobs = [j for j in self.jobs if j.thread is not None and j.thread.isRunning()] + [self.job]
-        self.job.progress.connect(lambda done, total: (self.progress.setMaximum(total), self.progress.setValue(done)))
+        self.jobs.add(self.job)
+        self.job.progress.connect(self._show_progress)
         self.job.finished.connect(self._show_results)
         self.job.failed.connect(self._failed)
         self.job.start(self)
@@ -266,14 +266,13 @@ class DesignTab(QWidget):
         if self.job is not None:
             self.job.cancel()
 
+    def _show_progress(self, done: int, total: int) -> None:
+        self.progress.setMaximum(total)
+        self.progress.setValue(done)
+
     def stop_jobs(self) -> None:
-        """Cancel every job still running and wait for its thread to end (window closing)."""
-        for job in self.jobs:
-            job.cancel()
-            if job.thread is not None:
-                job.thread.quit()
-                job.thread.wait()
-        self.jobs.clear()
+        """Cancel and wait for every running job, and start no more (the window is closing)."""
+        self.jobs.stop()
         self.timer.stop()
 
     def _done(self) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from PyQt6.QtCore import QByteArray
 from PyQt6.QtWidgets import QMainWindow, QMessageBox, QTabWidget, QTextBrowser
 
+from gui.design_tab import DesignTab
+from gui.inspect_tab import InspectTab
 from gui.live_fits_tab import LiveFitsTab
 from gui.models_tab import ModelsTab
 from gui.rig_tab import RigTab
@@ -45,13 +47,19 @@ class MainWindow(QMainWindow):
         guide.setHtml(GETTING_STARTED)
         self.tabs.addTab(guide, "Getting started")
         self.models = ModelsTab()
+        self.design = DesignTab()
         self.stimuli = StimulusSetTab()
         self.rig = RigTab()
         self.live = LiveFitsTab()
-        for title, tab in (("Models", self.models), ("Stimulus set", self.stimuli), ("Rig", self.rig),
-                           ("Live fits", self.live)):
+        self.inspect = InspectTab()
+        for title, tab in (("Models", self.models), ("Design", self.design), ("Stimulus set", self.stimuli),
+                           ("Rig", self.rig), ("Live fits", self.live), ("Inspect", self.inspect)):
             tab.message.connect(self.show_message)
             self.tabs.addTab(tab, title)
+        self.models.bank_changed.connect(self.design.set_bank)
+        self.models.bank_changed.connect(self.inspect.set_bank)
+        self.models.images_changed.connect(self.inspect.set_images)
+        self.design.add_to_set.connect(self.stimuli.add)
         self.rig.events_arrived.connect(self.live.take_events)
         self.stimuli.saved.connect(self.rig.set_stimuli)
         self.setCentralWidget(self.tabs)
@@ -91,7 +99,8 @@ class MainWindow(QMainWindow):
                 return
             self.show_message("Stopping the session…")
             self.rig.stop_and_wait()
-        self.models.stop_jobs()
+        for tab in (self.models, self.design, self.inspect):
+            tab.stop_jobs()
         try:
             save_settings(self.settings())
         except OSError as error:

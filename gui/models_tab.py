@@ -15,7 +15,7 @@ from engine.errors import CompactRigError
 from engine.fast_predict import Predictor
 from engine.image_files import ImageCollection, read_images
 from engine.summaries import ResponseDistribution, response_distribution
-from gui.worker import Job
+from gui.worker import Job, JobList
 from stimuli.probes import standard_probes
 
 BANK_CHOICES = ("demo", "published", "folder…")
@@ -31,6 +31,7 @@ class ModelsTab(QWidget):
 
     message = pyqtSignal(str)
     bank_changed = pyqtSignal(object)
+    images_changed = pyqtSignal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -40,7 +41,7 @@ class ModelsTab(QWidget):
         self.images = probe_collection()
         self.images_name = "generated probes"
         self.job: Job | None = None
-        self.jobs: list[Job] = []
+        self.jobs = JobList()
         self.distribution: ResponseDistribution | None = None
 
         self.bank_choice = QComboBox()
@@ -132,6 +133,7 @@ class ModelsTab(QWidget):
             return False
         self.images_name = Path(path).name
         self._update_images_label()
+        self.images_changed.emit(self.images)
         self._neuron_chosen()
         return True
 
@@ -150,7 +152,7 @@ class ModelsTab(QWidget):
 
     def _neuron_chosen(self) -> None:
         neuron_id = self.selected_neuron()
-        if neuron_id is None or self.bank is None:
+        if self.jobs.stopped or neuron_id is None or self.bank is None:
             return
         info = self.bank.info(neuron_id)
         self.facts.setText(f"<b>{neuron_id}</b> {info.label}<br>{info.n_params} parameters; filters per stage "
@@ -165,20 +167,19 @@ class ModelsTab(QWidget):
 
         self.progress.setVisible(True)
         self.job = Job(work)
-        self.jobs = [j for j in self.jobs if j.thread is not None and j.thread.isRunning()] + [self.job]
-        self.job.progress.connect(lambda done, total: (self.progress.setMaximum(total), self.progress.setValue(done)))
+        self.jobs.add(self.job)
+        self.job.progress.connect(self._show_progress)
         self.job.finished.connect(self._show_distribution)
         self.job.failed.connect(self._job_failed)
         self.job.start(self)
 
+    def _show_progress(self, done: int, total: int) -> None:
+        self.progress.setMaximum(total)
+        self.progress.setValue(done)
+
     def stop_jobs(self) -> None:
-        """Cancel every job still running and wait for its thread to end."""
-        for job in self.jobs:
-            job.cancel()
-            if job.thread is not None:
-                job.thread.quit()
-                job.thread.wait()
-        self.jobs.clear()
+        """Cancel and wait for every running job, and start no more (the window is closing)."""
+        self.jobs.stop()
 
     def _show_distribution(self, result: tuple[str, ResponseDistribution]) -> None:
         neuron_id, distribution = result

@@ -18,7 +18,7 @@ from typing import Any
 import platformdirs
 from PyQt6.QtCore import QTimer, pyqtSignal
 from PyQt6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                             QPlainTextEdit, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+                             QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
 from engine.errors import CompactRigError
 from gui.option_form import OptionForm
@@ -61,7 +61,10 @@ class PluginChoice(QWidget):
         layout.addWidget(self.combo)
         layout.addLayout(self.form_holder)
         layout.addWidget(self.problem)
-        self.combo.currentTextChanged.connect(lambda name: self.choose(name, {}))
+        self.combo.currentTextChanged.connect(self._chosen)
+
+    def _chosen(self, name: str) -> None:
+        self.choose(name, {})
 
     def choose(self, name: str, values: dict[str, Any]) -> None:
         """Show plugin ``name`` with ``values``; a plugin that fails to load is named, not fatal."""
@@ -180,17 +183,22 @@ class RigTab(QWidget):
         session_layout.addRow(self.status)
         session_layout.addRow(self.log)
 
-        right = QVBoxLayout()
-        right.addWidget(plugins_box)
+        self.log.setMinimumHeight(120)
+        right_panel = QWidget()
+        right = QVBoxLayout(right_panel)
         right.addWidget(session_box, 1)
+        right.addWidget(plugins_box)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(right_panel)
         columns = QHBoxLayout(self)
         columns.addWidget(rig_box, 1)
-        columns.addLayout(right, 1)
+        columns.addWidget(scroll, 1)
 
         self.timer = QTimer(self)
         self.timer.setInterval(FEED_INTERVAL_MS)
         self.timer.timeout.connect(self._drain)
-        self.apply_rig(parse_rig(tomllib.loads(DEFAULT_RIG_TEXT)))
+        self.apply_rig(self.validate())
         self.session_edit.setText(str(self._new_session_folder()))
         self._update_buttons()
 

@@ -55,3 +55,34 @@ class Job(QObject):
         self.failed.connect(self.thread.quit)
         self.thread.start()
         return self
+
+
+class JobList:
+    """The jobs one view started: kept until done, all cancelled and waited for when the window closes.
+
+    After ``stop`` the view starts no more jobs (widgets being torn down emit signals that
+    would otherwise start new ones, and a QThread still running at teardown aborts the app).
+    """
+
+    def __init__(self) -> None:
+        self._jobs: list[Job] = []
+        self.stopped = False
+
+    def add(self, job: Job) -> Job:
+        self._jobs = [j for j in self._jobs if j.thread is not None and j.thread.isRunning()] + [job]
+        return job
+
+    def __iter__(self):
+        return iter(list(self._jobs))
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def stop(self) -> None:
+        self.stopped = True
+        for job in self._jobs:
+            job.cancel()
+            if job.thread is not None:
+                job.thread.quit()
+                job.thread.wait()
+        self._jobs.clear()

@@ -29,6 +29,17 @@ def private_config(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("COMPACTRIG_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
 
 
+@pytest.fixture()
+def window(qtbot):
+    """The CompactRig window, shown; closed at the end (which stops its jobs: qtbot only holds it weakly)."""
+    from gui.main_window import MainWindow
+    main = MainWindow()
+    qtbot.addWidget(main)
+    main.show()
+    yield main
+    main.close()
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The published data folder; fails under CI when absent, skips elsewhere."""

@@ -6,17 +6,8 @@ import numpy as np
 import pytest
 
 from engine.bank import load_bank
-from gui.main_window import MainWindow
 from independent_model import evaluate
 from stimuli.probes import standard_probes
-
-
-@pytest.fixture()
-def window(qtbot):
-    main = MainWindow()
-    qtbot.addWidget(main)
-    main.show()
-    return main
 
 
 def test_demo_bank_search_and_distribution(qtbot, window, tmp_path):
@@ -59,4 +50,4 @@ def test_closing_the_window_while_a_prediction_runs_ends_its_thread(qtbot, windo
     threads = [job.thread for job in tab.jobs]
     assert threads
     window.close()
-    assert all(not thread.isRunning() for thread in threads) and tab.jobs == []
+    assert all(not thread.isRunning() for thread in threads) and len(tab.jobs) == 0

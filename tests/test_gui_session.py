@@ -12,7 +12,6 @@ from PyQt6.QtCore import QTimer
 from PyQt6.QtWidgets import QApplication, QMessageBox
 
 from engine.bank import load_bank
-from gui.main_window import MainWindow
 from gui.session.folder import SessionLock
 from independent_model import evaluate
 from stimuli.probes import colour_blob, dot_lattice, grating
@@ -45,10 +44,8 @@ def ten_images(tmp_path_factory):
 
 
 @pytest.fixture()
-def window(qtbot, tmp_path, ten_images):
-    main = MainWindow()
-    qtbot.addWidget(main)
-    main.show()
+def rig_window(qtbot, window, tmp_path, ten_images):
+    main = window
     rig_file = tmp_path / "rig.toml"
     rig_file.write_text(RIG)
     assert main.rig.load_rig_file(rig_file)
@@ -65,7 +62,9 @@ def stored(folder, sql):
         return db.execute(sql).fetchall()
 
 
-def test_a_twenty_presentation_session_puts_one_point_per_image_and_unit(qtbot, window, tmp_path, ten_images):
+def test_a_twenty_presentation_session_puts_one_point_per_image_and_unit(qtbot, rig_window, tmp_path,
+                                                                       ten_images):
+    window = rig_window
     rig, live = window.rig, window.live
     rig.repeats.setValue(2)
     with qtbot.waitSignal(rig.session_finished, timeout=120000) as finished:
@@ -94,7 +93,8 @@ def test_a_twenty_presentation_session_puts_one_point_per_image_and_unit(qtbot, 
     assert rig.progress.value() == 20 and "20/20" in rig.status.text()
 
 
-def test_pause_then_abort_leaves_a_resumable_session(qtbot, window, tmp_path):
+def test_pause_then_abort_leaves_a_resumable_session(qtbot, rig_window, tmp_path):
+    window = rig_window
     rig = window.rig
     rig.repeats.setValue(30)
     assert rig.start()
@@ -139,7 +139,8 @@ def raising_source(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(package))
 
 
-def test_a_plugin_that_raises_shows_an_error_and_the_window_survives(qtbot, raising_source, window):
+def test_a_plugin_that_raises_shows_an_error_and_the_window_survives(qtbot, raising_source, rig_window):
+    window = rig_window
     rig = window.rig
     rig.source.choose("broken", {})
     assert rig.source.problem.text() == ""
@@ -156,7 +157,8 @@ def test_a_plugin_that_raises_shows_an_error_and_the_window_survives(qtbot, rais
     assert "is not installed" in rig.source.problem.text()
 
 
-def test_a_bad_rig_is_listed_and_nothing_starts(qtbot, window):
+def test_a_bad_rig_is_listed_and_nothing_starts(qtbot, rig_window):
+    window = rig_window
     rig = window.rig
     rig.rig_text.setPlainText(RIG.replace("frames_on = 2", "frames_on = -1").replace("size_deg = 3.0",
                                                                                     "size_deg = 'big'"))
@@ -168,7 +170,8 @@ def test_a_bad_rig_is_listed_and_nothing_starts(qtbot, window):
     assert messages and not rig.running()
 
 
-def test_closing_during_a_session_asks_then_stops_it_resumably(qtbot, window, tmp_path):
+def test_closing_during_a_session_asks_then_stops_it_resumably(qtbot, rig_window, tmp_path):
+    window = rig_window
     rig = window.rig
     rig.repeats.setValue(30)
     assert rig.start()

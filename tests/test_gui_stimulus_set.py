@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from gui.main_window import MainWindow
 from stimuli.probes import colour_blob, dot_lattice, grating
 from stimuli.stimulus_set import StimulusRecord, StimulusSet
 
@@ -20,10 +19,8 @@ def make_set(folder):
     return pixels
 
 
-def test_edit_and_save_a_stimulus_set(qtbot, tmp_path):
+def test_edit_and_save_a_stimulus_set(qtbot, window, tmp_path):
     pixels = make_set(tmp_path / "set")
-    window = MainWindow()
-    qtbot.addWidget(window)
     tab = window.stimuli
     assert tab.open(tmp_path / "set")
     assert tab.table.rowCount() == 3 and not tab.table.item(0, 0).icon().isNull()
@@ -50,9 +47,7 @@ def test_edit_and_save_a_stimulus_set(qtbot, tmp_path):
     assert not (tmp_path / "set" / "b_blob.png").exists()
 
 
-def test_opening_a_folder_that_is_not_a_set_is_a_message(qtbot, tmp_path):
-    window = MainWindow()
-    qtbot.addWidget(window)
+def test_opening_a_folder_that_is_not_a_set_is_a_message(qtbot, window, tmp_path):
     with qtbot.waitSignal(window.stimuli.message) as said:
         assert not window.stimuli.open(tmp_path)
     assert "no manifest.json" in said.args[0]

@@ -1,0 +1,157 @@
+"""The Inspect view: one neuron taken apart on one image (``engine.inspection``), drawn.
+
+Stage-0 filters as colour patches, each stage's activation maps as a mosaic, the
+consolidation (readout) weights as a spatial map and per channel, and the ablation bar
+chart of which stage-0 filters carry the response. The numbers come from a job; this
+view only turns arrays into pictures.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+import torch
+from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtGui import QPixmap
+from PyQt6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from engine.bank import ModelBank
+from engine.image_files import ImageCollection
+from engine.inspection import Inspection, inspect, mosaic
+from gui.design_tab import qimage
+from gui.models_tab import probe_collection
+from gui.worker import Job, JobList
+
+FILTER_COLUMNS = 8
+
+
+def picture(values: np.ndarray, size: int, signed: bool = False) -> QPixmap:
+    """A pixmap of a grey map (0..1, or -1..1 with 0 as mid-grey when ``signed``) or 0..1 RGB values;
+    NaN (mosaic gaps) is drawn light grey; scaled up without smoothing so pixels stay visible."""
+    if values.ndim == 2:
+        values = np.repeat((0.5 + 0.5 * values if signed else values)[..., None], 3, axis=-1)
+    values = np.where(np.isnan(values), 0.85, values)
+    pixels = np.clip(np.rint(values * 255), 0, 255).astype(np.uint8)
+    return QPixmap.fromImage(qimage(pixels)).scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
+                                                    Qt.TransformationMode.FastTransformation)
+
+
+class InspectTab(QWidget):
+    """Neuron and image choice; filters, activations, readout weights and filter contributions."""
+
+    message = pyqtSignal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bank: ModelBank | None = None
+        self.images: ImageCollection = probe_collection()
+        self.jobs = JobList()
+        self.inspection: Inspection | None = None
+        self.neuron = QComboBox()
+        self.image = QComboBox()
+        self.neuron.currentIndexChanged.connect(self.refresh)
+        self.image.currentIndexChanged.connect(self.refresh)
+        top = QHBoxLayout()
+        for widget in (QLabel("Neuron:"), self.neuron, QLabel("Image:"), self.image):
+            top.addWidget(widget)
+        top.addStretch(1)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+
+        self.image_view = QLabel()
+        self.filters_view = QLabel()
+        self.stage_views = [QLabel() for _ in range(5)]
+        self.readout_view = QLabel()
+        grid = QGridLayout()
+        grid.addWidget(QLabel("image"), 0, 0)
+        grid.addWidget(self.image_view, 1, 0)
+        grid.addWidget(QLabel("stage-0 filters (colour)"), 0, 1)
+        grid.addWidget(self.filters_view, 1, 1)
+        grid.addWidget(QLabel("readout weight per position (sum over channels)"), 0, 2)
+        grid.addWidget(self.readout_view, 1, 2)
+        for k, view in enumerate(self.stage_views):
+            grid.addWidget(QLabel(f"stage {k} activations"), 2, k)
+            grid.addWidget(view, 3, k)
+
+        self.contribution_plot = pg.PlotWidget(background="w")
+        self.contribution_plot.setLabel("bottom", "stage-0 filter")
+        self.contribution_plot.setLabel("left", "response lost without it")
+        self.channel_plot = pg.PlotWidget(background="w")
+        self.channel_plot.setLabel("bottom", "last-stage channel")
+        self.channel_plot.setLabel("left", "sum of |readout weights|")
+        plots = QHBoxLayout()
+        plots.addWidget(self.contribution_plot)
+        plots.addWidget(self.channel_plot)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.summary)
+        layout.addLayout(grid)
+        layout.addLayout(plots, 1)
+
+    def set_bank(self, bank: ModelBank) -> None:
+        self.bank = bank
+        self.neuron.blockSignals(True)
+        self.neuron.clear()
+        self.neuron.addItems(bank.neuron_ids)
+        self.neuron.blockSignals(False)
+        self.refresh()
+
+    def set_images(self, images: ImageCollection) -> None:
+        """Images to choose from (the Models view's image set)."""
+        self.images = images
+        self.image.blockSignals(True)
+        self.image.clear()
+        self.image.addItems(images.ids)
+        self.image.blockSignals(False)
+        self.refresh()
+
+    def choose(self, neuron_id: str, image_id: str) -> None:
+        self.neuron.setCurrentText(neuron_id)
+        self.image.setCurrentText(image_id)
+
+    def refresh(self) -> None:
+        """Take the chosen neuron apart on the chosen image, in a job."""
+        if self.jobs.stopped or self.bank is None or not self.neuron.currentText():
+            return
+        if self.image.count() != len(self.images):
+            self.set_images(self.images)
+            return
+        bank, neuron_id = self.bank, self.neuron.currentText()
+        index = max(self.image.currentIndex(), 0)
+        image_id, pixels = self.images.ids[index], self.images.pixels[index]
+
+        def work(progress, cancelled):
+            return neuron_id, image_id, pixels, inspect(bank.model(neuron_id, dtype=torch.float64), pixels)
+
+        job = Job(work)
+        self.jobs.add(job)
+        job.finished.connect(self._show)
+        job.failed.connect(self.message.emit)
+        job.start(self)
+
+    def stop_jobs(self) -> None:
+        """Cancel and wait for every running job, and start no more (the window is closing)."""
+        self.jobs.stop()
+
+    def _show(self, result: tuple[str, str, np.ndarray, Inspection]) -> None:
+        neuron_id, image_id, pixels, found = result
+        if (neuron_id, image_id) != (self.neuron.currentText(), self.image.currentText()):
+            return  # an older request
+        self.inspection = found
+        top = ", ".join(f"filter {k} ({found.contributions[k]:+.3f})" for k in found.strongest_filters())
+        self.summary.setText(f"<b>{neuron_id}</b> on {image_id}: predicted response {found.response:.3f}. "
+                             f"Filters carrying it most: {top}.")
+        self.image_view.setPixmap(QPixmap.fromImage(qimage(pixels)).scaled(160, 160))
+        filters = found.filters_rgb
+        self.filters_view.setPixmap(picture(mosaic(filters, min(FILTER_COLUMNS, len(filters)), scale=False), 200))
+        self.readout_view.setPixmap(picture(found.readout_map(), 160, signed=True))
+        for view, maps in zip(self.stage_views, found.activations):
+            view.setPixmap(picture(mosaic(maps), 200))
+        self.contribution_plot.clear()
+        self.contribution_plot.addItem(pg.BarGraphItem(x=np.arange(len(found.contributions)),
+                                                       height=found.contributions, width=0.8,
+                                                       brush=(70, 120, 200)))
+        self.channel_plot.clear()
+        self.channel_plot.addItem(pg.BarGraphItem(x=np.arange(len(found.readout_weights)),
+                                                  height=found.channel_weights(), width=0.8,
+                                                  brush=(200, 120, 70)))

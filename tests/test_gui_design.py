@@ -1,0 +1,103 @@
+"""The Design and Inspect views, driven with pytest-qt: synthesize for a neuron, keep the results in
+the stimulus set, save it; cancel; take a neuron apart; settings survive a restart."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PyQt6.QtCore import Qt
+
+from engine.bank import load_bank
+from gui.main_window import MainWindow
+from independent_model import evaluate
+from stimuli.stimulus_set import StimulusSet
+from stimuli.synthesis import SynthesisSettings, initial_noise
+
+
+def test_two_maximizing_images_for_a_neuron_land_in_the_set(qtbot, window, tmp_path):
+    design = window.design
+    assert window.models.set_bank("demo")
+    design.select_neurons(["demo:2"])
+    design.method.setCurrentText("max")
+    design.n_images.setValue(2)
+    design.steps.setValue(12)
+    with qtbot.waitSignal(design.message, timeout=60000) as said:
+        assert design.run()
+    assert "2 image(s) designed" in said.args[0]
+    assert design.preview.pixmap() is not None and not design.preview.pixmap().isNull()
+    assert design.grid.count() == 2
+    assert design.add_chosen() == 2
+    in_set = window.stimuli.stimulus_set
+    assert in_set.ids == ["max_demo-2_seed0", "max_demo-2_seed1"]
+    assert window.stimuli.table.rowCount() == 2
+    state = load_bank("demo").state_dict("demo:2")
+    shown = evaluate(state, in_set.pixels)
+    start = evaluate(state, np.rint(np.stack([initial_noise(s, SynthesisSettings()) for s in (0, 1)])).astype(np.uint8))
+    assert (shown > start + 1.0).all(), "the images drive the neuron far above their starting noise"
+    for record, value in zip(in_set.records, shown):
+        assert record.kind == "max" and record.target_neuron == "demo:2" and record.method["steps"] == 12
+        assert record.predicted["demo:2"] == pytest.approx(value, rel=1e-3, abs=1e-3)
+    window.stimuli.save(tmp_path / "myset")
+    assert StimulusSet.load(tmp_path / "myset").ids == in_set.ids
+    assert window.rig.stimuli_edit.text() == str(tmp_path / "myset"), "the saved set is the session's set"
+    assert design.first_seed.value() == 2, "the next run makes new images"
+
+
+def test_unticked_results_stay_out_and_cancel_keeps_the_best_so_far(qtbot, window):
+    design = window.design
+    design.select_neurons(["demo:0", "demo:1"])
+    design.n_images.setValue(1)
+    design.steps.setValue(5000)
+    with qtbot.waitSignal(design.message, timeout=60000) as said:
+        assert design.run()
+        qtbot.waitUntil(lambda: design.progress.value() >= 3, timeout=30000)
+        design.cancel()
+    assert "designed" in said.args[0]
+    assert 1 <= design.grid.count() <= 2 and design.progress.value() < 5000
+    design.grid.item(0).setCheckState(Qt.CheckState.Unchecked)
+    assert design.add_chosen() == design.grid.count() - 1
+
+
+def test_gaudy_needs_no_neuron_and_adversarial_needs_one(qtbot, window):
+    design = window.design
+    design.neurons.clearSelection()
+    design.method.setCurrentText("adversarial up")
+    with qtbot.waitSignal(design.message) as said:
+        assert not design.run()
+    assert "Choose at least one neuron" in said.args[0]
+    design.method.setCurrentText("gaudy")
+    with qtbot.waitSignal(design.message, timeout=30000):
+        assert design.run()
+    assert design.grid.count() == len(design.natural)
+    assert set(np.unique(design.results.pixels)) <= {0, 255}
+
+
+def test_inspect_shows_the_filters_that_carry_the_preference(qtbot, window):
+    inspect = window.inspect
+    inspect.choose("demo:1", "blob_red")
+    qtbot.waitUntil(lambda: inspect.inspection is not None and "demo:1" in inspect.summary.text()
+                    and "blob_red" in inspect.summary.text(), timeout=20000)
+    found = inspect.inspection
+    assert f"filter {found.strongest_filters()[0]}" in inspect.summary.text()
+    assert not inspect.filters_view.pixmap().isNull()
+    assert all(not view.pixmap().isNull() for view in inspect.stage_views)
+
+
+def test_settings_survive_a_restart(qtbot, tmp_path):
+    first = MainWindow()
+    qtbot.addWidget(first)
+    rig_file = tmp_path / "rig.toml"
+    rig_file.write_text("[timing]\nframes_on = 3\n[source]\nname = \"simulated\"\n[source.options]\nseed = 7\n")
+    assert first.rig.load_rig_file(rig_file)
+    first.rig.repeats.setValue(5)
+    first.tabs.setCurrentWidget(first.rig)
+    first.resize(900, 650)
+    first.close()
+    second = MainWindow()
+    qtbot.addWidget(second)
+    assert second.rig.rig_path == rig_file and "frames_on = 3" in second.rig.rig_text.toPlainText()
+    assert second.rig.source.values() == {"seed": "7"}
+    assert second.rig.repeats.value() == 5
+    assert second.tabs.currentWidget() is second.rig
+    assert (second.width(), second.height()) == (900, 650)
+    second.close()  # (qtbot holds windows weakly: close before the last reference goes)
