@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates docs/screenshots/ as a user would see the results: synthesized images, a presented
-# frame (the presenter's own back-buffer capture) and a session report. Run from the repository
+# frame (the presenter's own back-buffer capture), a session report, and every view of the window. Run from the repository
 # root with the project installed: `xvfb-run -a bash docs/make_screenshots.sh`.
 set -euo pipefail
 out="$(cd "$(dirname "$0")" && pwd)/screenshots"
@@ -35,26 +35,5 @@ cp "$work/frames/00004.png" "$out/presented_frame.png"
 compactrig session run --stimuli "$work/designed" --rig "$work/rig.toml" --source simulated \
     --map unit0=demo:0 --map unit2=demo:2 --repeats 4 --seed 1 --out "$work/session" > /dev/null 2>&1
 compactrig session report "$work/session" --png "$out/session_report.png" > /dev/null
-python - "$out" "$work/designed" <<'PY'
-import sys
-from PyQt6.QtCore import QTimer
-from PyQt6.QtWidgets import QApplication
-from gui.main_window import MainWindow
-app = QApplication([])
-window = MainWindow()
-window.resize(1100, 700)
-window.show()
-window.tabs.setCurrentWidget(window.models)
-window.models.table.selectRow(2)
-def grab():
-    if window.models.distribution is None:
-        QTimer.singleShot(100, grab)
-        return
-    window.grab().save(f"{sys.argv[1]}/window_models_tab.png")
-    window.stimuli.open(sys.argv[2])
-    window.tabs.setCurrentWidget(window.stimuli)
-    QTimer.singleShot(300, lambda: (window.grab().save(f"{sys.argv[1]}/window_stimulus_set_tab.png"), app.quit()))
-QTimer.singleShot(300, grab)
-app.exec()
-PY
+COMPACTRIG_CONFIG_DIR="$work/config" python "$(dirname "$0")/window_screenshots.py" "$out"
 echo "wrote $(ls "$out")"

@@ -18,18 +18,28 @@ from PyQt6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QSplitter, QTable
 from engine.population_fit import PopulationFit, PopulationSummary
 from gui.session.events import ResponseStored, SessionStarted
 
-TABLE_COLUMNS = ("unit", "model", "presentations", "images", "r", "r2_ER", "slope")
+TABLE_COLUMNS = ("unit", "model", "shown", "images", "r", "r2_ER", "slope")
 
 
 class NumberItem(QTableWidgetItem):
-    """A table cell that sorts by its number (NaN last), not by its text."""
+    """A table cell that sorts by its number (NaN last), not by its text; updated in place."""
 
-    def __init__(self, value: float, digits: int = 3) -> None:
-        super().__init__("" if not np.isfinite(value) else (f"{value:.{digits}f}" if digits else f"{value:.0f}"))
-        self.value = float(value) if np.isfinite(value) else float("inf")
+    def __init__(self, digits: int) -> None:
+        super().__init__("")
+        self.digits = digits
+        self.value = float("inf")
+
+    def show(self, value: float) -> None:
+        finite = bool(np.isfinite(value))
+        self.value = float(value) if finite else float("inf")
+        self.setText(f"{value:.{self.digits}f}" if finite else "")
 
     def __lt__(self, other: QTableWidgetItem) -> bool:
         return self.value < getattr(other, "value", float("inf"))
+
+
+NUMBER_DIGITS = (0, 0, 3, 3, 3)
+"""Decimals of the table's number columns (presentations, images, r, r2_ER, slope)."""
 
 
 class LiveFitsTab(QWidget):
@@ -44,16 +54,19 @@ class LiveFitsTab(QWidget):
         self.unmapped: list[str] = []
         self.focus = 0
         self.summary: PopulationSummary | None = None
+        self.cells: list[list[NumberItem]] = []
+        """Per unit (in ``fit.units`` order): its number cells, wherever sorting has moved them."""
 
         self.heading = QLabel("No session yet: start one in the Rig view (the simulated source needs no rig).")
         self.heading.setWordWrap(True)
         self.table = QTableWidget(0, len(TABLE_COLUMNS))
         self.table.setHorizontalHeaderLabels(TABLE_COLUMNS)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.table.itemSelectionChanged.connect(self._focus_selected)
 
         self.scatter_plot = pg.PlotWidget(background="w")
@@ -67,7 +80,7 @@ class LiveFitsTab(QWidget):
         self.history_plot = pg.PlotWidget(background="w")
         self.history_plot.setLabel("bottom", "presentations")
         self.history_plot.setLabel("left", "r  /  r2_ER")
-        self.history_plot.addLegend(offset=(10, 10))
+        self.history_plot.addLegend(offset=(-10, -10))
         self.r_low = pg.PlotDataItem(pen=pg.mkPen(None))
         self.r_high = pg.PlotDataItem(pen=pg.mkPen(None))
         self.band = pg.FillBetweenItem(self.r_low, self.r_high, brush=pg.mkBrush(40, 90, 170, 60))
@@ -117,9 +130,13 @@ class LiveFitsTab(QWidget):
         self.focus = 0
         self.table.setSortingEnabled(False)
         self.table.setRowCount(len(units))
+        self.cells: list[list[NumberItem]] = []
         for row, unit in enumerate(units):
             self.table.setItem(row, 0, QTableWidgetItem(unit))
             self.table.setItem(row, 1, QTableWidgetItem(self.unit_map.get(unit, "")))
+            self.cells.append([NumberItem(digits) for digits in NUMBER_DIGITS])
+            for column, item in enumerate(self.cells[-1], start=2):
+                self.table.setItem(row, column, item)
         self.table.setSortingEnabled(True)
         self.add_batch([], np.zeros((0, len(units))))
 
@@ -157,14 +174,15 @@ class LiveFitsTab(QWidget):
         self.r2_curve.setData(history["n_presentations"][defined], history["r2_er"][defined])
 
     def _fill_table(self, summary: PopulationSummary) -> None:
+        """Update the cells in place (new items or resizing to contents would cost ms per cell)."""
         sorting = self.table.isSortingEnabled()
         self.table.setSortingEnabled(False)
-        for row in range(self.table.rowCount()):
-            unit = self.fit.units.index(self.table.item(row, 0).text())
-            values = (summary.n_presentations[unit], summary.n_images[unit], summary.r[unit],
-                      summary.r2_er[unit], summary.slope[unit])
-            for column, (value, digits) in enumerate(zip(values, (0, 0, 3, 3, 3)), start=2):
-                self.table.setItem(row, column, NumberItem(float(value), digits))
+        self.table.setUpdatesEnabled(False)
+        columns = (summary.n_presentations, summary.n_images, summary.r, summary.r2_er, summary.slope)
+        for unit, cells in enumerate(self.cells):
+            for item, values in zip(cells, columns):
+                item.show(float(values[unit]))
+        self.table.setUpdatesEnabled(True)
         self.table.setSortingEnabled(sorting)
 
     def _focus_selected(self) -> None:

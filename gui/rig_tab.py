@@ -109,6 +109,7 @@ class RigTab(QWidget):
         self.runner: SessionRunner | None = None
         self.events: queue.SimpleQueue = queue.SimpleQueue()
         self.session_folder: Path | None = None
+        self.active = False
 
         self.rig_label = QLabel("default rig (not saved)")
         self.rig_text = QPlainTextEdit(DEFAULT_RIG_TEXT)
@@ -289,7 +290,8 @@ class RigTab(QWidget):
             self.stimuli_edit.setText(str(folder))
 
     def running(self) -> bool:
-        return self.job is not None and self.job.thread is not None and self.job.thread.isRunning()
+        """A session is being run (from the start request until its job reports the end)."""
+        return self.active
 
     def start(self) -> bool:
         """Check the rig, create the session and run it off the GUI thread."""
@@ -343,6 +345,7 @@ class RigTab(QWidget):
             self.runner = SessionRunner(folder, report=report, on_event=self.events.put)
             return self.runner.run()
 
+        self.active = True
         self.job = Job(work)
         self.job.finished.connect(self._finished)
         self.job.failed.connect(self._failed)
@@ -372,9 +375,11 @@ class RigTab(QWidget):
             while self.job.thread.isRunning():
                 self.abort()  # the runner may have been created after the first request
                 self.job.thread.wait(100)
+        self.active = False
         self._drain()
 
     def _finished(self, complete: bool) -> None:
+        self.active = False
         self._drain()
         self.timer.stop()
         self.status.setText(self.status.text() + ("\nThe session's plan is complete." if complete else
@@ -385,6 +390,7 @@ class RigTab(QWidget):
         self._update_buttons()
 
     def _failed(self, text: str) -> None:
+        self.active = False
         self._drain()
         self.timer.stop()
         self.log.appendPlainText(f"error: {text}")

@@ -1,0 +1,92 @@
+"""Live-fit view speed: 100 units, 10,000 presentations so far; add a batch and redraw (goal <= 50 ms).
+
+Builds the real ``LiveFitsTab`` (offscreen or under Xvfb), fills it with 10,000 simulated
+presentations, then times, per batch of ``--batch`` presentations, adding them and
+redrawing the view (table, focused unit's scatter, line and history, painted with
+``repaint``). The straightforward alternative, one ``UnitFit`` per unit updated sample by
+sample with every unit's summary recomputed, is timed in the same run for the ratio.
+
+    QT_QPA_PLATFORM=offscreen python benchmarks/live_plot.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PyQt6.QtWidgets import QApplication  # noqa: E402
+
+from engine.live_fit import UnitFit  # noqa: E402
+from gui.live_fits_tab import LiveFitsTab  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--units", type=int, default=100)
+    parser.add_argument("--images", type=int, default=1000)
+    parser.add_argument("--presentations", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=25, help="presentations per redraw (one 40 ms tick's worth)")
+    parser.add_argument("--repeats", type=int, default=40)
+    args = parser.parse_args()
+
+    app = QApplication.instance() or QApplication([])
+    rng = np.random.default_rng(0)
+    units = [f"unit{k}" for k in range(args.units)]
+    image_ids = [f"image{i:04d}" for i in range(args.images)]
+    predictions = rng.normal(size=(args.units, args.images))
+    total = args.presentations + args.batch * args.repeats
+    shown = rng.integers(0, args.images, total)
+    counts = rng.poisson(np.maximum(0.0, 3 + 2 * predictions[:, shown].T)).astype(float)
+
+    tab = LiveFitsTab()
+    tab.resize(1200, 760)
+    tab.show()
+    tab.start(units, image_ids, predictions)
+    for start in range(0, args.presentations, 500):
+        stop = min(start + 500, args.presentations)
+        tab.add_batch([image_ids[i] for i in shown[start:stop]], counts[start:stop])
+    app.processEvents()
+
+    ours = []
+    for k in range(args.repeats):
+        start = args.presentations + k * args.batch
+        ids = [image_ids[i] for i in shown[start:start + args.batch]]
+        began = time.perf_counter()
+        tab.add_batch(ids, counts[start:start + args.batch])
+        tab.repaint()
+        app.processEvents()
+        ours.append(time.perf_counter() - began)
+
+    fits = [UnitFit(dict(zip(image_ids, row))) for row in predictions]
+    for p in range(args.presentations):
+        for unit, fit in enumerate(fits):
+            fit.add(image_ids[shown[p]], counts[p, unit])
+    straightforward = []
+    for k in range(min(args.repeats, 10)):
+        start = args.presentations + k * args.batch
+        began = time.perf_counter()
+        for p in range(start, start + args.batch):
+            for unit, fit in enumerate(fits):
+                fit.add(image_ids[shown[p]], counts[p, unit])
+        for fit in fits:
+            fit.summary(n_boot=0)
+        straightforward.append(time.perf_counter() - began)
+
+    median, worst = statistics.median(ours) * 1e3, max(ours) * 1e3
+    reference = statistics.median(straightforward) * 1e3
+    print(f"{args.units} units, {args.images} images, {args.presentations} presentations, batches of {args.batch}")
+    print(f"add batch + redraw (LiveFitsTab):          median {median:6.1f} ms, worst {worst:6.1f} ms")
+    print(f"add batch + summaries, per-unit UnitFit:   median {reference:6.1f} ms (no drawing)")
+    print(f"ratio (straightforward / ours): {reference / median:.1f}x; goal <= 50 ms: "
+          f"{'met' if median <= 50 else 'NOT met'}")
+    tab.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Screenshots of every view of the window, driven through a first closed loop as a newcomer would.
+
+Called by ``docs/make_screenshots.sh`` (under Xvfb): design images for demo:2, add them to
+the set, save it, run a simulated session on it, then grab each tab.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from PyQt6.QtTest import QTest
+from PyQt6.QtWidgets import QApplication
+
+from gui.main_window import MainWindow
+
+
+def wait_until(condition, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the window did not get there in time")
+        QTest.qWait(50)
+
+
+def main(out: Path) -> None:
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    work = Path(tempfile.mkdtemp())
+    window = MainWindow()
+    window.resize(1200, 760)
+    window.show()
+
+    def shoot(tab, name: str) -> None:
+        window.tabs.setCurrentWidget(tab)
+        QTest.qWait(400)
+        window.grab().save(str(out / f"window_{name}.png"))
+
+    shoot(window.tabs.widget(0), "getting_started")
+    window.models.table.selectRow(2)
+    wait_until(lambda: window.models.distribution is not None and window.models.selected_neuron() == "demo:2")
+    shoot(window.models, "models_tab")
+
+    design = window.design
+    design.select_neurons(["demo:2"])
+    design.n_images.setValue(6)
+    design.steps.setValue(60)
+    design.run()
+    wait_until(lambda: design.results is not None)
+    shoot(design, "design_tab")
+    design.add_chosen()
+    design.results = None
+    design.method.setCurrentText("gaudy")  # gaudy versions of the probe images, for a wider range
+    design.run()
+    wait_until(lambda: design.results is not None)
+    design.add_chosen()
+    window.stimuli.save(work / "designed")
+    shoot(window.stimuli, "stimulus_set_tab")
+
+    rig = window.rig
+    rig.rig_text.setPlainText(rig.rig_text.toPlainText().replace("resolution = [1280, 720]",
+                                                                 "resolution = [640, 480]"))
+    rig.session_edit.setText(str(work / "session"))
+    rig.repeats.setValue(5)
+    finished = []
+    rig.session_finished.connect(finished.append)
+    rig.start()
+    wait_until(lambda: finished)
+    shoot(rig, "rig_tab")
+    window.live.focus_unit("unit2")
+    shoot(window.live, "live_fits_tab")
+    window.inspect.choose("demo:2", "dots")
+    wait_until(lambda: window.inspect.inspection is not None and "dots" in window.inspect.summary.text())
+    shoot(window.inspect, "inspect_tab")
+    window.close()
+    app.quit()
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
