@@ -12,7 +12,8 @@ from PyQt6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView, Q
 
 from engine.bank import ModelBank, load_bank
 from engine.errors import CompactRigError
-from engine.fast_predict import Predictor
+from engine.fast_predict import Cancelled, Predictor
+from engine.fetch import DEFAULT_URL, fetch_models
 from engine.image_files import ImageCollection, read_images
 from engine.summaries import ResponseDistribution, response_distribution
 from gui.worker import Job, JobList
@@ -47,11 +48,14 @@ class ModelsTab(QWidget):
         self.bank_choice = QComboBox()
         self.bank_choice.addItems(BANK_CHOICES)
         self.bank_choice.activated.connect(self._bank_chosen)
+        self.fetch_button = QPushButton("Fetch published models")
+        self.fetch_button.setToolTip("Download the 219 published models (as `compactrig models fetch`)")
+        self.fetch_button.clicked.connect(lambda: self.fetch())
         self.images_button = QPushButton("Images for the distribution…")
         self.images_button.clicked.connect(self._choose_images)
         self.images_label = QLabel()
         top = QHBoxLayout()
-        for widget in (QLabel("Bank:"), self.bank_choice, self.images_button, self.images_label):
+        for widget in (QLabel("Bank:"), self.bank_choice, self.fetch_button, self.images_button, self.images_label):
             top.addWidget(widget)
         top.addStretch(1)
 
@@ -109,6 +113,33 @@ class ModelsTab(QWidget):
         if len(bank):
             self.table.selectRow(0)
         return True
+
+    def fetch(self, url: str = DEFAULT_URL) -> Job:
+        """Download the published bank in a job (cancel keeps the old one), then load it."""
+        def work(progress, cancelled):
+            def bytes_done(done: int, total: int | None) -> None:
+                if cancelled():
+                    raise Cancelled()
+                progress(done, total or 0)
+            fetch_models(url=url, progress=bytes_done)
+            return "published"
+
+        self.progress.setVisible(True)
+        self.fetch_button.setEnabled(False)
+        job = Job(work)
+        self.jobs.add(job)
+        job.progress.connect(self._show_progress)
+        job.finished.connect(self._fetched)
+        job.failed.connect(self._job_failed)
+        job.start(self)
+        self.message.emit("Fetching the published models…")
+        return job
+
+    def _fetched(self, spec: str) -> None:
+        self.progress.setVisible(False)
+        self.fetch_button.setEnabled(True)
+        if self.set_bank(spec):
+            self.bank_choice.setCurrentText(spec)
 
     def _bank_chosen(self, index: int) -> None:
         choice = BANK_CHOICES[index]
@@ -197,4 +228,5 @@ class ModelsTab(QWidget):
 
     def _job_failed(self, message: str) -> None:
         self.progress.setVisible(False)
+        self.fetch_button.setEnabled(True)
         self.message.emit(message)

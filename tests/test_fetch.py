@@ -89,3 +89,17 @@ def test_failed_fetch_says_why_and_keeps_the_old_bank(served, tmp_path, path, fr
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert fragment in result.stderr.splitlines()[-1]
     assert sorted(p.name for p in (dest / "models_torch").iterdir()) == before
+
+
+def test_the_window_fetches_in_a_job_and_switches_to_the_published_bank(served, tmp_path, monkeypatch, qtbot,
+                                                                       window):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    tab = window.models
+    with qtbot.waitSignal(tab.bank_changed, timeout=60000) as changed:
+        tab.fetch(f"{served}/repo.zip")
+    assert changed.args[0].neuron_ids == ["190923:0", "201025:2", "201025:3"]
+    assert tab.bank_choice.currentText() == "published" and tab.table.rowCount() == 3
+    assert tab.fetch_button.isEnabled()
+    tab.fetch(f"{served}/not_a_zip.zip")
+    qtbot.waitUntil(lambda: "not a zip archive" in window.statusBar().currentMessage(), timeout=30000)
+    assert tab.table.rowCount() == 3, "a failed fetch keeps the bank"
