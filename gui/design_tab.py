@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PyQt6.QtCore import QSize, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QImage, QPixmap
-from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
+from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
                              QLabel, QLineEdit, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSpinBox,
                              QVBoxLayout, QWidget)
 
@@ -22,6 +22,7 @@ from engine.bank import ModelBank
 from engine.errors import CompactRigError
 from engine.fast_predict import FoldedModel
 from engine.image_files import ImageCollection, read_images
+from gui.image_dialog import ask_for_images
 from gui.models_tab import probe_collection
 from gui.stimulus_set_tab import thumbnail
 from gui.worker import Job, JobList
@@ -173,9 +174,7 @@ class DesignTab(QWidget):
         self.form.setRowVisible(self.natural_label, not gradient)
 
     def _choose_natural(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Natural images (a .zip), or cancel to pick a folder", "",
-                                              "Zip (*.zip)")
-        path = path or QFileDialog.getExistingDirectory(self, "Folder of natural images")
+        path = ask_for_images(self, "Natural images")
         if path:
             self.set_natural(path)
 

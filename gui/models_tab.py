@@ -16,6 +16,7 @@ from engine.fast_predict import Cancelled, Predictor
 from engine.fetch import DEFAULT_URL, fetch_models
 from engine.image_files import ImageCollection, read_images
 from engine.summaries import ResponseDistribution, response_distribution
+from gui.image_dialog import ask_for_images
 from gui.worker import Job, JobList
 from stimuli.probes import standard_probes
 
@@ -151,8 +152,7 @@ class ModelsTab(QWidget):
             self.set_bank(None if choice == "demo" else choice)
 
     def _choose_images(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Images (a .zip), or cancel to pick a folder", "", "Zip (*.zip)")
-        path = path or QFileDialog.getExistingDirectory(self, "Folder of images")
+        path = ask_for_images(self, "Images")
         if path:
             self.set_images(path)
 
