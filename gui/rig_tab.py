@@ -343,6 +343,8 @@ class RigTab(QWidget):
             if create is not None:
                 create(report)
             self.runner = SessionRunner(folder, report=report, on_event=self.events.put)
+            if cancelled():  # aborted while the session was being created: it is there, not started
+                return False
             return self.runner.run()
 
         self.active = True

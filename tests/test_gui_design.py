@@ -9,6 +9,7 @@ from PyQt6.QtCore import Qt
 
 from engine.bank import load_bank
 from gui.main_window import MainWindow
+from gui.settings import settings_path
 from independent_model import evaluate
 from stimuli.stimulus_set import StimulusSet
 from stimuli.synthesis import SynthesisSettings, initial_noise
@@ -101,3 +102,15 @@ def test_settings_survive_a_restart(qtbot, tmp_path):
     assert second.tabs.currentWidget() is second.rig
     assert (second.width(), second.height()) == (900, 650)
     second.close()  # (qtbot holds windows weakly: close before the last reference goes)
+
+
+def test_damaged_settings_are_set_aside_with_a_message(qtbot):
+    path = settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("{not json")
+    main = MainWindow()
+    qtbot.addWidget(main)
+    assert "unreadable settings" in main.statusBar().currentMessage()
+    assert main.models.bank is not None and main.models.table.rowCount() == 3, "started with the demo bank"
+    assert path.with_suffix(".damaged.json").read_text() == "{not json"
+    main.close()

@@ -46,7 +46,10 @@ def test_activations_filters_and_readout_weights_have_the_published_layout():
     count, size = found.activations[1].shape[:2]
     columns = int(np.ceil(np.sqrt(count)))
     assert tiles.shape[1] == columns * (size + 1) - 1
-    assert np.nanmax(np.abs(tiles)) == pytest.approx(1.0) or np.nanmax(np.abs(tiles)) == 0
+    assert np.nanmax(np.abs(tiles)) == pytest.approx(1.0), "scaled by the joint maximum"
+    assert np.isnan(tiles[:, size]).all(), "a one-pixel gap between tiles"
+    assert found.strongest_filters(1) == [int(np.argmax(found.contributions))]
+    assert found.channel_weights() == pytest.approx(np.abs(found.readout_weights).sum(axis=(1, 2)))
 
 
 def test_readout_weights_of_a_published_model_reproduce_its_response(published_bank, images_190923):

@@ -22,6 +22,7 @@ from gui.presenter import protocol as msg
 from gui.presenter.rig import RigConfig
 from plugins.markers import MarkerOutput
 from plugins.registry import MARKER_OUTPUTS, load_plugin
+from plugins.sources.base import parse_settings
 
 
 @dataclass
@@ -241,7 +242,10 @@ def _open_markers(rig: RigConfig) -> list[MarkerOutput]:
             continue
         options = rig.marker_options.get(name, {})
         try:
-            output = load_plugin(MARKER_OUTPUTS, name)(**options)
+            output_class = load_plugin(MARKER_OUTPUTS, name)
+            if getattr(output_class, "options", ()):  # described options: typed, checked, defaults filled in
+                options = parse_settings("marker output", name, output_class.options, options)
+            output = output_class(**options)
             output.open()
         except CompactRigError:
             raise

@@ -38,6 +38,8 @@ from plugins.sources.guard import GuardedSource
 from stimuli.stimulus_set import StimulusSet
 from stimuli.trial_plan import Trial, make_plan
 
+STATUS_EVERY_S = 0.2
+"""While waiting for responses, the status (two store queries) is reported at most this often."""
 BYTES_PER_PRESENTATION = 4096
 """Generous disk estimate per presentation (store rows, WAL) for the pre-flight check."""
 RESPONSE_GRACE_S = 10.0
@@ -153,6 +155,7 @@ class SessionRunner:
         self.pause_requested = False
         self.refresh_hz: float | None = None
         self.dropped_frames = 0
+        self._last_status = 0.0
 
     def _fits(self, store: TrialStore, stimulus_set: StimulusSet, units: list[str]) -> dict[str, UnitFit]:
         """Mapped units' fits from what is stored; watchers get the same start (``SessionStarted``)."""
@@ -163,7 +166,13 @@ class SessionRunner:
                                      stored_responses(presentations, responses), len(store.plan())))
         return fits_from_store(predictions, stimulus_set.ids, presentations, responses)
 
-    def _status(self, store: TrialStore, guard: GuardedSource, presenter: Presenter | None) -> None:
+    def _status(self, store: TrialStore, guard: GuardedSource, presenter: Presenter | None,
+                force: bool = True) -> None:
+        """Tell the watcher where the session stands (unless ``force`` is off and it was told just now)."""
+        now = time.monotonic()
+        if not force and now - self._last_status < STATUS_EVERY_S:
+            return
+        self._last_status = now
         self.on_event(SessionStatus(len(store.completed_items()), len(store.plan()), self.pause_requested,
                                     presenter is not None and presenter.alive, self.refresh_hz,
                                     self.dropped_frames, guard.connected))
@@ -261,7 +270,7 @@ class SessionRunner:
                 return True
             else:
                 self._collect(store, guard, fits)
-                self._status(store, guard, presenter)
+                self._status(store, guard, presenter, force=False)
                 if time.monotonic() - last_shown > RESPONSE_GRACE_S + guard.source.settings["timeout_s"]:
                     for order in list(self.waiting):
                         store.mark_aborted(order, "no response before the end of the session")
