@@ -32,9 +32,10 @@ class Inspection:
     """Per stage-0 filter: response minus the response with that filter's output zeroed."""
 
     def readout_map(self) -> np.ndarray:
-        """Readout weight per position summed over channels ``(28, 28)``, scaled to -1..1: where it looks."""
-        summed = self.readout_weights.sum(axis=0)
-        top = np.abs(summed).max()
+        """|Readout weight| per position summed over channels ``(28, 28)``, scaled to 0..1: where it looks
+        (absolute values, because channels with opposite signs at one place would cancel in a plain sum)."""
+        summed = np.abs(self.readout_weights).sum(axis=0)
+        top = summed.max()
         return summed / top if top > 0 else summed
 
     def channel_weights(self) -> np.ndarray:

@@ -25,11 +25,11 @@ from gui.worker import Job, JobList
 FILTER_COLUMNS = 8
 
 
-def picture(values: np.ndarray, size: int, signed: bool = False) -> QPixmap:
-    """A pixmap of a grey map (0..1, or -1..1 with 0 as mid-grey when ``signed``) or 0..1 RGB values;
-    NaN (mosaic gaps) is drawn light grey; scaled up without smoothing so pixels stay visible."""
+def picture(values: np.ndarray, size: int) -> QPixmap:
+    """A pixmap of a 0..1 grey map or 0..1 RGB values; NaN (mosaic gaps) is drawn light grey;
+    scaled up without smoothing so pixels stay visible."""
     if values.ndim == 2:
-        values = np.repeat((0.5 + 0.5 * values if signed else values)[..., None], 3, axis=-1)
+        values = np.repeat(values[..., None], 3, axis=-1)
     values = np.where(np.isnan(values), 0.85, values)
     pixels = np.clip(np.rint(values * 255), 0, 255).astype(np.uint8)
     return QPixmap.fromImage(qimage(pixels)).scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
@@ -67,7 +67,7 @@ class InspectTab(QWidget):
         grid.addWidget(self.image_view, 1, 0)
         grid.addWidget(QLabel("stage-0 filters (colour)"), 0, 1)
         grid.addWidget(self.filters_view, 1, 1)
-        grid.addWidget(QLabel("readout weight per position (sum over channels)"), 0, 2)
+        grid.addWidget(QLabel("readout |weight| per position (sum over channels)"), 0, 2)
         grid.addWidget(self.readout_view, 1, 2)
         for k, view in enumerate(self.stage_views):
             grid.addWidget(QLabel(f"stage {k} activations"), 2, k)
@@ -79,6 +79,7 @@ class InspectTab(QWidget):
         self.channel_plot = pg.PlotWidget(background="w")
         self.channel_plot.setLabel("bottom", "last-stage channel")
         self.channel_plot.setLabel("left", "sum of |readout weights|")
+        self.channel_plot.getAxis("left").enableAutoSIPrefix(False)
         plots = QHBoxLayout()
         plots.addWidget(self.contribution_plot)
         plots.addWidget(self.channel_plot)
@@ -144,7 +145,7 @@ class InspectTab(QWidget):
         self.image_view.setPixmap(QPixmap.fromImage(qimage(pixels)).scaled(160, 160))
         filters = found.filters_rgb
         self.filters_view.setPixmap(picture(mosaic(filters, min(FILTER_COLUMNS, len(filters)), scale=False), 200))
-        self.readout_view.setPixmap(picture(found.readout_map(), 160, signed=True))
+        self.readout_view.setPixmap(picture(found.readout_map(), 160))
         for view, maps in zip(self.stage_views, found.activations):
             view.setPixmap(picture(mosaic(maps), 200))
         self.contribution_plot.clear()

@@ -29,8 +29,8 @@ Press <i>Start session</i>; the presenter window shows the images.</li>
 <li><b>Live fits</b>: each simulated unit's responses against its model's predictions, updated as
 they come in; click a unit to focus it.</li>
 </ol>
-<p><b>Models</b> shows the loaded bank (pick <i>published</i> after <code>compactrig models fetch</code>,
-or a folder with the published models); <b>Inspect</b> shows a neuron's filters, activations and
+<p><b>Models</b> shows the loaded bank (press <i>Fetch published models</i> for the 219 published
+neurons, or pick a folder that holds them); <b>Inspect</b> shows a neuron's filters, activations and
 readout. Everything here also runs from the command line (<code>compactrig --help</code>).</p>
 """
 

@@ -61,3 +61,6 @@ def test_readout_weights_of_a_published_model_reproduce_its_response(published_b
     bias = float(state["layers.Beta.bias"][0])
     assert (found.readout_weights * found.activations[-1]).sum() + bias == pytest.approx(found.response, abs=1e-6)
     assert found.contributions.shape == (state["layers.layer0_conv.weight"].shape[0],)
+    where = found.readout_map()
+    assert where.max() == pytest.approx(1.0) and where.min() >= 0
+    assert np.argmax(where) == np.argmax(np.abs(found.readout_weights).sum(axis=0))
