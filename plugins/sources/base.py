@@ -103,7 +103,8 @@ class ResponseSource:
         """Open connections; may raise (the guard retries with backoff)."""
 
     def prepare(self, image_ids: list[str], pixels: np.ndarray) -> None:
-        """Told the stimulus set before a run (the simulated source predicts it)."""
+        """Told the stimulus set before a run, and again with images added during it (the simulated
+        source predicts them)."""
 
     def submit(self, presentation: Presentation) -> None:
         """An image was shown."""

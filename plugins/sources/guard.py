@@ -25,7 +25,8 @@ class GuardedSource:
         self._messages: list[str] = []
         self._retry_in = FIRST_RETRY_S
         self._next_attempt = 0.0
-        self._prepared: tuple[Any, Any] | None = None
+        self._prepared: list[tuple[Any, Any]] = []
+        """Every (ids, pixels) the source was told, told again after a reconnect."""
 
     @property
     def units(self) -> list[str]:
@@ -55,8 +56,8 @@ class GuardedSource:
         """Try to (re)connect; returns presentations given up because of a failure."""
         try:
             self.source.connect()
-            if self._prepared is not None:
-                self.source.prepare(*self._prepared)
+            for image_ids, pixels in self._prepared:
+                self.source.prepare(image_ids, pixels)
         except Exception as error:  # noqa: BLE001 - any plugin fault
             return self._fault("connect", error, now)
         if not self.connected and self._retry_in > FIRST_RETRY_S:
@@ -65,7 +66,7 @@ class GuardedSource:
         return []
 
     def prepare(self, image_ids: list[str], pixels: Any, now: float) -> list[Response]:
-        self._prepared = (image_ids, pixels)
+        self._prepared.append((image_ids, pixels))
         try:
             self.source.prepare(image_ids, pixels)
         except Exception as error:  # noqa: BLE001

@@ -3,7 +3,9 @@
 Each virtual unit's expected count per window is ``max(0, baseline + gain * prediction)``
 (gain, baseline and latency settable per unit), drawn with a seeded generator, so the
 whole loop runs with no rig. ``unknown`` adds units that are random mixtures of the bank's
-neurons (normalised random weights), for closed-loop work where the neuron is new.
+neurons (normal random weights scaled so their absolute values sum to 1; ``mixture_size``
+limits each mixture to that many randomly chosen neurons), for closed-loop work where the
+neuron is new. Only the bank neurons some unit uses are ever evaluated.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ class SimulatedSource(ResponseSource):
     description = "virtual neurons: Poisson counts around bank-model predictions (no rig needed)"
     options = WINDOW_OPTIONS + (
         Option("bank", str, "demo", "model bank: demo, published or a folder"),
-        Option("neurons", str, "", "comma-separated neuron ids to simulate (default: all of the bank)"),
+        Option("neurons", str, "", "comma-separated neuron ids to simulate (default: all of the bank; none: only mixtures)"),
         Option("gain", str, "1.0", "counts per unit of prediction, one value or one per unit"),
         Option("baseline", str, "2.0", "counts added to every response, one value or one per unit"),
         Option("latency_s", str, "0.05", "response latency in s, one value or one per unit"),
         Option("unknown", int, 0, "extra units that are random mixtures of the bank's neurons"),
+        Option("mixture_size", int, 0, "bank neurons per mixture unit (0: all of the bank)"),
         Option("seed", int, 0, "random seed (spike counts and mixtures)"),
     )
 
@@ -36,7 +39,7 @@ class SimulatedSource(ResponseSource):
         super().__init__(**settings)
         self.bank = load_bank(self.settings["bank"])
         chosen = [n.strip() for n in self.settings["neurons"].split(",") if n.strip()] or self.bank.neuron_ids
-        self.neurons = self.bank.resolve(chosen)
+        self.neurons = [] if chosen == ["none"] else self.bank.resolve(chosen)
         n_units = len(self.neurons) + self.settings["unknown"]
         if n_units == 0:
             raise CompactRigError("the simulated source has no units; name neurons or set unknown > 0")
@@ -47,10 +50,17 @@ class SimulatedSource(ResponseSource):
         mixing = np.zeros((n_units, len(self.bank)))
         for unit, neuron_id in enumerate(self.neurons):
             mixing[unit, self.bank.neuron_ids.index(neuron_id)] = 1.0
+        size = self.settings["mixture_size"] or len(self.bank)
+        if not 0 < size <= len(self.bank):
+            raise CompactRigError(f"mixture_size {size}: the bank has {len(self.bank)} neurons; use 1..{len(self.bank)}"
+                                  " or 0 for all")
         for unit in range(len(self.neurons), n_units):
-            weights = self.rng.normal(size=len(self.bank))
-            mixing[unit] = weights / np.abs(weights).sum()
+            members = np.sort(self.rng.choice(len(self.bank), size, replace=False))
+            weights = self.rng.normal(size=size)
+            mixing[unit, members] = weights / np.abs(weights).sum()
         self.mixing = mixing
+        self.used = np.flatnonzero(np.abs(mixing).sum(axis=0) > 0)
+        """Columns of ``mixing`` (bank neurons) that some unit uses."""
         self._units = [f"unit{k}" for k in range(n_units)]
         self._rates: dict[str, np.ndarray] = {}
         self._pending: deque[Presentation] = deque()
@@ -64,13 +74,17 @@ class SimulatedSource(ResponseSource):
         return {unit: (self.neurons[k] if k < len(self.neurons) else "mixture") for k, unit in enumerate(self._units)}
 
     def expected_counts(self, predictions: np.ndarray) -> np.ndarray:
-        """Expected count per unit (rows) for bank predictions ``(n_bank, n_images)``."""
-        return np.maximum(0.0, self.baseline[:, None] + self.gain[:, None] * (self.mixing @ predictions))
+        """Expected count per unit (rows) for predictions ``(n_used, n_images)`` of the ``used`` bank neurons."""
+        return np.maximum(0.0, self.baseline[:, None] + self.gain[:, None] * (self.mixing[:, self.used] @ predictions))
+
+    def true_rates(self, pixels: np.ndarray, predictor: Predictor | None = None) -> np.ndarray:
+        """Expected counts ``(n_units, n_images)``: what each unit really does with these images."""
+        predictor = predictor or Predictor(self.bank)
+        return self.expected_counts(predictor.predict(pixels, [self.bank.neuron_ids[i] for i in self.used]))
 
     def prepare(self, image_ids: list[str], pixels: np.ndarray) -> None:
-        predictions = Predictor(self.bank).predict(pixels)
-        rates = self.expected_counts(predictions)
-        self._rates = {image_id: rates[:, i] for i, image_id in enumerate(image_ids)}
+        rates = self.true_rates(pixels)
+        self._rates.update({image_id: rates[:, i] for i, image_id in enumerate(image_ids)})
 
     def submit(self, presentation: Presentation) -> None:
         self._pending.append(presentation)
@@ -89,3 +103,17 @@ class SimulatedSource(ResponseSource):
             ready.append(Response(shown.order, shown.image_id,
                                   {u: float(c) for u, c in zip(self._units, counts)}, self.window))
         return ready
+
+
+def calibrated_options(options: dict[str, Any], images: np.ndarray, mean_rate: float, sd: float) -> dict[str, Any]:
+    """``options`` with per-unit gain and baseline set so each unit's expected count over ``images``
+    has mean ``mean_rate`` and standard deviation ``sd`` (mixtures otherwise differ wildly in scale)."""
+    probe = SimulatedSource(**{**options, "gain": "1", "baseline": "0"})
+    raw = probe.mixing[:, probe.used] @ Predictor(probe.bank).predict(
+        images, [probe.bank.neuron_ids[i] for i in probe.used])
+    spread = raw.std(axis=1)
+    if (spread <= 0).any():
+        raise CompactRigError("a simulated unit does not vary over these images; use more varied images")
+    gain = sd / spread
+    baseline = mean_rate - gain * raw.mean(axis=1)
+    return {**options, "gain": ",".join(f"{g:.9g}" for g in gain), "baseline": ",".join(f"{b:.9g}" for b in baseline)}

@@ -1,0 +1,171 @@
+"""Ridge regression readouts for many recorded units at once, the penalty chosen by cross-validation.
+
+Features are z-scored over the training images, so one relative penalty grid suits any
+bank: the penalty is ``alpha * n_train`` with ``alpha`` on ``ALPHAS``. One SVD of the
+training features gives the fit for every penalty and every unit at once
+(``coef = V diag(s / (s^2 + lambda)) U^T y``), which is what makes a refit during a
+session cheap. The reported held-out predictions are *nested*: every image is predicted
+by a readout fitted without it, whose penalty was chosen by an inner cross-validation
+on that readout's own training images, so the held-out r is not flattered by the
+penalty choice. A committee of bootstrap refits says where the readouts are unsure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.errors import CompactRigError
+from engine.live_fit import r2_er
+
+ALPHAS = np.logspace(-4, 2, 13)
+"""Relative penalties tried: ``lambda = alpha * n_train`` on z-scored features."""
+FOLDS = 5
+MIN_IMAGES = 2 * FOLDS
+"""Fewer images than this leave nothing to cross-validate with."""
+
+
+@dataclass(frozen=True)
+class TrialSums:
+    """Per image (rows) and unit (columns): number of presentations, sum and sum of squares of the counts."""
+
+    counts: np.ndarray
+    sums: np.ndarray
+    sumsq: np.ndarray
+
+    @property
+    def means(self) -> np.ndarray:
+        return self.sums / np.maximum(self.counts, 1)[:, None]
+
+
+@dataclass(frozen=True)
+class RidgeFit:
+    """Every unit's readout: ``response = features @ weights[u] + intercepts[u]`` (raw feature units)."""
+
+    weights: np.ndarray
+    """(n_units, n_features)"""
+    intercepts: np.ndarray
+    alphas: np.ndarray
+    """Each unit's chosen relative penalty."""
+    feature_sd: np.ndarray
+    """The training features' standard deviations (``weights * feature_sd`` compares features)."""
+    held_out: np.ndarray
+    """(n_units, n_images): nested cross-validated predictions of the training images."""
+    held_out_r: np.ndarray
+    r2_er: np.ndarray
+    """Noise-corrected R^2 (Pospisil & Bair) of the held-out predictions; NaN without repeats."""
+    n_images: int
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """(n_units, n_images) predicted mean responses."""
+        return self.weights @ np.asarray(features, dtype=np.float64).T + self.intercepts[:, None]
+
+
+class _Standardized:
+    """Training features z-scored, their SVD, and the map of new features into that basis."""
+
+    def __init__(self, features: np.ndarray) -> None:
+        self.mean = features.mean(axis=0)
+        sd = features.std(axis=0)
+        self.sd = np.where(sd > 1e-12 * max(float(np.abs(features).max(initial=0.0)), 1.0), sd, np.inf)
+        u, self.s, vt = np.linalg.svd((features - self.mean) / self.sd, full_matrices=False)
+        self.u, self.v = u, vt.T
+        self.n = len(features)
+
+    def project(self, features: np.ndarray) -> np.ndarray:
+        return ((features - self.mean) / self.sd) @ self.v
+
+    def shrink(self, alphas: np.ndarray) -> np.ndarray:
+        """``s / (s^2 + alpha n)`` for each alpha: (len(alphas), k)."""
+        return self.s / (self.s**2 + np.asarray(alphas)[:, None] * self.n)
+
+
+def _path(train: np.ndarray, targets: np.ndarray, test: np.ndarray, alphas: np.ndarray) -> np.ndarray:
+    """Predictions (n_alphas, n_test, n_units) of ridge fits for every alpha and unit."""
+    basis = _Standardized(train)
+    offset = targets.mean(axis=0)
+    coefs = basis.u.T @ (targets - offset)  # (k, units)
+    projected = basis.project(test)  # (m, k)
+    return np.einsum("mk,ak,ku->amu", projected, basis.shrink(alphas), coefs) + offset
+
+
+def _folds(n: int, folds: int, rng: np.random.Generator) -> np.ndarray:
+    return rng.permutation(np.arange(n) % folds)
+
+
+def choose_alphas(features: np.ndarray, targets: np.ndarray, rng: np.random.Generator,
+                  alphas: np.ndarray = ALPHAS, folds: int = FOLDS) -> np.ndarray:
+    """Each unit's penalty with the least cross-validated squared error, (n_units,)."""
+    fold = _folds(len(features), folds, rng)
+    errors = np.zeros((len(alphas), targets.shape[1]))
+    for k in range(folds):
+        test = fold == k
+        predicted = _path(features[~test], targets[~test], features[test], alphas)
+        errors += ((predicted - targets[test]) ** 2).sum(axis=1)
+    return alphas[np.argmin(errors, axis=0)]
+
+
+def _fit_at(features: np.ndarray, targets: np.ndarray, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(weights (units, features), intercepts, feature sd) of each unit's fit at its own alpha."""
+    basis = _Standardized(features)
+    offset = targets.mean(axis=0)
+    coefs = basis.u.T @ (targets - offset)
+    standard = basis.v @ (basis.shrink(alphas).T * coefs)  # (features, units), on z-scored features
+    weights = (standard / basis.sd[:, None]).T
+    return weights, offset - weights @ basis.mean, np.where(np.isfinite(basis.sd), basis.sd, 0.0)
+
+
+def fit_ridge(features: np.ndarray, trials: TrialSums, seed: int = 0, alphas: np.ndarray = ALPHAS,
+              folds: int = FOLDS) -> RidgeFit:
+    """Fit every unit (columns of ``trials``) on the images (rows) with at least one presentation."""
+    features = np.asarray(features, dtype=np.float64)
+    if features.ndim != 2 or len(features) != len(trials.counts):
+        raise ValueError(f"features must be (images, features) with {len(trials.counts)} rows, not {features.shape}")
+    seen = trials.counts > 0
+    if seen.sum() < MIN_IMAGES:
+        raise CompactRigError(f"readouts need responses to at least {MIN_IMAGES} images, have {int(seen.sum())}; "
+                              "present more images first")
+    x, y = features[seen], trials.means[seen]
+    rng = np.random.default_rng(seed)
+    held_out = np.empty_like(y)
+    fold = _folds(len(x), folds, rng)
+    for k in range(folds):
+        test = fold == k
+        inner = choose_alphas(x[~test], y[~test], rng, alphas, folds)
+        weights, intercepts, _ = _fit_at(x[~test], y[~test], inner)
+        held_out[test] = x[test] @ weights.T + intercepts
+    chosen = choose_alphas(x, y, rng, alphas, folds)
+    weights, intercepts, sd = _fit_at(x, y, chosen)
+    held_r = np.array([_pearson(held_out[:, u], y[:, u]) for u in range(y.shape[1])])
+    noise_corrected = np.array([r2_er(held_out[:, u], trials.sums[seen, u], trials.sumsq[seen, u],
+                                      trials.counts[seen]) for u in range(y.shape[1])])
+    full_held_out = np.full((y.shape[1], len(features)), np.nan)
+    full_held_out[:, seen] = held_out.T
+    return RidgeFit(weights, intercepts, chosen, sd, full_held_out, held_r, noise_corrected, int(seen.sum()))
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    denominator = np.sqrt((a @ a) * (b @ b))
+    return float(a @ b / denominator) if denominator > 0 else float("nan")
+
+
+def committee_predictions(features: np.ndarray, trials: TrialSums, alphas: np.ndarray, candidates: np.ndarray,
+                          members: int = 8, seed: int = 0) -> np.ndarray:
+    """(members, n_candidates, n_units): predictions of readouts refitted on bootstrap resamples of the images."""
+    seen = np.flatnonzero(trials.counts > 0)
+    x, y = np.asarray(features, dtype=np.float64)[seen], trials.means[seen]
+    rng = np.random.default_rng(seed)
+    out = np.empty((members, len(candidates), y.shape[1]))
+    for member in range(members):
+        pick = rng.integers(0, len(x), len(x))
+        weights, intercepts, _ = _fit_at(x[pick], y[pick], alphas)
+        out[member] = np.asarray(candidates, dtype=np.float64) @ weights.T + intercepts
+    return out
+
+
+def disagreement(predictions: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(n_candidates,): the committee's spread, each unit's variance over members divided by ``scale``
+    (the unit's response variance, so loud units do not decide alone), averaged over units."""
+    return (predictions.var(axis=0) / np.maximum(scale, 1e-12)).mean(axis=1)

@@ -1,0 +1,175 @@
+"""The closed loop for recorded units: readouts fitted live, images designed for them, next images chosen.
+
+``ResponseLog`` keeps, per image, the readout features and every unit's count, sum and sum
+of squares of responses, growing as images are queued and responses arrive. The work
+(refitting, the committee, synthesis) runs on snapshots, so a window can keep adding
+responses on its own thread while a job fits. Everything here is pure computation; the
+session runner and the window only move data in and out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import numpy as np
+
+from engine.bank import ModelBank
+from engine.fast_predict import Predictor
+from engine.readout_features import FeatureSpec
+from engine.readout_model import ReadoutModel, ReadoutUnit
+from engine.ridge import RidgeFit, TrialSums, committee_predictions, disagreement, fit_ridge
+from stimuli.design import Design
+from stimuli.next_images import Strategy, choose_next
+from stimuli.readout_targets import PopulationTarget
+from stimuli.stimulus_set import StimulusRecord
+from stimuli.synthesis import SynthesisProgress, SynthesisSettings, synthesize
+from stimuli.targets import OUTPUT
+
+SYNTHESIS_NEURONS = 12
+"""Bank neurons a synthesis readout keeps (its strongest): each costs a forward and backward pass per step."""
+
+
+@dataclass(frozen=True)
+class ReadoutData:
+    """A snapshot for fitting: images that have features, their features and response sums."""
+
+    image_ids: list[str]
+    features: np.ndarray
+    trials: TrialSums
+
+
+class ResponseLog:
+    """Features and response sums per image for a session's recorded units."""
+
+    def __init__(self, units: list[str]) -> None:
+        self.units = list(units)
+        self.image_ids: list[str] = []
+        self._index: dict[str, int] = {}
+        self._features: dict[str, np.ndarray] = {}
+        self.counts = np.zeros(0, dtype=np.int64)
+        self.sums = np.zeros((0, len(self.units)))
+        self.sumsq = np.zeros((0, len(self.units)))
+        self.n_presentations = 0
+
+    def _row(self, image_id: str) -> int:
+        if image_id not in self._index:
+            self._index[image_id] = len(self.image_ids)
+            self.image_ids.append(image_id)
+            self.counts = np.append(self.counts, 0)
+            self.sums = np.vstack([self.sums, np.zeros(len(self.units))])
+            self.sumsq = np.vstack([self.sumsq, np.zeros(len(self.units))])
+        return self._index[image_id]
+
+    def add_features(self, image_ids: list[str], features: np.ndarray) -> None:
+        """Feature rows for images (shown or about to be)."""
+        for image_id, row in zip(image_ids, np.asarray(features, dtype=np.float64)):
+            self._row(image_id)
+            self._features[image_id] = row
+
+    def missing_features(self, image_ids: list[str]) -> list[str]:
+        return [i for i in dict.fromkeys(image_ids) if i not in self._features]
+
+    def add_responses(self, image_ids: list[str], responses: np.ndarray) -> None:
+        """Presentations (rows: counts per unit in ``units`` order; NaN: the unit gave no count)."""
+        responses = np.asarray(responses, dtype=np.float64).reshape(len(image_ids), len(self.units))
+        for image_id, counts in zip(image_ids, responses):
+            if np.isnan(counts).any():
+                continue  # every unit needs a count for the image to enter the shared fit
+            row = self._row(image_id)
+            self.counts[row] += 1
+            self.sums[row] += counts
+            self.sumsq[row] += counts**2
+            self.n_presentations += 1
+
+    def snapshot(self) -> ReadoutData:
+        """Copies of the rows with features (safe to fit on another thread)."""
+        rows = [self._index[i] for i in self.image_ids if i in self._features]
+        ids = [self.image_ids[r] for r in rows]
+        width = len(next(iter(self._features.values()))) if self._features else 0
+        features = np.array([self._features[i] for i in ids]).reshape(len(ids), width)
+        return ReadoutData(ids, features, TrialSums(self.counts[rows].copy(), self.sums[rows].copy(),
+                                                    self.sumsq[rows].copy()))
+
+
+def refit(data: ReadoutData, seed: int = 0) -> RidgeFit:
+    """Every unit's ridge readout (penalty by cross-validation, nested held-out r and r2_ER)."""
+    return fit_ridge(data.features, data.trials, seed=seed)
+
+
+def committee_spread(data: ReadoutData, fit: RidgeFit, candidates: np.ndarray, members: int = 8,
+                     seed: int = 0) -> np.ndarray:
+    """How much bootstrap refits disagree on each candidate's responses (units weighted equally)."""
+    predictions = committee_predictions(data.features, data.trials, fit.alphas, candidates, members, seed)
+    seen = data.trials.counts > 0
+    return disagreement(predictions, data.trials.means[seen].var(axis=0))
+
+
+def next_batch(strategy: Strategy, kinds: list[str], n: int, exclude: np.ndarray, seed: int,
+               data: ReadoutData | None = None, fit: RidgeFit | None = None,
+               candidate_features: np.ndarray | None = None, members: int = 8) -> np.ndarray:
+    """Pool indices of the next ``n`` images by ``strategy`` (committee needs data, fit and features)."""
+    spread = None
+    if strategy == "committee" and fit is not None and data is not None and candidate_features is not None:
+        spread = committee_spread(data, fit, candidate_features, members, seed)
+    return choose_next(strategy, kinds, n, np.random.default_rng(seed), exclude, spread)
+
+
+def strongest_neurons(fit: RidgeFit, owners: np.ndarray, unit: int, k: int) -> np.ndarray:
+    """Indices (into the spec's neurons) of the ``k`` neurons whose features weigh most for ``unit``
+    (sum over a neuron's features of |weight| x feature sd)."""
+    strength = np.bincount(owners, weights=np.abs(fit.weights[unit] * fit.feature_sd), minlength=owners.max() + 1)
+    return np.sort(np.argsort(-strength, kind="stable")[:k])
+
+
+@dataclass(frozen=True)
+class SynthesisReadout:
+    """A readout refitted on its unit's strongest bank neurons, as a differentiable model."""
+
+    model: ReadoutModel
+    fit: RidgeFit
+    """The refitted readout (all units, on the kept features): its held-out r says what was lost."""
+    spec: FeatureSpec
+
+
+def synthesis_readout(predictor: Predictor, spec: FeatureSpec, data: ReadoutData, fit: RidgeFit, units: list[str],
+                      unit: int, max_neurons: int = SYNTHESIS_NEURONS, seed: int = 0) -> SynthesisReadout:
+    """Every unit's readout over the bank neurons that matter most for ``unit`` (refitted on them)."""
+    bank: ModelBank = predictor.bank
+    owners = spec.owners(bank)
+    kept = strongest_neurons(fit, owners, unit, max_neurons)
+    columns = np.flatnonzero(np.isin(owners, kept))
+    small_spec = replace(spec, neuron_ids=tuple(spec.neuron_ids[i] for i in kept))
+    small_fit = fit_ridge(data.features[:, columns], data.trials, seed=seed)
+    return SynthesisReadout(ReadoutModel(predictor, small_spec, small_fit.weights, small_fit.intercepts, units),
+                            small_fit, small_spec)
+
+
+def design_for_unit(readout: SynthesisReadout, unit: int, seeds: list[int], settings: SynthesisSettings,
+                    data: ReadoutData | None = None, population_weight: float | None = None,
+                    progress: Callable[[SynthesisProgress], None] | None = None,
+                    cancelled: Callable[[], bool] | None = None) -> Design:
+    """Images that drive readout unit ``unit`` up or down (``settings.direction``); with
+    ``population_weight`` the other units are held near baseline (needs ``data``)."""
+    model, name = readout.model, readout.model.units[unit]
+    if population_weight is None:
+        result = synthesize(ReadoutUnit(model, unit), seeds, settings, OUTPUT, progress, cancelled)
+        kind, tag = settings.direction, settings.direction
+    else:
+        seen = data.trials.counts > 0
+        sign = 1.0 if settings.direction == "max" else -1.0
+        target = PopulationTarget.for_unit(unit, data.trials.means[seen], population_weight, sign)
+        result = synthesize(model, seeds, replace(settings, direction="max"), target, progress, cancelled)
+        kind, tag = settings.direction, f"pop{settings.direction}"
+    responses = model.predict(result.images)[unit]
+    method = {"method": "gradient through readout" if population_weight is None else "population readout",
+              "unit": name, "features": readout.spec.describe(), "bank_neurons": list(readout.spec.neuron_ids),
+              "feature_stage": readout.spec.stage, "penalty_alpha": float(readout.fit.alphas[unit]),
+              "held_out_r": float(readout.fit.held_out_r[unit]), "images_fitted": readout.fit.n_images,
+              **({"population_weight": population_weight} if population_weight is not None else {}),
+              **settings.as_dict()}
+    if result.cancelled:
+        method["stopped_after_steps"] = result.steps_done
+    records = [StimulusRecord(image_id=f"{tag}_readout-{name}_seed{seed}", kind=kind,
+                              target_neuron=f"readout:{name}", method=method, seed=seed) for seed in seeds]
+    return Design(result.images, responses, records, result.cancelled)

@@ -1,0 +1,82 @@
+"""Simulated closed-loop sessions: how fast each way of choosing images teaches the readouts.
+
+One run presents batches chosen by a strategy from a candidate pool, collects responses
+through ``respond`` (in the benchmark and tests: the simulated source plugin), refits the
+readouts and, at each checkpoint, scores them on held-out test images against the units'
+*true* expected responses, so strategies are compared on the same footing whatever
+images they chose. The committee strategy starts from random images (it needs a first fit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from engine.ridge import RidgeFit
+from stimuli.closed_loop import ResponseLog, next_batch, refit
+from stimuli.next_images import Strategy
+
+WARM_START = 100
+"""Presentations of random natural images before the committee takes over."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The readouts after ``presentations``: r with the truth on test images, and nested held-out r."""
+
+    presentations: int
+    test_r: np.ndarray
+    held_out_r: np.ndarray
+
+
+@dataclass
+class SimulatedRun:
+    strategy: str
+    checkpoints: list[Checkpoint]
+    shown: np.ndarray
+    """Pool indices in the order they were chosen."""
+    fit: RidgeFit
+    log: ResponseLog
+
+
+def _correlations(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    a = predicted - predicted.mean(axis=1, keepdims=True)
+    b = truth - truth.mean(axis=1, keepdims=True)
+    denominator = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+    return np.divide((a * b).sum(axis=1), denominator, out=np.full(len(a), np.nan), where=denominator > 0)
+
+
+def simulate_selection(strategy: Strategy, kinds: list[str], pool_features: np.ndarray,
+                       respond: Callable[[np.ndarray], np.ndarray], units: list[str],
+                       test_features: np.ndarray, test_truth: np.ndarray, checkpoints: list[int],
+                       batch_images: int = 25, repeats: int = 2, seed: int = 0, members: int = 8) -> SimulatedRun:
+    """Run until the last checkpoint; ``respond(pool indices)`` gives one presentation's counts (n, units)."""
+    log = ResponseLog(units)
+    ids = [str(i) for i in range(len(kinds))]
+    log.add_features(ids, pool_features)
+    chosen = np.zeros(len(kinds), dtype=bool)
+    order: list[int] = []
+    results: list[Checkpoint] = []
+    fit, presented, step = None, 0, 0
+    while presented < max(checkpoints):
+        current = strategy if strategy != "committee" or presented >= WARM_START else "random"
+        data = log.snapshot() if current == "committee" else None
+        if current == "committee":
+            fit = refit(data, seed)
+        batch = next_batch(current, kinds, batch_images, chosen, seed + step, data, fit, pool_features, members)
+        if len(batch) == 0:
+            break
+        chosen[batch] = True
+        order += batch.tolist()
+        for _ in range(repeats):
+            log.add_responses([ids[i] for i in batch], respond(batch))
+        presented += len(batch) * repeats
+        step += 1
+        due = [c for c in checkpoints if presented >= c and c not in [r.presentations for r in results]]
+        if due:
+            fit = refit(log.snapshot(), seed)
+            test_r = _correlations(fit.predict(test_features), test_truth)
+            results += [Checkpoint(c, test_r, fit.held_out_r) for c in due]
+    return SimulatedRun(strategy, results, np.array(order, dtype=np.int64), fit, log)
