@@ -71,6 +71,17 @@ class UnitFit:
         self._moments = np.zeros(5)
         self._n_images = 0
 
+    def add_images(self, predictions: dict[str, float]) -> None:
+        """More images the unit may be shown (a closed loop adds them during a session)."""
+        new = [i for i in predictions if i not in self._index]
+        for image_id in new:
+            self._index[image_id] = len(self.image_ids)
+            self.image_ids.append(image_id)
+        self.predictions = np.append(self.predictions, [predictions[i] for i in new])
+        self.counts = np.append(self.counts, np.zeros(len(new), dtype=np.int64))
+        self.sums = np.append(self.sums, np.zeros(len(new)))
+        self.sumsq = np.append(self.sumsq, np.zeros(len(new)))
+
     def add(self, image_id: str, count: float) -> None:
         """One presentation's response of this unit to ``image_id``."""
         i = self._index[image_id]

@@ -69,6 +69,19 @@ class PopulationFit:
         self.n_presentations = 0
         self.history = FitHistory([], [], [], [], [])
 
+    def add_images(self, image_ids: list[str], predictions: np.ndarray) -> None:
+        """New image columns (``predictions`` is (units, new images)); ids already present are skipped."""
+        predictions = np.asarray(predictions, dtype=np.float64).reshape(len(self.units), len(image_ids))
+        keep = [k for k, i in enumerate(image_ids) if i not in self.image_index]
+        for k in keep:
+            self.image_index[image_ids[k]] = len(self.image_ids)
+            self.image_ids.append(image_ids[k])
+        extra = np.zeros((len(self.units), len(keep)))
+        self.predictions = np.concatenate([self.predictions, predictions[:, keep]], axis=1)
+        self.counts = np.concatenate([self.counts, extra.astype(np.int64)], axis=1)
+        self.sums = np.concatenate([self.sums, extra], axis=1)
+        self.sumsq = np.concatenate([self.sumsq, extra], axis=1)
+
     def add(self, image_ids: list[str], responses: np.ndarray) -> None:
         """A batch: ``responses[p, u]`` is unit ``u``'s count for image ``image_ids[p]`` (NaN: none)."""
         responses = np.asarray(responses, dtype=np.float64).reshape(len(image_ids), len(self.units))

@@ -116,11 +116,7 @@ class StimulusSet:
             previous = _manifest_files(folder) if (folder / MANIFEST).is_file() else set()
             for record, pixels in zip(self.records, self.pixels):
                 Image.fromarray(pixels).save(folder / f"{record.image_id}.png", optimize=False)
-            manifest = {"format": FORMAT, "format_version": FORMAT_VERSION,
-                        "images": [{"file": f"{r.image_id}.png", **asdict(r)} for r in self.records]}
-            staging = folder / f".{MANIFEST}.tmp"
-            staging.write_text(json.dumps(manifest, indent=1))
-            os.replace(staging, folder / MANIFEST)
+            _write_manifest(folder, self.records)
             for stale in previous - {f"{r.image_id}.png" for r in self.records}:
                 (folder / stale).unlink(missing_ok=True)
         except OSError as error:
@@ -155,6 +151,27 @@ class StimulusSet:
                 raise CompactRigError(f"{path}: unusable stimulus image ({error}); restore it or remove "
                                       f"{record.image_id} from the manifest") from None
         return cls(records, pixels)
+
+
+def add_to_folder(folder: str | Path, images: StimulusSet) -> Path:
+    """Append images to the set saved in ``folder`` writing only their PNGs (then the manifest, atomically)."""
+    folder = Path(folder)
+    merged = StimulusSet.load(folder).merged(images)  # a clashing id is refused here
+    try:
+        for record, pixels in zip(images.records, images.pixels):
+            Image.fromarray(pixels).save(folder / f"{record.image_id}.png", optimize=False)
+        _write_manifest(folder, merged.records)
+    except OSError as error:
+        raise CompactRigError(f"{folder}: cannot write the stimulus set ({error.strerror or error})") from None
+    return folder
+
+
+def _write_manifest(folder: Path, records: list[StimulusRecord]) -> None:
+    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION,
+                "images": [{"file": f"{r.image_id}.png", **asdict(r)} for r in records]}
+    staging = folder / f".{MANIFEST}.tmp"
+    staging.write_text(json.dumps(manifest, indent=1))
+    os.replace(staging, folder / MANIFEST)
 
 
 def _manifest_files(folder: Path) -> set[str]:

@@ -79,3 +79,15 @@ def test_too_little_data_gives_nan_not_an_error():
     summary = fit.summary()
     assert summary.r == pytest.approx(1.0) and summary.slope == pytest.approx(2.0)
     assert np.isnan(summary.r2_er) and np.isnan(summary.r2_er_ci[0])
+
+
+def test_images_added_later_join_the_unit_fit():
+    from engine.live_fit import UnitFit
+    grown, whole = UnitFit({"a": 1.0, "b": 2.0}), UnitFit({"a": 1.0, "b": 2.0, "c": 4.0})
+    grown.add_images({"b": 99.0, "c": 4.0})  # a known id keeps its prediction
+    for fit in (grown, whole):
+        for image, count in [("a", 1.0), ("b", 3.0), ("c", 4.5), ("a", 2.0)]:
+            fit.add(image, count)
+    a, b = grown.summary(n_boot=0), whole.summary(n_boot=0)
+    assert (a.n_images, a.n_presentations) == (b.n_images, b.n_presentations) == (3, 4)
+    np.testing.assert_allclose([a.r, a.slope, a.intercept], [b.r, b.slope, b.intercept])

@@ -66,3 +66,20 @@ def test_history_has_one_row_per_batch_and_undefined_fits_are_nan():
     assert np.isfinite(history["r"][-1])
     with pytest.raises(ValueError, match="predictions must be"):
         PopulationFit(["a"], ids, predictions)
+
+
+def test_images_added_during_a_session_fit_as_if_known_from_the_start():
+    predictions, ids, shown, counts = simulated(seed=3)
+    units = [f"u{k}" for k in range(len(predictions))]
+    whole = PopulationFit(units, ids, predictions)
+    grown = PopulationFit(units, ids[:30], predictions[:, :30])
+    early = shown < 30
+    grown.add([ids[i] for i in shown[early]], counts[early])
+    grown.add_images(ids[25:], predictions[:, 25:])  # overlaps: ids already present are kept as they are
+    grown.add([ids[i] for i in shown[~early]], counts[~early])
+    whole.add([ids[i] for i in shown[early]], counts[early])
+    whole.add([ids[i] for i in shown[~early]], counts[~early])
+    assert grown.image_ids == ids
+    a, b = grown.summary(), whole.summary()
+    for name in ("n_images", "r", "slope", "r2_er"):
+        np.testing.assert_allclose(getattr(a, name), getattr(b, name), equal_nan=True)

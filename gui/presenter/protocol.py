@@ -17,7 +17,8 @@ from stimuli.trial_plan import Trial
 # parent -> child
 @dataclass(frozen=True)
 class LoadStimuli:
-    """uint8 ``(n, 112, 112, 3)`` pixels and their ids, turned into textures before any run."""
+    """uint8 ``(n, 112, 112, 3)`` pixels and their ids, turned into textures before they are shown
+    (added to those already loaded: a closed loop queues images during a session)."""
 
     image_ids: list[str]
     pixels: np.ndarray = field(repr=False)

@@ -84,10 +84,10 @@ class Stage:
     def load(self, image_ids: list[str], pixels) -> int:
         from PIL import Image
         size = self.rig.image_size_px
-        self.images = {image_id: self.visual.ImageStim(self.win, image=Image.fromarray(p), size=(size, size),
-                                                       pos=self.rig.image_position_px, units="pix",
-                                                       interpolate=True)
-                       for image_id, p in zip(image_ids, pixels)}
+        self.images.update({image_id: self.visual.ImageStim(self.win, image=Image.fromarray(p), size=(size, size),
+                                                            pos=self.rig.image_position_px, units="pix",
+                                                            interpolate=True)
+                            for image_id, p in zip(image_ids, pixels)})
         return len(self.images)
 
     def toggle_photodiode(self) -> None:

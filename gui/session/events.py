@@ -26,6 +26,15 @@ class SessionStarted:
 
 
 @dataclass(frozen=True)
+class ImagesAdded:
+    """Images queued into the running session's plan, with the mapped units' predictions for them."""
+
+    image_ids: list[str]
+    predictions: dict[str, np.ndarray]
+    planned: int
+
+
+@dataclass(frozen=True)
 class ResponseStored:
     """One presentation's counts, written to the store."""
 

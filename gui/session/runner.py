@@ -9,6 +9,7 @@ settled as aborted and their plan items shown again; complete ones never are.
 
 from __future__ import annotations
 
+import queue
 import shutil
 import signal
 import threading
@@ -27,7 +28,7 @@ from engine.live_fit import UnitFit
 from gui.presenter import protocol as msg
 from gui.presenter.client import Presenter
 from gui.presenter.rig import RigConfig, load_rig, parse_rig
-from gui.session.events import ResponseStored, SessionStarted, SessionStatus
+from gui.session.events import ImagesAdded, ResponseStored, SessionStarted, SessionStatus
 from gui.session.fits import fits_from_store, mapped_predictions, stored_responses
 from gui.session.folder import STIMULI_DIR, STORE_FILE, SessionLock, read_snapshot, write_snapshot
 from gui.session.store import StoredPresentation, TrialStore
@@ -35,7 +36,7 @@ from plugins.gates import Gate
 from plugins.registry import GATES, load_plugin, make_source
 from plugins.sources.base import Presentation
 from plugins.sources.guard import GuardedSource
-from stimuli.stimulus_set import StimulusSet
+from stimuli.stimulus_set import StimulusSet, add_to_folder
 from stimuli.trial_plan import Trial, make_plan
 
 STATUS_EVERY_S = 0.2
@@ -104,14 +105,56 @@ def start_session(folder: Path, plan: SessionPlan, rig_path: Path | None, rig: R
                     "bank": bank.identity(), "plan": asdict(plan), "stimulus_ids": stimulus_set.ids}
         write_snapshot(folder, snapshot, stimuli)
         store = TrialStore(folder / STORE_FILE)
-        ids, blocks = [], []
-        for trial in make_plan(stimulus_set.ids, plan.repeats, len(stimulus_set), shuffle=True, seed=plan.seed):
-            ids += trial.image_ids
-            blocks += [trial.trial_id] * len(trial.image_ids)
-        store.write_plan(ids, blocks)
+        _plan_images(store, stimulus_set.ids, plan.repeats, plan.seed)
         store.close()
     finally:
         lock.release()
+
+
+def _plan_images(store: TrialStore, image_ids: list[str], repeats: int, seed: int | None) -> None:
+    """Append ``image_ids`` x ``repeats`` to the plan, one shuffled block per repeat."""
+    ids, blocks = [], []
+    for trial in make_plan(image_ids, repeats, len(image_ids), shuffle=True, seed=seed):
+        ids += trial.image_ids
+        blocks += [trial.trial_id] * len(trial.image_ids)
+    store.write_plan(ids, blocks)
+
+
+def add_images_to_session(folder: Path, store: TrialStore, current: StimulusSet, images: StimulusSet,
+                          repeats: int, seed: int | None = None) -> StimulusSet:
+    """Images into the session (folder copy, snapshot, then plan; a crash between leaves unplanned files only).
+
+    Ids already in the session must be the same pixels (they are planned again); returns the
+    images that were new to it. The caller holds the session lock.
+    """
+    known = dict(zip(current.ids, current.pixels))
+    for image_id, pixels in zip(images.ids, images.pixels):
+        if image_id in known and not np.array_equal(known[image_id], pixels):
+            raise CompactRigError(f"image id {image_id!r} is already in the session with other pixels; rename it")
+    new = images.filtered(lambda record: record.image_id not in known)
+    if len(new):
+        add_to_folder(folder / STIMULI_DIR, new)
+        snapshot = read_snapshot(folder)
+        snapshot["stimulus_ids"] = list(snapshot["stimulus_ids"]) + new.ids
+        write_snapshot(folder, snapshot, folder / STIMULI_DIR)
+    _plan_images(store, images.ids, repeats, seed)
+    return new
+
+
+def append_to_session(folder: Path, images: StimulusSet, repeats: int = 1) -> int:
+    """Queue images into a session that is not running (resume it to show them); returns plan items added."""
+    folder = Path(folder)
+    read_snapshot(folder)
+    lock = SessionLock(folder).acquire()
+    try:
+        store = TrialStore(folder / STORE_FILE)
+        try:
+            add_images_to_session(folder, store, StimulusSet.load(folder / STIMULI_DIR), images, repeats)
+        finally:
+            store.close()
+    finally:
+        lock.release()
+    return len(images) * repeats
 
 
 def default_unit_map(source_name: str, options: dict) -> tuple[dict[str, str], str | None]:
@@ -156,6 +199,60 @@ class SessionRunner:
         self.refresh_hz: float | None = None
         self.dropped_frames = 0
         self._last_status = 0.0
+        self._queued: queue.SimpleQueue[tuple[StimulusSet, int]] = queue.SimpleQueue()
+        self._queue_lock = threading.Lock()
+        self._queue_closed = False
+        self.stimulus_set: StimulusSet | None = None
+
+    def queue_images(self, images: StimulusSet, repeats: int = 1) -> bool:
+        """Add images to the running session's plan (any thread; taken in between trials).
+
+        False once the runner has finished: then use ``append_to_session`` and resume.
+        """
+        with self._queue_lock:
+            if self._queue_closed:
+                return False
+            self._queued.put((images, repeats))
+            return True
+
+    def _close_queue(self, store: TrialStore) -> None:
+        """No more queueing; what was queued but not yet taken goes into the plan for the next resume."""
+        with self._queue_lock:
+            self._queue_closed = True
+        while not self._queued.empty():
+            images, repeats = self._queued.get_nowait()
+            try:
+                add_images_to_session(self.folder, store, StimulusSet.load(self.folder / STIMULI_DIR), images, repeats)
+                self.report(f"queued {len(images)} image(s) x {repeats} saved into the plan; resume to show them")
+            except CompactRigError as error:
+                self.report(f"queued images not added: {error}")
+
+    def _take_queued(self, store: TrialStore, guard: GuardedSource, presenter: Presenter,
+                     fits: dict[str, UnitFit]) -> None:
+        """Queued images into the folder, plan, presenter and source; mapped units get their predictions."""
+        while True:
+            try:
+                images, repeats = self._queued.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                new = add_images_to_session(self.folder, store, self.stimulus_set, images, repeats)
+            except CompactRigError as error:
+                self.report(f"queued images not added: {error}")
+                continue
+            if len(new):
+                self.stimulus_set = self.stimulus_set.merged(new)
+                presenter.send(msg.LoadStimuli(new.ids, new.pixels))
+                presenter.wait_for(msg.StimuliLoaded, 60)
+                for lost in guard.prepare(new.ids, new.pixels, pylsl.local_clock()):
+                    self.report(f"source: {lost.missing}")
+            mapping = {u: self.plan.unit_map[u] for u in fits}
+            predictions = mapped_predictions(self.plan.bank, mapping, new) if len(new) else {}
+            for unit, values in predictions.items():
+                fits[unit].add_images(dict(zip(new.ids, values)))
+            self.on_event(ImagesAdded(new.ids, predictions, len(store.plan())))
+            self.report(f"queued {len(images)} image(s) x {repeats}: {len(new)} new to the session, "
+                        f"{len(store.plan())} presentations planned")
 
     def _fits(self, store: TrialStore, stimulus_set: StimulusSet, units: list[str]) -> dict[str, UnitFit]:
         """Mapped units' fits from what is stored; watchers get the same start (``SessionStarted``)."""
@@ -192,7 +289,7 @@ class SessionRunner:
             if not store.remaining():
                 self.report("the session's plan is already complete")
                 return True
-            stimulus_set = StimulusSet.load(self.folder / STIMULI_DIR)
+            stimulus_set = self.stimulus_set = StimulusSet.load(self.folder / STIMULI_DIR)
             guard = GuardedSource(make_source(self.plan.source, self.plan.source_options))
             now = pylsl.local_clock()
             for lost in guard.connect(now) + guard.prepare(stimulus_set.ids, stimulus_set.pixels, now):
@@ -208,6 +305,7 @@ class SessionRunner:
             self._status(store, guard, presenter)
             return self._loop(store, guard, presenter, fits, gate)
         finally:
+            self._close_queue(store)
             if on_main_thread:
                 signal.signal(signal.SIGINT, previous)
             if presenter is not None:
@@ -239,17 +337,18 @@ class SessionRunner:
                 if isinstance(event, msg.PresenterDied):
                     raise CompactRigError(f"the presenter process died (exit code {event.exitcode}); "
                                           "the session is saved: resume it")
+            self._take_queued(store, guard, presenter, fits)
             self._collect(store, guard, fits)
             time.sleep(0.005)
         return True
 
     def _loop(self, store: TrialStore, guard: GuardedSource, presenter: Presenter,
               fits: dict[str, UnitFit], gate: Gate) -> bool:
-        planned = len(store.plan())
         self.waiting: dict[int, tuple[int, str]] = {}  # order -> (plan item, image id): shown, response due
         trial_id = int(store.meta("next_trial") or 0)
         last_shown = time.monotonic()
         while not self.stop_requested:
+            self._take_queued(store, guard, presenter, fits)
             busy = {item for item, _ in self.waiting.values()}
             todo = [(item, image) for item, image in store.remaining() if item not in busy]
             if todo:
@@ -263,7 +362,7 @@ class SessionRunner:
                 last_shown = time.monotonic()
                 done = len(store.completed_items())
                 rs = " ".join(f"{u} r={f.summary(n_boot=0).r:.2f}" for u, f in fits.items())
-                self.report(f"trial {trial_id - 1}: {done}/{planned} presentations complete, "
+                self.report(f"trial {trial_id - 1}: {done}/{len(store.plan())} presentations complete, "
                             f"{len(self.waiting)} awaiting responses {rs}".rstrip())
                 self._status(store, guard, presenter)
             elif not self.waiting:

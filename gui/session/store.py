@@ -67,7 +67,12 @@ class TrialStore:
         return row[0] if row else None
 
     def write_plan(self, image_ids: list[str], blocks: list[int]) -> None:
-        self._write("INSERT INTO plan VALUES (?, ?, ?)", list(zip(range(len(image_ids)), image_ids, blocks)))
+        """Append plan items (numbered on from the last), all in one transaction."""
+        first, first_block = self._db.execute("SELECT COALESCE(MAX(item) + 1, 0), COALESCE(MAX(block) + 1, 0) "
+                                              "FROM plan").fetchone()
+        self._write("INSERT INTO plan VALUES (?, ?, ?)",
+                    [(first + k, image_id, first_block + block) for k, (image_id, block)
+                     in enumerate(zip(image_ids, blocks))])
 
     def plan(self) -> list[tuple[int, str]]:
         return self._db.execute("SELECT item, image_id FROM plan ORDER BY item").fetchall()
