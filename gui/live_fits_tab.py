@@ -5,6 +5,8 @@ sample); each batch goes into an ``engine.population_fit.PopulationFit``, which 
 every unit's r, affine fit and r2_ER at once. The view draws the focused unit's scatter
 (one point per image: its mean response) with the affine line, its running r (with the
 Fisher-z 95% band) and r2_ER over presentations, and a sortable table of all units.
+Below, the closed-loop panel (``gui.closed_loop_panel``) fits readouts for every unit,
+mapped or not, and designs and queues images for them.
 """
 
 from __future__ import annotations
@@ -12,11 +14,13 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QSplitter, QTableWidget, QTableWidgetItem,
-                             QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (QGroupBox, QHBoxLayout, QHeaderView, QLabel, QSplitter, QTableWidget,
+                             QTableWidgetItem, QVBoxLayout, QWidget)
 
+from engine.bank import ModelBank
 from engine.population_fit import PopulationFit, PopulationSummary
-from gui.session.events import ResponseStored, SessionStarted
+from gui.closed_loop_panel import ClosedLoopPanel
+from gui.session.events import ImagesAdded, ResponseStored, SessionStarted
 
 TABLE_COLUMNS = ("unit", "model", "shown", "images", "r", "r2_ER", "slope")
 
@@ -96,11 +100,26 @@ class LiveFitsTab(QWidget):
         columns.addWidget(self.table)
         columns.addWidget(plots)
         columns.setSizes([420, 680])
+        self.loop = ClosedLoopPanel()
+        self.loop.message.connect(self.message)
+        loop_box = QGroupBox("Closed loop: readouts of the bank for every recorded unit")
+        QVBoxLayout(loop_box).addWidget(self.loop)
+        rows = QSplitter(Qt.Orientation.Vertical)
+        rows.addWidget(columns)
+        rows.addWidget(loop_box)
+        rows.setSizes([380, 420])
         layout = QVBoxLayout(self)
         top = QHBoxLayout()
         top.addWidget(self.heading, 1)
         layout.addLayout(top)
-        layout.addWidget(columns, 1)
+        layout.addWidget(rows, 1)
+
+    def set_bank(self, bank: ModelBank) -> None:
+        """The loaded bank (what the closed-loop readouts read)."""
+        self.loop.set_bank(bank)
+
+    def stop_jobs(self) -> None:
+        self.loop.stop_jobs()
 
     def take_events(self, events: list) -> None:
         """A tick's worth of runner events: start a new fit, add the batch, redraw once."""
@@ -113,8 +132,12 @@ class LiveFitsTab(QWidget):
             elif isinstance(event, ResponseStored):
                 batch_ids.append(event.image_id)
                 batch_counts.append(event.counts)
+            elif isinstance(event, ImagesAdded) and self.fit is not None and event.image_ids:
+                self.fit.add_images(event.image_ids, [event.predictions[u] for u in self.fit.units]
+                                    if self.fit.units else np.zeros((0, len(event.image_ids))))
         if self.fit is not None and batch_ids:
             self.add_batch(batch_ids, [[c.get(u, np.nan) for u in self.fit.units] for c in batch_counts])
+        self.loop.take_events(events)
 
     def _begin(self, started: SessionStarted) -> None:
         units = [u for u in started.units if u in started.predictions]

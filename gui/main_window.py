@@ -58,6 +58,9 @@ class MainWindow(QMainWindow):
             self.tabs.addTab(tab, title)
         self.models.bank_changed.connect(self.design.set_bank)
         self.models.bank_changed.connect(self.inspect.set_bank)
+        self.models.bank_changed.connect(self.live.set_bank)
+        self.live.loop.add_to_set.connect(self.stimuli.add)
+        self.live.loop.queue_requested.connect(self.rig.queue_images)
         self.models.images_changed.connect(self.inspect.set_images)
         self.design.add_to_set.connect(self.stimuli.add)
         self.rig.events_arrived.connect(self.live.take_events)
@@ -99,7 +102,7 @@ class MainWindow(QMainWindow):
                 return
             self.show_message("Stopping the session…")
             self.rig.stop_and_wait()
-        for tab in (self.models, self.design, self.inspect):
+        for tab in (self.models, self.design, self.inspect, self.live):
             tab.stop_jobs()
         try:
             save_settings(self.settings())

@@ -17,16 +17,17 @@ from typing import Any
 
 import platformdirs
 from PyQt6.QtCore import QTimer, pyqtSignal
-from PyQt6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+from PyQt6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                              QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
 from engine.errors import CompactRigError
 from gui.option_form import OptionForm
 from gui.presenter.rig import DEFAULT_RIG_TEXT, RigConfig, RigFileError, parse_rig
 from gui.session.events import SessionStatus
-from gui.session.runner import SessionPlan, SessionRunner, default_unit_map, start_session
+from gui.session.runner import SessionPlan, SessionRunner, append_to_session, default_unit_map, start_session
 from gui.worker import Job
 from plugins.registry import GATES, MARKER_OUTPUTS, RESPONSE_SOURCES, available, load_plugin
+from stimuli.stimulus_set import StimulusSet
 
 FEED_INTERVAL_MS = 40
 """The status and live-fit redraw period (25 Hz)."""
@@ -152,6 +153,10 @@ class RigTab(QWidget):
         self.stimuli_edit = QLineEdit(placeholderText="stimulus-set folder (the Stimulus set view's saved set)")
         self.session_edit = QLineEdit()
         self.repeats = QSpinBox(minimum=1, maximum=1000, value=2)
+        self.hold_open = QCheckBox("keep running for queued images (closed loop)")
+        self.hold_open.setToolTip("when the plan is done, wait for images queued from the Live fits view "
+                                  "instead of ending; Abort ends the session")
+        self.hold_open.toggled.connect(self._hold_open_changed)
         self.start_button = QPushButton("Start session")
         self.pause_button = QPushButton("Pause")
         self.abort_button = QPushButton("Abort")
@@ -170,6 +175,7 @@ class RigTab(QWidget):
         session_layout.addRow("stimuli", stimuli_row)
         session_layout.addRow("session folder", self.session_edit)
         session_layout.addRow("repeats", self.repeats)
+        session_layout.addRow(self.hold_open)
         controls = QHBoxLayout()
         for button in (self.start_button, self.pause_button, self.abort_button, self.resume_button):
             controls.addWidget(button)
@@ -337,12 +343,14 @@ class RigTab(QWidget):
     def _run(self, folder: Path, create) -> bool:
         self.session_folder = folder
         self.log.clear()
+        hold_open = self.hold_open.isChecked()
         report = self.events.put  # lines (str) and runner events share the queue, in order
 
         def work(progress, cancelled):
             if create is not None:
                 create(report)
             self.runner = SessionRunner(folder, report=report, on_event=self.events.put)
+            self.runner.hold_open = hold_open
             if cancelled():  # aborted while the session was being created: it is there, not started
                 return False
             return self.runner.run()
@@ -356,6 +364,27 @@ class RigTab(QWidget):
         self.status.setText(f"Starting the session in {folder}…")
         self._update_buttons()
         return True
+
+    def queue_images(self, images: StimulusSet, repeats: int) -> bool:
+        """Into the running session's plan, or the last session's (shown when it is resumed)."""
+        if self.runner is not None and self.running() and self.runner.queue_images(images, repeats):
+            self.message.emit(f"{len(images)} image(s) x {repeats} queued into the running session")
+            return True
+        if self.session_folder is None:
+            self.message.emit("Start a session first (Rig view); queued images go into its plan")
+            return False
+        try:
+            append_to_session(self.session_folder, images, repeats)
+        except CompactRigError as error:
+            self.message.emit(str(error))
+            return False
+        self.message.emit(f"{len(images)} image(s) x {repeats} added to the plan of {self.session_folder}; "
+                          "resume it to show them")
+        return True
+
+    def _hold_open_changed(self, checked: bool) -> None:
+        if self.runner is not None:
+            self.runner.hold_open = checked
 
     def toggle_pause(self) -> None:
         if self.runner is not None and self.running():
@@ -447,7 +476,8 @@ class RigTab(QWidget):
     def settings(self) -> dict[str, Any]:
         return {"rig_file": str(self.rig_path) if self.rig_path else None, "source": self.source.name,
                 "source_options": self.source.values(), "unit_map": self.unit_map.text(),
-                "stimuli": self.stimuli_edit.text(), "repeats": self.repeats.value()}
+                "stimuli": self.stimuli_edit.text(), "repeats": self.repeats.value(),
+                "hold_open": self.hold_open.isChecked()}
 
     def restore(self, settings: dict[str, Any]) -> None:
         if settings.get("rig_file"):
@@ -457,3 +487,4 @@ class RigTab(QWidget):
         self.unit_map.setText(settings.get("unit_map") or "")
         self.stimuli_edit.setText(settings.get("stimuli") or "")
         self.repeats.setValue(int(settings.get("repeats") or 2))
+        self.hold_open.setChecked(bool(settings.get("hold_open", False)))

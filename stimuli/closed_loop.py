@@ -67,6 +67,10 @@ class ResponseLog:
             self._row(image_id)
             self._features[image_id] = row
 
+    def forget_features(self) -> None:
+        """Drop every image's features (the bank or the feature choice changed); responses stay."""
+        self._features.clear()
+
     def missing_features(self, image_ids: list[str]) -> list[str]:
         return [i for i in dict.fromkeys(image_ids) if i not in self._features]
 
@@ -115,11 +119,22 @@ def next_batch(strategy: Strategy, kinds: list[str], n: int, exclude: np.ndarray
     return choose_next(strategy, kinds, n, np.random.default_rng(seed), exclude, spread)
 
 
+def neuron_weights(fit: RidgeFit, owners: np.ndarray, unit: int, absolute: bool = False) -> np.ndarray:
+    """Per bank neuron of the spec: its features' weights for ``unit`` on the z-scored scale, summed
+    (``absolute``: magnitudes summed). With output features this is the readout's standardized weight."""
+    weights = fit.weights[unit] * fit.feature_sd
+    return np.bincount(owners, weights=np.abs(weights) if absolute else weights, minlength=owners.max() + 1)
+
+
+def strongest_weights(fit: RidgeFit, spec: FeatureSpec, bank: ModelBank, unit: int, k: int) -> list[tuple[str, float]]:
+    """The ``k`` bank neurons with the largest standardized weight magnitude for ``unit``: (id, signed weight)."""
+    weights = neuron_weights(fit, spec.owners(bank), unit)
+    return [(spec.neuron_ids[i], float(weights[i])) for i in np.argsort(-np.abs(weights), kind="stable")[:k]]
+
+
 def strongest_neurons(fit: RidgeFit, owners: np.ndarray, unit: int, k: int) -> np.ndarray:
-    """Indices (into the spec's neurons) of the ``k`` neurons whose features weigh most for ``unit``
-    (sum over a neuron's features of |weight| x feature sd)."""
-    strength = np.bincount(owners, weights=np.abs(fit.weights[unit] * fit.feature_sd), minlength=owners.max() + 1)
-    return np.sort(np.argsort(-strength, kind="stable")[:k])
+    """Indices (into the spec's neurons) of the ``k`` neurons whose features weigh most for ``unit``, in order."""
+    return np.sort(np.argsort(-neuron_weights(fit, owners, unit, absolute=True), kind="stable")[:k])
 
 
 @dataclass(frozen=True)

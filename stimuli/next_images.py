@@ -14,6 +14,9 @@ from typing import Literal
 import numpy as np
 
 from engine.errors import CompactRigError
+from stimuli.design import design_gaudy
+from stimuli.stimulus_set import StimulusRecord, StimulusSet
+from stimuli.textures import pink_noise_images
 
 Strategy = Literal["random", "gaudy-first", "committee"]
 STRATEGIES: tuple[str, ...] = ("random", "gaudy-first", "committee")
@@ -42,3 +45,19 @@ def choose_next(strategy: Strategy, kinds: list[str], n: int, rng: np.random.Gen
     else:
         raise CompactRigError(f"selection strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
     return order[:n].astype(np.int64)
+
+
+def candidate_pool(natural: StimulusSet | None = None, textures: int = 200, seed: int = 0) -> StimulusSet:
+    """Natural candidates (the given set, or generated 1/f textures) followed by their gaudy versions."""
+    if natural is None or len(natural) == 0:
+        pixels = pink_noise_images(textures, seed)
+        method = {"method": "1/f noise texture", "seed": seed, "exponent": 1.0}
+        natural = StimulusSet([StimulusRecord(image_id=f"texture{seed}-{k:04d}", kind="natural", method=method,
+                                              seed=seed) for k in range(textures)], pixels)
+    made = design_gaudy(natural.ids, natural.pixels)
+    return natural.merged(StimulusSet(made.records, made.images))
+
+
+def pool_kinds(pool: StimulusSet) -> list[str]:
+    """``gaudy`` or ``natural`` per image (anything not gaudy counts as natural for the strategies)."""
+    return ["gaudy" if record.kind == "gaudy" else "natural" for record in pool.records]

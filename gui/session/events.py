@@ -23,6 +23,8 @@ class SessionStarted:
     stored: list[tuple[str, dict[str, float]]]
     """(image id, counts per unit) of responses stored before this run (a resumed session)."""
     planned: int
+    folder: str = ""
+    """The session folder (its ``stimuli/`` holds the images)."""
 
 
 @dataclass(frozen=True)

@@ -196,6 +196,8 @@ class SessionRunner:
         self.rig = parse_rig(self.snapshot["rig"], f"{self.folder}/session.json")
         self.stop_requested = False
         self.pause_requested = False
+        self.hold_open = False
+        """Closed loop: when the plan is done, wait for queued images instead of ending (until stopped)."""
         self.refresh_hz: float | None = None
         self.dropped_frames = 0
         self._last_status = 0.0
@@ -260,7 +262,8 @@ class SessionRunner:
         predictions = mapped_predictions(self.plan.bank, mapping, stimulus_set)
         presentations, responses = store.presentations(), store.responses()
         self.on_event(SessionStarted(list(units), stimulus_set.ids, predictions, mapping,
-                                     stored_responses(presentations, responses), len(store.plan())))
+                                     stored_responses(presentations, responses), len(store.plan()),
+                                     str(self.folder)))
         return fits_from_store(predictions, stimulus_set.ids, presentations, responses)
 
     def _status(self, store: TrialStore, guard: GuardedSource, presenter: Presenter | None,
@@ -365,8 +368,10 @@ class SessionRunner:
                 self.report(f"trial {trial_id - 1}: {done}/{len(store.plan())} presentations complete, "
                             f"{len(self.waiting)} awaiting responses {rs}".rstrip())
                 self._status(store, guard, presenter)
-            elif not self.waiting:
+            elif not self.waiting and not self.hold_open:
                 return True
+            elif not self.waiting:  # plan done, held open: the next queued batch is shown as soon as it comes
+                self._idle(store, guard, presenter, fits)
             else:
                 self._collect(store, guard, fits)
                 self._status(store, guard, presenter, force=False)
@@ -376,8 +381,21 @@ class SessionRunner:
                         del self.waiting[order]
                 time.sleep(0.01)
         self._finish_waiting(store, guard, fits)
+        if not store.remaining():
+            self.report("stopped with the plan complete")
+            return True
         self.report(f"stopped; resume with `compactrig session resume {self.folder}`")
         return False
+
+    def _idle(self, store: TrialStore, guard: GuardedSource, presenter: Presenter, fits: dict[str, UnitFit]) -> None:
+        """One turn of waiting for queued images: watch the presenter, take the queue, report."""
+        for event in presenter.poll():
+            if isinstance(event, msg.PresenterDied):
+                raise CompactRigError(f"the presenter process died (exit code {event.exitcode}); "
+                                      "the session is saved: resume it")
+        self._take_queued(store, guard, presenter, fits)
+        self._status(store, guard, presenter, force=False)
+        time.sleep(0.01)
 
     def _finish_waiting(self, store: TrialStore, guard: GuardedSource, fits: dict[str, UnitFit]) -> None:
         """After a stop, keep the responses still due for images already shown (up to the source's timeout)."""

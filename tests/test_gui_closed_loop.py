@@ -1,0 +1,101 @@
+"""The closed-loop panel of the Live fits view, driven with pytest-qt on a real session (presenter
+under Xvfb, simulated source with mixture units that are not bank neurons)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from engine.bank import load_bank
+from engine.ridge import TrialSums, fit_ridge
+from independent_model import evaluate
+from stimuli.stimulus_set import StimulusRecord, StimulusSet
+from stimuli.textures import pink_noise_images
+from test_gui_session import RIG
+
+pytestmark = pytest.mark.slow
+
+
+def stored(folder, sql):
+    with sqlite3.connect(folder / "trials.sqlite") as db:
+        return db.execute(sql).fetchall()
+
+
+@pytest.fixture()
+def loop_window(qtbot, window, tmp_path):
+    main = window
+    (tmp_path / "rig.toml").write_text(RIG)
+    assert main.rig.load_rig_file(tmp_path / "rig.toml")
+    StimulusSet([StimulusRecord(image_id=f"tex{i:02d}", kind="natural") for i in range(12)],
+                pink_noise_images(12, seed=9)).save(tmp_path / "set")
+    main.rig.stimuli_edit.setText(str(tmp_path / "set"))
+    main.rig.session_edit.setText(str(tmp_path / "session"))
+    main.rig.source.choose("simulated", {**main.rig.source.values(), "unknown": 2, "mixture_size": 2, "seed": 4})
+    main.rig.repeats.setValue(2)
+    main.rig.hold_open.setChecked(True)
+    main.live.loop.refit_every.setValue(10)
+    main.live.loop.repeats.setValue(1)
+    yield main
+    if main.rig.running():
+        main.rig.stop_and_wait()
+
+
+def test_readouts_fit_live_then_a_queued_batch_and_images_for_a_unit_are_shown(qtbot, loop_window, tmp_path):
+    main = loop_window
+    rig, live, loop = main.rig, main.live, main.live.loop
+    folder = tmp_path / "session"
+    assert rig.start()
+    qtbot.waitUntil(lambda: loop.fit is not None and loop.pool_features is not None, timeout=120000)
+    qtbot.waitUntil(lambda: rig.progress.value() == 24, timeout=60000)  # the plan is done; the session stays open
+    assert rig.running()
+    loop.refit_now()
+    qtbot.waitUntil(lambda: loop.fitted_at == 24, timeout=30000)
+
+    # The live readouts are ridge fits of the bank's responses, as computed independently here.
+    assert loop.units == ["unit0", "unit1", "unit2", "unit3", "unit4"] and loop.table.rowCount() == 5
+    bank = load_bank("demo")
+    pixels = StimulusSet.load(tmp_path / "set").pixels
+    features = np.stack([evaluate(bank.state_dict(n), pixels) for n in bank.neuron_ids], axis=1)
+    rows = stored(folder, "SELECT p.image_id, r.unit, r.count FROM responses r JOIN presentations p ON p.ord = r.ord "
+                          "WHERE p.aborted = 0 ORDER BY p.ord, r.unit")
+    order = loop.fit_data.image_ids  # the folds follow the panel's image order; the numbers are computed here
+    assert sorted(order) == sorted({image for image, _, _ in rows})
+    counts = np.zeros((12, 5, 2))
+    seen = np.zeros((12, 5), dtype=int)
+    for image, unit, count in rows:
+        i, u = order.index(image), int(unit[4:])
+        counts[i, u, seen[i, u]] = count
+        seen[i, u] += 1
+    trials = TrialSums(seen[:, 0], counts.sum(axis=2), (counts**2).sum(axis=2))
+    expected = fit_ridge(features[[int(i[3:]) for i in order]], trials)
+    np.testing.assert_allclose(loop.fit.held_out_r, expected.held_out_r, atol=1e-3)
+    np.testing.assert_allclose(loop.fit.weights, expected.weights, rtol=1e-3, atol=1e-3)
+    assert loop.table.item(3, 3).text() == f"{expected.held_out_r[3]:.3f}"
+
+    # Queue next batch: four gaudy images, shown at once because the session is held open.
+    loop.strategy.setCurrentText("gaudy-first")
+    loop.batch.setValue(4)
+    assert loop.queue_next_batch()
+    qtbot.waitUntil(lambda: rig.progress.value() == 28, timeout=60000)
+    queued = [i for (i,) in stored(folder, "SELECT image_id FROM plan WHERE item >= 24 ORDER BY item")]
+    assert len(queued) == 4 and all(i.startswith("gaudy_texture") for i in queued)
+    assert set(queued) <= set(live.fit.image_ids), "the mapped units' fits take the new images"
+
+    # Synthesize for a mixture unit: the images go to the stimulus set and into the session.
+    loop.focus_unit("unit3")
+    loop.n_images.setValue(2)
+    loop.steps.setValue(15)
+    assert loop.synthesize()
+    qtbot.waitUntil(lambda: any(i.startswith("max_readout-unit3") for i in main.stimuli.stimulus_set.ids),
+                    timeout=120000)
+    qtbot.waitUntil(lambda: rig.progress.value() == 30, timeout=60000)
+    designed = [r for r in main.stimuli.stimulus_set.records if r.image_id.startswith("max_readout-unit3")]
+    assert len(designed) == 2 and designed[0].method["unit"] == "unit3"
+    shown = {i for (i,) in stored(folder, "SELECT p.image_id FROM presentations p JOIN responses r ON r.ord = p.ord")}
+    assert {r.image_id for r in designed} <= shown
+
+    with qtbot.waitSignal(rig.session_finished, timeout=60000) as finished:
+        rig.abort()
+    assert finished.args == [True], "stopped with every planned presentation answered: complete"
