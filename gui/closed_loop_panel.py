@@ -22,6 +22,7 @@ from PyQt6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QHeaderView, QLa
 
 from engine.architecture import N_STAGES
 from engine.bank import ModelBank
+from engine.errors import CompactRigError
 from engine.fast_predict import Predictor
 from engine.image_files import read_images
 from engine.readout_features import FeatureSpec, compute_features
@@ -221,14 +222,10 @@ class ClosedLoopPanel(QWidget):
         """Natural candidates from a folder or zip (their gaudy versions join the pool too)."""
         try:
             found = read_images(path)
-        except Exception as error:  # noqa: BLE001 - a bad folder is a message, not a crash
+            self.natural = StimulusSet([StimulusRecord(image_id=i, kind="natural", source_image=f"{path}:{i}")
+                                        for i in found.ids], found.pixels)
+        except CompactRigError as error:  # a bad folder or file name is a message, not a crash
             self.message.emit(str(error))
-            return False
-        records = [StimulusRecord(image_id=i, kind="natural", source_image=f"{path}:{i}") for i in found.ids]
-        try:
-            self.natural = StimulusSet(records, found.pixels)
-        except Exception as error:  # noqa: BLE001
-            self.message.emit(f"{path}: {error}")
             return False
         self.pool, self.pool_features = None, None
         self.pool_label.setText(f"pool: {len(found)} natural ({Path(path).name}) + gaudy")
@@ -243,7 +240,7 @@ class ClosedLoopPanel(QWidget):
             return
         predictor, spec, natural, pool = self.predictor, self.spec, self.natural, self.pool
         missing = set(self.log.missing_features(self.session_ids))
-        folder = self.session_folder
+        folder, log = self.session_folder, self.log
         need_pool = pool is None or self.pool_features is None
 
         def work(progress, cancelled):
@@ -258,15 +255,15 @@ class ClosedLoopPanel(QWidget):
             if need_pool:
                 built = candidate_pool(natural)
                 built_features = compute_features(predictor, built.pixels, spec, progress, cancelled)
-            return spec, missing, new_ids, new_features, built, built_features
+            return spec, log, missing, new_ids, new_features, built, built_features
 
         self.feature_job = self._start(work, self._features_ready, "Computing readout features…")
 
     def _features_ready(self, result) -> None:
         self._idle()
-        spec, attempted, ids, features, pool, pool_features = result
-        if spec != self.spec or self.log is None:
-            self._prepare()  # the bank or feature choice changed meanwhile
+        spec, log, attempted, ids, features, pool, pool_features = result
+        if spec != self.spec or log is not self.log:
+            self._prepare()  # the bank, the feature choice or the session changed meanwhile
             return
         if len(ids):
             self.log.add_features(ids, features)
@@ -292,15 +289,19 @@ class ClosedLoopPanel(QWidget):
         data = self.log.snapshot()
         if int((data.trials.counts > 0).sum()) < MIN_IMAGES:
             return
-        at = self.log.n_presentations
-        self.refit_job = Job(lambda progress, cancelled: (refit(data), data, at))
+        at, log, spec = self.log.n_presentations, self.log, self.spec
+        self.refit_job = Job(lambda progress, cancelled: (refit(data), data, at, log, spec))
         self.jobs.add(self.refit_job)
         self.refit_job.finished.connect(self._fitted)
         self.refit_job.failed.connect(self._failed)
         self.refit_job.start(self)
 
-    def _fitted(self, result: tuple[RidgeFit, ReadoutData, int]) -> None:
-        self.fit, self.fit_data, self.fitted_at = result
+    def _fitted(self, result: tuple[RidgeFit, ReadoutData, int, ResponseLog, FeatureSpec]) -> None:
+        fit, data, at, log, spec = result
+        if log is not self.log or spec != self.spec:
+            self._refit_if_due(force=True)  # a new session or feature choice started meanwhile
+            return
+        self.fit, self.fit_data, self.fitted_at = fit, data, at
         self._show_fit()
         self._update_buttons()
         if self.log is not None and self.log.n_presentations - self.fitted_at >= self.refit_every.value():
@@ -309,8 +310,11 @@ class ClosedLoopPanel(QWidget):
     # actions ---------------------------------------------------------------------------------
     def queue_next_batch(self) -> bool:
         """Choose the next images from the pool (in a job) and hand them to the session's plan."""
-        if self.pool_features is None or self._running(self.work_job):
-            self.message.emit("The candidate pool is not ready yet (features are being computed)")
+        if self._running(self.work_job):
+            self.message.emit("Wait for the running choice or synthesis to finish (or cancel it)")
+            return False
+        if self.pool_features is None:
+            self.message.emit("The candidate pool is not ready yet (its features are being computed)")
             return False
         strategy = self.strategy.currentText()
         if strategy == "committee" and self.fit is None:

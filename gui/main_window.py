@@ -28,6 +28,11 @@ folder (the row order is the presentation order).</li>
 Press <i>Start session</i>; the presenter window shows the images.</li>
 <li><b>Live fits</b>: each simulated unit's responses against its model's predictions, updated as
 they come in; click a unit to focus it.</li>
+<li><b>Closed loop</b> (under Live fits) for neurons no model describes: set the simulated source's
+<i>unknown</i> option to 2 and tick <i>keep running for queued images</i> in the Rig view. Then start a
+session. Each unit gets a readout of the bank, refitted as responses come in. Press <i>Queue next
+batch</i> to show the images the readouts are least sure about. Focus a unit and press
+<i>Synthesize for this unit</i> to design images for it and show them next.</li>
 </ol>
 <p><b>Models</b> shows the loaded bank (press <i>Fetch published models</i> for the 219 published
 neurons, or pick a folder that holds them); <b>Inspect</b> shows a neuron's filters, activations and
@@ -101,7 +106,7 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
             self.show_message("Stopping the session…")
-            self.rig.stop_and_wait()
+        self.rig.stop_and_wait()  # also when it just ended: its thread may not have exited yet
         for tab in (self.models, self.design, self.inspect, self.live):
             tab.stop_jobs()
         try:

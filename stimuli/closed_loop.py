@@ -9,6 +9,7 @@ session runner and the window only move data in and out.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import Callable
 
@@ -185,6 +186,7 @@ def design_for_unit(readout: SynthesisReadout, unit: int, seeds: list[int], sett
               **settings.as_dict()}
     if result.cancelled:
         method["stopped_after_steps"] = result.steps_done
-    records = [StimulusRecord(image_id=f"{tag}_readout-{name}_seed{seed}", kind=kind,
+    safe = re.sub(r"[^A-Za-z0-9._+-]", "-", name)  # unit names become file names
+    records = [StimulusRecord(image_id=f"{tag}_readout-{safe}_seed{seed}", kind=kind,
                               target_neuron=f"readout:{name}", method=method, seed=seed) for seed in seeds]
     return Design(result.images, responses, records, result.cancelled)

@@ -31,12 +31,18 @@ def private_config(tmp_path_factory, monkeypatch):
 
 @pytest.fixture()
 def window(qtbot):
-    """The CompactRig window, shown; closed at the end (which stops its jobs: qtbot only holds it weakly)."""
+    """The CompactRig window, shown; closed at the end, which stops its jobs.
+
+    Not given to ``qtbot.addWidget``: pytest-qt would close it before this fixture's teardown,
+    and a test that failed mid-session would then hang on the "A session is running" question.
+    """
     from gui.main_window import MainWindow
     main = MainWindow()
-    qtbot.addWidget(main)
     main.show()
+    qtbot.waitExposed(main)
     yield main
+    if main.rig.running():
+        main.rig.stop_and_wait()
     main.close()
 
 

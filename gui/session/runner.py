@@ -336,10 +336,7 @@ class SessionRunner:
                 reported_pause = self.pause_requested
                 self.report("paused; resume to go on" if reported_pause else "resumed")
                 self._status(store, guard, presenter)
-            for event in presenter.poll():
-                if isinstance(event, msg.PresenterDied):
-                    raise CompactRigError(f"the presenter process died (exit code {event.exitcode}); "
-                                          "the session is saved: resume it")
+            _watch(presenter)
             self._take_queued(store, guard, presenter, fits)
             self._collect(store, guard, fits)
             time.sleep(0.005)
@@ -369,6 +366,7 @@ class SessionRunner:
                             f"{len(self.waiting)} awaiting responses {rs}".rstrip())
                 self._status(store, guard, presenter)
             elif not self.waiting and not self.hold_open:
+                self._status(store, guard, presenter)  # the last word (the throttled ones may have been skipped)
                 return True
             elif not self.waiting:  # plan done, held open: the next queued batch is shown as soon as it comes
                 self._idle(store, guard, presenter, fits)
@@ -381,6 +379,7 @@ class SessionRunner:
                         del self.waiting[order]
                 time.sleep(0.01)
         self._finish_waiting(store, guard, fits)
+        self._status(store, guard, presenter)
         if not store.remaining():
             self.report("stopped with the plan complete")
             return True
@@ -389,10 +388,7 @@ class SessionRunner:
 
     def _idle(self, store: TrialStore, guard: GuardedSource, presenter: Presenter, fits: dict[str, UnitFit]) -> None:
         """One turn of waiting for queued images: watch the presenter, take the queue, report."""
-        for event in presenter.poll():
-            if isinstance(event, msg.PresenterDied):
-                raise CompactRigError(f"the presenter process died (exit code {event.exitcode}); "
-                                      "the session is saved: resume it")
+        _watch(presenter)
         self._take_queued(store, guard, presenter, fits)
         self._status(store, guard, presenter, force=False)
         time.sleep(0.01)
@@ -463,6 +459,14 @@ class SessionRunner:
                     fits[unit].add(entry[1], count)
         for line in guard.messages():
             self.report(line)
+
+
+def _watch(presenter: Presenter) -> None:
+    """Drain the presenter's events between trials; its death stops the session (which stays resumable)."""
+    for event in presenter.poll():
+        if isinstance(event, msg.PresenterDied):
+            raise CompactRigError(f"the presenter process died (exit code {event.exitcode}); "
+                                  "the session is saved: resume it")
 
 
 def export_npz(folder: Path, out: Path) -> tuple[int, int, int]:
