@@ -18,7 +18,7 @@ from engine.readout_features import FeatureSpec, compute_features
 from engine.readout_model import ReadoutModel
 from plugins.sources.base import Presentation
 from plugins.sources.simulated import SimulatedSource, calibrated_options
-from stimuli.closed_loop import ResponseLog, design_for_unit, refit, synthesis_readout
+from stimuli.closed_loop import ReadoutData, ResponseLog, design_for_unit, refit, strongest_weights, synthesis_readout
 from stimuli.gaudy import gaudy
 from stimuli.loop_simulation import simulate_selection
 from stimuli.next_images import choose_next
@@ -158,6 +158,36 @@ def test_readouts_learn_virtual_units_and_designed_images_beat_the_best_natural(
     record = design.records[0]
     assert record.kind == "max" and record.target_neuron == "readout:unit0"
     assert record.method["bank_neurons"] == list(DEMO.neuron_ids) and record.image_id == "max_readout-unit0_seed0"
+
+    # A population image: unit 0 up while unit 1 stays nearer its baseline than under the plain max image.
+    population = design_for_unit(readout, unit, [0, 1], SynthesisSettings(steps=40), data, population_weight=4.0)
+    seen = data.trials.counts > 0
+    means, spread = data.trials.means[seen].mean(axis=0), data.trials.means[seen].std(axis=0)
+    z_population = (source.true_rates(population.images) - means[:, None]) / spread[:, None]
+    z_max = (source.true_rates(design.images) - means[:, None]) / spread[:, None]
+    assert (z_population[0] > 1).all(), z_population
+    assert np.abs(z_population[1]).mean() < np.abs(z_max[1]).mean(), (z_population, z_max)
+    assert population.records[0].image_id == "popmax_readout-unit0_seed0"
+
+
+def test_strongest_weights_are_the_standardized_ridge_weights(predictor, textures):
+    spec = FeatureSpec(tuple(DEMO.neuron_ids))
+    features = compute_features(predictor, textures[:60], spec)
+    counts = (features @ [0.0, 3.0, -1.0])[None, :, None] + np.random.default_rng(1).normal(size=(2, 60, 1)) * 0.01
+    fit = refit(_data(features, counts))
+    standardized = fit.weights[0] * features.std(axis=0)
+    assert strongest_weights(fit, spec, DEMO, 0, 2) == [("demo:1", pytest.approx(standardized[1])),
+                                                        ("demo:2", pytest.approx(standardized[2]))]
+
+
+def _data(features: np.ndarray, counts: np.ndarray) -> ReadoutData:
+    """Responses (repeats, images, units) for ``features``, as the log would hold them."""
+    log = ResponseLog([f"u{k}" for k in range(counts.shape[2])])
+    ids = [f"i{k}" for k in range(len(features))]
+    log.add_features(ids, features)
+    for repeat in counts:
+        log.add_responses(ids, repeat)
+    return log.snapshot()
 
 
 def test_the_response_log_fits_only_images_with_features_and_complete_counts():
