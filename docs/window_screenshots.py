@@ -1,7 +1,9 @@
 """Screenshots of every view of the window, driven through a first closed loop as a newcomer would.
 
 Called by ``docs/make_screenshots.sh`` (under Xvfb): design images for demo:2, add them to
-the set, save it, run a simulated session on it, then grab each tab.
+the set, save it, run a simulated session on it (held open, with two mixture units), queue a
+committee batch and images synthesized for a mixture unit from the closed-loop panel, then
+grab each tab.
 """
 
 from __future__ import annotations
