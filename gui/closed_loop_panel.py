@@ -279,6 +279,9 @@ class ClosedLoopPanel(QWidget):
 
     # refits ----------------------------------------------------------------------------------
     def refit_now(self) -> None:
+        """Refit at once; features a cancelled job left out are computed first."""
+        if self.log is not None and (self.pool_features is None or self.log.missing_features(self.session_ids)):
+            self._prepare()
         self._refit_if_due(force=True)
 
     def _refit_if_due(self, force: bool = False) -> None:
