@@ -209,6 +209,8 @@ class ClosedLoopPanel(QWidget):
         self.log = ResponseLog(self.units)
         self.session_folder = Path(started.folder) if started.folder else None
         self.session_ids = list(started.image_ids)
+        if self.pool is not None:  # what this session already holds is not chosen again
+            self.chosen = np.isin(self.pool.ids, self.session_ids)
         self.fit, self.fit_data, self.fitted_at, self.focus = None, None, 0, 0
         self.table.setRowCount(0)
         self._prepare()
@@ -269,8 +271,7 @@ class ClosedLoopPanel(QWidget):
             self.log.add_features(ids, features)
         if pool_features is not None:
             self.pool, self.pool_features = pool, pool_features
-            shown = set(self.log.image_ids)
-            self.chosen = np.array([i in shown for i in pool.ids], dtype=bool)
+            self.chosen = np.isin(pool.ids, self.session_ids + self.log.image_ids)
             self.pool_label.setText(f"pool: {len(pool)} images ({pool_kinds(pool).count('gaudy')} gaudy)")
         if set(self.log.missing_features(self.session_ids)) - attempted:
             self._prepare()  # images queued while this job ran
