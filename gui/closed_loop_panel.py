@@ -248,8 +248,7 @@ class ClosedLoopPanel(QWidget):
         def work(progress, cancelled):
             new_ids, new_features = [], np.zeros((0, 0))
             if missing and folder is not None and (folder / STIMULI_DIR).is_dir():
-                session = StimulusSet.load(folder / STIMULI_DIR)
-                subset = session.select(k for k, i in enumerate(session.ids) if i in missing)
+                subset = StimulusSet.load(folder / STIMULI_DIR, only=missing)  # decodes just those PNGs
                 if len(subset):
                     new_ids = subset.ids
                     new_features = compute_features(predictor, subset.pixels, spec, progress, cancelled)

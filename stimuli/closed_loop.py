@@ -48,18 +48,19 @@ class ResponseLog:
         self.image_ids: list[str] = []
         self._index: dict[str, int] = {}
         self._features: dict[str, np.ndarray] = {}
-        self.counts = np.zeros(0, dtype=np.int64)
-        self.sums = np.zeros((0, len(self.units)))
-        self.sumsq = np.zeros((0, len(self.units)))
+        self._counts: list[int] = []
+        self._sums: list[np.ndarray] = []
+        self._sumsq: list[np.ndarray] = []
+        """Per image (row): presentations, and per unit the sum and sum of squares (rows grow in O(1))."""
         self.n_presentations = 0
 
     def _row(self, image_id: str) -> int:
         if image_id not in self._index:
             self._index[image_id] = len(self.image_ids)
             self.image_ids.append(image_id)
-            self.counts = np.append(self.counts, 0)
-            self.sums = np.vstack([self.sums, np.zeros(len(self.units))])
-            self.sumsq = np.vstack([self.sumsq, np.zeros(len(self.units))])
+            self._counts.append(0)
+            self._sums.append(np.zeros(len(self.units)))
+            self._sumsq.append(np.zeros(len(self.units)))
         return self._index[image_id]
 
     def add_features(self, image_ids: list[str], features: np.ndarray) -> None:
@@ -82,9 +83,9 @@ class ResponseLog:
             if np.isnan(counts).any():
                 continue  # every unit needs a count for the image to enter the shared fit
             row = self._row(image_id)
-            self.counts[row] += 1
-            self.sums[row] += counts
-            self.sumsq[row] += counts**2
+            self._counts[row] += 1
+            self._sums[row] += counts
+            self._sumsq[row] += counts**2
             self.n_presentations += 1
 
     def snapshot(self) -> ReadoutData:
@@ -93,8 +94,11 @@ class ResponseLog:
         ids = [self.image_ids[r] for r in rows]
         width = len(next(iter(self._features.values()))) if self._features else 0
         features = np.array([self._features[i] for i in ids]).reshape(len(ids), width)
-        return ReadoutData(ids, features, TrialSums(self.counts[rows].copy(), self.sums[rows].copy(),
-                                                    self.sumsq[rows].copy()))
+        width_units = len(self.units)
+        return ReadoutData(ids, features, TrialSums(
+            np.array([self._counts[r] for r in rows], dtype=np.int64),
+            np.array([self._sums[r] for r in rows]).reshape(len(rows), width_units),
+            np.array([self._sumsq[r] for r in rows]).reshape(len(rows), width_units)))
 
 
 def refit(data: ReadoutData, seed: int = 0) -> RidgeFit:

@@ -124,21 +124,13 @@ class StimulusSet:
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path) -> "StimulusSet":
-        """Read a set written by ``save``; every problem is named with its file."""
+    def load(cls, folder: str | Path, only: Iterable[str] | None = None) -> "StimulusSet":
+        """Read a set written by ``save`` (``only``: just those ids); every problem is named with its file."""
         folder = Path(folder)
-        manifest_path = folder / MANIFEST
-        if not manifest_path.is_file():
-            raise CompactRigError(f"{folder}: no {MANIFEST}; not a stimulus set (make one with "
-                                  "`compactrig stimuli import` or `compactrig synth`)")
-        try:
-            manifest = json.loads(manifest_path.read_text())
-            entries = manifest["images"]
-            if manifest.get("format") != FORMAT:
-                raise ValueError(f"format is {manifest.get('format')!r}")
-            records = [StimulusRecord(**{k: v for k, v in entry.items() if k != "file"}) for entry in entries]
-        except (ValueError, KeyError, TypeError) as error:
-            raise CompactRigError(f"{manifest_path}: not a valid stimulus-set manifest ({error})") from None
+        records = read_records(folder)
+        if only is not None:
+            wanted = set(only)
+            records = [r for r in records if r.image_id in wanted]
         pixels = np.zeros((len(records), IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
         for index, record in enumerate(records):
             path = folder / f"{check_image_id(record.image_id)}.png"
@@ -153,14 +145,34 @@ class StimulusSet:
         return cls(records, pixels)
 
 
+def read_records(folder: str | Path) -> list[StimulusRecord]:
+    """The manifest's records of the set in ``folder`` (no image is decoded)."""
+    folder = Path(folder)
+    manifest_path = folder / MANIFEST
+    if not manifest_path.is_file():
+        raise CompactRigError(f"{folder}: no {MANIFEST}; not a stimulus set (make one with "
+                              "`compactrig stimuli import` or `compactrig synth`)")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        entries = manifest["images"]
+        if manifest.get("format") != FORMAT:
+            raise ValueError(f"format is {manifest.get('format')!r}")
+        return [StimulusRecord(**{k: v for k, v in entry.items() if k != "file"}) for entry in entries]
+    except (ValueError, KeyError, TypeError) as error:
+        raise CompactRigError(f"{manifest_path}: not a valid stimulus-set manifest ({error})") from None
+
+
 def add_to_folder(folder: str | Path, images: StimulusSet) -> Path:
     """Append images to the set saved in ``folder`` writing only their PNGs (then the manifest, atomically)."""
     folder = Path(folder)
-    merged = StimulusSet.load(folder).merged(images)  # a clashing id is refused here
+    records = read_records(folder)
+    clash = sorted({r.image_id for r in records} & set(images.ids))
+    if clash:
+        raise CompactRigError(f"image id {clash[0]!r} is already in {folder}; rename or filter it first")
     try:
         for record, pixels in zip(images.records, images.pixels):
             Image.fromarray(pixels).save(folder / f"{record.image_id}.png", optimize=False)
-        _write_manifest(folder, merged.records)
+        _write_manifest(folder, records + images.records)
     except OSError as error:
         raise CompactRigError(f"{folder}: cannot write the stimulus set ({error.strerror or error})") from None
     return folder

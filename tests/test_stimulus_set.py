@@ -129,3 +129,20 @@ def test_cli_bad_input_one_line(tmp_path, args, fragment):
     result = run_cli(*[a.format(tmp=tmp_path) for a in args])
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert fragment in result.stderr.strip().splitlines()[-1]
+
+
+def test_adding_to_a_saved_set_writes_only_the_new_images_and_reads_back_a_subset(tmp_path):
+    from stimuli.probes import colour_blob, grating
+    from stimuli.stimulus_set import add_to_folder
+    StimulusSet([StimulusRecord(image_id=f"g{a}", kind="natural") for a in (0, 90)],
+                np.stack([grating(0), grating(90)])).save(tmp_path)
+    first_png = (tmp_path / "g0.png").stat().st_mtime_ns
+    blob = StimulusSet([StimulusRecord(image_id="blob", kind="natural")], colour_blob((1, -1, 0))[None])
+    add_to_folder(tmp_path, blob)
+    assert (tmp_path / "g0.png").stat().st_mtime_ns == first_png, "existing PNGs are not rewritten"
+    whole = StimulusSet.load(tmp_path)
+    assert whole.ids == ["g0", "g90", "blob"] and np.array_equal(whole.pixels[2], blob.pixels[0])
+    subset = StimulusSet.load(tmp_path, only={"blob", "g0"})
+    assert subset.ids == ["g0", "blob"] and np.array_equal(subset.pixels, whole.pixels[[0, 2]])
+    with pytest.raises(CompactRigError, match="'blob' is already in"):
+        add_to_folder(tmp_path, blob)
