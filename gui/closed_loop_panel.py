@@ -38,6 +38,7 @@ from stimuli.stimulus_set import StimulusRecord, StimulusSet, annotate
 from stimuli.synthesis import SynthesisSettings
 
 READOUT_COLUMNS = ("unit", "images", "penalty", "held-out r", "r2_ER", "reads most from")
+IDLE_TEXT = "no job running"
 SHOWN_NEURONS = 12
 """Bank neurons drawn in the weights plot (the focused readout's strongest)."""
 
@@ -145,6 +146,7 @@ class ClosedLoopPanel(QWidget):
 
         self.progress = QProgressBar()
         self.progress.setMaximumHeight(14)
+        self.progress.setFormat(IDLE_TEXT)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
         progress_row = QHBoxLayout()
@@ -406,7 +408,8 @@ class ClosedLoopPanel(QWidget):
         self.message.emit(text)
 
     def _idle(self) -> None:
-        self.progress.setFormat("%p%")
+        self.progress.setFormat(IDLE_TEXT)
+        self.progress.setValue(0)
         self._update_buttons()
 
     def cancel(self) -> None:
