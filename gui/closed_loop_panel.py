@@ -28,7 +28,7 @@ from engine.image_files import read_images
 from engine.readout_features import FeatureSpec, compute_features
 from engine.ridge import MIN_IMAGES, RidgeFit
 from gui.image_dialog import ask_for_images
-from gui.session.events import ImagesAdded, ResponseStored, SessionStarted
+from gui.session.events import ImagesAdded, ResponseStored, SessionStarted, UnitsDiscovered
 from gui.session.folder import STIMULI_DIR
 from gui.worker import Job, JobList
 from stimuli.closed_loop import (ReadoutData, ResponseLog, design_for_unit, next_batch, refit, strongest_weights,
@@ -197,14 +197,24 @@ class ClosedLoopPanel(QWidget):
                 responses = list(event.stored)
             elif isinstance(event, ResponseStored):
                 responses.append((event.image_id, event.counts))
+            elif isinstance(event, UnitsDiscovered) and self.log is not None:
+                self._add_responses(responses)  # those came before the unit, which counted 0 in them
+                responses = []
+                for unit in event.units:
+                    self.log.add_unit(unit)
+                self.units = list(self.log.units)
             elif isinstance(event, ImagesAdded) and self.log is not None:
                 self.session_ids += event.image_ids
                 self._prepare()
         if self.log is not None and responses:
-            self.log.add_responses([i for i, _ in responses],
-                                   [[counts.get(u, np.nan) for u in self.units] for _, counts in responses])
+            self._add_responses(responses)
             self._refit_if_due()
             self._show_heading()
+
+    def _add_responses(self, responses: list[tuple[str, dict[str, float]]]) -> None:
+        if self.log is not None and responses:
+            self.log.add_responses([i for i, _ in responses],
+                                   [[counts.get(u, np.nan) for u in self.units] for _, counts in responses])
 
     def _begin(self, started: SessionStarted) -> None:
         self.units = list(started.units)
@@ -444,8 +454,9 @@ class ClosedLoopPanel(QWidget):
             self.fit_points.setData([], [])
             self.weight_bars.setOpts(x=[], height=[])
             return
-        self.table.setRowCount(len(self.units))
-        for row, unit in enumerate(self.units):
+        fitted_units = self.units[:len(fit.held_out_r)]  # units heard from after this fit wait for the next
+        self.table.setRowCount(len(fitted_units))
+        for row, unit in enumerate(fitted_units):
             strongest = ", ".join(f"{neuron} {weight:+.2f}"
                                   for neuron, weight in strongest_weights(fit, self.spec, self.bank, row, 3))
             cells = (unit, str(fit.n_images), f"{fit.alphas[row]:.2g}",
@@ -467,7 +478,7 @@ class ClosedLoopPanel(QWidget):
 
     def _show_focus(self) -> None:
         fit, data, unit = self.fit, self.fit_data, self.focus
-        if fit is None or unit >= len(self.units):
+        if fit is None or unit >= min(len(self.units), len(fit.held_out_r)):
             return
         seen = data.trials.counts > 0
         self.fit_points.setData(fit.held_out[unit][seen], data.trials.means[seen, unit])

@@ -20,7 +20,7 @@ from PyQt6.QtWidgets import (QGroupBox, QHBoxLayout, QHeaderView, QLabel, QSplit
 from engine.bank import ModelBank
 from engine.population_fit import PopulationFit, PopulationSummary
 from gui.closed_loop_panel import ClosedLoopPanel
-from gui.session.events import ImagesAdded, ResponseStored, SessionStarted
+from gui.session.events import ImagesAdded, ResponseStored, SessionStarted, UnitsDiscovered
 
 TABLE_COLUMNS = ("unit", "model", "shown", "images", "r", "r2_ER", "slope")
 
@@ -132,6 +132,8 @@ class LiveFitsTab(QWidget):
             elif isinstance(event, ResponseStored):
                 batch_ids.append(event.image_id)
                 batch_counts.append(event.counts)
+            elif isinstance(event, UnitsDiscovered):
+                self.unmapped += [u for u in event.units if u not in self.unmapped]
             elif isinstance(event, ImagesAdded) and self.fit is not None and event.image_ids:
                 self.fit.add_images(event.image_ids, [event.predictions[u] for u in self.fit.units]
                                     if self.fit.units else np.zeros((0, len(event.image_ids))))

@@ -254,8 +254,11 @@ class RigTab(QWidget):
             problems = error.problems
         else:
             self.rig_problems.setStyleSheet("color: #1b5e20")
-            self.rig_problems.setText(f"Rig is valid: {rig.image_size_px:.0f} px images, "
-                                      f"{rig.frames_on}+{rig.frames_off} frames at {rig.refresh_hz:g} Hz.")
+            overlap = (" Warning: the fixation dot covers part of the image; move [image] position_deg."
+                       if rig.fixation_overlaps_image() else "")
+            self.rig_problems.setText(f"Rig is valid: images drawn {rig.drawn_image_px()} px "
+                                      f"({rig.drawn_image_deg():.2f} deg), "
+                                      f"{rig.frames_on}+{rig.frames_off} frames at {rig.refresh_hz:g} Hz.{overlap}")
             return rig
         self.rig_problems.setStyleSheet("color: #b00020")
         self.rig_problems.setText("\n".join(problems))
@@ -399,11 +402,16 @@ class RigTab(QWidget):
             self.job.cancel()
 
     def stop_and_wait(self) -> None:
-        """Abort and wait until the presenter is shut down and the store closed (window closing)."""
+        """Abort and wait until the presenter is shut down and the store closed (window closing): the runner
+        waits at most half a second for due responses and for the presenter, which is killed if it hangs."""
+        if self.runner is not None:
+            self.runner.closing = True
         self.abort()
         if self.job is not None and self.job.thread is not None:
             self.job.thread.quit()  # its event loop ends once the runner returns (no queued quit can arrive now)
             while self.job.thread.isRunning():
+                if self.runner is not None:
+                    self.runner.closing = True
                 self.abort()  # the runner may have been created after the first request
                 self.job.thread.wait(100)
         self.active = False

@@ -22,6 +22,8 @@ class Gate:
 
     def __init__(self, **settings: Any) -> None:
         self.settings = parse_settings("gate", self.name, self.options, settings)
+        self.break_reason = "fixation break"
+        """Why the last ``break_time`` was not None, as a short phrase for the trial store and markers."""
 
     def connect(self) -> None:
         """Open connections (called once before the first trial)."""
@@ -32,44 +34,107 @@ class Gate:
     def must_abort(self, now: float) -> bool:
         return False
 
+    def break_time(self, since: float, now: float) -> float | None:
+        """The earliest time in [since, now] (LSL clock) at which fixation was not held, or None.
+
+        Gates that know when a break happened (from time-stamped samples) say so, so the image on
+        screen at that moment is the one aborted; this default can only say "now".
+        """
+        return now if self.must_abort(now) else None
+
     def close(self) -> None:
         """Release connections."""
 
 
+HISTORY_S = 30.0
+"""Fixation samples kept for looking back over a trial."""
+CORRECTION_REFRESH_S = 5.0
+
+
 class LslGate(Gate):
-    """Fixation state from an LSL stream: the latest sample's channel 0 (1 fixating, 0 broken)."""
+    """Fixation state from an LSL stream: channel 0 is 1 while the animal fixates, 0 when it does not.
+
+    Fails closed: the eye tracker must send a regular-rate stream; when no sample has come for
+    ``stale_after_s`` the gate is closed (a dead or stalled tracker is a fixation break). Samples are
+    used with their own time stamps, so a break between two polls is still seen, and is charged to
+    the moment it happened.
+    """
 
     name = "lsl"
     options = (
         Option("stream_name", str, "FixationState", "name of the state stream"),
         Option("resolve_timeout_s", float, 5.0, "how long to look for the stream, s"),
+        Option("stale_after_s", float, 0.1, "no sample for this long closes the gate (fails closed), s"),
     )
 
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
+        if self.settings["stale_after_s"] <= 0:
+            raise CompactRigError("gate 'lsl': stale_after_s must be above 0 (the tracker's sample interval "
+                                  "plus its jitter, e.g. 0.1)")
         self._inlet = None
-        self._fixating = False
+        self._times: list[float] = []
+        self._states: list[bool] = []
+        self._correction = 0.0
+        self._corrected_at = float("-inf")
 
     def connect(self) -> None:
         import pylsl
         found = pylsl.resolve_byprop("name", self.settings["stream_name"], 1, self.settings["resolve_timeout_s"])
         if not found:
-            raise CompactRigError(f"gate: no LSL stream named {self.settings['stream_name']!r} found")
-        self._inlet = pylsl.StreamInlet(found[0])
+            raise CompactRigError(f"gate: no LSL stream named {self.settings['stream_name']!r} found within "
+                                  f"{self.settings['resolve_timeout_s']:g} s; start the eye tracker's stream")
+        # recover=True: a tracker that restarts under the same source id is picked up again by itself
+        self._inlet = pylsl.StreamInlet(found[0], max_buflen=10, recover=True)
         self._inlet.open_stream(self.settings["resolve_timeout_s"])
+        self._refresh_correction(pylsl.local_clock(), self.settings["resolve_timeout_s"])
 
-    def _update(self) -> None:
-        samples, _ = self._inlet.pull_chunk(timeout=0.0)
-        if samples:
-            self._fixating = bool(samples[-1][0])
+    def _refresh_correction(self, now: float, timeout: float = 0.0) -> None:
+        import pylsl
+        try:
+            self._correction = self._inlet.time_correction(timeout)
+            self._corrected_at = now
+        except (pylsl.TimeoutError, pylsl.LostError):
+            pass
+
+    def _update(self, now: float) -> None:
+        if now - self._corrected_at > CORRECTION_REFRESH_S:
+            self._refresh_correction(now)
+        samples, stamps = self._inlet.pull_chunk(timeout=0.0)
+        for sample, stamp in zip(samples, stamps):
+            local = stamp + self._correction
+            if self._times and local < self._times[-1]:
+                local = self._times[-1]  # keep time order (a tracker restart can step its clock back)
+            self._times.append(local)
+            self._states.append(bool(sample[0]))
+        cut = next((k for k, t in enumerate(self._times) if t >= now - HISTORY_S), len(self._times))
+        if cut > 1:
+            del self._times[:cut - 1], self._states[:cut - 1]
+
+    def break_time(self, since: float, now: float) -> float | None:
+        self._update(now)
+        stale = self.settings["stale_after_s"]
+        times, states = self._times, self._states
+        if not times:
+            self.break_reason = "no fixation sample yet (eye tracker silent)"
+            return since
+        first = max(0, next((k for k, t in enumerate(times) if t > since), len(times)) - 1)
+        for k in range(first, len(times)):
+            start = max(times[k], since)
+            if not states[k]:
+                self.break_reason = "fixation break"
+                return start
+            following = times[k + 1] if k + 1 < len(times) else now
+            if following - times[k] > stale:
+                self.break_reason = f"no fixation sample for {stale:g} s (eye tracker silent)"
+                return max(times[k] + stale, since)
+        return None
 
     def may_start(self, now: float) -> bool:
-        self._update()
-        return self._fixating
+        return self.break_time(now, now) is None
 
     def must_abort(self, now: float) -> bool:
-        self._update()
-        return not self._fixating
+        return self.break_time(now, now) is not None
 
     def close(self) -> None:
         if self._inlet is not None:

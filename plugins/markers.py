@@ -25,6 +25,9 @@ class MarkerOutput:
         if options:
             raise ValueError(f"unknown options {sorted(options)}")
 
+    def describe(self, session: dict[str, str]) -> None:
+        """Told what is being recorded (session folder, stimulus set, software) before ``open``."""
+
     def open(self) -> None:
         """Called once in the presenter process before the first trial."""
 
@@ -35,7 +38,11 @@ class MarkerOutput:
         """Image ``image_id`` appeared at ``timestamp``: presentation number ``order``."""
 
     def trial_end(self, trial_id: int, timestamp: float) -> None:
-        """The trial's last image has gone."""
+        """The trial's last image has gone: ``timestamp`` is the flip of the blank frame that ends it."""
+
+    def abort(self, order: int, reason: str, timestamp: float) -> None:
+        """Presentation ``order`` does not count (fixation break, missing response, stop...): recorders
+        drop its spikes; it is shown again later under a new order number."""
 
     def close(self) -> None:
         """Called when the presenter shuts down."""
@@ -45,8 +52,11 @@ class LslMarkers(MarkerOutput):
     """One JSON string marker per event on an irregular-rate LSL stream.
 
     Samples: ``{"event": "onset", "order": 12, "trial": 3, "image": "image0007"}``,
-    ``{"event": "trial_start", "trial": 3}``, ``{"event": "trial_end", "trial": 3}``,
-    each time-stamped with the flip time, so recorders align them with spikes.
+    ``{"event": "trial_start", "trial": 3}``, ``{"event": "trial_end", "trial": 3}`` (each
+    time-stamped with its flip), and ``{"event": "abort", "order": 12, "reason": "..."}`` (stamped
+    when the abort was decided). Order numbers are never reused within a session, across crashes and
+    resumes. The stream's description names the session and its stimulus set
+    (``<desc><compactrig><session>...``).
     """
 
     options = (
@@ -60,10 +70,17 @@ class LslMarkers(MarkerOutput):
         super().__init__()
         self.name, self.source_id, self.stream_type = name, source_id, stream_type
         self._outlet = None
+        self._session: dict[str, str] = {}
+
+    def describe(self, session: dict[str, str]) -> None:
+        self._session = dict(session)
 
     def open(self) -> None:
         import pylsl
         info = pylsl.StreamInfo(self.name, self.stream_type, 1, pylsl.IRREGULAR_RATE, pylsl.cf_string, self.source_id)
+        described = info.desc().append_child("compactrig")
+        for key, value in self._session.items():
+            described.append_child_value(key, str(value))
         self._outlet = pylsl.StreamOutlet(info)
 
     def _send(self, payload: dict, timestamp: float) -> None:
@@ -77,6 +94,9 @@ class LslMarkers(MarkerOutput):
 
     def trial_end(self, trial_id: int, timestamp: float) -> None:
         self._send({"event": "trial_end", "trial": trial_id}, timestamp)
+
+    def abort(self, order: int, reason: str, timestamp: float) -> None:
+        self._send({"event": "abort", "order": order, "reason": reason}, timestamp)
 
     def close(self) -> None:
         self._outlet = None

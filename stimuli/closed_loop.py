@@ -63,6 +63,14 @@ class ResponseLog:
             self._sumsq.append(np.zeros(len(self.units)))
         return self._index[image_id]
 
+    def add_unit(self, unit: str) -> None:
+        """A unit first heard from mid-session: it counted 0 in every presentation logged before."""
+        if unit in self.units:
+            return
+        self.units.append(unit)
+        self._sums = [np.append(row, 0.0) for row in self._sums]
+        self._sumsq = [np.append(row, 0.0) for row in self._sumsq]
+
     def add_features(self, image_ids: list[str], features: np.ndarray) -> None:
         """Feature rows for images (shown or about to be)."""
         for image_id, row in zip(image_ids, np.asarray(features, dtype=np.float64)):

@@ -24,7 +24,7 @@ from stimuli.stimulus_set import StimulusRecord, StimulusSet, annotate
 from stimuli.trial_plan import Trial, make_plan
 
 RIG = {"screen": {"resolution": [800, 600], "refresh_hz": 60.0, "width_cm": 40.0, "distance_cm": 57.0},
-       "image": {"size_deg": 5.0, "position_deg": [2.0, 1.0]},
+       "image": {"size_deg": 11.0, "position_deg": [7.0, 0.0]},
        "fixation": {"size_deg": 0.5, "colour": [255, 0, 0]},
        "photodiode": {"corner": "bottom-left", "size_px": 30},
        "timing": {"frames_on": 3, "frames_off": 2, "images_per_trial": 2, "inter_trial_s": 0.05}}
@@ -72,18 +72,23 @@ def test_captured_frames_log_and_order(tmp_path, stimulus_folder):
     assert times == sorted(times) and abs(times[0] - pylsl.local_clock()) < 120, "onsets on the LSL clock"
 
     rig = parse_rig(RIG)
-    size, (x, y) = rig.image_size_px, rig.image_position_px
-    left, top = 400 + x - size / 2, 300 - y - size / 2
+    side = rig.drawn_image_px()
+    scale = side // 112
+    assert scale == 2 and not rig.fixation_overlaps_image()
+    x, y = rig.pixel_aligned_position(side)
+    left, top = int(400 + x - side / 2), int(300 - y - side / 2)
     assert sorted(p.name for p in capture.iterdir()) == [f"{i:05d}.png" for i in range(6)]
     for order, row in enumerate(rows):
         frame = Image.open(capture / f"{order:05d}.png").convert("RGB")
         assert frame.size == (800, 600)
-        region = frame.crop((round(left) + 2, round(top) + 2, round(left + size) - 2, round(top + size) - 2))
-        shown = np.asarray(region.resize((108, 108), Image.Resampling.BILINEAR), dtype=float)
-        expected = stimulus_set.pixels[stimulus_set.ids.index(row["image_id"])][2:110, 2:110].astype(float)
-        assert np.abs(shown - expected).mean() < 12, row["image_id"]
-        others = [p for i, p in zip(stimulus_set.ids, stimulus_set.pixels) if i != row["image_id"]]
-        assert all(np.abs(shown - o[2:110, 2:110]).mean() > 2 * np.abs(shown - expected).mean() for o in others)
+        drawn = np.asarray(frame)[top:top + side, left:left + side]
+        expected = stimulus_set.pixels[stimulus_set.ids.index(row["image_id"])]
+        blocks = drawn.reshape(112, scale, 112, scale, 3)
+        assert (blocks == expected[:, None, :, None, :]).all(), f"{row['image_id']}: every PNG pixel is a " \
+            f"{scale}x{scale} block of exactly its value"
+        around = np.asarray(frame)
+        assert (around[top - 1, left:left + side] == 128).all() and (around[top:top + side, left - 1] == 128).all(), \
+            "the image starts exactly at its pixel-aligned edge (background just outside)"
         pixels = np.asarray(frame)
         assert tuple(pixels[300, 400]) == (255, 0, 0), "fixation dot at the screen centre"
         patch = pixels[600 - 15, 15]
@@ -98,7 +103,7 @@ def run_until_done(presenter, timeout=60):
 
 
 def start(rig: RigConfig, stimulus_folder):
-    presenter = Presenter(rig).start()
+    presenter = Presenter(rig, {"session": "/data/session-7", "stimulus_set": "/data/set-A"}).start()
     presenter.wait_for(msg.Ready, 60)
     stimulus_set = StimulusSet.load(stimulus_folder)
     presenter.send(msg.LoadStimuli(stimulus_set.ids, stimulus_set.pixels))
@@ -121,7 +126,13 @@ def test_abort_stops_within_two_frames_and_keeps_the_log(stimulus_folder):
         assert done.aborted and done.frames_after_abort <= 2
         assert [o.order for o in onsets] == list(range(len(onsets))) and len(onsets) < 30
         assert done.images_shown == len(onsets)
-        assert all(not o.aborted for o in onsets[:2])
+        finished = [e for e in before + after if isinstance(e, msg.ImageDone)]
+        assert [e.order for e in finished] == [o.order for o in onsets], "every onset gets its end"
+        assert not finished[0].aborted and finished[0].frames_shown == 40
+        assert finished[-1].aborted and finished[-1].frames_shown < 40, "the image up at the abort is cut short"
+        assert all(e.offset_time > e.onset_time for e in finished)
+        trial_done = next(e for e in after if isinstance(e, msg.TrialDone))
+        assert trial_done.aborted and trial_done.end_time >= finished[-1].offset_time
         time.sleep(0.3)
         assert not any(isinstance(e, msg.Onset) for e in presenter.poll()), "nothing shown after the abort"
     finally:
@@ -169,7 +180,38 @@ def test_lsl_markers_match_the_onsets(stimulus_folder):
             assert (marker["order"], marker["trial"], marker["image"]) == (onset.order, onset.trial_id, onset.image_id)
             assert abs(stamp - onset.onset_time) < 1e-3 and onset.marker_sent
         assert [m["event"] for m, _ in markers].count("trial_start") == 3
-        assert [m["event"] for m, _ in markers].count("trial_end") == 3
+        ends = [t for m, t in markers if m["event"] == "trial_end"]
+        trial_ends = [e.end_time for e in events if isinstance(e, msg.TrialDone)]
+        assert len(ends) == 3 and all(abs(a - b) < 1e-3 for a, b in zip(ends, trial_ends)), "trial_end on its flip"
+        done = [e for e in events if isinstance(e, msg.ImageDone)]
+        assert all(abs(d.offset_time - o.onset_time) > 0 for d, o in zip(done, onsets))
+        presenter.send(msg.MarkAborted(3, "fixation break"))
+        sample, stamp = inlet.pull_sample(timeout=5.0)
+        assert json.loads(sample[0]) == {"event": "abort", "order": 3, "reason": "fixation break"}
+        described = inlet.info(5.0).desc().child("compactrig")
+        assert described.child_value("session") == "/data/session-7"
+        assert described.child_value("stimulus_set") == "/data/set-A"
+    finally:
+        presenter.shutdown()
+
+
+def test_the_onset_is_reported_while_the_image_is_still_up_and_ctrl_c_does_not_reach_the_presenter(
+        stimulus_folder):
+    """A long image: the source must learn its onset at the first flip, not after its frames."""
+    rig = parse_rig({**RIG, "timing": {"frames_on": 300, "frames_off": 0, "images_per_trial": 2}})
+    presenter, stimulus_set = start(rig, stimulus_folder)
+    try:
+        presenter.send(msg.RunTrials([Trial(0, ("grating", "blob"))]))
+        onset = presenter.wait_for(msg.Onset, 30)
+        learned_at = pylsl.local_clock()
+        os.kill(presenter.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole process group
+        events, done = run_until_done(presenter)
+        first_done = next(e for e in events if isinstance(e, msg.ImageDone))
+        assert first_done.order == onset.order and learned_at < first_done.offset_time, \
+            "the onset arrived before the image was taken down"
+        second = next(e for e in events if isinstance(e, msg.Onset))
+        assert abs(first_done.offset_time - second.onset_time) < 1e-9, "no off frames: the next onset removes it"
+        assert not done.aborted and presenter.alive, "the presenter ignores SIGINT; the parent decides"
     finally:
         presenter.shutdown()
 

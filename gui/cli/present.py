@@ -12,11 +12,11 @@ from pathlib import Path
 from engine.errors import CompactRigError
 from gui.presenter import protocol as msg
 from gui.presenter.client import Presenter
-from gui.presenter.rig import load_rig, write_default_rig
+from gui.presenter.rig import IMAGE_PIXELS, load_rig, write_default_rig
 from stimuli.stimulus_set import StimulusSet
 from stimuli.trial_plan import make_plan
 
-LOG_COLUMNS = ["order", "trial", "image_id", "onset_time", "frames_shown", "dropped_frames", "aborted"]
+LOG_COLUMNS = ["order", "trial", "image_id", "onset_time", "offset_time", "frames_shown", "dropped_frames", "aborted"]
 REFRESH_TOLERANCE = 0.02
 
 
@@ -50,10 +50,17 @@ def run_rig_init(args: argparse.Namespace) -> int:
 
 def run_rig_check(args: argparse.Namespace) -> int:
     rig = load_rig(args.file)
-    print(f"{args.file}: valid. {rig.pixels_per_degree:.2f} px/deg; image {rig.image_size_px:.1f} px at "
-          f"({rig.image_position_px[0]:.1f}, {rig.image_position_px[1]:.1f}) px; "
+    side = rig.drawn_image_px()
+    x, y = rig.pixel_aligned_position(side)
+    print(f"{args.file}: valid. {rig.pixels_per_degree:.2f} px/deg; images drawn {side} px "
+          f"({side // IMAGE_PIXELS}x their {IMAGE_PIXELS} pixels, nearest-neighbour) = {rig.drawn_image_deg():.2f} deg "
+          f"(size_deg asks {rig.image_size_deg:g}) at ({x:g}, {y:g}) px; "
           f"{rig.frames_on} frames on ({1000 * rig.frames_on / rig.refresh_hz:.1f} ms), {rig.frames_off} off, "
           f"{rig.images_per_trial} images per trial")
+    if rig.fixation_overlaps_image():
+        print(f"warning: the fixation dot ({rig.fixation_size_deg:g} deg at the screen centre) covers part of the "
+              f"image, so the animal does not see the PNG's pixels there; move [image] position_deg",
+              file=sys.stderr)
     return 0
 
 
@@ -91,12 +98,13 @@ def run(args: argparse.Namespace) -> int:
                 presenter.send(msg.Abort())
                 abort_sent = True
             for event in presenter.poll():
-                if isinstance(event, msg.Onset):
+                if isinstance(event, msg.ImageDone):
                     shown += 1
                     dropped += event.dropped_frames
                     if log is not None:
                         log.writerow([event.order, event.trial_id, event.image_id, f"{event.onset_time:.6f}",
-                                      event.frames_shown, event.dropped_frames, int(event.aborted)])
+                                      f"{event.offset_time:.6f}", event.frames_shown, event.dropped_frames,
+                                      int(event.aborted)])
                         log_handle.flush()
                 elif isinstance(event, msg.TrialDone):
                     print(f"trial {event.trial_id}: {shown}/{planned} images shown, {dropped} dropped frames")

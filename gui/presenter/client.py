@@ -24,12 +24,14 @@ HEARTBEAT_TIMEOUT_S = 3.0
 class Presenter:
     """A presenter process for one rig; use as a context manager or call ``shutdown``."""
 
-    def __init__(self, rig: RigConfig) -> None:
+    def __init__(self, rig: RigConfig, session: dict[str, str] | None = None) -> None:
+        """``session`` describes the session to the marker outputs (names the session and stimulus set)."""
         self.rig = rig
         context = multiprocessing.get_context("spawn")
         self._commands = context.Queue()
         self._events = context.Queue()
-        self._process = context.Process(target=presenter_main, args=(rig, self._commands, self._events),
+        self._process = context.Process(target=presenter_main,
+                                        args=(rig, self._commands, self._events, dict(session or {})),
                                         name="compactrig-presenter", daemon=True)
         self._ready = False
         self._closing = False

@@ -49,6 +49,14 @@ class Abort:
 
 
 @dataclass(frozen=True)
+class MarkAborted:
+    """Send an ``abort`` marker for presentation ``order`` (the parent decided it does not count)."""
+
+    order: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class Heartbeat:
     sequence: int
 
@@ -78,12 +86,26 @@ class TrialStarted:
 
 @dataclass(frozen=True)
 class Onset:
-    """One image shown: its onset is the time of its first flip on the LSL clock."""
+    """An image has just appeared: sent right after its first flip (time on the LSL clock), so the
+    response source learns the onset while the image is still up, whatever its duration."""
 
     order: int
     trial_id: int
     image_id: str
     onset_time: float
+    marker_sent: bool = False
+
+
+@dataclass(frozen=True)
+class ImageDone:
+    """The image's frames are over: ``offset_time`` is the flip that removed it (its off frames, the
+    next image or the trial's end), ``aborted`` if the run was aborted while it was up."""
+
+    order: int
+    trial_id: int
+    image_id: str
+    onset_time: float
+    offset_time: float
     frames_shown: int
     dropped_frames: int
     aborted: bool = False
@@ -92,10 +114,14 @@ class Onset:
 
 @dataclass(frozen=True)
 class TrialDone:
+    """``end_time`` is the flip of the blank frame that ends the trial (also stamped as ``trial_end``)."""
+
     trial_id: int
     images_shown: int
     dropped_frames: int
     aborted: bool
+    start_time: float | None = None
+    end_time: float | None = None
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right", "none")
+IMAGE_PIXELS = 112
+"""Side of the models' images (and so of every stimulus PNG), in image pixels."""
 
 
 class RigFileError(CompactRigError):
@@ -45,7 +47,7 @@ class RigConfig:
     gamma: float | None = None
     background: int = 128
     image_size_deg: float = 4.0
-    image_position_deg: tuple[float, float] = (0.0, 0.0)
+    image_position_deg: tuple[float, float] = (4.0, -3.0)
     fixation_size_deg: float = 0.2
     fixation_colour: tuple[int, int, int] = (255, 0, 0)
     photodiode_corner: str = "bottom-left"
@@ -77,6 +79,30 @@ class RigConfig:
     def image_position_px(self) -> tuple[float, float]:
         """Centre of the image relative to the screen centre (x right, y up), in pixels."""
         return (self.degrees_to_pixels(self.image_position_deg[0]), self.degrees_to_pixels(self.image_position_deg[1]))
+
+    def drawn_image_px(self, image_pixels: int = IMAGE_PIXELS) -> int:
+        """The side actually drawn: the whole multiple of the image's pixels nearest ``size_deg``
+        (at least 1x), so each image pixel is a k x k block of screen pixels (nearest-neighbour)."""
+        return image_pixels * max(1, round(self.image_size_px / image_pixels))
+
+    def drawn_image_deg(self, image_pixels: int = IMAGE_PIXELS) -> float:
+        return self.drawn_image_px(image_pixels) / self.pixels_per_degree
+
+    def pixel_aligned_position(self, side: int) -> tuple[float, float]:
+        """The image centre rounded so its edges fall on screen-pixel boundaries (PsychoPy's ``pix``
+        origin is the window centre, a pixel boundary only for even sizes)."""
+        def aligned(offset: float, screen: int) -> float:
+            return round(offset) + 0.5 * ((screen + side) % 2)
+        x, y = self.image_position_px
+        return aligned(x, self.resolution[0]), aligned(y, self.resolution[1])
+
+    def fixation_overlaps_image(self, image_pixels: int = IMAGE_PIXELS) -> bool:
+        """True when the fixation dot (at the screen centre) covers some of the image's pixels."""
+        half = self.drawn_image_px(image_pixels) / 2
+        x, y = self.pixel_aligned_position(self.drawn_image_px(image_pixels))
+        radius = self.fixation_size_px / 2 if self.fixation_size_px > 0 else 0.0
+        nearest_x, nearest_y = min(max(0.0, x - half), x + half), min(max(0.0, y - half), y + half)
+        return self.fixation_size_px > 0 and nearest_x ** 2 + nearest_y ** 2 < radius ** 2 + 1e-9
 
     @property
     def fixation_size_px(self) -> float:
@@ -207,11 +233,12 @@ def parse_rig(data: dict[str, Any], source: str = "rig file") -> RigConfig:
 def _geometry_problems(rig: RigConfig) -> list[str]:
     problems = []
     half_w, half_h = rig.resolution[0] / 2, rig.resolution[1] / 2
-    x, y = rig.image_position_px
-    half = rig.image_size_px / 2
+    side = rig.drawn_image_px()
+    x, y = rig.pixel_aligned_position(side)
+    half = side / 2
     if abs(x) + half > half_w or abs(y) + half > half_h:
-        problems.append(f"image: {rig.image_size_deg:g} deg at {list(rig.image_position_deg)} deg is "
-                        f"{rig.image_size_px:.0f} px wide at {x:.0f},{y:.0f} px and does not fit the "
+        problems.append(f"image: {rig.image_size_deg:g} deg at {list(rig.image_position_deg)} deg is drawn "
+                        f"{side} px wide at {x:.0f},{y:.0f} px and does not fit the "
                         f"{rig.resolution[0]}x{rig.resolution[1]} screen; make it smaller or move it")
     if rig.photodiode_size_px * 2 > min(rig.resolution):
         problems.append(f"photodiode.size_px = {rig.photodiode_size_px} is too large for the screen")
@@ -247,8 +274,9 @@ width_cm = 53.0         # visible width of the screen
 background = 128        # grey level 0-255
 
 [image]
-size_deg = 4.0          # image width (and height)
-position_deg = [0.0, 0.0]  # image centre: x right, y up, from the screen centre
+size_deg = 4.0          # image width; drawn at the nearest whole multiple of its 112 pixels
+position_deg = [4.0, -3.0]  # image centre (x right, y up, from the fixation point at the screen
+                        # centre): put it on the receptive field, clear of the fixation dot
 
 [fixation]
 size_deg = 0.2          # fixation dot diameter (0 hides it)

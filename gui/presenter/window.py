@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,12 +83,14 @@ class Stage:
         return float(rate) if rate else None
 
     def load(self, image_ids: list[str], pixels) -> int:
+        """Textures drawn at a whole multiple of the image's pixels, nearest-neighbour, on whole screen
+        pixels: the animal sees exactly the PNG's pixels (``RigConfig.drawn_image_px``)."""
         from PIL import Image
-        size = self.rig.image_size_px
-        self.images.update({image_id: self.visual.ImageStim(self.win, image=Image.fromarray(p), size=(size, size),
-                                                            pos=self.rig.image_position_px, units="pix",
-                                                            interpolate=True)
-                            for image_id, p in zip(image_ids, pixels)})
+        for image_id, p in zip(image_ids, pixels):
+            side = self.rig.drawn_image_px(p.shape[1])
+            self.images[image_id] = self.visual.ImageStim(self.win, image=Image.fromarray(p), size=(side, side),
+                                                          pos=self.rig.pixel_aligned_position(side), units="pix",
+                                                          interpolate=False)
         return len(self.images)
 
     def toggle_photodiode(self) -> None:
@@ -104,12 +107,29 @@ class Stage:
             self.photodiode.draw()
 
 
+@dataclass
+class _ShownImage:
+    """An image whose frames are running: its ImageDone is sent at the flip that removes it."""
+
+    order: int
+    trial_id: int
+    image_id: str
+    onset_time: float
+    dropped_before: int
+    frames: int = 0
+    on_frames_over: bool = False
+    """Its on frames are drawn: the next flip takes it down (stamped as ``offset_time``)."""
+    offset_time: float | None = None
+
+
 class Presentation:
     """Runs trial lists on a ``Stage``, reporting to the parent through ``events``."""
 
     def __init__(self, stage: Stage, markers: list[MarkerOutput], commands, events) -> None:
         self.stage, self.markers, self.commands, self.events = stage, markers, commands, events
         self.state = _RunState()
+        self._up: _ShownImage | None = None
+        """The image on screen (or in its off frames) whose removal flip has not been reported yet."""
 
     def peek(self) -> None:
         """Handle whatever the parent sent, without waiting; a dead parent ends the run."""
@@ -134,14 +154,28 @@ class Presentation:
             self.state.paused = False
         elif isinstance(command, msg.Heartbeat):
             self.events.put(msg.HeartbeatReply(command.sequence, _now()))
+        elif isinstance(command, msg.MarkAborted):
+            self.mark_aborted(command)
         else:
             self.events.put(msg.PresenterError(f"{type(command).__name__} ignored: a run is in progress"))
 
-    def flip(self) -> None:
+    def mark_aborted(self, command: msg.MarkAborted) -> None:
+        for marker in self.markers:
+            marker.abort(command.order, command.reason, _now())
+
+    def flip(self, stamp: bool = False) -> float | None:
+        """Flip; with ``stamp`` (or an image waiting for its removal) return the flip's LSL time."""
+        times: list[float] = []
+        removing = self._up is not None and self._up.on_frames_over and self._up.offset_time is None
+        if stamp or removing:
+            self.stage.win.callOnFlip(_stamp_into, times)
         self.stage.win.flip()
+        if removing:
+            self._up.offset_time = times[0]
         if self.state.aborted:
             self.state.flips_since_abort += 1
         self.peek()
+        return times[0] if times else None
 
     def run(self, command: msg.RunTrials) -> None:
         self.state = _RunState()
@@ -166,44 +200,57 @@ class Presentation:
         self.events.put(msg.RunDone(aborted=self.state.aborted, images_shown=order - command.first_order,
                                     frames_after_abort=self.state.flips_since_abort))
 
+    def _finish_image(self, dropped_now: int) -> None:
+        """The image that was up (and its off frames) is over: report its frames, drops and offset."""
+        shown, self._up = self._up, None
+        if shown is None:
+            return
+        self.events.put(msg.ImageDone(shown.order, shown.trial_id, shown.image_id, shown.onset_time,
+                                      shown.offset_time, shown.frames, dropped_now - shown.dropped_before,
+                                      aborted=self.state.aborted, marker_sent=bool(self.markers)))
+
     def run_trial(self, trial, order: int, capture: Path | None) -> int:
+        """Each image's on frames, then its off frames; then one blank frame that ends the trial."""
         rig, stage, win = self.stage.rig, self.stage, self.stage.win
-        trial_dropped = shown = 0
+        dropped_at_start = win.nDroppedFrames
+        start_time = None
+        shown = 0
         for position, image_id in enumerate(trial.image_ids):
-            dropped_before = win.nDroppedFrames
-            onset: list[float] = []
+            if self.state.aborted:
+                break
             stage.toggle_photodiode()
-            frames = 0
             for frame in range(rig.frames_on):
                 stage.draw(image_id, fixation=True)
+                if frame == 0 and capture is not None:
+                    win.getMovieFrame(buffer="back")
+                    win.movieFrames.pop().save(capture / f"{order:05d}.png")
+                dropped_before = win.nDroppedFrames
+                flipped = self.flip(stamp=frame == 0)
                 if frame == 0:
-                    win.callOnFlip(_stamp_into, onset)
-                    if capture is not None:
-                        win.getMovieFrame(buffer="back")
-                        win.movieFrames.pop().save(capture / f"{order:05d}.png")
-                self.flip()
-                frames += 1
-                if frame == 0:
-                    self._mark_onset(trial.trial_id, position, order, image_id, onset[0])
+                    self._finish_image(dropped_before)  # the previous image's off frames end here
+                    self._up = _ShownImage(order, trial.trial_id, image_id, flipped, dropped_before)
+                    start_time = flipped if position == 0 else start_time
+                    self._mark_onset(trial.trial_id, position, order, image_id, flipped)
+                self._up.frames += 1
                 if self.state.aborted:
                     break
+            self._up.on_frames_over = True
+            shown += 1
+            order += 1
             for _ in range(rig.frames_off):
                 if self.state.aborted:
                     break
                 stage.draw(None, fixation=True)
                 self.flip()
-            dropped = win.nDroppedFrames - dropped_before
-            trial_dropped += dropped
-            shown += 1
-            self.events.put(msg.Onset(order, trial.trial_id, image_id, onset[0], frames, dropped,
-                                      aborted=self.state.aborted, marker_sent=bool(self.markers)))
-            order += 1
-            if self.state.aborted:
-                break
+        stage.draw(None, fixation=False)
+        dropped_before = win.nDroppedFrames
+        end_time = self.flip(stamp=True)
+        self._finish_image(dropped_before)
         for marker in self.markers:
-            marker.trial_end(trial.trial_id, _now())
-        self.events.put(msg.TrialDone(trial.trial_id, shown, trial_dropped, self.state.aborted))
-        for _ in range(rig.inter_trial_frames):
+            marker.trial_end(trial.trial_id, end_time)
+        self.events.put(msg.TrialDone(trial.trial_id, shown, win.nDroppedFrames - dropped_at_start,
+                                      self.state.aborted, start_time, end_time))
+        for _ in range(rig.inter_trial_frames - 1):
             if self.state.aborted:
                 break
             stage.draw(None, fixation=False)
@@ -217,6 +264,7 @@ class Presentation:
                 marker.trial_start(trial_id, timestamp)
         for marker in self.markers:
             marker.onset(order, trial_id, image_id, timestamp)
+        self.events.put(msg.Onset(order, trial_id, image_id, timestamp, marker_sent=bool(self.markers)))
 
 
 def _parent_alive() -> bool:
@@ -235,7 +283,7 @@ def _now() -> float:
     return pylsl.local_clock()
 
 
-def _open_markers(rig: RigConfig) -> list[MarkerOutput]:
+def _open_markers(rig: RigConfig, session: dict[str, str]) -> list[MarkerOutput]:
     outputs = []
     for name in rig.marker_outputs:
         if name == "none":
@@ -246,6 +294,7 @@ def _open_markers(rig: RigConfig) -> list[MarkerOutput]:
             if getattr(output_class, "options", ()):  # described options: typed, checked, defaults filled in
                 options = parse_settings("marker output", name, output_class.options, options)
             output = output_class(**options)
+            output.describe(session)
             output.open()
         except CompactRigError:
             raise
@@ -256,11 +305,16 @@ def _open_markers(rig: RigConfig) -> list[MarkerOutput]:
     return outputs
 
 
-def presenter_main(rig: RigConfig, commands, events) -> None:
-    """Entry point of the presenter process: open the window, then serve commands until Shutdown."""
+def presenter_main(rig: RigConfig, commands, events, session: dict[str, str] | None = None) -> None:
+    """Entry point of the presenter process: open the window, then serve commands until Shutdown.
+
+    Ctrl-C in a terminal reaches the whole process group; the parent decides what it means (a clean
+    stop), so the presenter ignores it and keeps the log complete until told to shut down.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         stage = Stage(rig)
-        markers = _open_markers(rig)
+        markers = _open_markers(rig, session or {})
         events.put(msg.Ready(stage.measured_refresh(), tuple(int(v) for v in stage.win.size)))
     except Exception as error:  # noqa: BLE001 - reported to the parent as one line, then exit
         text = str(error) if isinstance(error, CompactRigError) else f"{type(error).__name__}: {error}"
@@ -284,6 +338,8 @@ def presenter_main(rig: RigConfig, commands, events) -> None:
                     break
                 elif isinstance(command, msg.Heartbeat):
                     events.put(msg.HeartbeatReply(command.sequence, _now()))
+                elif isinstance(command, msg.MarkAborted):
+                    presentation.mark_aborted(command)
             except Exception as error:  # noqa: BLE001 - keep serving; the parent decides what to do
                 events.put(msg.PresenterError(f"{type(command).__name__} failed: {type(error).__name__}: {error}"))
     finally:

@@ -37,6 +37,13 @@ class ImagesAdded:
 
 
 @dataclass(frozen=True)
+class UnitsDiscovered:
+    """Units first heard from now; every response stored before counted 0 for them."""
+
+    units: list[str]
+
+
+@dataclass(frozen=True)
 class ResponseStored:
     """One presentation's counts, written to the store."""
 

@@ -28,13 +28,13 @@ from engine.live_fit import UnitFit
 from gui.presenter import protocol as msg
 from gui.presenter.client import Presenter
 from gui.presenter.rig import RigConfig, load_rig, parse_rig
-from gui.session.events import ImagesAdded, ResponseStored, SessionStarted, SessionStatus
+from gui.session.events import ImagesAdded, ResponseStored, SessionStarted, SessionStatus, UnitsDiscovered
 from gui.session.fits import fits_from_store, mapped_predictions, stored_responses
 from gui.session.folder import STIMULI_DIR, STORE_FILE, SessionLock, read_snapshot, write_snapshot
-from gui.session.store import StoredPresentation, TrialStore
+from gui.session.store import MISSING, StoredPresentation, TrialStore
 from plugins.gates import Gate
 from plugins.registry import GATES, load_plugin, make_source
-from plugins.sources.base import Presentation
+from plugins.sources.base import Presentation, ResponseSource
 from plugins.sources.guard import GuardedSource
 from stimuli.stimulus_set import StimulusSet, add_to_folder
 from stimuli.trial_plan import Trial, make_plan
@@ -44,6 +44,10 @@ STATUS_EVERY_S = 0.2
 BYTES_PER_PRESENTATION = 4096
 """Generous disk estimate per presentation (store rows, WAL) for the pre-flight check."""
 RESPONSE_GRACE_S = 10.0
+CLOSING_WAIT_S = 0.5
+"""When the window closes: the longest wait for due responses, and for the presenter before it is killed."""
+PRESENTER_STUCK_S = 5.0
+"""A trial that has not ended this long after it should have (or after an abort) means the presenter hangs."""
 
 
 @dataclass
@@ -58,6 +62,8 @@ class SessionPlan:
     repeats: int = 1
     seed: int | None = None
     max_dropped_frames: int | None = None
+    max_missing: int = 3
+    """A plan item whose response went missing this many times is left out (and reported)."""
 
 
 def preflight(folder: Path, stimuli: Path, n_planned: int) -> StimulusSet:
@@ -96,10 +102,16 @@ def start_session(folder: Path, plan: SessionPlan, rig_path: Path | None, rig: R
     stimulus_set = StimulusSet.load(stimuli)
     n_planned = len(stimulus_set) * plan.repeats
     stimulus_set = preflight(folder, stimuli, n_planned)
-    make_source(plan.source, plan.source_options)  # a bad source or option fails now, not mid-session
+    check_unit_map(make_source(plan.source, plan.source_options), plan.unit_map)  # fails now, not mid-session
+    if plan.max_missing < 1:
+        raise CompactRigError(f"max_missing = {plan.max_missing}: give 1 or more")
     lock = SessionLock(folder).acquire()
     try:
         bank = load_bank(plan.bank)
+        unknown = sorted(set(plan.unit_map.values()) - set(bank.neuron_ids))
+        if unknown:
+            raise CompactRigError(f"--map names neuron {unknown[0]!r}, which the bank {bank.identity()['name']!r} does "
+                                  f"not have (e.g. {', '.join(bank.neuron_ids[:3])}); check --bank and --map")
         snapshot = {"software_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                     "rig": _rig_table(rig), "rig_file": str(rig_path) if rig_path else None,
                     "bank": bank.identity(), "plan": asdict(plan), "stimulus_ids": stimulus_set.ids}
@@ -168,6 +180,16 @@ def default_unit_map(source_name: str, options: dict) -> tuple[dict[str, str], s
             source.settings.get("bank"))
 
 
+def check_unit_map(source: ResponseSource, unit_map: dict[str, str]) -> None:
+    """A source that knows its units (declared, simulated, replayed) must have every mapped unit."""
+    known = list(source.units)
+    strangers = [unit for unit in unit_map if known and unit not in known]
+    if strangers:
+        raise CompactRigError(f"--map names unit {strangers[0]!r}, which source {source.name!r} does not record "
+                              f"(its units: {', '.join(known[:8])}{'...' if len(known) > 8 else ''}); "
+                              "fix --map or the source's units option")
+
+
 def _rig_table(rig: RigConfig) -> dict:
     """The rig as the TOML table ``parse_rig`` reads back."""
     return {"screen": {"index": rig.screen_index, "fullscreen": rig.fullscreen, "resolution": list(rig.resolution),
@@ -195,6 +217,9 @@ class SessionRunner:
         self.plan = SessionPlan(**self.snapshot["plan"])
         self.rig = parse_rig(self.snapshot["rig"], f"{self.folder}/session.json")
         self.stop_requested = False
+        self.closing = False
+        """Set with ``stop_requested`` when the window closes: wait at most a second for due responses
+        and for the presenter (then it is killed), so closing never hangs."""
         self.pause_requested = False
         self.hold_open = False
         """Closed loop: when the plan is done, wait for queued images instead of ending (until stopped)."""
@@ -205,6 +230,9 @@ class SessionRunner:
         self._queue_lock = threading.Lock()
         self._queue_closed = False
         self.stimulus_set: StimulusSet | None = None
+        self.waiting: dict[int, tuple[int, str]] = {}
+        """Presentation -> (plan item, image id): shown, response due."""
+        self._aborted: set[int] = set()
 
     def queue_images(self, images: StimulusSet, repeats: int = 1) -> bool:
         """Add images to the running session's plan (any thread; taken in between trials).
@@ -277,6 +305,9 @@ class SessionRunner:
                                     presenter is not None and presenter.alive, self.refresh_hz,
                                     self.dropped_frames, guard.connected))
 
+    def _remaining(self, store: TrialStore) -> list[tuple[int, str]]:
+        return store.remaining(self.plan.max_missing)
+
     def run(self) -> bool:
         """True when the plan is complete; False when stopped (the session stays resumable)."""
         lock = SessionLock(self.folder).acquire()
@@ -284,24 +315,28 @@ class SessionRunner:
         presenter = guard = gate = None
         on_main_thread = threading.current_thread() is threading.main_thread()
         if on_main_thread:  # Ctrl-C stops cleanly at the command line; the window stops through stop_requested
-            previous = signal.signal(signal.SIGINT, lambda *_: setattr(self, "stop_requested", True))
+            previous = signal.signal(signal.SIGINT, self._interrupted)
         try:
             settled = store.settle_unanswered("interrupted before its response was stored")
             if settled:
                 self.report(f"{settled} presentation(s) without a stored response will be shown again")
-            if not store.remaining():
+            if not self._remaining(store):
                 self.report("the session's plan is already complete")
+                self._summary(store)
                 return True
             stimulus_set = self.stimulus_set = StimulusSet.load(self.folder / STIMULI_DIR)
-            guard = GuardedSource(make_source(self.plan.source, self.plan.source_options))
+            source = make_source(self.plan.source, self.plan.source_options)
+            check_unit_map(source, self.plan.unit_map)
+            guard = GuardedSource(source)
             now = pylsl.local_clock()
             for lost in guard.connect(now) + guard.prepare(stimulus_set.ids, stimulus_set.pixels, now):
                 self.report(f"source: {lost.missing}")
             for line in guard.messages():
                 self.report(line)
-            fits = self._fits(store, stimulus_set, guard.units)
+            store.add_units(list(guard.units) + [u for u in self.plan.unit_map if not guard.units], declared=True)
+            fits = self._fits(store, stimulus_set, store.units())
             gate = self._gate()
-            presenter = Presenter(self.rig).start()
+            presenter = Presenter(self.rig, self._described()).start()
             self.refresh_hz = presenter.wait_for(msg.Ready, 60).measured_refresh_hz
             presenter.send(msg.LoadStimuli(stimulus_set.ids, stimulus_set.pixels))
             presenter.wait_for(msg.StimuliLoaded, 60)
@@ -312,13 +347,26 @@ class SessionRunner:
             if on_main_thread:
                 signal.signal(signal.SIGINT, previous)
             if presenter is not None:
-                presenter.shutdown()
+                presenter.shutdown(timeout=CLOSING_WAIT_S if self.closing else 5.0)
             if guard is not None:
                 guard.close()
             if gate is not None:
                 gate.close()
             store.close()
             lock.release()
+
+    def _interrupted(self, *_: object) -> None:
+        if not self.stop_requested:
+            self.report("Ctrl-C: stopping after the image on screen (press again to leave at once)")
+            self.stop_requested = True
+        else:
+            self.closing = True
+
+    def _described(self) -> dict[str, str]:
+        """What the marker stream says it belongs to."""
+        return {"session": str(self.folder.resolve()), "session_created": self.snapshot.get("created", ""),
+                "stimulus_set": self.plan.stimuli, "stimulus_count": str(len(self.snapshot["stimulus_ids"])),
+                "software": f"CompactRig {__version__}"}
 
     def _gate(self) -> Gate:
         gate = load_plugin(GATES, self.rig.gate_name)(**self.rig.gate_options)
@@ -338,19 +386,19 @@ class SessionRunner:
                 self._status(store, guard, presenter)
             _watch(presenter)
             self._take_queued(store, guard, presenter, fits)
-            self._collect(store, guard, fits)
+            self._collect(store, guard, presenter, fits)
+            self._status(store, guard, presenter, force=False)
             time.sleep(0.005)
         return True
 
     def _loop(self, store: TrialStore, guard: GuardedSource, presenter: Presenter,
               fits: dict[str, UnitFit], gate: Gate) -> bool:
-        self.waiting: dict[int, tuple[int, str]] = {}  # order -> (plan item, image id): shown, response due
         trial_id = int(store.meta("next_trial") or 0)
         last_shown = time.monotonic()
         while not self.stop_requested:
             self._take_queued(store, guard, presenter, fits)
             busy = {item for item, _ in self.waiting.values()}
-            todo = [(item, image) for item, image in store.remaining() if item not in busy]
+            todo = [(item, image) for item, image in self._remaining(store) if item not in busy]
             if todo:
                 if not self._wait_for_gate(gate, store, guard, presenter, fits):
                     break
@@ -367,24 +415,33 @@ class SessionRunner:
                 self._status(store, guard, presenter)
             elif not self.waiting and not self.hold_open:
                 self._status(store, guard, presenter)  # the last word (the throttled ones may have been skipped)
+                self._summary(store)
                 return True
             elif not self.waiting:  # plan done, held open: the next queued batch is shown as soon as it comes
                 self._idle(store, guard, presenter, fits)
             else:
-                self._collect(store, guard, fits)
+                self._collect(store, guard, presenter, fits)
                 self._status(store, guard, presenter, force=False)
                 if time.monotonic() - last_shown > RESPONSE_GRACE_S + guard.source.settings["timeout_s"]:
                     for order in list(self.waiting):
-                        store.mark_aborted(order, "no response before the end of the session")
-                        del self.waiting[order]
+                        self._abort(store, guard, presenter, order, "no response before the end of the session")
                 time.sleep(0.01)
-        self._finish_waiting(store, guard, fits)
+        self._finish_waiting(store, guard, presenter, fits)
         self._status(store, guard, presenter)
-        if not store.remaining():
+        self._summary(store)
+        if not self._remaining(store):
             self.report("stopped with the plan complete")
             return True
         self.report(f"stopped; resume with `compactrig session resume {self.folder}`")
         return False
+
+    def _summary(self, store: TrialStore) -> None:
+        """Items left out after their response went missing ``max_missing`` times, named for the user."""
+        left = store.left_out(self.plan.max_missing)
+        if left:
+            names = ", ".join(sorted({image for _, image in left})[:10])
+            self.report(f"{len(left)} plan item(s) left out after {self.plan.max_missing} missing responses each "
+                        f"(images: {names}); check the source, then raise max_missing and resume to show them again")
 
     def _idle(self, store: TrialStore, guard: GuardedSource, presenter: Presenter, fits: dict[str, UnitFit]) -> None:
         """One turn of waiting for queued images: watch the presenter, take the queue, report."""
@@ -393,29 +450,73 @@ class SessionRunner:
         self._status(store, guard, presenter, force=False)
         time.sleep(0.01)
 
-    def _finish_waiting(self, store: TrialStore, guard: GuardedSource, fits: dict[str, UnitFit]) -> None:
-        """After a stop, keep the responses still due for images already shown (up to the source's timeout)."""
+    def _finish_waiting(self, store: TrialStore, guard: GuardedSource, presenter: Presenter,
+                        fits: dict[str, UnitFit]) -> None:
+        """After a stop, keep the responses still due for images already shown (up to the source's timeout;
+        at most ``CLOSING_WAIT_S`` when the window is closing)."""
         source = guard.source
-        deadline = time.monotonic() + source.window[1] + source.settings["timeout_s"]
+        wait = source.window[1] + source.settings["timeout_s"]
+        deadline = time.monotonic() + wait
         while self.waiting and time.monotonic() < deadline:
-            self._collect(store, guard, fits)
+            if self.closing:
+                deadline = min(deadline, time.monotonic() + CLOSING_WAIT_S)
+            self._collect(store, guard, presenter, fits)
             time.sleep(0.01)
+
+    def _abort(self, store: TrialStore, guard: GuardedSource, presenter: Presenter, order: int, reason: str,
+               kind: str = MISSING) -> None:
+        """Presentation ``order`` does not count: stored as aborted with why, an ``abort`` marker sent,
+        the source told to forget it; its plan item is shown again."""
+        if order in self._aborted:
+            return
+        self._aborted.add(order)
+        store.mark_aborted(order, reason, kind)
+        presenter.send(msg.MarkAborted(order, reason))
+        guard.cancel(order)
+        self.waiting.pop(order, None)
 
     def _trial(self, store: TrialStore, guard: GuardedSource, presenter: Presenter, fits: dict[str, UnitFit],
                gate: Gate, trial: Trial, items: list[int]) -> None:
-        """Present one trial, storing each onset as it is reported, until the presenter says it is done."""
-        first = store.next_order()
+        """Present one trial, storing each onset at its flip, until the presenter says it is done.
+
+        A fixation break at time t (the gate's own time stamp) aborts every presentation whose image
+        was up at t or whose counting window contains t, and every later one; earlier ones count.
+        """
+        first = store.reserve_orders(len(trial.image_ids))
+        since = pylsl.local_clock()
         presenter.send(msg.RunTrials([trial], first_order=first))
-        abort_sent = False
-        self.abort_reason = "aborted"
+        shown: dict[int, tuple[float, float | None]] = {}  # order -> (onset, offset) in this trial
+        self.break_at: float | None = None
+        abort_sent_at: float | None = None
+        self.abort_reason, self.abort_kind = "stopped by the user", "stopped"
+        frame_s = 1.0 / self.rig.refresh_hz
+        expected = len(trial.image_ids) * (self.rig.frames_on + self.rig.frames_off) * frame_s + self.rig.inter_trial_s
+        deadline = time.monotonic() + 2 * expected + PRESENTER_STUCK_S
         while True:
-            if not abort_sent and (self.stop_requested or gate.must_abort(pylsl.local_clock())):
-                self.abort_reason = "stopped by the user" if self.stop_requested else "fixation break (gate)"
-                presenter.send(msg.Abort())
-                abort_sent = True
+            now = pylsl.local_clock()
+            if abort_sent_at is None:
+                broke = gate.break_time(since, now)
+                if broke is not None:
+                    self.break_at, self.abort_reason, self.abort_kind = broke, gate.break_reason, "fixation"
+                    for order, (onset, offset) in shown.items():
+                        if self._charged(onset, offset, guard):
+                            self._abort(store, guard, presenter, order, self.abort_reason, "fixation")
+                if broke is not None or self.stop_requested:
+                    presenter.send(msg.Abort())
+                    abort_sent_at = time.monotonic()
+                    deadline = min(deadline, abort_sent_at + (CLOSING_WAIT_S if self.closing else PRESENTER_STUCK_S))
+            elif self.closing:
+                deadline = min(deadline, abort_sent_at + CLOSING_WAIT_S)
             for event in presenter.poll():
                 if isinstance(event, msg.Onset):
-                    self._store_onset(store, guard, event, items[event.order - first], trial.trial_id)
+                    shown[event.order] = (event.onset_time, None)
+                    self._store_onset(store, guard, presenter, event, items[event.order - first], trial.trial_id)
+                elif isinstance(event, msg.ImageDone):
+                    shown[event.order] = (event.onset_time, event.offset_time)
+                    self._image_done(store, guard, presenter, event)
+                elif isinstance(event, msg.TrialDone):
+                    store.record_trial(trial.trial_id, event.start_time, event.end_time, event.images_shown,
+                                       event.aborted, self.abort_reason if event.aborted else None)
                 elif isinstance(event, msg.PresenterError):
                     self.report(f"presenter: {event.message}")
                 elif isinstance(event, msg.PresenterDied):
@@ -423,42 +524,79 @@ class SessionRunner:
                                           "the session is saved: resume it")
                 elif isinstance(event, msg.RunDone):
                     return
-            self._collect(store, guard, fits)
+            if time.monotonic() > deadline:
+                raise CompactRigError(f"the presenter stopped responding during trial {trial.trial_id} (no end "
+                                      f"after {2 * expected + PRESENTER_STUCK_S:.0f} s); it was shut down and the "
+                                      "session is saved: resume it")
+            self._collect(store, guard, presenter, fits)
             time.sleep(0.002)
 
-    def _store_onset(self, store: TrialStore, guard: GuardedSource, event: msg.Onset, item: int,
-                     trial_id: int) -> None:
-        limit = self.plan.max_dropped_frames
-        self.dropped_frames += event.dropped_frames
-        reason = self.abort_reason if event.aborted else (
-            "too many dropped frames" if limit is not None and event.dropped_frames > limit else None)
+    def _charged(self, onset: float, offset: float | None, guard: GuardedSource) -> bool:
+        """Whether the fixation break (``break_at``) falls while this image was up or in its window, or before it."""
+        if self.break_at is None:
+            return False
+        ends = max(offset if offset is not None else float("inf"), onset + guard.source.window[1])
+        return ends > self.break_at
+
+    def _store_onset(self, store: TrialStore, guard: GuardedSource, presenter: Presenter, event: msg.Onset,
+                     item: int, trial_id: int) -> None:
+        """The image is up: stored at once and the source told, so its window is counted however long it stays."""
         store.record_presentation(StoredPresentation(
-            event.order, item, trial_id, event.image_id, event.onset_time, event.frames_shown,
-            event.dropped_frames, event.marker_sent, reason is not None, reason))
-        if reason is not None:
+            event.order, item, trial_id, event.image_id, event.onset_time, 0, 0, event.marker_sent, False, None))
+        if self._charged(event.onset_time, None, guard):
+            self._abort(store, guard, presenter, event.order, self.abort_reason, self.abort_kind)
             return
         self.waiting[event.order] = (item, event.image_id)
         for lost in guard.submit(Presentation(event.order, trial_id, event.image_id, event.onset_time),
                                  pylsl.local_clock()):
-            store.mark_aborted(lost.order, lost.missing)
-            self.waiting.pop(lost.order, None)
+            self._abort(store, guard, presenter, lost.order, f"source: {lost.missing}")
 
-    def _collect(self, store: TrialStore, guard: GuardedSource, fits: dict[str, UnitFit]) -> None:
-        """Store what the source delivered; a missing response aborts its presentation (back in the plan)."""
+    def _image_done(self, store: TrialStore, guard: GuardedSource, presenter: Presenter,
+                    event: msg.ImageDone) -> None:
+        store.finish_presentation(event.order, event.frames_shown, event.dropped_frames, event.offset_time)
+        self.dropped_frames += event.dropped_frames
+        limit = self.plan.max_dropped_frames
+        if self._charged(event.onset_time, event.offset_time, guard):
+            self._abort(store, guard, presenter, event.order, self.abort_reason, "fixation")
+        elif event.aborted and self.break_at is None:
+            self._abort(store, guard, presenter, event.order, self.abort_reason, self.abort_kind)
+        elif limit is not None and event.dropped_frames > limit:
+            self._abort(store, guard, presenter, event.order, "too many dropped frames", "dropped_frames")
+
+    def _collect(self, store: TrialStore, guard: GuardedSource, presenter: Presenter,
+                 fits: dict[str, UnitFit]) -> None:
+        """Store what the source delivered; a missing response aborts its presentation (back in the plan).
+
+        Every known unit gets a count (0 when it did not fire); a unit first heard from now is added to
+        the session, with 0 for every response already stored.
+        """
         for response in guard.collect(pylsl.local_clock()):
-            entry = self.waiting.pop(response.order, None)
+            entry = self.waiting.get(response.order)
             if entry is None:
                 continue
             if response.counts is None:
-                store.mark_aborted(response.order, f"source: {response.missing}")
+                self._abort(store, guard, presenter, response.order, f"source: {response.missing}")
                 continue
-            store.record_response(response.order, response.counts, response.window)
-            self.on_event(ResponseStored(entry[1], dict(response.counts)))
-            for unit, count in response.counts.items():
+            del self.waiting[response.order]
+            new_units = store.add_units(list(response.counts))
+            if new_units:
+                self._units_discovered(store, new_units, fits)
+            counts = {unit: 0.0 for unit in store.units()} | {u: float(c) for u, c in response.counts.items()}
+            store.record_response(response.order, counts, response.window)
+            self.on_event(ResponseStored(entry[1], dict(counts)))
+            for unit, count in counts.items():
                 if unit in fits:
                     fits[unit].add(entry[1], count)
         for line in guard.messages():
             self.report(line)
+
+    def _units_discovered(self, store: TrialStore, units: list[str], fits: dict[str, UnitFit]) -> None:
+        mapping = {u: self.plan.unit_map[u] for u in units if u in self.plan.unit_map}
+        if mapping:
+            predictions = mapped_predictions(self.plan.bank, mapping, self.stimulus_set)
+            fits.update(fits_from_store(predictions, self.stimulus_set.ids, store.presentations(), store.responses()))
+        self.report(f"new unit(s) heard from: {', '.join(units)} (0 counted for the responses already stored)")
+        self.on_event(UnitsDiscovered(list(units)))
 
 
 def _watch(presenter: Presenter) -> None:

@@ -4,7 +4,15 @@ SQLite in WAL mode with ``synchronous=FULL``: each presentation and each respons
 own committed transaction, so a SIGKILL at any moment loses at most the presentation in
 flight. The plan (images x repeats, shuffled per block) is stored up front; a plan item
 is *complete* when a presentation of it was shown without abort *and* its response was
-stored. Everything else is put back into the plan, which is what makes resume exact.
+stored. Everything else is put back into the plan, which is what makes resume exact, except an
+item whose response went missing ``max_missing`` times: it is left out and reported.
+
+A presentation's row is written at its onset flip (so a crash mid-image still leaves it, and it
+is settled as interrupted) and finished with its frames and offset when the image is gone.
+Presentation numbers are reserved durably before the presenter is told them, so a number that
+reached the recording system's marker stream is never given to another image, even after a crash.
+A unit first heard from mid-session gets a count of 0 for every response already stored: those
+windows were recorded (the source was connected) and the unit did not fire in them.
 """
 
 from __future__ import annotations
@@ -24,7 +32,17 @@ CREATE TABLE IF NOT EXISTS presentations (
 CREATE TABLE IF NOT EXISTS responses (
     ord INTEGER NOT NULL REFERENCES presentations(ord), unit TEXT NOT NULL, count REAL NOT NULL,
     window_start REAL NOT NULL, window_end REAL NOT NULL, PRIMARY KEY (ord, unit));
+CREATE TABLE IF NOT EXISTS trials (
+    trial INTEGER PRIMARY KEY, start_time REAL, end_time REAL, images INTEGER NOT NULL,
+    aborted INTEGER NOT NULL, abort_reason TEXT);
+CREATE TABLE IF NOT EXISTS units (unit TEXT PRIMARY KEY, first_order INTEGER, declared INTEGER NOT NULL);
 """
+ADDED_COLUMNS = {"presentations": (("offset_time", "REAL"), ("abort_kind", "TEXT"))}
+"""Columns newer than the first store format, added to older stores when they are opened."""
+MISSING = "missing"
+"""``abort_kind`` of a presentation whose response never came (the source was not connected, or
+sent nothing in time); items missing ``max_missing`` times are left out of the plan."""
+ABORT_KINDS = (MISSING, "fixation", "stopped", "dropped_frames", "interrupted", "presenter")
 
 
 @dataclass(frozen=True)
@@ -39,6 +57,8 @@ class StoredPresentation:
     marker_sent: bool
     aborted: bool
     abort_reason: str | None
+    offset_time: float | None = None
+    abort_kind: str | None = None
 
 
 class TrialStore:
@@ -50,6 +70,11 @@ class TrialStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        for table, columns in ADDED_COLUMNS.items():
+            present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for name, kind in columns:
+                if name not in present:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
     def close(self) -> None:
         self._db.close()
@@ -78,36 +103,87 @@ class TrialStore:
         return self._db.execute("SELECT item, image_id FROM plan ORDER BY item").fetchall()
 
     def record_presentation(self, p: StoredPresentation) -> None:
-        self._write("INSERT INTO presentations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        self._write("INSERT INTO presentations (ord, item, trial, image_id, onset_time, frames, dropped, marker_sent, "
+                    "aborted, abort_reason, recorded_at, offset_time, abort_kind) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [(p.order, p.item, p.trial, p.image_id, p.onset_time, p.frames, p.dropped, int(p.marker_sent),
-                      int(p.aborted), p.abort_reason, time.time())])
+                      int(p.aborted), p.abort_reason, time.time(), p.offset_time, p.abort_kind)])
+
+    def finish_presentation(self, order: int, frames: int, dropped: int, offset_time: float | None) -> None:
+        """The image is gone: how many frames it was up, frames dropped, the flip that removed it."""
+        self._write("UPDATE presentations SET frames = ?, dropped = ?, offset_time = ? WHERE ord = ?",
+                    [(frames, dropped, offset_time, order)])
 
     def record_response(self, order: int, counts: dict[str, float], window: tuple[float, float]) -> None:
         self._write("INSERT INTO responses VALUES (?, ?, ?, ?, ?)",
                     [(order, unit, float(count), window[0], window[1]) for unit, count in counts.items()])
 
-    def mark_aborted(self, order: int, reason: str) -> None:
-        self._write("UPDATE presentations SET aborted = 1, abort_reason = ? WHERE ord = ?", [(reason, order)])
+    def mark_aborted(self, order: int, reason: str, kind: str = MISSING) -> None:
+        self._write("UPDATE presentations SET aborted = 1, abort_reason = ?, abort_kind = ? WHERE ord = ?",
+                    [(reason, kind, order)])
 
     def presentations(self) -> list[StoredPresentation]:
         rows = self._db.execute("SELECT ord, item, trial, image_id, onset_time, frames, dropped, marker_sent, "
-                                "aborted, abort_reason FROM presentations ORDER BY ord").fetchall()
-        return [StoredPresentation(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), bool(r[8]), r[9])
-                for r in rows]
+                                "aborted, abort_reason, offset_time, abort_kind FROM presentations "
+                                "ORDER BY ord").fetchall()
+        return [StoredPresentation(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]), bool(r[8]), r[9], r[10],
+                                   r[11]) for r in rows]
 
     def responses(self) -> list[tuple[int, str, float]]:
         return self._db.execute("SELECT ord, unit, count FROM responses ORDER BY ord, unit").fetchall()
 
+    def response_windows(self) -> dict[int, tuple[float, float]]:
+        """Presentation -> the counting window its response was counted in (seconds after onset)."""
+        rows = self._db.execute("SELECT ord, MIN(window_start), MIN(window_end) FROM responses GROUP BY ord")
+        return {r[0]: (r[1], r[2]) for r in rows}
+
     def next_order(self) -> int:
+        """The first presentation number never used nor reserved (see ``reserve_orders``)."""
         row = self._db.execute("SELECT MAX(ord) FROM presentations").fetchone()
-        return 0 if row[0] is None else row[0] + 1
+        used = 0 if row[0] is None else row[0] + 1
+        return max(used, int(self.meta("next_order") or 0))
+
+    def reserve_orders(self, count: int) -> int:
+        """Durably reserve ``count`` presentation numbers before the presenter may send them as markers."""
+        first = self.next_order()
+        self.set_meta("next_order", str(first + count))
+        return first
+
+    def record_trial(self, trial: int, start_time: float | None, end_time: float | None, images: int,
+                     aborted: bool, reason: str | None) -> None:
+        self._write("INSERT OR REPLACE INTO trials VALUES (?, ?, ?, ?, ?, ?)",
+                    [(trial, start_time, end_time, images, int(aborted), reason)])
+
+    def trials(self) -> list[tuple[int, float | None, float | None, int, bool, str | None]]:
+        rows = self._db.execute("SELECT trial, start_time, end_time, images, aborted, abort_reason FROM trials "
+                                "ORDER BY trial").fetchall()
+        return [(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows]
+
+    def units(self) -> list[str]:
+        """Every unit known to the session, declared or discovered, in the order they became known."""
+        return [r[0] for r in self._db.execute("SELECT unit FROM units ORDER BY rowid")]
+
+    def add_units(self, units: list[str], declared: bool = False) -> list[str]:
+        """Units new to the session (returned); each gets 0 for every response already stored."""
+        known = set(self.units())
+        new = [u for u in dict.fromkeys(units) if u not in known]
+        if not new:
+            return []
+        first = self.next_order()
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            for unit in new:
+                self._db.execute("INSERT INTO units VALUES (?, ?, ?)", (unit, first, int(declared)))
+                self._db.execute("INSERT OR IGNORE INTO responses SELECT ord, ?, 0.0, MIN(window_start), "
+                                 "MIN(window_end) FROM responses GROUP BY ord", (unit,))
+        return new
 
     def settle_unanswered(self, reason: str) -> int:
         """Presentations shown but without a response become aborted (their items go back in the plan)."""
         orders = [r[0] for r in self._db.execute(
             "SELECT ord FROM presentations WHERE aborted = 0 AND ord NOT IN (SELECT DISTINCT ord FROM responses)")]
-        self._write("UPDATE presentations SET aborted = 1, abort_reason = ? WHERE ord = ?",
-                    [(reason, o) for o in orders])
+        self._write("UPDATE presentations SET aborted = 1, abort_reason = ?, abort_kind = 'interrupted' "
+                    "WHERE ord = ?", [(reason, o) for o in orders])
         return len(orders)
 
     def completed_items(self) -> set[int]:
@@ -115,7 +191,21 @@ class TrialStore:
                                 "WHERE p.aborted = 0").fetchall()
         return {r[0] for r in rows}
 
-    def remaining(self) -> list[tuple[int, str]]:
-        """Plan items not yet complete, in plan order."""
+    def missing_counts(self) -> dict[int, int]:
+        """Plan item -> how many of its presentations got no response."""
+        rows = self._db.execute("SELECT item, COUNT(*) FROM presentations WHERE aborted = 1 AND abort_kind = ? "
+                                "GROUP BY item", (MISSING,)).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def left_out(self, max_missing: int) -> list[tuple[int, str]]:
+        """Incomplete plan items whose response went missing ``max_missing`` times: not shown again."""
+        done, missing = self.completed_items(), self.missing_counts()
+        return [(item, image_id) for item, image_id in self.plan()
+                if item not in done and missing.get(item, 0) >= max_missing]
+
+    def remaining(self, max_missing: int | None = None) -> list[tuple[int, str]]:
+        """Plan items not yet complete (nor left out, given ``max_missing``), in plan order."""
         done = self.completed_items()
-        return [(item, image_id) for item, image_id in self.plan() if item not in done]
+        missing = self.missing_counts() if max_missing is not None else {}
+        return [(item, image_id) for item, image_id in self.plan()
+                if item not in done and (max_missing is None or missing.get(item, 0) < max_missing)]

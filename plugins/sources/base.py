@@ -96,8 +96,14 @@ class ResponseSource:
 
     @property
     def units(self) -> list[str]:
-        """The recorded units' ids, in a stable order."""
+        """The recorded units' ids, in a stable order: declared ones from the start, discovered ones
+        appended when first heard from."""
         raise NotImplementedError
+
+    @property
+    def declared_units(self) -> list[str]:
+        """Units named before the session (options): known, and counted, from the first window."""
+        return [u.strip() for u in str(self.settings.get("units", "")).split(",") if u.strip()]
 
     def connect(self) -> None:
         """Open connections; may raise (the guard retries with backoff)."""
@@ -111,8 +117,16 @@ class ResponseSource:
         raise NotImplementedError
 
     def collect(self, now: float) -> list[Response]:
-        """Responses whose windows have closed by ``now`` (LSL clock)."""
+        """Responses whose windows have closed by ``now`` (LSL clock); a response whose window the
+        source knows it cannot count (acquisition stopped) comes back with ``counts=None`` and why."""
         raise NotImplementedError
+
+    def cancel(self, order: int) -> None:
+        """Presentation ``order`` no longer counts (aborted while its window was open): forget it."""
+
+    def notices(self) -> list[str]:
+        """One-line messages for the user since the last call (acquisition restarted, bad message...)."""
+        return []
 
     def close(self) -> None:
         """Release connections."""

@@ -85,12 +85,21 @@ class GuardedSource:
             return self._fault("submit", error, now)
         return []
 
+    def cancel(self, order: int) -> None:
+        """Presentation ``order`` was aborted: no response is expected for it any more."""
+        if self._pending.pop(order, None) is not None:
+            try:
+                self.source.cancel(order)
+            except Exception:  # noqa: BLE001 - the next collect reports a broken source
+                pass
+
     def collect(self, now: float) -> list[Response]:
         """Delivered responses, plus presentations given up (fault or timeout)."""
         if not self.connected:
             return self.connect(now) if now >= self._next_attempt else []
         try:
             got = self.source.collect(now)
+            self._messages += [f"source {self.source.name!r}: {line}" for line in self.source.notices()]
         except Exception as error:  # noqa: BLE001
             return self._fault("collect", error, now)
         delivered = [r for r in got if self._pending.pop(r.order, None) is not None]

@@ -18,7 +18,7 @@ import pylsl
 
 from engine.errors import CompactRigError
 from plugins.sources.base import WINDOW_OPTIONS, Option, Presentation, Response, ResponseSource
-from plugins.sources.spike_buffer import SpikeBuffer
+from plugins.sources.spike_buffer import KEEP_S, SpikeBuffer
 
 CORRECTION_REFRESH_S = 5.0
 
@@ -62,8 +62,13 @@ class LslSource(ResponseSource):
         self._inlet = pylsl.StreamInlet(found[0], max_buflen=60, recover=False)
         self._inlet.open_stream(self.settings["resolve_timeout_s"])
         self._refresh_correction(pylsl.local_clock(), self.settings["resolve_timeout_s"])
+        channels = found[0].channel_count()
         if self.settings["mode"] == "counts" and not self._spikes.units:
-            self._spikes.units = [str(k) for k in range(found[0].channel_count())]
+            self._spikes.units = [str(k) for k in range(channels)]
+        elif self.settings["mode"] == "counts" and len(self._spikes.units) != channels:
+            raise CompactRigError(f"lsl: {len(self._spikes.units)} units declared ({self.settings['units']}) but the "
+                                  f"count stream {found[0].name()!r} has {channels} channels; declare one unit per "
+                                  "channel, or none")
 
     def _refresh_correction(self, now: float, timeout: float = 0.0) -> None:
         try:
@@ -74,6 +79,10 @@ class LslSource(ResponseSource):
 
     def submit(self, presentation: Presentation) -> None:
         (self._spikes.pending if self.settings["mode"] == "events" else self._pending).append(presentation)
+
+    def cancel(self, order: int) -> None:
+        self._spikes.cancel(order)
+        self._pending = deque(p for p in self._pending if p.order != order)
 
     def _pull(self, now: float) -> None:
         if now - self._corrected_at > CORRECTION_REFRESH_S:
@@ -101,7 +110,7 @@ class LslSource(ResponseSource):
                 ready.append(Response(shown.order, shown.image_id,
                                       {u: float(v) for u, v in zip(self._spikes.units, match)}, self.window))
         oldest = min((p.onset_time for p in self._pending), default=now)
-        self._count_samples = [s for s in self._count_samples if s[0] >= oldest - 1.0]
+        self._count_samples = [s for s in self._count_samples if s[0] >= min(oldest, now - KEEP_S) - 1.0]
         return ready
 
     def close(self) -> None:
