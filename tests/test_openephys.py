@@ -1,143 +1,199 @@
-"""The Open Ephys source against a loopback ZMQ publisher speaking the ZMQ Interface format."""
+"""The Open Ephys source against the ZMQ Interface plugin's own bytes, from a separate process.
+
+The peer (``tests/peers/open_ephys_zmq.py``) is written from the plugin's C++ code
+(open-ephys-plugins/zmq-interface @ 38513917d6a7ee5791a47029d624a1b6110b01ee,
+Source/ZmqInterface.cpp) and JUCE's JSON writer, and logs every spike and sync pulse it sent, so
+expected counts come from the peer, not from our parser.
+"""
 
 from __future__ import annotations
 
 import json
-import threading
+import os
+import signal
 import time
 
 import pylsl
 import pytest
-import zmq
 
+from peer_processes import OpenEphysLog, command, free_port_pair, start_open_ephys
 from plugins.sources.base import Presentation
 from plugins.sources.guard import GuardedSource
 from plugins.sources.openephys import OpenEphysSource
 
-RATE = 30000.0
 
-
-class FakeOpenEphys:
-    """PUB on the data port, REP on data port + 1 answering heartbeats, as the plugin does."""
-
-    def __init__(self, port: int | None = None) -> None:
-        context = zmq.Context.instance()
-        self.publisher = context.socket(zmq.PUB)
-        self.publisher.setsockopt(zmq.LINGER, 0)
-        self.port = port or self.publisher.bind_to_random_port("tcp://127.0.0.1", 20000, 40000, 200)
-        if port:
-            self.publisher.bind(f"tcp://127.0.0.1:{port}")
-        self.replier = context.socket(zmq.REP)
-        self.replier.setsockopt(zmq.LINGER, 0)
-        self.replier.bind(f"tcp://127.0.0.1:{self.port + 1}")
-        self.heartbeats: list[dict] = []
-        self.answering = True
-        self.zero = pylsl.local_clock()  # the acquisition clock starts here
-        self.message_num = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            if self.answering and self.replier.poll(20, zmq.POLLIN):
-                self.heartbeats.append(json.loads(self.replier.recv().decode()))
-                self.replier.send(b"heartbeat received")
-            else:
-                time.sleep(0.02)
-
-    def spike(self, electrode: str, sorted_id: int, at: float) -> None:
-        """Publish one spike that happened at LSL time ``at`` (sample numbers count from ``zero``)."""
-        header = {"message_num": self.message_num, "type": "spike",
-                  "content": {"stream": "example", "source_node": 104, "electrode": electrode,
-                              "sample_num": int(round((at - self.zero) * RATE)), "num_channels": 4,
-                              "num_samples": 40, "sorted_id": sorted_id, "threshold": [-50.0] * 4},
-                  "data_size": 4 * 40 * 4}
-        self.message_num += 1
-        self.publisher.send_multipart([b"spike", json.dumps(header).encode(), bytes(4 * 40 * 4)])
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(1)
-        self.publisher.close(0)
-        self.replier.close(0)
-
-
-def pump(guard: GuardedSource, until: float) -> list:
-    got = []
+def pump(guard: GuardedSource, seconds: float) -> list:
+    got, until = [], pylsl.local_clock() + seconds
     while pylsl.local_clock() < until:
         got += guard.collect(pylsl.local_clock())
         time.sleep(0.005)
     return got
 
 
+class Onsets:
+    """Onset markers on LSL, as the presenter sends them, so the peer's photodiode sees each onset."""
+
+    def __init__(self, name: str) -> None:
+        self.outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "Markers", 1, pylsl.IRREGULAR_RATE,
+                                                          pylsl.cf_string, name))
+        self.order = 0
+
+    def show(self, guard: GuardedSource) -> int:
+        onset = pylsl.local_clock()
+        self.outlet.push_sample([json.dumps({"event": "onset", "order": self.order})], onset)
+        guard.submit(Presentation(self.order, 0, f"img{self.order}", onset), onset)
+        self.order += 1
+        return self.order - 1
+
+
 @pytest.fixture()
-def fake():
-    server = FakeOpenEphys()
-    yield server
-    server.close()
+def rig_peer(tmp_path):
+    """The plugin stand-in with a photodiode on TTL line 2 and 40 ms of acquisition latency."""
+    port, markers = free_port_pair(), f"markers-{os.getpid()}-{time.monotonic_ns()}"
+    peer = start_open_ephys(tmp_path, port, marker_stream=markers, sync_line=2, latency_s=0.04)
+    onsets = Onsets(markers)
+    assert peer.stdout.readline().startswith("watching"), "the peer's photodiode follows the onsets"
+    yield peer, port, onsets, tmp_path / "open_ephys.log"
+    if peer.poll() is None:
+        command(peer, "quit")
+        peer.wait(5)
 
 
-def test_spikes_are_counted_per_onset_window_and_heartbeats_sent(fake):
-    guard = GuardedSource(OpenEphysSource(data_port=fake.port, heartbeat_s=0.2, latency_allowance_s=0.1))
+def check_exact(responses: list, log_path) -> None:
+    log = OpenEphysLog(log_path)
+    for response in responses:
+        fired = log.counts(response.order)
+        assert {u: int(c) for u, c in response.counts.items()} == {u: fired.get(u, 0) for u in response.counts}, \
+            f"presentation {response.order}"
+        assert set(fired) <= set(response.counts), "every unit the peer fired is counted"
+
+
+def test_spikes_are_counted_exactly_from_the_sync_pulses_and_heartbeats_flow(rig_peer):
+    peer, port, onsets, log = rig_peer
+    guard = GuardedSource(OpenEphysSource(data_port=port, sync_line=2, heartbeat_s=0.2))
     guard.connect(pylsl.local_clock())
-    pump(guard, pylsl.local_clock() + 0.5)  # subscription settles, heartbeats flow
-    onset = pylsl.local_clock()
-    guard.submit(Presentation(0, 0, "image0001", onset), onset)
-    plan = [("Electrode 1", 0, 0.03), ("Electrode 1", 0, 0.06), ("Electrode 1", 1, 0.1),
-            ("Electrode 2", 0, 0.12), ("Electrode 1", 0, 0.2)]
-    for electrode, sorted_id, delay in plan:
-        while pylsl.local_clock() < onset + delay:
-            guard.collect(pylsl.local_clock())
-            time.sleep(0.002)
-        fake.spike(electrode, sorted_id, onset + delay)
-    got = pump(guard, onset + 0.6)
-    assert len(got) == 1
-    assert got[0].counts == {"Electrode 1:0": 1.0, "Electrode 1:1": 1.0, "Electrode 2:0": 1.0}
-    assert len(fake.heartbeats) >= 2
-    assert fake.heartbeats[0]["type"] == "heartbeat" and fake.heartbeats[0]["application"] == "CompactRig"
+    pump(guard, 0.5)
+    got = []
+    for _ in range(12):
+        onsets.show(guard)
+        got += pump(guard, 0.25)
+    got += pump(guard, 1.0)
+    assert sorted(r.order for r in got) == list(range(12)) and all(r.counts is not None for r in got)
+    check_exact(got, log)
+    assert sum(sum(r.counts.values()) for r in got) > 0, "the units fired"
+    assert not [m for m in guard.messages() if "no sync pulse" in m or "lost" in m]
     guard.close()
 
 
-def test_unanswered_heartbeats_mark_missing_then_reconnect(fake):
-    guard = GuardedSource(OpenEphysSource(data_port=fake.port, heartbeat_s=0.1, timeout_s=5.0,
-                                          latency_allowance_s=2.0))
+def test_the_arrival_clock_alone_places_windows_within_its_latency(tmp_path):
+    """Without sync pulses, the window is placed by arrival lags: off by at most the buffering latency."""
+    port = free_port_pair()
+    peer = start_open_ephys(tmp_path, port, latency_s=0.002, units=[["Electrode 1", 1, 300.0, 0.0]])
+    guard = GuardedSource(OpenEphysSource(data_port=port))
     guard.connect(pylsl.local_clock())
-    pump(guard, pylsl.local_clock() + 0.3)
-    fake.answering = False
-    now = pylsl.local_clock()
-    guard.submit(Presentation(0, 0, "image0001", now), now)
-    got = pump(guard, now + 1.0)
-    assert got and got[0].counts is None and "has not answered a heartbeat" in got[0].missing
-    assert any("retrying" in m for m in guard.messages())
-    fake.answering = True
-    pump(guard, pylsl.local_clock() + 3.0)
-    answered = len(fake.heartbeats)
-    pump(guard, pylsl.local_clock() + 0.5)
-    assert guard.connected and len(fake.heartbeats) > answered, "heartbeats flow again"
+    pump(guard, 0.5)
+    onsets, got = [], []
+    for order in range(10):
+        onsets.append(pylsl.local_clock())
+        guard.submit(Presentation(order, 0, "img", onsets[-1]), onsets[-1])
+        got += pump(guard, 0.2)
+    got += pump(guard, 0.6)
+    command(peer, "quit")
+    peer.wait(5)
+    log = OpenEphysLog(tmp_path / "open_ephys.log")
+    t0 = float(next(l.split()[2] for l in (tmp_path / "open_ephys.log").read_text().splitlines()
+                    if l.startswith("epoch 0")))
+    times = [t0 + sample / 30000 for sample, _ in log.spikes[0]]
+    for response in sorted(got, key=lambda r: r.order):
+        onset = onsets[response.order]
+        sure = sum(onset + 0.05 + 0.01 <= t < onset + 0.15 - 0.01 for t in times)
+        possible = sum(onset + 0.05 - 0.01 <= t < onset + 0.15 + 0.01 for t in times)
+        assert sure <= response.counts["Electrode 1:1"] <= possible
+
+
+def test_an_acquisition_restart_gives_up_cut_windows_and_realigns(rig_peer):
+    peer, port, onsets, log = rig_peer
+    guard = GuardedSource(OpenEphysSource(data_port=port, sync_line=2, heartbeat_s=0.2, timeout_s=5.0))
+    guard.connect(pylsl.local_clock())
+    pump(guard, 0.5)
+    got = []
+    for _ in range(4):
+        onsets.show(guard)
+        got += pump(guard, 0.2)
+    got += pump(guard, 0.4)  # the last window's data are sent (40 ms latency) before acquisition stops
+    command(peer, "stop")
+    time.sleep(0.1)
+    cut = onsets.show(guard)  # shown while acquisition is stopped
+    got += pump(guard, 0.6)
+    command(peer, "start")  # sample and message numbers begin again at 0
+    got += pump(guard, 0.5)
+    for _ in range(6):
+        onsets.show(guard)
+        got += pump(guard, 0.2)
+    got += pump(guard, 1.0)
+    by_order = {r.order: r for r in got}
+    assert sorted(by_order) == list(range(11))
+    assert by_order[cut].counts is None and "stopped or restarted" in by_order[cut].missing
+    counted = [r for r in got if r.counts is not None]
+    assert len(counted) == 10, [(r.order, r.missing) for r in got if r.counts is None]
+    check_exact(counted, log)
+    assert {OpenEphysLog(log).pulses[r.order][0] for r in counted} == {0, 1}, "both acquisitions counted"
+    assert any("acquisition restarted" in m for m in guard.messages())
     guard.close()
 
 
-def test_a_publisher_that_stalls_times_out_to_missing(fake):
-    guard = GuardedSource(OpenEphysSource(data_port=fake.port, heartbeat_s=0.2, timeout_s=0.3,
-                                          latency_allowance_s=5.0))
+def test_a_stalled_runner_loses_no_spikes(tmp_path):
+    """The receive thread drains the socket while nobody collects: 5 s of 8 busy units lose nothing."""
+    port, markers = free_port_pair(), f"markers-stall-{os.getpid()}"
+    units = [[f"Tetrode {k}", 1, 150.0, 0.0] for k in range(8)]
+    peer = start_open_ephys(tmp_path, port, marker_stream=markers, sync_line=2, units=units, block_samples=256)
+    onsets = Onsets(markers)
+    assert peer.stdout.readline().startswith("watching")
+    guard = GuardedSource(OpenEphysSource(data_port=port, sync_line=2, timeout_s=30.0))
     guard.connect(pylsl.local_clock())
-    now = pylsl.local_clock()
-    guard.submit(Presentation(0, 0, "image0001", now), now)
-    got = pump(guard, now + 1.0)
-    assert got[0].counts is None and "no response within 0.3 s" in got[0].missing
-
-
-def test_a_malformed_frame_is_a_fault_not_a_crash(fake):
-    guard = GuardedSource(OpenEphysSource(data_port=fake.port, heartbeat_s=0.2, latency_allowance_s=2.0))
-    guard.connect(pylsl.local_clock())
-    pump(guard, pylsl.local_clock() + 0.4)
-    now = pylsl.local_clock()
-    guard.submit(Presentation(0, 0, "image0001", now), now)
-    fake.publisher.send_multipart([b"spike", b"{not json", b""])
-    got = pump(guard, now + 0.5)
-    assert got and got[0].counts is None and "source failed" in got[0].missing
-    assert any("collect failed" in m for m in guard.messages())
-    pump(guard, pylsl.local_clock() + 1.5)
-    assert guard.connected, "reconnected after the backoff"
+    pump(guard, 0.5)
+    for _ in range(5):
+        onsets.show(guard)
+        time.sleep(0.3)
+    time.sleep(5.0)  # the runner is busy elsewhere
+    got = pump(guard, 1.0)
+    command(peer, "quit")
+    peer.wait(5)
+    assert sorted(r.order for r in got) == list(range(5))
+    check_exact(got, tmp_path / "open_ephys.log")
+    assert not [m for m in guard.messages() if "lost" in m]
     guard.close()
+
+
+def test_the_plugin_dying_marks_pending_missing_and_its_return_is_picked_up(rig_peer, tmp_path):
+    peer, port, onsets, log = rig_peer
+    guard = GuardedSource(OpenEphysSource(data_port=port, sync_line=2, heartbeat_s=0.2, timeout_s=1.0))
+    guard.connect(pylsl.local_clock())
+    pump(guard, 0.5)
+    onsets.show(guard)
+    assert [r.counts is not None for r in pump(guard, 1.0)] == [True]
+    os.kill(peer.pid, signal.SIGKILL)
+    peer.wait(5)
+    onsets.show(guard)
+    lost = pump(guard, 1.5)
+    assert len(lost) == 1 and lost[0].counts is None
+    assert any("heartbeat" in m or "no response" in m for m in [lost[0].missing] + guard.messages())
+    again = start_open_ephys(tmp_path, port, marker_stream=onsets.outlet.get_info().name(), sync_line=2,
+                             latency_s=0.04, log=str(tmp_path / "second.log"))
+    assert again.stdout.readline().startswith("watching")
+    try:
+        deadline = time.monotonic() + 15
+        while not guard.connected and time.monotonic() < deadline:  # the guard's backoff, then a new connection
+            pump(guard, 0.2)
+        assert guard.connected, guard.messages()
+        got = []
+        for _ in range(4):
+            onsets.show(guard)
+            got += pump(guard, 0.25)
+        got += pump(guard, 1.0)
+        assert len(got) == 4 and all(r.counts is not None for r in got)
+        check_exact(got, tmp_path / "second.log")
+    finally:
+        command(again, "quit")
+        again.wait(5)
+        guard.close()

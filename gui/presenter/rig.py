@@ -46,6 +46,7 @@ class RigConfig:
     width_cm: float = 53.0
     gamma: float | None = None
     background: int = 128
+    pace_frames: bool = False
     image_size_deg: float = 4.0
     image_position_deg: tuple[float, float] = (4.0, -3.0)
     fixation_size_deg: float = 0.2
@@ -139,6 +140,7 @@ SCHEMA: dict[str, dict[str, Check]] = {
         "width_cm": ("width_cm", _positive, "the visible screen width in cm (> 0)"),
         "gamma": ("gamma", lambda v: _positive(v) and v <= 5, "a display gamma (0-5], or leave it out"),
         "background": ("background", lambda v: isinstance(v, int) and 0 <= v <= 255, "a grey level 0-255"),
+        "pace_frames": ("pace_frames", lambda v: isinstance(v, bool), "true or false"),
     },
     "image": {
         "size_deg": ("image_size_deg", _positive, "the image width in degrees (> 0)"),
@@ -272,6 +274,8 @@ distance_cm = 57.0      # eye to screen
 width_cm = 53.0         # visible width of the screen
 # gamma = 2.2           # set to linearize a CRT/LCD (leave out to use the display as is)
 background = 128        # grey level 0-255
+# pace_frames = true    # only for displays without vsync (VMs, Xvfb, remote desktops): wait out each
+                        # frame at refresh_hz so durations are real; never needed on a rig monitor
 
 [image]
 size_deg = 4.0          # image width; drawn at the nearest whole multiple of its 112 pixels

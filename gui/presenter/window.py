@@ -130,6 +130,8 @@ class Presentation:
         self.state = _RunState()
         self._up: _ShownImage | None = None
         """The image on screen (or in its off frames) whose removal flip has not been reported yet."""
+        self._next_frame = 0.0
+        """``pace_frames``: when the next frame may be flipped (``time.perf_counter``)."""
 
     def peek(self) -> None:
         """Handle whatever the parent sent, without waiting; a dead parent ends the run."""
@@ -170,12 +172,24 @@ class Presentation:
         if stamp or removing:
             self.stage.win.callOnFlip(_stamp_into, times)
         self.stage.win.flip()
+        if self.stage.rig.pace_frames:
+            self._pace()
         if removing:
             self._up.offset_time = times[0]
         if self.state.aborted:
             self.state.flips_since_abort += 1
         self.peek()
         return times[0] if times else None
+
+    def _pace(self) -> None:
+        """No vsync: hold each frame until its nominal end, so frame counts are real durations."""
+        import time
+        period = 1.0 / self.stage.rig.refresh_hz
+        now = time.perf_counter()
+        due = self._next_frame
+        if due > now:
+            time.sleep(due - now)
+        self._next_frame = max(due, now - period) + period
 
     def run(self, command: msg.RunTrials) -> None:
         self.state = _RunState()

@@ -194,7 +194,8 @@ def _rig_table(rig: RigConfig) -> dict:
     """The rig as the TOML table ``parse_rig`` reads back."""
     return {"screen": {"index": rig.screen_index, "fullscreen": rig.fullscreen, "resolution": list(rig.resolution),
                        "refresh_hz": rig.refresh_hz, "distance_cm": rig.distance_cm, "width_cm": rig.width_cm,
-                       "background": rig.background, **({"gamma": rig.gamma} if rig.gamma else {})},
+                       "background": rig.background, "pace_frames": rig.pace_frames,
+                       **({"gamma": rig.gamma} if rig.gamma else {})},
             "image": {"size_deg": rig.image_size_deg, "position_deg": list(rig.image_position_deg)},
             "fixation": {"size_deg": rig.fixation_size_deg, "colour": list(rig.fixation_colour)},
             "photodiode": {"corner": rig.photodiode_corner, "size_px": rig.photodiode_size_px},

@@ -1,31 +1,104 @@
-"""Spikes from the Open Ephys GUI's ZMQ Interface plugin.
+"""Spikes from the Open Ephys GUI's ZMQ Interface plugin, as the plugin really sends them.
 
-The plugin publishes multi-part messages on its data port (PUB): an envelope naming
-the kind (``data``, ``event`` or ``spike``), a JSON header and the payload. Spike headers
-carry ``electrode``, ``sorted_id`` and ``sample_num``; a unit is ``ELECTRODE:SORTED_ID``.
-The plugin lists a client only while it receives heartbeats on its listening port (data
-port + 1, REQ/REP): ``{"application", "uuid", "type": "heartbeat"}`` every 2 s.
+The plugin (open-ephys-plugins/zmq-interface, ``Source/ZmqInterface.cpp``) publishes on its data
+port: per processing block, the block's TTL events and spikes, then one data message per selected
+channel (``openephys_wire`` parses them). It lists a client while that client sends heartbeats
+to data port + 1 (REQ/REP). Messages are received and time-stamped on a thread of their own, so a
+runner busy elsewhere neither delays the stamps (the clock alignment depends on them) nor lets
+the socket drop spikes.
 
-Sample numbers are put on the LSL clock by the smallest observed lag between a spike's
-sample time and its arrival (network delay bounds it from below), refreshed continuously;
-on a local network that is accurate to a few milliseconds, well inside a 100 ms window.
-A heartbeat that stays unanswered raises, so the guard reconnects with backoff.
+Each acquisition run (message numbers restart at each start) gets its own ``Acquisition``: a
+restart is noticed, windows it cut are given up (their images are shown again) and the clock is
+learnt afresh. With ``sync_line`` set, onsets are matched to the rig's sync pulses recorded on
+that TTL line (photodiode, or a digital output driven at each flip) and counted in sample numbers
+from the pulse: exact, whatever the system's buffering latency. Without it, onsets are placed by
+the arrival-lag clock (accurate to the buffering latency, a few ms on a local network).
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections import deque
 from typing import Any
 
+import pylsl
 import zmq
 
+from plugins.sources.acquisition import Acquisition
 from plugins.sources.base import WINDOW_OPTIONS, Option, Presentation, Response, ResponseSource
-from plugins.sources.spike_buffer import SpikeBuffer
+from plugins.sources.openephys_wire import DataBlock, Spike, TtlEvent, WireError, parse
+from plugins.sources.spike_buffer import KEEP_S
 
-LAG_MEMORY = 500
-"""Recent spikes whose arrival lag estimates the sample-clock offset."""
+CONNECT_WAIT_S = 2.0
+"""How long a connection attempt waits for the plugin's first heartbeat answer."""
+SILENCE_NOTICE_S = 1.0
+"""Pending windows and no message for this long: tell the user acquisition seems stopped."""
+
+
+class _Receiver(threading.Thread):
+    """Owns the two sockets: drains the data socket as messages come, sends heartbeats."""
+
+    def __init__(self, host: str, port: int, heartbeat_s: float) -> None:
+        super().__init__(name="openephys-receiver", daemon=True)
+        self.host, self.port, self.heartbeat_s = host, port, heartbeat_s
+        self.messages: deque[tuple[float, list[bytes]]] = deque()
+        self.failure: str | None = None
+        self.started = threading.Event()
+        self.answered = threading.Event()
+        """Set at the first heartbeat answer: only then is the plugin known to be there."""
+        self._stopping = threading.Event()
+        self._identity = str(uuid.uuid4())
+
+    def run(self) -> None:
+        context = zmq.Context.instance()
+        data, beats = context.socket(zmq.SUB), context.socket(zmq.REQ)
+        try:
+            for socket in (data, beats):
+                socket.setsockopt(zmq.LINGER, 0)
+            data.setsockopt(zmq.RCVHWM, 0)  # never drop: this thread drains it continuously
+            data.connect(f"tcp://{self.host}:{self.port}")
+            data.setsockopt(zmq.SUBSCRIBE, b"")
+            beats.connect(f"tcp://{self.host}:{self.port + 1}")
+        except zmq.ZMQError as error:
+            self.failure = f"cannot connect to Open Ephys at {self.host}:{self.port} ({error})"
+            self.started.set()
+            return
+        self.started.set()
+        poller = zmq.Poller()
+        poller.register(data, zmq.POLLIN)
+        poller.register(beats, zmq.POLLIN)
+        sent_at, answered_at = None, float("-inf")
+        try:
+            while not self._stopping.is_set():
+                ready = dict(poller.poll(20))
+                if data in ready:
+                    while True:
+                        try:
+                            frames = data.recv_multipart(zmq.NOBLOCK)
+                        except zmq.Again:
+                            break
+                        self.messages.append((pylsl.local_clock(), frames[:2] if frames[0][:4] == b"DATA" else frames))
+                now = pylsl.local_clock()
+                if beats in ready:
+                    beats.recv()
+                    sent_at, answered_at = None, now
+                    self.answered.set()
+                if sent_at is None and now - answered_at >= self.heartbeat_s:
+                    beats.send(json.dumps({"application": "CompactRig", "uuid": self._identity,
+                                           "type": "heartbeat"}).encode())
+                    sent_at = now
+                elif sent_at is not None and now - sent_at > 3 * self.heartbeat_s:
+                    self.failure = (f"Open Ephys at {self.host}:{self.port + 1} has not answered a heartbeat for "
+                                    f"{3 * self.heartbeat_s:g} s; is the GUI running with the ZMQ Interface plugin?")
+                    return
+        finally:
+            data.close(0)
+            beats.close(0)
+
+    def stop(self) -> None:
+        self._stopping.set()
 
 
 class OpenEphysSource(ResponseSource):
@@ -34,79 +107,199 @@ class OpenEphysSource(ResponseSource):
     options = WINDOW_OPTIONS + (
         Option("host", str, "127.0.0.1", "computer running the Open Ephys GUI"),
         Option("data_port", int, 5556, "the plugin's data port (heartbeats go to data_port + 1)"),
-        Option("sample_rate", float, 30000.0, "sampling rate of the spike stream, Hz"),
-        Option("units", str, "", "comma-separated ELECTRODE:SORTED_ID units (default: those seen)"),
+        Option("sample_rate", float, 30000.0, "sampling rate, Hz, until the plugin's data messages give it"),
+        Option("units", str, "", "comma-separated ELECTRODE:SORTED_ID units counted from the start "
+                                 "(others are added when first heard from)"),
         Option("heartbeat_s", float, 2.0, "heartbeat interval, s"),
-        Option("latency_allowance_s", float, 0.1, "wait this long after a window for its spikes, s"),
+        Option("latency_allowance_s", float, 0.1, "with no channel selected in the plugin (no data messages): "
+                                                  "wait this long after a window for its spikes, s"),
+        Option("sync_line", int, -1, "TTL line recording the rig's sync pulse at each onset (photodiode or "
+                                     "digital out); -1: align by arrival times"),
+        Option("sync_tolerance_s", float, 0.1, "largest distance between a flip and its sync pulse, s"),
     )
 
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
-        units = [u.strip() for u in self.settings["units"].split(",") if u.strip()]
-        self._spikes = SpikeBuffer(self.window, self.settings["latency_allowance_s"], units)
-        self._lags: deque[float] = deque(maxlen=LAG_MEMORY)
-        self._identity = str(uuid.uuid4())
-        self._context = zmq.Context.instance()
-        self._data = self._beats = None
-        self._beat_sent_at: float | None = None
-        self._last_answer = float("-inf")
+        self._units = self.declared_units
+        self._receiver: _Receiver | None = None
+        self._acquisitions: list[Acquisition] = []
+        self._pending: list[Presentation] = []
+        self._starts: dict[int, tuple[Acquisition, float]] = {}
+        """Presentation -> (its acquisition, its onset sample): fixed once its sync pulse is claimed."""
+        self._sync_offsets: dict[int, float] = {}
+        self._notices: list[str] = []
+        self._lost = self._unreadable = 0
+        self._silence_told = False
 
     @property
     def units(self) -> list[str]:
-        return list(self._spikes.units)
+        return list(self._units)
 
     def connect(self) -> None:
-        host, port = self.settings["host"], self.settings["data_port"]
-        self._data = self._context.socket(zmq.SUB)
-        self._data.setsockopt(zmq.LINGER, 0)
-        self._data.connect(f"tcp://{host}:{port}")
-        self._data.setsockopt(zmq.SUBSCRIBE, b"")
-        self._beats = self._context.socket(zmq.REQ)
-        self._beats.setsockopt(zmq.LINGER, 0)
-        self._beats.connect(f"tcp://{host}:{port + 1}")
-        self._beat_sent_at, self._last_answer = None, float("-inf")
-
-    def _heartbeat(self, now: float) -> None:
-        """One heartbeat in flight at a time (REQ/REP); an answer late by 3 intervals is a fault."""
-        interval = self.settings["heartbeat_s"]
-        if self._beat_sent_at is not None:
-            if self._beats.poll(0, zmq.POLLIN):
-                self._beats.recv()
-                self._beat_sent_at, self._last_answer = None, now
-            elif now - self._beat_sent_at > 3 * interval:
-                raise ConnectionError(f"Open Ephys at {self.settings['host']}:{self.settings['data_port'] + 1} "
-                                      f"has not answered a heartbeat for {3 * interval:g} s")
-            return
-        if now - self._last_answer >= interval:
-            message = {"application": "CompactRig", "uuid": self._identity, "type": "heartbeat"}
-            self._beats.send(json.dumps(message).encode())
-            self._beat_sent_at = now
-
-    def _receive(self, now: float) -> None:
-        while self._data.poll(0, zmq.POLLIN):
-            frames = self._data.recv_multipart()
-            if len(frames) < 2:
-                continue
-            header = json.loads(frames[1].decode())
-            kind = header.get("type") or frames[0].decode(errors="replace")
-            if "spike" not in kind:
-                continue
-            content = header.get("content", header)
-            sample_time = content["sample_num"] / self.settings["sample_rate"]
-            self._lags.append(now - sample_time)
-            unit = f"{content.get('electrode', '?')}:{content.get('sorted_id', 0)}"
-            self._spikes.add(unit, sample_time + min(self._lags))
+        self.close()
+        self._receiver = _Receiver(self.settings["host"], self.settings["data_port"], self.settings["heartbeat_s"])
+        self._receiver.start()
+        self._receiver.started.wait(5.0)
+        wait = min(3 * self.settings["heartbeat_s"], CONNECT_WAIT_S)
+        if not self._receiver.failure and not self._receiver.answered.wait(wait):
+            self.close()
+            raise ConnectionError(f"Open Ephys at {self.settings['host']}:{self.settings['data_port'] + 1} did not "
+                                  f"answer a heartbeat within {wait:g} s; start the GUI with the ZMQ Interface "
+                                  "plugin in its signal chain, or check host and data_port")
+        if self._receiver.failure:
+            raise ConnectionError(self._receiver.failure)
 
     def submit(self, presentation: Presentation) -> None:
-        self._spikes.pending.append(presentation)
+        self._pending.append(presentation)
+
+    def cancel(self, order: int) -> None:
+        self._pending = [p for p in self._pending if p.order != order]
+        self._starts.pop(order, None)
+
+    def notices(self) -> list[str]:
+        told, self._notices = self._notices, []
+        return told
 
     def collect(self, now: float) -> list[Response]:
-        self._heartbeat(now)
-        self._receive(now)
-        return self._spikes.ready(now)
+        receiver = self._receiver
+        if receiver is None or receiver.failure or not receiver.is_alive():
+            raise ConnectionError(receiver.failure if receiver and receiver.failure else "Open Ephys receiver stopped")
+        while receiver.messages:
+            arrival, frames = receiver.messages.popleft()
+            self._take(arrival, frames)
+        ready = self._ready(now)
+        self._tell_silence(now)
+        return ready
+
+    # messages ----------------------------------------------------------------------------------
+    def _take(self, arrival: float, frames: list[bytes]) -> None:
+        try:
+            message = parse(frames)
+        except WireError as error:
+            self._unreadable += 1
+            if self._unreadable in (1, 10, 100) or self._unreadable % 1000 == 0:
+                self._notices.append(f"unreadable message from Open Ephys ({self._unreadable} so far): {error}")
+            return
+        if message is None:
+            return
+        current = self._acquisitions[-1] if self._acquisitions else None
+        if current is None or self._restarted(current, message):
+            if current is not None:
+                self._notices.append("Open Ephys acquisition restarted (message numbers began again): windows it "
+                                     "cut are shown again, and the clock is learnt afresh")
+            current = Acquisition(self.settings["sample_rate"], arrival)
+            self._acquisitions.append(current)
+        if message.message_num > current.last_message + 1 and current.last_message > 0:
+            self._lost += message.message_num - current.last_message - 1
+            self._notices.append(f"{self._lost} message(s) from Open Ephys lost in transit so far (spikes may be "
+                                 "missing); check the network and the GUI's load")
+        current.last_message = max(current.last_message, message.message_num)
+        if isinstance(message, DataBlock):
+            if message.sample_rate > 0 and message.sample_rate != current.rate:
+                current.rate = message.sample_rate
+            current.observe(arrival, message.end_sample)
+            current.covered = max(current.covered, message.end_sample)
+        elif isinstance(message, TtlEvent):
+            current.observe(arrival, message.sample_num)
+            current.add_ttl(message.sample_num, message.line)
+        elif isinstance(message, Spike):
+            current.observe(arrival, message.sample_num)
+            current.add_spike(message.sample_num, message.unit)
+            if message.unit not in self._units:
+                self._units.append(message.unit)
+
+    @staticmethod
+    def _restarted(current: Acquisition, message: DataBlock | TtlEvent | Spike) -> bool:
+        numbers_again = 0 < message.message_num <= current.last_message
+        samples_back = isinstance(message, DataBlock) and message.sample_num < current.covered - current.rate
+        return numbers_again or samples_back
+
+    # windows -----------------------------------------------------------------------------------
+    def _acquisition_for(self, onset: float) -> tuple[Acquisition | None, bool]:
+        """The acquisition an onset fell in, and whether a later one has begun since."""
+        for k in range(len(self._acquisitions) - 1, -1, -1):
+            if self._acquisitions[k].to_time(0) <= onset + self.window[0]:
+                return self._acquisitions[k], k < len(self._acquisitions) - 1
+        return None, bool(self._acquisitions)
+
+    def _onset_sample(self, shown: Presentation, acquisition: Acquisition, later: bool) -> float | None:
+        """The onset in sample numbers: its sync pulse when there is one, else the arrival clock."""
+        if shown.order in self._starts:
+            return self._starts[shown.order][1]
+        line = self.settings["sync_line"]
+        if line < 0:
+            return acquisition.to_sample(shown.onset_time)
+        key = id(acquisition)
+        near = ((shown.onset_time - self._sync_offsets[key]) * acquisition.rate if key in self._sync_offsets
+                else acquisition.to_sample(shown.onset_time))
+        tolerance = self.settings["sync_tolerance_s"] * acquisition.rate
+        if not later and acquisition.covered < near + tolerance:
+            return None  # its pulse may still come
+        pulse = acquisition.sync_pulse(line, near, int(tolerance))
+        if pulse is None:
+            self._notices.append(f"no sync pulse on TTL line {line} within {self.settings['sync_tolerance_s']:g} s "
+                                 f"of presentation {shown.order}; counted on the arrival clock (check the "
+                                 "photodiode and sync_line)")
+            start = acquisition.to_sample(shown.onset_time)
+        else:
+            self._sync_offsets[key] = shown.onset_time - pulse / acquisition.rate
+            start = float(pulse)
+        self._starts[shown.order] = (acquisition, start)
+        return start
+
+    def _count_or_wait(self, shown: Presentation, now: float) -> Response | None:
+        acquisition, later = self._acquisition_for(shown.onset_time)
+        if acquisition is None:
+            if later:
+                return Response(shown.order, shown.image_id, None, self.window,
+                                "Open Ephys was not acquiring when the image was shown")
+            return None
+        start = self._onset_sample(shown, acquisition, later)
+        if start is None:
+            return None
+        first = round(start + self.window[0] * acquisition.rate)
+        end = round(start + self.window[1] * acquisition.rate)
+        if acquisition.covered >= 0:
+            complete = acquisition.covered >= end
+        else:  # no channel selected in the plugin: no data blocks to tell completeness, wait by time
+            complete = now >= acquisition.to_time(end) + self.settings["latency_allowance_s"]
+        if complete:
+            return Response(shown.order, shown.image_id, acquisition.count(first, end, self._units), self.window)
+        if later:
+            return Response(shown.order, shown.image_id, None, self.window,
+                            "Open Ephys acquisition stopped or restarted during the window")
+        return None
+
+    def _ready(self, now: float) -> list[Response]:
+        done, waiting = [], []
+        for shown in self._pending:
+            response = self._count_or_wait(shown, now)
+            (done if response is not None else waiting).append(response or shown)
+        self._pending = waiting
+        for response in done:
+            self._starts.pop(response.order, None)
+        self._forget(now)
+        return done
+
+    def _forget(self, now: float) -> None:
+        """Spikes older than every pending window (and than ``KEEP_S``); acquisitions nobody needs."""
+        for acquisition in self._acquisitions:
+            needed = [acquisition.to_sample(p.onset_time) for p in self._pending]
+            acquisition.forget_before(min(needed + [acquisition.to_sample(now - KEEP_S)]) - acquisition.rate)
+        while len(self._acquisitions) > 1 and self._acquisitions[0].last_arrival < now - KEEP_S and \
+                all(self._acquisition_for(p.onset_time)[0] is not self._acquisitions[0] for p in self._pending):
+            self._sync_offsets.pop(id(self._acquisitions.pop(0)), None)
+
+    def _tell_silence(self, now: float) -> None:
+        newest = self._acquisitions[-1].last_arrival if self._acquisitions else None
+        silent = bool(self._pending) and newest is not None and now - newest > SILENCE_NOTICE_S
+        if silent and not self._silence_told:
+            self._notices.append(f"Open Ephys answers heartbeats but has sent nothing for {now - newest:.1f} s: "
+                                 "is acquisition running?")
+        self._silence_told = silent
 
     def close(self) -> None:
-        for socket in (self._data, self._beats):
-            if socket is not None:
-                socket.close(0)
-        self._data = self._beats = None
+        if self._receiver is not None:
+            self._receiver.stop()
+            self._receiver.join(2.0)
+        self._receiver = None
