@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import CompactRigError
+from plugins.lsl_errors import LostError, LslTimeoutError
 from plugins.sources.base import Option, parse_settings
 
 
@@ -94,7 +95,7 @@ class LslGate(Gate):
         try:
             self._correction = self._inlet.time_correction(timeout)
             self._corrected_at = now
-        except (pylsl.TimeoutError, pylsl.LostError):
+        except (LslTimeoutError, LostError):
             pass
 
     def _update(self, now: float) -> None:

@@ -9,13 +9,16 @@ import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pylsl
 import pytest
 
 from conftest import run_cli
+from peer_processes import command, start_peer
 from engine.errors import CompactRigError
 from gui.session.folder import SessionLock
 from gui.session.runner import SessionPlan, start_session
@@ -184,39 +187,71 @@ def test_preflight_reports_before_anything_is_shown(tmp_path, stimuli, rig):
 
 
 @pytest.mark.slow
-def test_lsl_gate_holds_trials_and_fixation_breaks_put_presentations_back(tmp_path, stimuli):
-    import uuid
-
-    import pylsl
+def test_fixation_breaks_are_charged_to_the_images_on_screen_and_a_dead_tracker_fails_closed(tmp_path, stimuli):
+    """An eye tracker in its own process (``tests/peers/eye_tracker.py``, pylsl only): trials wait for
+    fixation; a break-and-return shorter than a poll aborts exactly the images up (or counting) at the
+    break; killing the tracker (SIGKILL) mid-trial aborts that trial and holds the session until it
+    returns."""
     name = f"fixation-{uuid.uuid4().hex[:8]}"
-    outlet = pylsl.StreamOutlet(pylsl.StreamInfo(name, "Gaze", 1, pylsl.IRREGULAR_RATE, pylsl.cf_int32, name))
+    peer = start_peer("eye_tracker.py", name, "500", "0")
     rig = tmp_path / "rig.toml"
-    rig.write_text(RIG.replace("frames_on = 3", "frames_on = 60")
+    rig.write_text(RIG.replace("frames_on = 3", "frames_on = 30").replace("frames_off = 2", "frames_off = 10")
+                   .replace("[screen]", "[screen]\npace_frames = true")
                    + f'[gate]\nname = "lsl"\n[gate.options]\nstream_name = "{name}"\n')
     out = tmp_path / "session"
     process = subprocess.Popen(compactrig("session", "run", "--stimuli", str(stimuli), "--rig", str(rig),
                                           "--source", "simulated", "--out", str(out)),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def shown() -> int:
+        return table(out, "SELECT COUNT(*) FROM presentations")[0][0] if (out / "trials.sqlite").exists() else 0
+
+    def wait_for(condition, seconds=60.0):
+        deadline = time.monotonic() + seconds
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert condition()
+
     try:
-        deadline = time.monotonic() + 30
-        while not (out / "trials.sqlite").exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        outlet.push_sample([0])
-        time.sleep(6.0)  # presenter up, gate closed: nothing may be shown
-        assert table(out, "SELECT COUNT(*) FROM presentations")[0][0] == 0
-        outlet.push_sample([1])
-        while not table(out, "SELECT COUNT(*) FROM presentations")[0][0] and time.monotonic() < deadline + 30:
-            time.sleep(0.01)
-        outlet.push_sample([0])  # fixation break in the middle of the first trial
+        wait_for(lambda: (out / "trials.sqlite").exists())
+        time.sleep(4.0)  # presenter up, animal not fixating: nothing may be shown
+        assert shown() == 0
+        command(peer, "fix")
+        wait_for(lambda: shown() >= 1)
+        time.sleep(0.2)
+        command(peer, "break")
+        time.sleep(0.02)
+        command(peer, "fix")
+        states = [peer.stdout.readline().split() for _ in range(3)]
+        break_at = float(states[1][2])
+        wait_for(lambda: table(out, "SELECT COUNT(DISTINCT trial) FROM presentations")[0][0] >= 2)
+        time.sleep(0.1)
+        killed_at = pylsl.local_clock()
+        os.kill(peer.pid, signal.SIGKILL)
+        peer.wait(5)
+        time.sleep(2.0)
+        held = shown()
         time.sleep(1.0)
-        outlet.push_sample([1])
+        assert shown() == held, "no trial starts while the tracker is dead"
+        peer = start_peer("eye_tracker.py", name, "500", "1")
         stdout, stderr = process.communicate(timeout=120)
     finally:
         if process.poll() is None:
             process.kill()
+        if peer.poll() is None:
+            command(peer, "quit")
+            peer.wait(5)
     assert process.returncode == 0, stderr
-    reasons = [r for (r,) in table(out, "SELECT abort_reason FROM presentations WHERE aborted = 1")]
-    assert "fixation break (gate)" in reasons
+    rows = table(out, "SELECT trial, onset_time, offset_time, aborted, abort_reason FROM presentations ORDER BY ord")
+    first_trial = [r for r in rows if r[0] == rows[0][0]]
+    for trial, onset, offset, aborted, reason in first_trial:
+        charged = max(offset, onset + 0.15) > break_at
+        assert bool(aborted) == charged and (reason == "fixation break") == charged, (onset, offset, break_at)
+    assert any(r[3] for r in first_trial), "the break fell in the first trial"
+    silent = [r for r in rows if r[4] and "eye tracker silent" in r[4]]
+    assert silent and all(r[1] <= killed_at + 0.1 + 0.05 for r in silent[:1])
+    trials = table(out, "SELECT trial, aborted, abort_reason FROM trials ORDER BY trial")
+    assert trials[0][1] == 1 and any(t[2] and "eye tracker silent" in t[2] for t in trials)
     check_exactly_once(out, 4)
 
 
@@ -237,6 +272,8 @@ def test_too_little_free_disk_is_reported_before_the_session_starts(tmp_path, st
 
 def test_gate_options_are_checked():
     from plugins.gates import Gate, LslGate
-    assert LslGate(stream_name="Eye").settings == {"stream_name": "Eye", "resolve_timeout_s": 5.0}
+    assert LslGate(stream_name="Eye").settings == {"stream_name": "Eye", "resolve_timeout_s": 5.0, "stale_after_s": 0.1}
+    with pytest.raises(CompactRigError, match="stale_after_s must be above 0"):
+        LslGate(stale_after_s="0")
     with pytest.raises(CompactRigError, match="gate 'always' has no option 'stream_name'; its options: none"):
         Gate(stream_name="Eye")

@@ -17,6 +17,7 @@ from typing import Any
 import pylsl
 
 from engine.errors import CompactRigError
+from plugins.lsl_errors import LslTimeoutError
 from plugins.sources.base import WINDOW_OPTIONS, Option, Presentation, Response, ResponseSource
 from plugins.sources.spike_buffer import KEEP_S, SpikeBuffer
 
@@ -74,7 +75,7 @@ class LslSource(ResponseSource):
         try:
             self._correction = self._inlet.time_correction(timeout)
             self._corrected_at = now
-        except pylsl.TimeoutError:
+        except LslTimeoutError:
             pass
 
     def submit(self, presentation: Presentation) -> None:

@@ -1,0 +1,80 @@
+"""The LSL fixation gate against an eye tracker in its own process (pylsl only, ``tests/peers/eye_tracker.py``,
+written from pylsl's examples @ e146d7d4ca2b5c6c3c274ea7fa4f23f851bed09d: SendData.py, SendDataAdvanced.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+
+import pylsl
+import pytest
+
+from peer_processes import command, start_peer
+from plugins.gates import LslGate
+
+
+def tracker(name: str, state: int = 1):
+    return start_peer("eye_tracker.py", name, "500", str(state))
+
+
+def wait_until(condition, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.002)
+    assert condition()
+
+
+def test_the_gate_closes_within_a_tenth_of_a_second_of_the_trackers_death_and_reopens_on_its_return():
+    name = f"fixation-{uuid.uuid4().hex[:8]}"
+    peer = tracker(name)
+    gate = LslGate(stream_name=name)
+    gate.connect()
+    try:
+        wait_until(lambda: gate.may_start(pylsl.local_clock()))
+        time.sleep(0.3)
+        assert gate.may_start(pylsl.local_clock())
+        killed_at = pylsl.local_clock()
+        os.kill(peer.pid, signal.SIGKILL)
+        peer.wait(5)
+        wait_until(lambda: gate.must_abort(pylsl.local_clock()), 1.0)
+        closed_at = pylsl.local_clock()
+        assert closed_at - killed_at <= 0.1 + 0.01, "fails closed within stale_after_s of the last sample"
+        assert "eye tracker silent" in gate.break_reason
+        assert killed_at - 0.01 <= gate.break_time(killed_at - 1.0, closed_at) <= killed_at + 0.1
+        time.sleep(0.5)
+        assert not gate.may_start(pylsl.local_clock()), "stays closed while the tracker is dead"
+        peer = tracker(name)  # the same source id: the inlet recovers by itself
+        wait_until(lambda: gate.may_start(pylsl.local_clock()), 15.0)
+    finally:
+        if peer.poll() is None:
+            command(peer, "quit")
+            peer.wait(5)
+        gate.close()
+
+
+def test_a_break_between_polls_is_seen_and_dated_by_the_trackers_time_stamps():
+    name = f"fixation-{uuid.uuid4().hex[:8]}"
+    peer = tracker(name)
+    gate = LslGate(stream_name=name)
+    gate.connect()
+    try:
+        wait_until(lambda: gate.may_start(pylsl.local_clock()))
+        since = pylsl.local_clock()
+        command(peer, "break")
+        time.sleep(0.02)
+        command(peer, "fix")
+        changes = [peer.stdout.readline().split() for _ in range(2)]
+        assert [c[1] for c in changes] == ["0", "1"]
+        time.sleep(0.3)  # the runner polls late: fixation is already back
+        now = pylsl.local_clock()
+        assert gate.may_start(now), "fixation is held again now"
+        assert gate.break_time(since, now) == pytest.approx(float(changes[0][2]), abs=1e-3), \
+            "the break is dated by the first sample that carried it (to within LSL's clock correction)"
+        assert gate.break_reason == "fixation break"
+        assert gate.break_time(float(changes[1][2]) + 0.001, now) is None
+    finally:
+        command(peer, "quit")
+        peer.wait(5)
+        gate.close()
