@@ -62,6 +62,8 @@ class OpenEphysLog:
             words = line.split()
             if words[0] == "ttl":
                 self.pulses[int(words[5])] = (int(words[1]), int(words[2]))
+            elif words[0] == "abort":
+                self.aborts[int(words[1])] = words[2].replace("_", " ")
             elif words[0] == "spike":
                 unit = f"{words[3].replace('_', ' ')}:{words[4]}"
                 self.units.add(unit)

@@ -16,7 +16,7 @@ import time
 import pylsl
 import pytest
 
-from peer_processes import OpenEphysLog, command, free_port_pair, start_open_ephys
+from peer_processes import OpenEphysLog, command, free_port_pair, start_open_ephys, start_peer
 from plugins.sources.base import Presentation
 from plugins.sources.guard import GuardedSource
 from plugins.sources.openephys import OpenEphysSource
@@ -197,3 +197,105 @@ def test_the_plugin_dying_marks_pending_missing_and_its_return_is_picked_up(rig_
         command(again, "quit")
         again.wait(5)
         guard.close()
+
+
+SESSION_RIG = """[screen]
+resolution = [400, 300]
+width_cm = 40.0
+pace_frames = true
+[image]
+size_deg = 3.0
+position_deg = [3.0, 0.0]
+[timing]
+frames_on = 90
+frames_off = 6
+images_per_trial = 2
+inter_trial_s = 0.1
+[markers]
+outputs = ["lsl"]
+[markers.lsl]
+name = "{markers}"
+source_id = "{markers}"
+[gate]
+name = "lsl"
+[gate.options]
+stream_name = "{fixation}"
+"""
+
+
+@pytest.mark.slow
+def test_a_session_against_the_plugins_bytes_stores_every_count_as_the_peer_fired_it(tmp_path):
+    """Images on for 1.5 s; a unit first heard from mid-session; acquisition stopped and restarted;
+    counted from the photodiode's sync pulses. Every stored count equals what the peer fired in that
+    window (0 included), the windows the stop cut are shown again, and each of those got an abort marker."""
+    import numpy as np
+
+    from conftest import run_cli  # noqa: F401 - the same interpreter and environment as the CLI tests
+    from stimuli.probes import colour_blob, dot_lattice, grating
+    from stimuli.stimulus_set import StimulusRecord, StimulusSet
+    from test_session import compactrig, table
+    import subprocess
+
+    stimuli = tmp_path / "set"
+    StimulusSet([StimulusRecord(image_id=f"img{i}", kind="natural") for i in range(4)],
+                np.stack([grating(0), grating(90), dot_lattice(), colour_blob((1, -1, 0))])).save(stimuli)
+    port, markers = free_port_pair(), f"markers-session-{os.getpid()}-{time.monotonic_ns()}"
+    peer = start_open_ephys(tmp_path, port, marker_stream=markers, sync_line=2, latency_s=0.04,
+                            units=[["Electrode 1", 1, 40.0, 0.0], ["Electrode 7", 3, 60.0, -1]])
+    fixation = f"fixation-{markers}"
+    tracker = start_peer("eye_tracker.py", fixation, "500", "0")  # no trial before the photodiode is watched
+    rig = tmp_path / "rig.toml"
+    rig.write_text(SESSION_RIG.format(markers=markers, fixation=fixation))
+    out = tmp_path / "session"
+    process = subprocess.Popen(compactrig("session", "run", "--stimuli", str(stimuli), "--rig", str(rig),
+                                          "--source", "openephys", "--source-opt", f"data_port={port}",
+                                          "--source-opt", "sync_line=2", "--source-opt", "units=Electrode 1:1",
+                                          "--out", str(out)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def answered() -> int:
+        if not (out / "trials.sqlite").exists():
+            return 0
+        return table(out, "SELECT COUNT(DISTINCT ord) FROM responses")[0][0]
+
+    def wait_for(condition, seconds=90.0):
+        deadline = time.monotonic() + seconds
+        while not condition() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.02)
+        assert condition(), process.stderr.read() if process.poll() is not None else "timed out"
+
+    try:
+        assert peer.stdout.readline().startswith("watching")
+        command(tracker, "fix")
+        wait_for(lambda: answered() >= 1)
+        command(peer, "fire")  # Electrode 7:3 is heard from for the first time from now on
+        wait_for(lambda: answered() >= 2)
+        command(peer, "stop")
+        time.sleep(1.8)  # longer than an image: some window falls while acquisition is stopped
+        command(peer, "start")
+        stdout, stderr = process.communicate(timeout=180)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        for running in (peer, tracker):
+            command(running, "quit")
+            running.wait(5)
+    assert process.returncode == 0, stderr
+    log = OpenEphysLog(tmp_path / "open_ephys.log")
+    rows = table(out, "SELECT p.ord, r.unit, r.count FROM presentations p JOIN responses r ON r.ord = p.ord "
+                      "WHERE p.aborted = 0")
+    complete = sorted({order for order, _, _ in rows})
+    assert len(complete) == 4
+    stored = {(order, unit): count for order, unit, count in rows}
+    for order in complete:
+        fired = log.counts(order)
+        for unit in ("Electrode 1:1", "Electrode 7:3"):
+            assert stored[(order, unit)] == fired.get(unit, 0), (order, unit)
+    late = [stored[(order, "Electrode 7:3")] for order in complete]
+    assert 0 in late and any(late), "zeros before the late unit was first heard, counts after"
+    assert table(out, "SELECT unit, declared FROM units ORDER BY rowid") == [("Electrode 1:1", 1), ("Electrode 7:3", 0)]
+    aborted = table(out, "SELECT ord, abort_reason FROM presentations WHERE aborted = 1")
+    assert any("stopped or restarted" in reason or "not acquiring" in reason for _, reason in aborted), aborted
+    assert all(order in log.aborts for order, _ in aborted), "each aborted presentation has an abort marker"
+    assert {log.pulses[o][0] for o in complete} == {0, 1}, "counts from both acquisitions"
+    onsets = [o for (o,) in table(out, "SELECT ord FROM presentations")]
+    assert len(onsets) == len(set(onsets))

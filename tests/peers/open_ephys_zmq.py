@@ -25,7 +25,8 @@ taken at t0 + s / RATE; a block is sent ``latency`` after its last sample (hardw
 A photodiode on the rig is emulated from the rig's LSL onset markers: each onset toggles TTL line
 ``sync_line`` at the onset's sample plus ``display_latency``. Commands on stdin: ``stop`` (end
 acquisition; heartbeats still answered, as the plugin's thread keeps running), ``start`` (a new
-acquisition: message and sample numbers from 0), ``quit``. Everything sent is logged:
+acquisition: message and sample numbers from 0), ``fire`` (units configured to start after -1 s
+begin firing now), ``quit``. Everything sent is logged:
 ``epoch E T0``, ``spike E SAMPLE ELECTRODE SORTED_ID``, ``ttl E SAMPLE LINE STATE ORDER``, and the
 rig's abort markers as ``abort ORDER REASON`` (a recording system keeps them beside the spikes).
 Usage: python open_ephys_zmq.py CONFIG.json
@@ -89,6 +90,8 @@ class Plugin:
         self.latency = float(config.get("latency_s", 0.02))
         self.stream = config.get("stream", "example_data")
         self.units = [tuple(u) for u in config["units"]]  # (electrode, sorted_id, rate_hz, starts_after_s)
+        self.fired_at: float | None = None
+        """Units with ``starts_after_s`` < 0 are silent until the ``fire`` command."""
         self.rng = np.random.default_rng(config.get("seed", 0))
         context = zmq.Context.instance()
         self.data = context.socket(zmq.PUB)
@@ -163,11 +166,12 @@ class Plugin:
                 sample = round((t + self.config.get("display_latency_s", 0.008) - self.t0) * self.rate)
                 events.append((sample, "ttl", order))
         for electrode, sorted_id, rate, after in self.units:
-            if self.t0 + (first + count) / self.rate < self.started_at + after:
+            begins = self.started_at + after if after >= 0 else self.fired_at
+            if begins is None or self.t0 + (first + count) / self.rate < begins:
                 continue
             n = self.rng.poisson(rate * count / self.rate)
             for sample in sorted(self.rng.integers(first, first + count, n)):
-                if self.t0 + sample / self.rate >= self.started_at + after:
+                if self.t0 + sample / self.rate >= begins:
                     events.append((int(sample), "spike", (electrode, sorted_id)))
         for sample, kind, what in sorted(events, key=lambda e: e[0]):
             if kind == "ttl":
@@ -220,6 +224,8 @@ class Plugin:
                 self.acquiring = False
             elif word == "start":
                 self.start_acquisition()
+            elif word == "fire":
+                self.fired_at = pylsl.local_clock()
             elif word == "quit":
                 break
         self.stop.set()
