@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -20,7 +21,11 @@ import pytest
 from conftest import run_cli
 from peer_processes import command, start_peer
 from engine.errors import CompactRigError
-from gui.session.folder import SessionLock
+from datetime import datetime
+
+from engine.bank import load_bank
+from engine.fast_predict import Predictor
+from gui.session.folder import SessionLock, read_snapshot
 from gui.session.runner import SessionPlan, start_session
 from stimuli.probes import colour_blob, dot_lattice, grating
 from stimuli.stimulus_set import StimulusRecord, StimulusSet
@@ -136,10 +141,29 @@ def test_run_export_and_exclusive_access(tmp_path, stimuli, rig):
         assert len(intervals) == len(table(out, "SELECT ord FROM presentations"))
         assert list(series.data[:]) == [["img0", "img1", "img2", "img3"].index(i) for i in intervals["image_id"]]
         onsets = [t for (t,) in table(out, "SELECT onset_time FROM presentations ORDER BY ord")]
-        np.testing.assert_allclose(series.timestamps[:], np.array(onsets) - onsets[0], atol=1e-9)
+        shift = float(re.search(r"LSL clock time = NWB time - \((-?[0-9.]+)\)", written.notes).group(1))
+        np.testing.assert_allclose(series.timestamps[:] - shift, onsets, atol=2e-6)
         first = table(out, "SELECT r.count FROM responses r WHERE r.unit = 'unit1' ORDER BY r.ord LIMIT 1")[0][0]
         assert intervals["count_unit1"].dropna().iloc[0] == first
         assert written.stimulus_template["stimuli"].images["img2"].data.shape == (112, 112, 3)
+        created = read_snapshot(out)["created"]
+        assert written.session_start_time == datetime.strptime(created, "%Y-%m-%dT%H:%M:%S%z")
+        assert written.session_start_time.tzinfo is not None
+        assert 0 <= intervals["start_time"].iloc[0] < 300, "seconds from the session's creation"
+        assert (intervals["window_start"].dropna() == 0.05).all() and (intervals["window_end"].dropna() == 0.15).all()
+        predicted = Predictor(load_bank()).predict(StimulusSet.load(out / "stimuli").pixels, ["demo:1"])[0]
+        np.testing.assert_allclose(intervals["predicted_unit1"], [predicted[int(i[3:])] for i in intervals["image_id"]],
+                                   rtol=1e-5)
+        unit_map = written.processing["compactrig"]["unit_map"].to_dataframe()
+        assert dict(zip(unit_map["unit"], unit_map["neuron"]))["unit1"] == "demo:1"
+        trials = written.trials.to_dataframe()
+        assert sorted(trials["trial"]) == sorted({t for (t,) in table(out, "SELECT DISTINCT trial FROM presentations")})
+        assert (trials["stop_time"] >= trials["start_time"]).all()
+        identifier = written.identifier
+    again = run_cli("session", "export", str(out), "--nwb", str(tmp_path / "again.nwb"))
+    assert again.returncode == 0, again.stderr
+    with NWBHDF5IO(str(tmp_path / "again.nwb"), "r") as io:
+        assert io.read().identifier == identifier, "exporting twice describes the same session"
     report = run_cli("session", "report", str(out))
     assert report.returncode == 0, report.stderr
     from PIL import Image

@@ -1,61 +1,78 @@
 """``compactrig session export --nwb``: the session as an NWB file (needs the ``nwb`` extra: pynwb).
 
-Contents: the stimulus images (``Images`` of ``RGBImage``, in stimulus-set order), one
-``IndexSeries`` of the presentations (which image, at which onset), a ``presentations``
-time-interval table (one row per presentation: onset, offset, trial, order, image id, frames,
-dropped frames, aborted, and each unit's spike count), all timestamps in seconds from the first
-onset. The onsets' LSL-clock origin is kept in the file's notes so they can be re-aligned.
+Contents: the stimulus images (``Images`` of ``RGBImage``, in stimulus-set order); one
+``IndexSeries`` of the presentations (which image, at which onset); a ``presentations``
+time-interval table (one row per presentation: onset to the flip that removed the image, trial,
+order, image id, frames, dropped frames, aborted with its reason, the counting window, each unit's
+spike count and, for units mapped to a model, the model's predicted response); the fixation
+trials as NWB ``trials`` (aborted ones with their reason); and a ``unit_map`` table (unit, model
+neuron, bank, declared or discovered) in the ``compactrig`` processing module.
+
+``session_start_time`` is when the session was created (so exporting twice gives the same file
+contents, identifier included). Times are seconds from it: onsets on the LSL clock are put on the
+wall clock by the earliest store write after a flip, and the notes give the exact constant that
+turns them back into LSL times.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
 from engine.errors import CompactRigError
+from gui.session.fits import mapped_predictions
 from gui.session.folder import STIMULI_DIR, STORE_FILE, read_snapshot
+from gui.session.runner import SessionPlan
 from gui.session.store import TrialStore
 from stimuli.stimulus_set import StimulusSet
 
 
-def _column(unit: str) -> str:
-    return "count_" + re.sub(r"[^A-Za-z0-9]+", "_", unit).strip("_")
+def _column(prefix: str, unit: str) -> str:
+    return prefix + re.sub(r"[^A-Za-z0-9]+", "_", unit).strip("_")
 
 
 def export_nwb(folder: Path, out: Path, subject_id: str = "unknown", species: str = "Macaca mulatta",
                sex: str = "U", age: str | None = None) -> int:
     """Write ``out``; returns the number of presentations written."""
     try:
+        from hdmf.common import DynamicTable, VectorData
         from pynwb import NWBHDF5IO, NWBFile
-        from pynwb.file import Subject
         from pynwb.base import ImageReferences
         from pynwb.epoch import TimeIntervals
+        from pynwb.file import Subject
         from pynwb.image import Images, IndexSeries, RGBImage
     except ImportError:
         raise CompactRigError("NWB export needs pynwb: pip install 'compactrig[nwb]'") from None
+    folder = Path(folder)
     snapshot = read_snapshot(folder)
     store = TrialStore(folder / STORE_FILE)
     try:
-        presentations = store.presentations()
-        responses = store.responses()
+        presentations, responses = store.presentations(), store.responses()
+        windows, trials, units = store.response_windows(), store.trials(), store.units()
+        recorded_at = dict(store._db.execute("SELECT ord, recorded_at FROM presentations").fetchall())
+        declared = dict(store._db.execute("SELECT unit, declared FROM units").fetchall())
     finally:
         store.close()
     if not presentations:
         raise CompactRigError(f"{folder}: the session has no presentations yet; nothing to export")
     stimulus_set = StimulusSet.load(folder / STIMULI_DIR)
-    origin = min(p.onset_time for p in presentations)
+    plan = SessionPlan(**snapshot["plan"])
+    created = datetime.strptime(snapshot["created"], "%Y-%m-%dT%H:%M:%S%z")
+    wall_minus_lsl = min(recorded_at[p.order] - p.onset_time for p in presentations)
+    shift = wall_minus_lsl - created.timestamp()  # NWB time = LSL time + shift
     refresh = snapshot["rig"]["screen"]["refresh_hz"]
     nwbfile = NWBFile(
         session_description=f"CompactRig session {folder.name}: {len(stimulus_set)} images, "
                             f"source {snapshot['plan']['source']}",
-        identifier=str(uuid.uuid4()), session_start_time=datetime.now(timezone.utc),
+        identifier=str(uuid.uuid5(uuid.NAMESPACE_URL, f"compactrig-session:{snapshot['created']}:{folder.name}")),
+        session_start_time=created,
         experiment_description="closed-loop presentation of model-designed and natural images (CompactRig)",
         subject=Subject(subject_id=subject_id, species=species, sex=sex, age=age),
-        notes=f"timestamps are seconds after the first onset, which was {origin:.6f} s on the LSL clock; "
+        notes=f"times are seconds from session_start_time; LSL clock time = NWB time - ({shift:.6f}); "
               f"model bank {snapshot['bank']['name']} sha256 {snapshot['bank']['sha256']}; "
               f"CompactRig {snapshot['software_version']}")
     images = [RGBImage(name=image_id, data=pixels, description=f"stimulus {image_id}")
@@ -64,28 +81,60 @@ def export_nwb(folder: Path, out: Path, subject_id: str = "unknown", species: st
                      order_of_images=ImageReferences(name="order_of_images", data=images))
     nwbfile.add_stimulus_template(stimuli)
     index = {image_id: i for i, image_id in enumerate(stimulus_set.ids)}
-    onsets = np.array([p.onset_time - origin for p in presentations])
+    onsets = np.array([p.onset_time + shift for p in presentations])
     nwbfile.add_stimulus(IndexSeries(name="presentations", data=np.array([index[p.image_id] for p in presentations],
                                                                          dtype=np.uint32),
                                      indexed_images=stimuli, unit="N/A", timestamps=onsets,
                                      description="index into stimuli of each presented image, at its onset"))
-    counts = {}
+    counts: dict[str, dict[int, float]] = {unit: {} for unit in units}
     for order, unit, count in responses:
         counts.setdefault(unit, {})[order] = count
-    table = TimeIntervals(name="presentations", description="one row per presentation (image onset to offset)")
-    for name, description in (("order", "presentation number"), ("trial", "trial (fixation) number"),
-                              ("image_id", "stimulus id"), ("frames", "frames the image was on"),
+    mapped = {u: n for u, n in plan.unit_map.items() if u in counts}
+    predicted = mapped_predictions(plan.bank, mapped, stimulus_set) if mapped else {}
+    table = TimeIntervals(name="presentations", description="one row per presentation (image onset to the flip "
+                                                            "that removed it)")
+    for name, description in (("order", "presentation number (never reused; the marker stream's order)"),
+                              ("trial", "trial (fixation) number"), ("image_id", "stimulus id"),
+                              ("frames", "frames the image was on"),
                               ("dropped_frames", "dropped frames during the presentation"),
-                              ("aborted", "1 if aborted (shown again later)")):
+                              ("aborted", "1 if aborted (its plan item was shown again later)"),
+                              ("abort_reason", "why it was aborted ('' if not)"),
+                              ("window_start", "start of the counting window, seconds after onset (NaN: no count)"),
+                              ("window_end", "end of the counting window, seconds after onset (NaN: no count)")):
         table.add_column(name, description)
-    for unit in sorted(counts):
-        table.add_column(_column(unit), f"spike count of unit {unit} in the response window (NaN: none)")
+    for unit in counts:
+        table.add_column(_column("count_", unit), f"spike count of unit {unit} in the counting window "
+                                                  "(NaN: no response: aborted or the source was not connected)")
+    for unit in predicted:
+        table.add_column(_column("predicted_", unit), f"predicted response of {mapped[unit]} (mapped to unit {unit})")
     for p, onset in zip(presentations, onsets):
-        row = {_column(u): float(counts[u].get(p.order, np.nan)) for u in counts}
-        table.add_row(start_time=float(onset), stop_time=float(onset + p.frames / refresh), order=p.order,
-                      trial=p.trial, image_id=p.image_id, frames=p.frames, dropped_frames=p.dropped,
-                      aborted=int(p.aborted), **row)
+        offset = p.offset_time + shift if p.offset_time is not None else onset + p.frames / refresh
+        window = windows.get(p.order, (np.nan, np.nan))
+        row = {_column("count_", u): float(counts[u].get(p.order, np.nan)) for u in counts}
+        row |= {_column("predicted_", u): float(values[index[p.image_id]]) for u, values in predicted.items()}
+        table.add_row(start_time=float(onset), stop_time=float(max(offset, onset)), order=p.order, trial=p.trial,
+                      image_id=p.image_id, frames=p.frames, dropped_frames=p.dropped, aborted=int(p.aborted),
+                      abort_reason=p.abort_reason or "", window_start=float(window[0]), window_end=float(window[1]),
+                      **row)
     nwbfile.add_time_intervals(table)
+    timed = [t for t in trials if t[1] is not None]
+    if timed:
+        nwbfile.add_trial_column("trial", "trial (fixation) number")
+        nwbfile.add_trial_column("images", "images shown in the trial")
+        nwbfile.add_trial_column("aborted", "1 if fixation broke or the run was stopped during the trial")
+        nwbfile.add_trial_column("abort_reason", "why the trial was aborted ('' if not)")
+        for trial, start, end, shown, aborted, reason in timed:
+            begin = start + shift
+            nwbfile.add_trial(start_time=float(begin), stop_time=float(max(end + shift if end else begin, begin)),
+                              trial=trial, images=shown, aborted=int(aborted), abort_reason=reason or "")
+    module = nwbfile.create_processing_module("compactrig", "how recorded units relate to the compact models")
+    module.add(DynamicTable(name="unit_map", description="recorded units, and the model neuron each is compared with",
+                            columns=[VectorData(name="unit", description="recorded unit id", data=list(counts)),
+                                     VectorData(name="neuron", description="model neuron id ('' if none)",
+                                                data=[plan.unit_map.get(u, "") for u in counts]),
+                                     VectorData(name="declared", description="1 if named before the session, "
+                                                                             "0 if discovered during it",
+                                                data=[int(declared.get(u, 0)) for u in counts])]))
     with NWBHDF5IO(str(out), "w") as io:
         io.write(nwbfile)
     return len(presentations)
