@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import time
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pylsl
@@ -214,3 +218,104 @@ def test_a_plugin_that_raises_never_takes_the_session_down(fail_on):
         got += guard.collect(0.1)
     assert missing == [] and len(got) == 1 and got[0].counts is None
     assert not guard.connected and "retrying" in guard.messages()[0]
+
+
+def lsl_session_rig(path, frames_on: int, frames_off: int) -> Path:
+    path.write_text(f"""[screen]
+resolution = [400, 300]
+width_cm = 40.0
+pace_frames = true
+[image]
+size_deg = 3.0
+position_deg = [3.0, 0.0]
+[timing]
+frames_on = {frames_on}
+frames_off = {frames_off}
+images_per_trial = 3
+inter_trial_s = 0.1
+""")
+    return path
+
+
+def peer_spikes(log_path: Path) -> dict[str, list[float]]:
+    spikes: dict[str, list[float]] = {}
+    for line in log_path.read_text().splitlines():
+        unit, when = line.split()
+        spikes.setdefault(unit, []).append(float(when))
+    return spikes
+
+
+def check_counts_as_fired(folder: Path, spikes: dict[str, list[float]], margin: float = 1e-4) -> int:
+    """Every stored count is what the peer fired in the window (to LSL's clock correction, ``margin``);
+    returns how many counts were exact beyond doubt."""
+    import sqlite3
+    with sqlite3.connect(folder / "trials.sqlite") as db:
+        rows = db.execute("SELECT p.onset_time, r.unit, r.count FROM presentations p JOIN responses r ON "
+                          "r.ord = p.ord WHERE p.aborted = 0").fetchall()
+    exact = 0
+    for onset, unit, count in rows:
+        times = np.array(spikes.get(unit, []))
+        sure = int(((times >= onset + 0.05 + margin) & (times < onset + 0.15 - margin)).sum())
+        possible = int(((times >= onset + 0.05 - margin) & (times < onset + 0.15 + margin)).sum())
+        assert sure <= count <= possible, (onset, unit, count, sure, possible)
+        exact += sure == possible
+    assert exact >= 0.9 * len(rows)
+    return len(rows)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("frames_on", [6, 300], ids=["0.1s", "5s"])
+def test_lsl_session_counts_every_window_as_fired_whatever_the_on_time(tmp_path, frames_on):
+    """An acquisition system in its own process (``tests/peers/lsl_acquisition.py``, pylsl only): images
+    on for 0.1 s or 5 s, three per trial; a unit first heard from mid-session; with 0.1 s images the
+    acquisition process is killed (SIGKILL) and started again mid-session."""
+    from peer_processes import start_peer
+    from stimuli.probes import grating
+    from stimuli.stimulus_set import StimulusRecord, StimulusSet
+    from test_session import compactrig, table
+
+    n_images = 9 if frames_on == 6 else 3
+    stimuli = tmp_path / "set"
+    StimulusSet([StimulusRecord(image_id=f"img{i}", kind="natural") for i in range(n_images)],
+                np.stack([grating(20 * i) for i in range(n_images)])).save(stimuli)
+    name, log = f"spikes-{uuid.uuid4().hex[:8]}", tmp_path / "spikes.log"
+    late_after = 3.0 if frames_on == 6 else 8.0
+    args = (name, f"{name}-source", str(log), "1,2,3", "30", "5", "3", str(late_after))
+    peer = start_peer("lsl_acquisition.py", *args)
+    out = tmp_path / "session"
+    rig = lsl_session_rig(tmp_path / "rig.toml", frames_on, 6)
+    process = subprocess.Popen(compactrig("session", "run", "--stimuli", str(stimuli), "--rig", str(rig),
+                                          "--source", "lsl", "--source-opt", f"stream_name={name}",
+                                          "--source-opt", "units=1,2", "--out", str(out)),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        if frames_on == 6:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not (
+                    (out / "trials.sqlite").exists() and table(out, "SELECT COUNT(*) FROM responses")[0][0] >= 6):
+                time.sleep(0.05)
+            os.kill(peer.pid, signal.SIGKILL)
+            peer.wait(5)
+            time.sleep(1.0)
+            peer = start_peer("lsl_acquisition.py", name, f"{name}-source", str(log), "1,2,3", "30", "6")
+        stdout, stderr = process.communicate(timeout=240)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        peer.kill()
+        peer.wait(5)
+    assert process.returncode == 0, stderr
+    check_counts_as_fired(out, peer_spikes(log))
+    complete = table(out, "SELECT COUNT(DISTINCT p.item) FROM presentations p JOIN responses r ON r.ord = p.ord "
+                          "WHERE p.aborted = 0")[0][0]
+    assert complete == n_images
+    units = table(out, "SELECT unit, declared FROM units ORDER BY rowid")
+    assert units == [("1", 1), ("2", 1), ("3", 0)], "declared units first, the late one when first heard"
+    per_order = table(out, "SELECT ord, COUNT(*) FROM responses GROUP BY ord")
+    assert {n for _, n in per_order} == {3}, "every response has every unit (0 before unit 3 was heard)"
+    durations = [off - on for on, off in table(out, "SELECT onset_time, offset_time FROM presentations "
+                                                    "WHERE aborted = 0")]
+    assert min(durations) >= frames_on / 60 * 0.95, "the images really stayed up that long"
+    if frames_on == 6:
+        reasons = [r for (r,) in table(out, "SELECT abort_reason FROM presentations WHERE aborted = 1")]
+        assert any("source" in r for r in reasons), "windows while the acquisition was dead were given up"

@@ -185,11 +185,12 @@ class Presentation:
         """No vsync: hold each frame until its nominal end, so frame counts are real durations."""
         import time
         period = 1.0 / self.stage.rig.refresh_hz
-        now = time.perf_counter()
-        due = self._next_frame
-        if due > now:
-            time.sleep(due - now)
-        self._next_frame = max(due, now - period) + period
+        now = time.perf_counter()  # just after this frame's flip
+        if self._next_frame < now - period:
+            self._next_frame = now  # the first frame after a pause between runs
+        self._next_frame += period  # the earliest moment of the next flip
+        if self._next_frame > now:
+            time.sleep(self._next_frame - now)
 
     def run(self, command: msg.RunTrials) -> None:
         self.state = _RunState()
