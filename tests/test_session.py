@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -9,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -79,9 +81,42 @@ def check_exactly_once(folder: Path, n_planned: int) -> None:
     assert {count for _, count in units} == {3}, "every stored response has all three units"
 
 
+class MarkerRecorder:
+    """A recording system's view of the marker stream: every marker, across the presenter's restarts
+    (an inlet that recovers by the stream's source id, as pylsl's ReceiveStringMarkers example uses)."""
+
+    def __init__(self, source_id: str) -> None:
+        self.markers: list[dict] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._record, args=(source_id,), daemon=True)
+        self._thread.start()
+
+    def _record(self, source_id: str) -> None:
+        inlet = None
+        while not self._stop.is_set():
+            if inlet is None:
+                found = pylsl.resolve_byprop("source_id", source_id, 1, 0.5)
+                if found:
+                    inlet = pylsl.StreamInlet(found[0], recover=True)
+                continue
+            sample, _ = inlet.pull_sample(timeout=0.1)
+            if sample is not None:
+                self.markers.append(json.loads(sample[0]))
+
+    def stop(self) -> list[dict]:
+        time.sleep(1.0)
+        self._stop.set()
+        self._thread.join(5)
+        return self.markers
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_loses_and_repeats_nothing(tmp_path, stimuli, rig):
     out = tmp_path / "session"
+    source_id = f"markers-{uuid.uuid4().hex[:8]}"
+    rig.write_text(RIG + f'[markers]\noutputs = ["lsl"]\n[markers.lsl]\nname = "{source_id}"\n'
+                         f'source_id = "{source_id}"\n')
+    recorder = MarkerRecorder(source_id)
     command = compactrig("session", "run", "--stimuli", str(stimuli), "--rig", str(rig), "--source", "simulated",
                          "--map", "unit0=demo:0", "--repeats", "5", "--seed", "2", "--out", str(out))
     rng = random.Random(7)
@@ -102,7 +137,9 @@ def test_sigkill_at_random_moments_then_resume_loses_and_repeats_nothing(tmp_pat
     assert final.returncode == 0, final.stderr
     check_exactly_once(out, 20)
     orders = [o for (o,) in table(out, "SELECT ord FROM presentations ORDER BY ord")]
-    assert orders == list(range(len(orders))) and len(orders) >= shown_before
+    assert len(orders) == len(set(orders)) >= shown_before
+    onsets = [m["order"] for m in recorder.stop() if m["event"] == "onset"]
+    assert len(onsets) == len(set(onsets)) > 0, "no presentation number reaches the recording twice, across crashes"
     again = run_cli("session", "resume", str(out))
     assert again.returncode == 0 and "already complete" in again.stdout
 
@@ -301,3 +338,83 @@ def test_gate_options_are_checked():
         LslGate(stale_after_s="0")
     with pytest.raises(CompactRigError, match="gate 'always' has no option 'stream_name'; its options: none"):
         Gate(stream_name="Eye")
+
+
+def test_an_image_whose_response_always_goes_missing_is_left_out_after_three_tries(tmp_path):
+    """A replayed recording without image0009: each showing of it gets no response; after 3 it is left
+    out, the session ends, and the summary names it."""
+    recorded = np.random.default_rng(0).poisson(5, (2, 2, 4)).astype(float)
+    np.save(tmp_path / "recorded.npy", recorded)
+    stimuli = tmp_path / "set"
+    StimulusSet([StimulusRecord(image_id=i, kind="natural") for i in ("image0001", "image0002", "image0009")],
+                np.stack([grating(0), grating(90), dot_lattice()])).save(stimuli)
+    rig = tmp_path / "rig.toml"
+    rig.write_text(RIG)
+    out = tmp_path / "session"
+    result = run_cli("session", "run", "--stimuli", str(stimuli), "--rig", str(rig), "--source", "replay",
+                     "--source-opt", f"responses={tmp_path / 'recorded.npy'}", "--out", str(out), timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert "1 plan item(s) left out after 3 missing responses each (images: image0009)" in result.stdout
+    tries = table(out, "SELECT abort_kind, abort_reason FROM presentations WHERE image_id = 'image0009'")
+    assert len(tries) == 3 and all(kind == "missing" and "not in the recording" in reason for kind, reason in tries)
+    stored = table(out, "SELECT p.image_id, r.unit, r.count FROM presentations p JOIN responses r ON r.ord = p.ord "
+                        "WHERE p.aborted = 0")
+    assert {(i, u): c for i, u, c in stored} == {("image0001", "n0"): recorded[0, 0, 0], ("image0001", "n1"): recorded[1, 0, 0],
+                                                 ("image0002", "n0"): recorded[0, 1, 0], ("image0002", "n1"): recorded[1, 1, 0]}
+
+
+def test_map_errors_are_one_line_before_anything_is_shown(tmp_path, stimuli, rig):
+    unknown_neuron = run_cli("session", "run", "--stimuli", str(stimuli), "--rig", str(rig), "--source", "simulated",
+                             "--map", "unit0=demo:7", "--out", str(tmp_path / "a"))
+    assert unknown_neuron.returncode == 2 and "Traceback" not in unknown_neuron.stderr
+    assert "--map names neuron 'demo:7', which the bank 'demo' does not have" in unknown_neuron.stderr
+    stranger = run_cli("session", "run", "--stimuli", str(stimuli), "--rig", str(rig), "--source", "lsl",
+                       "--source-opt", "units=3,5", "--map", "4=demo:0", "--out", str(tmp_path / "b"))
+    assert stranger.returncode == 2 and "--map names unit '4', which source 'lsl' does not record (its units: 3, 5)" \
+        in stranger.stderr
+    assert not (tmp_path / "a" / "session.json").exists() and not (tmp_path / "b" / "session.json").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_the_terminal_stops_cleanly_and_a_hung_presenter_is_not_waited_for(tmp_path, stimuli, rig):
+    """Ctrl-C reaches the whole process group: the runner stops after the image on screen and says how to
+    resume; the presenter (which ignores SIGINT) is shut down by its parent, not counted as dead. A
+    presenter that hangs (SIGSTOP) ends the run with a one-line error within the trial's deadline."""
+    out = tmp_path / "session"
+    rig.write_text(RIG.replace("frames_on = 3", "frames_on = 30").replace("[screen]", "[screen]\npace_frames = true"))
+    process = subprocess.Popen(compactrig("session", "run", "--stimuli", str(stimuli), "--rig", str(rig),
+                                          "--source", "simulated", "--repeats", "20", "--out", str(out)),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (
+            (out / "trials.sqlite").exists() and table(out, "SELECT COUNT(*) FROM responses")[0][0] >= 2):
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "stopped; resume with `compactrig session resume" in stdout and "died" not in stdout + stderr
+    assert "Traceback" not in stderr
+
+    resumed = subprocess.Popen(compactrig("session", "resume", str(out)), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    import psutil
+    deadline = time.monotonic() + 60
+    presenter = None
+    while presenter is None and time.monotonic() < deadline:
+        children = psutil.Process(resumed.pid).children(recursive=True)
+        shown = table(out, "SELECT COUNT(*) FROM presentations")[0][0]
+        presenter = next((c for c in children if "spawn" in " ".join(c.cmdline())), None) if shown > 2 else None
+        time.sleep(0.05)
+    shown = table(out, "SELECT COUNT(*) FROM presentations")[0][0]
+    time.sleep(0.3)
+    presenter.suspend()  # alive, but stuck mid-trial
+    stopped_at = time.monotonic()
+    try:
+        stdout, stderr = resumed.communicate(timeout=60)
+    finally:
+        if presenter.is_running():
+            presenter.resume()
+    assert resumed.returncode == 2 and "the presenter stopped responding during trial" in stderr
+    assert time.monotonic() - stopped_at < 2 * (2 * 30 / 60 + 0.5) + 5 + 5
+    assert "Traceback" not in stderr
+    assert table(out, "SELECT COUNT(*) FROM presentations")[0][0] >= shown
