@@ -3,6 +3,7 @@ simulated source), pause, abort, a plugin that raises, closing the window during
 
 from __future__ import annotations
 
+import time
 import sqlite3
 import textwrap
 
@@ -193,6 +194,24 @@ def test_closing_during_a_session_asks_then_stops_it_resumably(qtbot, rig_window
                                 "(SELECT 1 FROM responses r WHERE r.ord = p.ord)")[0][0]
     assert unanswered <= 5, "at most the last trial waits to be settled on resume"
     SessionLock(folder).acquire().release()
+
+
+def test_closing_returns_within_two_seconds_even_when_the_presenter_hangs(qtbot, rig_window, tmp_path):
+    """The presenter is alive but stuck (SIGSTOP): closing the window kills it instead of waiting."""
+    import psutil
+    window, rig = rig_window, rig_window.rig
+    rig.repeats.setValue(30)
+    assert rig.start()
+    qtbot.waitUntil(lambda: rig.progress.value() >= 5, timeout=120000)
+    presenter = next(c for c in psutil.Process().children(recursive=True) if "spawn" in " ".join(c.cmdline()))
+    presenter.suspend()
+    QTimer.singleShot(200, lambda: QApplication.activeModalWidget().button(QMessageBox.StandardButton.Yes).click())
+    started = time.monotonic()
+    window.close()
+    assert time.monotonic() - started < 2.0 + 0.2, "the 0.2 s before the question is answered aside"
+    assert not window.isVisible() and not rig.running()
+    assert not presenter.is_running() or presenter.status() == psutil.STATUS_ZOMBIE, "the hung presenter was killed"
+    SessionLock(tmp_path / "session").acquire().release()
 
 
 def test_abort_while_the_session_is_being_created_shows_nothing(qtbot, rig_window, tmp_path):
