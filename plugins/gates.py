@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import CompactRigError
-from plugins.lsl_errors import LostError, LslTimeoutError
+from plugins.lsl_clock import ClockCorrection
 from plugins.sources.base import Option, parse_settings
 
 
@@ -49,7 +49,6 @@ class Gate:
 
 HISTORY_S = 30.0
 """Fixation samples kept for looking back over a trial."""
-CORRECTION_REFRESH_S = 5.0
 
 
 class LslGate(Gate):
@@ -76,8 +75,7 @@ class LslGate(Gate):
         self._inlet = None
         self._times: list[float] = []
         self._states: list[bool] = []
-        self._correction = 0.0
-        self._corrected_at = float("-inf")
+        self._correction: ClockCorrection | None = None
 
     def connect(self) -> None:
         import pylsl
@@ -88,22 +86,13 @@ class LslGate(Gate):
         # recover=True: a tracker that restarts under the same source id is picked up again by itself
         self._inlet = pylsl.StreamInlet(found[0], max_buflen=10, recover=True)
         self._inlet.open_stream(self.settings["resolve_timeout_s"])
-        self._refresh_correction(pylsl.local_clock(), self.settings["resolve_timeout_s"])
-
-    def _refresh_correction(self, now: float, timeout: float = 0.0) -> None:
-        import pylsl
-        try:
-            self._correction = self._inlet.time_correction(timeout)
-            self._corrected_at = now
-        except (LslTimeoutError, LostError):
-            pass
+        self._correction = ClockCorrection(self._inlet, pylsl.local_clock(), self.settings["resolve_timeout_s"])
 
     def _update(self, now: float) -> None:
-        if now - self._corrected_at > CORRECTION_REFRESH_S:
-            self._refresh_correction(now)
+        self._correction.refresh(now)
         samples, stamps = self._inlet.pull_chunk(timeout=0.0)
         for sample, stamp in zip(samples, stamps):
-            local = stamp + self._correction
+            local = stamp + self._correction.value
             if self._times and local < self._times[-1]:
                 local = self._times[-1]  # keep time order (a tracker restart can step its clock back)
             self._times.append(local)

@@ -13,6 +13,23 @@ WINDOW_SAMPLES = (1500, 4500)
 """The default counting window (0.05-0.15 s) at the peer's 30 kHz, in samples."""
 
 
+def paced_rig(frames_on: int, frames_off: int, images_per_trial: int, extra: str = "") -> str:
+    """A small rig whose frames last their nominal 1/60 s under Xvfb (``pace_frames``), so on-times are real."""
+    return f"""[screen]
+resolution = [400, 300]
+width_cm = 40.0
+pace_frames = true
+[image]
+size_deg = 3.0
+position_deg = [3.0, 0.0]
+[timing]
+frames_on = {frames_on}
+frames_off = {frames_off}
+images_per_trial = {images_per_trial}
+inter_trial_s = 0.1
+""" + extra
+
+
 def free_port_pair() -> int:
     """A port p with p and p + 1 free on loopback (the plugin's data and listening ports)."""
     for _ in range(50):

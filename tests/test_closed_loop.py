@@ -200,3 +200,15 @@ def test_the_response_log_fits_only_images_with_features_and_complete_counts():
     assert np.array_equal(data.trials.counts, [2, 0]) and np.array_equal(data.trials.sums[0], [4, 6])
     with pytest.raises(CompactRigError, match="at least 10 images"):
         refit(data)
+
+
+def test_a_unit_heard_from_late_counted_zero_in_every_presentation_logged_before():
+    log = ResponseLog(["u0"])
+    log.add_features(["a", "b"], np.array([[1.0], [2.0]]))
+    log.add_responses(["a", "b"], np.array([[3.0], [5.0]]))
+    log.add_unit("u1")
+    log.add_responses(["a"], np.array([[1.0, 4.0]]))
+    data = log.snapshot()
+    assert log.units == ["u0", "u1"]
+    assert np.array_equal(data.trials.sums, [[4.0, 4.0], [5.0, 0.0]])
+    assert np.array_equal(data.trials.sumsq, [[10.0, 16.0], [25.0, 0.0]])

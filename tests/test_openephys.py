@@ -16,7 +16,7 @@ import time
 import pylsl
 import pytest
 
-from peer_processes import OpenEphysLog, command, free_port_pair, start_open_ephys, start_peer
+from peer_processes import OpenEphysLog, command, free_port_pair, paced_rig, start_open_ephys, start_peer
 from plugins.sources.base import Presentation
 from plugins.sources.guard import GuardedSource
 from plugins.sources.openephys import OpenEphysSource
@@ -199,19 +199,7 @@ def test_the_plugin_dying_marks_pending_missing_and_its_return_is_picked_up(rig_
         guard.close()
 
 
-SESSION_RIG = """[screen]
-resolution = [400, 300]
-width_cm = 40.0
-pace_frames = true
-[image]
-size_deg = 3.0
-position_deg = [3.0, 0.0]
-[timing]
-frames_on = 90
-frames_off = 6
-images_per_trial = 2
-inter_trial_s = 0.1
-[markers]
+SESSION_RIG_EXTRA = """[markers]
 outputs = ["lsl"]
 [markers.lsl]
 name = "{markers}"
@@ -221,7 +209,6 @@ name = "lsl"
 [gate.options]
 stream_name = "{fixation}"
 """
-
 
 @pytest.mark.slow
 def test_a_session_against_the_plugins_bytes_stores_every_count_as_the_peer_fired_it(tmp_path):
@@ -245,7 +232,7 @@ def test_a_session_against_the_plugins_bytes_stores_every_count_as_the_peer_fire
     fixation = f"fixation-{markers}"
     tracker = start_peer("eye_tracker.py", fixation, "500", "0")  # no trial before the photodiode is watched
     rig = tmp_path / "rig.toml"
-    rig.write_text(SESSION_RIG.format(markers=markers, fixation=fixation))
+    rig.write_text(paced_rig(90, 6, 2, SESSION_RIG_EXTRA.format(markers=markers, fixation=fixation)))
     out = tmp_path / "session"
     process = subprocess.Popen(compactrig("session", "run", "--stimuli", str(stimuli), "--rig", str(rig),
                                           "--source", "openephys", "--source-opt", f"data_port={port}",

@@ -76,3 +76,24 @@ def test_source_section_configures_a_response_source():
         make_source("simulated", {"speed": 1})
     with pytest.raises(RigFileError, match="source.name = 3"):
         parse_rig({"source": {"name": 3}})
+
+
+def test_images_are_drawn_at_a_whole_multiple_of_their_pixels_and_check_warns_about_the_fixation_dot(tmp_path):
+    """1920 px over 60 cm at 80 cm: 44.7 px/deg; 5 deg asks 223 px, drawn 224 (2 x 112) = 5.01 deg."""
+    rig = parse_rig({"screen": {"resolution": [1920, 1080], "width_cm": 60.0, "distance_cm": 80.0},
+                     "image": {"size_deg": 5.0, "position_deg": [0.0, 0.0]}})
+    ppd = 1920 / 60.0 * 2 * 80.0 * math.tan(math.radians(0.5))
+    assert rig.drawn_image_px() == 224 == 112 * round(5.0 * ppd / 112)
+    assert rig.drawn_image_deg() == pytest.approx(224 / ppd)
+    assert rig.pixel_aligned_position(224) == (0, 0) and rig.fixation_overlaps_image()
+    odd = parse_rig({"screen": {"resolution": [1279, 721]}, "image": {"position_deg": [4.0, -3.0]}})
+    x, y = odd.pixel_aligned_position(112)
+    assert (x - 0.5).is_integer() and (y - 0.5).is_integer(), "an odd screen's centre is mid-pixel"
+    assert not RigConfig().fixation_overlaps_image(), "the default image sits clear of the fixation dot"
+    path = tmp_path / "rig.toml"
+    path.write_text("[screen]\nresolution = [1920, 1080]\nwidth_cm = 60.0\ndistance_cm = 80.0\n"
+                    "[image]\nsize_deg = 5.0\nposition_deg = [0.0, 0.0]\n")
+    check = run_cli("rig", "check", str(path))
+    assert check.returncode == 0 and "images drawn 224 px (2x their 112 pixels, nearest-neighbour) = 5.01 deg" \
+        in check.stdout
+    assert "warning: the fixation dot" in check.stderr

@@ -220,23 +220,6 @@ def test_a_plugin_that_raises_never_takes_the_session_down(fail_on):
     assert not guard.connected and "retrying" in guard.messages()[0]
 
 
-def lsl_session_rig(path, frames_on: int, frames_off: int) -> Path:
-    path.write_text(f"""[screen]
-resolution = [400, 300]
-width_cm = 40.0
-pace_frames = true
-[image]
-size_deg = 3.0
-position_deg = [3.0, 0.0]
-[timing]
-frames_on = {frames_on}
-frames_off = {frames_off}
-images_per_trial = 3
-inter_trial_s = 0.1
-""")
-    return path
-
-
 def peer_spikes(log_path: Path) -> dict[str, list[float]]:
     spikes: dict[str, list[float]] = {}
     for line in log_path.read_text().splitlines():
@@ -269,7 +252,7 @@ def test_lsl_session_counts_every_window_as_fired_whatever_the_on_time(tmp_path,
     """An acquisition system in its own process (``tests/peers/lsl_acquisition.py``, pylsl only): images
     on for 0.1 s or 5 s, three per trial; a unit first heard from mid-session; with 0.1 s images the
     acquisition process is killed (SIGKILL) and started again mid-session."""
-    from peer_processes import start_peer
+    from peer_processes import paced_rig, start_peer
     from stimuli.probes import grating
     from stimuli.stimulus_set import StimulusRecord, StimulusSet
     from test_session import compactrig, table
@@ -283,7 +266,8 @@ def test_lsl_session_counts_every_window_as_fired_whatever_the_on_time(tmp_path,
     args = (name, f"{name}-source", str(log), "1,2,3", "30", "5", "3", str(late_after))
     peer = start_peer("lsl_acquisition.py", *args)
     out = tmp_path / "session"
-    rig = lsl_session_rig(tmp_path / "rig.toml", frames_on, 6)
+    rig = tmp_path / "rig.toml"
+    rig.write_text(paced_rig(frames_on, 6, 3))
     process = subprocess.Popen(compactrig("session", "run", "--stimuli", str(stimuli), "--rig", str(rig),
                                           "--source", "lsl", "--source-opt", f"stream_name={name}",
                                           "--source-opt", "units=1,2", "--out", str(out)),

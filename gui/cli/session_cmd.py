@@ -25,6 +25,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--seed", type=int, default=None, help="seed of the per-block shuffle")
     run.add_argument("--max-dropped-frames", type=int, default=None,
                      help="presentations with more dropped frames are shown again")
+    run.add_argument("--max-missing", type=int, default=3,
+                     help="an image whose response goes missing this many times is left out (default 3)")
     run.add_argument("--out", type=Path, required=True, help="new session folder")
     run.set_defaults(run=run_session)
     resume = actions.add_parser("resume", help="continue a stopped or crashed session where it stopped")
@@ -61,7 +63,7 @@ def run_session(args: argparse.Namespace) -> int:
     plan = SessionPlan(stimuli=str(args.stimuli), source=args.source,
                        source_options=_pairs(args.source_opt, "--source-opt"), unit_map=_pairs(args.map, "--map"),
                        bank=args.bank, repeats=args.repeats, seed=args.seed,
-                       max_dropped_frames=args.max_dropped_frames)
+                       max_dropped_frames=args.max_dropped_frames, max_missing=args.max_missing)
     start_session(args.out, plan, args.rig)
     return 0 if SessionRunner(args.out).run() else 130
 

@@ -17,11 +17,9 @@ from typing import Any
 import pylsl
 
 from engine.errors import CompactRigError
-from plugins.lsl_errors import LslTimeoutError
+from plugins.lsl_clock import ClockCorrection
 from plugins.sources.base import WINDOW_OPTIONS, Option, Presentation, Response, ResponseSource
 from plugins.sources.spike_buffer import KEEP_S, SpikeBuffer
-
-CORRECTION_REFRESH_S = 5.0
 
 
 class LslSource(ResponseSource):
@@ -44,8 +42,7 @@ class LslSource(ResponseSource):
         units = [u.strip() for u in self.settings["units"].split(",") if u.strip()]
         self._spikes = SpikeBuffer(self.window, self.settings["latency_allowance_s"], units)
         self._inlet = None
-        self._correction = 0.0
-        self._corrected_at = 0.0
+        self._correction: ClockCorrection | None = None
         self._count_samples: list[tuple[float, list[float]]] = []
         self._pending: deque[Presentation] = deque()
 
@@ -62,7 +59,7 @@ class LslSource(ResponseSource):
                                   f"{self.settings['resolve_timeout_s']:g} s")
         self._inlet = pylsl.StreamInlet(found[0], max_buflen=60, recover=False)
         self._inlet.open_stream(self.settings["resolve_timeout_s"])
-        self._refresh_correction(pylsl.local_clock(), self.settings["resolve_timeout_s"])
+        self._correction = ClockCorrection(self._inlet, pylsl.local_clock(), self.settings["resolve_timeout_s"])
         channels = found[0].channel_count()
         if self.settings["mode"] == "counts" and not self._spikes.units:
             self._spikes.units = [str(k) for k in range(channels)]
@@ -70,13 +67,6 @@ class LslSource(ResponseSource):
             raise CompactRigError(f"lsl: {len(self._spikes.units)} units declared ({self.settings['units']}) but the "
                                   f"count stream {found[0].name()!r} has {channels} channels; declare one unit per "
                                   "channel, or none")
-
-    def _refresh_correction(self, now: float, timeout: float = 0.0) -> None:
-        try:
-            self._correction = self._inlet.time_correction(timeout)
-            self._corrected_at = now
-        except LslTimeoutError:
-            pass
 
     def submit(self, presentation: Presentation) -> None:
         (self._spikes.pending if self.settings["mode"] == "events" else self._pending).append(presentation)
@@ -86,11 +76,10 @@ class LslSource(ResponseSource):
         self._pending = deque(p for p in self._pending if p.order != order)
 
     def _pull(self, now: float) -> None:
-        if now - self._corrected_at > CORRECTION_REFRESH_S:
-            self._refresh_correction(now)
+        self._correction.refresh(now)
         samples, stamps = self._inlet.pull_chunk(timeout=0.0)
         for sample, stamp in zip(samples, stamps):
-            local = stamp + self._correction
+            local = stamp + self._correction.value
             if self.settings["mode"] == "counts":
                 self._count_samples.append((local, list(sample)))
                 continue
