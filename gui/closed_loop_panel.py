@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
+from PyQt6.QtWidgets import (QCheckBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
                              QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from engine.architecture import N_STAGES
@@ -30,6 +30,7 @@ from engine.ridge import MIN_IMAGES, RidgeFit
 from gui.image_dialog import ask_for_images
 from gui.session.events import ImagesAdded, ResponseStored, SessionStarted, UnitsDiscovered
 from gui.session.folder import STIMULI_DIR
+from gui.combo_box import ComboBox
 from gui.worker import Job, JobList
 from stimuli.closed_loop import (ReadoutData, ResponseLog, design_for_unit, next_batch, refit, strongest_weights,
                                  synthesis_readout)
@@ -73,12 +74,16 @@ class ClosedLoopPanel(QWidget):
         self.next_seed = 0
         self.jobs = JobList()
         self.work_job: Job | None = None
+        """Choosing a batch or synthesizing: set when started, cleared when its result is handled."""
         self.feature_job: Job | None = None
         self.refit_job: Job | None = None
+        self._labels: dict[Job, str] = {}
+        """Jobs whose progress may be shown, with what the bar says for each."""
+        self._shown: Job | None = None
 
         self.heading = QLabel("Readouts for the recorded units appear here once a session runs.")
         self.heading.setWordWrap(True)
-        self.features = QComboBox()
+        self.features = ComboBox()
         self.features.addItems(["bank outputs"] + [f"stage {k} channels, pooled" for k in range(N_STAGES)])
         self.features.currentIndexChanged.connect(self._features_changed)
         self.refit_every = QSpinBox(minimum=5, maximum=10000, value=50, suffix=" presentations")
@@ -112,7 +117,7 @@ class ClosedLoopPanel(QWidget):
             middle.addWidget(widget)
         middle.setSizes([460, 320, 320])
 
-        self.direction = QComboBox()
+        self.direction = ComboBox()
         self.direction.addItems(["max", "min"])
         self.hold_others = QCheckBox("others at baseline")
         self.hold_others.setToolTip("population image: drive this unit while holding every other unit near its "
@@ -132,7 +137,7 @@ class ClosedLoopPanel(QWidget):
         self.pool_label = QLabel("pool: generated textures + gaudy")
         pool_button = QPushButton("Natural images…")
         pool_button.clicked.connect(self._choose_natural)
-        self.strategy = QComboBox()
+        self.strategy = ComboBox()
         self.strategy.addItems(STRATEGIES)
         self.strategy.setCurrentText("committee")
         self.batch = QSpinBox(minimum=1, maximum=1000, value=20, suffix=" images")
@@ -208,7 +213,7 @@ class ClosedLoopPanel(QWidget):
                 self._prepare()
         if self.log is not None and responses:
             self._add_responses(responses)
-            self._refit_if_due()
+            self._refit_if_due(force=self.fit is None)  # the first fit as soon as there is enough to fit
             self._show_heading()
 
     def _add_responses(self, responses: list[tuple[str, dict[str, float]]]) -> None:
@@ -250,7 +255,7 @@ class ClosedLoopPanel(QWidget):
     # features --------------------------------------------------------------------------------
     def _prepare(self) -> None:
         """Features for the session's images and the candidate pool, in a job (one at a time)."""
-        if self.bank is None or self.jobs.stopped or self._running(self.feature_job):
+        if self.bank is None or self.jobs.stopped or self.feature_job is not None:
             return
         predictor, spec, natural, pool = self.predictor, self.spec, self.natural, self.pool
         missing = set(self.log.missing_features(self.session_ids))
@@ -271,9 +276,11 @@ class ClosedLoopPanel(QWidget):
             return spec, log, missing, new_ids, new_features, built, built_features
 
         self.feature_job = self._start(work, self._features_ready, "Computing readout features…")
+        self._update_buttons()
 
     def _features_ready(self, result) -> None:
-        self._idle()
+        finished, self.feature_job = self.feature_job, None
+        self._done(finished)
         spec, log, attempted, ids, features, pool, pool_features = result
         if spec != self.spec or log is not self.log:
             self._prepare()  # the bank, the feature choice or the session changed meanwhile
@@ -325,7 +332,7 @@ class ClosedLoopPanel(QWidget):
     # actions ---------------------------------------------------------------------------------
     def queue_next_batch(self) -> bool:
         """Choose the next images from the pool (in a job) and hand them to the session's plan."""
-        if self._running(self.work_job):
+        if self.work_job is not None:
             self.message.emit("Wait for the running choice or synthesis to finish (or cancel it)")
             return False
         if self.pool_features is None:
@@ -333,9 +340,9 @@ class ClosedLoopPanel(QWidget):
             return False
         strategy = self.strategy.currentText()
         if strategy == "committee" and self.fit is None:
-            self.message.emit(f"The committee needs a first readout fit ({MIN_IMAGES}+ images with responses): "
-                              "queue a random or gaudy-first batch first")
-            return False
+            strategy = "random"
+            self.message.emit(f"No readout fit yet (it needs responses to {MIN_IMAGES}+ images): this batch is "
+                              "chosen at random; the committee chooses once the readouts are fitted")
         kinds, n, exclude = pool_kinds(self.pool), self.batch.value(), self.chosen.copy()
         data, fit, features, seed = self.fit_data, self.fit, self.pool_features, self.next_seed
         self.next_seed += 1
@@ -344,10 +351,12 @@ class ClosedLoopPanel(QWidget):
             return next_batch(strategy, kinds, n, exclude, seed, data, fit, features)
 
         self.work_job = self._start(work, self._batch_chosen, f"Choosing {n} images ({strategy})…")
+        self._update_buttons()
         return True
 
     def _batch_chosen(self, indices: np.ndarray) -> None:
-        self._idle()
+        finished, self.work_job = self.work_job, None
+        self._done(finished)
         if len(indices) == 0:
             self.message.emit("Every image of the pool has been queued; choose more natural images")
             return
@@ -358,7 +367,10 @@ class ClosedLoopPanel(QWidget):
 
     def synthesize(self) -> bool:
         """Images for the focused unit through its readout, in a job (cancel keeps the best so far)."""
-        if self.fit is None or self.fit_data is None or self._running(self.work_job):
+        if self.work_job is not None:
+            self.message.emit("Wait for the running choice or synthesis to finish (or cancel it)")
+            return False
+        if self.fit is None or self.fit_data is None:
             self.message.emit("No readout fit yet: the readouts need responses to "
                               f"{MIN_IMAGES}+ images first")
             return False
@@ -377,10 +389,12 @@ class ClosedLoopPanel(QWidget):
             return designed, compute_features(predictor, designed.pixels, spec), design.responses
 
         self.work_job = self._start(work, self._designed, f"Synthesizing for {units[unit]}…")
+        self._update_buttons()
         return True
 
     def _designed(self, result: tuple[StimulusSet, np.ndarray, np.ndarray]) -> None:
-        self._idle()
+        finished, self.work_job = self.work_job, None
+        self._done(finished)
         designed, features, responses = result
         if self.log is not None:
             self.log.add_features(designed.ids, features)
@@ -396,6 +410,7 @@ class ClosedLoopPanel(QWidget):
         return job is not None and job.thread is not None and job.thread.isRunning()
 
     def _start(self, work, done, text: str) -> Job | None:
+        """Run ``work`` in a job whose progress the bar shows (the newest job's, while several run)."""
         if self.jobs.stopped:
             return None
         job = Job(work)
@@ -403,23 +418,51 @@ class ClosedLoopPanel(QWidget):
         job.progress.connect(self._show_progress)
         job.finished.connect(done)
         job.failed.connect(self._failed)
+        job.called_off.connect(self._called_off)
+        self._labels[job] = text
         job.start(self)
+        self._shown = job
         self.progress.setFormat(text + " %p%")
+        self.progress.setMaximum(1)
         self.progress.setValue(0)
-        self._update_buttons()
-        return job
+        return job  # the caller keeps it (work_job, feature_job), then updates the buttons
 
     def _show_progress(self, done: int, total: int) -> None:
+        if self.sender() is not None and self.sender() is not self._shown:
+            return  # another job's progress: the bar follows the job it names
         self.progress.setMaximum(max(total, 1))
         self.progress.setValue(done)
 
     def _failed(self, text: str) -> None:
-        self._idle()
+        failed = self.sender()
+        if failed is self.work_job:
+            self.work_job = None
+        elif failed is self.feature_job:
+            self.feature_job = None
+        self._done(failed)
         self.message.emit(text)
 
-    def _idle(self) -> None:
-        self.progress.setFormat(IDLE_TEXT)
-        self.progress.setValue(0)
+    def _called_off(self) -> None:
+        stopped = self.sender()
+        if stopped is self.work_job:
+            self.work_job = None
+        elif stopped is self.feature_job:
+            self.feature_job = None
+        self._done(stopped)
+        self.message.emit("Cancelled; Refit now computes what is missing")
+
+    def _done(self, job: Job | None) -> None:
+        """``job`` is over: the bar goes to another job still running, or says nothing runs."""
+        self._labels.pop(job, None)
+        if job is self._shown or self._shown not in self._labels:
+            still = [j for j in (self.work_job, self.feature_job) if j is not None and j is not job and j in self._labels]
+            self._shown = still[0] if still else None
+            if self._shown is None:
+                self.progress.setFormat(IDLE_TEXT)
+                self.progress.setMaximum(1)
+                self.progress.setValue(0)
+            else:
+                self.progress.setFormat(self._labels[self._shown] + " %p%")
         self._update_buttons()
 
     def cancel(self) -> None:
@@ -432,10 +475,11 @@ class ClosedLoopPanel(QWidget):
         self.jobs.stop()
 
     def _update_buttons(self) -> None:
-        busy = self._running(self.work_job)
+        """Buttons follow the jobs this panel started and has not yet heard back from."""
+        busy = self.work_job is not None
         self.synth_button.setEnabled(self.fit is not None and not busy)
         self.queue_button.setEnabled(self.pool_features is not None and not busy)
-        self.cancel_button.setEnabled(busy or self._running(self.feature_job))
+        self.cancel_button.setEnabled(busy or self.feature_job is not None)
 
     # drawing ---------------------------------------------------------------------------------
     def _show_heading(self) -> None:
@@ -464,11 +508,20 @@ class ClosedLoopPanel(QWidget):
                      strongest)
             for column, text in enumerate(cells):
                 self.table.setItem(row, column, QTableWidgetItem(text))
+        self._select_focus()
         self._show_focus()
+
+    def _select_focus(self) -> None:
+        """Highlight the focused unit's row: what is highlighted is what the plots show and synthesis uses."""
+        self.table.blockSignals(True)
+        self.table.clearSelection()
+        if 0 <= self.focus < self.table.rowCount():
+            self.table.selectRow(self.focus)
+        self.table.blockSignals(False)
 
     def _focus_selected(self) -> None:
         rows = self.table.selectionModel().selectedRows()
-        if rows:
+        if rows and self.table.item(rows[0].row(), 0) is not None:
             self.focus_unit(self.table.item(rows[0].row(), 0).text())
 
     def focus_unit(self, unit: str) -> None:

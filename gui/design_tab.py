@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PyQt6.QtCore import QSize, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QImage, QPixmap
-from PyQt6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
+from PyQt6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
                              QLabel, QLineEdit, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSpinBox,
                              QVBoxLayout, QWidget)
 
@@ -25,6 +25,7 @@ from engine.image_files import ImageCollection, read_images
 from gui.image_dialog import ask_for_images
 from gui.models_tab import probe_collection
 from gui.stimulus_set_tab import thumbnail
+from gui.combo_box import ComboBox
 from gui.worker import Job, JobList
 from stimuli.design import Design, design_adversarial, design_gaudy, design_synthesized
 from stimuli.stimulus_set import StimulusSet, annotate
@@ -69,7 +70,7 @@ class DesignTab(QWidget):
         left.addWidget(self.search)
         left.addWidget(self.neurons, 1)
 
-        self.method = QComboBox()
+        self.method = ComboBox()
         self.method.addItems(METHODS)
         self.method.currentTextChanged.connect(self._method_changed)
         self.n_images = QSpinBox(minimum=1, maximum=64, value=4)
@@ -78,7 +79,7 @@ class DesignTab(QWidget):
         self.step_size = QDoubleSpinBox(minimum=0.1, maximum=100.0, value=10.0)
         self.grayscale = QCheckBox("gray images")
         self.eps = QDoubleSpinBox(minimum=0.5, maximum=64.0, value=8.0)
-        self.gaudy_mode = QComboBox()
+        self.gaudy_mode = ComboBox()
         self.gaudy_mode.addItems(("channel", "global"))
         self.blur = QDoubleSpinBox(minimum=0.0, maximum=10.0, value=0.0)
         self.natural_label = QLabel()

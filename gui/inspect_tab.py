@@ -13,13 +13,14 @@ import pyqtgraph as pg
 import torch
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtGui import QPixmap
-from PyQt6.QtWidgets import QComboBox, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from engine.bank import ModelBank
 from engine.image_files import ImageCollection
 from engine.inspection import Inspection, inspect, mosaic
 from gui.design_tab import qimage
 from gui.models_tab import probe_collection
+from gui.combo_box import ComboBox
 from gui.worker import Job, JobList
 
 FILTER_COLUMNS = 8
@@ -47,8 +48,8 @@ class InspectTab(QWidget):
         self.images: ImageCollection = probe_collection()
         self.jobs = JobList()
         self.inspection: Inspection | None = None
-        self.neuron = QComboBox()
-        self.image = QComboBox()
+        self.neuron = ComboBox()
+        self.image = ComboBox()
         self.neuron.currentIndexChanged.connect(self.refresh)
         self.image.currentIndexChanged.connect(self.refresh)
         top = QHBoxLayout()

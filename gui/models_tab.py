@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar,
+from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar,
                              QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from engine.bank import ModelBank, load_bank
@@ -17,6 +17,7 @@ from engine.fetch import DEFAULT_URL, fetch_models
 from engine.image_files import ImageCollection, read_images
 from engine.summaries import ResponseDistribution, response_distribution
 from gui.image_dialog import ask_for_images
+from gui.combo_box import ComboBox
 from gui.worker import Job, JobList
 from stimuli.probes import standard_probes
 
@@ -46,7 +47,7 @@ class ModelsTab(QWidget):
         self.jobs = JobList()
         self.distribution: ResponseDistribution | None = None
 
-        self.bank_choice = QComboBox()
+        self.bank_choice = ComboBox()
         self.bank_choice.addItems(BANK_CHOICES)
         self.bank_choice.activated.connect(self._bank_chosen)
         self.fetch_button = QPushButton("Fetch published models")

@@ -17,7 +17,7 @@ from typing import Any
 
 import platformdirs
 from PyQt6.QtCore import QTimer, pyqtSignal
-from PyQt6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+from PyQt6.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                              QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
 from engine.errors import CompactRigError
@@ -25,8 +25,10 @@ from gui.option_form import OptionForm
 from gui.presenter.rig import DEFAULT_RIG_TEXT, RigConfig, RigFileError, parse_rig
 from gui.session.events import SessionStatus
 from gui.session.runner import SessionPlan, SessionRunner, append_to_session, default_unit_map, start_session
+from gui.combo_box import ComboBox
 from gui.worker import Job
-from plugins.registry import GATES, MARKER_OUTPUTS, RESPONSE_SOURCES, available, load_plugin
+from plugins.registry import GATES, MARKER_OUTPUTS, RESPONSE_SOURCES, available, load_plugin, make_source
+from plugins.sources.base import parse_settings
 from stimuli.stimulus_set import StimulusSet
 
 FEED_INTERVAL_MS = 40
@@ -50,7 +52,7 @@ class PluginChoice(QWidget):
     def __init__(self, group: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.group = group
-        self.combo = QComboBox()
+        self.combo = ComboBox()
         self.combo.addItems(sorted(available(group)))
         self.form_holder = QVBoxLayout()
         self.form: OptionForm | None = None
@@ -118,9 +120,12 @@ class RigTab(QWidget):
         self.rig_problems = QLabel()
         self.rig_problems.setWordWrap(True)
         rig_buttons = QHBoxLayout()
-        for text, slot in (("Open…", self._open_rig), ("Save as…", self._save_rig), ("Validate", self.validate)):
-            button = QPushButton(text)
-            button.clicked.connect(slot)
+        self.open_rig_button, self.save_rig_button = QPushButton("Open…"), QPushButton("Save as…")
+        self.validate_button = QPushButton("Validate")
+        self.open_rig_button.clicked.connect(self._open_rig)
+        self.save_rig_button.clicked.connect(self._save_rig)
+        self.validate_button.clicked.connect(self._validate_clicked)
+        for button in (self.open_rig_button, self.save_rig_button, self.validate_button):
             rig_buttons.addWidget(button)
         rig_box = QGroupBox("Rig file")
         rig_layout = QVBoxLayout(rig_box)
@@ -243,16 +248,37 @@ class RigTab(QWidget):
             self.rig_path = Path(path)
             self.rig_label.setText(path)
 
+    def plugin_problems(self) -> list[str]:
+        """What the source, gate and marker forms hold that their plugins refuse, one line each."""
+        problems = []
+        try:
+            make_source(self.source.name, self.source.values())
+        except CompactRigError as error:
+            problems.append(f"source {self.source.name!r}: {error}")
+        try:
+            load_plugin(GATES, self.gate.name)(**self.gate.values())
+        except CompactRigError as error:
+            problems.append(f"gate {self.gate.name!r}: {error}")
+        for name, (box, form) in self.markers.items():
+            if box.isChecked():
+                try:
+                    parse_settings("marker output", name, getattr(load_plugin(MARKER_OUTPUTS, name), "options", ()),
+                                   form.values())
+                except CompactRigError as error:
+                    problems.append(f"markers {name!r}: {error}")
+        return problems
+
     def validate(self) -> RigConfig | None:
-        """The edited rig, or None with every problem listed under the editor."""
+        """The edited rig, or None with every problem (rig text and forms) listed under the editor."""
         where = str(self.rig_path or "rig file")
         try:
             rig = parse_rig(tomllib.loads(self.rig_text.toPlainText()), where)
+            problems = self.plugin_problems()
         except tomllib.TOMLDecodeError as error:
-            problems = [f"{where}: not valid TOML ({error})"]
+            problems = [f"{where}: not valid TOML ({error})"] + self.plugin_problems()
         except RigFileError as error:
-            problems = error.problems
-        else:
+            problems = error.problems + self.plugin_problems()
+        if not problems:
             self.rig_problems.setStyleSheet("color: #1b5e20")
             overlap = (" Warning: the fixation dot covers part of the image; move [image] position_deg."
                        if rig.fixation_overlaps_image() else "")
@@ -263,6 +289,9 @@ class RigTab(QWidget):
         self.rig_problems.setStyleSheet("color: #b00020")
         self.rig_problems.setText("\n".join(problems))
         return None
+
+    def _validate_clicked(self) -> None:
+        self.validate()
 
     def apply_rig(self, rig: RigConfig) -> None:
         """Fill the plugin forms from the rig's [source], [gate] and [markers]."""
@@ -421,8 +450,9 @@ class RigTab(QWidget):
         self.active = False
         self._drain()
         self.timer.stop()
-        self.status.setText(self.status.text() + ("\nThe session's plan is complete." if complete else
-                                                  f"\nStopped; resume it from {self.session_folder}."))
+        last = self.status.text().replace("Presenter: running", "Presenter: closed")  # it is shut down now
+        self.status.setText(last + ("\nThe session's plan is complete." if complete else
+                                    f"\nStopped; resume it from {self.session_folder}."))
         self.session_finished.emit(bool(complete))
         self.runner = None
         self.session_edit.setText(str(self._new_session_folder()))

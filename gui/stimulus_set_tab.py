@@ -39,10 +39,16 @@ class StimulusSetTab(QWidget):
         self.stimulus_set = StimulusSet.empty()
         self.folder: Path | None = None
         buttons = QHBoxLayout()
-        for text, slot in (("Open…", self._open), ("Save", self.save), ("Remove selected", self.remove_selected),
-                           ("Move up", lambda: self.move_selected(-1)), ("Move down", lambda: self.move_selected(1))):
-            button = QPushButton(text)
-            button.clicked.connect(slot)
+        self.open_button, self.save_button = QPushButton("Open…"), QPushButton("Save")
+        self.remove_button = QPushButton("Remove selected")
+        self.up_button, self.down_button = QPushButton("Move up"), QPushButton("Move down")
+        # clicked(bool) would land in a slot's first parameter: every button gets a slot without one
+        self.open_button.clicked.connect(self._open)
+        self.save_button.clicked.connect(self._save_clicked)
+        self.remove_button.clicked.connect(self._remove_clicked)
+        self.up_button.clicked.connect(self._up_clicked)
+        self.down_button.clicked.connect(self._down_clicked)
+        for button in (self.open_button, self.save_button, self.remove_button, self.up_button, self.down_button):
             buttons.addWidget(button)
         self.filter = QLineEdit(placeholderText="filter: id, kind or target")
         self.filter.textChanged.connect(self._apply_filter)
@@ -144,6 +150,18 @@ class StimulusSetTab(QWidget):
         self._fill()
         self.message.emit(f"Added {len(new)} image(s) to the stimulus set; Save to keep them")
         return True
+
+    def _save_clicked(self) -> None:
+        self.save()
+
+    def _remove_clicked(self) -> None:
+        self.remove_selected()
+
+    def _up_clicked(self) -> None:
+        self.move_selected(-1)
+
+    def _down_clicked(self) -> None:
+        self.move_selected(1)
 
     def save(self, folder: str | Path | None = None) -> None:
         """Save to ``folder``, else to the set's folder, else to one the user picks."""

@@ -23,6 +23,8 @@ class Job(QObject):
     progress = pyqtSignal(int, int)
     finished = pyqtSignal(object)
     failed = pyqtSignal(str)
+    called_off = pyqtSignal()
+    """The work stopped at a cancel without a result (views that track their jobs clear them here)."""
 
     def __init__(self, work: Work) -> None:
         super().__init__()
@@ -38,7 +40,7 @@ class Job(QObject):
         try:
             result = self._work(self.progress.emit, lambda: self._cancelled)
         except Cancelled:
-            self.thread.quit()  # nobody waits for a result that was called off
+            self.called_off.emit()
         except CompactRigError as error:
             self.failed.emit(str(error))
         except Exception as error:  # noqa: BLE001 - shown in the window; the app keeps running
@@ -53,6 +55,7 @@ class Job(QObject):
         self.thread.started.connect(self.run)
         self.finished.connect(self.thread.quit)
         self.failed.connect(self.thread.quit)
+        self.called_off.connect(self.thread.quit)
         self.thread.start()
         return self
 

@@ -13,7 +13,9 @@ from engine.ridge import TrialSums, fit_ridge
 from independent_model import evaluate
 from stimuli.stimulus_set import StimulusRecord, StimulusSet
 from stimuli.textures import pink_noise_images
+from gui.closed_loop_panel import IDLE_TEXT
 from test_gui_session import RIG
+from user_input import click, click_row, open_tab, type_into
 
 pytestmark = pytest.mark.slow
 
@@ -46,11 +48,16 @@ def test_readouts_fit_live_then_a_queued_batch_and_images_for_a_unit_are_shown(q
     main = loop_window
     rig, live, loop = main.rig, main.live, main.live.loop
     folder = tmp_path / "session"
-    assert rig.start()
+    open_tab(qtbot, main.tabs, rig)
+    click(qtbot, rig.start_button)
+    open_tab(qtbot, main.tabs, live)
+    # The first fit comes by itself once 10 images have responses (no "Refit now" needed).
     qtbot.waitUntil(lambda: loop.fit is not None and loop.pool_features is not None, timeout=120000)
     qtbot.waitUntil(lambda: rig.progress.value() == 24, timeout=60000)  # the plan is done; the session stays open
     assert rig.running()
-    loop.refit_now()
+    qtbot.waitUntil(lambda: loop.feature_job is None, timeout=60000)
+    assert not loop.cancel_button.isEnabled() and loop.progress.format() == IDLE_TEXT, "idle: nothing to cancel"
+    click(qtbot, loop.refit_button)
     qtbot.waitUntil(lambda: loop.fitted_at == 24, timeout=30000)
 
     # The live readouts are ridge fits of the bank's responses, as computed independently here.
@@ -75,19 +82,25 @@ def test_readouts_fit_live_then_a_queued_batch_and_images_for_a_unit_are_shown(q
     assert loop.table.item(3, 3).text() == f"{expected.held_out_r[3]:.3f}"
 
     # Queue next batch: four gaudy images, shown at once because the session is held open.
-    loop.strategy.setCurrentText("gaudy-first")
-    loop.batch.setValue(4)
-    assert loop.queue_next_batch()
+    loop.strategy.setFocus()
+    qtbot.keyClicks(loop.strategy, "gaudy")
+    assert loop.strategy.currentText() == "gaudy-first"
+    type_into(qtbot, loop.batch, "4")
+    click(qtbot, loop.queue_button)
     qtbot.waitUntil(lambda: rig.progress.value() == 28, timeout=60000)
     queued = [i for (i,) in stored(folder, "SELECT image_id FROM plan WHERE item >= 24 ORDER BY item")]
     assert len(queued) == 4 and all(i.startswith("gaudy_texture") for i in queued)
     assert set(queued) <= set(live.fit.image_ids), "the mapped units' fits take the new images"
 
-    # Synthesize for a mixture unit: the images go to the stimulus set and into the session.
-    loop.focus_unit("unit3")
-    loop.n_images.setValue(2)
-    loop.steps.setValue(15)
-    assert loop.synthesize()
+    # Synthesize for a mixture unit, chosen by clicking its row: the images go to the stimulus set and
+    # into the session. While it runs, Cancel is the button to press and the bar says what runs.
+    click_row(qtbot, loop.table, 3)
+    assert loop.units[loop.focus] == "unit3" and loop.fit_plot.getPlotItem().titleLabel.text.startswith("unit3")
+    type_into(qtbot, loop.n_images, "2")
+    type_into(qtbot, loop.steps, "15")
+    click(qtbot, loop.synth_button)
+    assert loop.cancel_button.isEnabled() and not loop.synth_button.isEnabled()
+    assert loop.progress.format().startswith("Synthesizing for unit3")
     qtbot.waitUntil(lambda: any(i.startswith("max_readout-unit3") for i in main.stimuli.stimulus_set.ids),
                     timeout=120000)
     qtbot.waitUntil(lambda: rig.progress.value() == 30, timeout=60000)
@@ -96,6 +109,19 @@ def test_readouts_fit_live_then_a_queued_batch_and_images_for_a_unit_are_shown(q
     shown = {i for (i,) in stored(folder, "SELECT p.image_id FROM presentations p JOIN responses r ON r.ord = p.ord")}
     assert {r.image_id for r in designed} <= shown
 
+    # Cancel a long synthesis mid-run: it stops with the best images so far, and the panel is idle again.
+    qtbot.waitUntil(lambda: loop.work_job is None, timeout=60000)
+    type_into(qtbot, loop.steps, "2000")
+    click(qtbot, loop.queue_designed)  # these stay in the stimulus set only
+    click(qtbot, loop.synth_button)
+    qtbot.wait(1500)
+    assert loop.progress.format().startswith("Synthesizing for unit3"), "the bar keeps naming the running job"
+    click(qtbot, loop.cancel_button)
+    qtbot.waitUntil(lambda: loop.work_job is None, timeout=60000)
+    assert loop.synth_button.isEnabled(), (loop.fit is None, loop.feature_job)
+    assert not loop.cancel_button.isEnabled(), loop.feature_job
+
+    open_tab(qtbot, main.tabs, rig)
     with qtbot.waitSignal(rig.session_finished, timeout=60000) as finished:
-        rig.abort()
+        click(qtbot, rig.abort_button)
     assert finished.args == [True], "stopped with every planned presentation answered: complete"

@@ -3,13 +3,13 @@ simulated source), pause, abort, a plugin that raises, closing the window during
 
 from __future__ import annotations
 
-import time
 import sqlite3
 import textwrap
+import time
 
 import numpy as np
 import pytest
-from PyQt6.QtCore import QTimer
+from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtWidgets import QApplication, QMessageBox
 
 from engine.bank import load_bank
@@ -17,12 +17,15 @@ from gui.session.folder import SessionLock
 from independent_model import evaluate
 from stimuli.probes import colour_blob, dot_lattice, grating
 from stimuli.stimulus_set import StimulusRecord, StimulusSet
+from test_gui_stimulus_set import answer_folder_dialog
+from user_input import click, click_row, open_tab, type_into
 
 RIG = """[screen]
 resolution = [400, 300]
 width_cm = 40.0
 [image]
 size_deg = 3.0
+position_deg = [3.0, 0.0]
 [timing]
 frames_on = 2
 frames_off = 1
@@ -69,8 +72,9 @@ def test_a_twenty_presentation_session_puts_one_point_per_image_and_unit(qtbot, 
     rig, live = window.rig, window.live
     rig.repeats.setValue(2)
     with qtbot.waitSignal(rig.session_finished, timeout=120000) as finished:
-        assert rig.start()
+        click(qtbot, rig.start_button)
     assert finished.args == [True], rig.log.toPlainText()
+    assert "Presenter: closed" in rig.status.text() and "Presenter: running" not in rig.status.text()
     folder = tmp_path / "session"
     responses = stored(folder, "SELECT p.image_id, r.unit, r.count FROM responses r JOIN presentations p "
                                "ON p.ord = r.ord WHERE p.aborted = 0")
@@ -88,19 +92,20 @@ def test_a_twenty_presentation_session_puts_one_point_per_image_and_unit(qtbot, 
         assert np.allclose(x, predicted[order], atol=1e-3)
         assert np.allclose(y, [mean[i] for i in ids])
         assert live.summary.r[k] == pytest.approx(np.corrcoef(predicted[order], y)[0, 1], abs=1e-3)
-    live.focus_unit("unit2")
-    assert len(live.scatter.data) == 10
+    open_tab(qtbot, window.tabs, live)
+    click_row(qtbot, live.table, [live.table.item(r, 0).text() for r in range(3)].index("unit2"), column=0)
+    assert fit.units[live.focus] == "unit2" and len(live.scatter.data) == 10
     assert live.table.rowCount() == 3
     assert rig.progress.value() == 20 and "20/20" in rig.status.text()
 
 
-def test_pause_then_abort_leaves_a_resumable_session(qtbot, rig_window, tmp_path):
+def test_pause_then_abort_leaves_a_resumable_session(qtbot, rig_window, tmp_path, monkeypatch):
     window = rig_window
     rig = window.rig
     rig.repeats.setValue(30)
-    assert rig.start()
+    click(qtbot, rig.start_button)
     qtbot.waitUntil(lambda: rig.progress.value() >= 10, timeout=120000)
-    rig.toggle_pause()
+    click(qtbot, rig.pause_button)
     qtbot.waitUntil(lambda: "Paused" in rig.status.text(), timeout=20000)
     qtbot.wait(300)  # the trial on screen finishes (a fixation is never cut)
     shown = stored(tmp_path / "session", "SELECT COUNT(*) FROM presentations")[0][0]
@@ -108,7 +113,7 @@ def test_pause_then_abort_leaves_a_resumable_session(qtbot, rig_window, tmp_path
     assert stored(tmp_path / "session", "SELECT COUNT(*) FROM presentations")[0][0] == shown, \
         "no new image is shown while paused (responses still due keep arriving)"
     with qtbot.waitSignal(rig.session_finished, timeout=60000) as finished:
-        rig.abort()
+        click(qtbot, rig.abort_button)
     assert finished.args == [False]
     folder = tmp_path / "session"
     planned = stored(folder, "SELECT COUNT(*) FROM plan")[0][0]
@@ -116,9 +121,10 @@ def test_pause_then_abort_leaves_a_resumable_session(qtbot, rig_window, tmp_path
     assert planned == 300 and 10 <= answered < 300
     SessionLock(folder).acquire().release()  # nobody holds the session any more
     with qtbot.waitSignal(rig.session_finished, timeout=120000):
-        assert rig.resume(folder)
+        answer_folder_dialog(monkeypatch, folder)
+        click(qtbot, rig.resume_button)
         qtbot.waitUntil(lambda: rig.progress.value() > answered, timeout=60000)
-        rig.abort()
+        click(qtbot, rig.abort_button)
     assert stored(folder, "SELECT COUNT(DISTINCT ord) FROM responses")[0][0] > answered
 
 
@@ -147,13 +153,13 @@ def test_a_plugin_that_raises_shows_an_error_and_the_window_survives(qtbot, rais
     rig = window.rig
     rig.source.choose("broken", {})
     assert rig.source.problem.text() == ""
-    assert rig.start()
+    click(qtbot, rig.start_button)
     qtbot.waitUntil(lambda: "amplifier unplugged" in rig.log.toPlainText(), timeout=60000)
     qtbot.waitUntil(lambda: "RuntimeError: amplifier unplugged" in window.statusBar().currentMessage(),
                     timeout=15000)
     assert window.isVisible() and rig.running()
     with qtbot.waitSignal(rig.session_finished, timeout=60000):
-        rig.abort()
+        click(qtbot, rig.abort_button)
     rig.source.choose("no-such-plugin", {})
     assert "is not installed" in rig.source.problem.text()
 
@@ -165,7 +171,7 @@ def test_a_bad_rig_is_listed_and_nothing_starts(qtbot, rig_window):
                                                                                     "size_deg = 'big'"))
     messages = []
     rig.message.connect(messages.append)
-    assert not rig.start()
+    click(qtbot, rig.start_button)
     problems = rig.rig_problems.text().splitlines()
     assert len(problems) == 2 and any("frames_on" in p for p in problems) and any("size_deg" in p for p in problems)
     assert messages and not rig.running()
@@ -175,7 +181,7 @@ def test_closing_during_a_session_asks_then_stops_it_resumably(qtbot, rig_window
     window = rig_window
     rig = window.rig
     rig.repeats.setValue(30)
-    assert rig.start()
+    click(qtbot, rig.start_button)
     qtbot.waitUntil(lambda: rig.progress.value() >= 5, timeout=120000)
 
     def answer(button):
@@ -201,7 +207,7 @@ def test_closing_returns_within_two_seconds_even_when_the_presenter_hangs(qtbot,
     import psutil
     window, rig = rig_window, rig_window.rig
     rig.repeats.setValue(30)
-    assert rig.start()
+    click(qtbot, rig.start_button)
     qtbot.waitUntil(lambda: rig.progress.value() >= 5, timeout=120000)
     presenter = next(c for c in psutil.Process().children(recursive=True) if "spawn" in " ".join(c.cmdline()))
     presenter.suspend()
@@ -217,9 +223,39 @@ def test_closing_returns_within_two_seconds_even_when_the_presenter_hangs(qtbot,
 def test_abort_while_the_session_is_being_created_shows_nothing(qtbot, rig_window, tmp_path):
     rig = rig_window.rig
     with qtbot.waitSignal(rig.session_finished, timeout=60000) as finished:
-        assert rig.start()
-        rig.abort()
+        click(qtbot, rig.start_button)
+        click(qtbot, rig.abort_button)
     assert finished.args == [False] and not rig.running()
     folder = tmp_path / "session"
     assert (folder / "session.json").exists(), "the session exists and can be resumed"
     assert stored(folder, "SELECT COUNT(*) FROM presentations")[0][0] == 0
+
+
+def test_the_wheel_over_the_source_choice_scrolls_instead_of_switching_it(qtbot, rig_window):
+    from user_input import wheel
+    source = rig_window.rig.source
+    assert source.name == "simulated"
+    type_into(qtbot, source.form.fields["gain"], "2.5")
+    wheel(source.combo, -1)
+    wheel(source.combo, 1)
+    assert source.name == "simulated" and source.values()["gain"] == "2.5", "the form and its typing survive"
+    rig_window.activateWindow()
+    source.combo.setFocus(Qt.FocusReason.TabFocusReason)  # tabbed into
+    qtbot.waitUntil(source.combo.hasFocus, timeout=5000)
+    wheel(source.combo, 1)  # "simulated" is last: one notch up
+    assert source.name == "replay", "once focused, the wheel does choose"
+
+
+def test_validate_and_start_check_the_forms_and_name_the_field(qtbot, rig_window, tmp_path):
+    rig = rig_window.rig
+    type_into(qtbot, rig.source.form.fields["gain"], "abc")
+    click(qtbot, rig.validate_button)
+    problems = rig.rig_problems.text()
+    assert "source 'simulated': gain = 'abc': not a number" in problems and "Rig is valid" not in problems
+    with qtbot.waitSignal(rig.message) as said:
+        click(qtbot, rig.start_button)
+    assert "rig has problems" in said.args[0] and not rig.running()
+    assert not (tmp_path / "session" / "session.json").exists(), "nothing was created"
+    type_into(qtbot, rig.source.form.fields["gain"], "1.5")
+    click(qtbot, rig.validate_button)
+    assert rig.rig_problems.text().startswith("Rig is valid")

@@ -1,11 +1,14 @@
-"""The Stimulus set view with pytest-qt: thumbnails, sort, filter, move, remove, save, reload."""
+"""The Stimulus set view, pressed as a user presses it: open, sort by a header, filter, select,
+move, remove, save (only the operating system's folder dialog is answered by the test)."""
 
 from __future__ import annotations
 
 import numpy as np
+from PyQt6.QtWidgets import QFileDialog
 
 from stimuli.probes import colour_blob, dot_lattice, grating
 from stimuli.stimulus_set import StimulusRecord, StimulusSet
+from user_input import click, click_header, click_row, open_tab
 
 
 def make_set(folder):
@@ -19,27 +22,40 @@ def make_set(folder):
     return pixels
 
 
-def test_edit_and_save_a_stimulus_set(qtbot, window, tmp_path):
+def answer_folder_dialog(monkeypatch, folder) -> list[str]:
+    """The operating system's folder dialog, answered with ``folder``; returns its titles as asked."""
+    asked: list[str] = []
+
+    def choose(parent, title, *args, **kwargs):
+        asked.append(title)
+        return str(folder)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(choose))
+    return asked
+
+
+def test_edit_and_save_a_stimulus_set(qtbot, window, tmp_path, monkeypatch):
     pixels = make_set(tmp_path / "set")
     tab = window.stimuli
-    assert tab.open(tmp_path / "set")
+    open_tab(qtbot, window.tabs, tab)
+    answer_folder_dialog(monkeypatch, tmp_path / "set")
+    click(qtbot, tab.open_button)
     assert tab.table.rowCount() == 3 and not tab.table.item(0, 0).icon().isNull()
     assert tab.table.item(2, 6).text() == "9.500"
-    tab.sort_by(1)
+    click_header(qtbot, tab.table, 1)
     assert tab.stimulus_set.ids == ["a_dots", "b_blob", "c_grating"]
-    tab.sort_by(4)  # seed: numbers first, blanks last
+    click_header(qtbot, tab.table, 4)  # seed: numbers first, blanks last
     assert tab.stimulus_set.ids == ["b_blob", "c_grating", "a_dots"]
-    tab.filter.setText("max")
+    qtbot.keyClicks(tab.filter, "max")
     assert [tab.table.isRowHidden(r) for r in range(3)] == [False, False, True]
-    tab.filter.setText("")
-    tab.table.selectRow(2)
-    tab.move_selected(-1)
+    tab.filter.clear()
+    click_row(qtbot, tab.table, 2)
+    click(qtbot, tab.up_button)
     assert tab.stimulus_set.ids == ["b_blob", "a_dots", "c_grating"]
-    tab.table.selectRow(0)
-    tab.remove_selected()
+    click_row(qtbot, tab.table, 0)
+    click(qtbot, tab.remove_button)
     assert tab.stimulus_set.ids == ["a_dots", "c_grating"]
     with qtbot.waitSignal(tab.message) as said:
-        tab.save()
+        click(qtbot, tab.save_button)
     assert "Saved 2 images" in said.args[0]
     reloaded = StimulusSet.load(tmp_path / "set")
     assert reloaded.ids == ["a_dots", "c_grating"]
@@ -47,7 +63,22 @@ def test_edit_and_save_a_stimulus_set(qtbot, window, tmp_path):
     assert not (tmp_path / "set" / "b_blob.png").exists()
 
 
-def test_opening_a_folder_that_is_not_a_set_is_a_message(qtbot, window, tmp_path):
+def test_save_of_a_new_set_asks_where_and_writes_it(qtbot, window, tmp_path, monkeypatch):
+    """A set built in the window (no folder yet): Save asks for a folder, then writes the set there."""
+    make_set(tmp_path / "source")
+    tab = window.stimuli
+    open_tab(qtbot, window.tabs, tab)
+    assert tab.add(StimulusSet.load(tmp_path / "source"))  # as the Design view hands images over
+    asked = answer_folder_dialog(monkeypatch, tmp_path / "new")
+    with qtbot.waitSignal(tab.saved) as saved:
+        click(qtbot, tab.save_button)
+    assert asked == ["Save the stimulus set in"] and saved.args[0] == tmp_path / "new"
+    assert StimulusSet.load(tmp_path / "new").ids == ["c_grating", "a_dots", "b_blob"]
+
+
+def test_opening_a_folder_that_is_not_a_set_is_a_message(qtbot, window, tmp_path, monkeypatch):
+    open_tab(qtbot, window.tabs, window.stimuli)
+    answer_folder_dialog(monkeypatch, tmp_path)
     with qtbot.waitSignal(window.stimuli.message) as said:
-        assert not window.stimuli.open(tmp_path)
+        click(qtbot, window.stimuli.open_button)
     assert "no manifest.json" in said.args[0]

@@ -220,7 +220,7 @@ def test_a_session_against_the_plugins_bytes_stores_every_count_as_the_peer_fire
     from conftest import run_cli  # noqa: F401 - the same interpreter and environment as the CLI tests
     from stimuli.probes import colour_blob, dot_lattice, grating
     from stimuli.stimulus_set import StimulusRecord, StimulusSet
-    from test_session import compactrig, table
+    from test_session import compactrig, count_so_far, table
     import subprocess
 
     stimuli = tmp_path / "set"
@@ -240,9 +240,7 @@ def test_a_session_against_the_plugins_bytes_stores_every_count_as_the_peer_fire
                                           "--out", str(out)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def answered() -> int:
-        if not (out / "trials.sqlite").exists():
-            return 0
-        return table(out, "SELECT COUNT(DISTINCT ord) FROM responses")[0][0]
+        return count_so_far(out, "SELECT COUNT(DISTINCT ord) FROM responses")
 
     def wait_for(condition, seconds=90.0):
         deadline = time.monotonic() + seconds

@@ -70,6 +70,16 @@ def table(folder: Path, sql: str) -> list[tuple]:
         return db.execute(sql).fetchall()
 
 
+def count_so_far(folder: Path, sql: str) -> int:
+    """A COUNT while a session is being created or run: 0 until its store and tables exist."""
+    if not (folder / "trials.sqlite").exists():
+        return 0
+    try:
+        return table(folder, sql)[0][0]
+    except sqlite3.OperationalError:  # the file is there, its tables not yet
+        return 0
+
+
 def check_exactly_once(folder: Path, n_planned: int) -> None:
     """Every planned presentation is present exactly once, complete with its response."""
     complete = table(folder, "SELECT p.item, p.image_id FROM presentations p WHERE p.aborted = 0 "
@@ -265,7 +275,7 @@ def test_fixation_breaks_are_charged_to_the_images_on_screen_and_a_dead_tracker_
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def shown() -> int:
-        return table(out, "SELECT COUNT(*) FROM presentations")[0][0] if (out / "trials.sqlite").exists() else 0
+        return count_so_far(out, "SELECT COUNT(*) FROM presentations")
 
     def wait_for(condition, seconds=60.0):
         deadline = time.monotonic() + seconds
@@ -274,7 +284,7 @@ def test_fixation_breaks_are_charged_to_the_images_on_screen_and_a_dead_tracker_
         assert condition()
 
     try:
-        wait_for(lambda: (out / "trials.sqlite").exists())
+        wait_for(lambda: count_so_far(out, "SELECT COUNT(*) FROM plan") > 0)
         time.sleep(4.0)  # presenter up, animal not fixating: nothing may be shown
         assert shown() == 0
         command(peer, "fix")
@@ -386,8 +396,7 @@ def test_ctrl_c_in_the_terminal_stops_cleanly_and_a_hung_presenter_is_not_waited
                                           "--source", "simulated", "--repeats", "20", "--out", str(out)),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (
-            (out / "trials.sqlite").exists() and table(out, "SELECT COUNT(*) FROM responses")[0][0] >= 2):
+    while time.monotonic() < deadline and count_so_far(out, "SELECT COUNT(*) FROM responses") < 2:
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGINT)
     stdout, stderr = process.communicate(timeout=60)

@@ -255,7 +255,7 @@ def test_lsl_session_counts_every_window_as_fired_whatever_the_on_time(tmp_path,
     from peer_processes import paced_rig, start_peer
     from stimuli.probes import grating
     from stimuli.stimulus_set import StimulusRecord, StimulusSet
-    from test_session import compactrig, table
+    from test_session import compactrig, count_so_far, table
 
     n_images = 9 if frames_on == 6 else 3
     stimuli = tmp_path / "set"
@@ -275,8 +275,7 @@ def test_lsl_session_counts_every_window_as_fired_whatever_the_on_time(tmp_path,
     try:
         if frames_on == 6:
             deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and not (
-                    (out / "trials.sqlite").exists() and table(out, "SELECT COUNT(*) FROM responses")[0][0] >= 6):
+            while time.monotonic() < deadline and count_so_far(out, "SELECT COUNT(*) FROM responses") < 6:
                 time.sleep(0.05)
             os.kill(peer.pid, signal.SIGKILL)
             peer.wait(5)

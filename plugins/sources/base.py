@@ -132,14 +132,15 @@ class ResponseSource:
         """Release connections."""
 
 
-def split_values(text: str, count: int, kind: type = float) -> list:
-    """``'1.0'`` -> the same for all ``count`` units; ``'1,2,3'`` -> one per unit."""
+def split_values(text: str, count: int, kind: type = float, name: str = "value") -> list:
+    """``'1.0'`` -> the same for all ``count`` units; ``'1,2,3'`` -> one per unit. Errors name ``name``."""
     parts = [p.strip() for p in str(text).split(",") if p.strip()]
     if len(parts) == 1:
         parts = parts * count
     if len(parts) != count:
-        raise CompactRigError(f"{text!r}: give one value, or one per unit ({count})")
+        raise CompactRigError(f"{name} = {text!r}: give one value, or one per unit ({count})")
     try:
         return [kind(p) for p in parts]
     except ValueError:
-        raise CompactRigError(f"{text!r}: not a list of {kind.__name__} values") from None
+        raise CompactRigError(f"{name} = {text!r}: not a number, nor a list of {kind.__name__} values "
+                              "separated by commas") from None

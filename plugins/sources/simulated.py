@@ -43,9 +43,9 @@ class SimulatedSource(ResponseSource):
         n_units = len(self.neurons) + self.settings["unknown"]
         if n_units == 0:
             raise CompactRigError("the simulated source has no units; name neurons or set unknown > 0")
-        self.gain = np.array(split_values(self.settings["gain"], n_units))
-        self.baseline = np.array(split_values(self.settings["baseline"], n_units))
-        self.latency = np.array(split_values(self.settings["latency_s"], n_units))
+        self.gain = np.array(split_values(self.settings["gain"], n_units, name="gain"))
+        self.baseline = np.array(split_values(self.settings["baseline"], n_units, name="baseline"))
+        self.latency = np.array(split_values(self.settings["latency_s"], n_units, name="latency_s"))
         self.rng = np.random.default_rng(self.settings["seed"])
         mixing = np.zeros((n_units, len(self.bank)))
         for unit, neuron_id in enumerate(self.neurons):

@@ -1,0 +1,51 @@
+"""Pressing what a user presses: buttons, tabs, table rows and header sections, through real mouse
+events on the real widgets (``qtbot``), so a wiring mistake fails the test as it fails the user."""
+
+from __future__ import annotations
+
+from PyQt6.QtCore import QPoint, Qt
+from PyQt6.QtWidgets import QAbstractButton, QTableWidget, QTabWidget, QWidget
+
+
+def click(qtbot, button: QAbstractButton) -> None:
+    assert button.isVisible() and button.isEnabled(), f"{button.text()!r} cannot be pressed now"
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def open_tab(qtbot, tabs: QTabWidget, page: QWidget) -> None:
+    bar = tabs.tabBar()
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(tabs.indexOf(page)).center())
+    assert tabs.currentWidget() is page
+
+
+def click_row(qtbot, table: QTableWidget, row: int, column: int = 1) -> None:
+    table.scrollToItem(table.item(row, column))
+    rect = table.visualItemRect(table.item(row, column))
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def click_header(qtbot, table: QTableWidget, column: int) -> None:
+    header = table.horizontalHeader()
+    x = header.sectionViewportPosition(column) + header.sectionSize(column) // 2
+    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, header.height() // 2))
+
+
+def type_into(qtbot, field, text: str) -> None:
+    """Replace what a line edit or spin box holds by typing, then Enter, as a user does."""
+    editor = field.lineEdit() if hasattr(field, "lineEdit") else field
+    editor.setFocus()
+    editor.selectAll()
+    qtbot.keyClicks(editor, text)
+    qtbot.keyClick(editor, Qt.Key.Key_Return)
+
+
+def wheel(widget: QWidget, notches: int) -> None:
+    """Turn the mouse wheel over ``widget`` (positive: away from the user)."""
+    from PyQt6.QtCore import QPointF
+    from PyQt6.QtGui import QWheelEvent
+    from PyQt6.QtWidgets import QApplication
+    centre = QPointF(widget.rect().center())
+    event = QWheelEvent(centre, QPointF(widget.mapToGlobal(widget.rect().center())), QPoint(0, 0),
+                        QPoint(0, 120 * notches), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(widget, event)
