@@ -50,6 +50,8 @@ class ModelsTab(QWidget):
         self.bank_choice = ComboBox()
         self.bank_choice.addItems(BANK_CHOICES)
         self.bank_choice.activated.connect(self._bank_chosen)
+        self._shown_choice = 0
+        """Index of the bank choice that is loaded (the combo returns to it when a choice fails)."""
         self.fetch_button = QPushButton("Fetch published models")
         self.fetch_button.setToolTip("Download the 219 published models (as `compactrig models fetch`)")
         self.fetch_button.clicked.connect(lambda: self.fetch())
@@ -144,13 +146,17 @@ class ModelsTab(QWidget):
             self.bank_choice.setCurrentText(spec)
 
     def _bank_chosen(self, index: int) -> None:
+        """Load the chosen bank; if it cannot be loaded, the choice goes back to the bank still shown."""
         choice = BANK_CHOICES[index]
         if choice == "folder…":
             folder = QFileDialog.getExistingDirectory(self, "Folder with models_torch/ and nums_filters/")
-            if folder:
-                self.set_bank(folder)
+            loaded = bool(folder) and self.set_bank(folder)
         else:
-            self.set_bank(None if choice == "demo" else choice)
+            loaded = self.set_bank(None if choice == "demo" else choice)
+        if loaded:
+            self._shown_choice = index
+        else:
+            self.bank_choice.setCurrentIndex(self._shown_choice)
 
     def _choose_images(self) -> None:
         path = ask_for_images(self, "Images")
@@ -173,10 +179,19 @@ class ModelsTab(QWidget):
         self.images_label.setText(f"distribution over {len(self.images)} images ({self.images_name})")
 
     def _filter(self, text: str) -> None:
+        """Hide the neurons that do not match; a hidden selection moves to the first match (or is cleared)."""
         needle = text.strip().lower()
         for row in range(self.table.rowCount()):
             haystack = " ".join(self.table.item(row, c).text().lower() for c in (0, 1))
             self.table.setRowHidden(row, bool(needle) and needle not in haystack)
+        selected = self.table.selectionModel().selectedRows()
+        if selected and self.table.isRowHidden(selected[0].row()):
+            visible = [r for r in range(self.table.rowCount()) if not self.table.isRowHidden(r)]
+            if visible:
+                self.table.selectRow(visible[0])
+            else:
+                self.table.clearSelection()
+                self.facts.setText(f"No neuron matches {text.strip()!r}.")
 
     def selected_neuron(self) -> str | None:
         rows = self.table.selectionModel().selectedRows()

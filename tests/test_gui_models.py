@@ -51,3 +51,21 @@ def test_closing_the_window_while_a_prediction_runs_ends_its_thread(qtbot, windo
     assert threads
     window.close()
     assert all(not thread.isRunning() for thread in threads) and len(tab.jobs) == 0
+
+
+def test_the_filter_moves_the_detail_pane_and_a_bank_that_cannot_load_leaves_the_choice(qtbot, window):
+    from user_input import click_row, open_tab
+    tab = window.models
+    open_tab(qtbot, window.tabs, tab)
+    click_row(qtbot, tab.table, 0, column=0)
+    qtbot.waitUntil(lambda: "demo:0" in tab.facts.text(), timeout=20000)
+    qtbot.keyClicks(tab.search, "dot")
+    assert tab.selected_neuron() == "demo:2", "the hidden neuron's details are not kept"
+    qtbot.waitUntil(lambda: "demo:2" in tab.facts.text(), timeout=20000)
+    qtbot.keyClicks(tab.search, "zzz")
+    assert tab.selected_neuron() is None and "No neuron matches" in tab.facts.text()
+    tab.bank_choice.setFocus()
+    with qtbot.waitSignal(tab.message) as said:
+        qtbot.keyClicks(tab.bank_choice, "p")  # choose "published" from the keyboard; nothing was fetched
+    assert said.args[0].startswith("the published models are not on this machine yet") and "Fetch" in said.args[0]
+    assert tab.bank_choice.currentText() == "demo" and tab.table.rowCount() == 3, "the choice shows the bank shown"
