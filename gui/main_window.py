@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PyQt6.QtCore import QByteArray
 from PyQt6.QtWidgets import QMainWindow, QMessageBox, QTabWidget, QTextBrowser
 
@@ -81,6 +83,9 @@ class MainWindow(QMainWindow):
         if not self.models.set_bank(settings.get("bank")):
             self.models.set_bank(None)
         self.rig.restore(settings.get("rig", {}))
+        remembered = self.rig.stimuli_edit.text().strip()
+        if remembered and (Path(remembered) / "manifest.json").is_file():
+            self.stimuli.open(remembered)  # the set the Rig view will use, shown where it is edited
         if settings.get("geometry"):
             self.restoreGeometry(QByteArray.fromHex(settings["geometry"].encode()))
         self.tabs.setCurrentIndex(int(settings.get("tab", 0)))

@@ -24,9 +24,10 @@ from engine.errors import CompactRigError
 from gui.option_form import OptionForm
 from gui.presenter.rig import DEFAULT_RIG_TEXT, RigConfig, RigFileError, parse_rig
 from gui.session.events import SessionStatus
-from gui.session.runner import SessionPlan, SessionRunner, append_to_session, default_unit_map, start_session
+from gui.session.runner import (SessionPlan, SessionRunner, append_to_session, default_unit_map, start_session,
+                                stored_session)
 from gui.combo_box import ComboBox
-from gui.worker import Job
+from gui.worker import Job, JobList
 from plugins.registry import GATES, MARKER_OUTPUTS, RESPONSE_SOURCES, available, load_plugin, make_source
 from plugins.sources.base import parse_settings
 from stimuli.stimulus_set import StimulusSet
@@ -109,6 +110,8 @@ class RigTab(QWidget):
         self.rig_path: Path | None = None
         self.stimuli_folder: Path | None = None
         self.job: Job | None = None
+        self.reading = JobList()
+        """Jobs reading a stored session for the Live fits view (stopped when the window closes)."""
         self.runner: SessionRunner | None = None
         self.events: queue.SimpleQueue = queue.SimpleQueue()
         self.session_folder: Path | None = None
@@ -435,6 +438,7 @@ class RigTab(QWidget):
         waits at most half a second for due responses and for the presenter, which is killed if it hangs."""
         if self.runner is not None:
             self.runner.closing = True
+        self.reading.stop()
         self.abort()
         if self.job is not None and self.job.thread is not None:
             self.job.thread.quit()  # its event loop ends once the runner returns (no queued quit can arrive now)
@@ -515,9 +519,31 @@ class RigTab(QWidget):
         return {"rig_file": str(self.rig_path) if self.rig_path else None, "source": self.source.name,
                 "source_options": self.source.values(), "unit_map": self.unit_map.text(),
                 "stimuli": self.stimuli_edit.text(), "repeats": self.repeats.value(),
-                "hold_open": self.hold_open.isChecked()}
+                "hold_open": self.hold_open.isChecked(),
+                "last_session": str(self.session_folder) if self.session_folder else None}
+
+    def show_session(self, folder: str | Path) -> Job | None:
+        """Show a stored session (not running) in the Live fits view: read it in a job, then hand its start
+        event on as a running session's would be. Resume and queueing then go to it."""
+        folder = Path(folder)
+        if not (folder / "session.json").is_file() or self.running():
+            return None
+        self.session_folder = folder
+        if self.reading.stopped:
+            return None
+        job = self.reading.add(Job(lambda progress, cancelled: stored_session(folder)))
+        job.finished.connect(self._session_read)
+        job.failed.connect(self.message.emit)
+        return job.start(self)
+
+    def _session_read(self, started) -> None:
+        self.events_arrived.emit([started])
+        self.status.setText(f"Last session: {started.folder} ({len(started.stored)} responses stored); "
+                            "Resume continues it.")
 
     def restore(self, settings: dict[str, Any]) -> None:
+        if settings.get("last_session"):
+            self.show_session(settings["last_session"])
         if settings.get("rig_file"):
             self.load_rig_file(settings["rig_file"])
         if settings.get("source"):

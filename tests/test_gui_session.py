@@ -259,3 +259,38 @@ def test_validate_and_start_check_the_forms_and_name_the_field(qtbot, rig_window
     type_into(qtbot, rig.source.form.fields["gain"], "1.5")
     click(qtbot, rig.validate_button)
     assert rig.rig_problems.text().startswith("Rig is valid")
+
+
+def test_after_a_restart_the_last_session_and_its_set_are_shown_and_resume_keeps_it_open(qtbot, rig_window, tmp_path,
+                                                                                       ten_images, monkeypatch):
+    from gui.main_window import MainWindow
+    rig = rig_window.rig
+    with qtbot.waitSignal(rig.session_finished, timeout=120000):
+        click(qtbot, rig.start_button)
+    folder = tmp_path / "session"
+    stored_count = stored(folder, "SELECT COUNT(DISTINCT ord) FROM responses")[0][0]
+    rig_window.close()  # the settings are saved as the window closes
+
+    again = MainWindow()
+    again.show()
+    qtbot.waitExposed(again)
+    try:
+        qtbot.waitUntil(lambda: again.live.fit is not None and again.live.fit.n_presentations == stored_count,
+                        timeout=30000)
+        assert again.live.fit.units == ["unit0", "unit1", "unit2"], "the mapped units' fits, from the store"
+        assert again.stimuli.stimulus_set.ids == StimulusSet.load(ten_images).ids, "the remembered set is open"
+        assert str(folder) in again.rig.status.text()
+        open_tab(qtbot, again.tabs, again.rig)
+        if not again.rig.hold_open.isChecked():
+            click(qtbot, again.rig.hold_open)
+        answer_folder_dialog(monkeypatch, folder)
+        click(qtbot, again.rig.resume_button)
+        qtbot.wait(3000)
+        assert again.rig.running(), "a complete session resumed with 'keep running' waits for queued images"
+        with qtbot.waitSignal(again.rig.session_finished, timeout=60000) as finished:
+            click(qtbot, again.rig.abort_button)
+        assert finished.args == [True]
+    finally:
+        if again.rig.running():
+            again.rig.stop_and_wait()
+        again.close()

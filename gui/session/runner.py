@@ -180,6 +180,25 @@ def default_unit_map(source_name: str, options: dict) -> tuple[dict[str, str], s
             source.settings.get("bank"))
 
 
+def stored_session(folder: Path) -> SessionStarted:
+    """What a watcher needs to show a session that is not running (its units, images, predictions and
+    stored responses), as the event a running session starts with."""
+    folder = Path(folder)
+    snapshot = read_snapshot(folder)
+    plan = SessionPlan(**snapshot["plan"])
+    store = TrialStore(folder / STORE_FILE)
+    try:
+        presentations, responses, units = store.presentations(), store.responses(), store.units()
+        planned = len(store.plan())
+    finally:
+        store.close()
+    units = units or sorted({unit for _, unit, _ in responses})
+    stimulus_set = StimulusSet.load(folder / STIMULI_DIR)
+    mapping = {u: n for u, n in plan.unit_map.items() if u in units}
+    return SessionStarted(units, stimulus_set.ids, mapped_predictions(plan.bank, mapping, stimulus_set), mapping,
+                          stored_responses(presentations, responses), planned, str(folder))
+
+
 def check_unit_map(source: ResponseSource, unit_map: dict[str, str]) -> None:
     """A source that knows its units (declared, simulated, replayed) must have every mapped unit."""
     known = list(source.units)
@@ -321,7 +340,7 @@ class SessionRunner:
             settled = store.settle_unanswered("interrupted before its response was stored")
             if settled:
                 self.report(f"{settled} presentation(s) without a stored response will be shown again")
-            if not self._remaining(store):
+            if not self._remaining(store) and not self.hold_open:
                 self.report("the session's plan is already complete")
                 self._summary(store)
                 return True
