@@ -112,6 +112,8 @@ class RigTab(QWidget):
         self.job: Job | None = None
         self.reading = JobList()
         """Jobs reading a stored session for the Live fits view (stopped when the window closes)."""
+        self.last_valid_source: tuple[str, dict[str, Any]] = ("simulated", {})
+        """The source and options as they last validated (what the settings keep)."""
         self.runner: SessionRunner | None = None
         self.events: queue.SimpleQueue = queue.SimpleQueue()
         self.session_folder: Path | None = None
@@ -282,6 +284,7 @@ class RigTab(QWidget):
         except RigFileError as error:
             problems = error.problems + self.plugin_problems()
         if not problems:
+            self.last_valid_source = (self.source.name, self.source.values())
             self.rig_problems.setStyleSheet("color: #1b5e20")
             overlap = (" Warning: the fixation dot covers part of the image; move [image] position_deg."
                        if rig.fixation_overlaps_image() else "")
@@ -515,9 +518,22 @@ class RigTab(QWidget):
             self.pause_button.setText("Pause")
 
     # settings --------------------------------------------------------------------------------
+    def _saved_rig_text(self) -> str:
+        """What the rig editor would show without edits: the rig file's text, or the default rig."""
+        try:
+            return self.rig_path.read_text() if self.rig_path else DEFAULT_RIG_TEXT
+        except (OSError, UnicodeDecodeError):
+            return ""
+
     def settings(self) -> dict[str, Any]:
-        return {"rig_file": str(self.rig_path) if self.rig_path else None, "source": self.source.name,
-                "source_options": self.source.values(), "unit_map": self.unit_map.text(),
+        """What the next start restores: unsaved rig edits are kept (never lost at close), and the
+        source options only as they last validated (a typo is not carried into the next run)."""
+        text = self.rig_text.toPlainText()
+        source, options = (self.source.name, self.source.values()) if not self.plugin_problems() else \
+            self.last_valid_source
+        return {"rig_file": str(self.rig_path) if self.rig_path else None, "source": source,
+                "rig_text": text if text != self._saved_rig_text() else None,
+                "source_options": options, "unit_map": self.unit_map.text(),
                 "stimuli": self.stimuli_edit.text(), "repeats": self.repeats.value(),
                 "hold_open": self.hold_open.isChecked(),
                 "last_session": str(self.session_folder) if self.session_folder else None}
@@ -546,8 +562,12 @@ class RigTab(QWidget):
             self.show_session(settings["last_session"])
         if settings.get("rig_file"):
             self.load_rig_file(settings["rig_file"])
+        if settings.get("rig_text"):
+            self.rig_text.setPlainText(settings["rig_text"])
+            self.rig_label.setText(f"{self.rig_path or 'default rig'} (unsaved changes, kept from last time)")
         if settings.get("source"):
             self.source.choose(settings["source"], settings.get("source_options") or {})
+            self.last_valid_source = (settings["source"], settings.get("source_options") or {})
         self.unit_map.setText(settings.get("unit_map") or "")
         self.stimuli_edit.setText(settings.get("stimuli") or "")
         self.repeats.setValue(int(settings.get("repeats") or 2))

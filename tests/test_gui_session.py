@@ -294,3 +294,26 @@ def test_after_a_restart_the_last_session_and_its_set_are_shown_and_resume_keeps
         if again.rig.running():
             again.rig.stop_and_wait()
         again.close()
+
+
+def test_unsaved_rig_edits_survive_a_restart_and_a_refused_option_is_not_remembered(qtbot, window, tmp_path):
+    from gui.main_window import MainWindow
+    rig = window.rig
+    open_tab(qtbot, window.tabs, rig)
+    rig.rig_text.setFocus()
+    rig.rig_text.moveCursor(rig.rig_text.textCursor().MoveOperation.End)
+    qtbot.keyClick(rig.rig_text, Qt.Key.Key_Return)
+    qtbot.keyClicks(rig.rig_text, "# electrode 3, left hemisphere")
+    type_into(qtbot, rig.source.form.fields["gain"], "3.0")
+    click(qtbot, rig.validate_button)
+    type_into(qtbot, rig.source.form.fields["gain"], "abc")  # typed, never valid
+    window.close()
+    again = MainWindow()
+    again.show()
+    qtbot.waitExposed(again)
+    try:
+        assert "# electrode 3, left hemisphere" in again.rig.rig_text.toPlainText()
+        assert "unsaved changes, kept from last time" in again.rig.rig_label.text()
+        assert again.rig.source.values().get("gain") == "3.0", "the last valid gain, not the refused 'abc'"
+    finally:
+        again.close()
