@@ -109,7 +109,7 @@ class ClosedLoopPanel(QWidget):
         self.fit_points = pg.ScatterPlotItem(size=6, pen=pg.mkPen(None), brush=pg.mkBrush(30, 140, 60, 170))
         self.fit_plot.addItem(self.fit_points)
         self.weight_plot = pg.PlotWidget(background="w")
-        self.weight_plot.setLabel("left", "standardized weight")
+        self.weight_plot.setLabel("left", "weight (per SD)")  # short: a long label is clipped in a short plot
         self.weight_bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=(40, 90, 170))
         self.weight_plot.addItem(self.weight_bars)
         middle = QSplitter(Qt.Orientation.Horizontal)

@@ -37,6 +37,14 @@ def picture(values: np.ndarray, size: int) -> QPixmap:
                                                     Qt.TransformationMode.FastTransformation)
 
 
+def label_every_index(axis: pg.AxisItem, count: int, most: int = 24) -> None:
+    """Filters and channels are numbered: whole-number ticks only (a lone channel otherwise reads
+    -0.4...0.4 with an SI scale), every one while there are few, every k-th beyond ``most``."""
+    step = max(1, -(-count // most))
+    axis.enableAutoSIPrefix(False)
+    axis.setTicks([[(k, str(k)) for k in range(0, count, step)], []])
+
+
 class InspectTab(QWidget):
     """Neuron and image choice; filters, activations, readout weights and filter contributions."""
 
@@ -45,7 +53,10 @@ class InspectTab(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.bank: ModelBank | None = None
-        self.images: ImageCollection = probe_collection()
+        self.model_images: ImageCollection = probe_collection()
+        self.set_images_shown = ImageCollection([], np.zeros((0, 112, 112, 3), np.uint8))
+        self.images: ImageCollection = self.model_images
+        """What the image choice offers: the Models view's images, then the stimulus set's."""
         self.jobs = JobList()
         self.inspection: Inspection | None = None
         self.neuron = ComboBox()
@@ -99,11 +110,26 @@ class InspectTab(QWidget):
         self.refresh()
 
     def set_images(self, images: ImageCollection) -> None:
-        """Images to choose from (the Models view's image set)."""
-        self.images = images
+        """The Models view's images (the probes unless the user chose others)."""
+        self.model_images = images
+        self._offer()
+
+    def set_stimulus_set(self, stimulus_set) -> None:
+        """The Stimulus set view's images, offered after the Models view's as ``set: ID``."""
+        self.set_images_shown = ImageCollection([f"set: {i}" for i in stimulus_set.ids], stimulus_set.pixels)
+        self._offer()
+
+    def _offer(self) -> None:
+        chosen = self.image.currentText()
+        parts = [c for c in (self.model_images, self.set_images_shown) if len(c)]
+        self.images = ImageCollection([i for c in parts for i in c.ids],
+                                      np.concatenate([c.pixels for c in parts]) if parts else
+                                      np.zeros((0, 112, 112, 3), np.uint8))
         self.image.blockSignals(True)
         self.image.clear()
-        self.image.addItems(images.ids)
+        self.image.addItems(self.images.ids)
+        if chosen in self.images.ids:
+            self.image.setCurrentText(chosen)
         self.image.blockSignals(False)
         self.refresh()
 
@@ -116,7 +142,7 @@ class InspectTab(QWidget):
         if self.jobs.stopped or self.bank is None or not self.neuron.currentText():
             return
         if self.image.count() != len(self.images):
-            self.set_images(self.images)
+            self._offer()
             return
         bank, neuron_id = self.bank, self.neuron.currentText()
         index = max(self.image.currentIndex(), 0)
@@ -157,3 +183,6 @@ class InspectTab(QWidget):
         self.channel_plot.addItem(pg.BarGraphItem(x=np.arange(len(found.readout_weights)),
                                                   height=found.channel_weights(), width=0.8,
                                                   brush=(200, 120, 70)))
+        for plot, count in ((self.contribution_plot, len(found.contributions)),
+                            (self.channel_plot, len(found.readout_weights))):
+            label_every_index(plot.getAxis("bottom"), count)

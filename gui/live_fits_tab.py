@@ -84,7 +84,8 @@ class LiveFitsTab(QWidget):
         self.history_plot = pg.PlotWidget(background="w")
         self.history_plot.setLabel("bottom", "presentations")
         self.history_plot.setLabel("left", "r  /  r2_ER")
-        self.history_plot.addLegend(offset=(-10, -10))
+        # top-left, on a white ground: r sits near 1 at the top right, where a legend would hide it
+        self.history_plot.addLegend(offset=(60, 10), brush=pg.mkBrush(255, 255, 255, 220), pen=pg.mkPen(180, 180, 180))
         self.r_low = pg.PlotDataItem(pen=pg.mkPen(None))
         self.r_high = pg.PlotDataItem(pen=pg.mkPen(None))
         self.band = pg.FillBetweenItem(self.r_low, self.r_high, brush=pg.mkBrush(40, 90, 170, 60))

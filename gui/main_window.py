@@ -69,6 +69,7 @@ class MainWindow(QMainWindow):
         self.live.loop.add_to_set.connect(self.stimuli.add)
         self.live.loop.queue_requested.connect(self.rig.queue_images)
         self.models.images_changed.connect(self.inspect.set_images)
+        self.stimuli.changed.connect(self.inspect.set_stimulus_set)
         self.design.add_to_set.connect(self.stimuli.add)
         self.rig.events_arrived.connect(self.live.take_events)
         self.stimuli.saved.connect(self.rig.set_stimuli)

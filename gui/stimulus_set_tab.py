@@ -32,6 +32,8 @@ class StimulusSetTab(QWidget):
 
     message = pyqtSignal(str)
     saved = pyqtSignal(object)
+    changed = pyqtSignal(object)
+    """The set as now shown (a ``StimulusSet``), after every edit, open or addition."""
     """The set's folder, once what is shown is on disk (opened or saved): a session can use it."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -85,6 +87,7 @@ class StimulusSetTab(QWidget):
             self.open(folder)
 
     def _fill(self) -> None:
+        self.changed.emit(self.stimulus_set)
         records = self.stimulus_set.records
         self.table.setRowCount(len(records))
         for row, (record, pixels) in enumerate(zip(records, self.stimulus_set.pixels)):

@@ -74,14 +74,24 @@ def test_gaudy_needs_no_neuron_and_adversarial_needs_one(qtbot, window):
 
 
 def test_inspect_shows_the_filters_that_carry_the_preference(qtbot, window):
+    from user_input import open_tab
     inspect = window.inspect
-    inspect.choose("demo:1", "blob_red")
+    open_tab(qtbot, window.tabs, inspect)
+    inspect.neuron.setFocus()
+    qtbot.keyClicks(inspect.neuron, "demo:1")
+    inspect.image.setFocus()
+    qtbot.keyClicks(inspect.image, "blob_r")
+    assert (inspect.neuron.currentText(), inspect.image.currentText()) == ("demo:1", "blob_red")
     qtbot.waitUntil(lambda: inspect.inspection is not None and "demo:1" in inspect.summary.text()
                     and "blob_red" in inspect.summary.text(), timeout=20000)
     found = inspect.inspection
     assert f"filter {found.strongest_filters()[0]}" in inspect.summary.text()
     assert not inspect.filters_view.pixmap().isNull()
     assert all(not view.pixmap().isNull() for view in inspect.stage_views)
+    channels = inspect.channel_plot.getAxis("bottom")
+    ticks = [value for value, _ in channels._tickLevels[0]]
+    assert ticks == list(range(len(found.readout_weights))) and not channels.autoSIPrefix, \
+        "channels are numbered 0, 1, ... (no fractional ticks, no SI scale)"
 
 
 def test_settings_survive_a_restart(qtbot, tmp_path):
@@ -114,3 +124,20 @@ def test_damaged_settings_are_set_aside_with_a_message(qtbot):
     assert main.models.bank is not None and main.models.table.rowCount() == 3, "started with the demo bank"
     assert path.with_suffix(".damaged.json").read_text() == "{not json"
     main.close()
+
+
+def test_inspect_offers_the_stimulus_sets_images_too(qtbot, window, tmp_path):
+    from stimuli.probes import grating
+    from stimuli.stimulus_set import StimulusRecord, StimulusSet
+    from user_input import open_tab
+    pixels = grating(45)[None]
+    assert window.stimuli.add(StimulusSet([StimulusRecord(image_id="tilted", kind="natural")], pixels))
+    inspect = window.inspect
+    open_tab(qtbot, window.tabs, inspect)
+    offered = [inspect.image.itemText(k) for k in range(inspect.image.count())]
+    assert offered[-1] == "set: tilted" and len(offered) == 9, "the 8 probes, then the set's image"
+    inspect.image.setFocus()
+    qtbot.keyClicks(inspect.image, "set: t")
+    qtbot.waitUntil(lambda: inspect.inspection is not None and "set: tilted" in inspect.summary.text(), timeout=20000)
+    expected = evaluate(load_bank().state_dict(inspect.neuron.currentText()), pixels)[0]
+    assert f"predicted response {expected:.3f}" in inspect.summary.text()
