@@ -25,6 +25,10 @@ from gui.session.events import ImagesAdded, ResponseStored, SessionStarted, Unit
 TABLE_COLUMNS = ("unit", "model", "shown", "images", "r", "r2_ER", "slope")
 
 
+R_COLOUR, R2_COLOUR = (40, 90, 170), (30, 140, 60)
+HISTORY_KEY = ("<span style='color:#285aaa'>&#9473; r (shaded: 95% band)</span>&nbsp;&nbsp;&nbsp;"
+               "<span style='color:#1e8c3c'>&#9473; r2_ER</span>")
+
 class NumberItem(QTableWidgetItem):
     """A table cell that sorts by its number (NaN last), not by its text; updated in place."""
 
@@ -84,13 +88,13 @@ class LiveFitsTab(QWidget):
         self.history_plot = pg.PlotWidget(background="w")
         self.history_plot.setLabel("bottom", "presentations")
         self.history_plot.setLabel("left", "r  /  r2_ER")
-        # top-left, on a white ground: r sits near 1 at the top right, where a legend would hide it
-        self.history_plot.addLegend(offset=(60, 10), brush=pg.mkBrush(255, 255, 255, 220), pen=pg.mkPen(180, 180, 180))
+        # the key is the title, outside the data: wherever a legend sits inside, some r curve runs under it
+        self.history_plot.setTitle(HISTORY_KEY)
         self.r_low = pg.PlotDataItem(pen=pg.mkPen(None))
         self.r_high = pg.PlotDataItem(pen=pg.mkPen(None))
         self.band = pg.FillBetweenItem(self.r_low, self.r_high, brush=pg.mkBrush(40, 90, 170, 60))
-        self.r_curve = pg.PlotDataItem(pen=pg.mkPen((40, 90, 170), width=2), name="r (95% band)")
-        self.r2_curve = pg.PlotDataItem(pen=pg.mkPen((30, 140, 60), width=2), name="r2_ER")
+        self.r_curve = pg.PlotDataItem(pen=pg.mkPen(R_COLOUR, width=2))
+        self.r2_curve = pg.PlotDataItem(pen=pg.mkPen(R2_COLOUR, width=2))
         for item in (self.r_low, self.r_high, self.band, self.r_curve, self.r2_curve):
             self.history_plot.addItem(item)
 
