@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 from conftest import REPO, run_cli
 
@@ -24,6 +26,22 @@ def test_documented_commands_answer_help():
     assert {"demo", "models list", "models fetch", "predict", "synth max", "synth adversarial", "gaudy",
             "stimuli import", "stimuli show", "rig init", "rig check", "present", "sources list", "session run",
             "session resume", "session export", "session report"} <= documented
-    for command in documented:
-        result = run_cli(*command.split(), "--help")
-        assert result.returncode == 0 and "usage: compactrig" in result.stdout, command
+    script = "\n".join([
+        "import contextlib, io, sys",
+        "from gui.cli import main",
+        "for command in sys.argv[1:]:",
+        "    out = io.StringIO()",
+        "    with contextlib.redirect_stdout(out):",
+        "        try:",
+        "            main(command.split() + ['--help'])",
+        "        except SystemExit as done:",
+        "            code = done.code",
+        "    print(command, '|', code, '|', 'usage: compactrig' in out.getvalue())"])
+    # one interpreter for every command's --help (a process each cost 40 s); the console script itself
+    # is checked once
+    answers = subprocess.run([sys.executable, "-c", script, *sorted(documented)], capture_output=True, text=True,
+                             cwd=REPO, timeout=300)
+    assert answers.returncode == 0, answers.stderr
+    assert sorted(answers.stdout.splitlines()) == [f"{c} | 0 | True" for c in sorted(documented)]
+    top = run_cli("--help")
+    assert top.returncode == 0 and "usage: compactrig" in top.stdout

