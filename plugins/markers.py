@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from engine.errors import CompactRigError
 from plugins.sources.base import Option
 
 
@@ -63,12 +64,15 @@ class LslMarkers(MarkerOutput):
         Option("name", str, "CompactRigMarkers", "LSL stream name the recorder subscribes to"),
         Option("source_id", str, "compactrig-markers", "stable LSL source id (recorders reconnect by it)"),
         Option("stream_type", str, "Markers", "LSL stream type"),
+        Option("wait_for_recorder_s", float, 0.0, "before the first image, wait this long for a recorder to "
+                                                  "subscribe (0: do not wait); none by then is an error"),
     )
 
     def __init__(self, name: str = "CompactRigMarkers", source_id: str = "compactrig-markers",
-                 stream_type: str = "Markers") -> None:
+                 stream_type: str = "Markers", wait_for_recorder_s: float = 0.0) -> None:
         super().__init__()
         self.name, self.source_id, self.stream_type = name, source_id, stream_type
+        self.wait_for_recorder_s = wait_for_recorder_s
         self._outlet = None
         self._session: dict[str, str] = {}
 
@@ -82,6 +86,10 @@ class LslMarkers(MarkerOutput):
         for key, value in self._session.items():
             described.append_child_value(key, str(value))
         self._outlet = pylsl.StreamOutlet(info)
+        if self.wait_for_recorder_s > 0 and not self._outlet.wait_for_consumers(self.wait_for_recorder_s):
+            raise CompactRigError(f"no recorder subscribed to the marker stream {self.name!r} within "
+                                  f"{self.wait_for_recorder_s:g} s; start the recording system's LSL recorder, or "
+                                  "set [markers.lsl] wait_for_recorder_s = 0")
 
     def _send(self, payload: dict, timestamp: float) -> None:
         self._outlet.push_sample([json.dumps(payload)], timestamp)

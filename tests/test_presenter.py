@@ -16,6 +16,7 @@ from PIL import Image
 
 from conftest import run_cli
 from engine.bank import load_bank
+from engine.errors import CompactRigError
 from gui.presenter import protocol as msg
 from gui.presenter.client import Presenter
 from gui.presenter.rig import RigConfig, parse_rig
@@ -240,3 +241,16 @@ def test_bad_screen_and_bad_sets_fail_before_anything_is_shown(tmp_path, stimulu
     unknown = write_rig(tmp_path / "unknown.toml", timing={"frames_on": 3, "flashes": 2})
     bad_rig = run_cli("present", "--stimuli", str(stimulus_folder), "--rig", str(unknown))
     assert bad_rig.returncode == 2 and "unknown key timing.flashes" in bad_rig.stderr
+
+
+def test_a_marker_stream_nobody_records_stops_the_start_with_a_clear_message():
+    """``wait_for_recorder_s``: no image is shown before the recording system listens."""
+    source_id = f"compactrig-unheard-{uuid.uuid4()}"
+    rig = parse_rig({**RIG, "markers": {"outputs": ["lsl"], "lsl": {"name": source_id, "source_id": source_id,
+                                                                    "wait_for_recorder_s": 0.5}}})
+    presenter = Presenter(rig).start()
+    try:
+        with pytest.raises(CompactRigError, match=r"no recorder subscribed to the marker stream .* within 0.5 s"):
+            presenter.wait_for(msg.Ready, 60)
+    finally:
+        presenter.shutdown()

@@ -92,8 +92,8 @@ def check_exactly_once(folder: Path, n_planned: int) -> None:
 
 
 class MarkerRecorder:
-    """A recording system's view of the marker stream: every marker, across the presenter's restarts
-    (an inlet that recovers by the stream's source id, as pylsl's ReceiveStringMarkers example uses)."""
+    """A recording system's view of the marker stream (pylsl only, as in pylsl's ReceiveStringMarkers
+    example): every outlet the presenter opens under the source id, each followed by its own uid."""
 
     def __init__(self, source_id: str) -> None:
         self.markers: list[dict] = []
@@ -102,16 +102,19 @@ class MarkerRecorder:
         self._thread.start()
 
     def _record(self, source_id: str) -> None:
-        inlet = None
+        from plugins.lsl_clock import LostError
+        inlets: dict[str, pylsl.StreamInlet] = {}
         while not self._stop.is_set():
-            if inlet is None:
-                found = pylsl.resolve_byprop("source_id", source_id, 1, 0.5)
-                if found:
-                    inlet = pylsl.StreamInlet(found[0], recover=True)
-                continue
-            sample, _ = inlet.pull_sample(timeout=0.1)
-            if sample is not None:
-                self.markers.append(json.loads(sample[0]))
+            for info in pylsl.resolve_byprop("source_id", source_id, 0, 0.2):
+                if info.uid() not in inlets:
+                    inlets[info.uid()] = pylsl.StreamInlet(info, recover=False)
+                    inlets[info.uid()].open_stream(5.0)
+            for uid, inlet in list(inlets.items()):
+                try:
+                    samples, _ = inlet.pull_chunk(timeout=0.0)
+                except LostError:
+                    samples = []
+                self.markers += [json.loads(sample[0]) for sample in samples]
 
     def stop(self) -> list[dict]:
         time.sleep(1.0)
@@ -125,7 +128,7 @@ def test_sigkill_at_random_moments_then_resume_loses_and_repeats_nothing(tmp_pat
     out = tmp_path / "session"
     source_id = f"markers-{uuid.uuid4().hex[:8]}"
     rig.write_text(RIG + f'[markers]\noutputs = ["lsl"]\n[markers.lsl]\nname = "{source_id}"\n'
-                         f'source_id = "{source_id}"\n')
+                         f'source_id = "{source_id}"\nwait_for_recorder_s = 20.0\n')
     recorder = MarkerRecorder(source_id)
     command = compactrig("session", "run", "--stimuli", str(stimuli), "--rig", str(rig), "--source", "simulated",
                          "--map", "unit0=demo:0", "--repeats", "5", "--seed", "2", "--out", str(out))
