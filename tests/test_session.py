@@ -102,18 +102,24 @@ class MarkerRecorder:
         self._thread.start()
 
     def _record(self, source_id: str) -> None:
-        from plugins.lsl_clock import LostError
-        inlets: dict[str, pylsl.StreamInlet] = {}
+        from plugins.lsl_clock import LostError, LslTimeoutError
+        inlets: dict[str, pylsl.StreamInlet | None] = {}  # None: an outlet that was gone when opened
         while not self._stop.is_set():
             for info in pylsl.resolve_byprop("source_id", source_id, 0, 0.2):
                 if info.uid() not in inlets:
-                    inlets[info.uid()] = pylsl.StreamInlet(info, recover=False)
-                    inlets[info.uid()].open_stream(5.0)
+                    try:  # a killed presenter's outlet is still announced for a moment
+                        inlet = pylsl.StreamInlet(info, recover=False)
+                        inlet.open_stream(2.0)
+                        inlets[info.uid()] = inlet
+                    except (LostError, LslTimeoutError):
+                        inlets[info.uid()] = None
             for uid, inlet in list(inlets.items()):
+                if inlet is None:
+                    continue
                 try:
                     samples, _ = inlet.pull_chunk(timeout=0.0)
                 except LostError:
-                    samples = []
+                    inlets[uid], samples = None, []
                 self.markers += [json.loads(sample[0]) for sample in samples]
 
     def stop(self) -> list[dict]:
