@@ -77,9 +77,8 @@ class ClosedLoopPanel(QWidget):
         """Choosing a batch or synthesizing: set when started, cleared when its result is handled."""
         self.feature_job: Job | None = None
         self.refit_job: Job | None = None
-        self._labels: dict[Job, str] = {}
-        """Jobs whose progress may be shown, with what the bar says for each."""
         self._shown: Job | None = None
+        """The job whose progress the bar shows (the newest of work_job and feature_job)."""
 
         self.heading = QLabel("Readouts for the recorded units appear here once a session runs.")
         self.heading.setWordWrap(True)
@@ -279,8 +278,7 @@ class ClosedLoopPanel(QWidget):
         self._update_buttons()
 
     def _features_ready(self, result) -> None:
-        finished, self.feature_job = self.feature_job, None
-        self._done(finished)
+        self._done(self.feature_job)
         spec, log, attempted, ids, features, pool, pool_features = result
         if spec != self.spec or log is not self.log:
             self._prepare()  # the bank, the feature choice or the session changed meanwhile
@@ -355,8 +353,7 @@ class ClosedLoopPanel(QWidget):
         return True
 
     def _batch_chosen(self, indices: np.ndarray) -> None:
-        finished, self.work_job = self.work_job, None
-        self._done(finished)
+        self._done(self.work_job)
         if len(indices) == 0:
             self.message.emit("Every image of the pool has been queued; choose more natural images")
             return
@@ -393,8 +390,7 @@ class ClosedLoopPanel(QWidget):
         return True
 
     def _designed(self, result: tuple[StimulusSet, np.ndarray, np.ndarray]) -> None:
-        finished, self.work_job = self.work_job, None
-        self._done(finished)
+        self._done(self.work_job)
         designed, features, responses = result
         if self.log is not None:
             self.log.add_features(designed.ids, features)
@@ -419,7 +415,7 @@ class ClosedLoopPanel(QWidget):
         job.finished.connect(done)
         job.failed.connect(self._failed)
         job.called_off.connect(self._called_off)
-        self._labels[job] = text
+        job.label = text
         job.start(self)
         self._shown = job
         self.progress.setFormat(text + " %p%")
@@ -434,35 +430,28 @@ class ClosedLoopPanel(QWidget):
         self.progress.setValue(done)
 
     def _failed(self, text: str) -> None:
-        failed = self.sender()
-        if failed is self.work_job:
-            self.work_job = None
-        elif failed is self.feature_job:
-            self.feature_job = None
-        self._done(failed)
+        self._done(self.sender())
         self.message.emit(text)
 
     def _called_off(self) -> None:
-        stopped = self.sender()
-        if stopped is self.work_job:
-            self.work_job = None
-        elif stopped is self.feature_job:
-            self.feature_job = None
-        self._done(stopped)
+        self._done(self.sender())
         self.message.emit("Cancelled; Refit now computes what is missing")
 
     def _done(self, job: Job | None) -> None:
-        """``job`` is over: the bar goes to another job still running, or says nothing runs."""
-        self._labels.pop(job, None)
-        if job is self._shown or self._shown not in self._labels:
-            still = [j for j in (self.work_job, self.feature_job) if j is not None and j is not job and j in self._labels]
-            self._shown = still[0] if still else None
+        """``job`` is over (result, failure or cancel): its slot is freed, and the bar goes to the other
+        job if one still runs, else says nothing runs."""
+        if job is self.work_job:
+            self.work_job = None
+        elif job is self.feature_job:
+            self.feature_job = None
+        if job is self._shown:
+            self._shown = self.work_job or self.feature_job
             if self._shown is None:
                 self.progress.setFormat(IDLE_TEXT)
                 self.progress.setMaximum(1)
                 self.progress.setValue(0)
             else:
-                self.progress.setFormat(self._labels[self._shown] + " %p%")
+                self.progress.setFormat(self._shown.label + " %p%")
         self._update_buttons()
 
     def cancel(self) -> None:

@@ -31,6 +31,8 @@ class Job(QObject):
         self._work = work
         self._cancelled = False
         self.thread: QThread | None = None
+        self.label = ""
+        """What a progress bar says while this job runs (set by the view that starts it)."""
 
     def cancel(self) -> None:
         self._cancelled = True
