@@ -14,6 +14,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +22,12 @@ import pylsl
 import pytest
 
 from conftest import run_cli
-from peer_processes import command, start_peer
-from engine.errors import CompactRigError
-from datetime import datetime
-
 from engine.bank import load_bank
-from engine.fast_predict import Predictor
+from engine.errors import CompactRigError
 from gui.session.folder import SessionLock, read_snapshot
 from gui.session.runner import SessionPlan, start_session
+from independent_model import evaluate
+from peer_processes import command, start_peer
 from stimuli.probes import colour_blob, dot_lattice, grating
 from stimuli.stimulus_set import StimulusRecord, StimulusSet
 
@@ -207,7 +206,7 @@ def test_run_export_and_exclusive_access(tmp_path, stimuli, rig):
         assert written.session_start_time.tzinfo is not None
         assert 0 <= intervals["start_time"].iloc[0] < 300, "seconds from the session's creation"
         assert (intervals["window_start"].dropna() == 0.05).all() and (intervals["window_end"].dropna() == 0.15).all()
-        predicted = Predictor(load_bank()).predict(StimulusSet.load(out / "stimuli").pixels, ["demo:1"])[0]
+        predicted = evaluate(load_bank().state_dict("demo:1"), StimulusSet.load(out / "stimuli").pixels)
         np.testing.assert_allclose(intervals["predicted_unit1"], [predicted[int(i[3:])] for i in intervals["image_id"]],
                                    rtol=1e-5)
         unit_map = written.processing["compactrig"]["unit_map"].to_dataframe()

@@ -53,8 +53,7 @@ def export_nwb(folder: Path, out: Path, subject_id: str = "unknown", species: st
     try:
         presentations, responses = store.presentations(), store.responses()
         windows, trials, units = store.response_windows(), store.trials(), store.units()
-        recorded_at = dict(store._db.execute("SELECT ord, recorded_at FROM presentations").fetchall())
-        declared = dict(store._db.execute("SELECT unit, declared FROM units").fetchall())
+        recorded_at, declared = store.recorded_at(), store.declared_units()
     finally:
         store.close()
     if not presentations:
@@ -134,7 +133,7 @@ def export_nwb(folder: Path, out: Path, subject_id: str = "unknown", species: st
                                                 data=[plan.unit_map.get(u, "") for u in counts]),
                                      VectorData(name="declared", description="1 if named before the session, "
                                                                              "0 if discovered during it",
-                                                data=[int(declared.get(u, 0)) for u in counts])]))
+                                                data=[int(u in declared) for u in counts])]))
     with NWBHDF5IO(str(out), "w") as io:
         io.write(nwbfile)
     return len(presentations)

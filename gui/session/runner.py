@@ -180,23 +180,27 @@ def default_unit_map(source_name: str, options: dict) -> tuple[dict[str, str], s
             source.settings.get("bank"))
 
 
+def session_started(folder: Path, plan: SessionPlan, store: TrialStore, stimulus_set: StimulusSet,
+                    units: list[str]) -> tuple[SessionStarted, list, list]:
+    """The event a watcher starts from (units, images, mapped predictions, what is stored), with the
+    stored presentations and responses it was built from."""
+    mapping = {u: n for u, n in plan.unit_map.items() if u in units}
+    presentations, responses = store.presentations(), store.responses()
+    started = SessionStarted(list(units), stimulus_set.ids, mapped_predictions(plan.bank, mapping, stimulus_set),
+                             mapping, stored_responses(presentations, responses), len(store.plan()), str(folder))
+    return started, presentations, responses
+
+
 def stored_session(folder: Path) -> SessionStarted:
-    """What a watcher needs to show a session that is not running (its units, images, predictions and
-    stored responses), as the event a running session starts with."""
+    """What a watcher needs to show a session that is not running, as the event a running one starts with."""
     folder = Path(folder)
-    snapshot = read_snapshot(folder)
-    plan = SessionPlan(**snapshot["plan"])
     store = TrialStore(folder / STORE_FILE)
     try:
-        presentations, responses, units = store.presentations(), store.responses(), store.units()
-        planned = len(store.plan())
+        units = store.units() or sorted({unit for _, unit, _ in store.responses()})
+        return session_started(folder, SessionPlan(**read_snapshot(folder)["plan"]), store,
+                               StimulusSet.load(folder / STIMULI_DIR), units)[0]
     finally:
         store.close()
-    units = units or sorted({unit for _, unit, _ in responses})
-    stimulus_set = StimulusSet.load(folder / STIMULI_DIR)
-    mapping = {u: n for u, n in plan.unit_map.items() if u in units}
-    return SessionStarted(units, stimulus_set.ids, mapped_predictions(plan.bank, mapping, stimulus_set), mapping,
-                          stored_responses(presentations, responses), planned, str(folder))
 
 
 def check_unit_map(source: ResponseSource, unit_map: dict[str, str]) -> None:
@@ -253,6 +257,8 @@ class SessionRunner:
         self.waiting: dict[int, tuple[int, str]] = {}
         """Presentation -> (plan item, image id): shown, response due."""
         self._aborted: set[int] = set()
+        self.units: list[str] = []
+        """Every unit of the session (as in the store), kept here so a response needs no store query."""
 
     def queue_images(self, images: StimulusSet, repeats: int = 1) -> bool:
         """Add images to the running session's plan (any thread; taken in between trials).
@@ -306,13 +312,9 @@ class SessionRunner:
 
     def _fits(self, store: TrialStore, stimulus_set: StimulusSet, units: list[str]) -> dict[str, UnitFit]:
         """Mapped units' fits from what is stored; watchers get the same start (``SessionStarted``)."""
-        mapping = {u: n for u, n in self.plan.unit_map.items() if u in units}
-        predictions = mapped_predictions(self.plan.bank, mapping, stimulus_set)
-        presentations, responses = store.presentations(), store.responses()
-        self.on_event(SessionStarted(list(units), stimulus_set.ids, predictions, mapping,
-                                     stored_responses(presentations, responses), len(store.plan()),
-                                     str(self.folder)))
-        return fits_from_store(predictions, stimulus_set.ids, presentations, responses)
+        started, presentations, responses = session_started(self.folder, self.plan, store, stimulus_set, units)
+        self.on_event(started)
+        return fits_from_store(started.predictions, stimulus_set.ids, presentations, responses)
 
     def _status(self, store: TrialStore, guard: GuardedSource, presenter: Presenter | None,
                 force: bool = True) -> None:
@@ -354,7 +356,8 @@ class SessionRunner:
             for line in guard.messages():
                 self.report(line)
             store.add_units(list(guard.units) + [u for u in self.plan.unit_map if not guard.units], declared=True)
-            fits = self._fits(store, stimulus_set, store.units())
+            self.units = store.units()
+            fits = self._fits(store, stimulus_set, self.units)
             gate = self._gate()
             presenter = Presenter(self.rig, self._described()).start()
             self.refresh_hz = presenter.wait_for(msg.Ready, 60).measured_refresh_hz
@@ -475,8 +478,7 @@ class SessionRunner:
         """After a stop, keep the responses still due for images already shown (up to the source's timeout;
         at most ``CLOSING_WAIT_S`` when the window is closing)."""
         source = guard.source
-        wait = source.window[1] + source.settings["timeout_s"]
-        deadline = time.monotonic() + wait
+        deadline = time.monotonic() + source.window[1] + source.settings["timeout_s"]
         while self.waiting and time.monotonic() < deadline:
             if self.closing:
                 deadline = min(deadline, time.monotonic() + CLOSING_WAIT_S)
@@ -598,10 +600,11 @@ class SessionRunner:
                 self._abort(store, guard, presenter, response.order, f"source: {response.missing}")
                 continue
             del self.waiting[response.order]
-            new_units = store.add_units(list(response.counts))
-            if new_units:
-                self._units_discovered(store, new_units, fits)
-            counts = {unit: 0.0 for unit in store.units()} | {u: float(c) for u, c in response.counts.items()}
+            heard = [unit for unit in response.counts if unit not in self.units]  # rare: no store query otherwise
+            if heard:
+                self.units += store.add_units(heard)
+                self._units_discovered(store, heard, fits)
+            counts = {unit: 0.0 for unit in self.units} | {u: float(c) for u, c in response.counts.items()}
             store.record_response(response.order, counts, response.window)
             self.on_event(ResponseStored(entry[1], dict(counts)))
             for unit, count in counts.items():

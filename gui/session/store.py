@@ -41,8 +41,8 @@ ADDED_COLUMNS = {"presentations": (("offset_time", "REAL"), ("abort_kind", "TEXT
 """Columns newer than the first store format, added to older stores when they are opened."""
 MISSING = "missing"
 """``abort_kind`` of a presentation whose response never came (the source was not connected, or
-sent nothing in time); items missing ``max_missing`` times are left out of the plan."""
-ABORT_KINDS = (MISSING, "fixation", "stopped", "dropped_frames", "interrupted", "presenter")
+sent nothing in time); items missing ``max_missing`` times are left out of the plan. The other kinds:
+fixation, stopped, dropped_frames, interrupted."""
 
 
 @dataclass(frozen=True)
@@ -162,6 +162,14 @@ class TrialStore:
     def units(self) -> list[str]:
         """Every unit known to the session, declared or discovered, in the order they became known."""
         return [r[0] for r in self._db.execute("SELECT unit FROM units ORDER BY rowid")]
+
+    def declared_units(self) -> set[str]:
+        """The units named before the session (the others were discovered during it)."""
+        return {r[0] for r in self._db.execute("SELECT unit FROM units WHERE declared = 1")}
+
+    def recorded_at(self) -> dict[int, float]:
+        """Presentation -> wall-clock time (``time.time``) its row was written, just after its onset flip."""
+        return dict(self._db.execute("SELECT ord, recorded_at FROM presentations").fetchall())
 
     def add_units(self, units: list[str], declared: bool = False) -> list[str]:
         """Units new to the session (returned); each gets 0 for every response already stored."""

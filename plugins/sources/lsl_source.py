@@ -39,8 +39,7 @@ class LslSource(ResponseSource):
         super().__init__(**settings)
         if self.settings["mode"] not in ("events", "counts"):
             raise CompactRigError(f"lsl: mode {self.settings['mode']!r}; use events or counts")
-        units = [u.strip() for u in self.settings["units"].split(",") if u.strip()]
-        self._spikes = SpikeBuffer(self.window, self.settings["latency_allowance_s"], units)
+        self._spikes = SpikeBuffer(self.window, self.settings["latency_allowance_s"], self.declared_units)
         self._inlet = None
         self._correction: ClockCorrection | None = None
         self._count_samples: list[tuple[float, list[float]]] = []
@@ -69,7 +68,10 @@ class LslSource(ResponseSource):
                                   "channel, or none")
 
     def submit(self, presentation: Presentation) -> None:
-        (self._spikes.pending if self.settings["mode"] == "events" else self._pending).append(presentation)
+        if self.settings["mode"] == "events":
+            self._spikes.submit(presentation)
+        else:
+            self._pending.append(presentation)
 
     def cancel(self, order: int) -> None:
         self._spikes.cancel(order)
