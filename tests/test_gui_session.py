@@ -18,7 +18,7 @@ from independent_model import evaluate
 from stimuli.probes import colour_blob, dot_lattice, grating
 from stimuli.stimulus_set import StimulusRecord, StimulusSet
 from test_gui_stimulus_set import answer_folder_dialog
-from user_input import click, click_row, open_tab, type_into
+from user_input import click, click_row, open_tab, type_into, wheel
 
 RIG = """[screen]
 resolution = [400, 300]
@@ -232,7 +232,6 @@ def test_abort_while_the_session_is_being_created_shows_nothing(qtbot, rig_windo
 
 
 def test_the_wheel_over_the_source_choice_scrolls_instead_of_switching_it(qtbot, rig_window):
-    from user_input import wheel
     source = rig_window.rig.source
     assert source.name == "simulated"
     type_into(qtbot, source.form.fields["gain"], "2.5")

@@ -274,7 +274,10 @@ class OpenEphysSource(ResponseSource):
         done, waiting = [], []
         for shown in self._pending:
             response = self._count_or_wait(shown, now)
-            (done if response is not None else waiting).append(response or shown)
+            if response is None:
+                waiting.append(shown)
+            else:
+                done.append(response)
         self._pending = waiting
         for response in done:
             self._starts.pop(response.order, None)
