@@ -32,7 +32,7 @@ from engine.fast_predict import Predictor  # noqa: E402
 from engine.image_files import read_images  # noqa: E402
 from engine.readout_features import FeatureSpec, compute_features  # noqa: E402
 from plugins.sources.base import Presentation  # noqa: E402
-from plugins.sources.simulated import SimulatedSource, calibrated_options  # noqa: E402
+from plugins.sources.simulated import SimulatedSource  # noqa: E402
 from stimuli.closed_loop import design_for_unit, synthesis_readout  # noqa: E402
 from stimuli.gaudy import gaudy  # noqa: E402
 from stimuli.loop_simulation import simulate_selection  # noqa: E402
@@ -92,8 +92,8 @@ def main() -> None:
     print(f"features: {spec.describe()} for {len(pool)} pool + {len(test_images)} test images "
           f"({time.perf_counter() - start:.0f} s)")
 
-    options = calibrated_options(dict(bank=bank_path, neurons="none", unknown=args.units,
-                                      mixture_size=args.mixture_size, seed=args.seed), pool_images, MEAN_RATE, TARGET_SD)
+    options = dict(bank=bank_path, neurons="none", unknown=args.units, mixture_size=args.mixture_size,
+                   seed=args.seed, mixture_counts=f"{MEAN_RATE},{TARGET_SD}")
     runs = {}
     for strategy in STRATEGIES:
         source = SimulatedSource(**options)  # the same virtual units and noise seed for every strategy

@@ -60,6 +60,8 @@ class DesignTab(QWidget):
         self._preview: tuple[str, int, int, np.ndarray, float, float] | None = None
         """(neuron, step, steps, image, best response, when): written by the job's thread, read by the timer."""
         self._started = 0.0
+        self._next_seed: int | None = None
+        """The first seed after the running synthesis, so the next run makes new images with new ids."""
 
         self.search = QLineEdit(placeholderText="search neurons")
         self.search.textChanged.connect(self._filter)
@@ -125,12 +127,12 @@ class DesignTab(QWidget):
         self.grid.setGridSize(QSize(150, 140))
         self.grid.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.grid.setWordWrap(True)
-        add_button = QPushButton("Add chosen to the stimulus set")
-        add_button.clicked.connect(self.add_chosen)
+        self.add_button = QPushButton("Add chosen to the stimulus set")
+        self.add_button.clicked.connect(self.add_chosen)
         right = QVBoxLayout()
         right.addWidget(QLabel("Results (tick the ones to keep; predicted response of the target):"))
         right.addWidget(self.grid, 1)
-        right.addWidget(add_button)
+        right.addWidget(self.add_button)
 
         columns = QHBoxLayout(self)
         columns.addLayout(left, 2)
@@ -242,8 +244,7 @@ class DesignTab(QWidget):
         self.timer.start()
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
-        if method in ("max", "min"):
-            self.first_seed.setValue(seeds[-1] + 1)  # the next run makes new images with new ids
+        self._next_seed = seeds[-1] + 1 if method in ("max", "min") else None
         return True
 
     def _offer_preview(self, neuron_id: str, step: int, steps: int, current, best: np.ndarray) -> None:
@@ -283,6 +284,8 @@ class DesignTab(QWidget):
 
     def _show_results(self, result: tuple[StimulusSet, np.ndarray]) -> None:
         self._done()
+        if self._next_seed is not None:  # moved on only now: while it runs, the box shows the seeds in use
+            self.first_seed.setValue(self._next_seed)
         self.results, responses = result
         self.grid.clear()
         for record, pixels, response in zip(self.results.records, self.results.pixels, responses):

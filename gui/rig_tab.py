@@ -22,7 +22,8 @@ from PyQt6.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QGroupBox, QHB
 
 from engine.errors import CompactRigError
 from gui.option_form import OptionForm
-from gui.presenter.rig import DEFAULT_RIG_TEXT, RigConfig, RigFileError, parse_rig
+from gui.presenter.rig import DEFAULT_RIG_TEXT, RigConfig, RigFileError, parse_rig, with_small_window
+from gui.presenter_placement import presenter_placement
 from gui.session.events import SessionStatus
 from gui.session.runner import (SessionPlan, SessionRunner, append_to_session, default_unit_map, start_session,
                                 stored_session)
@@ -138,6 +139,15 @@ class RigTab(QWidget):
         rig_layout.addLayout(rig_buttons)
         rig_layout.addWidget(self.rig_text, 1)
         rig_layout.addWidget(self.rig_problems)
+        self.screen_notice = QLabel()
+        self.screen_notice.setWordWrap(True)
+        self.screen_notice.setStyleSheet("color: #8a4b00")
+        self.small_window_button = QPushButton("Use a half-size window in the far corner")
+        self.small_window_button.clicked.connect(self._use_small_window)
+        rig_layout.addWidget(self.screen_notice)
+        rig_layout.addWidget(self.small_window_button)
+        self.screen_notice.hide()
+        self.small_window_button.hide()
 
         self.source = PluginChoice(RESPONSE_SOURCES)
         self.unit_map = QLineEdit(placeholderText="unit0=201025:2, … (empty: simulated units map to their neurons)")
@@ -291,12 +301,38 @@ class RigTab(QWidget):
             self.rig_problems.setText(f"Rig is valid: images drawn {rig.drawn_image_px()} px "
                                       f"({rig.drawn_image_deg():.2f} deg), "
                                       f"{rig.frames_on}+{rig.frames_off} frames at {rig.refresh_hz:g} Hz.{overlap}")
+            self._show_placement(rig)
             return rig
         self.rig_problems.setStyleSheet("color: #b00020")
         self.rig_problems.setText("\n".join(problems))
         return None
 
     def _validate_clicked(self) -> None:
+        self.validate()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        """The window may have moved since the last check: say again where the presenter will open."""
+        super().showEvent(event)
+        rig = self.validate()
+        if rig is not None:
+            self._show_placement(rig)
+
+    def _show_placement(self, rig: RigConfig) -> None:
+        """Say, before Start, when the presenter's window will hide part of this one (one shared screen)."""
+        placement = presenter_placement(rig, self)
+        shared = placement is not None and placement.covered > 0
+        self.screen_notice.setVisible(shared)
+        self.small_window_button.setVisible(shared)
+        if shared:
+            self.screen_notice.setText(placement.describe(rig))
+
+    def _use_small_window(self) -> None:
+        rig = self.validate()
+        placement = None if rig is None else presenter_placement(rig, self)
+        if placement is None:
+            return
+        corner = placement.far_corner(rig, self.window().frameGeometry())
+        self.rig_text.setPlainText(with_small_window(self.rig_text.toPlainText(), rig, corner))
         self.validate()
 
     def apply_rig(self, rig: RigConfig) -> None:

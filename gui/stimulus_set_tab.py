@@ -14,6 +14,7 @@ from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLin
                              QTableWidgetItem, QVBoxLayout, QWidget)
 
 from engine.errors import CompactRigError
+from stimuli.probes import probe_family_set
 from stimuli.stimulus_set import StimulusSet
 
 COLUMNS = ("image", "id", "kind", "target", "seed", "source", "target response")
@@ -32,9 +33,9 @@ class StimulusSetTab(QWidget):
 
     message = pyqtSignal(str)
     saved = pyqtSignal(object)
+    """The set's folder, once what is shown is on disk (opened or saved): a session can use it."""
     changed = pyqtSignal(object)
     """The set as now shown (a ``StimulusSet``), after every edit, open or addition."""
-    """The set's folder, once what is shown is on disk (opened or saved): a session can use it."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -43,14 +44,19 @@ class StimulusSetTab(QWidget):
         buttons = QHBoxLayout()
         self.open_button, self.save_button = QPushButton("Open…"), QPushButton("Save")
         self.remove_button = QPushButton("Remove selected")
+        self.probes_button = QPushButton("Add probes")
+        self.probes_button.setToolTip("Add 30 gratings, dot lattices and colour blobs: images that drive units "
+                                      "differently, so fits of responses against predictions mean something")
         self.up_button, self.down_button = QPushButton("Move up"), QPushButton("Move down")
         # clicked(bool) would land in a slot's first parameter: every button gets a slot without one
         self.open_button.clicked.connect(self._open)
         self.save_button.clicked.connect(self._save_clicked)
         self.remove_button.clicked.connect(self._remove_clicked)
+        self.probes_button.clicked.connect(self._add_probes)
         self.up_button.clicked.connect(self._up_clicked)
         self.down_button.clicked.connect(self._down_clicked)
-        for button in (self.open_button, self.save_button, self.remove_button, self.up_button, self.down_button):
+        for button in (self.open_button, self.save_button, self.probes_button, self.remove_button, self.up_button,
+                       self.down_button):
             buttons.addWidget(button)
         self.filter = QLineEdit(placeholderText="filter: id, kind or target")
         self.filter.textChanged.connect(self._apply_filter)
@@ -153,6 +159,10 @@ class StimulusSetTab(QWidget):
         self._fill()
         self.message.emit(f"Added {len(new)} image(s) to the stimulus set; Save to keep them")
         return True
+
+    def _add_probes(self) -> None:
+        """Add the probes the set does not hold yet (pressing twice adds nothing twice)."""
+        self.add(probe_family_set().filtered(lambda record: record.image_id not in self.stimulus_set.ids))
 
     def _save_clicked(self) -> None:
         self.save()

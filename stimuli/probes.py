@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.architecture import IMAGE_SIZE
+from stimuli.stimulus_set import StimulusRecord, StimulusSet
 
 GREY = 128.0
 
@@ -76,3 +77,25 @@ def standard_probes(period_px: float = 4.0) -> list[Probe]:
         Probe("blob_blue", "blue blob (B up)", colour_blob((0.0, 0.0, 1.0))),
         Probe("grey", "uniform mean grey", _to_uint8(np.zeros((IMAGE_SIZE, IMAGE_SIZE)))),
     ]
+
+
+def probe_family() -> list[Probe]:
+    """Thirty probes that span what the demo neurons (and V4 units broadly) care about: gratings of four
+    orientations, two periods and two contrasts, dot lattices of three spacings and two contrasts, and
+    colour blobs of four hues and two sizes. A stimulus set needs images that drive a unit differently
+    before a fit of responses against predictions means anything."""
+    probes = [Probe(f"grating_{o}_p{p}_c{c:g}", f"grating {o} deg, period {p} px, contrast {c:g}", grating(o, p, c))
+              for o in (0, 45, 90, 135) for p in (4, 8) for c in (1.0, 0.5)]
+    probes += [Probe(f"dots_s{s}_c{c:g}", f"dot lattice, spacing {s} px, contrast {c:g}", dot_lattice(s, contrast=c))
+               for s in (4, 6, 8) for c in (1.0, 0.5)]
+    hues = {"red": (1.0, -1.0, 0.0), "green": (-1.0, 1.0, 0.0), "blue": (0.0, 0.0, 1.0), "yellow": (1.0, 1.0, -1.0)}
+    probes += [Probe(f"blob_{name}_r{r}", f"{name} blob, radius {r} px", colour_blob(colour, r))
+               for name, colour in hues.items() for r in (10, 24)]
+    return probes
+
+
+def probe_family_set() -> StimulusSet:
+    """The probe family as a stimulus set (kind ``probe``, the description as its method)."""
+    probes = probe_family()
+    records = [StimulusRecord(image_id=p.probe_id, kind="probe", method={"probe": p.description}) for p in probes]
+    return StimulusSet(records, np.stack([p.pixels for p in probes]))

@@ -17,7 +17,7 @@ from engine.fast_predict import Predictor, prepare_input
 from engine.readout_features import FeatureSpec, compute_features
 from engine.readout_model import ReadoutModel
 from plugins.sources.base import Presentation
-from plugins.sources.simulated import SimulatedSource, calibrated_options
+from plugins.sources.simulated import SimulatedSource
 from stimuli.closed_loop import ReadoutData, ResponseLog, design_for_unit, refit, strongest_weights, synthesis_readout
 from stimuli.gaudy import gaudy
 from stimuli.loop_simulation import simulate_selection
@@ -93,7 +93,8 @@ def test_choosing_next_images_by_each_strategy():
 
 
 def test_mixture_units_use_few_neurons_and_their_truth_is_the_mixture(textures):
-    source = SimulatedSource(neurons="none", unknown=3, mixture_size=2, seed=4, gain="2", baseline="4")
+    source = SimulatedSource(neurons="none", unknown=3, mixture_size=2, seed=4, gain="2", baseline="4",
+                             mixture_counts="raw")
     assert source.units == ["unit0", "unit1", "unit2"] and set(source.ground_truth().values()) == {"mixture"}
     assert ((source.mixing != 0).sum(axis=1) == 2).all()
     assert np.allclose(np.abs(source.mixing).sum(axis=1), 1.0)
@@ -124,7 +125,7 @@ def test_readouts_learn_virtual_units_and_designed_images_beat_the_best_natural(
     spec = FeatureSpec(tuple(DEMO.neuron_ids))
     pool_features = compute_features(predictor, pool, spec)
     test_features = compute_features(predictor, test_images, spec)
-    options = calibrated_options(dict(neurons="none", unknown=2, mixture_size=2, seed=11), natural, 8.0, 3.0)
+    options = dict(neurons="none", unknown=2, mixture_size=2, seed=11, mixture_counts="8,3")
     finals = {}
     for strategy in ("random", "gaudy-first", "committee"):
         source = SimulatedSource(**options)

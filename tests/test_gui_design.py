@@ -13,24 +13,28 @@ from gui.settings import settings_path
 from independent_model import evaluate
 from stimuli.stimulus_set import StimulusSet
 from stimuli.synthesis import SynthesisSettings, initial_noise
+from test_gui_stimulus_set import answer_folder_dialog
+from user_input import choose, click, click_item, open_tab, toggle_tick, type_into
 
 
-def test_two_maximizing_images_for_a_neuron_land_in_the_set(qtbot, window, tmp_path):
+def test_two_maximizing_images_for_a_neuron_land_in_the_set(qtbot, window, tmp_path, monkeypatch):
     design = window.design
-    assert window.models.set_bank("demo")
-    design.select_neurons(["demo:2"])
-    design.method.setCurrentText("max")
-    design.n_images.setValue(2)
-    design.steps.setValue(12)
+    open_tab(qtbot, window.tabs, design)
+    click_item(qtbot, design.neurons, 2)
+    assert design.chosen_neurons() == ["demo:2"]
+    choose(qtbot, design.method, "max")
+    type_into(qtbot, design.n_images, "2")
+    type_into(qtbot, design.steps, "12")
     with qtbot.waitSignal(design.message, timeout=60000) as said:
-        assert design.run()
+        click(qtbot, design.run_button)
+        assert design.first_seed.value() == 0, "while it runs, the box shows the seeds in use"
     assert "2 image(s) designed" in said.args[0]
+    assert design.first_seed.value() == 2, "the next run makes new images"
     assert design.preview.pixmap() is not None and not design.preview.pixmap().isNull()
     assert design.grid.count() == 2
-    assert design.add_chosen() == 2
+    click(qtbot, design.add_button)
     in_set = window.stimuli.stimulus_set
     assert in_set.ids == ["max_demo-2_seed0", "max_demo-2_seed1"]
-    assert window.stimuli.table.rowCount() == 2
     state = load_bank("demo").state_dict("demo:2")
     shown = evaluate(state, in_set.pixels)
     start = evaluate(state, np.rint(np.stack([initial_noise(s, SynthesisSettings()) for s in (0, 1)])).astype(np.uint8))
@@ -38,37 +42,46 @@ def test_two_maximizing_images_for_a_neuron_land_in_the_set(qtbot, window, tmp_p
     for record, value in zip(in_set.records, shown):
         assert record.kind == "max" and record.target_neuron == "demo:2" and record.method["steps"] == 12
         assert record.predicted["demo:2"] == pytest.approx(value, rel=1e-3, abs=1e-3)
-    window.stimuli.save(tmp_path / "myset")
+    open_tab(qtbot, window.tabs, window.stimuli)
+    assert window.stimuli.table.rowCount() == 2
+    answer_folder_dialog(monkeypatch, tmp_path / "myset")
+    click(qtbot, window.stimuli.save_button)
     assert StimulusSet.load(tmp_path / "myset").ids == in_set.ids
     assert window.rig.stimuli_edit.text() == str(tmp_path / "myset"), "the saved set is the session's set"
-    assert design.first_seed.value() == 2, "the next run makes new images"
 
 
 def test_unticked_results_stay_out_and_cancel_keeps_the_best_so_far(qtbot, window):
     design = window.design
-    design.select_neurons(["demo:0", "demo:1"])
-    design.n_images.setValue(1)
-    design.steps.setValue(5000)
+    open_tab(qtbot, window.tabs, design)
+    click_item(qtbot, design.neurons, 0)
+    click_item(qtbot, design.neurons, 1, add=True)
+    assert design.chosen_neurons() == ["demo:0", "demo:1"]
+    type_into(qtbot, design.n_images, "1")
+    type_into(qtbot, design.steps, "5000")
     with qtbot.waitSignal(design.message, timeout=60000) as said:
-        assert design.run()
+        click(qtbot, design.run_button)
         qtbot.waitUntil(lambda: design.progress.value() >= 3, timeout=30000)
-        design.cancel()
+        click(qtbot, design.cancel_button)
     assert "designed" in said.args[0]
     assert 1 <= design.grid.count() <= 2 and design.progress.value() < 5000
-    design.grid.item(0).setCheckState(Qt.CheckState.Unchecked)
-    assert design.add_chosen() == design.grid.count() - 1
+    toggle_tick(qtbot, design.grid, 0)
+    assert design.grid.item(0).checkState() == Qt.CheckState.Unchecked
+    click(qtbot, design.add_button)
+    assert len(window.stimuli.stimulus_set) == design.grid.count() - 1
+    assert design.results.ids[0] not in window.stimuli.stimulus_set.ids
 
 
 def test_gaudy_needs_no_neuron_and_adversarial_needs_one(qtbot, window):
     design = window.design
-    design.neurons.clearSelection()
-    design.method.setCurrentText("adversarial up")
+    open_tab(qtbot, window.tabs, design)
+    assert design.chosen_neurons() == []
+    choose(qtbot, design.method, "adversarial u")
     with qtbot.waitSignal(design.message) as said:
-        assert not design.run()
+        click(qtbot, design.run_button)
     assert "Choose at least one neuron" in said.args[0]
-    design.method.setCurrentText("gaudy")
+    choose(qtbot, design.method, "gaudy")
     with qtbot.waitSignal(design.message, timeout=30000):
-        assert design.run()
+        click(qtbot, design.run_button)
     assert design.grid.count() == len(design.natural)
     assert set(np.unique(design.results.pixels)) <= {0, 255}
 

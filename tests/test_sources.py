@@ -23,7 +23,8 @@ from plugins.sources.guard import GuardedSource
 from plugins.sources.lsl_source import LslSource
 from plugins.sources.replay import ReplaySource
 from plugins.sources.simulated import SimulatedSource
-from stimuli.probes import colour_blob, dot_lattice, grating
+from stimuli.probes import colour_blob, dot_lattice, grating, probe_family
+from stimuli.textures import pink_noise_images
 
 
 def test_builtins_register_by_entry_point_and_describe_their_options():
@@ -71,6 +72,33 @@ def test_simulated_unknown_units_are_mixtures_and_wait_for_their_window():
     source.submit(Presentation(0, 0, "g", 10.0))
     assert source.collect(now=10.1) == [], "not before onset + latency + window end"
     assert len(source.collect(now=10.25)) == 1
+
+
+def test_mixture_units_fire_like_the_bank_units_over_the_reference_images():
+    """A raw mixture (weights summing to 1 in absolute value) hardly moves; by default each mixture unit
+    gets the bank units' mean and spread of expected counts over the probe family and 18 textures. The
+    bank units' counts here come from the independent float64 model."""
+    bank = load_bank()
+    reference = np.concatenate([np.stack([p.pixels for p in probe_family()]), pink_noise_images(18, seed=20260)])
+    known = np.maximum(0, 2.0 + np.stack([evaluate(bank.state_dict(n), reference) for n in bank.neuron_ids]))
+    source = SimulatedSource(unknown=2, mixture_size=2, seed=4)
+    rates = source.true_rates(reference)
+    np.testing.assert_allclose(rates[:3], known, atol=1e-3)
+    assert abs(rates[3:].mean() - known.mean()) < 0.1 * known.mean()
+    np.testing.assert_allclose(rates[3:].std(axis=1), known.std(axis=1).mean(), rtol=0.15)
+    source.prepare([f"r{i}" for i in range(len(reference))], reference)
+    for k in range(len(reference) * 20):
+        source.submit(Presentation(k, 0, f"r{k % len(reference)}", 0.0))
+    counts = np.array([[r.counts[u] for u in source.units] for r in source.collect(now=1.0)])
+    means = counts.reshape(20, len(reference), 5).mean(axis=0)
+    assert (means[:, 3:].std(axis=0) > 0.5 * known.std(axis=1).mean()).all(), "the mixtures' counts really vary"
+    raw = SimulatedSource(unknown=2, mixture_size=2, seed=4, mixture_counts="raw")
+    np.testing.assert_allclose(raw.true_rates(reference)[3:], np.maximum(0, 2.0 + raw.mixing[3:] @ (known - 2.0)),
+                               atol=1e-3)
+    fixed = SimulatedSource(unknown=2, mixture_size=2, seed=4, mixture_counts="8,3").true_rates(reference)
+    np.testing.assert_allclose(fixed[3:].std(axis=1), 3.0, rtol=0.1)
+    with pytest.raises(CompactRigError, match="mixture_counts = 'lots'"):
+        SimulatedSource(unknown=1, mixture_counts="lots")
 
 
 def test_replay_returns_the_next_unused_repeat_and_reports_running_out(shared_data):

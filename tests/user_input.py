@@ -4,7 +4,7 @@ events on the real widgets (``qtbot``), so a wiring mistake fails the test as it
 from __future__ import annotations
 
 from PyQt6.QtCore import QPoint, Qt
-from PyQt6.QtWidgets import QAbstractButton, QTableWidget, QTabWidget, QWidget
+from PyQt6.QtWidgets import QAbstractButton, QComboBox, QListWidget, QTableWidget, QTabWidget, QWidget
 
 
 def click(qtbot, button: QAbstractButton) -> None:
@@ -22,6 +22,29 @@ def click_row(qtbot, table: QTableWidget, row: int, column: int = 1) -> None:
     table.scrollToItem(table.item(row, column))
     rect = table.visualItemRect(table.item(row, column))
     qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def click_item(qtbot, items: QListWidget, row: int, add: bool = False) -> None:
+    """Click a list entry; ``add`` holds Ctrl to add it to the selection."""
+    items.scrollToItem(items.item(row))
+    rect = items.visualItemRect(items.item(row))
+    modifier = Qt.KeyboardModifier.ControlModifier if add else Qt.KeyboardModifier.NoModifier
+    qtbot.mouseClick(items.viewport(), Qt.MouseButton.LeftButton, modifier, rect.center())
+
+
+def toggle_tick(qtbot, items: QListWidget, row: int) -> None:
+    """Click an entry, then Space: what flips a ticked entry's box from the keyboard."""
+    click_item(qtbot, items, row)
+    qtbot.keyClick(items, Qt.Key.Key_Space)
+
+
+def choose(qtbot, combo: QComboBox, text: str) -> None:
+    """Pick a combo box entry by typing its first letters, as a user does with the box focused."""
+    from PyQt6.QtWidgets import QApplication
+    qtbot.wait(QApplication.keyboardInputInterval() + 50)  # letters typed sooner would extend the last search
+    combo.setFocus()
+    qtbot.keyClicks(combo, text)
+    assert combo.currentText().startswith(text), f"typing {text!r} chose {combo.currentText()!r}"
 
 
 def click_header(qtbot, table: QTableWidget, column: int) -> None:

@@ -9,6 +9,7 @@ of frames (``on_ms``). Loading validates everything and reports one line per pro
 from __future__ import annotations
 
 import math
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,8 @@ class RigConfig:
     screen_index: int = 0
     fullscreen: bool = False
     resolution: tuple[int, int] = (1280, 720)
+    window_position: tuple[int, int] | None = None
+    """Top-left corner of a (not full-screen) presenter window on its screen, in pixels; None: centred."""
     refresh_hz: float = 60.0
     distance_cm: float = 57.0
     width_cm: float = 53.0
@@ -135,6 +138,8 @@ SCHEMA: dict[str, dict[str, Check]] = {
         "fullscreen": ("fullscreen", lambda v: isinstance(v, bool), "true or false"),
         "resolution": ("resolution", lambda v: _number_pair(v) and all(isinstance(x, int) and x > 0 for x in v),
                        "[width, height] in pixels"),
+        "position": ("window_position", lambda v: _number_pair(v) and all(isinstance(x, int) and x >= 0 for x in v),
+                     "[x, y] of the window's top-left corner in pixels (not full screen)"),
         "refresh_hz": ("refresh_hz", lambda v: _positive(v) and 20 <= v <= 500, "a refresh rate in Hz (20-500)"),
         "distance_cm": ("distance_cm", _positive, "the eye-to-screen distance in cm (> 0)"),
         "width_cm": ("width_cm", _positive, "the visible screen width in cm (> 0)"),
@@ -269,6 +274,7 @@ DEFAULT_RIG_TEXT = """\
 index = 0               # which monitor (0 = primary)
 fullscreen = false      # true at the rig
 resolution = [1280, 720]
+# position = [0, 0]     # top-left corner of the window (not full screen); leave out to centre it
 refresh_hz = 60.0       # the monitor's refresh; the presenter measures it and warns if it differs
 distance_cm = 57.0      # eye to screen
 width_cm = 53.0         # visible width of the screen
@@ -313,6 +319,33 @@ name = "simulated"
 # window_start_s = 0.05
 # window_end_s = 0.15
 """
+
+
+def with_small_window(text: str, rig: RigConfig, position: tuple[int, int]) -> str:
+    """The rig file ``text`` changed to a window half the size at ``position`` (not full screen),
+    comments kept. The width in cm halves with the pixels, so degrees stay degrees on the same monitor."""
+    values = {"fullscreen": "false",
+              "resolution": f"[{rig.resolution[0] // 2}, {rig.resolution[1] // 2}]",
+              "width_cm": f"{rig.width_cm / 2:g}",
+              "position": f"[{position[0]}, {position[1]}]"}
+    lines = text.splitlines()
+    section, screen_header = None, None
+    for k, line in enumerate(lines):
+        header = re.match(r"\s*\[([^\]]+)\]", line)
+        if header:
+            section = header.group(1).strip()
+            if section == "screen":
+                screen_header = k
+            continue
+        key = re.match(r"\s*#?\s*(\w+)\s*=", line)  # a commented-out key is filled in where it stands
+        if section == "screen" and key and key.group(1) in values:
+            lines[k] = f"{key.group(1)} = {values.pop(key.group(1))}  # small window (Rig view)"
+    added = [f"{key} = {value}  # small window (Rig view)" for key, value in values.items()]
+    if screen_header is None:
+        lines[:0] = ["[screen]"] + added
+    else:
+        lines[screen_header + 1:screen_header + 1] = added
+    return "\n".join(lines) + "\n"
 
 
 def write_default_rig(path: str | Path) -> Path:

@@ -58,7 +58,8 @@ class Stage:
         monitor = monitors.Monitor("compactrig", width=rig.width_cm, distance=rig.distance_cm)
         monitor.setSizePix(list(rig.resolution))
         grey = [rig.background] * 3
-        self.win = visual.Window(size=list(rig.resolution), fullscr=rig.fullscreen, screen=rig.screen_index,
+        placed = {"pos": list(rig.window_position)} if rig.window_position and not rig.fullscreen else {}
+        self.win = visual.Window(size=list(rig.resolution), fullscr=rig.fullscreen, screen=rig.screen_index, **placed,
                                  monitor=monitor, units="pix", color=grey, colorSpace="rgb255", allowGUI=False,
                                  waitBlanking=True, gamma=rig.gamma, checkTiming=False)
         self.win.recordFrameIntervals = True

@@ -5,7 +5,10 @@ Each virtual unit's expected count per window is ``max(0, baseline + gain * pred
 whole loop runs with no rig. ``unknown`` adds units that are random mixtures of the bank's
 neurons (normal random weights scaled so their absolute values sum to 1; ``mixture_size``
 limits each mixture to that many randomly chosen neurons), for closed-loop work where the
-neuron is new. Only the bank neurons some unit uses are ever evaluated.
+neuron is new. A raw mixture of weights summing to 1 in absolute value barely moves (it
+averages drives of both signs), so by default each mixture unit is calibrated to fire like
+the bank-neuron units: its expected count over fixed reference images (probes and textures) gets their
+mean and spread (``mixture_counts``). Only the bank neurons some unit uses are ever evaluated.
 """
 
 from __future__ import annotations
@@ -18,7 +21,21 @@ import numpy as np
 from engine.bank import load_bank
 from engine.fast_predict import Predictor
 from engine.errors import CompactRigError
+from stimuli.probes import probe_family
+from stimuli.textures import pink_noise_images
 from plugins.sources.base import WINDOW_OPTIONS, Option, Presentation, Response, ResponseSource, split_values
+
+
+CALIBRATION_TEXTURES = 18
+CALIBRATION_SEED = 20260
+"""The reference images that mixture units are calibrated on are the probe family and these textures
+(fixed, so a seed names a unit; probes because the demo neurons barely vary over textures)."""
+
+
+def calibration_images() -> np.ndarray:
+    """uint8 ``(48, 112, 112, 3)``: the probe family and 18 seeded pink-noise textures."""
+    return np.concatenate([np.stack([p.pixels for p in probe_family()]),
+                           pink_noise_images(CALIBRATION_TEXTURES, seed=CALIBRATION_SEED)])
 
 
 class SimulatedSource(ResponseSource):
@@ -32,6 +49,8 @@ class SimulatedSource(ResponseSource):
         Option("latency_s", str, "0.05", "response latency in s, one value or one per unit"),
         Option("unknown", int, 0, "extra units that are random mixtures of the bank's neurons"),
         Option("mixture_size", int, 0, "bank neurons per mixture unit (0: all of the bank)"),
+        Option("mixture_counts", str, "auto", "mixture units' expected count over reference probes and textures: auto (mean "
+               "and SD as the bank-neuron units'), MEAN,SD, or raw (gain and baseline as given)"),
         Option("seed", int, 0, "random seed (spike counts and mixtures)"),
     )
 
@@ -61,6 +80,10 @@ class SimulatedSource(ResponseSource):
         self.mixing = mixing
         self.used = np.flatnonzero(np.abs(mixing).sum(axis=0) > 0)
         """Columns of ``mixing`` (bank neurons) that some unit uses."""
+        self.target_counts = self._parse_mixture_counts()
+        self._calibrated = not self.settings["unknown"] or self.target_counts == "raw"
+        """Mixture units are calibrated on first use, not here: building a source (which the window does to
+        check its options) must stay quick even for mixtures of all 219 published neurons."""
         self._units = [f"unit{k}" for k in range(n_units)]
         self._rates: dict[str, np.ndarray] = {}
         self._pending: deque[Presentation] = deque()
@@ -75,12 +98,50 @@ class SimulatedSource(ResponseSource):
 
     def expected_counts(self, predictions: np.ndarray) -> np.ndarray:
         """Expected count per unit (rows) for predictions ``(n_used, n_images)`` of the ``used`` bank neurons."""
+        if not self._calibrated:
+            self._calibrate_mixtures()
         return np.maximum(0.0, self.baseline[:, None] + self.gain[:, None] * (self.mixing[:, self.used] @ predictions))
 
     def true_rates(self, pixels: np.ndarray, predictor: Predictor | None = None) -> np.ndarray:
         """Expected counts ``(n_units, n_images)``: what each unit really does with these images."""
         predictor = predictor or Predictor(self.bank)
         return self.expected_counts(predictor.predict(pixels, [self.bank.neuron_ids[i] for i in self.used]))
+
+    def _parse_mixture_counts(self) -> str | tuple[float, float]:
+        setting = self.settings["mixture_counts"].strip().lower()
+        if setting in ("auto", "raw"):
+            return setting
+        try:
+            mean, sd = (float(v) for v in setting.split(","))
+        except ValueError:
+            raise CompactRigError(f"mixture_counts = {setting!r}: give auto, raw or MEAN,SD (for example 8,3)") from None
+        if not sd > 0:
+            raise CompactRigError(f"mixture_counts = {setting!r}: the SD must be above 0")
+        return mean, sd
+
+    def _calibrate_mixtures(self) -> None:
+        """Set each mixture unit's gain and baseline so that its expected count over the reference
+        images has the target mean and SD (``auto``: the averages of the bank-neuron units; with no
+        such unit, of the bank's neurons at gain 1 and baseline 2)."""
+        images = calibration_images()
+        known = len(self.neurons)
+        drive = self.mixing[:, self.used] @ Predictor(self.bank).predict(
+            images, [self.bank.neuron_ids[i] for i in self.used])
+        if self.target_counts != "auto":
+            target_mean, target_sd = self.target_counts
+        else:
+            if known:
+                counts = np.maximum(0.0, self.baseline[:known, None] + self.gain[:known, None] * drive[:known])
+            else:
+                counts = np.maximum(0.0, 2.0 + Predictor(self.bank).predict(images))
+            target_mean, target_sd = float(counts.mean()), float(counts.std(axis=1).mean())
+        spread = drive[known:].std(axis=1)
+        if not target_sd > 0 or (spread <= 0).any():
+            raise CompactRigError("mixture_counts: a mixture unit or the bank units do not vary over the reference "
+                                  "images; give MEAN,SD or raw")
+        self.gain[known:] = target_sd / spread
+        self.baseline[known:] = target_mean - self.gain[known:] * drive[known:].mean(axis=1)
+        self._calibrated = True
 
     def prepare(self, image_ids: list[str], pixels: np.ndarray) -> None:
         rates = self.true_rates(pixels)
@@ -104,16 +165,3 @@ class SimulatedSource(ResponseSource):
                                   {u: float(c) for u, c in zip(self._units, counts)}, self.window))
         return ready
 
-
-def calibrated_options(options: dict[str, Any], images: np.ndarray, mean_rate: float, sd: float) -> dict[str, Any]:
-    """``options`` with per-unit gain and baseline set so each unit's expected count over ``images``
-    has mean ``mean_rate`` and standard deviation ``sd`` (mixtures otherwise differ wildly in scale)."""
-    probe = SimulatedSource(**{**options, "gain": "1", "baseline": "0"})
-    raw = probe.mixing[:, probe.used] @ Predictor(probe.bank).predict(
-        images, [probe.bank.neuron_ids[i] for i in probe.used])
-    spread = raw.std(axis=1)
-    if (spread <= 0).any():
-        raise CompactRigError("a simulated unit does not vary over these images; use more varied images")
-    gain = sd / spread
-    baseline = mean_rate - gain * raw.mean(axis=1)
-    return {**options, "gain": ",".join(f"{g:.9g}" for g in gain), "baseline": ",".join(f"{b:.9g}" for b in baseline)}
