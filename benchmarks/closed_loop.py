@@ -92,11 +92,17 @@ def main() -> None:
     print(f"features: {spec.describe()} for {len(pool)} pool + {len(test_images)} test images "
           f"({time.perf_counter() - start:.0f} s)")
 
-    options = dict(bank=bank_path, neurons="none", unknown=args.units, mixture_size=args.mixture_size,
-                   seed=args.seed, mixture_counts=f"{MEAN_RATE},{TARGET_SD}")
+    options = dict(bank=bank_path, neurons="none", unknown=args.units, mixture_size=args.mixture_size, seed=args.seed)
+
+    def calibrated() -> SimulatedSource:
+        """The same virtual units and noise seed every time, scaled over the natural pool."""
+        source = SimulatedSource(**options)
+        source.calibrate_mixtures(pool_images, MEAN_RATE, TARGET_SD)
+        return source
+
     runs = {}
     for strategy in STRATEGIES:
-        source = SimulatedSource(**options)  # the same virtual units and noise seed for every strategy
+        source = calibrated()
         source.prepare(ids, pool)
         truth = source.true_rates(test_images, predictor)
         runs[strategy] = simulate_selection(strategy, kinds, pool_features, SourceResponder(source, ids),
@@ -114,7 +120,7 @@ def main() -> None:
     print(f"{'held-out r 800':>13}  " + "  ".join(
         f"{np.nanmean(runs[s].checkpoints[-1].held_out_r):>24.3f}" for s in STRATEGIES))
 
-    source = SimulatedSource(**options)
+    source = calibrated()
     natural_truth = source.true_rates(pool_images, predictor)
     committee = runs["committee"]
     data = committee.log.snapshot()

@@ -52,11 +52,7 @@ def main(out: Path) -> None:
     wait_until(lambda: design.results is not None)
     shoot(design, "design_tab")
     design.add_chosen()
-    design.results = None
-    design.method.setCurrentText("gaudy")  # gaudy versions of the probe images, for a wider range
-    design.run()
-    wait_until(lambda: design.results is not None)
-    design.add_chosen()
+    window.stimuli.probes_button.click()  # images that drive the units differently (Getting started, step 2)
     window.stimuli.save(work / "designed")
     shoot(window.stimuli, "stimulus_set_tab")
 

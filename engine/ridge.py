@@ -7,7 +7,12 @@ training features gives the fit for every penalty and every unit at once
 session cheap. The reported held-out predictions are *nested*: every image is predicted
 by a readout fitted without it, whose penalty was chosen by an inner cross-validation
 on that readout's own training images, so the held-out r is not flattered by the
-penalty choice. A committee of bootstrap refits says where the readouts are unsure.
+penalty choice. Held-out images are predicted with their features clipped to the range of
+the readout's training images: a neuron of the bank that no training image drove (a sparse
+one, such as a demo neuron that answers only red blobs) has a tiny spread there, its z-scored
+weight can be anything, and an image that drives it would otherwise be predicted thousands
+of counts away. A readout says nothing about what it never saw. A committee of bootstrap
+refits says where the readouts are unsure.
 """
 
 from __future__ import annotations
@@ -81,12 +86,17 @@ class _Standardized:
         return self.s / (self.s**2 + np.asarray(alphas)[:, None] * self.n)
 
 
+def within_training_range(train: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """``test`` features clipped, per feature, to the values the training images span."""
+    return np.clip(test, train.min(axis=0), train.max(axis=0))
+
+
 def _path(train: np.ndarray, targets: np.ndarray, test: np.ndarray, alphas: np.ndarray) -> np.ndarray:
     """Predictions (n_alphas, n_test, n_units) of ridge fits for every alpha and unit."""
     basis = _Standardized(train)
     offset = targets.mean(axis=0)
     coefs = basis.u.T @ (targets - offset)  # (k, units)
-    projected = basis.project(test)  # (m, k)
+    projected = basis.project(within_training_range(train, test))  # (m, k)
     return np.einsum("mk,ak,ku->amu", projected, basis.shrink(alphas), coefs) + offset
 
 
@@ -134,7 +144,7 @@ def fit_ridge(features: np.ndarray, trials: TrialSums, seed: int = 0, alphas: np
         test = fold == k
         inner = choose_alphas(x[~test], y[~test], rng, alphas, folds)
         weights, intercepts, _ = _fit_at(x[~test], y[~test], inner)
-        held_out[test] = x[test] @ weights.T + intercepts
+        held_out[test] = within_training_range(x[~test], x[test]) @ weights.T + intercepts
     chosen = choose_alphas(x, y, rng, alphas, folds)
     weights, intercepts, sd = _fit_at(x, y, chosen)
     held_r = np.array([_pearson(held_out[:, u], y[:, u]) for u in range(y.shape[1])])

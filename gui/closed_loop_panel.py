@@ -28,7 +28,7 @@ from engine.image_files import read_images
 from engine.readout_features import FeatureSpec, compute_features
 from engine.ridge import MIN_IMAGES, RidgeFit
 from gui.image_dialog import ask_for_images
-from gui.session.events import ImagesAdded, ResponseStored, SessionStarted, UnitsDiscovered
+from gui.session.events import ImagesAdded, ResponseStored, SessionStarted, SessionStatus, UnitsDiscovered
 from gui.session.folder import STIMULI_DIR
 from gui.combo_box import ComboBox
 from gui.worker import Job, JobList
@@ -195,6 +195,7 @@ class ClosedLoopPanel(QWidget):
     def take_events(self, events: list) -> None:
         """A tick's runner events: a new session, queued images, responses; refit when due."""
         responses: list[tuple[str, dict[str, float]]] = []
+        caught_up = False
         for event in events:
             if isinstance(event, SessionStarted):
                 self._begin(event)
@@ -210,10 +211,14 @@ class ClosedLoopPanel(QWidget):
             elif isinstance(event, ImagesAdded) and self.log is not None:
                 self.session_ids += event.image_ids
                 self._prepare()
+            elif isinstance(event, SessionStatus):
+                caught_up = event.done >= event.planned
         if self.log is not None and responses:
             self._add_responses(responses)
             self._refit_if_due(force=self.fit is None)  # the first fit as soon as there is enough to fit
             self._show_heading()
+        if caught_up and self.log is not None and self.fit is not None and self.log.n_presentations > self.fitted_at:
+            self._refit_if_due(force=True)  # the plan is done: the readouts take every response before the next step
 
     def _add_responses(self, responses: list[tuple[str, dict[str, float]]]) -> None:
         if self.log is not None and responses:

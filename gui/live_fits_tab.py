@@ -11,16 +11,21 @@ mapped or not, and designs and queues images for them.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtWidgets import (QGroupBox, QHBoxLayout, QHeaderView, QLabel, QSplitter, QTableWidget,
-                             QTableWidgetItem, QVBoxLayout, QWidget)
+from PyQt6.QtGui import QPixmap
+from PyQt6.QtWidgets import (QDialog, QFileDialog, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QPushButton,
+                             QScrollArea, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from engine.bank import ModelBank
 from engine.population_fit import PopulationFit, PopulationSummary
 from gui.closed_loop_panel import ClosedLoopPanel
 from gui.session.events import ImagesAdded, ResponseStored, SessionStarted, UnitsDiscovered
+from gui.session.report import write_report
+from gui.worker import Job, JobList
 
 TABLE_COLUMNS = ("unit", "model", "shown", "images", "r", "r2_ER", "slope")
 
@@ -54,10 +59,16 @@ class LiveFitsTab(QWidget):
     """Scatter and running fit of the focused unit; a table with one row per unit."""
 
     message = pyqtSignal(str)
+    open_requested = pyqtSignal(object)
+    """A past session's folder the user chose to look at (the Rig view reads it)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.fit: PopulationFit | None = None
+        self.folder = None
+        """The shown session's folder (running or past)."""
+        self.jobs = JobList()
+        self.report_window: QDialog | None = None
         self.unit_map: dict[str, str] = {}
         self.unmapped: list[str] = []
         self.focus = 0
@@ -116,6 +127,15 @@ class LiveFitsTab(QWidget):
         layout = QVBoxLayout(self)
         top = QHBoxLayout()
         top.addWidget(self.heading, 1)
+        self.open_button = QPushButton("Open a past session…")
+        self.open_button.clicked.connect(self._choose_session)
+        self.report_button = QPushButton("Report")
+        self.report_button.setToolTip("Draw the shown session's report (fits, dropped frames, timeline) as a PNG "
+                                      "in its folder")
+        self.report_button.setEnabled(False)
+        self.report_button.clicked.connect(self._write_report)
+        top.addWidget(self.open_button)
+        top.addWidget(self.report_button)
         layout.addLayout(top)
         layout.addWidget(rows, 1)
 
@@ -124,7 +144,39 @@ class LiveFitsTab(QWidget):
         self.loop.set_bank(bank)
 
     def stop_jobs(self) -> None:
+        self.jobs.stop()
         self.loop.stop_jobs()
+
+    def _choose_session(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Session folder to look at (read-only)")
+        if folder:
+            self.open_requested.emit(folder)
+
+    def _write_report(self) -> None:
+        """Draw the report in a job (Matplotlib takes a second or two) and show it when done."""
+        folder = Path(self.folder)
+        self.report_button.setEnabled(False)
+        job = self.jobs.add(Job(lambda progress, cancelled: write_report(folder, folder / "report.png")))
+        job.finished.connect(self._show_report)
+        job.failed.connect(self._report_failed)
+        job.start(self)
+
+    def _report_failed(self, text: str) -> None:
+        self.report_button.setEnabled(True)
+        self.message.emit(text)
+
+    def _show_report(self, path) -> None:
+        self.report_button.setEnabled(True)
+        self.message.emit(f"Report written to {path}")
+        view = QLabel()
+        view.setPixmap(QPixmap(str(path)))
+        scroll = QScrollArea()
+        scroll.setWidget(view)
+        self.report_window = QDialog(self)
+        self.report_window.setWindowTitle(f"Report: {path.parent.name}")
+        QVBoxLayout(self.report_window).addWidget(scroll)
+        self.report_window.resize(min(view.pixmap().width() + 40, 1400), view.pixmap().height() + 60)
+        self.report_window.show()
 
     def take_events(self, events: list) -> None:
         """A tick's worth of runner events: start a new fit, add the batch, redraw once."""
@@ -147,6 +199,8 @@ class LiveFitsTab(QWidget):
         self.loop.take_events(events)
 
     def _begin(self, started: SessionStarted) -> None:
+        self.folder = started.folder
+        self.report_button.setEnabled(True)
         units = [u for u in started.units if u in started.predictions]
         self.unit_map = dict(started.unit_map)
         self.unmapped = [u for u in started.units if u not in started.predictions]

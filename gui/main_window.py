@@ -20,25 +20,36 @@ GETTING_STARTED = """
 <p>CompactRig runs the compact V4 models of Cowley et al. (Nature 2026) in closed loop:
 design images for a neuron, show them on the rig, record, compare. With no configuration
 it uses the embedded demo bank (three hand-built neurons) and simulated neurons, so the
-whole loop runs on any computer. A first loop in a minute:</p>
+whole loop runs on any computer. A first loop in a few minutes, with the mouse alone:</p>
 <ol>
-<li><b>Design</b>: pick <i>demo:2</i>, method <i>max</i>, press <i>Run</i>; watch the images
-evolve; press <i>Add chosen to the set</i>.</li>
-<li><b>Stimulus set</b>: the images are there, with their provenance. Press <i>Save</i> and choose a
-folder (the row order is the presentation order).</li>
-<li><b>Rig</b>: the default rig opens a window on this screen and the source is <i>simulated</i>.
-Press <i>Start session</i>; the presenter window shows the images.</li>
-<li><b>Live fits</b>: each simulated unit's responses against its model's predictions, updated as
-they come in; click a unit to focus it.</li>
-<li><b>Closed loop</b> (under Live fits) for neurons no model describes: set the simulated source's
-<i>unknown</i> option to 2 and tick <i>keep running for queued images</i> in the Rig view. Then start a
-session. Each unit gets a readout of the bank, refitted as responses come in. Press <i>Queue next
-batch</i> to show the images the readouts are least sure about. Focus a unit and press
-<i>Synthesize for this unit</i> to design images for it and show them next.</li>
+<li><b>Design</b>: click <i>demo:2</i>, keep method <i>max</i>, press <i>Run</i>; watch the images
+evolve; press <i>Add chosen to the stimulus set</i>.</li>
+<li><b>Stimulus set</b>: the images are there, with their provenance. Press <i>Add probes</i>: 30
+gratings, dot lattices and colour blobs that drive the neurons differently (a fit over images that
+all drive a unit alike means nothing). Press <i>Save</i> and choose a folder (the row order is the
+presentation order).</li>
+<li><b>Rig</b>: the source is <i>simulated</i>: unit0-unit2 respond like the demo neurons, with
+Poisson noise. In its form set <i>unknown</i> to 2: unit3 and unit4 are neurons no model describes.
+Tick <i>keep running for queued images</i>. If the Rig view says the presenter's window will cover
+this one, press <i>Use a half-size window in the far corner</i>. Press <i>Start session</i>; the
+presenter window shows the images.</li>
+<li><b>Live fits</b>: for each unit with a model, its mean response per image against the model's
+prediction, updated as responses come in; click a unit to focus it. <i>r</i> is the correlation over
+images; <i>r2_ER</i> the share of the repeatable (explainable) variance that the prediction explains,
+corrected for trial-to-trial noise. Here both are near 1, since the simulated units are their own
+models plus noise; at the rig they say how well a compact model describes your neuron.</li>
+<li><b>Closed loop</b> (under Live fits): every unit gets a readout of the bank, fitted by itself
+after 10 images and refitted as responses come in. <i>held-out r</i> is the readout's correlation
+with the unit's mean responses on images left out of the fit. Press <i>Queue next batch</i> to show
+the images the readouts are least sure about. Click unit3's row and press <i>Synthesize for this
+unit</i>: images designed for it join the stimulus set and are shown next; the scatter shows whether
+they drive it.</li>
 </ol>
-<p><b>Models</b> shows the loaded bank (press <i>Fetch published models</i> for the 219 published
-neurons, or pick a folder that holds them); <b>Inspect</b> shows a neuron's filters, activations and
-readout. Everything here also runs from the command line (<code>compactrig --help</code>).</p>
+<p>A past session opens read-only with <i>Open a past session…</i> in Live fits (and its report with
+<i>Report</i>). <b>Models</b> shows the loaded bank (press <i>Fetch published models</i> for the 219
+published neurons, or pick a folder that holds them); <b>Inspect</b> shows a neuron's filters,
+activations and readout. Everything here also runs from the command line
+(<code>compactrig --help</code>).</p>
 """
 
 
@@ -72,6 +83,7 @@ class MainWindow(QMainWindow):
         self.stimuli.changed.connect(self.inspect.set_stimulus_set)
         self.design.add_to_set.connect(self.stimuli.add)
         self.rig.events_arrived.connect(self.live.take_events)
+        self.live.open_requested.connect(self.rig.show_session)
         self.stimuli.saved.connect(self.rig.set_stimuli)
         self.setCentralWidget(self.tabs)
         self._restore()

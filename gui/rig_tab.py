@@ -529,7 +529,7 @@ class RigTab(QWidget):
         statuses = [event for event in events if isinstance(event, SessionStatus)]
         if statuses:
             self._show_status(statuses[-1])
-        others = [event for event in events if not isinstance(event, (str, SessionStatus))]
+        others = [event for event in events if not isinstance(event, (str, SessionStatus))] + statuses[-1:]
         if others:
             self.events_arrived.emit(others)
         self._update_buttons()
@@ -578,7 +578,11 @@ class RigTab(QWidget):
         """Show a stored session (not running) in the Live fits view: read it in a job, then hand its start
         event on as a running session's would be. Resume and queueing then go to it."""
         folder = Path(folder)
-        if not (folder / "session.json").is_file() or self.running():
+        if self.running():
+            self.message.emit("A session is running: stop it before looking at another")
+            return None
+        if not (folder / "session.json").is_file():
+            self.message.emit(f"{folder}: not a session folder (no session.json); choose a folder a session wrote")
             return None
         self.session_folder = folder
         if self.reading.stopped:

@@ -125,10 +125,15 @@ def test_readouts_learn_virtual_units_and_designed_images_beat_the_best_natural(
     spec = FeatureSpec(tuple(DEMO.neuron_ids))
     pool_features = compute_features(predictor, pool, spec)
     test_features = compute_features(predictor, test_images, spec)
-    options = dict(neurons="none", unknown=2, mixture_size=2, seed=11, mixture_counts="8,3")
+    options = dict(neurons="none", unknown=2, mixture_size=2, seed=11)
+
+    def calibrated() -> SimulatedSource:
+        source = SimulatedSource(**options)
+        source.calibrate_mixtures(natural, 8.0, 3.0)  # mean 8, SD 3 over the very images the loop shows
+        return source
     finals = {}
     for strategy in ("random", "gaudy-first", "committee"):
-        source = SimulatedSource(**options)
+        source = calibrated()
         source.prepare(ids, pool)
         truth = source.true_rates(test_images)
         run = simulate_selection(strategy, kinds, pool_features, present(source, ids), source.units,
@@ -151,7 +156,7 @@ def test_readouts_learn_virtual_units_and_designed_images_beat_the_best_natural(
     unit = 0
     readout = synthesis_readout(predictor, spec, data, run.fit, run.log.units, unit, max_neurons=3)
     design = design_for_unit(readout, unit, [0, 1], SynthesisSettings(steps=40))
-    source = SimulatedSource(**options)
+    source = calibrated()
     true = source.true_rates(design.images)[unit]
     best_natural = source.true_rates(natural)[unit].max()
     assert true.min() > best_natural, (true, best_natural)

@@ -14,7 +14,7 @@ from independent_model import evaluate
 from stimuli.stimulus_set import StimulusRecord, StimulusSet
 from stimuli.textures import pink_noise_images
 from gui.closed_loop_panel import IDLE_TEXT
-from test_gui_session import RIG
+from test_gui_session import RIG, set_up_rig
 from user_input import click, click_row, open_tab, type_into
 
 pytestmark = pytest.mark.slow
@@ -26,19 +26,19 @@ def stored(folder, sql):
 
 
 @pytest.fixture()
-def loop_window(qtbot, window, tmp_path):
+def loop_window(qtbot, window, tmp_path, monkeypatch):
     main = window
-    (tmp_path / "rig.toml").write_text(RIG)
-    assert main.rig.load_rig_file(tmp_path / "rig.toml")
     StimulusSet([StimulusRecord(image_id=f"tex{i:02d}", kind="natural") for i in range(12)],
                 pink_noise_images(12, seed=9)).save(tmp_path / "set")
-    main.rig.stimuli_edit.setText(str(tmp_path / "set"))
-    main.rig.session_edit.setText(str(tmp_path / "session"))
-    main.rig.source.choose("simulated", {**main.rig.source.values(), "unknown": 2, "mixture_size": 2, "seed": 4})
-    main.rig.repeats.setValue(2)
-    main.rig.hold_open.setChecked(True)
-    main.live.loop.refit_every.setValue(10)
-    main.live.loop.repeats.setValue(1)
+    set_up_rig(qtbot, main, monkeypatch, RIG, tmp_path, tmp_path / "set", tmp_path / "session")
+    fields = main.rig.source.form.fields
+    for name, value in (("unknown", "2"), ("mixture_size", "2"), ("seed", "4")):
+        type_into(qtbot, fields[name], value)
+    type_into(qtbot, main.rig.repeats, "2")
+    click(qtbot, main.rig.hold_open)
+    open_tab(qtbot, main.tabs, main.live)
+    type_into(qtbot, main.live.loop.refit_every, "10")
+    type_into(qtbot, main.live.loop.repeats, "1")
     yield main
     if main.rig.running():
         main.rig.stop_and_wait()

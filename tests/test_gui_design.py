@@ -14,7 +14,7 @@ from independent_model import evaluate
 from stimuli.stimulus_set import StimulusSet
 from stimuli.synthesis import SynthesisSettings, initial_noise
 from test_gui_stimulus_set import answer_folder_dialog
-from user_input import choose, click, click_item, open_tab, toggle_tick, type_into
+from user_input import choose, click, click_item, open_file_dialog_answer, open_tab, toggle_tick, type_into
 
 
 def test_two_maximizing_images_for_a_neuron_land_in_the_set(qtbot, window, tmp_path, monkeypatch):
@@ -107,15 +107,17 @@ def test_inspect_shows_the_filters_that_carry_the_preference(qtbot, window):
         "channels are numbered 0, 1, ... (no fractional ticks, no SI scale)"
 
 
-def test_settings_survive_a_restart(qtbot, tmp_path):
+def test_settings_survive_a_restart(qtbot, tmp_path, monkeypatch):
     first = MainWindow()
     qtbot.addWidget(first)
+    first.show()
     rig_file = tmp_path / "rig.toml"
     rig_file.write_text("[timing]\nframes_on = 3\n[source]\nname = \"simulated\"\n[source.options]\nseed = 7\n")
-    assert first.rig.load_rig_file(rig_file)
-    first.rig.repeats.setValue(5)
-    first.tabs.setCurrentWidget(first.rig)
-    first.resize(900, 650)
+    open_tab(qtbot, first.tabs, first.rig)
+    open_file_dialog_answer(monkeypatch, rig_file)
+    click(qtbot, first.rig.open_rig_button)
+    type_into(qtbot, first.rig.repeats, "5")
+    first.resize(1000, 700)
     first.close()
     second = MainWindow()
     qtbot.addWidget(second)
@@ -123,7 +125,7 @@ def test_settings_survive_a_restart(qtbot, tmp_path):
     assert second.rig.source.values() == {"seed": "7"}
     assert second.rig.repeats.value() == 5
     assert second.tabs.currentWidget() is second.rig
-    assert (second.width(), second.height()) == (900, 650)
+    assert (second.width(), second.height()) == (1000, 700)
     second.close()  # (qtbot holds windows weakly: close before the last reference goes)
 
 

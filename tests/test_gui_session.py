@@ -18,7 +18,7 @@ from independent_model import evaluate
 from stimuli.probes import colour_blob, dot_lattice, grating
 from stimuli.stimulus_set import StimulusRecord, StimulusSet
 from test_gui_stimulus_set import answer_folder_dialog
-from user_input import click, click_row, open_tab, type_into, wheel
+from user_input import choose, click, click_row, open_file_dialog_answer, open_tab, retype, type_into, wheel
 
 RIG = """[screen]
 resolution = [400, 300]
@@ -47,15 +47,23 @@ def ten_images(tmp_path_factory):
     return folder
 
 
+def set_up_rig(qtbot, main, monkeypatch, rig_text: str, folder, stimuli, session) -> None:
+    """What a user does in the Rig view before Start: open a rig file (the OS dialog answered), type the
+    stimulus-set and session folders."""
+    rig_file = folder / "rig.toml"
+    rig_file.write_text(rig_text)
+    open_tab(qtbot, main.tabs, main.rig)
+    open_file_dialog_answer(monkeypatch, rig_file)
+    click(qtbot, main.rig.open_rig_button)
+    assert main.rig.rig_path == rig_file
+    type_into(qtbot, main.rig.stimuli_edit, str(stimuli))
+    type_into(qtbot, main.rig.session_edit, str(session))
+
+
 @pytest.fixture()
-def rig_window(qtbot, window, tmp_path, ten_images):
+def rig_window(qtbot, window, tmp_path, ten_images, monkeypatch):
     main = window
-    rig_file = tmp_path / "rig.toml"
-    rig_file.write_text(RIG)
-    assert main.rig.load_rig_file(rig_file)
-    main.rig.stimuli_edit.setText(str(ten_images))
-    main.rig.session_edit.setText(str(tmp_path / "session"))
-    main.tabs.setCurrentWidget(main.rig)
+    set_up_rig(qtbot, main, monkeypatch, RIG, tmp_path, ten_images, tmp_path / "session")
     yield main
     if main.rig.running():
         main.rig.stop_and_wait()
@@ -70,7 +78,7 @@ def test_a_twenty_presentation_session_puts_one_point_per_image_and_unit(qtbot, 
                                                                        ten_images):
     window = rig_window
     rig, live = window.rig, window.live
-    rig.repeats.setValue(2)
+    type_into(qtbot, rig.repeats, "2")
     with qtbot.waitSignal(rig.session_finished, timeout=120000) as finished:
         click(qtbot, rig.start_button)
     assert finished.args == [True], rig.log.toPlainText()
@@ -102,7 +110,7 @@ def test_a_twenty_presentation_session_puts_one_point_per_image_and_unit(qtbot, 
 def test_pause_then_abort_leaves_a_resumable_session(qtbot, rig_window, tmp_path, monkeypatch):
     window = rig_window
     rig = window.rig
-    rig.repeats.setValue(30)
+    type_into(qtbot, rig.repeats, "30")
     click(qtbot, rig.start_button)
     qtbot.waitUntil(lambda: rig.progress.value() >= 10, timeout=120000)
     click(qtbot, rig.pause_button)
@@ -148,10 +156,11 @@ def raising_source(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(package))
 
 
-def test_a_plugin_that_raises_shows_an_error_and_the_window_survives(qtbot, raising_source, rig_window):
+def test_a_plugin_that_raises_shows_an_error_and_the_window_survives(qtbot, raising_source, rig_window, tmp_path,
+                                                                    monkeypatch):
     window = rig_window
     rig = window.rig
-    rig.source.choose("broken", {})
+    choose(qtbot, rig.source.combo, "broken")
     assert rig.source.problem.text() == ""
     click(qtbot, rig.start_button)
     qtbot.waitUntil(lambda: "amplifier unplugged" in rig.log.toPlainText(), timeout=60000)
@@ -160,15 +169,19 @@ def test_a_plugin_that_raises_shows_an_error_and_the_window_survives(qtbot, rais
     assert window.isVisible() and rig.running()
     with qtbot.waitSignal(rig.session_finished, timeout=60000):
         click(qtbot, rig.abort_button)
-    rig.source.choose("no-such-plugin", {})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "rig.toml").write_text(RIG.replace('name = "simulated"', 'name = "no-such-plugin"'))
+    open_file_dialog_answer(monkeypatch, elsewhere / "rig.toml")
+    click(qtbot, rig.open_rig_button)  # a rig file from a machine with another plugin
     assert "is not installed" in rig.source.problem.text()
 
 
 def test_a_bad_rig_is_listed_and_nothing_starts(qtbot, rig_window):
     window = rig_window
     rig = window.rig
-    rig.rig_text.setPlainText(RIG.replace("frames_on = 2", "frames_on = -1").replace("size_deg = 3.0",
-                                                                                    "size_deg = 'big'"))
+    retype(qtbot, rig.rig_text, "frames_on = 2", "frames_on = -1")
+    retype(qtbot, rig.rig_text, "size_deg = 3.0", "size_deg = 'big'")
     messages = []
     rig.message.connect(messages.append)
     click(qtbot, rig.start_button)
@@ -180,7 +193,7 @@ def test_a_bad_rig_is_listed_and_nothing_starts(qtbot, rig_window):
 def test_closing_during_a_session_asks_then_stops_it_resumably(qtbot, rig_window, tmp_path):
     window = rig_window
     rig = window.rig
-    rig.repeats.setValue(30)
+    type_into(qtbot, rig.repeats, "30")
     click(qtbot, rig.start_button)
     qtbot.waitUntil(lambda: rig.progress.value() >= 5, timeout=120000)
 
@@ -206,7 +219,7 @@ def test_closing_returns_within_two_seconds_even_when_the_presenter_hangs(qtbot,
     """The presenter is alive but stuck (SIGSTOP): closing the window kills it instead of waiting."""
     import psutil
     window, rig = rig_window, rig_window.rig
-    rig.repeats.setValue(30)
+    type_into(qtbot, rig.repeats, "30")
     click(qtbot, rig.start_button)
     qtbot.waitUntil(lambda: rig.progress.value() >= 5, timeout=120000)
     presenter = next(c for c in psutil.Process().children(recursive=True) if "spawn" in " ".join(c.cmdline()))

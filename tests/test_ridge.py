@@ -47,7 +47,8 @@ def test_the_chosen_penalty_has_the_least_cross_validated_error():
             test = fold == k
             for unit in range(2):
                 w, b = closed_form(x[~test], y[~test, unit], alpha)
-                errors[a, unit] += ((x[test] @ w + b - y[test, unit]) ** 2).sum()
+                seen = np.clip(x[test], x[~test].min(axis=0), x[~test].max(axis=0))  # no extrapolation
+                errors[a, unit] += ((seen @ w + b - y[test, unit]) ** 2).sum()
     assert np.array_equal(chosen, ALPHAS[errors.argmin(axis=0)])
 
 
@@ -72,6 +73,24 @@ def test_a_linear_unit_is_recovered_with_held_out_r_and_r2_er_near_one():
     assert ceiling - 0.02 < fit.held_out_r[0] <= ceiling + 0.02
     assert 0.9 < fit.r2_er[0] < 1.1, "noise-corrected: near 1 for the right model"
     assert np.isnan(fit.held_out).sum() == 0 and fit.n_images == 200
+
+
+def test_a_bank_neuron_no_training_image_drives_cannot_blow_up_the_held_out_predictions():
+    """A sparse bank neuron (a demo neuron answers only red blobs) is all but silent on the training images
+    of the fold that holds out both images that drive it; its z-scored weight is then arbitrary, and
+    unclipped it predicted those two images thousands of counts away (held-out r near 0)."""
+    rng = np.random.default_rng(4)
+    n = 40
+    dense = rng.normal(size=(n, 2)) * 3 + 6
+    fold = np.random.default_rng(0).permutation(np.arange(n) % 5)  # fit_ridge's outer folds (seed 0)
+    driving = np.flatnonzero(fold == 0)[:2]
+    sparse = rng.uniform(0, 2e-3, n)  # a whisper on most images...
+    sparse[driving] = [4.0, 20.0]  # ...and a strong response to two, held out together
+    rate = 2 + dense @ [1.0, 0.5]
+    counts = rng.poisson(rate, size=(2, n)).astype(float)[..., None]
+    fit = fit_ridge(np.c_[dense, sparse], trials_from(counts))
+    assert np.abs(fit.held_out[0, driving] - rate[driving]).max() < 10
+    assert fit.held_out_r[0] > 0.6
 
 
 def test_too_few_images_is_a_clear_error():

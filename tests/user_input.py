@@ -72,3 +72,18 @@ def wheel(widget: QWidget, notches: int) -> None:
                         QPoint(0, 120 * notches), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
                         Qt.ScrollPhase.NoScrollPhase, False)
     QApplication.sendEvent(widget, event)
+
+
+def open_file_dialog_answer(monkeypatch, path) -> None:
+    """The operating system's open-file dialog, answered with ``path``."""
+    from PyQt6.QtWidgets import QFileDialog
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *args, **kwargs: (str(path), "")))
+
+
+def retype(qtbot, editor, old: str, new: str) -> None:
+    """Select ``old`` in a text editor (as a user drags over it) and type ``new`` over it."""
+    cursor = editor.document().find(old)
+    assert not cursor.isNull(), f"{old!r} is not in the editor"
+    editor.setFocus()
+    editor.setTextCursor(cursor)
+    qtbot.keyClicks(editor, new)

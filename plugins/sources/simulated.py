@@ -120,27 +120,34 @@ class SimulatedSource(ResponseSource):
         return mean, sd
 
     def _calibrate_mixtures(self) -> None:
-        """Set each mixture unit's gain and baseline so that its expected count over the reference
-        images has the target mean and SD (``auto``: the averages of the bank-neuron units; with no
-        such unit, of the bank's neurons at gain 1 and baseline 2)."""
+        """The ``mixture_counts`` setting: over the reference images, each mixture unit gets the target mean and SD
+        (``auto``: the averages of the bank-neuron units; with no such unit, of the bank's neurons at gain 1 and
+        baseline 2)."""
         images = calibration_images()
-        known = len(self.neurons)
-        drive = self.mixing[:, self.used] @ Predictor(self.bank).predict(
-            images, [self.bank.neuron_ids[i] for i in self.used])
         if self.target_counts != "auto":
-            target_mean, target_sd = self.target_counts
+            self.calibrate_mixtures(images, *self.target_counts)
+            return
+        known = len(self.neurons)
+        if known:
+            drive = self.mixing[:known, self.used] @ Predictor(self.bank).predict(
+                images, [self.bank.neuron_ids[i] for i in self.used])
+            counts = np.maximum(0.0, self.baseline[:known, None] + self.gain[:known, None] * drive)
         else:
-            if known:
-                counts = np.maximum(0.0, self.baseline[:known, None] + self.gain[:known, None] * drive[:known])
-            else:
-                counts = np.maximum(0.0, 2.0 + Predictor(self.bank).predict(images))
-            target_mean, target_sd = float(counts.mean()), float(counts.std(axis=1).mean())
-        spread = drive[known:].std(axis=1)
-        if not target_sd > 0 or (spread <= 0).any():
-            raise CompactRigError("mixture_counts: a mixture unit or the bank units do not vary over the reference "
+            counts = np.maximum(0.0, 2.0 + Predictor(self.bank).predict(images))
+        self.calibrate_mixtures(images, float(counts.mean()), float(counts.std(axis=1).mean()))
+
+    def calibrate_mixtures(self, images: np.ndarray, mean: float, sd: float) -> None:
+        """Set each mixture unit's gain and baseline so its expected count over ``images`` has this mean and SD
+        (benchmarks and tests calibrate on the very images they show)."""
+        known = len(self.neurons)
+        drive = self.mixing[known:, self.used] @ Predictor(self.bank).predict(
+            images, [self.bank.neuron_ids[i] for i in self.used])
+        spread = drive.std(axis=1)
+        if not sd > 0 or (spread <= 0).any():
+            raise CompactRigError("mixture_counts: a mixture unit or the bank units do not vary over the calibration "
                                   "images; give MEAN,SD or raw")
-        self.gain[known:] = target_sd / spread
-        self.baseline[known:] = target_mean - self.gain[known:] * drive[known:].mean(axis=1)
+        self.gain[known:] = sd / spread
+        self.baseline[known:] = mean - self.gain[known:] * drive.mean(axis=1)
         self._calibrated = True
 
     def prepare(self, image_ids: list[str], pixels: np.ndarray) -> None:
