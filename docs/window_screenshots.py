@@ -57,13 +57,13 @@ def main(out: Path) -> None:
     shoot(window.stimuli, "stimulus_set_tab")
 
     rig = window.rig
-    rig.rig_text.setPlainText(rig.rig_text.toPlainText().replace("resolution = [1280, 720]",
-                                                                 "resolution = [640, 480]"))
+    rig.small_window_button.click()  # one screen: the presenter goes to a corner (Getting started, step 3)
     rig.session_edit.setText(str(work / "session"))
-    rig.repeats.setValue(5)
+    rig.repeats.setValue(2)
     rig.source.choose("simulated", {**rig.source.values(), "unknown": 2, "mixture_size": 2})
     rig.hold_open.setChecked(True)  # a closed loop: the session waits for queued images
     rig.start()
+    window.live.loop.message.connect(print)
     loop = window.live.loop
     wait_until(lambda: rig.progress.maximum() > 1 and rig.progress.value() == rig.progress.maximum())
     loop.refit_now()
@@ -71,13 +71,14 @@ def main(out: Path) -> None:
     loop.strategy.setCurrentText("committee")
     loop.batch.setValue(8)
     loop.queue_next_batch()
-    wait_until(lambda: rig.progress.value() == rig.progress.maximum() and rig.progress.maximum() > 70)
+    wait_until(lambda: rig.progress.value() == rig.progress.maximum() and rig.progress.maximum() > 72)
+    wait_until(lambda: loop.work_job is None and loop.feature_job is None)
     loop.focus_unit("unit4")
     loop.n_images.setValue(2)
     loop.steps.setValue(60)
     loop.synthesize()
     wait_until(lambda: any(i.startswith("max_readout-unit4") for i in window.stimuli.stimulus_set.ids))
-    wait_until(lambda: rig.progress.value() == rig.progress.maximum() and rig.progress.maximum() > 86)
+    wait_until(lambda: rig.progress.value() == rig.progress.maximum() and rig.progress.maximum() > 88)
     loop.refit_now()
     wait_until(lambda: loop.fitted_at == rig.progress.value())
     shoot(rig, "rig_tab")

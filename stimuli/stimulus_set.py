@@ -50,10 +50,18 @@ class StimulusRecord:
     created: str = ""
 
 
+WINDOWS_RESERVED = frozenset(["CON", "PRN", "AUX", "NUL"] + [f"{port}{k}" for port in ("COM", "LPT") for k in range(1, 10)])
+"""Names Windows refuses as files, whatever the extension (``NUL.png`` is the null device)."""
+
+
 def check_image_id(image_id: str) -> str:
-    """Ids become file names: letters, digits, ``._+-``, not starting with a dot."""
+    """Ids become file names on every system: letters, digits, ``._+-``, not starting with a dot, not a name
+    that Windows reserves for a device."""
     if not _SAFE_ID.match(image_id):
         raise CompactRigError(f"image id {image_id!r}: use letters, digits and . _ + - only (it names a PNG file)")
+    if image_id.split(".")[0].upper() in WINDOWS_RESERVED:
+        raise CompactRigError(f"image id {image_id!r}: Windows reserves that name for a device; rename it "
+                              f"(for example {image_id}_1)")
     return image_id
 
 
@@ -68,12 +76,16 @@ class StimulusSet:
         if self.pixels.shape != (len(self.records), IMAGE_SIZE, IMAGE_SIZE, 3) or self.pixels.dtype != np.uint8:
             raise ValueError(f"pixels must be uint8 ({len(self.records)}, 112, 112, 3), got "
                              f"{self.pixels.dtype} {self.pixels.shape}")
-        seen = set()
+        seen: dict[str, str] = {}
         for record in self.records:
             check_image_id(record.image_id)
-            if record.image_id in seen:
+            other = seen.get(record.image_id.casefold())
+            if other == record.image_id:
                 raise CompactRigError(f"image id {record.image_id!r} appears twice in one stimulus set; ids must be unique")
-            seen.add(record.image_id)
+            if other is not None:
+                raise CompactRigError(f"image ids {other!r} and {record.image_id!r} differ only in case: on Windows and "
+                                      "macOS they are one file; rename one")
+            seen[record.image_id.casefold()] = record.image_id
 
     def __len__(self) -> int:
         return len(self.records)
@@ -103,9 +115,10 @@ class StimulusSet:
 
     def merged(self, other: "StimulusSet") -> "StimulusSet":
         """This set followed by ``other``; a shared id is an error (ids name files)."""
-        clash = sorted(set(self.ids) & set(other.ids))
+        clash = sorted({i.casefold() for i in self.ids} & {i.casefold() for i in other.ids})
         if clash:
-            raise CompactRigError(f"image id {clash[0]!r} is in both stimulus sets; rename or filter one first")
+            raise CompactRigError(f"image id {clash[0]!r} is in both stimulus sets (ids are compared ignoring case, as "
+                                  "Windows and macOS compare file names); rename or filter one first")
         return StimulusSet(self.records + other.records, np.concatenate([self.pixels, other.pixels]))
 
     def save(self, folder: str | Path) -> Path:
@@ -166,7 +179,7 @@ def add_to_folder(folder: str | Path, images: StimulusSet) -> Path:
     """Append images to the set saved in ``folder`` writing only their PNGs (then the manifest, atomically)."""
     folder = Path(folder)
     records = read_records(folder)
-    clash = sorted({r.image_id for r in records} & set(images.ids))
+    clash = sorted({r.image_id.casefold() for r in records} & {i.casefold() for i in images.ids})
     if clash:
         raise CompactRigError(f"image id {clash[0]!r} is already in {folder}; rename or filter it first")
     try:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
+import subprocess
 import time
 import uuid
 
@@ -213,6 +215,21 @@ def test_the_onset_is_reported_while_the_image_is_still_up_and_ctrl_c_does_not_r
         second = next(e for e in events if isinstance(e, msg.Onset))
         assert abs(first_done.offset_time - second.onset_time) < 1e-9, "no off frames: the next onset removes it"
         assert not done.aborted and presenter.alive, "the presenter ignores SIGINT; the parent decides"
+    finally:
+        presenter.shutdown()
+
+
+def test_a_windowed_presenter_opens_where_the_rig_file_puts_it():
+    """The X server's own account of the window (xwininfo), not the presenter's: with no window manager
+    under Xvfb, the window's top-left corner is exactly [screen] position."""
+    rig = parse_rig({**RIG, "screen": {**RIG["screen"], "resolution": [320, 240], "width_cm": 16.0,
+                                       "position": [37, 23]},
+                     "image": {"size_deg": 2.0, "position_deg": [1.0, 0.0]}})
+    presenter = Presenter(rig).start()
+    try:
+        presenter.wait_for(msg.Ready, 60)
+        tree = subprocess.run(["xwininfo", "-root", "-tree"], capture_output=True, text=True, check=True).stdout
+        assert re.search(r"320x240\+37\+23\s", tree), tree
     finally:
         presenter.shutdown()
 

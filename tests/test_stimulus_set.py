@@ -60,6 +60,25 @@ def test_merge_filter_reorder(tmp_path, probe_set):
         probe_set.reordered(["nope"])
 
 
+@pytest.mark.parametrize("ids, fragment", [
+    (["Blob", "blob"], "'Blob' and 'blob' differ only in case"),
+    (["NUL"], "Windows reserves that name"),
+    (["com3.tilted"], "Windows reserves that name"),
+])
+def test_ids_that_windows_or_macos_would_write_as_one_file_or_refuse_are_refused(ids, fragment):
+    """Windows and macOS compare file names ignoring case, and Windows reserves device names whatever the
+    extension: such ids would overwrite each other or fail to save there, so they are refused everywhere."""
+    pixels = np.stack([grating(0)] * len(ids))
+    with pytest.raises(CompactRigError, match=fragment):
+        StimulusSet([StimulusRecord(image_id=i, kind="natural") for i in ids], pixels)
+
+
+def test_a_merge_that_differs_only_in_case_is_refused(probe_set):
+    with pytest.raises(CompactRigError, match="'blob' is in both stimulus sets \\(ids are compared ignoring case"):
+        probe_set.merged(StimulusSet([StimulusRecord(image_id="BLOB", kind="natural")], probe_set.pixels[:1]))
+    assert StimulusSet([StimulusRecord(image_id="console", kind="natural")], probe_set.pixels[:1]).ids == ["console"]
+
+
 def test_damaged_sets_are_named(tmp_path, probe_set):
     folder = probe_set.save(tmp_path / "set")
     (folder / "dots.png").unlink()

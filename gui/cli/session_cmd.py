@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from engine.errors import CompactRigError
+from gui.presenter.rig import load_rig
 from gui.session.runner import SessionPlan, SessionRunner, export_npz, start_session
 
 
@@ -16,8 +17,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     run = actions.add_parser("run", help="start a session: present, collect responses, store everything")
     run.add_argument("--stimuli", type=Path, required=True, help="stimulus-set folder")
     run.add_argument("--rig", type=Path, default=None, help="rig file (default: the default rig)")
-    run.add_argument("--source", required=True, help="response source (`compactrig sources list`)")
-    run.add_argument("--source-opt", action="append", default=[], metavar="KEY=VALUE", help="a source option")
+    run.add_argument("--source", default=None,
+                     help="response source (`compactrig sources list`; default: the rig file's [source])")
+    run.add_argument("--source-opt", action="append", default=[], metavar="KEY=VALUE",
+                     help="a source option (over the rig file's, when the source is the rig file's)")
     run.add_argument("--map", action="append", default=[], metavar="UNIT=NEURON",
                      help="compare recorded UNIT with model NEURON (live r)")
     run.add_argument("--bank", default=None, help="bank of the mapped neurons (default: demo)")
@@ -60,11 +63,14 @@ def _pairs(values: list[str], what: str) -> dict[str, str]:
 def run_session(args: argparse.Namespace) -> int:
     if args.repeats < 1:
         raise CompactRigError("--repeats must be at least 1")
-    plan = SessionPlan(stimuli=str(args.stimuli), source=args.source,
-                       source_options=_pairs(args.source_opt, "--source-opt"), unit_map=_pairs(args.map, "--map"),
+    rig = load_rig(args.rig)
+    source = args.source or rig.source_name
+    options = {**(rig.source_options if source == rig.source_name else {}), **_pairs(args.source_opt, "--source-opt")}
+    plan = SessionPlan(stimuli=str(args.stimuli), source=source, source_options=options,
+                       unit_map=_pairs(args.map, "--map"),
                        bank=args.bank, repeats=args.repeats, seed=args.seed,
                        max_dropped_frames=args.max_dropped_frames, max_missing=args.max_missing)
-    start_session(args.out, plan, args.rig)
+    start_session(args.out, plan, args.rig, rig)
     return 0 if SessionRunner(args.out).run() else 130
 
 

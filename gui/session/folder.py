@@ -2,57 +2,55 @@
 
 ``DIR/session.json`` holds the rig file, the bank's identity, the unit-to-model mapping,
 the stimulus set, the source and the software version; ``DIR/stimuli/`` is a copy of the
-stimulus set; ``DIR/trials.sqlite`` the trial store; ``DIR/lock`` is held with ``flock`` by
-the process using the session, so a second process is refused and a lock left by a killed
-process is free again at once (the kernel drops it with the process).
+stimulus set; ``DIR/trials.sqlite`` the trial store; ``DIR/lock`` is held (through ``filelock``:
+``flock`` on Linux and macOS, ``msvcrt`` locking on Windows) by the process using the session, so
+a second process is refused, and a lock left by a killed process is free again at once (the
+operating system drops it with the process). ``DIR/lock.holder`` names the holder for the message.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 from engine.errors import CompactRigError
 
 SESSION_FILE = "session.json"
 LOCK_FILE = "lock"
+HOLDER_FILE = "lock.holder"
 STORE_FILE = "trials.sqlite"
 STIMULI_DIR = "stimuli"
 
 
 class SessionLock:
-    """An exclusive ``flock`` on ``DIR/lock``, naming the holder's PID for the refusal message."""
+    """An exclusive lock on ``DIR/lock``; ``DIR/lock.holder`` names the holder's PID for the refusal message."""
 
     def __init__(self, folder: Path) -> None:
         self.path = folder / LOCK_FILE
-        self._handle = None
+        self._lock = FileLock(self.path, timeout=0, thread_local=False)
 
     def acquire(self) -> "SessionLock":
-        handle = open(self.path, "a+")
+        holder = self.path.with_name(HOLDER_FILE)
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise CompactRigError(f"{self.path.parent}: session in use by {holder}; close it there first "
+            self._lock.acquire()
+        except Timeout:
+            try:
+                who = holder.read_text().strip() or "another process"
+            except OSError:
+                who = "another process"
+            raise CompactRigError(f"{self.path.parent}: session in use by {who}; close it there first "
                                   "(a lock left by a killed process is released automatically)") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"process {os.getpid()}")
-        handle.flush()
-        self._handle = handle
+        holder.write_text(f"process {os.getpid()}")
         return self
 
     def release(self) -> None:
-        if self._handle is not None:
-            fcntl.flock(self._handle, fcntl.LOCK_UN)
-            self._handle.close()
-            self._handle = None
+        if self._lock.is_locked:
+            self._lock.release()
 
 
 def write_snapshot(folder: Path, snapshot: dict[str, Any], stimuli: Path) -> None:
