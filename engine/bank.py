@@ -183,7 +183,8 @@ def load_bank(spec: str | Path | None = None) -> ModelBank:
         from resources.demo_bank import build_demo_bank
         return build_demo_bank()
     if str(spec) == "published":
-        from engine.fetch import default_models_dir
+        from engine.fetch import default_models_dir, finish_interrupted_swap
+        finish_interrupted_swap(default_models_dir())
         if not default_models_dir().exists():
             raise CompactRigError(f"the published models are not on this machine yet ({default_models_dir()}): "
                                   "fetch them with the Models view's Fetch button or `compactrig models fetch`")

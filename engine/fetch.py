@@ -1,12 +1,16 @@
 """Download the published compact models (``compactrig models fetch``).
 
-Fetches the public repository archive of cowleygroup/V4_compact_models, keeps only
-``models_torch/`` and ``nums_filters/``, checks that every model loads, and only then
-moves the bank into place, so a failed or interrupted fetch never leaves half a bank.
+Fetches the archive of cowleygroup/V4_compact_models at a pinned commit, keeps only
+``models_torch/`` and ``nums_filters/``, checks that every model loads and that the weights are
+exactly the published ones (the bank's content hash, the one stimulus sets record as
+provenance), and only then swaps the bank into place: the old copy is renamed aside, the new
+one renamed in, the old one removed. A fetch that fails or is interrupted never leaves half a
+bank, and a swap cut between its two renames is finished by the next fetch or load.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import urllib.error
@@ -20,10 +24,20 @@ from platformdirs import user_data_dir
 from engine.bank import ModelBank, load_directory
 from engine.errors import CompactRigError
 
-DEFAULT_URL = "https://github.com/cowleygroup/V4_compact_models/archive/HEAD.zip"
+PUBLISHED_COMMIT = "f4552ad9d34a466ebc66658f72a08a8e5038f1cf"
+"""The commit of cowleygroup/V4_compact_models whose models CompactRig was checked against."""
+DEFAULT_URL = f"https://github.com/cowleygroup/V4_compact_models/archive/{PUBLISHED_COMMIT}.zip"
+PUBLISHED_SHA256 = "d09040253dc55a1651c7aee671f48628d0e145f0b42959f62318cc94404e4ae2"
+"""``ModelBank.identity()["sha256"]`` of the 219 published models (over every weight, by neuron id)."""
 KEPT_FOLDERS = ("models_torch", "nums_filters")
 Progress = Callable[[int, int | None], None]
 """Called with (bytes so far, total bytes or None when the server does not say)."""
+
+
+def models_url() -> str:
+    """The archive to fetch: ``COMPACTRIG_MODELS_URL`` (a lab's mirror, or a file:// copy on a machine with no
+    internet) or the pinned commit on GitHub. The content hash is checked either way."""
+    return os.environ.get("COMPACTRIG_MODELS_URL") or DEFAULT_URL
 
 
 def default_models_dir() -> Path:
@@ -82,18 +96,41 @@ def verify(folder: Path) -> ModelBank:
     return bank
 
 
-def fetch_models(dest: Path | None = None, url: str = DEFAULT_URL,
-                 progress: Progress | None = None) -> ModelBank:
-    """Download, extract and verify the published bank into ``dest`` (replacing an older copy)."""
+def previous_copy(dest: Path) -> Path:
+    """Where the bank being replaced waits while the new one is renamed in."""
+    return dest.with_name(dest.name + ".previous")
+
+
+def finish_interrupted_swap(dest: Path) -> None:
+    """A swap cut between its renames left the old bank aside and none in place: put it back."""
+    if not dest.exists() and previous_copy(dest).is_dir():
+        previous_copy(dest).rename(dest)
+
+
+def fetch_models(dest: Path | None = None, url: str | None = None, progress: Progress | None = None,
+                 sha256: str | None = PUBLISHED_SHA256) -> ModelBank:
+    """Download, extract and verify the published bank into ``dest`` (replacing an older copy). ``sha256`` is the
+    content hash the weights must have (None: any, for a bank that is not the published one)."""
     dest = Path(dest).expanduser() if dest else default_models_dir()
+    url = url or models_url()
     dest.parent.mkdir(parents=True, exist_ok=True)
+    finish_interrupted_swap(dest)
     with tempfile.TemporaryDirectory(prefix=".fetch-", dir=dest.parent) as scratch:
         archive = Path(scratch) / "archive.zip"
         download(url, archive, progress)
         staged = Path(scratch) / "bank"
         extract_models(archive, staged)
-        verify(staged)
+        found = verify(staged).identity()["sha256"]
+        if sha256 is not None and found != sha256:
+            raise CompactRigError(f"the models from {url} are not the published ones (content hash {found[:16]}..., "
+                                  f"expected {sha256[:16]}...); check --url, or pass --sha256 {found} if you trust "
+                                  "this copy")
+        aside = previous_copy(dest)
+        if aside.exists():
+            shutil.rmtree(aside)
         if dest.exists():
-            shutil.rmtree(dest)
+            dest.rename(aside)
         staged.rename(dest)
+        if aside.exists():
+            shutil.rmtree(aside)
     return load_directory(dest)

@@ -21,6 +21,7 @@ from PyQt6.QtWidgets import (QDialog, QFileDialog, QGroupBox, QHBoxLayout, QHead
                              QScrollArea, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from engine.bank import ModelBank
+from engine.natural_order import natural_key
 from engine.population_fit import PopulationFit, PopulationSummary
 from gui.closed_loop_panel import ClosedLoopPanel
 from gui.session.events import ImagesAdded, ResponseStored, SessionStarted, UnitsDiscovered
@@ -33,6 +34,13 @@ TABLE_COLUMNS = ("unit", "model", "shown", "images", "r", "r2_ER", "slope")
 R_COLOUR, R2_COLOUR = (40, 90, 170), (30, 140, 60)
 HISTORY_KEY = ("<span style='color:#285aaa'>&#9473; r (shaded: 95% band)</span>&nbsp;&nbsp;&nbsp;"
                "<span style='color:#1e8c3c'>&#9473; r2_ER</span>")
+
+class NameItem(QTableWidgetItem):
+    """A table cell that sorts names as people count them (``unit2`` before ``unit10``)."""
+
+    def __lt__(self, other: QTableWidgetItem) -> bool:
+        return natural_key(self.text()) < natural_key(other.text())
+
 
 class NumberItem(QTableWidgetItem):
     """A table cell that sorts by its number (NaN last), not by its text; updated in place."""
@@ -216,8 +224,8 @@ class LiveFitsTab(QWidget):
         self.table.setRowCount(len(units))
         self.cells: list[list[NumberItem]] = []
         for row, unit in enumerate(units):
-            self.table.setItem(row, 0, QTableWidgetItem(unit))
-            self.table.setItem(row, 1, QTableWidgetItem(self.unit_map.get(unit, "")))
+            self.table.setItem(row, 0, NameItem(unit))
+            self.table.setItem(row, 1, NameItem(self.unit_map.get(unit, "")))
             self.cells.append([NumberItem(digits) for digits in NUMBER_DIGITS])
             for column, item in enumerate(self.cells[-1], start=2):
                 self.table.setItem(row, column, item)

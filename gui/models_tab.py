@@ -13,7 +13,7 @@ from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLin
 from engine.bank import ModelBank, load_bank
 from engine.errors import CompactRigError
 from engine.fast_predict import Cancelled, Predictor
-from engine.fetch import DEFAULT_URL, fetch_models
+from engine.fetch import fetch_models
 from engine.image_files import ImageCollection, read_images
 from engine.summaries import ResponseDistribution, response_distribution
 from gui.image_dialog import ask_for_images
@@ -54,7 +54,7 @@ class ModelsTab(QWidget):
         """Index of the bank choice that is loaded (the combo returns to it when a choice fails)."""
         self.fetch_button = QPushButton("Fetch published models")
         self.fetch_button.setToolTip("Download the 219 published models (as `compactrig models fetch`)")
-        self.fetch_button.clicked.connect(lambda: self.fetch())
+        self.fetch_button.clicked.connect(self.fetch)
         self.images_button = QPushButton("Images for the distribution…")
         self.images_button.clicked.connect(self._choose_images)
         self.images_label = QLabel()
@@ -118,14 +118,14 @@ class ModelsTab(QWidget):
             self.table.selectRow(0)
         return True
 
-    def fetch(self, url: str = DEFAULT_URL) -> Job:
+    def fetch(self) -> Job:
         """Download the published bank in a job (cancel keeps the old one), then load it."""
         def work(progress, cancelled):
             def bytes_done(done: int, total: int | None) -> None:
                 if cancelled():
                     raise Cancelled()
                 progress(done, total or 0)
-            fetch_models(url=url, progress=bytes_done)
+            fetch_models(progress=bytes_done)
             return "published"
 
         self.progress.setVisible(True)

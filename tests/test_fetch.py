@@ -13,23 +13,29 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
+from engine.fetch import DEFAULT_URL, PUBLISHED_COMMIT
+from user_input import click, open_tab
 
-NEURONS = ["201025_neuron2", "201025_neuron3", "190923_neuron0"]
+SUBSET = ["201025_neuron2", "201025_neuron3", "190923_neuron0"]
 
 
-@pytest.fixture()
-def served(tmp_path, shared_data):
-    """A loopback HTTP server whose root holds an archive laid out like GitHub's."""
-    root = tmp_path / "www"
-    root.mkdir()
-    with zipfile.ZipFile(root / "repo.zip", "w") as bundle:
-        bundle.writestr("V4_compact_models-main/README.md", "upstream readme")
-        bundle.write(shared_data / "data_V4_responses/responses_repeat_averaged/responses_190923.npy",
-                     "V4_compact_models-main/data_V4_responses/responses_repeat_averaged/responses_190923.npy")
-        for name in NEURONS:
-            for folder, suffix in (("models_torch", ".pt"), ("nums_filters", ".npy")):
-                bundle.write(shared_data / "data_compact_models" / folder / f"compact_model_{name}{suffix}",
-                             f"V4_compact_models-main/data_compact_models/{folder}/compact_model_{name}{suffix}")
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, shared_data):
+    """A loopback HTTP server holding an archive laid out like GitHub's of the pinned commit (every model),
+    one with only three of the models, and an HTML page where a zip should be."""
+    root = tmp_path_factory.mktemp("www")
+    models = shared_data / "data_compact_models"
+    top = f"V4_compact_models-{PUBLISHED_COMMIT}"
+    for name, neurons in (("repo.zip", sorted(p.stem[len("compact_model_"):] for p in (models / "models_torch").iterdir())),
+                          ("subset.zip", SUBSET)):
+        with zipfile.ZipFile(root / name, "w") as bundle:
+            bundle.writestr(f"{top}/README.md", "upstream readme")
+            bundle.write(shared_data / "data_V4_responses/responses_repeat_averaged/responses_190923.npy",
+                         f"{top}/data_V4_responses/responses_repeat_averaged/responses_190923.npy")
+            for neuron in neurons:
+                for folder, suffix in (("models_torch", ".pt"), ("nums_filters", ".npy")):
+                    bundle.write(models / folder / f"compact_model_{neuron}{suffix}",
+                                 f"{top}/data_compact_models/{folder}/compact_model_{neuron}{suffix}")
     (root / "not_a_zip.zip").write_text("<html>rate limited</html>")
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -39,15 +45,17 @@ def served(tmp_path, shared_data):
     server.shutdown()
 
 
-def test_fetch_keeps_only_the_models_and_they_predict_like_the_originals(served, tmp_path, shared_data):
+def test_the_default_source_is_the_pinned_commit():
+    assert DEFAULT_URL.endswith(f"/archive/{PUBLISHED_COMMIT}.zip") and len(PUBLISHED_COMMIT) == 40
+
+
+def test_fetch_keeps_only_the_published_models_and_they_predict_like_the_originals(served, tmp_path, shared_data):
     dest = tmp_path / "bank"
     result = run_cli("models", "fetch", "--dest", str(dest), "--url", f"{served}/repo.zip")
     assert result.returncode == 0, result.stderr
     assert "100%" in result.stderr, "a progress bar runs to completion"
     assert sorted(p.name for p in dest.iterdir()) == ["models_torch", "nums_filters"]
-    assert sorted(p.stem for p in (dest / "models_torch").iterdir()) == sorted(f"compact_model_{n}" for n in NEURONS)
-    listing = run_cli("models", "list", "--bank", str(dest))
-    assert [line.split()[0] for line in listing.stdout.splitlines()[1:]] == ["190923:0", "201025:2", "201025:3"]
+    assert len(list((dest / "models_torch").iterdir())) == 219
     images = shared_data / "data_V4_responses/images/images_201025.zip"
     ours, theirs = tmp_path / "fetched.npy", tmp_path / "shared.npy"
     for bank, out in ((dest, ours), (shared_data / "data_compact_models", theirs)):
@@ -57,11 +65,31 @@ def test_fetch_keeps_only_the_models_and_they_predict_like_the_originals(served,
     assert (np.load(ours) == np.load(theirs)).all()
 
 
+def test_models_that_are_not_the_published_ones_are_refused_unless_trusted(served, tmp_path):
+    dest = tmp_path / "bank"
+    refused = run_cli("models", "fetch", "--dest", str(dest), "--url", f"{served}/subset.zip")
+    assert refused.returncode == 2 and "are not the published ones" in refused.stderr and not dest.exists()
+    trusted = run_cli("models", "fetch", "--dest", str(dest), "--url", f"{served}/subset.zip", "--sha256", "any")
+    assert trusted.returncode == 0, trusted.stderr
+    listing = run_cli("models", "list", "--bank", str(dest))
+    assert [line.split()[0] for line in listing.stdout.splitlines()[1:]] == ["190923:0", "201025:2", "201025:3"]
+
+
+def test_a_swap_cut_between_its_renames_is_finished_by_the_next_load(served, tmp_path, monkeypatch):
+    """The old bank renamed aside, the process killed before the new one arrived: nothing is lost."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    models = tmp_path / "xdg" / "compactrig" / "models"
+    assert run_cli("models", "fetch", "--url", f"{served}/subset.zip", "--sha256", "any").returncode == 0
+    models.rename(models.with_name("models.previous"))
+    listing = run_cli("models", "list", "--bank", "published")
+    assert listing.returncode == 0 and "201025:3" in listing.stdout and models.is_dir()
+
+
 def test_fetch_to_the_user_data_directory_then_use_it_as_published(served, tmp_path):
     env_home = tmp_path / "xdg"
     os.environ["XDG_DATA_HOME"] = str(env_home)
     try:
-        assert run_cli("models", "fetch", "--url", f"{served}/repo.zip").returncode == 0
+        assert run_cli("models", "fetch", "--url", f"{served}/subset.zip", "--sha256", "any").returncode == 0
         assert (env_home / "compactrig" / "models" / "models_torch").is_dir()
         listing = run_cli("models", "list", "--bank", "published")
         assert listing.returncode == 0 and "201025:3" in listing.stdout
@@ -82,10 +110,11 @@ def _closed_port() -> int:
 ])
 def test_failed_fetch_says_why_and_keeps_the_old_bank(served, tmp_path, path, fragment):
     dest = tmp_path / "bank"
-    assert run_cli("models", "fetch", "--dest", str(dest), "--url", f"{served}/repo.zip").returncode == 0
+    assert run_cli("models", "fetch", "--dest", str(dest), "--url", f"{served}/subset.zip", "--sha256", "any"
+                   ).returncode == 0
     before = sorted(p.name for p in (dest / "models_torch").iterdir())
     url = f"http://127.0.0.1:{_closed_port()}/repo.zip" if path is None else f"{served}{path}"
-    result = run_cli("models", "fetch", "--dest", str(dest), "--url", url)
+    result = run_cli("models", "fetch", "--dest", str(dest), "--url", url, "--sha256", "any")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert fragment in result.stderr.splitlines()[-1]
     assert sorted(p.name for p in (dest / "models_torch").iterdir()) == before
@@ -94,12 +123,14 @@ def test_failed_fetch_says_why_and_keeps_the_old_bank(served, tmp_path, path, fr
 def test_the_window_fetches_in_a_job_and_switches_to_the_published_bank(served, tmp_path, monkeypatch, qtbot,
                                                                        window):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("COMPACTRIG_MODELS_URL", f"{served}/repo.zip")  # the lab's mirror
     tab = window.models
-    with qtbot.waitSignal(tab.bank_changed, timeout=60000) as changed:
-        tab.fetch(f"{served}/repo.zip")
-    assert changed.args[0].neuron_ids == ["190923:0", "201025:2", "201025:3"]
-    assert tab.bank_choice.currentText() == "published" and tab.table.rowCount() == 3
-    assert tab.fetch_button.isEnabled()
-    tab.fetch(f"{served}/not_a_zip.zip")
+    open_tab(qtbot, window.tabs, tab)
+    with qtbot.waitSignal(tab.bank_changed, timeout=120000) as changed:
+        click(qtbot, tab.fetch_button)
+    assert len(changed.args[0].neuron_ids) == 219
+    assert tab.bank_choice.currentText() == "published" and tab.table.rowCount() == 219
+    monkeypatch.setenv("COMPACTRIG_MODELS_URL", f"{served}/not_a_zip.zip")
+    click(qtbot, tab.fetch_button)
     qtbot.waitUntil(lambda: "not a zip archive" in window.statusBar().currentMessage(), timeout=30000)
-    assert tab.table.rowCount() == 3, "a failed fetch keeps the bank"
+    assert tab.table.rowCount() == 219, "a failed fetch keeps the bank"

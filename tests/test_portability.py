@@ -109,3 +109,4 @@ def test_every_module_imports_and_a_session_runs_without_posix_only_modules(tmp_
 def _command() -> list[str]:
     script = os.path.join(os.path.dirname(sys.executable), "compactrig")
     return [script] if os.path.exists(script) else [sys.executable, "-m", "gui.cli"]
+

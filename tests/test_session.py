@@ -79,7 +79,7 @@ def count_so_far(folder: Path, sql: str) -> int:
         return 0
 
 
-def check_exactly_once(folder: Path, n_planned: int) -> None:
+def check_exactly_once(folder: Path, n_planned: int, n_units: int = 3) -> None:
     """Every planned presentation is present exactly once, complete with its response."""
     complete = table(folder, "SELECT p.item, p.image_id FROM presentations p WHERE p.aborted = 0 "
                              "AND p.ord IN (SELECT ord FROM responses)")
@@ -87,7 +87,7 @@ def check_exactly_once(folder: Path, n_planned: int) -> None:
     plan = dict(table(folder, "SELECT item, image_id FROM plan"))
     assert all(plan[item] == image for item, image in complete)
     units = table(folder, "SELECT ord, COUNT(*) FROM responses GROUP BY ord")
-    assert {count for _, count in units} == {3}, "every stored response has all three units"
+    assert {count for _, count in units} == {n_units}, "every stored response has every unit"
 
 
 class MarkerRecorder:
@@ -165,15 +165,16 @@ def test_sigkill_at_random_moments_then_resume_loses_and_repeats_nothing(tmp_pat
 def test_run_export_and_exclusive_access(tmp_path, stimuli, rig):
     out = tmp_path / "session"
     result = run_cli("session", "run", "--stimuli", str(stimuli), "--rig", str(rig), "--source", "simulated",
-                     "--source-opt", "seed=3", "--map", "unit1=demo:1", "--repeats", "2", "--out", str(out),
-                     timeout=300)
+                     "--source-opt", "seed=3", "--source-opt", "unknown=9", "--map", "unit1=demo:1", "--repeats", "2",
+                     "--out", str(out), timeout=300)
     assert result.returncode == 0, result.stderr
     assert "trial 0:" in result.stdout and "unit1 r=" in result.stdout
-    check_exactly_once(out, 8)
+    check_exactly_once(out, 8, n_units=12)
     exported = run_cli("session", "export", str(out), "--npz", str(tmp_path / "r.npz"))
     assert exported.returncode == 0, exported.stderr
     data = np.load(tmp_path / "r.npz")
-    assert data["responses"].shape == (3, 4, 2) and list(data["image_ids"]) == ["img0", "img1", "img2", "img3"]
+    assert data["responses"].shape == (12, 4, 2) and list(data["image_ids"]) == ["img0", "img1", "img2", "img3"]
+    assert list(data["units"]) == [f"unit{k}" for k in range(12)], "unit2 before unit10, as people count"
     stored = table(out, "SELECT p.image_id, r.unit, r.count FROM responses r JOIN presentations p ON p.ord = r.ord "
                         "WHERE p.aborted = 0 ORDER BY p.ord")
     for image_id, unit, count in stored:

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from engine.fetch import DEFAULT_URL, fetch_models
+from engine.fetch import DEFAULT_URL, PUBLISHED_SHA256, fetch_models
 from gui.cli.options import add_bank_option, open_bank, progress_bar
 
 
@@ -23,7 +23,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     fetch = actions.add_parser("fetch", help="download the 219 published compact models")
     fetch.add_argument("--dest", type=Path, default=None,
                        help="where to store them (default: the user data directory)")
-    fetch.add_argument("--url", default=DEFAULT_URL, help=f"archive to download (default: {DEFAULT_URL})")
+    fetch.add_argument("--url", default=None, help=f"archive to download (default: $COMPACTRIG_MODELS_URL, else "
+                                                  f"{DEFAULT_URL})")
+    fetch.add_argument("--sha256", default=PUBLISHED_SHA256,
+                       help="content hash the weights must have (default: the published models'; 'any' accepts any)")
     fetch.set_defaults(run=run_fetch)
 
 
@@ -46,7 +49,8 @@ def run_fetch(args: argparse.Namespace) -> int:
     bar, update = progress_bar("downloading", unit="B")
     bar.unit_scale = True
     try:
-        bank = fetch_models(args.dest, args.url, progress=update)
+        bank = fetch_models(args.dest, args.url, progress=update,
+                            sha256=None if args.sha256.lower() == "any" else args.sha256.lower())
     finally:
         bar.close()
     print(f"Fetched {len(bank)} compact models into {bank.source}; every one loads. "

@@ -25,6 +25,7 @@ from engine import __version__
 from engine.bank import load_bank
 from engine.errors import CompactRigError
 from engine.live_fit import UnitFit
+from engine.natural_order import natural_sorted
 from gui.presenter import protocol as msg
 from gui.presenter.client import Presenter
 from gui.presenter.rig import RigConfig, load_rig, parse_rig
@@ -196,7 +197,7 @@ def stored_session(folder: Path) -> SessionStarted:
     folder = Path(folder)
     store = TrialStore(folder / STORE_FILE)
     try:
-        units = store.units() or sorted({unit for _, unit, _ in store.responses()})
+        units = natural_sorted(store.units() or {unit for _, unit, _ in store.responses()})
         return session_started(folder, SessionPlan(**read_snapshot(folder)["plan"]), store,
                                StimulusSet.load(folder / STIMULI_DIR), units)[0]
     finally:
@@ -356,7 +357,7 @@ class SessionRunner:
             for line in guard.messages():
                 self.report(line)
             store.add_units(list(guard.units) + [u for u in self.plan.unit_map if not guard.units], declared=True)
-            self.units = store.units()
+            self.units = natural_sorted(store.units())
             fits = self._fits(store, stimulus_set, self.units)
             gate = self._gate()
             presenter = Presenter(self.rig, self._described()).start()
@@ -602,7 +603,8 @@ class SessionRunner:
             del self.waiting[response.order]
             heard = [unit for unit in response.counts if unit not in self.units]  # rare: no store query otherwise
             if heard:
-                self.units += store.add_units(heard)
+                new = store.add_units(heard)
+                self.units = natural_sorted(self.units + new)
                 self._units_discovered(store, heard, fits)
             counts = {unit: 0.0 for unit in self.units} | {u: float(c) for u, c in response.counts.items()}
             store.record_response(response.order, counts, response.window)
@@ -640,7 +642,7 @@ def export_npz(folder: Path, out: Path) -> tuple[int, int, int]:
     finally:
         store.close()
     image_ids = list(snapshot["stimulus_ids"])
-    units = sorted({u for _, u, _ in rows})
+    units = natural_sorted({u for _, u, _ in rows})
     trials: dict[tuple[int, int], list[float]] = {}
     for order, unit, count in sorted(rows):
         trials.setdefault((units.index(unit), image_ids.index(complete[order])), []).append(count)
