@@ -17,7 +17,7 @@ from gui.closed_loop_panel import IDLE_TEXT
 from test_gui_session import RIG, set_up_rig
 from user_input import click, click_row, open_tab, type_into
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.needs_display]
 
 
 def stored(folder, sql):

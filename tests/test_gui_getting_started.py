@@ -17,7 +17,7 @@ from stimuli.stimulus_set import StimulusSet
 from test_gui_stimulus_set import answer_folder_dialog
 from user_input import click, click_item, click_row, open_tab, type_into
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.needs_display]
 
 
 @pytest.fixture()

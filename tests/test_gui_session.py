@@ -35,7 +35,7 @@ inter_trial_s = 0.0
 name = "simulated"
 """
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.needs_display]
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,8 @@ from plugins.sources.base import Presentation
 from plugins.sources.guard import GuardedSource
 from plugins.sources.openephys import OpenEphysSource
 
+pytestmark = pytest.mark.needs_display
+
 
 def pump(guard: GuardedSource, seconds: float) -> list:
     got, until = [], pylsl.local_clock() + seconds

@@ -20,6 +20,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 from conftest import REPO
 from stimuli.probes import dot_lattice, grating
@@ -61,6 +62,7 @@ def test_no_source_file_imports_a_posix_only_module():
     assert found == []
 
 
+@pytest.mark.needs_display
 def test_every_module_imports_and_a_session_runs_without_posix_only_modules(tmp_path):
     site = tmp_path / "site"
     site.mkdir()
@@ -110,3 +112,21 @@ def _command() -> list[str]:
     script = os.path.join(os.path.dirname(sys.executable), "compactrig")
     return [script] if os.path.exists(script) else [sys.executable, "-m", "gui.cli"]
 
+
+
+def test_with_no_display_and_no_xvfb_the_run_goes_on_offscreen_and_says_what_it_skipped(tmp_path):
+    """A fresh Linux machine with neither an X server nor Xvfb: Qt widgets are tested on the offscreen
+    platform, the presenter's tests are skipped with one line each, and under CI=true it is an error."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY",
+                                                            "QT_QPA_PLATFORM", "CI")}
+    env["PATH"] = os.path.dirname(sys.executable)  # the venv's commands only: no Xvfb to be found
+    chosen = ["tests/test_gui_stimulus_set.py::test_edit_and_save_a_stimulus_set",
+              "tests/test_presenter.py::test_a_windowed_presenter_opens_where_the_rig_file_puts_it"]
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", *chosen],
+                         capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "1 passed, 1 skipped" in run.stdout
+    assert "needs a display for the PsychoPy presenter: no X server and no Xvfb here" in run.stdout
+    under_ci = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", chosen[0]],
+                              capture_output=True, text=True, env={**env, "CI": "true"}, cwd=REPO, timeout=300)
+    assert under_ci.returncode != 0 and "no X display and no Xvfb under CI=true" in under_ci.stderr

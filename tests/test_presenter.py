@@ -26,6 +26,8 @@ from stimuli.probes import colour_blob, dot_lattice, grating
 from stimuli.stimulus_set import StimulusRecord, StimulusSet, annotate
 from stimuli.trial_plan import Trial, make_plan
 
+pytestmark = pytest.mark.needs_display
+
 RIG = {"screen": {"resolution": [800, 600], "refresh_hz": 60.0, "width_cm": 40.0, "distance_cm": 57.0},
        "image": {"size_deg": 11.0, "position_deg": [7.0, 0.0]},
        "fixation": {"size_deg": 0.5, "colour": [255, 0, 0]},

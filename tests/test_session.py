@@ -31,6 +31,8 @@ from peer_processes import command, start_peer
 from stimuli.probes import colour_blob, dot_lattice, grating
 from stimuli.stimulus_set import StimulusRecord, StimulusSet
 
+pytestmark = pytest.mark.needs_display
+
 RIG = """[screen]
 resolution = [400, 300]
 width_cm = 40.0

@@ -17,6 +17,8 @@ from test_session import RIG, check_exactly_once, table
 from tests.independent_model import evaluate
 from engine.bank import load_bank
 
+pytestmark = pytest.mark.needs_display
+
 
 def images(ids: list[str], pixels: list[np.ndarray]) -> StimulusSet:
     return StimulusSet([StimulusRecord(image_id=i, kind="natural") for i in ids], np.stack(pixels))

@@ -275,6 +275,7 @@ def check_counts_as_fired(folder: Path, spikes: dict[str, list[float]], margin: 
 
 
 @pytest.mark.slow
+@pytest.mark.needs_display
 @pytest.mark.parametrize("frames_on", [6, 300], ids=["0.1s", "5s"])
 def test_lsl_session_counts_every_window_as_fired_whatever_the_on_time(tmp_path, frames_on):
     """An acquisition system in its own process (``tests/peers/lsl_acquisition.py``, pylsl only): images
