@@ -9,10 +9,12 @@ import socket
 import threading
 import zipfile
 
-import numpy as np
 import pytest
 
 from conftest import run_cli
+from engine.bank import load_directory
+from engine.fast_predict import Predictor
+from engine.image_files import read_images
 from engine.fetch import DEFAULT_URL, PUBLISHED_COMMIT
 from user_input import click, open_tab
 
@@ -56,13 +58,11 @@ def test_fetch_keeps_only_the_published_models_and_they_predict_like_the_origina
     assert "100%" in result.stderr, "a progress bar runs to completion"
     assert sorted(p.name for p in dest.iterdir()) == ["models_torch", "nums_filters"]
     assert len(list((dest / "models_torch").iterdir())) == 219
-    images = shared_data / "data_V4_responses/images/images_201025.zip"
-    ours, theirs = tmp_path / "fetched.npy", tmp_path / "shared.npy"
-    for bank, out in ((dest, ours), (shared_data / "data_compact_models", theirs)):
-        done = run_cli("predict", "--bank", str(bank), "--images", str(images), "--out", str(out),
-                       "--neurons", "201025:2")
-        assert done.returncode == 0, done.stderr
-    assert (np.load(ours) == np.load(theirs)).all()
+    images = read_images(shared_data / "data_V4_responses/images/images_201025.zip").pixels[::100]
+    neurons = ["190923:5", "201025:2", "211022:41"]
+    fetched, shared = (Predictor(load_directory(bank)).predict(images, neurons)
+                       for bank in (dest, shared_data / "data_compact_models"))
+    assert (fetched == shared).all()
 
 
 def test_models_that_are_not_the_published_ones_are_refused_unless_trusted(served, tmp_path):

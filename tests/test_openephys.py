@@ -219,7 +219,6 @@ def test_a_session_against_the_plugins_bytes_stores_every_count_as_the_peer_fire
     window (0 included), the windows the stop cut are shown again, and each of those got an abort marker."""
     import numpy as np
 
-    from conftest import run_cli  # noqa: F401 - the same interpreter and environment as the CLI tests
     from stimuli.probes import colour_blob, dot_lattice, grating
     from stimuli.stimulus_set import StimulusRecord, StimulusSet
     from test_session import compactrig, count_so_far, table

@@ -141,10 +141,10 @@ def test_sigkill_at_random_moments_then_resume_loses_and_repeats_nothing(tmp_pat
                          "--map", "unit0=demo:0", "--repeats", "5", "--seed", "2", "--out", str(out))
     rng = random.Random(7)
     kills = 0
-    for attempt in range(4):
+    for attempt in range(3):
         process = subprocess.Popen(command if attempt == 0 else compactrig("session", "resume", str(out)),
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-        time.sleep(rng.uniform(4.0, 6.5))
+        time.sleep(rng.uniform(3.5, 5.5))
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)  # the runner and its presenter, mid-session
             process.wait()
