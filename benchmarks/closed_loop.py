@@ -27,16 +27,16 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from engine.bank import load_bank  # noqa: E402
-from engine.fast_predict import Predictor  # noqa: E402
-from engine.image_files import read_images  # noqa: E402
-from engine.readout_features import FeatureSpec, compute_features  # noqa: E402
-from plugins.sources.base import Presentation  # noqa: E402
-from plugins.sources.simulated import SimulatedSource  # noqa: E402
-from stimuli.closed_loop import design_for_unit, synthesis_readout  # noqa: E402
-from stimuli.gaudy import gaudy  # noqa: E402
-from stimuli.loop_simulation import simulate_selection  # noqa: E402
-from stimuli.synthesis import SynthesisSettings  # noqa: E402
+from compactrig.engine.bank import load_bank  # noqa: E402
+from compactrig.engine.fast_predict import Predictor  # noqa: E402
+from compactrig.engine.image_files import read_images  # noqa: E402
+from compactrig.engine.readout_features import FeatureSpec, compute_features  # noqa: E402
+from compactrig.plugins.sources.base import Presentation  # noqa: E402
+from compactrig.plugins.sources.simulated import SimulatedSource  # noqa: E402
+from compactrig.stimuli.closed_loop import design_for_unit, synthesis_readout  # noqa: E402
+from compactrig.stimuli.gaudy import gaudy  # noqa: E402
+from compactrig.stimuli.loop_simulation import simulate_selection  # noqa: E402
+from compactrig.stimuli.synthesis import SynthesisSettings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "v4_compact_models"

@@ -22,8 +22,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PyQt6.QtWidgets import QApplication  # noqa: E402
 
-from engine.live_fit import UnitFit  # noqa: E402
-from gui.live_fits_tab import LiveFitsTab  # noqa: E402
+from compactrig.engine.live_fit import UnitFit  # noqa: E402
+from compactrig.gui.live_fits_tab import LiveFitsTab  # noqa: E402
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 Float32, one image at a time, the reference ``CompactModel`` (batch norm as layers,
 NCHW), SciPy smoothing each step on NumPy arrays, and an extra forward pass to score
 each step's image: what a first translation of the upstream research code looks like.
-It follows the same method and records the same images as ``stimuli.synthesis``.
+It follows the same method and records the same images as ``compactrig.stimuli.synthesis``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from engine.architecture import CompactModel
-from stimuli.synthesis import SynthesisSettings, initial_noise
+from compactrig.engine.architecture import CompactModel
+from compactrig.stimuli.synthesis import SynthesisSettings, initial_noise
 
 
 def synthesize_one(model: CompactModel, seed: int, settings: SynthesisSettings) -> tuple[np.ndarray, float]:

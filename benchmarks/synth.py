@@ -1,4 +1,4 @@
-"""Benchmark: batched synthesis (``stimuli.synthesis``) versus the straightforward port, in one run.
+"""Benchmark: batched synthesis (``compactrig.stimuli.synthesis``) versus the straightforward port, in one run.
 
 Both make maximizing images for the same neuron and seeds by the same method (16 images
 of 100 steps by default). Prints both times, the ratio (goal: at least 2x), the
@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.bank import load_bank
-from engine.fast_predict import FoldedModel
-from stimuli.synthesis import SynthesisSettings, synthesize
+from compactrig.engine.bank import load_bank
+from compactrig.engine.fast_predict import FoldedModel
+from compactrig.stimuli.synthesis import SynthesisSettings, synthesize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from straightforward_synthesis import synthesize_one  # noqa: E402

@@ -14,7 +14,7 @@ done
 python - "$work/designed" "$out/synthesized_max_images.png" <<'PY'
 import sys
 from PIL import Image
-from stimuli.stimulus_set import StimulusSet
+from compactrig.stimuli.stimulus_set import StimulusSet
 designed = StimulusSet.load(sys.argv[1])
 sheet = Image.new("RGB", (124 * len(designed), 124), (40, 40, 40))
 for index, pixels in enumerate(designed.pixels):

@@ -16,7 +16,7 @@ from pathlib import Path
 from PyQt6.QtTest import QTest
 from PyQt6.QtWidgets import QApplication
 
-from gui.main_window import MainWindow
+from compactrig.gui.main_window import MainWindow
 
 
 def wait_until(condition, timeout: float = 300.0) -> None:

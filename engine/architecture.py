@@ -6,7 +6,7 @@ in Keras (row, column, channel) order. Parameter names match the published state
 dicts, so ``load_state_dict`` takes them unchanged.
 
 This module is the *reference* evaluation: clear, differentiable, any dtype and
-device. ``engine.fast_predict`` evaluates the same function faster.
+device. ``compactrig.engine.fast_predict`` evaluates the same function faster.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A bank comes from a folder in the published layout
 (``models_torch/compact_model_S_neuronI.pt`` beside ``nums_filters/compact_model_S_neuronI.npy``),
 from the upstream repository root (which holds ``data_compact_models/``), or from the
-embedded demo bank built in code (``resources.demo_bank``), so the app works offline.
+embedded demo bank built in code (``compactrig.resources.demo_bank``), so the app works offline.
 Neuron ids are ``S:I`` (session, row of that session's response arrays), e.g. ``201025:2``.
 """
 
@@ -18,8 +18,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from engine.architecture import N_STAGES, CompactModel, parameter_count
-from engine.errors import CompactRigError
+from compactrig.engine.architecture import N_STAGES, CompactModel, parameter_count
+from compactrig.engine.errors import CompactRigError
 
 MODEL_FILE = re.compile(r"compact_model_(?P<session>\w+?)_neuron(?P<index>\d+)\.pt$")
 DEMO_BANK = "demo"
@@ -180,10 +180,10 @@ def load_directory(path: str | Path) -> ModelBank:
 def load_bank(spec: str | Path | None = None) -> ModelBank:
     """The bank a command names: a folder, ``published`` (fetched copy), or the demo bank (default)."""
     if spec is None or str(spec) == DEMO_BANK:
-        from resources.demo_bank import build_demo_bank
+        from compactrig.resources.demo_bank import build_demo_bank
         return build_demo_bank()
     if str(spec) == "published":
-        from engine.fetch import default_models_dir, finish_interrupted_swap
+        from compactrig.engine.fetch import default_models_dir, finish_interrupted_swap
         finish_interrupted_swap(default_models_dir())
         if not default_models_dir().exists():
             raise CompactRigError(f"the published models are not on this machine yet ({default_models_dir()}): "

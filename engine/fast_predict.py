@@ -23,10 +23,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.architecture import CHANNEL_MEANS, N_STAGES, OUTPUT_SIZE, STAGE_STRIDES, CompactModel
-from engine.bank import ModelBank
-from engine.errors import CompactRigError
-from engine.preprocess import to_model_batch
+from compactrig.engine.architecture import CHANNEL_MEANS, N_STAGES, OUTPUT_SIZE, STAGE_STRIDES, CompactModel
+from compactrig.engine.bank import ModelBank
+from compactrig.engine.errors import CompactRigError
+from compactrig.engine.preprocess import to_model_batch
 
 CHUNK = 4
 """Images per forward call: small enough that a stage-0 map stays in cache."""
@@ -96,6 +96,16 @@ class FoldedModel(nn.Module):
             x = relu(point(depth(x)))
             outputs.append(x)
         return outputs
+
+    def stage_unit(self, prepared: torch.Tensor, stage: int, channel: int,
+                   position: tuple[int, int] | None = None) -> torch.Tensor:
+        """One channel of a stage ``(N,)``, differentiable: at ``position`` (row, col) in the published
+        (image) frame, or averaged over space when None. The flipped frame stays in here."""
+        unit_map = self.stage_outputs(prepared, stage)[-1][:, channel]
+        if position is None:
+            return unit_map.mean(dim=(1, 2))
+        size = unit_map.shape[-1]
+        return unit_map[:, size - 1 - position[0], size - 1 - position[1]]
 
     def read(self, last_stage: torch.Tensor) -> torch.Tensor:
         """The dense readout of the (flipped) last-stage map: the model's response ``(N,)``."""

@@ -21,8 +21,8 @@ from typing import Callable
 
 from platformdirs import user_data_dir
 
-from engine.bank import ModelBank, load_directory
-from engine.errors import CompactRigError
+from compactrig.engine.bank import ModelBank, load_directory
+from compactrig.engine.errors import CompactRigError
 
 PUBLISHED_COMMIT = "f4552ad9d34a466ebc66658f72a08a8e5038f1cf"
 """The commit of cowleygroup/V4_compact_models whose models CompactRig was checked against."""

@@ -15,8 +15,8 @@ from typing import Callable
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from engine.errors import CompactRigError
-from engine.preprocess import to_model_image
+from compactrig.engine.errors import CompactRigError
+from compactrig.engine.preprocess import to_model_image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".gif", ".webp"}
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from engine.architecture import OUTPUT_SIZE, CompactModel
+from compactrig.engine.architecture import OUTPUT_SIZE, CompactModel
 
 
 @dataclass

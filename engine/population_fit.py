@@ -1,11 +1,11 @@
 """Live fits of many recorded units at once, vectorized over units, for the live-fit view.
 
-``UnitFit`` (``engine.live_fit``) follows one unit with O(1) Python updates; a lab watching
+``UnitFit`` (``compactrig.engine.live_fit``) follows one unit with O(1) Python updates; a lab watching
 a hundred units needs a whole batch of presentations added with a few array operations
 and every unit's r, affine fit and r2_ER recomputed in one pass. Per unit and image the
 state is the count, sum and sum of squares of the responses, as in ``UnitFit``, so the
 statistics are the same functions of the same sums (``r2_er`` follows Pospisil & Bair
-2021, see ``engine.live_fit``). The running history of r and r2_ER (one entry per batch)
+2021, see ``compactrig.engine.live_fit``). The running history of r and r2_ER (one entry per batch)
 is kept for the "fit over presentations" plot; r's confidence band is the Fisher-z
 interval over the images seen.
 """

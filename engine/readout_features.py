@@ -15,11 +15,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from engine.architecture import N_STAGES
-from engine.bank import ModelBank
-from engine.errors import CompactRigError
-from engine.fast_predict import CHUNK, Cancelled, FoldedModel, Predictor, prepare_input
-from engine.preprocess import to_model_batch
+from compactrig.engine.architecture import N_STAGES
+from compactrig.engine.bank import ModelBank
+from compactrig.engine.errors import CompactRigError
+from compactrig.engine.fast_predict import CHUNK, Cancelled, FoldedModel, Predictor, prepare_input
+from compactrig.engine.preprocess import to_model_batch
 
 
 @dataclass(frozen=True)

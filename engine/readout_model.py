@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.fast_predict import Predictor, prepare_input
-from engine.preprocess import to_model_batch
-from engine.readout_features import FeatureSpec, pooled_stage
+from compactrig.engine.fast_predict import Predictor, prepare_input
+from compactrig.engine.preprocess import to_model_batch
+from compactrig.engine.readout_features import FeatureSpec, pooled_stage
 
 
 class ReadoutModel(nn.Module):
@@ -55,7 +55,7 @@ class ReadoutModel(nn.Module):
 
 
 def single_unit(model: ReadoutModel, unit: str) -> "ReadoutUnit":
-    """The model restricted to one unit's response ``(N,)``: what ``stimuli.synthesis`` maximizes."""
+    """The model restricted to one unit's response ``(N,)``: what ``compactrig.stimuli.synthesis`` maximizes."""
     return ReadoutUnit(model, model.units.index(unit))
 
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.errors import CompactRigError
-from engine.live_fit import r2_er
+from compactrig.engine.errors import CompactRigError
+from compactrig.engine.live_fit import r2_er
 
 ALPHAS = np.logspace(-4, 2, 13)
 """Relative penalties tried: ``lambda = alpha * n_train`` on z-scored features."""

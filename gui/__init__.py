@@ -1,4 +1,1 @@
-"""The CompactRig application shell: the command line (``gui.cli``) and, later, the Qt window.
-
-Importing this package does not import Qt; only the window modules do.
-"""
+"""The CompactRig window (PyQt6 + pyqtgraph): views over engine/, stimuli/ and the rig runtime, no numerics."""

@@ -6,7 +6,7 @@ import sys
 
 from PyQt6.QtWidgets import QApplication
 
-from gui.main_window import MainWindow
+from compactrig.gui.main_window import MainWindow
 
 
 def run_app(argv: list[str] | None = None) -> int:

@@ -6,7 +6,7 @@ r and r2_ER, the plots the focused unit's held-out fit and the bank neurons it r
 "Synthesize for this unit" designs images through the readout (optionally holding the
 other units at baseline) and hands them to the stimulus set and the session's plan;
 "Queue next batch" picks images from the candidate pool by the chosen strategy. All the
-computation is ``stimuli.closed_loop`` and friends, run in jobs; this module only moves
+computation is ``compactrig.stimuli.closed_loop`` and friends, run in jobs; this module only moves
 data between them and the widgets.
 """
 
@@ -20,23 +20,23 @@ from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (QCheckBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
                              QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from engine.architecture import N_STAGES
-from engine.bank import ModelBank
-from engine.errors import CompactRigError
-from engine.fast_predict import Predictor
-from engine.image_files import read_images
-from engine.readout_features import FeatureSpec, compute_features
-from engine.ridge import MIN_IMAGES, RidgeFit
-from gui.image_dialog import ask_for_images
-from gui.session.events import ImagesAdded, ResponseStored, SessionStarted, SessionStatus, UnitsDiscovered
-from gui.session.folder import STIMULI_DIR
-from gui.combo_box import ComboBox
-from gui.worker import Job, JobList
-from stimuli.closed_loop import (ReadoutData, ResponseLog, design_for_unit, next_batch, refit, strongest_weights,
+from compactrig.engine.architecture import N_STAGES
+from compactrig.engine.bank import ModelBank
+from compactrig.engine.errors import CompactRigError
+from compactrig.engine.fast_predict import Predictor
+from compactrig.engine.image_files import read_images
+from compactrig.engine.readout_features import FeatureSpec, compute_features
+from compactrig.engine.ridge import MIN_IMAGES, RidgeFit
+from compactrig.gui.image_dialog import ask_for_images
+from compactrig.rig.session.events import ImagesAdded, ResponseStored, SessionStarted, SessionStatus, UnitsDiscovered
+from compactrig.rig.session.folder import STIMULI_DIR
+from compactrig.gui.combo_box import ComboBox
+from compactrig.gui.worker import Job, JobList
+from compactrig.stimuli.closed_loop import (ReadoutData, ResponseLog, design_for_unit, next_batch, refit, strongest_weights,
                                  synthesis_readout)
-from stimuli.next_images import STRATEGIES, candidate_pool, pool_kinds
-from stimuli.stimulus_set import StimulusRecord, StimulusSet, annotate
-from stimuli.synthesis import SynthesisSettings
+from compactrig.stimuli.next_images import STRATEGIES, candidate_pool, pool_kinds
+from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet, annotate
+from compactrig.stimuli.synthesis import SynthesisSettings
 
 READOUT_COLUMNS = ("unit", "images", "penalty", "held-out r", "r2_ER", "reads most from")
 IDLE_TEXT = "no job running"

@@ -1,6 +1,6 @@
 """The Design view: choose neurons and a method, run it off the GUI thread, pick results for the set.
 
-The methods are ``stimuli.design`` (the same functions as ``compactrig synth`` and
+The methods are ``compactrig.stimuli.design`` (the same functions as ``compactrig synth`` and
 ``compactrig gaudy``). While a job runs, its latest image is kept in a buffer that a
 10 Hz timer shows, so the preview costs the synthesis nothing when nobody looks.
 """
@@ -18,18 +18,18 @@ from PyQt6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFormLayout, QGroupBox, 
                              QLabel, QLineEdit, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSpinBox,
                              QVBoxLayout, QWidget)
 
-from engine.bank import ModelBank
-from engine.errors import CompactRigError
-from engine.fast_predict import FoldedModel
-from engine.image_files import ImageCollection, read_images
-from gui.image_dialog import ask_for_images
-from gui.models_tab import probe_collection
-from gui.stimulus_set_tab import thumbnail
-from gui.combo_box import ComboBox
-from gui.worker import Job, JobList
-from stimuli.design import Design, design_adversarial, design_gaudy, design_synthesized
-from stimuli.stimulus_set import StimulusSet, annotate
-from stimuli.synthesis import SynthesisSettings
+from compactrig.engine.bank import ModelBank
+from compactrig.engine.errors import CompactRigError
+from compactrig.engine.fast_predict import FoldedModel
+from compactrig.engine.image_files import ImageCollection, read_images
+from compactrig.gui.image_dialog import ask_for_images
+from compactrig.gui.models_tab import probe_collection
+from compactrig.gui.stimulus_set_tab import thumbnail
+from compactrig.gui.combo_box import ComboBox
+from compactrig.gui.worker import Job, JobList
+from compactrig.stimuli.design import Design, design_adversarial, design_gaudy, design_synthesized
+from compactrig.stimuli.stimulus_set import StimulusSet, annotate
+from compactrig.stimuli.synthesis import SynthesisSettings
 
 METHODS = ("max", "min", "adversarial up", "adversarial down", "gaudy")
 PREVIEW_SIZE = 224

@@ -1,4 +1,4 @@
-"""The Inspect view: one neuron taken apart on one image (``engine.inspection``), drawn.
+"""The Inspect view: one neuron taken apart on one image (``compactrig.engine.inspection``), drawn.
 
 Stage-0 filters as colour patches, each stage's activation maps as a mosaic, the
 consolidation (readout) weights as a spatial map and per channel, and the ablation bar
@@ -15,13 +15,13 @@ from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtGui import QPixmap
 from PyQt6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from engine.bank import ModelBank
-from engine.image_files import ImageCollection
-from engine.inspection import Inspection, inspect, mosaic
-from gui.design_tab import qimage
-from gui.models_tab import probe_collection
-from gui.combo_box import ComboBox
-from gui.worker import Job, JobList
+from compactrig.engine.bank import ModelBank
+from compactrig.engine.image_files import ImageCollection
+from compactrig.engine.inspection import Inspection, inspect, mosaic
+from compactrig.gui.design_tab import qimage
+from compactrig.gui.models_tab import probe_collection
+from compactrig.gui.combo_box import ComboBox
+from compactrig.gui.worker import Job, JobList
 
 FILTER_COLUMNS = 8
 

@@ -1,11 +1,11 @@
 """The Live fits view: model prediction versus measured response, per unit and for the population.
 
 Responses arrive in batches from the Rig view's 25 Hz timer (never one redraw per
-sample); each batch goes into an ``engine.population_fit.PopulationFit``, which computes
+sample); each batch goes into a ``compactrig.engine.population_fit.PopulationFit``, which computes
 every unit's r, affine fit and r2_ER at once. The view draws the focused unit's scatter
 (one point per image: its mean response) with the affine line, its running r (with the
 Fisher-z 95% band) and r2_ER over presentations, and a sortable table of all units.
-Below, the closed-loop panel (``gui.closed_loop_panel``) fits readouts for every unit,
+Below, the closed-loop panel (``compactrig.gui.closed_loop_panel``) fits readouts for every unit,
 mapped or not, and designs and queues images for them.
 """
 
@@ -20,13 +20,13 @@ from PyQt6.QtGui import QPixmap
 from PyQt6.QtWidgets import (QDialog, QFileDialog, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QPushButton,
                              QScrollArea, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from engine.bank import ModelBank
-from engine.natural_order import natural_key
-from engine.population_fit import PopulationFit, PopulationSummary
-from gui.closed_loop_panel import ClosedLoopPanel
-from gui.session.events import ImagesAdded, ResponseStored, SessionStarted, UnitsDiscovered
-from gui.session.report import write_report
-from gui.worker import Job, JobList
+from compactrig.engine.bank import ModelBank
+from compactrig.engine.natural_order import natural_key
+from compactrig.engine.population_fit import PopulationFit, PopulationSummary
+from compactrig.gui.closed_loop_panel import ClosedLoopPanel
+from compactrig.rig.session.events import ImagesAdded, ResponseStored, SessionStarted, UnitsDiscovered
+from compactrig.rig.session.report import write_report
+from compactrig.gui.worker import Job, JobList
 
 TABLE_COLUMNS = ("unit", "model", "shown", "images", "r", "r2_ER", "slope")
 

@@ -7,13 +7,13 @@ from pathlib import Path
 from PyQt6.QtCore import QByteArray
 from PyQt6.QtWidgets import QMainWindow, QMessageBox, QTabWidget, QTextBrowser
 
-from gui.design_tab import DesignTab
-from gui.inspect_tab import InspectTab
-from gui.live_fits_tab import LiveFitsTab
-from gui.models_tab import ModelsTab
-from gui.rig_tab import RigTab
-from gui.settings import load_settings, save_settings
-from gui.stimulus_set_tab import StimulusSetTab
+from compactrig.gui.design_tab import DesignTab
+from compactrig.gui.inspect_tab import InspectTab
+from compactrig.gui.live_fits_tab import LiveFitsTab
+from compactrig.gui.models_tab import ModelsTab
+from compactrig.gui.rig_tab import RigTab
+from compactrig.gui.settings import load_settings, save_settings
+from compactrig.gui.stimulus_set_tab import StimulusSetTab
 
 GETTING_STARTED = """
 <h2>Getting started</h2>

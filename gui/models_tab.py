@@ -10,16 +10,16 @@ from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar,
                              QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from engine.bank import ModelBank, load_bank
-from engine.errors import CompactRigError
-from engine.fast_predict import Cancelled, Predictor
-from engine.fetch import fetch_models
-from engine.image_files import ImageCollection, read_images
-from engine.summaries import ResponseDistribution, response_distribution
-from gui.image_dialog import ask_for_images
-from gui.combo_box import ComboBox
-from gui.worker import Job, JobList
-from stimuli.probes import standard_probes
+from compactrig.engine.bank import ModelBank, load_bank
+from compactrig.engine.errors import CompactRigError
+from compactrig.engine.fast_predict import Cancelled, Predictor
+from compactrig.engine.fetch import fetch_models
+from compactrig.engine.image_files import ImageCollection, read_images
+from compactrig.engine.summaries import ResponseDistribution, response_distribution
+from compactrig.gui.image_dialog import ask_for_images
+from compactrig.gui.combo_box import ComboBox
+from compactrig.gui.worker import Job, JobList
+from compactrig.stimuli.probes import standard_probes
 
 BANK_CHOICES = ("demo", "published", "folder…")
 

@@ -1,6 +1,6 @@
 """A form built from a plugin's own option descriptions (name, type, default, help).
 
-Sources, gates and marker outputs describe their options as ``plugins.sources.base.Option``;
+Sources, gates and marker outputs describe their options as ``compactrig.plugins.sources.base.Option``;
 this widget shows one field per option (a check box for yes/no, a line edit otherwise)
 with the help as tooltip, and hands back only the values the user changed, so the
 plugin's own parsing (``parse_settings``) stays the one place that checks them.
@@ -12,7 +12,7 @@ from typing import Any
 
 from PyQt6.QtWidgets import QCheckBox, QFormLayout, QLabel, QLineEdit, QWidget
 
-from plugins.sources.base import Option
+from compactrig.plugins.sources.base import Option
 
 
 class OptionForm(QWidget):

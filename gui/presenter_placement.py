@@ -14,7 +14,7 @@ from PyQt6.QtCore import QPoint, QRect, QSize
 from PyQt6.QtGui import QGuiApplication
 from PyQt6.QtWidgets import QWidget
 
-from gui.presenter.rig import RigConfig
+from compactrig.rig.presenter.rig import RigConfig
 
 
 @dataclass(frozen=True)

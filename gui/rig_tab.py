@@ -1,6 +1,6 @@
 """The Rig view: edit and check the rig file, choose source, gate and markers, run a session.
 
-The session itself is ``gui.session.runner.SessionRunner`` in a ``Job`` thread (the same
+The session itself is ``compactrig.rig.session.runner.SessionRunner`` in a ``Job`` thread (the same
 runner as ``compactrig session run``); the view only flips its ``pause_requested`` and
 ``stop_requested`` flags. The runner's events go into a queue that a 25 Hz timer drains:
 status lines update here, responses are handed on (``events_arrived``) to the live fits.
@@ -20,18 +20,18 @@ from PyQt6.QtCore import QTimer, pyqtSignal
 from PyQt6.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                              QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
 
-from engine.errors import CompactRigError
-from gui.option_form import OptionForm
-from gui.presenter.rig import DEFAULT_RIG_TEXT, RigConfig, RigFileError, parse_rig, with_small_window
-from gui.presenter_placement import presenter_placement
-from gui.session.events import SessionStatus
-from gui.session.runner import (SessionPlan, SessionRunner, append_to_session, default_unit_map, start_session,
+from compactrig.engine.errors import CompactRigError
+from compactrig.gui.option_form import OptionForm
+from compactrig.rig.presenter.rig import DEFAULT_RIG_TEXT, RigConfig, RigFileError, parse_rig, with_small_window
+from compactrig.gui.presenter_placement import presenter_placement
+from compactrig.rig.session.events import SessionStatus
+from compactrig.rig.session.runner import (SessionPlan, SessionRunner, append_to_session, default_unit_map, start_session,
                                 stored_session)
-from gui.combo_box import ComboBox
-from gui.worker import Job, JobList
-from plugins.registry import GATES, MARKER_OUTPUTS, RESPONSE_SOURCES, available, load_plugin, make_source
-from plugins.sources.base import parse_settings
-from stimuli.stimulus_set import StimulusSet
+from compactrig.gui.combo_box import ComboBox
+from compactrig.gui.worker import Job, JobList
+from compactrig.plugins.registry import GATES, MARKER_OUTPUTS, RESPONSE_SOURCES, available, load_plugin, make_source
+from compactrig.plugins.sources.base import parse_settings
+from compactrig.stimuli.stimulus_set import StimulusSet
 
 FEED_INTERVAL_MS = 40
 """The status and live-fit redraw period (25 Hz)."""

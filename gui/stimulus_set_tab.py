@@ -13,9 +13,9 @@ from PyQt6.QtGui import QIcon, QImage, QPixmap
 from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QTableWidget,
                              QTableWidgetItem, QVBoxLayout, QWidget)
 
-from engine.errors import CompactRigError
-from stimuli.probes import probe_family_set
-from stimuli.stimulus_set import StimulusSet
+from compactrig.engine.errors import CompactRigError
+from compactrig.stimuli.probes import probe_family_set
+from compactrig.stimuli.stimulus_set import StimulusSet
 
 COLUMNS = ("image", "id", "kind", "target", "seed", "source", "target response")
 THUMBNAIL = 56

@@ -11,8 +11,8 @@ from typing import Any, Callable
 
 from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
-from engine.errors import CompactRigError
-from engine.fast_predict import Cancelled
+from compactrig.engine.errors import CompactRigError
+from compactrig.engine.fast_predict import Cancelled
 
 Work = Callable[[Callable[[int, int], None], Callable[[], bool]], Any]
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.errors import CompactRigError
-from plugins.lsl_clock import ClockCorrection
-from plugins.sources.base import Option, parse_settings
+from compactrig.engine.errors import CompactRigError
+from compactrig.plugins.lsl_clock import ClockCorrection
+from compactrig.plugins.sources.base import Option, parse_settings
 
 
 class Gate:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from engine.errors import CompactRigError
-from plugins.sources.base import Option
+from compactrig.engine.errors import CompactRigError
+from compactrig.plugins.sources.base import Option
 
 
 class MarkerOutput:

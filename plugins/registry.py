@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 from typing import Any
 
-from engine.errors import CompactRigError
+from compactrig.engine.errors import CompactRigError
 
 MARKER_OUTPUTS = "compactrig.marker_outputs"
 RESPONSE_SOURCES = "compactrig.response_sources"

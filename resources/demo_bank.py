@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from engine.architecture import BATCH_NORM_EPS, KERNEL_SIZE, N_STAGES, OUTPUT_SIZE
-from engine.bank import ModelBank, NeuronInfo, StateDict
+from compactrig.engine.architecture import BATCH_NORM_EPS, KERNEL_SIZE, N_STAGES, OUTPUT_SIZE
+from compactrig.engine.bank import ModelBank, NeuronInfo, StateDict
 
 GABOR_PERIOD = 4.0
 """Pixels per cycle of the stage-0 Gabors (the probe gratings use the same)."""

@@ -15,9 +15,9 @@ from typing import Callable, Literal
 import numpy as np
 import torch
 
-from engine.architecture import CHANNEL_MEANS
-from engine.fast_predict import FoldedModel, prepare_input, restore_pixels
-from stimuli.targets import OUTPUT, UnitTarget
+from compactrig.engine.architecture import CHANNEL_MEANS
+from compactrig.engine.fast_predict import FoldedModel, prepare_input, restore_pixels
+from compactrig.stimuli.targets import OUTPUT, UnitTarget
 
 Push = Literal["up", "down"]
 

@@ -15,17 +15,17 @@ from typing import Callable
 
 import numpy as np
 
-from engine.bank import ModelBank
-from engine.fast_predict import Predictor
-from engine.readout_features import FeatureSpec
-from engine.readout_model import ReadoutModel, ReadoutUnit
-from engine.ridge import RidgeFit, TrialSums, committee_predictions, disagreement, fit_ridge
-from stimuli.design import Design
-from stimuli.next_images import Strategy, choose_next
-from stimuli.readout_targets import PopulationTarget
-from stimuli.stimulus_set import StimulusRecord
-from stimuli.synthesis import SynthesisProgress, SynthesisSettings, synthesize
-from stimuli.targets import OUTPUT
+from compactrig.engine.bank import ModelBank
+from compactrig.engine.fast_predict import Predictor
+from compactrig.engine.readout_features import FeatureSpec
+from compactrig.engine.readout_model import ReadoutModel, ReadoutUnit
+from compactrig.engine.ridge import RidgeFit, TrialSums, committee_predictions, disagreement, fit_ridge
+from compactrig.stimuli.design import Design
+from compactrig.stimuli.next_images import Strategy, choose_next
+from compactrig.stimuli.readout_targets import PopulationTarget
+from compactrig.stimuli.stimulus_set import StimulusRecord
+from compactrig.stimuli.synthesis import SynthesisProgress, SynthesisSettings, synthesize
+from compactrig.stimuli.targets import OUTPUT
 
 SYNTHESIS_NEURONS = 12
 """Bank neurons a synthesis readout keeps (its strongest): each costs a forward and backward pass per step."""

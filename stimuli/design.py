@@ -13,12 +13,12 @@ from typing import Callable
 
 import numpy as np
 
-from engine.fast_predict import FoldedModel
-from stimuli.adversarial import Push, adversarial
-from stimuli.gaudy import GaudyMode, gaudy
-from stimuli.stimulus_set import StimulusRecord
-from stimuli.synthesis import SynthesisProgress, SynthesisSettings, synthesize
-from stimuli.targets import OUTPUT, UnitTarget
+from compactrig.engine.fast_predict import FoldedModel
+from compactrig.stimuli.adversarial import Push, adversarial
+from compactrig.stimuli.gaudy import GaudyMode, gaudy
+from compactrig.stimuli.stimulus_set import StimulusRecord
+from compactrig.stimuli.synthesis import SynthesisProgress, SynthesisSettings, synthesize
+from compactrig.stimuli.targets import OUTPUT, UnitTarget
 
 
 @dataclass

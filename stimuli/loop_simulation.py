@@ -14,9 +14,9 @@ from typing import Callable
 
 import numpy as np
 
-from engine.ridge import RidgeFit
-from stimuli.closed_loop import ResponseLog, next_batch, refit
-from stimuli.next_images import Strategy
+from compactrig.engine.ridge import RidgeFit
+from compactrig.stimuli.closed_loop import ResponseLog, next_batch, refit
+from compactrig.stimuli.next_images import Strategy
 
 WARM_START = 100
 """Presentations of random natural images before the committee takes over."""

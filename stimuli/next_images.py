@@ -13,10 +13,10 @@ from typing import Literal
 
 import numpy as np
 
-from engine.errors import CompactRigError
-from stimuli.design import design_gaudy
-from stimuli.stimulus_set import StimulusRecord, StimulusSet
-from stimuli.textures import pink_noise_images
+from compactrig.engine.errors import CompactRigError
+from compactrig.stimuli.design import design_gaudy
+from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
+from compactrig.stimuli.textures import pink_noise_images
 
 Strategy = Literal["random", "gaudy-first", "committee"]
 STRATEGIES: tuple[str, ...] = ("random", "gaudy-first", "committee")

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.architecture import IMAGE_SIZE
-from stimuli.stimulus_set import StimulusRecord, StimulusSet
+from compactrig.engine.architecture import IMAGE_SIZE
+from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 
 GREY = 128.0
 

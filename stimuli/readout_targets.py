@@ -1,7 +1,7 @@
 """What a synthesis through a readout drives: one recorded unit, or one unit with the others held still.
 
-Both are targets in the sense of ``stimuli.targets``: ``score(model, prepared)`` gives a
-differentiable value per image that ``stimuli.synthesis.synthesize`` maximizes (or
+Both are targets in the sense of ``compactrig.stimuli.targets``: ``score(model, prepared)`` gives a
+differentiable value per image that ``compactrig.stimuli.synthesis.synthesize`` maximizes (or
 minimizes). The population target is for images that are *selective*: they move one
 unit while every other recorded unit stays near its baseline (its mean response to the
 images shown so far), each unit measured in units of its own response spread.
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from engine.readout_model import ReadoutModel
+from compactrig.engine.readout_model import ReadoutModel
 
 
 @dataclass(frozen=True)

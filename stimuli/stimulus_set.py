@@ -21,11 +21,11 @@ from typing import Callable, Iterable
 import numpy as np
 from PIL import Image
 
-from engine import __version__
-from engine.architecture import IMAGE_SIZE
-from engine.bank import ModelBank
-from engine.errors import CompactRigError
-from engine.fast_predict import Predictor
+from compactrig.engine import __version__
+from compactrig.engine.architecture import IMAGE_SIZE
+from compactrig.engine.bank import ModelBank
+from compactrig.engine.errors import CompactRigError
+from compactrig.engine.fast_predict import Predictor
 
 MANIFEST = "manifest.json"
 FORMAT = "compactrig-stimulus-set"

@@ -7,7 +7,7 @@ to 0..255; every 50 steps smooth the image itself; keep the best image seen.
 
 Differences from a straightforward port, none of which changes the images:
 - all seeds run together as one batch (each image normalised by its own RMS);
-- smoothing is a torch convolution (``stimuli.smoothing``), no NumPy round trips;
+- smoothing is a torch convolution (``compactrig.stimuli.smoothing``), no NumPy round trips;
 - the forward pass that gives a step's gradient also scores the image of the previous
   step, so scoring costs no extra pass (except for the image just before a smoothing);
 - the model is the batch-norm-folded, channels-last ``FoldedModel``.
@@ -24,10 +24,10 @@ from typing import Callable, Literal
 import numpy as np
 import torch
 
-from engine.architecture import CHANNEL_MEANS, IMAGE_SIZE
-from engine.fast_predict import CHUNK, FoldedModel, prepare_input, restore_pixels
-from stimuli.smoothing import smooth
-from stimuli.targets import OUTPUT, UnitTarget
+from compactrig.engine.architecture import CHANNEL_MEANS, IMAGE_SIZE
+from compactrig.engine.fast_predict import CHUNK, FoldedModel, prepare_input, restore_pixels
+from compactrig.stimuli.smoothing import smooth
+from compactrig.stimuli.targets import OUTPUT, UnitTarget
 
 Direction = Literal["max", "min"]
 LUMA = (0.299, 0.587, 0.114)
@@ -88,7 +88,8 @@ def to_grayscale(images: np.ndarray) -> np.ndarray:
 
 
 class _PreparedSpace:
-    """Clipping and grayscale in the model's (mean-subtracted, flipped) frame."""
+    """Clipping and grayscale on the model's prepared input (``prepare_input``: per-pixel, so its layout does not
+    matter here)."""
 
     def __init__(self, device: torch.device) -> None:
         means = torch.tensor(CHANNEL_MEANS, device=device).view(1, 3, 1, 1)

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.architecture import N_STAGES, stage_sizes
-from engine.errors import CompactRigError
-from engine.fast_predict import FoldedModel
+from compactrig.engine.architecture import N_STAGES, stage_sizes
+from compactrig.engine.errors import CompactRigError
+from compactrig.engine.fast_predict import FoldedModel
 
 
 @dataclass(frozen=True)
@@ -54,14 +54,11 @@ class UnitTarget:
             raise CompactRigError(f"target {self.describe()}: stage {self.stage} positions are 0..{size - 1}")
 
     def score(self, model: FoldedModel, prepared: torch.Tensor) -> torch.Tensor:
-        """The target's value ``(N,)`` for prepared (flipped) input; differentiable."""
+        """The target's value ``(N,)`` for input prepared by ``prepare_input``; differentiable."""
         if self.stage is None:
             return model(prepared)
-        unit_map = model.stage_outputs(prepared, self.stage)[-1][:, self.channel]
-        if self.row is None:
-            return unit_map.mean(dim=(1, 2))
-        size = unit_map.shape[-1]  # the folded model works on spatially flipped maps
-        return unit_map[:, size - 1 - self.row, size - 1 - self.col]
+        return model.stage_unit(prepared, self.stage, self.channel,
+                                None if self.row is None else (self.row, self.col))
 
 
 OUTPUT = UnitTarget()

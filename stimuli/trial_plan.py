@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.errors import CompactRigError
+from compactrig.engine.errors import CompactRigError
 
 
 @dataclass(frozen=True)

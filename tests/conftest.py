@@ -64,7 +64,7 @@ def window(qtbot):
     Not given to ``qtbot.addWidget``: pytest-qt would close it before this fixture's teardown,
     and a test that failed mid-session would then hang on the "A session is running" question.
     """
-    from gui.main_window import MainWindow
+    from compactrig.gui.main_window import MainWindow
     main = MainWindow()
     main.show()
     qtbot.waitExposed(main)
@@ -88,26 +88,26 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def published_bank(shared_data):
-    from engine.bank import load_directory
+    from compactrig.engine.bank import load_directory
     return load_directory(shared_data / "data_compact_models")
 
 
 @pytest.fixture(scope="session")
 def images_190923(shared_data):
-    from engine.image_files import read_images
+    from compactrig.engine.image_files import read_images
     return read_images(shared_data / "data_V4_responses" / "images" / "images_190923.zip")
 
 
 @pytest.fixture(scope="session")
 def images_201025(shared_data):
-    from engine.image_files import read_images
+    from compactrig.engine.image_files import read_images
     return read_images(shared_data / "data_V4_responses" / "images" / "images_201025.zip")
 
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run the installed ``compactrig`` console script as a user would."""
     script = Path(sys.executable).with_name("compactrig")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "gui.cli"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "compactrig.rig.cli"]
     return subprocess.run([*command, *args], capture_output=True, text=True,
                           cwd=cwd or REPO, timeout=timeout)
 

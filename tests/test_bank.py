@@ -7,8 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from engine.bank import load_bank, load_directory
-from engine.errors import CompactRigError
+from compactrig.engine.bank import load_bank, load_directory
+from compactrig.engine.errors import CompactRigError
 
 
 def small_bank(shared_data, tmp_path, neurons=("201025_neuron2", "201025_neuron10", "190923_neuron5")):

@@ -9,7 +9,9 @@ from conftest import REPO
 
 QT_MODULES = ("PyQt6", "PyQt5", "PySide6", "PySide2", "pyqtgraph", "qtpy")
 PURE_PACKAGES = ("engine", "stimuli", "plugins", "resources")
-PRESENTATION_PACKAGE = "gui/presenter"
+RIG_RUNTIME = "rig"
+"""The presenter process, sessions and the command line: never Qt."""
+PRESENTATION_PACKAGE = "rig/presenter"
 """Where the PsychoPy presenter process lives (issue 4): the only code that imports psychopy,
 and it never imports Qt either (it runs in its own process)."""
 
@@ -38,14 +40,14 @@ def offenders(files: list[Path], forbidden: tuple[str, ...]) -> list[str]:
     return found
 
 
-def test_pure_packages_and_presenter_never_import_qt():
-    files = python_files(*PURE_PACKAGES, PRESENTATION_PACKAGE)
+def test_pure_packages_and_the_rig_runtime_never_import_qt():
+    files = python_files(*PURE_PACKAGES, RIG_RUNTIME)
     assert len(files) > 5
     assert offenders(files, QT_MODULES) == []
 
 
 def test_only_presentation_code_imports_psychopy():
-    files = [p for p in python_files("engine", "stimuli", "plugins", "resources", "gui")
+    files = [p for p in python_files("engine", "stimuli", "plugins", "resources", "rig", "gui")
              if PRESENTATION_PACKAGE not in p.relative_to(REPO).as_posix()]
     assert offenders(files, ("psychopy",)) == []
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from conftest import run_cli
 from independent_model import evaluate
-from stimuli.probes import colour_blob, dot_lattice, grating
+from compactrig.stimuli.probes import colour_blob, dot_lattice, grating
 
 
 def test_demo_table_stars_each_neurons_preferred_probe():

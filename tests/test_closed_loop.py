@@ -11,20 +11,20 @@ import numpy as np
 import pytest
 import torch
 
-from engine.bank import load_bank
-from engine.errors import CompactRigError
-from engine.fast_predict import Predictor, prepare_input
-from engine.readout_features import FeatureSpec, compute_features
-from engine.readout_model import ReadoutModel
-from plugins.sources.base import Presentation
-from plugins.sources.simulated import SimulatedSource
-from stimuli.closed_loop import ReadoutData, ResponseLog, design_for_unit, refit, strongest_weights, synthesis_readout
-from stimuli.gaudy import gaudy
-from stimuli.loop_simulation import simulate_selection
-from stimuli.next_images import choose_next
-from stimuli.readout_targets import PopulationTarget
-from stimuli.synthesis import SynthesisSettings
-from stimuli.textures import pink_noise_images
+from compactrig.engine.bank import load_bank
+from compactrig.engine.errors import CompactRigError
+from compactrig.engine.fast_predict import Predictor, prepare_input
+from compactrig.engine.readout_features import FeatureSpec, compute_features
+from compactrig.engine.readout_model import ReadoutModel
+from compactrig.plugins.sources.base import Presentation
+from compactrig.plugins.sources.simulated import SimulatedSource
+from compactrig.stimuli.closed_loop import ReadoutData, ResponseLog, design_for_unit, refit, strongest_weights, synthesis_readout
+from compactrig.stimuli.gaudy import gaudy
+from compactrig.stimuli.loop_simulation import simulate_selection
+from compactrig.stimuli.next_images import choose_next
+from compactrig.stimuli.readout_targets import PopulationTarget
+from compactrig.stimuli.synthesis import SynthesisSettings
+from compactrig.stimuli.textures import pink_noise_images
 from tests.independent_model import evaluate, stage_map
 
 DEMO = load_bank("demo")

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from engine.bank import load_bank
-from engine.fast_predict import Predictor
+from compactrig.engine.bank import load_bank
+from compactrig.engine.fast_predict import Predictor
 from independent_model import evaluate
-from stimuli.probes import colour_blob, dot_lattice, grating
+from compactrig.stimuli.probes import colour_blob, dot_lattice, grating
 
 ORIENTATIONS = np.arange(0, 180, 22.5)
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.architecture import stage_sizes
-from engine.fast_predict import Predictor
+from compactrig.engine.architecture import stage_sizes
+from compactrig.engine.fast_predict import Predictor
 from independent_model import evaluate
 from conftest import pearson_rows
 
@@ -66,7 +66,7 @@ def test_every_stage_activation_is_readable(published_bank, images_201025):
 
 def test_cuda_device_when_present(published_bank, images_201025):
     if not torch.cuda.is_available():
-        from engine.errors import CompactRigError
+        from compactrig.engine.errors import CompactRigError
         with pytest.raises(CompactRigError, match="no CUDA GPU"):
             Predictor(published_bank, device="cuda")
         return

@@ -12,7 +12,7 @@ import pylsl
 import pytest
 
 from peer_processes import command, start_peer
-from plugins.gates import LslGate
+from compactrig.plugins.gates import LslGate
 
 
 def tracker(name: str, state: int = 1):

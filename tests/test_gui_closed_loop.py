@@ -8,12 +8,12 @@ import sqlite3
 import numpy as np
 import pytest
 
-from engine.bank import load_bank
-from engine.ridge import TrialSums, fit_ridge
+from compactrig.engine.bank import load_bank
+from compactrig.engine.ridge import TrialSums, fit_ridge
 from independent_model import evaluate
-from stimuli.stimulus_set import StimulusRecord, StimulusSet
-from stimuli.textures import pink_noise_images
-from gui.closed_loop_panel import IDLE_TEXT
+from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
+from compactrig.stimuli.textures import pink_noise_images
+from compactrig.gui.closed_loop_panel import IDLE_TEXT
 from test_gui_session import RIG, set_up_rig
 from user_input import click, click_row, open_tab, type_into
 

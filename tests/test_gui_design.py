@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 from PyQt6.QtCore import Qt
 
-from engine.bank import load_bank
-from gui.main_window import MainWindow
-from gui.settings import settings_path
+from compactrig.engine.bank import load_bank
+from compactrig.gui.main_window import MainWindow
+from compactrig.gui.settings import settings_path
 from independent_model import evaluate
-from stimuli.stimulus_set import StimulusSet
-from stimuli.synthesis import SynthesisSettings, initial_noise
+from compactrig.stimuli.stimulus_set import StimulusSet
+from compactrig.stimuli.synthesis import SynthesisSettings, initial_noise
 from test_gui_stimulus_set import answer_folder_dialog
 from user_input import choose, click, click_item, open_file_dialog_answer, open_tab, toggle_tick, type_into
 
@@ -142,8 +142,8 @@ def test_damaged_settings_are_set_aside_with_a_message(qtbot):
 
 
 def test_inspect_offers_the_stimulus_sets_images_too(qtbot, window, tmp_path):
-    from stimuli.probes import grating
-    from stimuli.stimulus_set import StimulusRecord, StimulusSet
+    from compactrig.stimuli.probes import grating
+    from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
     from user_input import open_tab
     pixels = grating(45)[None]
     assert window.stimuli.add(StimulusSet([StimulusRecord(image_id="tilted", kind="natural")], pixels))

@@ -10,10 +10,10 @@ import sqlite3
 import numpy as np
 import pytest
 
-from engine.bank import load_bank
+from compactrig.engine.bank import load_bank
 from independent_model import evaluate
-from plugins.sources.simulated import SimulatedSource
-from stimuli.stimulus_set import StimulusSet
+from compactrig.plugins.sources.simulated import SimulatedSource
+from compactrig.stimuli.stimulus_set import StimulusSet
 from test_gui_stimulus_set import answer_folder_dialog
 from user_input import click, click_item, click_row, open_tab, type_into
 

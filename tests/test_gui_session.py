@@ -12,11 +12,11 @@ import pytest
 from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtWidgets import QApplication, QMessageBox
 
-from engine.bank import load_bank
-from gui.session.folder import SessionLock
+from compactrig.engine.bank import load_bank
+from compactrig.rig.session.folder import SessionLock
 from independent_model import evaluate
-from stimuli.probes import colour_blob, dot_lattice, grating
-from stimuli.stimulus_set import StimulusRecord, StimulusSet
+from compactrig.stimuli.probes import colour_blob, dot_lattice, grating
+from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 from test_gui_stimulus_set import answer_folder_dialog
 from user_input import choose, click, click_row, open_file_dialog_answer, open_tab, retype, type_into, wheel
 
@@ -146,7 +146,7 @@ def raising_source(tmp_path, monkeypatch):
     (package / "broken_source-1.0.dist-info" / "entry_points.txt").write_text(
         "[compactrig.response_sources]\nbroken = broken_source:BrokenSource\n")
     (package / "broken_source.py").write_text(textwrap.dedent("""
-        from plugins.sources.simulated import SimulatedSource
+        from compactrig.plugins.sources.simulated import SimulatedSource
 
         class BrokenSource(SimulatedSource):
             name = "broken"
@@ -275,7 +275,7 @@ def test_validate_and_start_check_the_forms_and_name_the_field(qtbot, rig_window
 
 def test_after_a_restart_the_last_session_and_its_set_are_shown_and_resume_keeps_it_open(qtbot, rig_window, tmp_path,
                                                                                        ten_images, monkeypatch):
-    from gui.main_window import MainWindow
+    from compactrig.gui.main_window import MainWindow
     rig = rig_window.rig
     with qtbot.waitSignal(rig.session_finished, timeout=120000):
         click(qtbot, rig.start_button)
@@ -309,7 +309,7 @@ def test_after_a_restart_the_last_session_and_its_set_are_shown_and_resume_keeps
 
 
 def test_unsaved_rig_edits_survive_a_restart_and_a_refused_option_is_not_remembered(qtbot, window, tmp_path):
-    from gui.main_window import MainWindow
+    from compactrig.gui.main_window import MainWindow
     rig = window.rig
     open_tab(qtbot, window.tabs, rig)
     rig.rig_text.setFocus()

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 from PyQt6.QtWidgets import QFileDialog
 
-from stimuli.probes import colour_blob, dot_lattice, grating
-from stimuli.stimulus_set import StimulusRecord, StimulusSet
+from compactrig.stimuli.probes import colour_blob, dot_lattice, grating
+from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 from user_input import click, click_header, click_row, open_tab
 
 

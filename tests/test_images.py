@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.errors import CompactRigError
-from engine.image_files import read_images
-from engine.preprocess import to_model_image
+from compactrig.engine.errors import CompactRigError
+from compactrig.engine.image_files import read_images
+from compactrig.engine.preprocess import to_model_image
 
 
 def test_grayscale_is_replicated_and_alpha_dropped():

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from engine.architecture import stage_sizes
-from engine.bank import load_bank
-from engine.inspection import inspect, mosaic
+from compactrig.engine.architecture import stage_sizes
+from compactrig.engine.bank import load_bank
+from compactrig.engine.inspection import inspect, mosaic
 from independent_model import evaluate
-from stimuli.probes import colour_blob, dot_lattice
+from compactrig.stimuli.probes import colour_blob, dot_lattice
 
 
 @pytest.mark.parametrize("neuron_id, image", [("demo:1", colour_blob((1, -1, -1))), ("demo:2", dot_lattice())])

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.bank import load_bank
-from engine.fast_predict import Predictor
-from engine.image_files import read_images
-from engine.live_fit import UnitFit
+from compactrig.engine.bank import load_bank
+from compactrig.engine.fast_predict import Predictor
+from compactrig.engine.image_files import read_images
+from compactrig.engine.live_fit import UnitFit
 
 
 def direct_r2_er(x: np.ndarray, trials: list[np.ndarray]) -> float:
@@ -82,7 +82,7 @@ def test_too_little_data_gives_nan_not_an_error():
 
 
 def test_images_added_later_join_the_unit_fit():
-    from engine.live_fit import UnitFit
+    from compactrig.engine.live_fit import UnitFit
     grown, whole = UnitFit({"a": 1.0, "b": 2.0}), UnitFit({"a": 1.0, "b": 2.0, "c": 4.0})
     grown.add_images({"b": 99.0, "c": 4.0})  # a known id keeps its prediction
     for fit in (grown, whole):

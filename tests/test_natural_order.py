@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.natural_order import natural_sorted
+from compactrig.engine.natural_order import natural_sorted
 
 
 def test_names_sort_as_people_count():

@@ -17,9 +17,9 @@ import pylsl
 import pytest
 
 from peer_processes import OpenEphysLog, command, free_port_pair, paced_rig, start_open_ephys, start_peer
-from plugins.sources.base import Presentation
-from plugins.sources.guard import GuardedSource
-from plugins.sources.openephys import OpenEphysSource
+from compactrig.plugins.sources.base import Presentation
+from compactrig.plugins.sources.guard import GuardedSource
+from compactrig.plugins.sources.openephys import OpenEphysSource
 
 pytestmark = pytest.mark.needs_display
 
@@ -219,8 +219,8 @@ def test_a_session_against_the_plugins_bytes_stores_every_count_as_the_peer_fire
     window (0 included), the windows the stop cut are shown again, and each of those got an abort marker."""
     import numpy as np
 
-    from stimuli.probes import colour_blob, dot_lattice, grating
-    from stimuli.stimulus_set import StimulusRecord, StimulusSet
+    from compactrig.stimuli.probes import colour_blob, dot_lattice, grating
+    from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
     from test_session import compactrig, count_so_far, table
     import subprocess
 

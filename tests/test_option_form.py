@@ -6,10 +6,10 @@ import inspect
 
 import pytest
 
-from gui.option_form import OptionForm
-from plugins.markers import LslMarkers
-from plugins.registry import GATES, MARKER_OUTPUTS, RESPONSE_SOURCES, available, load_plugin
-from plugins.sources.base import parse_settings
+from compactrig.gui.option_form import OptionForm
+from compactrig.plugins.markers import LslMarkers
+from compactrig.plugins.registry import GATES, MARKER_OUTPUTS, RESPONSE_SOURCES, available, load_plugin
+from compactrig.plugins.sources.base import parse_settings
 
 
 def test_marker_options_describe_the_constructor_defaults():

@@ -23,10 +23,11 @@ import numpy as np
 import pytest
 
 from conftest import REPO
-from stimuli.probes import dot_lattice, grating
-from stimuli.stimulus_set import StimulusRecord, StimulusSet
+from compactrig.stimuli.probes import dot_lattice, grating
+from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 
-OUR_PACKAGES = ("engine", "stimuli", "plugins", "gui", "resources")
+OUR_FOLDERS = ("engine", "stimuli", "plugins", "gui", "resources", "rig")
+"""The folders of the ``compactrig`` package (the repository root is the package itself)."""
 POSIX_ONLY = {"posix", "pwd", "grp", "termios", "tty", "pty", "fcntl", "resource", "syslog",
               "crypt", "spwd", "nis", "ossaudiodev"}
 """The standard modules of "Unix Specific Services" (and the deprecated Unix-only ones)."""
@@ -37,7 +38,7 @@ BLOCKER = textwrap.dedent(f"""
     _original = builtins.__import__
     def _guarded(name, globals=None, locals=None, fromlist=(), level=0):
         importer = (globals or {{}}).get("__name__", "")
-        if level == 0 and name.split(".")[0] in {BLOCKED!r} and importer.split(".")[0] in {OUR_PACKAGES!r}:
+        if level == 0 and name.split(".")[0] in {BLOCKED!r} and importer.split(".")[0] == "compactrig":
             raise ImportError(f"{{name}} does not exist on Windows (imported by {{importer}})")
         return _original(name, globals, locals, fromlist, level)
     builtins.__import__ = _guarded
@@ -45,8 +46,9 @@ BLOCKER = textwrap.dedent(f"""
 
 
 def our_source_files():
-    for package in OUR_PACKAGES:
-        yield from sorted((REPO / package).rglob("*.py"))
+    yield REPO / "__init__.py"
+    for folder in OUR_FOLDERS:
+        yield from sorted((REPO / folder).rglob("*.py"))
 
 
 def test_no_source_file_imports_a_posix_only_module():
@@ -68,20 +70,19 @@ def test_every_module_imports_and_a_session_runs_without_posix_only_modules(tmp_
     site.mkdir()
     (site / "sitecustomize.py").write_text(BLOCKER)  # every Python process of the run, the presenter's too
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
-    probe = subprocess.run([sys.executable, "-c", "import fcntl; import gui.session.folder; print('ok')"],
+    probe = subprocess.run([sys.executable, "-c", "import fcntl; import compactrig.rig.session.folder; print('ok')"],
                            capture_output=True, text=True, env=env, cwd=REPO)
     assert probe.stdout.strip() == "ok", probe.stderr  # the guard spares third-party and test code...
-    refused = subprocess.run([sys.executable, "-c", "import sys; sys.modules['engine'] = type(sys)('engine');"
-                              "exec('import fcntl', {'__name__': 'engine.x'})"],
+    refused = subprocess.run([sys.executable, "-c", "exec('import fcntl', {'__name__': 'compactrig.engine.x'})"],
                              capture_output=True, text=True, env=env, cwd=REPO)
-    assert "fcntl does not exist on Windows (imported by engine.x)" in refused.stderr  # ...and stops ours
+    assert "fcntl does not exist on Windows (imported by compactrig.engine.x)" in refused.stderr  # ...and stops ours
 
     imports = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
         import importlib, pkgutil
         count = 0
-        for package in {OUR_PACKAGES!r}:
-            module = importlib.import_module(package)
-            for info in pkgutil.walk_packages(module.__path__, package + "."):
+        for folder in {OUR_FOLDERS!r}:
+            module = importlib.import_module("compactrig." + folder)
+            for info in pkgutil.walk_packages(module.__path__, module.__name__ + "."):
                 importlib.import_module(info.name)
                 count += 1
         print(count)
@@ -110,7 +111,7 @@ def test_every_module_imports_and_a_session_runs_without_posix_only_modules(tmp_
 
 def _command() -> list[str]:
     script = os.path.join(os.path.dirname(sys.executable), "compactrig")
-    return [script] if os.path.exists(script) else [sys.executable, "-m", "gui.cli"]
+    return [script] if os.path.exists(script) else [sys.executable, "-m", "compactrig.rig.cli"]
 
 
 

@@ -17,14 +17,14 @@ import pytest
 from PIL import Image
 
 from conftest import run_cli
-from engine.bank import load_bank
-from engine.errors import CompactRigError
-from gui.presenter import protocol as msg
-from gui.presenter.client import Presenter
-from gui.presenter.rig import RigConfig, parse_rig
-from stimuli.probes import colour_blob, dot_lattice, grating
-from stimuli.stimulus_set import StimulusRecord, StimulusSet, annotate
-from stimuli.trial_plan import Trial, make_plan
+from compactrig.engine.bank import load_bank
+from compactrig.engine.errors import CompactRigError
+from compactrig.rig.presenter import protocol as msg
+from compactrig.rig.presenter.client import Presenter
+from compactrig.rig.presenter.rig import RigConfig, parse_rig
+from compactrig.stimuli.probes import colour_blob, dot_lattice, grating
+from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet, annotate
+from compactrig.stimuli.trial_plan import Trial, make_plan
 
 pytestmark = pytest.mark.needs_display
 

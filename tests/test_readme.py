@@ -28,7 +28,7 @@ def test_documented_commands_answer_help():
             "session resume", "session export", "session report"} <= documented
     script = "\n".join([
         "import contextlib, io, sys",
-        "from gui.cli import main",
+        "from compactrig.rig.cli import main",
         "for command in sys.argv[1:]:",
         "    out = io.StringIO()",
         "    with contextlib.redirect_stdout(out):",

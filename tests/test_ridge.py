@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.errors import CompactRigError
-from engine.ridge import ALPHAS, TrialSums, choose_alphas, committee_predictions, disagreement, fit_ridge
+from compactrig.engine.errors import CompactRigError
+from compactrig.engine.ridge import ALPHAS, TrialSums, choose_alphas, committee_predictions, disagreement, fit_ridge
 
 
 def trials_from(samples: np.ndarray) -> TrialSums:

@@ -7,8 +7,8 @@ import math
 import pytest
 
 from conftest import run_cli
-from engine.errors import CompactRigError
-from gui.presenter.rig import RigConfig, RigFileError, load_rig, parse_rig
+from compactrig.engine.errors import CompactRigError
+from compactrig.rig.presenter.rig import RigConfig, RigFileError, load_rig, parse_rig
 
 
 def test_init_writes_a_commented_default_that_loads(tmp_path):
@@ -67,7 +67,7 @@ def test_image_that_does_not_fit_and_broken_toml(tmp_path):
 
 
 def test_source_section_configures_a_response_source():
-    from plugins.registry import make_source
+    from compactrig.plugins.registry import make_source
     rig = parse_rig({"source": {"name": "simulated", "options": {"gain": "2.0", "seed": 4}}})
     source = make_source(rig.source_name, rig.source_options)
     assert source.settings["gain"] == "2.0" and source.settings["seed"] == 4

@@ -22,14 +22,14 @@ import pylsl
 import pytest
 
 from conftest import run_cli
-from engine.bank import load_bank
-from engine.errors import CompactRigError
-from gui.session.folder import SessionLock, read_snapshot
-from gui.session.runner import SessionPlan, start_session
+from compactrig.engine.bank import load_bank
+from compactrig.engine.errors import CompactRigError
+from compactrig.rig.session.folder import SessionLock, read_snapshot
+from compactrig.rig.session.runner import SessionPlan, start_session
 from independent_model import evaluate
 from peer_processes import command, start_peer
-from stimuli.probes import colour_blob, dot_lattice, grating
-from stimuli.stimulus_set import StimulusRecord, StimulusSet
+from compactrig.stimuli.probes import colour_blob, dot_lattice, grating
+from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 
 pytestmark = pytest.mark.needs_display
 
@@ -63,7 +63,7 @@ def rig(tmp_path):
 
 def compactrig(*args: str) -> list[str]:
     script = Path(sys.executable).with_name("compactrig")
-    return [str(script) if script.exists() else sys.executable, *([] if script.exists() else ["-m", "gui.cli"]), *args]
+    return [str(script) if script.exists() else sys.executable, *([] if script.exists() else ["-m", "compactrig.rig.cli"]), *args]
 
 
 def table(folder: Path, sql: str) -> list[tuple]:
@@ -103,7 +103,7 @@ class MarkerRecorder:
         self._thread.start()
 
     def _record(self, source_id: str) -> None:
-        from plugins.lsl_clock import LostError, LslTimeoutError
+        from compactrig.plugins.lsl_clock import LostError, LslTimeoutError
         inlets: dict[str, pylsl.StreamInlet | None] = {}  # None: an outlet that was gone when opened
         while not self._stop.is_set():
             for info in pylsl.resolve_byprop("source_id", source_id, 0, 0.2):
@@ -177,6 +177,10 @@ def test_run_export_and_exclusive_access(tmp_path, stimuli, rig):
     data = np.load(tmp_path / "r.npz")
     assert data["responses"].shape == (12, 4, 2) and list(data["image_ids"]) == ["img0", "img1", "img2", "img3"]
     assert list(data["units"]) == [f"unit{k}" for k in range(12)], "unit2 before unit10, as people count"
+    import compactrig
+    read = compactrig.read_session(out)  # the scripting API reads what the export writes
+    np.testing.assert_array_equal(read.responses, data["responses"])
+    assert read.units == list(data["units"]) and read.mapped_neurons[1] == "demo:1"
     stored = table(out, "SELECT p.image_id, r.unit, r.count FROM responses r JOIN presentations p ON p.ord = r.ord "
                         "WHERE p.aborted = 0 ORDER BY p.ord")
     for image_id, unit, count in stored:
@@ -238,7 +242,7 @@ def test_run_export_and_exclusive_access(tmp_path, stimuli, rig):
 
 def test_stale_lock_from_a_killed_process_is_taken_over(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; sys.path.insert(0, '.');"
-                               "from gui.session.folder import SessionLock; from pathlib import Path;"
+                               "from compactrig.rig.session.folder import SessionLock; from pathlib import Path;"
                                f"lock = SessionLock(Path({str(tmp_path)!r})).acquire(); print('held', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
     assert holder.stdout.readline().strip() == "held"
@@ -353,7 +357,7 @@ def test_too_little_free_disk_is_reported_before_the_session_starts(tmp_path, st
 
 
 def test_gate_options_are_checked():
-    from plugins.gates import Gate, LslGate
+    from compactrig.plugins.gates import Gate, LslGate
     assert LslGate(stream_name="Eye").settings == {"stream_name": "Eye", "resolve_timeout_s": 5.0, "stale_after_s": 0.1}
     with pytest.raises(CompactRigError, match="stale_after_s must be above 0"):
         LslGate(stale_after_s="0")

@@ -8,14 +8,14 @@ import time
 import numpy as np
 import pytest
 
-from gui.session.events import ImagesAdded, ResponseStored
-from gui.session.folder import STIMULI_DIR, read_snapshot
-from gui.session.runner import SessionPlan, SessionRunner, append_to_session, start_session
-from stimuli.probes import colour_blob, grating
-from stimuli.stimulus_set import StimulusRecord, StimulusSet
+from compactrig.rig.session.events import ImagesAdded, ResponseStored
+from compactrig.rig.session.folder import STIMULI_DIR, read_snapshot
+from compactrig.rig.session.runner import SessionPlan, SessionRunner, append_to_session, start_session
+from compactrig.stimuli.probes import colour_blob, grating
+from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 from test_session import RIG, check_exactly_once, table
 from tests.independent_model import evaluate
-from engine.bank import load_bank
+from compactrig.engine.bank import load_bank
 
 pytestmark = pytest.mark.needs_display
 

@@ -14,17 +14,17 @@ import pylsl
 import pytest
 
 from conftest import run_cli
-from engine.bank import load_bank
-from engine.errors import CompactRigError
+from compactrig.engine.bank import load_bank
+from compactrig.engine.errors import CompactRigError
 from independent_model import evaluate
-from plugins.registry import RESPONSE_SOURCES, load_plugin
-from plugins.sources.base import Presentation, ResponseSource
-from plugins.sources.guard import GuardedSource
-from plugins.sources.lsl_source import LslSource
-from plugins.sources.replay import ReplaySource
-from plugins.sources.simulated import SimulatedSource
-from stimuli.probes import colour_blob, dot_lattice, grating, probe_family
-from stimuli.textures import pink_noise_images
+from compactrig.plugins.registry import RESPONSE_SOURCES, load_plugin
+from compactrig.plugins.sources.base import Presentation, ResponseSource
+from compactrig.plugins.sources.guard import GuardedSource
+from compactrig.plugins.sources.lsl_source import LslSource
+from compactrig.plugins.sources.replay import ReplaySource
+from compactrig.plugins.sources.simulated import SimulatedSource
+from compactrig.stimuli.probes import colour_blob, dot_lattice, grating, probe_family
+from compactrig.stimuli.textures import pink_noise_images
 
 
 def test_builtins_register_by_entry_point_and_describe_their_options():
@@ -282,8 +282,8 @@ def test_lsl_session_counts_every_window_as_fired_whatever_the_on_time(tmp_path,
     on for 0.1 s or 5 s, three per trial; a unit first heard from mid-session; with 0.1 s images the
     acquisition process is killed (SIGKILL) and started again mid-session."""
     from peer_processes import paced_rig, start_peer
-    from stimuli.probes import grating
-    from stimuli.stimulus_set import StimulusRecord, StimulusSet
+    from compactrig.stimuli.probes import grating
+    from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
     from test_session import compactrig, count_so_far, table
 
     n_images = 9 if frames_on == 6 else 2  # 5 s images: a trial of two is long enough

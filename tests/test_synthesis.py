@@ -10,15 +10,15 @@ import torch
 from scipy import ndimage
 
 from conftest import REPO
-from engine.bank import load_bank
-from engine.fast_predict import FoldedModel, Predictor
+from compactrig.engine.bank import load_bank
+from compactrig.engine.fast_predict import FoldedModel, Predictor
 from independent_model import evaluate
-from stimuli.adversarial import adversarial
-from stimuli.diversity import diversity_report
-from stimuli.gaudy import gaudy
-from stimuli.smoothing import smooth
-from stimuli.synthesis import SynthesisSettings, initial_noise, synthesize
-from stimuli.targets import UnitTarget
+from compactrig.stimuli.adversarial import adversarial
+from compactrig.stimuli.diversity import diversity_report
+from compactrig.stimuli.gaudy import gaudy
+from compactrig.stimuli.smoothing import smooth
+from compactrig.stimuli.synthesis import SynthesisSettings, initial_noise, synthesize
+from compactrig.stimuli.targets import UnitTarget
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 from straightforward_synthesis import synthesize_one  # noqa: E402

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from engine.errors import CompactRigError
+from compactrig.engine.errors import CompactRigError
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugins.sources.base import Presentation, Response, ResponseSource
+from compactrig.plugins.sources.base import Presentation, Response, ResponseSource
 
 FIRST_RETRY_S = 0.5
 MAX_RETRY_S = 10.0

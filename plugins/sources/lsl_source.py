@@ -16,10 +16,10 @@ from typing import Any
 
 import pylsl
 
-from engine.errors import CompactRigError
-from plugins.lsl_clock import ClockCorrection
-from plugins.sources.base import WINDOW_OPTIONS, Option, Presentation, Response, ResponseSource
-from plugins.sources.spike_buffer import KEEP_S, SpikeBuffer
+from compactrig.engine.errors import CompactRigError
+from compactrig.plugins.lsl_clock import ClockCorrection
+from compactrig.plugins.sources.base import WINDOW_OPTIONS, Option, Presentation, Response, ResponseSource
+from compactrig.plugins.sources.spike_buffer import KEEP_S, SpikeBuffer
 
 
 class LslSource(ResponseSource):

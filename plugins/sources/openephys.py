@@ -26,10 +26,10 @@ from typing import Any
 import pylsl
 import zmq
 
-from plugins.sources.acquisition import Acquisition
-from plugins.sources.base import WINDOW_OPTIONS, Option, Presentation, Response, ResponseSource
-from plugins.sources.openephys_wire import DataBlock, Spike, TtlEvent, WireError, parse
-from plugins.sources.spike_buffer import KEEP_S
+from compactrig.plugins.sources.acquisition import Acquisition
+from compactrig.plugins.sources.base import WINDOW_OPTIONS, Option, Presentation, Response, ResponseSource
+from compactrig.plugins.sources.openephys_wire import DataBlock, Spike, TtlEvent, WireError, parse
+from compactrig.plugins.sources.spike_buffer import KEEP_S
 
 CONNECT_WAIT_S = 2.0
 """How long a connection attempt waits for the plugin's first heartbeat answer."""

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.errors import CompactRigError
-from plugins.sources.base import WINDOW_OPTIONS, Option, Presentation, Response, ResponseSource
+from compactrig.engine.errors import CompactRigError
+from compactrig.plugins.sources.base import WINDOW_OPTIONS, Option, Presentation, Response, ResponseSource
 
 IMAGE_ID = re.compile(r"^image(\d+)$")
 

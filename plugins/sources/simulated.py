@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from engine.bank import load_bank
-from engine.fast_predict import Predictor
-from engine.errors import CompactRigError
-from stimuli.probes import probe_family
-from stimuli.textures import pink_noise_images
-from plugins.sources.base import WINDOW_OPTIONS, Option, Presentation, Response, ResponseSource, split_values
+from compactrig.engine.bank import load_bank
+from compactrig.engine.fast_predict import Predictor
+from compactrig.engine.errors import CompactRigError
+from compactrig.stimuli.probes import probe_family
+from compactrig.stimuli.textures import pink_noise_images
+from compactrig.plugins.sources.base import WINDOW_OPTIONS, Option, Presentation, Response, ResponseSource, split_values
 
 
 CALIBRATION_TEXTURES = 18

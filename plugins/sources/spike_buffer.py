@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 from collections import deque
 
-from plugins.sources.base import Presentation, Response
+from compactrig.plugins.sources.base import Presentation, Response
 
 KEEP_S = 30.0
 """Spikes younger than this are always kept, whatever is pending."""

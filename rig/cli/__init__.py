@@ -7,8 +7,8 @@ import os
 import sys
 from typing import Sequence
 
-from engine.errors import CompactRigError
-from gui.cli import demo, gaudy_cmd, models, predict, present, session_cmd, sources_cmd, stimuli_cmd, synth
+from compactrig.engine.errors import CompactRigError
+from compactrig.rig.cli import demo, gaudy_cmd, models, predict, present, session_cmd, sources_cmd, stimuli_cmd, synth
 
 COMMANDS = (demo, models, predict, synth, gaudy_cmd, stimuli_cmd, present, sources_cmd, session_cmd)
 
@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status. No sub-command opens the window."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
-        from gui.app import run_app  # Qt only for the window
+        from compactrig.gui.app import run_app  # Qt only for the window
         return run_app()
     args = build_parser().parse_args(argv)
     try:

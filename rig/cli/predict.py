@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import CompactRigError
-from engine.fast_predict import Predictor
-from gui.cli.options import (add_bank_option, add_device_option, open_bank, parse_neuron_list, progress_bar,
+from compactrig.engine.errors import CompactRigError
+from compactrig.engine.fast_predict import Predictor
+from compactrig.rig.cli.options import (add_bank_option, add_device_option, open_bank, parse_neuron_list, progress_bar,
                              read_images_with_progress)
 
 

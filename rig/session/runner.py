@@ -21,24 +21,24 @@ from typing import Callable
 import numpy as np
 import pylsl
 
-from engine import __version__
-from engine.bank import load_bank
-from engine.errors import CompactRigError
-from engine.live_fit import UnitFit
-from engine.natural_order import natural_sorted
-from gui.presenter import protocol as msg
-from gui.presenter.client import Presenter
-from gui.presenter.rig import RigConfig, load_rig, parse_rig
-from gui.session.events import ImagesAdded, ResponseStored, SessionStarted, SessionStatus, UnitsDiscovered
-from gui.session.fits import fits_from_store, mapped_predictions, stored_responses
-from gui.session.folder import STIMULI_DIR, STORE_FILE, SessionLock, read_snapshot, write_snapshot
-from gui.session.store import MISSING, StoredPresentation, TrialStore
-from plugins.gates import Gate
-from plugins.registry import GATES, load_plugin, make_source
-from plugins.sources.base import Presentation, ResponseSource
-from plugins.sources.guard import GuardedSource
-from stimuli.stimulus_set import StimulusSet, add_to_folder
-from stimuli.trial_plan import Trial, make_plan
+from compactrig.engine import __version__
+from compactrig.engine.bank import load_bank
+from compactrig.engine.errors import CompactRigError
+from compactrig.engine.live_fit import UnitFit
+from compactrig.engine.natural_order import natural_sorted
+from compactrig.rig.presenter import protocol as msg
+from compactrig.rig.presenter.client import Presenter
+from compactrig.rig.presenter.rig import RigConfig, load_rig, parse_rig
+from compactrig.rig.session.events import ImagesAdded, ResponseStored, SessionStarted, SessionStatus, UnitsDiscovered
+from compactrig.rig.session.fits import fits_from_store, mapped_predictions, stored_responses
+from compactrig.rig.session.folder import STIMULI_DIR, STORE_FILE, SessionLock, read_snapshot, write_snapshot
+from compactrig.rig.session.store import MISSING, StoredPresentation, TrialStore
+from compactrig.plugins.gates import Gate
+from compactrig.plugins.registry import GATES, load_plugin, make_source
+from compactrig.plugins.sources.base import Presentation, ResponseSource
+from compactrig.plugins.sources.guard import GuardedSource
+from compactrig.stimuli.stimulus_set import StimulusSet, add_to_folder
+from compactrig.stimuli.trial_plan import Trial, make_plan
 
 STATUS_EVERY_S = 0.2
 """While waiting for responses, the status (two store queries) is reported at most this often."""
@@ -630,32 +630,3 @@ def _watch(presenter: Presenter) -> None:
         if isinstance(event, msg.PresenterDied):
             raise CompactRigError(f"the presenter process died (exit code {event.exitcode}); "
                                   "the session is saved: resume it")
-
-
-def export_npz(folder: Path, out: Path) -> tuple[int, int, int]:
-    """The published layout: responses (units, images, repeats) NaN-padded, image ids, units, predictions."""
-    snapshot = read_snapshot(folder)
-    store = TrialStore(folder / STORE_FILE)
-    try:
-        complete = {p.order: p.image_id for p in store.presentations() if not p.aborted}
-        rows = [(o, u, c) for o, u, c in store.responses() if o in complete]
-    finally:
-        store.close()
-    image_ids = list(snapshot["stimulus_ids"])
-    units = natural_sorted({u for _, u, _ in rows})
-    trials: dict[tuple[int, int], list[float]] = {}
-    for order, unit, count in sorted(rows):
-        trials.setdefault((units.index(unit), image_ids.index(complete[order])), []).append(count)
-    repeats = max((len(v) for v in trials.values()), default=0)
-    responses = np.full((len(units), len(image_ids), repeats), np.nan)
-    for (u, i), values in trials.items():
-        responses[u, i, :len(values)] = values
-    plan = SessionPlan(**snapshot["plan"])
-    predictions = np.full((len(units), len(image_ids)), np.nan)
-    mapped = {u: n for u, n in plan.unit_map.items() if u in units}
-    if mapped:
-        for unit, values in mapped_predictions(plan.bank, mapped, StimulusSet.load(folder / STIMULI_DIR)).items():
-            predictions[units.index(unit)] = values
-    np.savez(out, responses=responses, image_ids=np.array(image_ids), units=np.array(units),
-             predictions=predictions, mapped_neurons=np.array([mapped.get(u, "") for u in units]))
-    return responses.shape

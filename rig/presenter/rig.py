@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from engine.errors import CompactRigError
+from compactrig.engine.errors import CompactRigError
 
 if sys.version_info >= (3, 11):
     import tomllib

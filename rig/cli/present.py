@@ -9,12 +9,12 @@ import sys
 import time
 from pathlib import Path
 
-from engine.errors import CompactRigError
-from gui.presenter import protocol as msg
-from gui.presenter.client import Presenter
-from gui.presenter.rig import IMAGE_PIXELS, load_rig, write_default_rig
-from stimuli.stimulus_set import StimulusSet
-from stimuli.trial_plan import make_plan
+from compactrig.engine.errors import CompactRigError
+from compactrig.rig.presenter import protocol as msg
+from compactrig.rig.presenter.client import Presenter
+from compactrig.rig.presenter.rig import IMAGE_PIXELS, load_rig, write_default_rig
+from compactrig.stimuli.stimulus_set import StimulusSet
+from compactrig.stimuli.trial_plan import make_plan
 
 LOG_COLUMNS = ["order", "trial", "image_id", "onset_time", "offset_time", "frames_shown", "dropped_frames", "aborted"]
 REFRESH_TOLERANCE = 0.02

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.bank import load_bank
-from engine.fast_predict import Predictor
-from engine.live_fit import UnitFit
-from gui.session.store import StoredPresentation
-from stimuli.stimulus_set import StimulusSet
+from compactrig.engine.bank import load_bank
+from compactrig.engine.fast_predict import Predictor
+from compactrig.engine.live_fit import UnitFit
+from compactrig.rig.session.store import StoredPresentation
+from compactrig.stimuli.stimulus_set import StimulusSet
 
 
 def mapped_predictions(bank: str | None, mapping: dict[str, str], stimulus_set: StimulusSet) -> dict[str, np.ndarray]:

@@ -6,9 +6,9 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-from gui.cli.options import add_bank_option, open_bank, read_images_with_progress
-from gui.cli.stimulus_output import add_to_set
-from stimuli.stimulus_set import StimulusRecord, StimulusSet
+from compactrig.rig.cli.options import add_bank_option, open_bank, read_images_with_progress
+from compactrig.rig.cli.stimulus_output import add_to_set
+from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 
 
 def register(commands: argparse._SubParsersAction) -> None:

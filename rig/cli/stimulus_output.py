@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.bank import ModelBank
-from stimuli.stimulus_set import StimulusRecord, annotate, load_or_empty
+from compactrig.engine.bank import ModelBank
+from compactrig.stimuli.stimulus_set import StimulusRecord, annotate, load_or_empty
 
 
 def add_to_set(folder: Path, bank: ModelBank, pixels: np.ndarray, records: list[StimulusRecord]) -> int:

@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.errors import CompactRigError
-from engine.fast_predict import FoldedModel
-from gui.cli.options import add_bank_option, add_device_option, open_bank, progress_bar, read_images_with_progress
-from gui.cli.stimulus_output import add_to_set
-from stimuli.design import design_adversarial, design_synthesized
-from stimuli.diversity import diversity_report
-from stimuli.synthesis import SynthesisSettings
-from stimuli.targets import UnitTarget
+from compactrig.engine.errors import CompactRigError
+from compactrig.engine.fast_predict import FoldedModel
+from compactrig.rig.cli.options import add_bank_option, add_device_option, open_bank, progress_bar, read_images_with_progress
+from compactrig.rig.cli.stimulus_output import add_to_set
+from compactrig.stimuli.design import design_adversarial, design_synthesized
+from compactrig.stimuli.diversity import diversity_report
+from compactrig.stimuli.synthesis import SynthesisSettings
+from compactrig.stimuli.targets import UnitTarget
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stimuli.trial_plan import Trial
+from compactrig.stimuli.trial_plan import Trial
 
 
 # parent -> child

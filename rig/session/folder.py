@@ -18,7 +18,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from engine.errors import CompactRigError
+from compactrig.engine.errors import CompactRigError
 
 SESSION_FILE = "session.json"
 LOCK_FILE = "lock"

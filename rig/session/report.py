@@ -15,10 +15,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 import numpy as np  # noqa: E402
 
-from gui.session.fits import stored_fits  # noqa: E402
-from gui.session.folder import STIMULI_DIR, STORE_FILE, read_snapshot  # noqa: E402
-from gui.session.store import TrialStore  # noqa: E402
-from stimuli.stimulus_set import StimulusSet  # noqa: E402
+from compactrig.rig.session.fits import stored_fits  # noqa: E402
+from compactrig.rig.session.folder import STIMULI_DIR, STORE_FILE, read_snapshot  # noqa: E402
+from compactrig.rig.session.store import TrialStore  # noqa: E402
+from compactrig.stimuli.stimulus_set import StimulusSet  # noqa: E402
 
 MAX_FIT_PANELS = 4
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gui.cli.options import add_bank_option, open_bank, read_images_with_progress
-from gui.cli.stimulus_output import add_to_set
-from stimuli.design import design_gaudy
+from compactrig.rig.cli.options import add_bank_option, open_bank, read_images_with_progress
+from compactrig.rig.cli.stimulus_output import add_to_set
+from compactrig.stimuli.design import design_gaudy
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.errors import CompactRigError
-from gui.presenter.rig import load_rig
-from gui.session.runner import SessionPlan, SessionRunner, export_npz, start_session
+from compactrig.engine.errors import CompactRigError
+from compactrig.rig.presenter.rig import load_rig
+from compactrig.rig.session.responses import export_npz
+from compactrig.rig.session.runner import SessionPlan, SessionRunner, start_session
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -85,14 +86,14 @@ def run_export(args: argparse.Namespace) -> int:
         shape = export_npz(args.folder, args.npz)
         print(f"Wrote responses {shape} (units, images, repeats) to {args.npz}")
     if args.nwb is not None:
-        from gui.session.nwb_export import export_nwb  # pynwb only when asked for
+        from compactrig.rig.session.nwb_export import export_nwb  # pynwb only when asked for
         written = export_nwb(args.folder, args.nwb, args.subject, args.species, args.sex, args.age)
         print(f"Wrote {written} presentations to {args.nwb}")
     return 0
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from gui.session.report import write_report  # Matplotlib only when a report is asked for
+    from compactrig.rig.session.report import write_report  # Matplotlib only when a report is asked for
     out = write_report(args.folder, args.png or args.folder / "report.png")
     print(f"Wrote {out}")
     return 0

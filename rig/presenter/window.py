@@ -1,6 +1,6 @@
 """The presenter process: a PsychoPy window, frame-based timing, onsets on the LSL clock.
 
-Runs only inside the child process started by ``gui.presenter.client.Presenter`` (spawn):
+Runs only inside the child process started by ``compactrig.rig.presenter.client.Presenter`` (spawn):
 PsychoPy is imported here and nowhere else. Durations are whole frames; each image's
 onset is the time of its first flip, taken by ``Window.callOnFlip`` on
 ``pylsl.local_clock`` so stimulus times and recorded spikes share one clock. Frame
@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.errors import CompactRigError
-from gui.presenter import protocol as msg
-from gui.presenter.rig import RigConfig
-from plugins.markers import MarkerOutput
-from plugins.registry import MARKER_OUTPUTS, load_plugin
-from plugins.sources.base import parse_settings
+from compactrig.engine.errors import CompactRigError
+from compactrig.rig.presenter import protocol as msg
+from compactrig.rig.presenter.rig import RigConfig
+from compactrig.plugins.markers import MarkerOutput
+from compactrig.plugins.registry import MARKER_OUTPUTS, load_plugin
+from compactrig.plugins.sources.base import parse_settings
 
 
 @dataclass

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import CompactRigError
-from gui.session.fits import mapped_predictions
-from gui.session.folder import STIMULI_DIR, STORE_FILE, read_snapshot
-from gui.session.runner import SessionPlan
-from gui.session.store import TrialStore
-from stimuli.stimulus_set import StimulusSet
+from compactrig.engine.errors import CompactRigError
+from compactrig.rig.session.fits import mapped_predictions
+from compactrig.rig.session.folder import STIMULI_DIR, STORE_FILE, read_snapshot
+from compactrig.rig.session.runner import SessionPlan
+from compactrig.rig.session.store import TrialStore
+from compactrig.stimuli.stimulus_set import StimulusSet
 
 
 def _column(prefix: str, unit: str) -> str:

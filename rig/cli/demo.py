@@ -6,9 +6,9 @@ import argparse
 
 import numpy as np
 
-from engine.fast_predict import Predictor
-from gui.cli.options import add_bank_option, open_bank
-from stimuli.probes import standard_probes
+from compactrig.engine.fast_predict import Predictor
+from compactrig.rig.cli.options import add_bank_option, open_bank
+from compactrig.stimuli.probes import standard_probes
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -10,8 +10,8 @@ from tqdm import tqdm
 
 from pathlib import Path
 
-from engine.bank import ModelBank, load_bank
-from engine.image_files import ImageCollection, read_images
+from compactrig.engine.bank import ModelBank, load_bank
+from compactrig.engine.image_files import ImageCollection, read_images
 
 
 def add_bank_option(parser: argparse.ArgumentParser) -> None:

@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from engine.fetch import DEFAULT_URL, PUBLISHED_SHA256, fetch_models
-from gui.cli.options import add_bank_option, open_bank, progress_bar
+from compactrig.engine.fetch import DEFAULT_URL, PUBLISHED_SHA256, fetch_models
+from compactrig.rig.cli.options import add_bank_option, open_bank, progress_bar
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -12,10 +12,10 @@ import queue
 import time
 from typing import Any
 
-from engine.errors import CompactRigError
-from gui.presenter import protocol as msg
-from gui.presenter.rig import RigConfig
-from gui.presenter.window import presenter_main
+from compactrig.engine.errors import CompactRigError
+from compactrig.rig.presenter import protocol as msg
+from compactrig.rig.presenter.rig import RigConfig
+from compactrig.rig.presenter.window import presenter_main
 
 HEARTBEAT_INTERVAL_S = 0.5
 HEARTBEAT_TIMEOUT_S = 3.0

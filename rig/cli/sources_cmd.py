@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from plugins.registry import RESPONSE_SOURCES, available, load_plugin
+from compactrig.plugins.registry import RESPONSE_SOURCES, available, load_plugin
 
 
 def register(commands: argparse._SubParsersAction) -> None:

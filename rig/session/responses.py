@@ -1,0 +1,68 @@
+"""A session's responses in the published layout, for scripts (``compactrig.read_session``) and ``.npz`` export.
+
+The published recordings are ``(neurons, images, repeats)`` arrays, NaN-padded where an image has fewer
+repeats; a session reads back the same way, rows in natural unit order (``unit2`` before ``unit10``),
+columns in the stimulus set's order, with the mapped units' model predictions beside them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from compactrig.engine.natural_order import natural_sorted
+from compactrig.rig.session.fits import mapped_predictions
+from compactrig.rig.session.folder import STIMULI_DIR, STORE_FILE, read_snapshot
+from compactrig.rig.session.store import TrialStore
+from compactrig.stimuli.stimulus_set import StimulusSet
+
+
+@dataclass(frozen=True)
+class SessionResponses:
+    """What a session recorded: counts of completed presentations only (aborted ones are not responses)."""
+
+    responses: np.ndarray
+    """(units, images, repeats), NaN where an image has fewer repeats."""
+    image_ids: list[str]
+    units: list[str]
+    predictions: np.ndarray
+    """(units, images): the mapped model's prediction for mapped units, NaN for the others."""
+    mapped_neurons: list[str]
+    """Per unit, the bank neuron it is mapped to ("" when none)."""
+
+
+def read_responses(folder: Path) -> SessionResponses:
+    snapshot = read_snapshot(folder)
+    store = TrialStore(folder / STORE_FILE)
+    try:
+        complete = {p.order: p.image_id for p in store.presentations() if not p.aborted}
+        rows = [(o, u, c) for o, u, c in store.responses() if o in complete]
+    finally:
+        store.close()
+    image_ids = list(snapshot["stimulus_ids"])
+    units = natural_sorted({u for _, u, _ in rows})
+    trials: dict[tuple[int, int], list[float]] = {}
+    for order, unit, count in sorted(rows):
+        trials.setdefault((units.index(unit), image_ids.index(complete[order])), []).append(count)
+    repeats = max((len(v) for v in trials.values()), default=0)
+    responses = np.full((len(units), len(image_ids), repeats), np.nan)
+    for (u, i), values in trials.items():
+        responses[u, i, :len(values)] = values
+    plan = snapshot["plan"]
+    mapped = {u: n for u, n in plan.get("unit_map", {}).items() if u in units}
+    predictions = np.full((len(units), len(image_ids)), np.nan)
+    if mapped:
+        stimuli = StimulusSet.load(folder / STIMULI_DIR)
+        for unit, values in mapped_predictions(plan.get("bank"), mapped, stimuli).items():
+            predictions[units.index(unit)] = values
+    return SessionResponses(responses, image_ids, units, predictions, [mapped.get(u, "") for u in units])
+
+
+def export_npz(folder: Path, out: Path) -> tuple[int, int, int]:
+    """Write ``read_responses(folder)`` as ``.npz`` (arrays named as the fields); returns the responses' shape."""
+    read = read_responses(folder)
+    np.savez(out, responses=read.responses, image_ids=np.array(read.image_ids), units=np.array(read.units),
+             predictions=read.predictions, mapped_neurons=np.array(read.mapped_neurons))
+    return read.responses.shape
