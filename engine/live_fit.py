@@ -36,23 +36,33 @@ class FitSummary:
     r2_er_ci: tuple[float, float]
 
 
+def r2_er_rows(predictions: np.ndarray, trial_sums: np.ndarray, trial_sumsq: np.ndarray,
+               counts: np.ndarray) -> np.ndarray:
+    """Noise-corrected R^2 of every row (unit) from per-image sums, all ``(units, images)``: the one
+    implementation behind the live fits, the population view and the readouts, so they agree on one rule
+    for missing data: an image counts only with 2+ responses, and a unit with fewer than 3 such images
+    (or no spread) is NaN."""
+    predictions, counts = np.asarray(predictions, dtype=np.float64), np.asarray(counts)
+    usable = counts >= 2
+    m = usable.sum(axis=1).astype(np.float64)
+    k = np.where(usable, counts, 1).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        y = np.where(usable, trial_sums / k, 0.0)
+        trial_variance = np.where(usable, (trial_sumsq - k * y * y) / np.maximum(k - 1, 1), 0.0)
+        noise = (np.maximum(trial_variance, 0.0) / k * usable).sum(1) / m
+        xc = np.where(usable, predictions - (predictions * usable).sum(1, keepdims=True) / m[:, None], 0.0)
+        yc = np.where(usable, y - (y * usable).sum(1, keepdims=True) / m[:, None], 0.0)
+        sxx, syy, sxy = (xc * xc).sum(1), (yc * yc).sum(1), (xc * yc).sum(1)
+        denominator = sxx * (syy - (m - 1) * noise)
+        value = (sxy * sxy - noise * sxx) / denominator
+    return np.where((m >= 3) & (sxx > 0) & (denominator > 0), value, np.nan)
+
+
 def r2_er(predictions: np.ndarray, trial_sums: np.ndarray, trial_sumsq: np.ndarray,
           counts: np.ndarray) -> float:
-    """Noise-corrected R^2 from per-image sums; NaN when fewer than 2 images have 2+ repeats."""
-    usable = counts >= 2
-    if usable.sum() < 3:
-        return float("nan")
-    x = predictions[usable].astype(np.float64)
-    n = counts[usable].astype(np.float64)
-    y = trial_sums[usable] / n
-    trial_variance = (trial_sumsq[usable] - n * y**2) / (n - 1)
-    noise = float(np.mean(np.maximum(trial_variance, 0.0) / n))
-    xc, yc = x - x.mean(), y - y.mean()
-    sxx, syy, sxy = float(xc @ xc), float(yc @ yc), float(xc @ yc)
-    denominator = sxx * (syy - (len(x) - 1) * noise)
-    if sxx <= 0 or denominator <= 0:
-        return float("nan")
-    return (sxy**2 - noise * sxx) / denominator
+    """``r2_er_rows`` of one unit (1-D per-image arrays)."""
+    return float(r2_er_rows(np.asarray(predictions)[None], np.asarray(trial_sums)[None],
+                            np.asarray(trial_sumsq)[None], np.asarray(counts)[None])[0])
 
 
 class UnitFit:

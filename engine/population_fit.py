@@ -4,8 +4,8 @@
 a hundred units needs a whole batch of presentations added with a few array operations
 and every unit's r, affine fit and r2_ER recomputed in one pass. Per unit and image the
 state is the count, sum and sum of squares of the responses, as in ``UnitFit``, so the
-statistics are the same functions of the same sums (``r2_er`` follows Pospisil & Bair
-2021, see ``compactrig.engine.live_fit``). The running history of r and r2_ER (one entry per batch)
+statistics are the same functions of the same sums (r2_ER is ``compactrig.engine.live_fit.r2_er_rows``,
+the one implementation). The running history of r and r2_ER (one entry per batch)
 is kept for the "fit over presentations" plot; r's confidence band is the Fisher-z
 interval over the images seen.
 """
@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from compactrig.engine.live_fit import r2_er_rows
 
 Z_95 = 1.959963984540054
 
@@ -118,21 +120,7 @@ class PopulationFit:
                                  self._r2_er())
 
     def _r2_er(self) -> np.ndarray:
-        """Pospisil & Bair's r2_ER per unit over its images with 2+ responses (NaN with fewer than 3)."""
-        usable = self.counts >= 2
-        m = usable.sum(axis=1).astype(np.float64)
-        k = np.where(usable, self.counts, 1).astype(np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            y = np.where(usable, self.sums / k, 0.0)
-            trial_variance = np.where(usable, (self.sumsq - k * y * y) / np.maximum(k - 1, 1), 0.0)
-            noise = (np.maximum(trial_variance, 0.0) / k * usable).sum(1) / m
-            x = self.predictions
-            xc = np.where(usable, x - (x * usable).sum(1, keepdims=True) / m[:, None], 0.0)
-            yc = np.where(usable, y - (y * usable).sum(1, keepdims=True) / m[:, None], 0.0)
-            sxx, syy, sxy = (xc * xc).sum(1), (yc * yc).sum(1), (xc * yc).sum(1)
-            denominator = sxx * (syy - (m - 1) * noise)
-            value = (sxy * sxy - noise * sxx) / denominator
-        return np.where((m >= 3) & (sxx > 0) & (denominator > 0), value, np.nan)
+        return r2_er_rows(self.predictions, self.sums, self.sumsq, self.counts)
 
     def record_history(self, summary: PopulationSummary | None = None) -> PopulationSummary:
         """Append the current fit to the history (call once per batch); returns the summary used."""

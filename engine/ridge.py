@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.live_fit import r2_er
+from compactrig.engine.live_fit import r2_er_rows
 
 ALPHAS = np.logspace(-4, 2, 13)
 """Relative penalties tried: ``lambda = alpha * n_train`` on z-scored features."""
@@ -148,8 +148,8 @@ def fit_ridge(features: np.ndarray, trials: TrialSums, seed: int = 0, alphas: np
     chosen = choose_alphas(x, y, rng, alphas, folds)
     weights, intercepts, sd = _fit_at(x, y, chosen)
     held_r = np.array([_pearson(held_out[:, u], y[:, u]) for u in range(y.shape[1])])
-    noise_corrected = np.array([r2_er(held_out[:, u], trials.sums[seen, u], trials.sumsq[seen, u],
-                                      trials.counts[seen]) for u in range(y.shape[1])])
+    noise_corrected = r2_er_rows(held_out.T, trials.sums[seen].T, trials.sumsq[seen].T,
+                                 np.broadcast_to(trials.counts[seen], held_out.T.shape))
     full_held_out = np.full((y.shape[1], len(features)), np.nan)
     full_held_out[:, seen] = held_out.T
     return RidgeFit(weights, intercepts, chosen, sd, full_held_out, held_r, noise_corrected, int(seen.sum()))

@@ -103,3 +103,25 @@ def test_bad_input_is_one_line_exit_2_no_traceback(tmp_path, args, fragment):
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("compactrig: error:")]
     assert len(lines) == 1 and fragment in lines[0], result.stderr
+
+
+def test_only_the_chosen_command_is_loaded_so_help_and_rig_files_need_no_torch(tmp_path):
+    """The presenter process re-imports the console script when it is spawned, and a user waits for
+    ``--help``: neither should pay for PyTorch."""
+    import subprocess
+    import sys
+    rig = tmp_path / "rig.toml"
+    assert run_cli("rig", "init", str(rig)).returncode == 0
+    code = ("import sys, contextlib, io\nfrom compactrig.rig.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()): status = main(['rig', 'check', sys.argv[1]])\n"
+            "print(status, 'torch' in sys.modules)")
+    checked = subprocess.run([sys.executable, "-c", code, str(rig)], capture_output=True, text=True)
+    assert checked.stdout.split() == ["0", "False"], checked.stderr
+    listing = run_cli("--help")
+    assert listing.returncode == 0
+    from compactrig.rig.cli import COMMANDS, build_parser
+    for name, (_, help_line) in COMMANDS.items():
+        assert help_line in " ".join(listing.stdout.split())  # argparse wraps long lines
+        full = build_parser([name])  # the module's own registration says the same as the listing
+        action = next(a for a in full._subparsers._group_actions if name in a.choices)
+        assert next(c.help for c in action._choices_actions if c.dest == name) == help_line

@@ -1,28 +1,48 @@
-"""The ``compactrig`` command: one sub-command per job, errors as one line, exit status 2."""
+"""The ``compactrig`` command: one sub-command per job, errors as one line, exit status 2.
+
+Only the chosen command's module is imported (``COMMANDS``): ``compactrig --help``, ``rig check`` or
+``sources list`` never load PyTorch, and neither does the presenter process, which re-imports the
+console script when it is spawned."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from typing import Sequence
 
 from compactrig.engine.errors import CompactRigError
-from compactrig.rig.cli import demo, gaudy_cmd, models, predict, present, session_cmd, sources_cmd, stimuli_cmd, synth
 
-COMMANDS = (demo, models, predict, synth, gaudy_cmd, stimuli_cmd, present, sources_cmd, session_cmd)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("demo", "show each neuron's responses to gratings, dot lattices and colour blobs"),
+    "models": ("models", "list a bank's neurons or fetch the published models"),
+    "predict": ("predict", "predict responses to a folder or zip of images"),
+    "synth": ("synth", "synthesize maximizing, minimizing or adversarial images"),
+    "gaudy": ("gaudy_cmd", "make gaudy (0/255 per channel) images from natural images"),
+    "stimuli": ("stimuli_cmd", "import natural images into a stimulus set, or show a set"),
+    "present": ("present", "show a stimulus set on the rig monitor (PsychoPy)"),
+    "rig": ("present", "rig files"),
+    "sources": ("sources_cmd", "response sources (plugins)"),
+    "session": ("session_cmd", "run, resume and export recording sessions"),
+}
+"""Command -> (module of ``compactrig.rig.cli`` that registers it, the line ``compactrig --help`` shows)."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser; each command module adds its own sub-command."""
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The argument parser: the command named in ``argv`` in full (its module adds it), the others as names."""
     parser = argparse.ArgumentParser(
         prog="compactrig",
         description="Compact V4 models in closed loop: predict, synthesize, present, record.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND",
                                      description="without a command, compactrig opens its window")
     commands.required = True
-    for command in COMMANDS:
-        command.register(commands)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    if chosen in COMMANDS:
+        importlib.import_module(f"compactrig.rig.cli.{COMMANDS[chosen][0]}").register(commands)
+    for name, (_, help_line) in COMMANDS.items():
+        if name not in commands.choices:
+            commands.add_parser(name, help=help_line)
     return parser
 
 
@@ -32,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv:
         from compactrig.gui.app import run_app  # Qt only for the window
         return run_app()
-    args = build_parser().parse_args(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         return args.run(args) or 0
     except CompactRigError as error:

@@ -13,7 +13,6 @@ from compactrig.engine.errors import CompactRigError
 from compactrig.rig.presenter import protocol as msg
 from compactrig.rig.presenter.client import Presenter
 from compactrig.rig.presenter.rig import IMAGE_PIXELS, load_rig, write_default_rig
-from compactrig.stimuli.stimulus_set import StimulusSet
 from compactrig.stimuli.trial_plan import make_plan
 
 LOG_COLUMNS = ["order", "trial", "image_id", "onset_time", "offset_time", "frames_shown", "dropped_frames", "aborted"]
@@ -75,6 +74,7 @@ def _open_log(path: Path | None):
 
 def run(args: argparse.Namespace) -> int:
     rig = load_rig(args.rig)
+    from compactrig.stimuli.stimulus_set import StimulusSet  # with the bank and PyTorch: only to present
     stimulus_set = StimulusSet.load(args.stimuli)
     plan = make_plan(stimulus_set.ids, args.repeats, rig.images_per_trial, args.shuffle, args.seed)
     planned = sum(len(t.image_ids) for t in plan)
