@@ -24,8 +24,9 @@ import pytest
 from conftest import run_cli
 from compactrig.engine.bank import load_bank
 from compactrig.engine.errors import CompactRigError
+from compactrig.rig.presenter.rig import load_rig, parse_rig
 from compactrig.rig.session.folder import SessionLock, read_snapshot
-from compactrig.rig.session.runner import SessionPlan, start_session
+from compactrig.rig.session.setup import SessionPlan, start_session
 from independent_model import evaluate
 from peer_processes import command, start_peer
 from compactrig.stimuli.probes import colour_blob, dot_lattice, grating
@@ -251,6 +252,13 @@ def test_stale_lock_from_a_killed_process_is_taken_over(tmp_path):
     holder.send_signal(signal.SIGKILL)
     holder.wait()
     SessionLock(tmp_path).acquire().release()
+
+
+def test_the_snapshot_keeps_the_whole_rig_so_a_resume_shows_what_the_first_run_showed(tmp_path, stimuli, rig):
+    rig.write_text(RIG.replace("[screen]", "[screen]\nposition = [40, 30]\npace_frames = true\ngamma = 2.2"))
+    start_session(tmp_path / "s", SessionPlan(stimuli=str(stimuli), source="simulated"), rig)
+    stored = parse_rig(read_snapshot(tmp_path / "s")["rig"])
+    assert stored == load_rig(rig), "every rig field survives the snapshot (the window's position too)"
 
 
 def test_preflight_reports_before_anything_is_shown(tmp_path, stimuli, rig):

@@ -8,7 +8,8 @@ from pathlib import Path
 from compactrig.engine.errors import CompactRigError
 from compactrig.rig.presenter.rig import load_rig
 from compactrig.rig.session.responses import export_npz
-from compactrig.rig.session.runner import SessionPlan, SessionRunner, start_session
+from compactrig.rig.session.runner import SessionRunner
+from compactrig.rig.session.setup import SessionPlan, start_session
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -26,7 +26,7 @@ import numpy as np
 from compactrig.engine.errors import CompactRigError
 from compactrig.rig.session.fits import mapped_predictions
 from compactrig.rig.session.folder import STIMULI_DIR, STORE_FILE, read_snapshot
-from compactrig.rig.session.runner import SessionPlan
+from compactrig.rig.session.setup import SessionPlan
 from compactrig.rig.session.store import TrialStore
 from compactrig.stimuli.stimulus_set import StimulusSet
 

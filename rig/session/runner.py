@@ -1,5 +1,8 @@
 """The headless session runner: present through the presenter process, collect through a source, store.
 
+Creating and extending the session folder is ``setup``; reading a stored session for a watcher is
+``stored``; the per-image sums of the mapped units are ``fits``.
+
 One trial (one fixation) at a time is sent to the presenter, so aborted presentations
 (a source fault, a dropped-frame limit, Ctrl-C) go straight back into the plan. Every
 presentation and response is written to the trial store the moment it arrives. A
@@ -10,224 +13,41 @@ settled as aborted and their plan items shown again; complete ones never are.
 from __future__ import annotations
 
 import queue
-import shutil
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import pylsl
 
 from compactrig.engine import __version__
-from compactrig.engine.bank import load_bank
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.live_fit import UnitFit
 from compactrig.engine.natural_order import natural_sorted
-from compactrig.rig.presenter import protocol as msg
-from compactrig.rig.presenter.client import Presenter
-from compactrig.rig.presenter.rig import RigConfig, load_rig, parse_rig
-from compactrig.rig.session.events import ImagesAdded, ResponseStored, SessionStarted, SessionStatus, UnitsDiscovered
-from compactrig.rig.session.fits import fits_from_store, mapped_predictions, stored_responses
-from compactrig.rig.session.folder import STIMULI_DIR, STORE_FILE, SessionLock, read_snapshot, write_snapshot
-from compactrig.rig.session.store import MISSING, StoredPresentation, TrialStore
 from compactrig.plugins.gates import Gate
 from compactrig.plugins.registry import GATES, load_plugin, make_source
-from compactrig.plugins.sources.base import Presentation, ResponseSource
+from compactrig.plugins.sources.base import Presentation
 from compactrig.plugins.sources.guard import GuardedSource
-from compactrig.stimuli.stimulus_set import StimulusSet, add_to_folder
-from compactrig.stimuli.trial_plan import Trial, make_plan
+from compactrig.rig.presenter import protocol as msg
+from compactrig.rig.presenter.client import Presenter
+from compactrig.rig.presenter.rig import parse_rig
+from compactrig.rig.session.events import ImagesAdded, ResponseStored, SessionStatus, UnitsDiscovered
+from compactrig.rig.session.fits import fits_from_store, mapped_predictions
+from compactrig.rig.session.folder import STIMULI_DIR, STORE_FILE, SessionLock, read_snapshot
+from compactrig.rig.session.setup import SessionPlan, add_images_to_session, check_unit_map
+from compactrig.rig.session.store import MISSING, StoredPresentation, TrialStore
+from compactrig.rig.session.stored import session_started
+from compactrig.stimuli.stimulus_set import StimulusSet
+from compactrig.stimuli.trial_plan import Trial
 
 STATUS_EVERY_S = 0.2
 """While waiting for responses, the status (two store queries) is reported at most this often."""
-BYTES_PER_PRESENTATION = 4096
-"""Generous disk estimate per presentation (store rows, WAL) for the pre-flight check."""
 RESPONSE_GRACE_S = 10.0
 CLOSING_WAIT_S = 0.5
 """When the window closes: the longest wait for due responses, and for the presenter before it is killed."""
 PRESENTER_STUCK_S = 5.0
 """A trial that has not ended this long after it should have (or after an abort) means the presenter hangs."""
-
-
-@dataclass
-class SessionPlan:
-    """What ``compactrig session run`` was asked for; stored in ``session.json``."""
-
-    stimuli: str
-    source: str
-    source_options: dict = field(default_factory=dict)
-    unit_map: dict = field(default_factory=dict)
-    bank: str | None = None
-    repeats: int = 1
-    seed: int | None = None
-    max_dropped_frames: int | None = None
-    max_missing: int = 3
-    """A plan item whose response went missing this many times is left out (and reported)."""
-
-
-def preflight(folder: Path, stimuli: Path, n_planned: int) -> StimulusSet:
-    """Every reason the session could not run, raised before the first image is shown."""
-    stimulus_set = StimulusSet.load(stimuli)  # missing or damaged stimulus files are named here
-    if len(stimulus_set) == 0:
-        raise CompactRigError(f"{stimuli}: the stimulus set is empty; add images before a session")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-test"
-        probe.write_bytes(b"ok")
-        probe.unlink()
-    except OSError as error:
-        raise CompactRigError(f"{folder}: cannot write the session here ({error.strerror or error}); "
-                              "choose another --out") from None
-    needed = n_planned * BYTES_PER_PRESENTATION + sum(p.stat().st_size for p in stimuli.iterdir() if p.is_file())
-    free = shutil.disk_usage(folder).free
-    if free < 2 * needed:
-        raise CompactRigError(f"{folder}: only {free / 1e6:.1f} MB free, the session needs about "
-                              f"{2 * needed / 1e6:.1f} MB; free some space or choose another --out")
-    return stimulus_set
-
-
-def start_session(folder: Path, plan: SessionPlan, rig_path: Path | None, rig: RigConfig | None = None) -> None:
-    """Create the session folder (snapshot, plan) after the pre-flight checks; does not run it.
-
-    The rig is read from ``rig_path``, or given as ``rig`` (the window's edited rig; ``rig_path``
-    then only names where it came from).
-    """
-    folder = Path(folder)
-    if (folder / "session.json").exists():
-        raise CompactRigError(f"{folder}: already holds a session; continue it with `compactrig session resume "
-                              f"{folder}` or choose another --out")
-    rig = rig or load_rig(rig_path)
-    stimuli = Path(plan.stimuli)
-    stimulus_set = StimulusSet.load(stimuli)
-    n_planned = len(stimulus_set) * plan.repeats
-    stimulus_set = preflight(folder, stimuli, n_planned)
-    check_unit_map(make_source(plan.source, plan.source_options), plan.unit_map)  # fails now, not mid-session
-    if plan.max_missing < 1:
-        raise CompactRigError(f"max_missing = {plan.max_missing}: give 1 or more")
-    lock = SessionLock(folder).acquire()
-    try:
-        bank = load_bank(plan.bank)
-        unknown = sorted(set(plan.unit_map.values()) - set(bank.neuron_ids))
-        if unknown:
-            raise CompactRigError(f"--map names neuron {unknown[0]!r}, which the bank {bank.identity()['name']!r} does "
-                                  f"not have (e.g. {', '.join(bank.neuron_ids[:3])}); check --bank and --map")
-        snapshot = {"software_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                    "rig": _rig_table(rig), "rig_file": str(rig_path) if rig_path else None,
-                    "bank": bank.identity(), "plan": asdict(plan), "stimulus_ids": stimulus_set.ids}
-        write_snapshot(folder, snapshot, stimuli)
-        store = TrialStore(folder / STORE_FILE)
-        _plan_images(store, stimulus_set.ids, plan.repeats, plan.seed)
-        store.close()
-    finally:
-        lock.release()
-
-
-def _plan_images(store: TrialStore, image_ids: list[str], repeats: int, seed: int | None) -> None:
-    """Append ``image_ids`` x ``repeats`` to the plan, one shuffled block per repeat."""
-    ids, blocks = [], []
-    for trial in make_plan(image_ids, repeats, len(image_ids), shuffle=True, seed=seed):
-        ids += trial.image_ids
-        blocks += [trial.trial_id] * len(trial.image_ids)
-    store.write_plan(ids, blocks)
-
-
-def add_images_to_session(folder: Path, store: TrialStore, current: StimulusSet, images: StimulusSet,
-                          repeats: int, seed: int | None = None) -> StimulusSet:
-    """Images into the session (folder copy, snapshot, then plan; a crash between leaves unplanned files only).
-
-    Ids already in the session must be the same pixels (they are planned again); returns the
-    images that were new to it. The caller holds the session lock.
-    """
-    known = dict(zip(current.ids, current.pixels))
-    for image_id, pixels in zip(images.ids, images.pixels):
-        if image_id in known and not np.array_equal(known[image_id], pixels):
-            raise CompactRigError(f"image id {image_id!r} is already in the session with other pixels; rename it")
-    new = images.filtered(lambda record: record.image_id not in known)
-    if len(new):
-        add_to_folder(folder / STIMULI_DIR, new)
-        snapshot = read_snapshot(folder)
-        snapshot["stimulus_ids"] = list(snapshot["stimulus_ids"]) + new.ids
-        write_snapshot(folder, snapshot, folder / STIMULI_DIR)
-    _plan_images(store, images.ids, repeats, seed)
-    return new
-
-
-def append_to_session(folder: Path, images: StimulusSet, repeats: int = 1) -> int:
-    """Queue images into a session that is not running (resume it to show them); returns plan items added."""
-    folder = Path(folder)
-    read_snapshot(folder)
-    lock = SessionLock(folder).acquire()
-    try:
-        store = TrialStore(folder / STORE_FILE)
-        try:
-            add_images_to_session(folder, store, StimulusSet.load(folder / STIMULI_DIR), images, repeats)
-        finally:
-            store.close()
-    finally:
-        lock.release()
-    return len(images) * repeats
-
-
-def default_unit_map(source_name: str, options: dict) -> tuple[dict[str, str], str | None]:
-    """(unit -> neuron, bank) for units that are known bank neurons (a simulated source's
-    ``ground_truth``); no mapping for sources that cannot know what they record."""
-    source = make_source(source_name, options)
-    truth = getattr(source, "ground_truth", None)
-    if truth is None:
-        return {}, None
-    return ({unit: neuron for unit, neuron in truth().items() if neuron != "mixture"},
-            source.settings.get("bank"))
-
-
-def session_started(folder: Path, plan: SessionPlan, store: TrialStore, stimulus_set: StimulusSet,
-                    units: list[str]) -> tuple[SessionStarted, list, list]:
-    """The event a watcher starts from (units, images, mapped predictions, what is stored), with the
-    stored presentations and responses it was built from."""
-    mapping = {u: n for u, n in plan.unit_map.items() if u in units}
-    presentations, responses = store.presentations(), store.responses()
-    started = SessionStarted(list(units), stimulus_set.ids, mapped_predictions(plan.bank, mapping, stimulus_set),
-                             mapping, stored_responses(presentations, responses), len(store.plan()), str(folder))
-    return started, presentations, responses
-
-
-def stored_session(folder: Path) -> SessionStarted:
-    """What a watcher needs to show a session that is not running, as the event a running one starts with."""
-    folder = Path(folder)
-    store = TrialStore(folder / STORE_FILE)
-    try:
-        units = natural_sorted(store.units() or {unit for _, unit, _ in store.responses()})
-        return session_started(folder, SessionPlan(**read_snapshot(folder)["plan"]), store,
-                               StimulusSet.load(folder / STIMULI_DIR), units)[0]
-    finally:
-        store.close()
-
-
-def check_unit_map(source: ResponseSource, unit_map: dict[str, str]) -> None:
-    """A source that knows its units (declared, simulated, replayed) must have every mapped unit."""
-    known = list(source.units)
-    strangers = [unit for unit in unit_map if known and unit not in known]
-    if strangers:
-        raise CompactRigError(f"--map names unit {strangers[0]!r}, which source {source.name!r} does not record "
-                              f"(its units: {', '.join(known[:8])}{'...' if len(known) > 8 else ''}); "
-                              "fix --map or the source's units option")
-
-
-def _rig_table(rig: RigConfig) -> dict:
-    """The rig as the TOML table ``parse_rig`` reads back."""
-    return {"screen": {"index": rig.screen_index, "fullscreen": rig.fullscreen, "resolution": list(rig.resolution),
-                       "refresh_hz": rig.refresh_hz, "distance_cm": rig.distance_cm, "width_cm": rig.width_cm,
-                       "background": rig.background, "pace_frames": rig.pace_frames,
-                       **({"gamma": rig.gamma} if rig.gamma else {})},
-            "image": {"size_deg": rig.image_size_deg, "position_deg": list(rig.image_position_deg)},
-            "fixation": {"size_deg": rig.fixation_size_deg, "colour": list(rig.fixation_colour)},
-            "photodiode": {"corner": rig.photodiode_corner, "size_px": rig.photodiode_size_px},
-            "timing": {"frames_on": rig.frames_on, "frames_off": rig.frames_off,
-                       "images_per_trial": rig.images_per_trial, "inter_trial_s": rig.inter_trial_s},
-            "markers": {"outputs": list(rig.marker_outputs), **rig.marker_options},
-            "source": {"name": rig.source_name, "options": rig.source_options},
-            "gate": {"name": rig.gate_name, "options": rig.gate_options}}
 
 
 class SessionRunner:

@@ -1,0 +1,36 @@
+"""A session as a watcher (the Live fits view, a report) starts from it: running or read back from its folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from compactrig.engine.natural_order import natural_sorted
+from compactrig.rig.session.events import SessionStarted
+from compactrig.rig.session.fits import mapped_predictions, stored_responses
+from compactrig.rig.session.folder import STIMULI_DIR, STORE_FILE, read_snapshot
+from compactrig.rig.session.setup import SessionPlan
+from compactrig.rig.session.store import TrialStore
+from compactrig.stimuli.stimulus_set import StimulusSet
+
+
+def session_started(folder: Path, plan: SessionPlan, store: TrialStore, stimulus_set: StimulusSet,
+                    units: list[str]) -> tuple[SessionStarted, list, list]:
+    """The event a watcher starts from (units, images, mapped predictions, what is stored), with the
+    stored presentations and responses it was built from."""
+    mapping = {u: n for u, n in plan.unit_map.items() if u in units}
+    presentations, responses = store.presentations(), store.responses()
+    started = SessionStarted(list(units), stimulus_set.ids, mapped_predictions(plan.bank, mapping, stimulus_set),
+                             mapping, stored_responses(presentations, responses), len(store.plan()), str(folder))
+    return started, presentations, responses
+
+
+def stored_session(folder: Path) -> SessionStarted:
+    """What a watcher needs to show a session that is not running, as the event a running one starts with."""
+    folder = Path(folder)
+    store = TrialStore(folder / STORE_FILE)
+    try:
+        units = natural_sorted(store.units() or {unit for _, unit, _ in store.responses()})
+        return session_started(folder, SessionPlan(**read_snapshot(folder)["plan"]), store,
+                               StimulusSet.load(folder / STIMULI_DIR), units)[0]
+    finally:
+        store.close()
