@@ -32,8 +32,10 @@ TABLE_COLUMNS = ("unit", "model", "shown", "images", "r", "r2_ER", "slope")
 
 
 R_COLOUR, R2_COLOUR = (40, 90, 170), (30, 140, 60)
-HISTORY_KEY = ("<span style='color:#285aaa'>&#9473; r (shaded: 95% band)</span>&nbsp;&nbsp;&nbsp;"
-               "<span style='color:#1e8c3c'>&#9473; r2_ER</span>")
+HISTORY_KEY = "&nbsp;&nbsp;&nbsp;".join(
+    f"<span style='color:#{red:02x}{green:02x}{blue:02x}'>&#9473; {name}</span>"
+    for (red, green, blue), name in ((R_COLOUR, "r (shaded: 95% band)"), (R2_COLOUR, "r2_ER")))
+
 
 class NameItem(QTableWidgetItem):
     """A table cell that sorts names as people count them (``unit2`` before ``unit10``)."""
@@ -73,7 +75,7 @@ class LiveFitsTab(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.fit: PopulationFit | None = None
-        self.folder = None
+        self.folder: Path | None = None
         """The shown session's folder (running or past)."""
         self.jobs = JobList()
         self.report_window: QDialog | None = None
@@ -162,7 +164,7 @@ class LiveFitsTab(QWidget):
 
     def _write_report(self) -> None:
         """Draw the report in a job (Matplotlib takes a second or two) and show it when done."""
-        folder = Path(self.folder)
+        folder = self.folder
         self.report_button.setEnabled(False)
         job = self.jobs.add(Job(lambda progress, cancelled: write_report(folder, folder / "report.png")))
         job.finished.connect(self._show_report)
@@ -207,7 +209,7 @@ class LiveFitsTab(QWidget):
         self.loop.take_events(events)
 
     def _begin(self, started: SessionStarted) -> None:
-        self.folder = started.folder
+        self.folder = Path(started.folder)
         self.report_button.setEnabled(True)
         units = [u for u in started.units if u in started.predictions]
         self.unit_map = dict(started.unit_map)

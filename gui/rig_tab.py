@@ -312,11 +312,19 @@ class RigTab(QWidget):
         self.validate()
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
-        """The window may have moved since the last check: say again where the presenter will open."""
+        """The window may have moved since the last check: say again where the presenter will open (from the
+        rig text alone: checking the plugin forms builds a source, too slow for every tab switch)."""
         super().showEvent(event)
-        rig = self.validate()
+        rig = self._parsed_rig()
         if rig is not None:
             self._show_placement(rig)
+
+    def _parsed_rig(self) -> RigConfig | None:
+        """The edited rig text as a rig, or None when it has problems (Validate lists them)."""
+        try:
+            return parse_rig(tomllib.loads(self.rig_text.toPlainText()))
+        except (tomllib.TOMLDecodeError, RigFileError):
+            return None
 
     def _show_placement(self, rig: RigConfig) -> None:
         """Say, before Start, when the presenter's window will hide part of this one (one shared screen)."""
@@ -328,7 +336,7 @@ class RigTab(QWidget):
             self.screen_notice.setText(placement.describe(rig))
 
     def _use_small_window(self) -> None:
-        rig = self.validate()
+        rig = self._parsed_rig()
         placement = None if rig is None else presenter_placement(rig, self)
         if placement is None:
             return

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 from conftest import REPO
+from source_imports import offenders, python_files
 
 QT_MODULES = ("PyQt6", "PyQt5", "PySide6", "PySide2", "pyqtgraph", "qtpy")
 PURE_PACKAGES = ("engine", "stimuli", "plugins", "resources")
@@ -14,30 +12,6 @@ RIG_RUNTIME = "rig"
 PRESENTATION_PACKAGE = "rig/presenter"
 """Where the PsychoPy presenter process lives (issue 4): the only code that imports psychopy,
 and it never imports Qt either (it runs in its own process)."""
-
-
-def imported_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(), filename=str(path))
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-    return names
-
-
-def python_files(*packages: str) -> list[Path]:
-    return [p for package in packages for p in sorted((REPO / package).rglob("*.py"))]
-
-
-def offenders(files: list[Path], forbidden: tuple[str, ...]) -> list[str]:
-    found = []
-    for path in files:
-        for name in imported_modules(path):
-            if name.split(".")[0] in forbidden:
-                found.append(f"{path.name} imports {name}")
-    return found
 
 
 def test_pure_packages_and_the_rig_runtime_never_import_qt():

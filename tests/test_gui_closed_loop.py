@@ -3,7 +3,6 @@ under Xvfb, simulated source with mixture units that are not bank neurons)."""
 
 from __future__ import annotations
 
-import sqlite3
 
 import numpy as np
 import pytest
@@ -14,15 +13,10 @@ from independent_model import evaluate
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 from compactrig.stimuli.textures import pink_noise_images
 from compactrig.gui.closed_loop_panel import IDLE_TEXT
-from test_gui_session import RIG, set_up_rig
+from test_gui_session import RIG, set_up_rig, stored
 from user_input import click, click_row, open_tab, type_into
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_display]
-
-
-def stored(folder, sql):
-    with sqlite3.connect(folder / "trials.sqlite") as db:
-        return db.execute(sql).fetchall()
 
 
 @pytest.fixture()

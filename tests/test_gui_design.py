@@ -87,7 +87,6 @@ def test_gaudy_needs_no_neuron_and_adversarial_needs_one(qtbot, window):
 
 
 def test_inspect_shows_the_filters_that_carry_the_preference(qtbot, window):
-    from user_input import open_tab
     inspect = window.inspect
     open_tab(qtbot, window.tabs, inspect)
     inspect.neuron.setFocus()
@@ -141,12 +140,14 @@ def test_damaged_settings_are_set_aside_with_a_message(qtbot):
     main.close()
 
 
-def test_inspect_offers_the_stimulus_sets_images_too(qtbot, window, tmp_path):
+def test_inspect_offers_the_stimulus_sets_images_too(qtbot, window, tmp_path, monkeypatch):
     from compactrig.stimuli.probes import grating
-    from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
-    from user_input import open_tab
+    from compactrig.stimuli.stimulus_set import StimulusRecord
     pixels = grating(45)[None]
-    assert window.stimuli.add(StimulusSet([StimulusRecord(image_id="tilted", kind="natural")], pixels))
+    StimulusSet([StimulusRecord(image_id="tilted", kind="natural")], pixels).save(tmp_path / "set")
+    open_tab(qtbot, window.tabs, window.stimuli)
+    answer_folder_dialog(monkeypatch, tmp_path / "set")
+    click(qtbot, window.stimuli.open_button)
     inspect = window.inspect
     open_tab(qtbot, window.tabs, inspect)
     offered = [inspect.image.itemText(k) for k in range(inspect.image.count())]

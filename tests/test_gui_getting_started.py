@@ -5,7 +5,6 @@ operating system's folder dialogs are answered by the test."""
 
 from __future__ import annotations
 
-import sqlite3
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from compactrig.engine.bank import load_bank
 from independent_model import evaluate
 from compactrig.plugins.sources.simulated import SimulatedSource
 from compactrig.stimuli.stimulus_set import StimulusSet
+from test_gui_session import stored
 from test_gui_stimulus_set import answer_folder_dialog
 from user_input import click, click_item, click_row, open_tab, type_into
 
@@ -25,11 +25,6 @@ def fresh_profile(tmp_path, monkeypatch):
     """A user data folder nobody has used (sessions go there by default); settings are already private."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     return tmp_path
-
-
-def stored(folder, sql):
-    with sqlite3.connect(folder / "trials.sqlite") as db:
-        return db.execute(sql).fetchall()
 
 
 def mean_responses(folder, unit: str) -> dict[str, float]:
@@ -132,7 +127,7 @@ def test_getting_started_with_the_mouse_reaches_images_that_drive_an_unknown_uni
 
     # The truth: the simulated units' expected counts, from the float64 model of each demo neuron.
     source = SimulatedSource(unknown=2)
-    source.true_rates(designed.pixels[:1])  # calibrates the mixtures
+    source.calibrate()  # the mixtures' gain and baseline, as the session's source had them
     pool = StimulusSet.load(folder / "stimuli").filtered(lambda r: r.image_id in before)
     outputs = {name: np.stack([evaluate(bank.state_dict(n), images.pixels) for n in bank.neuron_ids])
                for name, images in (("before", pool), ("designed", designed))}

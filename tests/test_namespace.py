@@ -3,7 +3,6 @@ site-packages, and ``import compactrig`` offers the scripting API."""
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 import zipfile
@@ -12,27 +11,17 @@ import numpy as np
 import pytest
 
 from conftest import REPO
+from source_imports import offenders, python_files
 from independent_model import evaluate
 
 GENERIC = {"engine", "stimuli", "plugins", "gui", "resources", "rig"}
 
 
-def python_files():
-    for folder in ("engine", "stimuli", "plugins", "gui", "resources", "rig", "tests", "benchmarks", "docs"):
-        yield from sorted((REPO / folder).rglob("*.py"))
-
-
 def test_every_import_of_our_code_goes_through_the_compactrig_namespace():
     """Run from the repository root, ``import engine`` would still work and hide a missed rename; installed,
     it would fail. So no file may import our folders by their bare names."""
-    bare = []
-    for path in python_files():
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
-                     else [])
-            bare += [f"{path.relative_to(REPO)}:{node.lineno} {n}" for n in names if n.split(".")[0] in GENERIC]
-    assert bare == []
+    files = python_files("", *GENERIC, "tests", "benchmarks", "docs")
+    assert offenders(files, GENERIC) == []
 
 
 @pytest.mark.slow

@@ -11,7 +11,6 @@ CI runs on Linux, where those modules exist, so two checks stand in for a Window
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import sqlite3
@@ -23,6 +22,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO
+from source_imports import offenders, python_files
 from compactrig.stimuli.probes import dot_lattice, grating
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 
@@ -45,23 +45,10 @@ BLOCKER = textwrap.dedent(f"""
 """)
 
 
-def our_source_files():
-    yield REPO / "__init__.py"
-    for folder in OUR_FOLDERS:
-        yield from sorted((REPO / folder).rglob("*.py"))
-
-
 def test_no_source_file_imports_a_posix_only_module():
-    found = []
-    for path in our_source_files():
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
-                     else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
-                     else [])
-            found += [f"{path.relative_to(REPO)}:{node.lineno} imports {n}" for n in names
-                      if n.split(".")[0] in POSIX_ONLY]
-    assert len(list(our_source_files())) > 50
-    assert found == []
+    files = python_files("", *OUR_FOLDERS)
+    assert len(files) > 50
+    assert offenders(files, POSIX_ONLY) == []
 
 
 @pytest.mark.needs_display

@@ -96,16 +96,15 @@ class SimulatedSource(ResponseSource):
         """What each unit really is: a bank neuron id, or ``mixture``."""
         return {unit: (self.neurons[k] if k < len(self.neurons) else "mixture") for k, unit in enumerate(self._units)}
 
-    def expected_counts(self, predictions: np.ndarray) -> np.ndarray:
-        """Expected count per unit (rows) for predictions ``(n_used, n_images)`` of the ``used`` bank neurons."""
-        if not self._calibrated:
-            self._calibrate_mixtures()
-        return np.maximum(0.0, self.baseline[:, None] + self.gain[:, None] * (self.mixing[:, self.used] @ predictions))
+    def _drive(self, images: np.ndarray, predictor: Predictor | None = None) -> np.ndarray:
+        """Each unit's mixture of its bank neurons' predictions ``(n_units, n_images)``, before gain and baseline."""
+        predictor = predictor or Predictor(self.bank)
+        return self.mixing[:, self.used] @ predictor.predict(images, [self.bank.neuron_ids[i] for i in self.used])
 
     def true_rates(self, pixels: np.ndarray, predictor: Predictor | None = None) -> np.ndarray:
         """Expected counts ``(n_units, n_images)``: what each unit really does with these images."""
-        predictor = predictor or Predictor(self.bank)
-        return self.expected_counts(predictor.predict(pixels, [self.bank.neuron_ids[i] for i in self.used]))
+        self.calibrate()
+        return np.maximum(0.0, self.baseline[:, None] + self.gain[:, None] * self._drive(pixels, predictor))
 
     def _parse_mixture_counts(self) -> str | tuple[float, float]:
         setting = self.settings["mixture_counts"].strip().lower()
@@ -119,33 +118,35 @@ class SimulatedSource(ResponseSource):
             raise CompactRigError(f"mixture_counts = {setting!r}: the SD must be above 0")
         return mean, sd
 
-    def _calibrate_mixtures(self) -> None:
-        """The ``mixture_counts`` setting: over the reference images, each mixture unit gets the target mean and SD
-        (``auto``: the averages of the bank-neuron units; with no such unit, of the bank's neurons at gain 1 and
-        baseline 2)."""
-        images = calibration_images()
-        if self.target_counts != "auto":
-            self.calibrate_mixtures(images, *self.target_counts)
+    def calibrate(self) -> None:
+        """Apply ``mixture_counts`` (done on first use otherwise): over the reference images, each mixture unit
+        gets the target mean and SD (``auto``: the averages of the bank-neuron units; with no such unit, of the
+        bank's neurons at gain 1 and baseline 2)."""
+        if self._calibrated:
             return
+        images = calibration_images()
+        drive = self._drive(images)
         known = len(self.neurons)
-        if known:
-            drive = self.mixing[:known, self.used] @ Predictor(self.bank).predict(
-                images, [self.bank.neuron_ids[i] for i in self.used])
-            counts = np.maximum(0.0, self.baseline[:known, None] + self.gain[:known, None] * drive)
+        if self.target_counts != "auto":
+            mean, sd = self.target_counts
         else:
-            counts = np.maximum(0.0, 2.0 + Predictor(self.bank).predict(images))
-        self.calibrate_mixtures(images, float(counts.mean()), float(counts.std(axis=1).mean()))
+            counts = (np.maximum(0.0, self.baseline[:known, None] + self.gain[:known, None] * drive[:known]) if known
+                      else np.maximum(0.0, 2.0 + Predictor(self.bank).predict(images)))
+            mean, sd = float(counts.mean()), float(counts.std(axis=1).mean())
+        self._scale_mixtures(drive[known:], mean, sd)
 
     def calibrate_mixtures(self, images: np.ndarray, mean: float, sd: float) -> None:
-        """Set each mixture unit's gain and baseline so its expected count over ``images`` has this mean and SD
-        (benchmarks and tests calibrate on the very images they show)."""
-        known = len(self.neurons)
-        drive = self.mixing[known:, self.used] @ Predictor(self.bank).predict(
-            images, [self.bank.neuron_ids[i] for i in self.used])
+        """Each mixture unit's expected count over ``images`` gets this mean and SD (benchmarks and tests
+        calibrate on the very images they show)."""
+        self._scale_mixtures(self._drive(images)[len(self.neurons):], mean, sd)
+
+    def _scale_mixtures(self, drive: np.ndarray, mean: float, sd: float) -> None:
+        """Gain and baseline of the mixture units from their ``drive`` over the calibration images."""
         spread = drive.std(axis=1)
         if not sd > 0 or (spread <= 0).any():
             raise CompactRigError("mixture_counts: a mixture unit or the bank units do not vary over the calibration "
                                   "images; give MEAN,SD or raw")
+        known = len(self.neurons)
         self.gain[known:] = sd / spread
         self.baseline[known:] = mean - self.gain[known:] * drive.mean(axis=1)
         self._calibrated = True

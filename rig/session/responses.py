@@ -15,6 +15,7 @@ import numpy as np
 from compactrig.engine.natural_order import natural_sorted
 from compactrig.rig.session.fits import mapped_predictions
 from compactrig.rig.session.folder import STIMULI_DIR, STORE_FILE, read_snapshot
+from compactrig.rig.session.setup import SessionPlan
 from compactrig.rig.session.store import TrialStore
 from compactrig.stimuli.stimulus_set import StimulusSet
 
@@ -50,12 +51,12 @@ def read_responses(folder: Path) -> SessionResponses:
     responses = np.full((len(units), len(image_ids), repeats), np.nan)
     for (u, i), values in trials.items():
         responses[u, i, :len(values)] = values
-    plan = snapshot["plan"]
-    mapped = {u: n for u, n in plan.get("unit_map", {}).items() if u in units}
+    plan = SessionPlan(**snapshot["plan"])
+    mapped = {u: n for u, n in plan.unit_map.items() if u in units}
     predictions = np.full((len(units), len(image_ids)), np.nan)
     if mapped:
         stimuli = StimulusSet.load(folder / STIMULI_DIR)
-        for unit, values in mapped_predictions(plan.get("bank"), mapped, stimuli).items():
+        for unit, values in mapped_predictions(plan.bank, mapped, stimuli).items():
             predictions[units.index(unit)] = values
     return SessionResponses(responses, image_ids, units, predictions, [mapped.get(u, "") for u in units])
 
