@@ -1,13 +1,12 @@
-"""Live fits of many recorded units at once, vectorized over units, for the live-fit view.
+"""Model-versus-neuron fits of recorded units, vectorized over units: the live fits, the runner's
+summary line and a stored session's report.
 
-``UnitFit`` (``compactrig.engine.live_fit``) follows one unit with O(1) Python updates; a lab watching
-a hundred units needs a whole batch of presentations added with a few array operations
-and every unit's r, affine fit and r2_ER recomputed in one pass. Per unit and image the
-state is the count, sum and sum of squares of the responses, as in ``UnitFit``, so the
-statistics are the same functions of the same sums (r2_ER is ``compactrig.engine.live_fit.r2_er_rows``,
-the one implementation). The running history of r and r2_ER (one entry per batch)
-is kept for the "fit over presentations" plot; r's confidence band is the Fisher-z
-interval over the images seen.
+A lab watching a hundred units needs a whole batch of presentations added with a few array
+operations and every unit's r, affine fit and r2_ER recomputed in one pass. The state is the
+per-image sums of ``compactrig.engine.per_image.PerImageSums`` (the one accumulator, with its one
+rule for missing data) beside each unit's predictions; r2_ER is ``compactrig.engine.r2_er``. The
+running history of r and r2_ER (one entry per batch) is kept for the "fit over presentations"
+plot; r's confidence band is the Fisher-z interval over the images seen.
 """
 
 from __future__ import annotations
@@ -16,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compactrig.engine.live_fit import r2_er_rows
+from compactrig.engine.per_image import PerImageSums
+from compactrig.engine.r2_er import r2_er_interval, r2_er_rows
 
 Z_95 = 1.959963984540054
 
@@ -53,49 +53,63 @@ class FitHistory:
 
 
 class PopulationFit:
-    """Units (rows) against their models' predictions for a fixed list of images (columns)."""
+    """Units (rows) against their models' predictions for a list of images (columns) that may grow."""
 
     def __init__(self, units: list[str], image_ids: list[str], predictions: np.ndarray) -> None:
         predictions = np.asarray(predictions, dtype=np.float64)
         if predictions.shape != (len(units), len(image_ids)):
             raise ValueError(f"predictions must be (units, images) = ({len(units)}, {len(image_ids)}), "
                              f"not {predictions.shape}")
-        self.units = list(units)
-        self.image_ids = list(image_ids)
-        self.image_index = {image_id: i for i, image_id in enumerate(self.image_ids)}
+        self.responses = PerImageSums(units, image_ids)
         self.predictions = predictions
-        shape = predictions.shape
-        self.counts = np.zeros(shape, dtype=np.int64)
-        self.sums = np.zeros(shape)
-        self.sumsq = np.zeros(shape)
-        self.n_presentations = 0
         self.history = FitHistory([], [], [], [], [])
+
+    @property
+    def units(self) -> list[str]:
+        return self.responses.units
+
+    @property
+    def image_ids(self) -> list[str]:
+        return self.responses.image_ids
+
+    @property
+    def n_presentations(self) -> int:
+        return self.responses.n_presentations
+
+    @property
+    def counts(self) -> np.ndarray:
+        """(units, images) responses counted."""
+        return self.responses.counts.T
+
+    @property
+    def sums(self) -> np.ndarray:
+        return self.responses.sums.T
+
+    @property
+    def sumsq(self) -> np.ndarray:
+        return self.responses.sumsq.T
 
     def add_images(self, image_ids: list[str], predictions: np.ndarray) -> None:
         """New image columns (``predictions`` is (units, new images)); ids already present are skipped."""
         predictions = np.asarray(predictions, dtype=np.float64).reshape(len(self.units), len(image_ids))
-        keep = [k for k, i in enumerate(image_ids) if i not in self.image_index]
-        for k in keep:
-            self.image_index[image_ids[k]] = len(self.image_ids)
-            self.image_ids.append(image_ids[k])
-        extra = np.zeros((len(self.units), len(keep)))
+        known = len(self.image_ids)
+        self.responses.add_images(image_ids)
+        keep = [k for k, i in enumerate(image_ids) if self.responses.index[i] >= known]
         self.predictions = np.concatenate([self.predictions, predictions[:, keep]], axis=1)
-        self.counts = np.concatenate([self.counts, extra.astype(np.int64)], axis=1)
-        self.sums = np.concatenate([self.sums, extra], axis=1)
-        self.sumsq = np.concatenate([self.sumsq, extra], axis=1)
+
+    def add_unit(self, unit: str, predictions: np.ndarray, counted_before: float | None = 0.0) -> None:
+        """A unit mapped mid-session (``predictions`` for every image so far); see ``PerImageSums.add_unit``."""
+        if unit in self.units:
+            return
+        self.responses.add_unit(unit, counted_before)
+        self.predictions = np.vstack([self.predictions, np.asarray(predictions, dtype=np.float64)[None]])
 
     def add(self, image_ids: list[str], responses: np.ndarray) -> None:
         """A batch: ``responses[p, u]`` is unit ``u``'s count for image ``image_ids[p]`` (NaN: none)."""
-        responses = np.asarray(responses, dtype=np.float64).reshape(len(image_ids), len(self.units))
-        columns = np.array([self.image_index[i] for i in image_ids], dtype=np.int64)
-        seen = np.isfinite(responses)
-        values = np.where(seen, responses, 0.0)
-        rows = np.broadcast_to(np.arange(len(self.units)), responses.shape)
-        cols = np.broadcast_to(columns[:, None], responses.shape)
-        np.add.at(self.counts, (rows, cols), seen.astype(np.int64))
-        np.add.at(self.sums, (rows, cols), values)
-        np.add.at(self.sumsq, (rows, cols), values * values)
-        self.n_presentations += len(image_ids)
+        unknown = [i for i in image_ids if i not in self.responses.index]
+        if unknown:
+            raise KeyError(f"images without predictions: {', '.join(unknown[:5])}")
+        self.responses.add(image_ids, responses)
 
     def summary(self) -> PopulationSummary:
         """Every unit's r (over images' mean responses), affine fit and r2_ER, computed together."""
@@ -121,6 +135,11 @@ class PopulationFit:
 
     def _r2_er(self) -> np.ndarray:
         return r2_er_rows(self.predictions, self.sums, self.sumsq, self.counts)
+
+    def r2_er_interval(self, unit: int, n_boot: int = 200, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+        """Bootstrap interval of one unit's r2_ER (too slow to compute for every unit at every batch)."""
+        return r2_er_interval(self.predictions[unit], self.sums[unit], self.sumsq[unit], self.counts[unit],
+                              n_boot, seed, level)
 
     def record_history(self, summary: PopulationSummary | None = None) -> PopulationSummary:
         """Append the current fit to the history (call once per batch); returns the summary used."""

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.live_fit import r2_er_rows
+from compactrig.engine.r2_er import r2_er_rows
 
 ALPHAS = np.logspace(-4, 2, 13)
 """Relative penalties tried: ``lambda = alpha * n_train`` on z-scored features."""
@@ -33,15 +33,27 @@ MIN_IMAGES = 2 * FOLDS
 
 @dataclass(frozen=True)
 class TrialSums:
-    """Per image (rows) and unit (columns): number of presentations, sum and sum of squares of the counts."""
+    """Per image (rows) and unit (columns): number of responses, their sum and sum of squares (as
+    ``compactrig.engine.per_image.PerImageSums`` keeps them). The readouts share one design matrix, so
+    they are fitted on the images every unit answered (``answered``)."""
 
     counts: np.ndarray
     sums: np.ndarray
     sumsq: np.ndarray
 
+    def __post_init__(self) -> None:
+        if np.shape(self.counts) != np.shape(self.sums) or np.shape(self.sums) != np.shape(self.sumsq):
+            raise ValueError(f"counts, sums and sums of squares must be (images, units) alike, not "
+                             f"{np.shape(self.counts)}, {np.shape(self.sums)}, {np.shape(self.sumsq)}")
+
     @property
     def means(self) -> np.ndarray:
-        return self.sums / np.maximum(self.counts, 1)[:, None]
+        return self.sums / np.maximum(self.counts, 1)
+
+    @property
+    def answered(self) -> np.ndarray:
+        """Boolean per image: every unit has a response to it."""
+        return (self.counts > 0).all(axis=1)
 
 
 @dataclass(frozen=True)
@@ -128,11 +140,11 @@ def _fit_at(features: np.ndarray, targets: np.ndarray, alphas: np.ndarray) -> tu
 
 def fit_ridge(features: np.ndarray, trials: TrialSums, seed: int = 0, alphas: np.ndarray = ALPHAS,
               folds: int = FOLDS) -> RidgeFit:
-    """Fit every unit (columns of ``trials``) on the images (rows) with at least one presentation."""
+    """Fit every unit (columns of ``trials``) on the images (rows) every unit answered."""
     features = np.asarray(features, dtype=np.float64)
     if features.ndim != 2 or len(features) != len(trials.counts):
         raise ValueError(f"features must be (images, features) with {len(trials.counts)} rows, not {features.shape}")
-    seen = trials.counts > 0
+    seen = trials.answered
     if seen.sum() < MIN_IMAGES:
         raise CompactRigError(f"readouts need responses to at least {MIN_IMAGES} images, have {int(seen.sum())}; "
                               "present more images first")
@@ -148,8 +160,7 @@ def fit_ridge(features: np.ndarray, trials: TrialSums, seed: int = 0, alphas: np
     chosen = choose_alphas(x, y, rng, alphas, folds)
     weights, intercepts, sd = _fit_at(x, y, chosen)
     held_r = np.array([_pearson(held_out[:, u], y[:, u]) for u in range(y.shape[1])])
-    noise_corrected = r2_er_rows(held_out.T, trials.sums[seen].T, trials.sumsq[seen].T,
-                                 np.broadcast_to(trials.counts[seen], held_out.T.shape))
+    noise_corrected = r2_er_rows(held_out.T, trials.sums[seen].T, trials.sumsq[seen].T, trials.counts[seen].T)
     full_held_out = np.full((y.shape[1], len(features)), np.nan)
     full_held_out[:, seen] = held_out.T
     return RidgeFit(weights, intercepts, chosen, sd, full_held_out, held_r, noise_corrected, int(seen.sum()))
@@ -164,7 +175,7 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
 def committee_predictions(features: np.ndarray, trials: TrialSums, alphas: np.ndarray, candidates: np.ndarray,
                           members: int = 8, seed: int = 0) -> np.ndarray:
     """(members, n_candidates, n_units): predictions of readouts refitted on bootstrap resamples of the images."""
-    seen = np.flatnonzero(trials.counts > 0)
+    seen = np.flatnonzero(trials.answered)
     x, y = np.asarray(features, dtype=np.float64)[seen], trials.means[seen]
     rng = np.random.default_rng(seed)
     out = np.empty((members, len(candidates), y.shape[1]))

@@ -222,7 +222,7 @@ class ClosedLoopPanel(QWidget):
 
     def _add_responses(self, responses: list[tuple[str, dict[str, float]]]) -> None:
         if self.log is not None and responses:
-            self.log.add_responses([i for i, _ in responses],
+            self.log.add([i for i, _ in responses],
                                    [[counts.get(u, np.nan) for u in self.units] for _, counts in responses])
 
     def _begin(self, started: SessionStarted) -> None:
@@ -312,7 +312,7 @@ class ClosedLoopPanel(QWidget):
         if not force and self.log.n_presentations - self.fitted_at < self.refit_every.value():
             return
         data = self.log.snapshot()
-        if int((data.trials.counts > 0).sum()) < MIN_IMAGES:
+        if int(data.trials.answered.sum()) < MIN_IMAGES:
             return
         at, log, spec = self.log.n_presentations, self.log, self.spec
         self.refit_job = Job(lambda progress, cancelled: (refit(data), data, at, log, spec))
@@ -527,7 +527,7 @@ class ClosedLoopPanel(QWidget):
         fit, data, unit = self.fit, self.fit_data, self.focus
         if fit is None or unit >= min(len(self.units), len(fit.held_out_r)):
             return
-        seen = data.trials.counts > 0
+        seen = data.trials.answered
         self.fit_points.setData(fit.held_out[unit][seen], data.trials.means[seen, unit])
         self.fit_plot.setTitle(f"{self.units[unit]}: held-out r = {fit.held_out_r[unit]:.3f}")
         strongest = strongest_weights(fit, self.spec, self.bank, unit, SHOWN_NEURONS)

@@ -1,7 +1,7 @@
 """The Rig view: edit and check the rig file, choose source, gate and markers, run a session.
 
 The session itself is ``compactrig.rig.session.runner.SessionRunner`` in a ``Job`` thread (the same
-runner as ``compactrig session run``); the view only flips its ``pause_requested`` and
+runner as ``compactrig session run``); the view only flips its ``controls.pause_requested`` and
 ``stop_requested`` flags. The runner's events go into a queue that a 25 Hz timer drains:
 status lines update here, responses are handed on (``events_arrived``) to the live fits.
 """
@@ -433,7 +433,7 @@ class RigTab(QWidget):
             if create is not None:
                 create(report)
             self.runner = SessionRunner(folder, report=report, on_event=self.events.put)
-            self.runner.hold_open = hold_open
+            self.runner.controls.hold_open = hold_open
             if cancelled():  # aborted while the session was being created: it is there, not started
                 return False
             return self.runner.run()
@@ -467,17 +467,17 @@ class RigTab(QWidget):
 
     def _hold_open_changed(self, checked: bool) -> None:
         if self.runner is not None:
-            self.runner.hold_open = checked
+            self.runner.controls.hold_open = checked
 
     def toggle_pause(self) -> None:
         if self.runner is not None and self.running():
-            self.runner.pause_requested = not self.runner.pause_requested
-            self.pause_button.setText("Resume" if self.runner.pause_requested else "Pause")
+            self.runner.controls.pause_requested = not self.runner.controls.pause_requested
+            self.pause_button.setText("Resume" if self.runner.controls.pause_requested else "Pause")
 
     def abort(self) -> None:
         """Stop now: the trial on screen is cut short and its images go back into the plan."""
         if self.runner is not None:
-            self.runner.stop_requested = True
+            self.runner.controls.stop_requested = True
         elif self.job is not None:
             self.job.cancel()
 
@@ -485,14 +485,14 @@ class RigTab(QWidget):
         """Abort and wait until the presenter is shut down and the store closed (window closing): the runner
         waits at most half a second for due responses and for the presenter, which is killed if it hangs."""
         if self.runner is not None:
-            self.runner.closing = True
+            self.runner.controls.closing = True
         self.reading.stop()
         self.abort()
         if self.job is not None and self.job.thread is not None:
             self.job.thread.quit()  # its event loop ends once the runner returns (no queued quit can arrive now)
             while self.job.thread.isRunning():
                 if self.runner is not None:
-                    self.runner.closing = True
+                    self.runner.controls.closing = True
                 self.abort()  # the runner may have been created after the first request
                 self.job.thread.wait(100)
         self.active = False

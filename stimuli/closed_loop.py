@@ -1,7 +1,8 @@
 """The closed loop for recorded units: readouts fitted live, images designed for them, next images chosen.
 
-``ResponseLog`` keeps, per image, the readout features and every unit's count, sum and sum
-of squares of responses, growing as images are queued and responses arrive. The work
+``ResponseLog`` keeps, per image, the readout features and every unit's response sums (the one
+accumulator, ``compactrig.engine.per_image.PerImageSums``), growing as images are queued and
+responses arrive; the readouts are fitted on the images every unit answered. The work
 (refitting, the committee, synthesis) runs on snapshots, so a window can keep adding
 responses on its own thread while a job fits. Everything here is pure computation; the
 session runner and the window only move data in and out.
@@ -17,6 +18,7 @@ import numpy as np
 
 from compactrig.engine.bank import ModelBank
 from compactrig.engine.fast_predict import Predictor
+from compactrig.engine.per_image import PerImageSums
 from compactrig.engine.readout_features import FeatureSpec
 from compactrig.engine.readout_model import ReadoutModel, ReadoutUnit
 from compactrig.engine.ridge import RidgeFit, TrialSums, committee_predictions, disagreement, fit_ridge
@@ -40,41 +42,17 @@ class ReadoutData:
     trials: TrialSums
 
 
-class ResponseLog:
-    """Features and response sums per image for a session's recorded units."""
+class ResponseLog(PerImageSums):
+    """Response sums per image (the one accumulator) with the readout features of each image."""
 
     def __init__(self, units: list[str]) -> None:
-        self.units = list(units)
-        self.image_ids: list[str] = []
-        self._index: dict[str, int] = {}
+        super().__init__(units)
         self._features: dict[str, np.ndarray] = {}
-        self._counts: list[int] = []
-        self._sums: list[np.ndarray] = []
-        self._sumsq: list[np.ndarray] = []
-        """Per image (row): presentations, and per unit the sum and sum of squares (rows grow in O(1))."""
-        self.n_presentations = 0
-
-    def _row(self, image_id: str) -> int:
-        if image_id not in self._index:
-            self._index[image_id] = len(self.image_ids)
-            self.image_ids.append(image_id)
-            self._counts.append(0)
-            self._sums.append(np.zeros(len(self.units)))
-            self._sumsq.append(np.zeros(len(self.units)))
-        return self._index[image_id]
-
-    def add_unit(self, unit: str) -> None:
-        """A unit first heard from mid-session: it counted 0 in every presentation logged before."""
-        if unit in self.units:
-            return
-        self.units.append(unit)
-        self._sums = [np.append(row, 0.0) for row in self._sums]
-        self._sumsq = [np.append(row, 0.0) for row in self._sumsq]
 
     def add_features(self, image_ids: list[str], features: np.ndarray) -> None:
         """Feature rows for images (shown or about to be)."""
+        self.add_images(image_ids)
         for image_id, row in zip(image_ids, np.asarray(features, dtype=np.float64)):
-            self._row(image_id)
             self._features[image_id] = row
 
     def forget_features(self) -> None:
@@ -84,29 +62,13 @@ class ResponseLog:
     def missing_features(self, image_ids: list[str]) -> list[str]:
         return [i for i in dict.fromkeys(image_ids) if i not in self._features]
 
-    def add_responses(self, image_ids: list[str], responses: np.ndarray) -> None:
-        """Presentations (rows: counts per unit in ``units`` order; NaN: the unit gave no count)."""
-        responses = np.asarray(responses, dtype=np.float64).reshape(len(image_ids), len(self.units))
-        for image_id, counts in zip(image_ids, responses):
-            if np.isnan(counts).any():
-                continue  # every unit needs a count for the image to enter the shared fit
-            row = self._row(image_id)
-            self._counts[row] += 1
-            self._sums[row] += counts
-            self._sumsq[row] += counts**2
-            self.n_presentations += 1
-
     def snapshot(self) -> ReadoutData:
         """Copies of the rows with features (safe to fit on another thread)."""
-        rows = [self._index[i] for i in self.image_ids if i in self._features]
+        rows = np.array([r for r, i in enumerate(self.image_ids) if i in self._features], dtype=np.int64)
         ids = [self.image_ids[r] for r in rows]
         width = len(next(iter(self._features.values()))) if self._features else 0
         features = np.array([self._features[i] for i in ids]).reshape(len(ids), width)
-        width_units = len(self.units)
-        return ReadoutData(ids, features, TrialSums(
-            np.array([self._counts[r] for r in rows], dtype=np.int64),
-            np.array([self._sums[r] for r in rows]).reshape(len(rows), width_units),
-            np.array([self._sumsq[r] for r in rows]).reshape(len(rows), width_units)))
+        return ReadoutData(ids, features, TrialSums(self.counts[rows], self.sums[rows], self.sumsq[rows]))
 
 
 def refit(data: ReadoutData, seed: int = 0) -> RidgeFit:
@@ -118,8 +80,7 @@ def committee_spread(data: ReadoutData, fit: RidgeFit, candidates: np.ndarray, m
                      seed: int = 0) -> np.ndarray:
     """How much bootstrap refits disagree on each candidate's responses (units weighted equally)."""
     predictions = committee_predictions(data.features, data.trials, fit.alphas, candidates, members, seed)
-    seen = data.trials.counts > 0
-    return disagreement(predictions, data.trials.means[seen].var(axis=0))
+    return disagreement(predictions, data.trials.means[data.trials.answered].var(axis=0))
 
 
 def next_batch(strategy: Strategy, kinds: list[str], n: int, exclude: np.ndarray, seed: int,
@@ -184,7 +145,7 @@ def design_for_unit(readout: SynthesisReadout, unit: int, seeds: list[int], sett
         result = synthesize(ReadoutUnit(model, unit), seeds, settings, OUTPUT, progress, cancelled)
         kind, tag = settings.direction, settings.direction
     else:
-        seen = data.trials.counts > 0
+        seen = data.trials.answered
         sign = 1.0 if settings.direction == "max" else -1.0
         target = PopulationTarget.for_unit(unit, data.trials.means[seen], population_weight, sign)
         result = synthesize(model, seeds, replace(settings, direction="max"), target, progress, cancelled)

@@ -71,7 +71,7 @@ def simulate_selection(strategy: Strategy, kinds: list[str], pool_features: np.n
         chosen[batch] = True
         order += batch.tolist()
         for _ in range(repeats):
-            log.add_responses([ids[i] for i in batch], respond(batch))
+            log.add([ids[i] for i in batch], respond(batch))
         presented += len(batch) * repeats
         step += 1
         due = [c for c in checkpoints if presented >= c and c not in [r.presentations for r in results]]

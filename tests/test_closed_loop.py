@@ -167,7 +167,7 @@ def test_readouts_learn_virtual_units_and_designed_images_beat_the_best_natural(
 
     # A population image: unit 0 up while unit 1 stays nearer its baseline than under the plain max image.
     population = design_for_unit(readout, unit, [0, 1], SynthesisSettings(steps=40), data, population_weight=4.0)
-    seen = data.trials.counts > 0
+    seen = data.trials.answered
     means, spread = data.trials.means[seen].mean(axis=0), data.trials.means[seen].std(axis=0)
     z_population = (source.true_rates(population.images) - means[:, None]) / spread[:, None]
     z_max = (source.true_rates(design.images) - means[:, None]) / spread[:, None]
@@ -192,28 +192,30 @@ def _data(features: np.ndarray, counts: np.ndarray) -> ReadoutData:
     ids = [f"i{k}" for k in range(len(features))]
     log.add_features(ids, features)
     for repeat in counts:
-        log.add_responses(ids, repeat)
+        log.add(ids, repeat)
     return log.snapshot()
 
 
-def test_the_response_log_fits_only_images_with_features_and_complete_counts():
+def test_the_response_log_skips_a_missing_count_per_unit_and_fits_images_every_unit_answered():
     log = ResponseLog(["u0", "u1"])
-    log.add_features(["a", "b"], np.array([[1.0], [2.0]]))
-    log.add_responses(["a", "a", "b", "c"], np.array([[1, 2], [3, 4], [5, np.nan], [7, 8]]))
-    assert log.n_presentations == 3 and log.missing_features(["a", "c", "c"]) == ["c"]
+    log.add_features(["a", "b", "d"], np.array([[1.0], [2.0], [3.0]]))
+    log.add(["a", "a", "b", "c", "d"], np.array([[1, 2], [3, 4], [5, np.nan], [7, 8], [np.nan, 1]]))
+    assert log.n_presentations == 5 and log.missing_features(["a", "c", "c"]) == ["c"]
     data = log.snapshot()
-    assert data.image_ids == ["a", "b"]
-    assert np.array_equal(data.trials.counts, [2, 0]) and np.array_equal(data.trials.sums[0], [4, 6])
-    with pytest.raises(CompactRigError, match="at least 10 images"):
+    assert data.image_ids == ["a", "b", "d"]
+    assert np.array_equal(data.trials.counts, [[2, 2], [1, 0], [0, 1]])
+    assert np.array_equal(data.trials.sums, [[4, 6], [5, 0], [0, 1]])
+    assert np.array_equal(data.trials.answered, [True, False, False])
+    with pytest.raises(CompactRigError, match="at least 10 images, have 1"):
         refit(data)
 
 
 def test_a_unit_heard_from_late_counted_zero_in_every_presentation_logged_before():
     log = ResponseLog(["u0"])
     log.add_features(["a", "b"], np.array([[1.0], [2.0]]))
-    log.add_responses(["a", "b"], np.array([[3.0], [5.0]]))
+    log.add(["a", "b"], np.array([[3.0], [5.0]]))
     log.add_unit("u1")
-    log.add_responses(["a"], np.array([[1.0, 4.0]]))
+    log.add(["a"], np.array([[1.0, 4.0]]))
     data = log.snapshot()
     assert log.units == ["u0", "u1"]
     assert np.array_equal(data.trials.sums, [[4.0, 4.0], [5.0, 0.0]])

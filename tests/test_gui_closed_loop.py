@@ -69,7 +69,7 @@ def test_readouts_fit_live_then_a_queued_batch_and_images_for_a_unit_are_shown(q
         i, u = order.index(image), int(unit[4:])
         counts[i, u, seen[i, u]] = count
         seen[i, u] += 1
-    trials = TrialSums(seen[:, 0], counts.sum(axis=2), (counts**2).sum(axis=2))
+    trials = TrialSums(seen, counts.sum(axis=2), (counts**2).sum(axis=2))
     expected = fit_ridge(features[[int(i[3:]) for i in order]], trials)
     np.testing.assert_allclose(loop.fit.held_out_r, expected.held_out_r, atol=1e-3)
     np.testing.assert_allclose(loop.fit.weights, expected.weights, rtol=1e-3, atol=1e-3)

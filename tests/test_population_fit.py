@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from compactrig.engine.live_fit import r2_er
+from compactrig.engine.r2_er import r2_er
 from compactrig.engine.population_fit import PopulationFit
 
 
@@ -83,3 +83,15 @@ def test_images_added_during_a_session_fit_as_if_known_from_the_start():
     a, b = grown.summary(), whole.summary()
     for name in ("n_images", "r", "slope", "r2_er"):
         np.testing.assert_allclose(getattr(a, name), getattr(b, name), equal_nan=True)
+
+
+def test_a_unit_mapped_mid_session_counts_zero_in_the_presentations_before_it():
+    fit = PopulationFit(["a"], ["i0", "i1", "i2"], np.array([[1.0, 2.0, 3.0]]))
+    fit.add(["i0", "i1", "i1"], [[1.0], [2.0], [np.nan]])
+    fit.add_unit("b", np.array([3.0, 1.0, 2.0]))
+    fit.add(["i2", "i0"], [[3.0, 5.0], [1.0, 2.0]])
+    assert fit.units == ["a", "b"]
+    np.testing.assert_array_equal(fit.counts, [[2, 1, 1], [2, 2, 1]])  # b: 0 in the 3 presentations before
+    np.testing.assert_array_equal(fit.sums, [[2.0, 2.0, 3.0], [2.0, 0.0, 5.0]])
+    summary = fit.summary()
+    assert summary.r[1] == pytest.approx(np.corrcoef([3.0, 1.0, 2.0], [1.0, 0.0, 5.0])[0, 1])

@@ -11,7 +11,7 @@ from compactrig.engine.ridge import ALPHAS, TrialSums, choose_alphas, committee_
 
 def trials_from(samples: np.ndarray) -> TrialSums:
     """(repeats, images, units) counts -> per-image sums."""
-    return TrialSums(np.full(samples.shape[1], samples.shape[0]), samples.sum(axis=0), (samples**2).sum(axis=0))
+    return TrialSums(np.full(samples.shape[1:], samples.shape[0]), samples.sum(axis=0), (samples**2).sum(axis=0))
 
 
 def closed_form(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:

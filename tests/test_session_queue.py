@@ -48,7 +48,7 @@ def run_in_thread(runner: SessionRunner) -> tuple[threading.Thread, list]:
 def test_images_queued_during_a_session_are_shown_answered_and_fitted(session):
     lines, events = [], []
     runner = SessionRunner(session, report=lines.append, on_event=events.append)
-    runner.pause_requested = True  # queue while paused, so the plan cannot finish first
+    runner.controls.pause_requested = True  # queue while paused, so the plan cannot finish first
     thread, result = run_in_thread(runner)
     deadline = time.monotonic() + 60
     while not any("paused" in line for line in lines) and time.monotonic() < deadline:
@@ -60,7 +60,7 @@ def test_images_queued_during_a_session_are_shown_answered_and_fitted(session):
     deadline = time.monotonic() + 30
     while not any(isinstance(e, ImagesAdded) for e in events) and time.monotonic() < deadline:
         time.sleep(0.05)
-    runner.pause_requested = False
+    runner.controls.pause_requested = False
     thread.join(120)
     assert result == [True], lines
     assert any("img1" in line and "other pixels" in line for line in lines)

@@ -9,7 +9,7 @@ import numpy as np
 
 from compactrig.engine.bank import load_bank
 from compactrig.engine.fast_predict import Predictor
-from compactrig.engine.live_fit import UnitFit
+from compactrig.engine.population_fit import PopulationFit
 from compactrig.rig.session.store import StoredPresentation
 from compactrig.stimuli.stimulus_set import StimulusSet
 
@@ -24,21 +24,28 @@ def mapped_predictions(bank: str | None, mapping: dict[str, str], stimulus_set: 
 
 
 def stored_fits(bank: str | None, mapping: dict[str, str], stimulus_set: StimulusSet,
-                presentations: list[StoredPresentation], responses: list[tuple[int, str, float]]) -> dict[str, UnitFit]:
-    """Each mapped unit's fit, fed with the stored responses of non-aborted presentations."""
+                presentations: list[StoredPresentation], responses: list[tuple[int, str, float]]) -> PopulationFit:
+    """The mapped units' fits, fed with the stored responses of non-aborted presentations."""
     return fits_from_store(mapped_predictions(bank, mapping, stimulus_set), stimulus_set.ids,
                            presentations, responses)
 
 
 def fits_from_store(predictions: dict[str, np.ndarray], image_ids: list[str],
-                    presentations: list[StoredPresentation], responses: list[tuple[int, str, float]]) -> dict[str, UnitFit]:
-    """Fits of units with known predictions, fed with the stored responses of non-aborted presentations."""
-    fits = {unit: UnitFit(dict(zip(image_ids, predicted))) for unit, predicted in predictions.items()}
-    for image_id, counts in stored_responses(presentations, responses):
-        for unit, count in counts.items():
-            if unit in fits:
-                fits[unit].add(image_id, count)
-    return fits
+                    presentations: list[StoredPresentation], responses: list[tuple[int, str, float]]) -> PopulationFit:
+    """Fits of the units with known predictions (rows in ``predictions``' order), fed with the stored
+    responses of non-aborted presentations."""
+    units = list(predictions)
+    values = np.stack([predictions[u] for u in units]) if units else np.zeros((0, len(image_ids)))
+    fit = PopulationFit(units, list(image_ids), values)
+    add_stored(fit, stored_responses(presentations, responses))
+    return fit
+
+
+def add_stored(fit: PopulationFit, stored: list[tuple[str, dict[str, float]]]) -> None:
+    """Presentations as (image id, counts per unit) into ``fit`` (a unit without a count: none)."""
+    if stored:
+        fit.add([image for image, _ in stored],
+                np.array([[counts.get(u, np.nan) for u in fit.units] for _, counts in stored], dtype=np.float64))
 
 
 def stored_responses(presentations: list[StoredPresentation],

@@ -61,14 +61,14 @@ def _fits(axes, folder, snapshot, mapping, presentations, responses) -> None:
         axes[0].set_axis_off()
         return
     stimulus_set = StimulusSet.load(folder / STIMULI_DIR)
-    fits = stored_fits(snapshot["plan"].get("bank"), mapping, stimulus_set, presentations, responses)
-    for axis, (unit, neuron) in zip(axes, mapping.items()):
-        fit = fits[unit]
-        x, y = fit.mean_responses()
-        summary = fit.summary(n_boot=100)
+    fit = stored_fits(snapshot["plan"].get("bank"), mapping, stimulus_set, presentations, responses)
+    summary = fit.summary()
+    for axis, (row, unit) in zip(axes, enumerate(fit.units)):
+        x, y, _ = fit.points(row)
         axis.plot(x, y, "o", ms=4, alpha=0.7)
-        if np.isfinite(summary.slope):
-            line = np.linspace(x.min(), x.max(), 2)
-            axis.plot(line, summary.intercept + summary.slope * line, "-", color="tab:red")
-        axis.set(title=f"{unit} vs {neuron}: r = {summary.r:.2f}, r2_ER = {summary.r2_er:.2f}",
+        line_x, line_y = fit.fit_line(row, summary)
+        axis.plot(line_x, line_y, "-", color="tab:red")
+        low, high = fit.r2_er_interval(row, n_boot=100)
+        interval = f" [{low:.2f}, {high:.2f}]" if np.isfinite(low) else ""
+        axis.set(title=f"{unit} vs {mapping[unit]}: r = {summary.r[row]:.2f}, r2_ER = {summary.r2_er[row]:.2f}{interval}",
                  xlabel="model prediction", ylabel="mean count per image")

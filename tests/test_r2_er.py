@@ -1,4 +1,4 @@
-"""Live fit statistics against direct batch computation and known ground truth."""
+"""r2_ER and the live fit of one unit, against direct computation from trials and known ground truth."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ import pytest
 from compactrig.engine.bank import load_bank
 from compactrig.engine.fast_predict import Predictor
 from compactrig.engine.image_files import read_images
-from compactrig.engine.live_fit import UnitFit
+from compactrig.engine.population_fit import PopulationFit
+
+
+def one_unit(predictions: dict[str, float]) -> PopulationFit:
+    return PopulationFit(["unit"], list(predictions), np.array([list(predictions.values())]))
 
 
 def direct_r2_er(x: np.ndarray, trials: list[np.ndarray]) -> float:
@@ -31,24 +35,25 @@ def test_incremental_matches_batch_on_recorded_repeats(recording_210325):
     raw, ids, predictions = recording_210325
     rng = np.random.default_rng(0)
     for unit in (0, 7, 31):
-        fit = UnitFit(dict(zip(ids, predictions)))
+        fit = one_unit(dict(zip(ids, predictions)))
         presentations = [(i, r) for i in range(len(ids)) for r in range(raw.shape[2]) if not np.isnan(raw[unit, i, r])]
-        for index in rng.permutation(len(presentations)):
-            i, r = presentations[index]
-            fit.add(ids[i], raw[unit, i, r])
+        order = rng.permutation(len(presentations))
+        for batch in np.array_split(order, 7):  # presentations in random order, in uneven batches
+            fit.add([ids[presentations[k][0]] for k in batch], [[raw[unit, *presentations[k]]] for k in batch])
         seen = ~np.isnan(raw[unit]).all(axis=1)
         means = np.nanmean(raw[unit][seen], axis=1)
         x = predictions[seen]
-        summary = fit.summary(n_boot=50)
-        assert summary.n_images == seen.sum() and summary.n_presentations == len(presentations)
-        assert summary.r == pytest.approx(np.corrcoef(x, means)[0, 1], abs=1e-9)
+        summary = fit.summary()
+        assert summary.n_images[0] == seen.sum() and summary.n_presentations[0] == len(presentations)
+        assert summary.r[0] == pytest.approx(np.corrcoef(x, means)[0, 1], abs=1e-9)
         slope, intercept = np.polyfit(x, means, 1)
-        assert (summary.slope, summary.intercept) == (pytest.approx(slope), pytest.approx(intercept))
+        assert (summary.slope[0], summary.intercept[0]) == (pytest.approx(slope), pytest.approx(intercept))
         trials = [raw[unit, i][~np.isnan(raw[unit, i])] for i in np.flatnonzero(seen)]
         keep = [k for k, t in enumerate(trials) if len(t) >= 2]
-        assert summary.r2_er == pytest.approx(direct_r2_er(x[keep], [trials[k] for k in keep]), rel=1e-9)
-        low, high = summary.r2_er_ci
-        assert low <= high
+        expected = direct_r2_er(x[keep], [trials[k] for k in keep])
+        assert summary.r2_er[0] == pytest.approx(expected, rel=1e-9)
+        low, high = fit.r2_er_interval(0, n_boot=100)
+        assert low < expected < high
 
 
 def test_r2_er_recovers_known_ground_truth_where_naive_r2_is_biased():
@@ -60,34 +65,21 @@ def test_r2_er_recovers_known_ground_truth_where_naive_r2_is_biased():
         truth = np.sqrt(0.5) * x + np.sqrt(0.5) * rng.normal(size=120)
         truth = (truth - truth.mean()) / truth.std()
         x = (x - x.mean()) / x.std()
-        fit = UnitFit(dict(zip(image_ids, x)))
+        fit = one_unit(dict(zip(image_ids, x)))
         expected = 5 + 2 * truth  # spikes per window
         for _ in range(4):
-            for image_id, mean in zip(image_ids, expected):
-                fit.add(image_id, mean + rng.normal() * 3)
-        estimates.append(fit.r2_er() - np.corrcoef(x, expected)[0, 1] ** 2)
-        naive.append(fit.summary(n_boot=0).r ** 2 - np.corrcoef(x, expected)[0, 1] ** 2)
+            fit.add(image_ids, (expected + rng.normal(size=120) * 3)[:, None])
+        summary = fit.summary()
+        estimates.append(summary.r2_er[0] - np.corrcoef(x, expected)[0, 1] ** 2)
+        naive.append(summary.r[0] ** 2 - np.corrcoef(x, expected)[0, 1] ** 2)
     assert abs(np.mean(estimates)) < 0.03, "unbiased around the true r^2"
     assert np.mean(naive) < -0.1, "the uncorrected r^2 is biased low by trial noise"
 
 
 def test_too_little_data_gives_nan_not_an_error():
-    fit = UnitFit({"a": 1.0, "b": 2.0, "c": 3.0})
-    assert np.isnan(fit.summary().r)
-    fit.add("a", 1.0)
-    fit.add("b", 3.0)
+    fit = one_unit({"a": 1.0, "b": 2.0, "c": 3.0})
+    assert np.isnan(fit.summary().r[0])
+    fit.add(["a", "b"], [[1.0], [3.0]])
     summary = fit.summary()
-    assert summary.r == pytest.approx(1.0) and summary.slope == pytest.approx(2.0)
-    assert np.isnan(summary.r2_er) and np.isnan(summary.r2_er_ci[0])
-
-
-def test_images_added_later_join_the_unit_fit():
-    from compactrig.engine.live_fit import UnitFit
-    grown, whole = UnitFit({"a": 1.0, "b": 2.0}), UnitFit({"a": 1.0, "b": 2.0, "c": 4.0})
-    grown.add_images({"b": 99.0, "c": 4.0})  # a known id keeps its prediction
-    for fit in (grown, whole):
-        for image, count in [("a", 1.0), ("b", 3.0), ("c", 4.5), ("a", 2.0)]:
-            fit.add(image, count)
-    a, b = grown.summary(n_boot=0), whole.summary(n_boot=0)
-    assert (a.n_images, a.n_presentations) == (b.n_images, b.n_presentations) == (3, 4)
-    np.testing.assert_allclose([a.r, a.slope, a.intercept], [b.r, b.slope, b.intercept])
+    assert summary.r[0] == pytest.approx(1.0) and summary.slope[0] == pytest.approx(2.0)
+    assert np.isnan(summary.r2_er[0]) and np.isnan(fit.r2_er_interval(0)[0])

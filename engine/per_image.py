@@ -1,0 +1,106 @@
+"""Responses summed per image and unit: the one accumulator behind live fits, readouts and exports.
+
+Every statistic CompactRig shows about recorded units (the live r and affine fit, r2_ER, the
+closed-loop ridge readouts, a stored session's report) is a function of three numbers per image
+and unit: how many responses, their sum and their sum of squares. Keeping them in one place gives
+one rule for missing data: a NaN response is skipped for that unit only; the other units' counts
+of the same presentation still go in. A statistic that needs every unit on the same images (the
+ridge readouts share one design matrix) takes the images every unit answered
+(``PerImageSums.answered_by_all``).
+
+Rows (images) grow as a closed loop adds images during a session, in amortized O(1); columns
+(units) grow when a unit is first heard from mid-session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+class PerImageSums:
+    """Per image (rows) and unit (columns): number of responses, their sum and sum of squares."""
+
+    def __init__(self, units: Sequence[str], image_ids: Sequence[str] = ()) -> None:
+        self.units = list(units)
+        self.image_ids: list[str] = []
+        self.index: dict[str, int] = {}
+        self._counts = np.zeros((0, len(self.units)), dtype=np.int64)
+        self._sums = np.zeros((0, len(self.units)))
+        self._sumsq = np.zeros((0, len(self.units)))
+        self._presentations = np.zeros(0, dtype=np.int64)
+        self.n_presentations = 0
+        self.add_images(image_ids)
+
+    @property
+    def counts(self) -> np.ndarray:
+        """(images, units) responses counted (a view: do not write)."""
+        return self._counts[:len(self.image_ids)]
+
+    @property
+    def sums(self) -> np.ndarray:
+        return self._sums[:len(self.image_ids)]
+
+    @property
+    def sumsq(self) -> np.ndarray:
+        return self._sumsq[:len(self.image_ids)]
+
+    @property
+    def presentations(self) -> np.ndarray:
+        """Per image: presentations added (with a response of at least one unit or not)."""
+        return self._presentations[:len(self.image_ids)]
+
+    def means(self) -> np.ndarray:
+        """(images, units) mean response; NaN where a unit has none for the image."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(self.counts > 0, self.sums / self.counts, np.nan)
+
+    def add_images(self, image_ids: Sequence[str]) -> np.ndarray:
+        """Rows of ``image_ids``; ids not yet here get new, empty rows (in order of first appearance)."""
+        for image_id in image_ids:
+            if image_id not in self.index:
+                self.index[image_id] = len(self.image_ids)
+                self.image_ids.append(image_id)
+        if len(self.image_ids) > len(self._presentations):
+            capacity = max(len(self.image_ids), 2 * len(self._presentations), 16)
+            self._counts = _grown(self._counts, capacity)
+            self._sums = _grown(self._sums, capacity)
+            self._sumsq = _grown(self._sumsq, capacity)
+            self._presentations = _grown(self._presentations, capacity)
+        return np.array([self.index[i] for i in image_ids], dtype=np.int64)
+
+    def add_unit(self, unit: str, counted_before: float | None = 0.0) -> None:
+        """A new column. ``counted_before``: the count it is taken to have given in every presentation
+        already added (a session stores 0 for a unit first heard from mid-session); None: no responses."""
+        if unit in self.units:
+            return
+        self.units.append(unit)
+        column = np.zeros((len(self._presentations), 1), dtype=np.int64)
+        if counted_before is not None:
+            column[:, 0] = self._presentations
+        self._counts = np.hstack([self._counts, column])
+        self._sums = np.hstack([self._sums, column * (counted_before or 0.0)])
+        self._sumsq = np.hstack([self._sumsq, column * (counted_before or 0.0) ** 2])
+
+    def add(self, image_ids: Sequence[str], responses: np.ndarray) -> None:
+        """Presentations: ``responses[p, u]`` is unit ``u``'s count for ``image_ids[p]`` (NaN: none)."""
+        responses = np.asarray(responses, dtype=np.float64).reshape(len(image_ids), len(self.units))
+        rows = self.add_images(image_ids)
+        seen = np.isfinite(responses)
+        values = np.where(seen, responses, 0.0)
+        np.add.at(self._counts, rows, seen.astype(np.int64))
+        np.add.at(self._sums, rows, values)
+        np.add.at(self._sumsq, rows, values * values)
+        np.add.at(self._presentations, rows, 1)
+        self.n_presentations += len(image_ids)
+
+    def answered_by_all(self) -> np.ndarray:
+        """Boolean per image: every unit has at least one response to it."""
+        return (self.counts > 0).all(axis=1) if self.units else self.presentations > 0
+
+
+def _grown(array: np.ndarray, rows: int) -> np.ndarray:
+    grown = np.zeros((rows,) + array.shape[1:], dtype=array.dtype)
+    grown[:len(array)] = array
+    return grown

@@ -1,0 +1,122 @@
+"""Responses from the source into the trial store, the runner's fits and the watchers.
+
+Every presentation on screen is handed to the source (``expect``); what the source delivers is
+stored the moment it arrives. A response that goes missing aborts its presentation, so its plan
+item is shown again. Every known unit gets a count (0 when it did not fire); a unit first heard
+from mid-session joins the session with 0 for every response already stored.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pylsl
+
+from compactrig.engine.natural_order import natural_sorted
+from compactrig.engine.population_fit import PopulationFit
+from compactrig.plugins.sources.base import Presentation
+from compactrig.plugins.sources.guard import GuardedSource
+from compactrig.rig.session.controls import RunControls
+from compactrig.rig.session.events import ResponseStored, UnitsDiscovered
+from compactrig.rig.session.fits import add_stored, mapped_predictions
+from compactrig.rig.session.setup import SessionPlan
+from compactrig.rig.session.store import MISSING, TrialStore
+from compactrig.stimuli.stimulus_set import StimulusSet
+
+CLOSING_WAIT_S = 0.5
+"""When the window closes: the longest wait for due responses."""
+
+
+class ResponseCollector:
+    """The presentations awaiting responses, and what happens when each response comes or does not."""
+
+    def __init__(self, store: TrialStore, guard: GuardedSource, plan: SessionPlan, stimulus_set: StimulusSet,
+                 fit: PopulationFit, units: list[str], report: Callable[[str], None],
+                 on_event: Callable[[object], None], mark_aborted: Callable[[int, str], None]) -> None:
+        self.store, self.guard, self.plan, self.stimulus_set = store, guard, plan, stimulus_set
+        self.fit = fit
+        """The mapped units' fits (the summary line after every trial)."""
+        self.units = units
+        """Every unit of the session (as in the store), kept here so a response needs no store query."""
+        self.report, self.on_event, self.mark_aborted = report, on_event, mark_aborted
+        self.waiting: dict[int, tuple[int, str]] = {}
+        """Presentation -> (plan item, image id): shown, response due."""
+        self._aborted: set[int] = set()
+
+    def add_images(self, new: StimulusSet) -> dict:
+        """Images new to the session: the source prepares them; the mapped units' predictions of them
+        join the fits (and are returned for the watchers)."""
+        self.stimulus_set = self.stimulus_set.merged(new)
+        for lost in self.guard.prepare(new.ids, new.pixels, pylsl.local_clock()):
+            self.report(f"source: {lost.missing}")
+        mapping = {u: self.plan.unit_map[u] for u in self.fit.units}
+        predictions = mapped_predictions(self.plan.bank, mapping, new)
+        if self.fit.units:
+            self.fit.add_images(new.ids, [predictions[u] for u in self.fit.units])
+        return predictions
+
+    def expect(self, order: int, item: int, image_id: str, trial_id: int, onset: float) -> None:
+        """Presentation ``order`` is up: its response is due after the source's window."""
+        self.waiting[order] = (item, image_id)
+        for lost in self.guard.submit(Presentation(order, trial_id, image_id, onset), pylsl.local_clock()):
+            self.abort(lost.order, f"source: {lost.missing}")
+
+    def abort(self, order: int, reason: str, kind: str = MISSING) -> None:
+        """Presentation ``order`` does not count: stored as aborted with why, marked in the marker
+        stream, the source told to forget it; its plan item is shown again."""
+        if order in self._aborted:
+            return
+        self._aborted.add(order)
+        self.store.mark_aborted(order, reason, kind)
+        self.mark_aborted(order, reason)
+        self.guard.cancel(order)
+        self.waiting.pop(order, None)
+
+    def collect(self) -> None:
+        """Store what the source delivered; a missing response aborts its presentation."""
+        for response in self.guard.collect(pylsl.local_clock()):
+            entry = self.waiting.get(response.order)
+            if entry is None:
+                continue
+            if response.counts is None:
+                self.abort(response.order, f"source: {response.missing}")
+                continue
+            del self.waiting[response.order]
+            heard = [unit for unit in response.counts if unit not in self.units]  # rare: no store query otherwise
+            if heard:
+                self._units_discovered(heard)
+            counts = {unit: 0.0 for unit in self.units} | {u: float(c) for u, c in response.counts.items()}
+            self.store.record_response(response.order, counts, response.window)
+            self.on_event(ResponseStored(entry[1], dict(counts)))
+            add_stored(self.fit, [(entry[1], counts)])
+        for line in self.guard.messages():
+            self.report(line)
+
+    def finish_waiting(self, controls: RunControls) -> None:
+        """After a stop, keep the responses still due for images already shown (up to the source's
+        timeout; at most ``CLOSING_WAIT_S`` when the window is closing)."""
+        source = self.guard.source
+        deadline = time.monotonic() + source.window[1] + source.settings["timeout_s"]
+        while self.waiting and time.monotonic() < deadline:
+            if controls.closing:
+                deadline = min(deadline, time.monotonic() + CLOSING_WAIT_S)
+            self.collect()
+            time.sleep(0.01)
+
+    def give_up(self, reason: str) -> None:
+        """Every presentation still waiting is aborted (its response will not come)."""
+        for order in list(self.waiting):
+            self.abort(order, reason)
+
+    def _units_discovered(self, units: list[str]) -> None:
+        new = self.store.add_units(units)
+        self.units[:] = natural_sorted(self.units + new)
+        mapping = {u: self.plan.unit_map[u] for u in units if u in self.plan.unit_map}
+        if mapping:
+            predictions = mapped_predictions(self.plan.bank, mapping, self.stimulus_set)
+            column = {image_id: k for k, image_id in enumerate(self.stimulus_set.ids)}
+            for unit, values in predictions.items():  # 0 counted in every stored response, as the store has it
+                self.fit.add_unit(unit, values[[column[i] for i in self.fit.image_ids]], counted_before=0.0)
+        self.report(f"new unit(s) heard from: {', '.join(units)} (0 counted for the responses already stored)")
+        self.on_event(UnitsDiscovered(list(units)))
