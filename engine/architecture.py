@@ -84,34 +84,41 @@ class CompactModel(nn.Module):
         self.layers = _Layers(self.filters)
         self.eval()
 
-    def _stage(self, k: int, x: torch.Tensor) -> torch.Tensor:
+    def stage(self, k: int, x: torch.Tensor) -> torch.Tensor:
+        """Stage ``k`` applied to stage ``k - 1``'s map (or, for stage 0, to mean-subtracted pixels)."""
         layers = self.layers
         if k == 0:
             x = layers.layer0_conv(F.pad(x, (2, 2, 2, 2)))
             return F.relu(layers.layer0_bn(x))
-        depth = getattr(layers, f"layer{k}_conv_depth")
-        if STAGE_STRIDES[k] == 2:
-            x = F.conv2d(F.pad(x, KERAS_STRIDE2_PADDING), depth.weight, stride=2, groups=x.shape[1])
-        else:
-            x = F.conv2d(F.pad(x, (2, 2, 2, 2)), depth.weight, groups=x.shape[1])
-        x = getattr(layers, f"layer{k}_conv_point")(x)
-        return F.relu(getattr(layers, f"layer{k}_bn")(x))
+        return self.pointwise(k, self.depthwise(k, x))
 
-    def stage_outputs(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """Every stage's activation map (after ReLU), ``(N, filters[k], size, size)``."""
+    def depthwise(self, k: int, x: torch.Tensor) -> torch.Tensor:
+        """The spatial half of separable stage ``k`` (1..4): one 5x5 filter per input channel."""
+        depth = getattr(self.layers, f"layer{k}_conv_depth")
+        if STAGE_STRIDES[k] == 2:
+            return F.conv2d(F.pad(x, KERAS_STRIDE2_PADDING), depth.weight, stride=2, groups=x.shape[1])
+        return F.conv2d(F.pad(x, (2, 2, 2, 2)), depth.weight, groups=x.shape[1])
+
+    def pointwise(self, k: int, x: torch.Tensor) -> torch.Tensor:
+        """The channel-mixing half of separable stage ``k`` (1..4), with its batch norm and ReLU."""
+        x = getattr(self.layers, f"layer{k}_conv_point")(x)
+        return F.relu(getattr(self.layers, f"layer{k}_bn")(x))
+
+    def stage_outputs(self, images: torch.Tensor, last_stage: int = N_STAGES - 1) -> list[torch.Tensor]:
+        """Stage activation maps 0..``last_stage`` (after ReLU), ``(N, filters[k], size, size)``."""
         weight = self.layers.layer0_conv.weight
         means = torch.tensor(CHANNEL_MEANS, dtype=weight.dtype, device=weight.device).view(1, 3, 1, 1)
         x = images.to(weight.dtype) - means
         outputs = []
-        for k in range(N_STAGES):
-            x = self._stage(k, x)
+        for k in range(last_stage + 1):
+            x = self.stage(k, x)
             outputs.append(x)
         return outputs
 
     def stages_from(self, first: int, x: torch.Tensor) -> torch.Tensor:
         """Run stages ``first``.. on stage ``first - 1``'s map: the last stage's map (for ablations)."""
         for k in range(first, N_STAGES):
-            x = self._stage(k, x)
+            x = self.stage(k, x)
         return x
 
     def readout(self, last_stage: torch.Tensor) -> torch.Tensor:

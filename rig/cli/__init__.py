@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rig": ("present", "rig files"),
     "sources": ("sources_cmd", "response sources (plugins)"),
     "session": ("session_cmd", "run, resume and export recording sessions"),
+    "neurons": ("neurons", "compact models for new neurons (readout, distillation, pruning)"),
 }
 """Command -> (module of ``compactrig.rig.cli`` that registers it, the line ``compactrig --help`` shows)."""
 

@@ -1,0 +1,250 @@
+"""Distillation of a readout into a compact model of the published architecture, then pruning.
+
+The paper's path to a neuron's compact model: a large, accurate model of the neuron (here the
+readout over the bank, ``compactrig.engine.ridge``), distilled into five depthwise-separable
+stages, then pruned. Its finding that compact models share their early filters is what makes
+this quick on a CPU: the student's stages 0 and 1 and the spatial (depthwise) filters of stage 2
+are a bank model's (the *donor*, chosen per unit as the bank neuron whose output follows the unit
+best), frozen, so their maps are computed once per image and training runs only on 28x28 maps:
+stage 2's channel mixing, stages 3-4 and the dense readout. (Training through the 56x56 maps
+instead costs ~12 ms per image per epoch here, ten times too slow for minutes per neuron.) The
+donor's filters are the published ones, in the published frame and padding; the student is a
+``CompactModel`` and saves in the published layout.
+
+Batch norm of the trained stages is kept as the identity (running mean 0, running variance
+1 - eps), so its weight and bias are a plain per-channel scale and shift: the student is
+evaluated exactly as every published model is.
+
+Pruning removes channels of stages 1-4 (a stage-1 channel is dropped from the frozen maps and
+from stage 2's input), least important first (importance: the channel's outgoing weights scaled
+by its typical activation), fine-tuning after each cut, while the held-out r stays within
+``prune_tolerance`` of the unpruned student's.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from compactrig.engine.architecture import BATCH_NORM_EPS, N_STAGES, CompactModel, parameter_count
+from compactrig.engine.fast_predict import Cancelled
+
+TRUNK_STAGES = 2
+"""Stages 0 and 1 come from the donor, frozen (and stage 2's depthwise filters)."""
+FROZEN = ("layers.layer0_", "layers.layer1_", "layers.layer2_conv_depth")
+
+
+@dataclass(frozen=True)
+class DistillSettings:
+    """How a student is trained and pruned."""
+
+    head_filters: tuple[int, int, int] | None = None
+    """Filters of stages 2, 3 and 4 before pruning, freshly initialized; None: the donor's, starting
+    from the donor's own weights (the donor is already a V4 model: fine-tuning it generalizes better
+    than training a fresh head on a few thousand labelled images)."""
+    epochs: int = 40
+    batch_size: int = 64
+    learning_rate: float = 4e-3
+    weight_decay: float = 1e-5
+    prune_tolerance: float = 0.02
+    """Pruning stops before the held-out r falls more than this fraction below the unpruned student's."""
+    prune_fraction: float = 0.25
+    """Share of a stage's channels removed at each pruning step."""
+    prune_epochs: int = 6
+    """Fine-tuning after each pruning step."""
+    max_parameters: int = 20_000
+    seed: int = 0
+
+
+Progress = Callable[[str, float], None]
+"""(what, fraction done 0..1)."""
+
+
+def trunk_maps(donor: CompactModel, pixels: np.ndarray, chunk: int = 32) -> torch.Tensor:
+    """The frozen part's output ``(N, n1, 28, 28)`` (stage 1, then stage 2's depthwise filters) for
+    ``(N, 112, 112, 3)`` uint8 images, float32."""
+    donor = donor.float().eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(pixels), chunk):
+            batch = torch.from_numpy(np.ascontiguousarray(pixels[start:start + chunk])).permute(0, 3, 1, 2).float()
+            out.append(donor.depthwise(TRUNK_STAGES, donor.stage_outputs(batch, TRUNK_STAGES - 1)[-1]))
+    return torch.cat(out)
+
+
+def student_from(donor: CompactModel, head_filters: tuple[int, int, int] | None, seed: int = 0) -> CompactModel:
+    """A student with the donor's frozen part and freshly initialized channel mixing of stage 2, stages 3-4
+    and readout (``head_filters``), or a copy of the whole donor (None)."""
+    if head_filters is None:
+        return copy.deepcopy(donor).float().eval()
+    torch.manual_seed(seed)
+    filters = donor.filters[:TRUNK_STAGES] + tuple(head_filters)
+    student = CompactModel(filters).float()
+    state = student.state_dict()
+    for key, value in donor.state_dict().items():
+        if key.startswith(FROZEN):
+            state[key] = value.float().clone()
+    for k in range(TRUNK_STAGES, N_STAGES):
+        state[f"layers.layer{k}_bn.running_mean"].zero_()
+        state[f"layers.layer{k}_bn.running_var"].fill_(1.0 - BATCH_NORM_EPS)
+    student.load_state_dict(state)
+    for k in range(TRUNK_STAGES, N_STAGES):  # small positive start, so ReLUs are alive
+        getattr(student.layers, f"layer{k}_bn").bias.data.fill_(0.1)
+    student.layers.Beta.weight.data.mul_(0.1)
+    student.eval()
+    return student
+
+
+def head_output(student: CompactModel, maps: torch.Tensor) -> torch.Tensor:
+    """The student's responses ``(N,)`` from its frozen part's output (``trunk_maps``)."""
+    return student.readout(student.stages_from(TRUNK_STAGES + 1, student.pointwise(TRUNK_STAGES, maps)))
+
+
+def head_parameters(student: CompactModel) -> list[nn.Parameter]:
+    """The trained parameters: stage 2's channel mixing, stages 3-4 and the readout."""
+    return [p for name, p in student.named_parameters() if not name.startswith(FROZEN)]
+
+
+def train_head(student: CompactModel, maps: torch.Tensor, targets: torch.Tensor, epochs: int,
+               settings: DistillSettings, progress: Progress | None = None,
+               cancelled: Callable[[], bool] | None = None, what: str = "training") -> None:
+    """Fit stages 2-4 and the readout to ``targets`` (standardized) by Adam with a cosine schedule."""
+    parameters = head_parameters(student)
+    optimizer = torch.optim.Adam(parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    generator = torch.Generator().manual_seed(settings.seed)
+    steps_per_epoch = math.ceil(len(maps) / settings.batch_size)
+    total = max(1, epochs * steps_per_epoch)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / total)))
+    for epoch in range(epochs):
+        order = torch.randperm(len(maps), generator=generator)
+        for start in range(0, len(maps), settings.batch_size):
+            if cancelled is not None and cancelled():
+                raise Cancelled()
+            pick = order[start:start + settings.batch_size]
+            loss = torch.mean((head_output(student, maps[pick]) - targets[pick]) ** 2)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+        if progress is not None:
+            progress(what, (epoch + 1) / epochs)
+
+
+def predict_head(student: CompactModel, maps: torch.Tensor, chunk: int = 256) -> np.ndarray:
+    with torch.no_grad():
+        return torch.cat([head_output(student, maps[s:s + chunk]) for s in range(0, len(maps), chunk)]).numpy()
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, dtype=np.float64) - np.mean(a), np.asarray(b, dtype=np.float64) - np.mean(b)
+    denominator = np.sqrt((a @ a) * (b @ b))
+    return float(a @ b / denominator) if denominator > 0 else float("nan")
+
+
+def channel_importance(student: CompactModel, maps: torch.Tensor, stage: int) -> np.ndarray:
+    """Per channel of ``stage``: its typical activation times the size of what reads it."""
+    with torch.no_grad():
+        x = maps[:256]
+        if stage >= TRUNK_STAGES:
+            x = student.pointwise(TRUNK_STAGES, x)
+        for k in range(TRUNK_STAGES + 1, stage + 1):
+            x = student.stage(k, x)
+        activity = x.abs().mean(dim=(0, 2, 3))
+        if stage == N_STAGES - 1:
+            beta = student.layers.Beta.weight.view(28, 28, -1)
+            reads = beta.abs().sum(dim=(0, 1))
+        else:
+            depth = getattr(student.layers, f"layer{stage + 1}_conv_depth").weight.abs().sum(dim=(1, 2, 3))
+            point = getattr(student.layers, f"layer{stage + 1}_conv_point").weight.abs().sum(dim=(0, 2, 3))
+            reads = depth * point
+    return (activity * reads).numpy()
+
+
+def without_channels(student: CompactModel, stage: int, keep: list[int]) -> CompactModel:
+    """A copy of ``student`` with only channels ``keep`` of ``stage`` (and everything that reads them)."""
+    filters = list(student.filters)
+    filters[stage] = len(keep)
+    smaller = CompactModel(filters).float()
+    state = {key: value.clone() for key, value in student.state_dict().items()}
+    index = torch.tensor(keep)
+    prefix = "layers.layer0_" if stage == 0 else f"layers.layer{stage}_"
+    for key in list(state):
+        if key.startswith(prefix) and ("conv_point" in key or "bn" in key or stage == 0):
+            if state[key].dim() > 0 and state[key].shape[0] == student.filters[stage]:
+                state[key] = state[key][index]
+    if stage < N_STAGES - 1:
+        nxt = f"layers.layer{stage + 1}_"
+        state[nxt + "conv_depth.weight"] = state[nxt + "conv_depth.weight"][index]
+        state[nxt + "conv_point.weight"] = state[nxt + "conv_point.weight"][:, index]
+    else:
+        beta = state["layers.Beta.weight"].view(1, 28, 28, -1)[..., index]
+        state["layers.Beta.weight"] = beta.reshape(1, -1)
+    smaller.load_state_dict(state)
+    smaller.eval()
+    return smaller
+
+
+@dataclass(frozen=True)
+class DistilledUnit:
+    """A unit's compact model and how it was judged."""
+
+    model: CompactModel
+    validation_r_unpruned: float
+    validation_r: float
+    n_parameters: int
+    donor: str
+
+
+def distill_unit(donor: CompactModel, donor_id: str, maps: torch.Tensor, targets: np.ndarray,
+                 validation: tuple[torch.Tensor, np.ndarray], settings: DistillSettings = DistillSettings(),
+                 progress: Progress | None = None, cancelled: Callable[[], bool] | None = None) -> DistilledUnit:
+    """Train a student on ``targets`` (the readout's predictions of the images whose stage-1 maps are
+    ``maps``), then prune it while its r on ``validation`` (maps, responses) holds.
+
+    The returned model predicts in the targets' units (the standardization is folded into its readout).
+    """
+    targets = np.asarray(targets, dtype=np.float64)
+    mean, sd = float(targets.mean()), float(targets.std()) or 1.0
+    standardized = torch.from_numpy(((targets - mean) / sd).astype(np.float32))
+    student = student_from(donor, settings.head_filters, settings.seed)
+    train_head(student, maps, standardized, settings.epochs, settings, progress, cancelled)
+    val_maps, val_responses = validation
+    unpruned_r = pearson(predict_head(student, val_maps), val_responses)
+    floor = unpruned_r * (1 - settings.prune_tolerance) if np.isfinite(unpruned_r) else -np.inf
+    best = student
+    for stage in range(N_STAGES - 1, 0, -1):  # later stages first: they are cheapest to retrain
+        while best.filters[stage] > 1:
+            if cancelled is not None and cancelled():
+                raise Cancelled()
+            importance = channel_importance(best, maps, stage)
+            cut = max(1, int(round(settings.prune_fraction * len(importance))))
+            keep = sorted(np.argsort(importance)[cut:].tolist())
+            trial = without_channels(best, stage, keep)
+            trial_maps = maps[:, keep] if stage == TRUNK_STAGES - 1 else maps
+            trial_val = val_maps[:, keep] if stage == TRUNK_STAGES - 1 else val_maps
+            train_head(trial, trial_maps, standardized, settings.prune_epochs,
+                       DistillSettings(**{**settings.__dict__, "learning_rate": settings.learning_rate / 4}),
+                       progress, cancelled, what=f"pruning stage {stage}")
+            r = pearson(predict_head(trial, trial_val), val_responses)
+            if not r >= floor:
+                break
+            best = trial
+            if stage == TRUNK_STAGES - 1:
+                maps, val_maps = trial_maps, trial_val
+    r = pearson(predict_head(best, val_maps), val_responses)
+    final = _in_target_units(best, mean, sd)
+    return DistilledUnit(final, unpruned_r, r, parameter_count(final.filters), donor_id)
+
+
+def _in_target_units(student: CompactModel, mean: float, sd: float) -> CompactModel:
+    model = copy.deepcopy(student)
+    with torch.no_grad():
+        model.layers.Beta.weight.mul_(sd)
+        model.layers.Beta.bias.mul_(sd).add_(mean)
+    return model

@@ -1,0 +1,75 @@
+"""``compactrig neurons fit``: compact models for recorded units that no bank model describes."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from compactrig.engine.errors import CompactRigError
+from compactrig.rig.cli.options import add_bank_option, open_bank, parse_neuron_list, read_images_with_progress
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "neurons", help="compact models for new neurons (readout, distillation, pruning)",
+        description="Fits a readout over the bank for each unit, distills it into a compact model of the "
+                    "published architecture, prunes it, and writes the models as a bank (published layout, "
+                    "ids SESSION:UNIT, provenance.json beside them).")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    fit = actions.add_parser("fit", help="fit, distill, prune and write compact models")
+    add_bank_option(fit)
+    fit.add_argument("--images", type=Path, required=True,
+                     help="folder or .zip of the images the responses were recorded to (imageNNNN = column NNNN-1)")
+    fit.add_argument("--responses", type=Path, required=True,
+                     help=".npy: (neurons, images) repeat-averaged or (neurons, images, repeats) NaN-padded")
+    fit.add_argument("--units", default=None, help="comma-separated rows of the responses (default: all)")
+    fit.add_argument("--session", required=True, help="name for the new neurons' session (letters and digits)")
+    fit.add_argument("--out", type=Path, required=True, help="bank folder to write (created; existing ids replaced)")
+    fit.add_argument("--features", default=None,
+                     help="comma-separated bank neuron ids whose outputs the readouts use (default: all)")
+    fit.add_argument("--epochs", type=int, default=None, help="distillation epochs (default 40)")
+    fit.set_defaults(run=run_fit)
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from compactrig.rig.cli.options import progress_bar
+    from compactrig.stimuli.new_neurons import NewNeuronSettings, fit_new_neurons
+
+    if not args.responses.is_file():
+        raise CompactRigError(f"--responses {args.responses}: no such file")
+    try:
+        responses = np.load(args.responses, allow_pickle=False)
+    except (ValueError, OSError) as error:
+        raise CompactRigError(f"--responses {args.responses}: not a readable .npy file ({error})") from None
+    bank = open_bank(args)
+    images = read_images_with_progress(args.images)
+    units = ([int(u) for u in parse_neuron_list(args.units)] if args.units else list(range(responses.shape[0])))
+    settings = NewNeuronSettings()
+    if args.epochs is not None:
+        settings = replace(settings, distill=replace(settings.distill, epochs=args.epochs))
+    bars: dict[str, object] = {}
+
+    def progress(what: str, fraction: float) -> None:
+        if what not in bars:
+            for bar, _ in bars.values():
+                bar.close()
+            bars.clear()
+            bars[what] = progress_bar(what, unit="%")
+        bars[what][1](int(round(100 * fraction)), 100)
+
+    try:
+        made = fit_new_neurons(bank, images.ids, images.pixels, responses, units, args.session, args.out,
+                               settings, progress, feature_neurons=parse_neuron_list(args.features))
+    finally:
+        for bar, _ in bars.values():
+            bar.close()
+    for neuron in made:
+        print(f"{neuron.neuron_id}: held-out r readout {neuron.readout_r:.3f}, compact {neuron.compact_r:.3f}; "
+              f"{neuron.n_parameters} parameters, filters {list(neuron.filters)}; {neuron.seconds:.0f} s")
+    print(f"Wrote {len(made)} compact model(s) to {args.out}")
+    return 0

@@ -1,0 +1,161 @@
+"""Compact models for the neurons on today's electrode: readout, distillation, pruning, a bank.
+
+The paper's path, run for recorded units that no published model describes:
+
+1. **Readout.** Every unit's responses are regressed on the bank's responses to the same images
+   (``compactrig.engine.ridge``: penalty by nested cross-validation; repeats kept per image).
+2. **Distillation.** The readout labels many more images than were recorded
+   (``compactrig.stimuli.distillation_images``), and a compact model of the published
+   architecture learns those labels (``compactrig.engine.distill``), starting from a bank model's
+   early filters (the paper's finding that early filters are shared).
+3. **Pruning** while the held-out r holds, then the models are written as a bank in the
+   published layout with their provenance (``compactrig.engine.bank_writer``).
+
+A fifth of the recorded images (seeded) is held out of everything that is fitted, so the
+readout's and the compact model's held-out r in the provenance are honest.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from compactrig.engine.bank import ModelBank
+from compactrig.engine.bank_writer import write_model
+from compactrig.engine.distill import DistillSettings, distill_unit, pearson, trunk_maps
+from compactrig.engine.errors import CompactRigError
+from compactrig.engine.fast_predict import Cancelled, Predictor
+from compactrig.engine.readout_features import FeatureSpec, compute_features
+from compactrig.engine.ridge import TrialSums, fit_ridge, within_training_range
+from compactrig.stimuli.distillation_images import distillation_images
+
+IMAGE_ID = re.compile(r"^image(\d+)$")
+Progress = Callable[[str, float], None]
+"""(what is being done, fraction of it done 0..1)."""
+
+
+@dataclass(frozen=True)
+class NewNeuronSettings:
+    validation_fraction: float = 0.2
+    distill: DistillSettings = field(default_factory=DistillSettings)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class NewNeuron:
+    """One unit's result: its id in the new bank and how well each step predicts held-out images."""
+
+    neuron_id: str
+    unit: int
+    readout_r: float
+    compact_r: float
+    n_parameters: int
+    filters: tuple[int, ...]
+    donor: str
+    seconds: float
+
+
+def response_sums(image_ids: list[str], responses: np.ndarray, units: list[int]) -> TrialSums:
+    """Per image (rows, in ``image_ids`` order) and unit: counts, sums, sums of squares of the recorded
+    responses. ``responses`` is ``(neurons, images)`` repeat-averaged or ``(neurons, images, repeats)``
+    NaN-padded; image ``imageNNNN`` is column ``NNNN - 1`` (as the replay source reads them)."""
+    data = np.asarray(responses, dtype=np.float64)
+    if data.ndim == 2:
+        data = data[:, :, None]
+    if data.ndim != 3:
+        raise CompactRigError(f"responses have shape {data.shape}; expected (neurons, images) or "
+                              "(neurons, images, repeats)")
+    bad = [u for u in units if not 0 <= u < data.shape[0]]
+    if bad:
+        raise CompactRigError(f"units {bad} are not rows of the responses (it has {data.shape[0]} neurons)")
+    columns = []
+    for image_id in image_ids:
+        match = IMAGE_ID.match(image_id)
+        column = int(match.group(1)) - 1 if match else -1
+        if not 0 <= column < data.shape[1]:
+            raise CompactRigError(f"image {image_id} has no column in the responses (images image0001.."
+                                  f"image{data.shape[1]:04d}); give the images the responses were recorded to")
+        columns.append(column)
+    trials = data[units][:, columns].transpose(1, 0, 2)  # (images, units, repeats)
+    seen = np.isfinite(trials)
+    values = np.where(seen, trials, 0.0)
+    return TrialSums(seen.sum(axis=2), values.sum(axis=2), (values**2).sum(axis=2))
+
+
+def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, responses: np.ndarray,
+                    units: list[int], session: str, out: Path, settings: NewNeuronSettings = NewNeuronSettings(),
+                    progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
+                    feature_neurons: list[str] | None = None) -> list[NewNeuron]:
+    """Fit, distill, prune and write a compact model for each of ``units`` (rows of ``responses``)."""
+    progress = progress or (lambda what, fraction: None)
+    started = time.monotonic()
+    trials = response_sums(image_ids, responses, units)
+    answered = np.flatnonzero(trials.answered)
+    if len(answered) < 50:
+        raise CompactRigError(f"only {len(answered)} images have responses from every chosen unit; a compact model "
+                              "needs a few hundred")
+    rng = np.random.default_rng(settings.seed)
+    order = rng.permutation(answered)
+    n_validation = max(10, int(round(settings.validation_fraction * len(order))))
+    validation, fitting = np.sort(order[:n_validation]), np.sort(order[n_validation:])
+    spec = FeatureSpec(tuple(bank.resolve(feature_neurons)))
+    predictor = Predictor(bank)
+
+    def feature_progress(what: str) -> Callable[[int, int], None]:
+        return lambda done, total: progress(what, done / max(total, 1))
+
+    natural = compute_features(predictor, pixels, spec, feature_progress("bank features of the recorded images"),
+                               cancelled)
+    readout = fit_ridge(natural[fitting], TrialSums(trials.counts[fitting], trials.sums[fitting],
+                                                    trials.sumsq[fitting]), seed=settings.seed)
+    extra_pixels, kinds = distillation_images(pixels[fitting], seed=settings.seed)
+    extra = compute_features(predictor, extra_pixels[len(fitting):],
+                             spec, feature_progress("bank features of the distillation images"), cancelled)
+    teach_pixels = extra_pixels
+    teach_features = np.concatenate([natural[fitting], extra])
+    targets = readout.predict(within_training_range(natural[fitting], teach_features))
+    held_out_readout = readout.predict(within_training_range(natural[fitting], natural[validation]))
+    means = trials.means
+    shared_seconds = time.monotonic() - started
+    results = []
+    for k, unit in enumerate(units):
+        if cancelled is not None and cancelled():
+            raise Cancelled()
+        unit_started = time.monotonic()
+        donor_id = _donor(natural[fitting], means[fitting, k], spec.neuron_ids)
+        donor = bank.model(donor_id)
+        maps = trunk_maps(donor, teach_pixels)
+        validation_maps = trunk_maps(donor, pixels[validation])
+        distilled = distill_unit(donor, donor_id, maps, targets[k], (validation_maps, means[validation, k]),
+                                 settings.distill, lambda what, f: progress(f"unit {unit}: {what}", f), cancelled)
+        readout_r = pearson(held_out_readout[k], means[validation, k])
+        seconds = time.monotonic() - unit_started + shared_seconds / len(units)
+        provenance = {
+            "made_by": "compactrig neurons fit",
+            "unit": unit,
+            "readout": {"features": spec.describe(), "bank": bank.identity(), "penalty_alpha": float(readout.alphas[k]),
+                        "held_out_r": readout_r, "cross_validated_r": float(readout.held_out_r[k])},
+            "images": {"fitted": [image_ids[i] for i in fitting], "held_out": [image_ids[i] for i in validation],
+                       "distillation": {kind: kinds.count(kind) for kind in dict.fromkeys(kinds)}},
+            "responses": {"repeats_per_image_mean": float(trials.counts[fitting, k].mean())},
+            "compact": {"held_out_r": distilled.validation_r, "held_out_r_unpruned": distilled.validation_r_unpruned,
+                        "parameters": distilled.n_parameters, "filters": list(distilled.model.filters),
+                        "donor_of_stages_0_1": donor_id, "settings": asdict(settings.distill)},
+            "seconds": seconds,
+        }
+        neuron_id = write_model(Path(out), session, unit, distilled.model, provenance)
+        results.append(NewNeuron(neuron_id, unit, readout_r, distilled.validation_r, distilled.n_parameters,
+                                 distilled.model.filters, donor_id, seconds))
+    return results
+
+
+def _donor(features: np.ndarray, responses: np.ndarray, neuron_ids: tuple[str, ...]) -> str:
+    """The bank neuron whose output follows the unit best on the fitted images: its early filters start the
+    student (outputs are the first ``len(neuron_ids)`` feature columns)."""
+    r = [abs(pearson(features[:, k], responses)) for k in range(len(neuron_ids))]
+    return neuron_ids[int(np.nanargmax(r))]
