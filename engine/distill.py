@@ -50,8 +50,11 @@ class DistillSettings:
     than training a fresh head on a few thousand labelled images)."""
     epochs: int = 40
     batch_size: int = 64
-    learning_rate: float = 4e-3
-    weight_decay: float = 1e-5
+    learning_rate: float = 0.01
+    """Adam's step for each weight tensor, relative to the tensor's RMS (a donor's readout weights are
+    a thousand times smaller than its filters; one absolute step size would wreck one or the other)."""
+    weight_decay: float = 1e-4
+    """Decoupled (AdamW): Adam's coupled decay would dominate the gradient once the student fits."""
     prune_tolerance: float = 0.02
     """Pruning stops before the held-out r falls more than this fraction below the unpruned student's."""
     prune_fraction: float = 0.25
@@ -115,8 +118,9 @@ def train_head(student: CompactModel, maps: torch.Tensor, targets: torch.Tensor,
                settings: DistillSettings, progress: Progress | None = None,
                cancelled: Callable[[], bool] | None = None, what: str = "training") -> None:
     """Fit stages 2-4 and the readout to ``targets`` (standardized) by Adam with a cosine schedule."""
-    parameters = head_parameters(student)
-    optimizer = torch.optim.Adam(parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    groups = [{"params": [p], "lr": settings.learning_rate * max(float(p.detach().pow(2).mean().sqrt()), 1e-4)}
+              for p in head_parameters(student)]
+    optimizer = torch.optim.AdamW(groups, weight_decay=settings.weight_decay)
     generator = torch.Generator().manual_seed(settings.seed)
     steps_per_epoch = math.ceil(len(maps) / settings.batch_size)
     total = max(1, epochs * steps_per_epoch)
@@ -213,6 +217,7 @@ def distill_unit(donor: CompactModel, donor_id: str, maps: torch.Tensor, targets
     mean, sd = float(targets.mean()), float(targets.std()) or 1.0
     standardized = torch.from_numpy(((targets - mean) / sd).astype(np.float32))
     student = student_from(donor, settings.head_filters, settings.seed)
+    _fit_output_scale(student, maps, standardized)
     train_head(student, maps, standardized, settings.epochs, settings, progress, cancelled)
     val_maps, val_responses = validation
     unpruned_r = pearson(predict_head(student, val_maps), val_responses)
@@ -240,6 +245,21 @@ def distill_unit(donor: CompactModel, donor_id: str, maps: torch.Tensor, targets
     r = pearson(predict_head(best, val_maps), val_responses)
     final = _in_target_units(best, mean, sd)
     return DistilledUnit(final, unpruned_r, r, parameter_count(final.filters), donor_id)
+
+
+def _fit_output_scale(student: CompactModel, maps: torch.Tensor, targets: torch.Tensor) -> None:
+    """Fold the least-squares affine map from the student's output to ``targets`` into its readout, so
+    training starts from the donor's own prediction in the targets' scale."""
+    output = predict_head(student, maps).astype(np.float64)
+    wanted = targets.numpy().astype(np.float64)
+    spread = output.std()
+    if spread == 0:
+        return
+    slope = float(np.cov(output, wanted)[0, 1] / spread**2)
+    shift = float(wanted.mean() - slope * output.mean())
+    with torch.no_grad():
+        student.layers.Beta.weight.mul_(slope)
+        student.layers.Beta.bias.mul_(slope).add_(shift)
 
 
 def _in_target_units(student: CompactModel, mean: float, sd: float) -> CompactModel:

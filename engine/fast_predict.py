@@ -76,13 +76,17 @@ class FoldedModel(nn.Module):
 
     def forward(self, prepared: torch.Tensor) -> torch.Tensor:
         """Responses ``(N,)`` for input from ``prepare_input`` (no autograd on the fused CPU path)."""
+        return self.read(self.last_map(prepared))
+
+    def last_map(self, prepared: torch.Tensor) -> torch.Tensor:
+        """The last stage's map (flipped frame), through the fused convolutions when no gradient is needed."""
         if _FUSED_CONV is not None and prepared.device.type == "cpu" and not torch.is_grad_enabled():
             x = prepared
             for conv, relu in self.convs:
                 x = _FUSED_CONV(x, conv.weight, conv.bias, list(conv.padding), list(conv.stride), [1, 1],
                                 conv.groups, "relu" if relu else "none", [None], "")
-            return self.read(x)
-        return self.read(self.stage_outputs(prepared)[-1])
+            return x
+        return self.stage_outputs(prepared)[-1]
 
     def stage_outputs(self, prepared: torch.Tensor, last_stage: int = N_STAGES - 1) -> list[torch.Tensor]:
         """Stage maps 0..``last_stage`` (after ReLU, in the flipped frame), differentiable."""

@@ -2,8 +2,10 @@
 
 The paper's path, run for recorded units that no published model describes:
 
-1. **Readout.** Every unit's responses are regressed on the bank's responses to the same images
-   (``compactrig.engine.ridge``: penalty by nested cross-validation; repeats kept per image).
+1. **Readout.** Every unit's responses are regressed on the bank's responses to the same images,
+   outputs and last-stage maps averaged over 4x4 blocks, so the readout keeps where in the image
+   a feature is (``compactrig.engine.readout_features.outputs_and_grid``; ``compactrig.engine.ridge``:
+   penalty by nested cross-validation; repeats kept per image).
 2. **Distillation.** The readout labels many more images than were recorded
    (``compactrig.stimuli.distillation_images``), and a compact model of the published
    architecture learns those labels (``compactrig.engine.distill``), starting from a bank model's
@@ -30,7 +32,7 @@ from compactrig.engine.bank_writer import write_model
 from compactrig.engine.distill import DistillSettings, distill_unit, pearson, trunk_maps
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import Cancelled, Predictor
-from compactrig.engine.readout_features import FeatureSpec, compute_features
+from compactrig.engine.readout_features import SPATIAL_GRID, outputs_and_grid
 from compactrig.engine.ridge import TrialSums, fit_ridge, within_training_range
 from compactrig.stimuli.distillation_images import distillation_images
 
@@ -103,19 +105,20 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, r
     order = rng.permutation(answered)
     n_validation = max(10, int(round(settings.validation_fraction * len(order))))
     validation, fitting = np.sort(order[:n_validation]), np.sort(order[n_validation:])
-    spec = FeatureSpec(tuple(bank.resolve(feature_neurons)))
+    neuron_ids = bank.resolve(feature_neurons)
     predictor = Predictor(bank)
 
-    def feature_progress(what: str) -> Callable[[int, int], None]:
-        return lambda done, total: progress(what, done / max(total, 1))
+    def features(images: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+        """(outputs, outputs beside the spatial blocks) of the feature neurons."""
+        outputs, blocks = outputs_and_grid(predictor, images, neuron_ids, SPATIAL_GRID,
+                                           lambda done, total: progress(what, done / max(total, 1)), cancelled)
+        return outputs, np.concatenate([outputs, blocks], axis=1)
 
-    natural = compute_features(predictor, pixels, spec, feature_progress("bank features of the recorded images"),
-                               cancelled)
+    outputs, natural = features(pixels, "bank features of the recorded images")
     readout = fit_ridge(natural[fitting], TrialSums(trials.counts[fitting], trials.sums[fitting],
                                                     trials.sumsq[fitting]), seed=settings.seed)
     extra_pixels, kinds = distillation_images(pixels[fitting], seed=settings.seed)
-    extra = compute_features(predictor, extra_pixels[len(fitting):],
-                             spec, feature_progress("bank features of the distillation images"), cancelled)
+    _, extra = features(extra_pixels[len(fitting):], "bank features of the distillation images")
     teach_pixels = extra_pixels
     teach_features = np.concatenate([natural[fitting], extra])
     targets = readout.predict(within_training_range(natural[fitting], teach_features))
@@ -127,7 +130,7 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, r
         if cancelled is not None and cancelled():
             raise Cancelled()
         unit_started = time.monotonic()
-        donor_id = _donor(natural[fitting], means[fitting, k], spec.neuron_ids)
+        donor_id = _donor(outputs[fitting], means[fitting, k], neuron_ids)
         donor = bank.model(donor_id)
         maps = trunk_maps(donor, teach_pixels)
         validation_maps = trunk_maps(donor, pixels[validation])
@@ -138,7 +141,9 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, r
         provenance = {
             "made_by": "compactrig neurons fit",
             "unit": unit,
-            "readout": {"features": spec.describe(), "bank": bank.identity(), "penalty_alpha": float(readout.alphas[k]),
+            "readout": {"features": f"{len(neuron_ids)} bank neurons' outputs and last-stage channels averaged "
+                                    f"over {SPATIAL_GRID}x{SPATIAL_GRID} blocks", "feature_neurons": neuron_ids,
+                        "bank": bank.identity(), "penalty_alpha": float(readout.alphas[k]),
                         "held_out_r": readout_r, "cross_validated_r": float(readout.held_out_r[k])},
             "images": {"fitted": [image_ids[i] for i in fitting], "held_out": [image_ids[i] for i in validation],
                        "distillation": {kind: kinds.count(kind) for kind in dict.fromkeys(kinds)}},
@@ -154,8 +159,7 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, r
     return results
 
 
-def _donor(features: np.ndarray, responses: np.ndarray, neuron_ids: tuple[str, ...]) -> str:
-    """The bank neuron whose output follows the unit best on the fitted images: its early filters start the
-    student (outputs are the first ``len(neuron_ids)`` feature columns)."""
-    r = [abs(pearson(features[:, k], responses)) for k in range(len(neuron_ids))]
+def _donor(outputs: np.ndarray, responses: np.ndarray, neuron_ids: list[str]) -> str:
+    """The bank neuron whose output follows the unit best on the fitted images: it starts the student."""
+    r = [abs(pearson(outputs[:, k], responses)) for k in range(len(neuron_ids))]
     return neuron_ids[int(np.nanargmax(r))]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from compactrig.engine.errors import CompactRigError
-from compactrig.rig.cli.options import add_bank_option, open_bank, parse_neuron_list, read_images_with_progress
+from compactrig.rig.cli.options import (add_bank_option, open_bank, parse_neuron_list, progress_bar,
+                                        read_images_with_progress)
+from compactrig.stimuli.new_neurons import NewNeuronSettings, fit_new_neurons
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -31,15 +34,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     fit.add_argument("--features", default=None,
                      help="comma-separated bank neuron ids whose outputs the readouts use (default: all)")
     fit.add_argument("--epochs", type=int, default=None, help="distillation epochs (default 40)")
+    fit.add_argument("--prune-epochs", type=int, default=None, help="fine-tuning epochs after each pruning step "
+                                                                    "(default 6)")
     fit.set_defaults(run=run_fit)
 
 
 def run_fit(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
-    from compactrig.rig.cli.options import progress_bar
-    from compactrig.stimuli.new_neurons import NewNeuronSettings, fit_new_neurons
-
     if not args.responses.is_file():
         raise CompactRigError(f"--responses {args.responses}: no such file")
     try:
@@ -49,9 +49,12 @@ def run_fit(args: argparse.Namespace) -> int:
     bank = open_bank(args)
     images = read_images_with_progress(args.images)
     units = ([int(u) for u in parse_neuron_list(args.units)] if args.units else list(range(responses.shape[0])))
-    settings = NewNeuronSettings()
+    distill = NewNeuronSettings().distill
     if args.epochs is not None:
-        settings = replace(settings, distill=replace(settings.distill, epochs=args.epochs))
+        distill = replace(distill, epochs=args.epochs)
+    if args.prune_epochs is not None:
+        distill = replace(distill, prune_epochs=args.prune_epochs)
+    settings = NewNeuronSettings(distill=distill)
     bars: dict[str, object] = {}
 
     def progress(what: str, fraction: float) -> None:

@@ -1,0 +1,81 @@
+"""Benchmark: compact models for a session treated as new, against that session's published models.
+
+For each chosen session (190923 and 201025 by default), the session's own published models are
+set aside: the readouts use only the other sessions' models as features (and as donors of early
+filters). ``fit_new_neurons`` gets the first 600 images and their responses (it holds a fifth of
+them out for its own validation); everything is then judged on images 601-1200, which nothing
+was fitted on. Prints per unit the held-out r of the readout, of the compact model and of the
+published model, the compact model's parameters and the time per neuron (the shared bank
+features divided among the units), then the medians and the median ratio compact / published.
+
+    python benchmarks/new_neurons.py                          # both sessions, every unit (hours here)
+    python benchmarks/new_neurons.py --sessions 190923 --every 4   # every 4th unit (~25 min here)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from compactrig.engine.bank import load_bank, load_directory
+from compactrig.engine.distill import pearson, predict_head, trunk_maps
+from compactrig.engine.image_files import read_images
+from compactrig.stimuli.new_neurons import fit_new_neurons
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "v4_compact_models"
+FIT_IMAGES = 600
+
+
+def run_session(data: Path, session: str, every: int, out: Path) -> list[tuple]:
+    published = load_directory(data / "data_compact_models")
+    images = read_images(data / "data_V4_responses" / "images" / f"images_{session}.zip")
+    responses = np.load(data / "data_V4_responses" / "responses_repeat_averaged" / f"responses_{session}.npy")
+    own = [n for n in published.neuron_ids if n.split(":")[0] == session]
+    others = [n for n in published.neuron_ids if n.split(":")[0] != session]
+    units = list(range(0, len(own), every))
+    began = time.monotonic()
+    made = fit_new_neurons(published, images.ids[:FIT_IMAGES], images.pixels[:FIT_IMAGES], responses, units,
+                           f"new{session}", out, feature_neurons=others,
+                           progress=lambda what, fraction: None)
+    seconds = (time.monotonic() - began) / len(units)
+    test = slice(FIT_IMAGES, len(images.ids))
+    compact = load_bank(out)
+    rows = []
+    for neuron in made:
+        model = compact.model(neuron.neuron_id)
+        predicted = predict_head(model, trunk_maps(model, images.pixels[test]))
+        reference = predict_head(published.model(f"{session}:{neuron.unit}"),
+                                 trunk_maps(published.model(f"{session}:{neuron.unit}"), images.pixels[test]))
+        truth = responses[neuron.unit, test]
+        rows.append((neuron.neuron_id, neuron.readout_r, pearson(predicted, truth), pearson(reference, truth),
+                     neuron.n_parameters, seconds))
+        print(f"{neuron.neuron_id:>14}  compact r {rows[-1][2]:.3f}  published r {rows[-1][3]:.3f}  "
+              f"(validation: readout {neuron.readout_r:.3f}, compact {neuron.compact_r:.3f})  "
+              f"{neuron.n_parameters} parameters, filters {list(neuron.filters)}", flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path(os.environ.get("COMPACTRIG_SHARED_DATA", DEFAULT_DATA)))
+    parser.add_argument("--sessions", default="190923,201025")
+    parser.add_argument("--every", type=int, default=1, help="every Nth unit of the session")
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    for session in args.sessions.split(","):
+        with tempfile.TemporaryDirectory() as out:
+            rows = run_session(args.data, session, args.every, Path(out))
+        compact, reference = np.array([r[2] for r in rows]), np.array([r[3] for r in rows])
+        print(f"session {session}: {len(rows)} units; median held-out r compact {np.median(compact):.3f}, "
+              f"published {np.median(reference):.3f}; median ratio {np.median(compact / reference):.3f}; "
+              f"parameters max {max(r[4] for r in rows)}; {rows[0][5]:.0f} s per neuron")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Compact models for new neurons: distillation parts checked against independent evaluation, and
+``compactrig neurons fit`` end to end, whose bank every other command loads."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import run_cli
+from independent_model import evaluate
+from compactrig.engine.architecture import CompactModel, parameter_count
+from compactrig.engine.bank import load_bank, load_directory
+from compactrig.engine.bank_writer import read_provenance, write_model
+from compactrig.engine.distill import head_output, predict_head, trunk_maps, without_channels
+from compactrig.engine.errors import CompactRigError
+from compactrig.stimuli.distillation_images import distillation_images
+from compactrig.stimuli.probes import probe_family
+from compactrig.stimuli.textures import pink_noise_images
+
+
+@pytest.fixture(scope="module")
+def published_model(shared_data) -> CompactModel:
+    return load_directory(shared_data / "data_compact_models").model("201025:5")
+
+
+def images(n: int, seed: int = 0) -> np.ndarray:
+    return pink_noise_images(n, seed=seed, contrast=60.0)
+
+
+def test_the_frozen_part_then_the_head_is_the_whole_published_model(published_model, shared_data):
+    pixels = images(6)
+    whole = evaluate(load_directory(shared_data / "data_compact_models").state_dict("201025:5"), pixels)
+    split = predict_head(published_model, trunk_maps(published_model, pixels))
+    np.testing.assert_allclose(split, whole, rtol=1e-4, atol=1e-4 * np.abs(whole).max())
+
+
+def test_a_pruned_channel_takes_with_it_everything_that_reads_it(published_model):
+    """Silencing a channel's readers in the original, then removing the channel, changes nothing; the
+    parameter count drops by exactly what the channel carried."""
+    pixels = images(4, seed=1)
+    for stage in (1, 2, 3, 4):
+        model = CompactModel(published_model.filters)
+        model.load_state_dict(published_model.state_dict())
+        silenced = 1
+        with torch.no_grad():
+            if stage < 4:
+                getattr(model.layers, f"layer{stage + 1}_conv_point").weight[:, silenced] = 0
+            else:
+                model.layers.Beta.weight.view(28, 28, -1)[:, :, silenced] = 0
+        keep = [c for c in range(model.filters[stage]) if c != silenced]
+        pruned = without_channels(model.float(), stage, keep)
+        maps = trunk_maps(model.float(), pixels)
+        pruned_maps = maps[:, keep] if stage == 1 else maps
+        np.testing.assert_allclose(predict_head(pruned, pruned_maps), predict_head(model.float(), maps), rtol=1e-5,
+                                   atol=1e-5)
+        assert pruned.filters[stage] == model.filters[stage] - 1
+        assert parameter_count(pruned.filters) < parameter_count(model.filters)
+
+
+def test_written_models_load_as_a_bank_in_the_published_layout(published_model, tmp_path):
+    neuron_id = write_model(tmp_path / "bank", "today", 7, published_model, {"held_out_r": 0.5})
+    bank = load_bank(tmp_path / "bank")
+    assert neuron_id == "today:7" and bank.neuron_ids == ["today:7"]
+    assert (tmp_path / "bank/models_torch/compact_model_today_neuron7.pt").is_file()
+    assert list(np.load(tmp_path / "bank/nums_filters/compact_model_today_neuron7.npy")) == list(published_model.filters)
+    pixels = images(3, seed=2)
+    np.testing.assert_allclose(evaluate(bank.state_dict("today:7"), pixels),
+                               evaluate({k: v for k, v in published_model.state_dict().items()}, pixels), rtol=1e-6)
+    assert read_provenance(tmp_path / "bank") == {"today:7": {"held_out_r": 0.5}}
+    with pytest.raises(CompactRigError, match="letters and digits"):
+        write_model(tmp_path / "bank", "to_day", 1, published_model, {})
+
+
+def test_distillation_images_keep_the_natural_ones_and_shift_by_a_few_pixels():
+    natural = images(5, seed=3)
+    pixels, kinds = distillation_images(natural, seed=0)
+    assert kinds == ["natural"] * 5 + ["gaudy"] * 5 + ["texture"] * 5 + ["shifted"] * 5
+    assert np.array_equal(pixels[:5], natural)
+    assert set(np.unique(pixels[5:10])) <= {0, 255}
+    for original, moved in zip(natural, pixels[15:]):
+        best = min(np.abs(np.roll(original, (dy, dx), axis=(0, 1))[8:-8, 8:-8].astype(int) - moved[8:-8, 8:-8]).mean()
+                   for dy in range(-4, 5) for dx in range(-4, 5))
+        assert best == 0
+
+
+def test_neurons_fit_makes_compact_models_that_follow_a_new_unit_and_every_command_loads(tmp_path):
+    """A new unit that fires like the demo dot detector (plus trial noise, three repeats, some missing):
+    its compact model, made from the demo bank by the command, predicts images it never saw about as
+    well as the truth allows, and ``predict`` reads the new bank."""
+    rng = np.random.default_rng(0)
+    pixels = np.concatenate([images(130, seed=4), np.stack([p.pixels for p in probe_family()])])
+    truth = evaluate(load_bank().state_dict("demo:2"), pixels)
+    rate = 2 + 3 * (truth - truth.mean()) / truth.std()
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for k, image in enumerate(pixels):
+        Image.fromarray(image).save(folder / f"image{k + 1:04d}.png")
+    trials = rate[None, :, None] + rng.normal(0, 1.0, (1, len(pixels), 3))
+    trials[0, rng.random(len(pixels)) < 0.2, 2] = np.nan
+    noise_only = np.concatenate([trials, rng.normal(0, 1.0, (1, len(pixels), 3))])  # unit 1: no signal
+    np.save(tmp_path / "responses.npy", noise_only)
+    result = run_cli("neurons", "fit", "--bank", "demo", "--images", str(folder), "--responses",
+                     str(tmp_path / "responses.npy"), "--units", "0", "--session", "today", "--out",
+                     str(tmp_path / "bank"), "--epochs", "6", "--prune-epochs", "2")
+    assert result.returncode == 0, result.stderr
+    assert "today:0" in result.stdout
+    provenance = read_provenance(tmp_path / "bank")["today:0"]
+    assert provenance["compact"]["parameters"] <= 20_000
+    assert provenance["compact"]["donor_of_stages_0_1"] == "demo:2"
+    assert provenance["readout"]["held_out_r"] > 0.8 and provenance["compact"]["held_out_r"] > 0.8
+    held_out = [int(i[5:]) - 1 for i in provenance["images"]["held_out"]]
+    assert held_out and not set(held_out) & {int(i[5:]) - 1 for i in provenance["images"]["fitted"]}
+    predicted = run_cli("predict", "--bank", str(tmp_path / "bank"), "--images", str(folder), "--out",
+                        str(tmp_path / "predicted.npy"))
+    assert predicted.returncode == 0, predicted.stderr
+    values = np.load(tmp_path / "predicted.npy")[0]
+    assert np.corrcoef(values[held_out], truth[held_out])[0, 1] > 0.9
+
+    bad = run_cli("neurons", "fit", "--bank", "demo", "--images", str(folder), "--responses",
+                  str(tmp_path / "responses.npy"), "--units", "5", "--session", "today", "--out", str(tmp_path / "b2"))
+    assert bad.returncode == 2 and "units [5] are not rows of the responses (it has 2 neurons)" in bad.stderr
