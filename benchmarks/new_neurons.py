@@ -26,7 +26,7 @@ import torch
 from compactrig.engine.bank import load_bank, load_directory
 from compactrig.engine.distill import pearson, predict_head, trunk_maps
 from compactrig.engine.image_files import read_images
-from compactrig.stimuli.new_neurons import fit_new_neurons
+from compactrig.stimuli.new_neurons import fit_new_neurons, response_sums
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "v4_compact_models"
 FIT_IMAGES = 600
@@ -40,7 +40,8 @@ def run_session(data: Path, session: str, every: int, out: Path) -> list[tuple]:
     others = [n for n in published.neuron_ids if n.split(":")[0] != session]
     units = list(range(0, len(own), every))
     began = time.monotonic()
-    made = fit_new_neurons(published, images.ids[:FIT_IMAGES], images.pixels[:FIT_IMAGES], responses, units,
+    trials = response_sums(images.ids[:FIT_IMAGES], responses, units)
+    made = fit_new_neurons(published, images.ids[:FIT_IMAGES], images.pixels[:FIT_IMAGES], trials, units,
                            f"new{session}", out, feature_neurons=others,
                            progress=lambda what, fraction: None)
     seconds = (time.monotonic() - began) / len(units)

@@ -27,11 +27,16 @@ def model_file_stem(session: str, index: int) -> str:
     return f"compact_model_{session}_neuron{index}"
 
 
-def write_model(folder: Path, session: str, index: int, model: CompactModel, provenance: dict) -> str:
-    """Save one model (float64, as published) and its provenance entry; returns its id ``SESSION:INDEX``."""
+def check_session_name(session: str) -> None:
+    """Raise a one-line error unless ``session`` can name files and ids (checked before hours of work)."""
     if not re.fullmatch(SESSION_NAME, session):
         raise CompactRigError(f"session name {session!r}: use letters and digits only (it becomes part of file "
                               "names and of the ids SESSION:UNIT)")
+
+
+def write_model(folder: Path, session: str, index: int, model: CompactModel, provenance: dict) -> str:
+    """Save one model (float64, as published) and its provenance entry; returns its id ``SESSION:INDEX``."""
+    check_session_name(session)
     folder = Path(folder)
     (folder / "models_torch").mkdir(parents=True, exist_ok=True)
     (folder / "nums_filters").mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from compactrig.engine.bank import ModelBank
-from compactrig.engine.bank_writer import write_model
+from compactrig.engine.bank_writer import check_session_name, write_model
 from compactrig.engine.distill import DistillSettings, distill_unit, pearson, trunk_maps
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import Cancelled, Predictor
@@ -89,14 +89,16 @@ def response_sums(image_ids: list[str], responses: np.ndarray, units: list[int])
     return TrialSums(seen.sum(axis=2), values.sum(axis=2), (values**2).sum(axis=2))
 
 
-def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, responses: np.ndarray,
+def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, trials: TrialSums,
                     units: list[int], session: str, out: Path, settings: NewNeuronSettings = NewNeuronSettings(),
                     progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
                     feature_neurons: list[str] | None = None) -> list[NewNeuron]:
-    """Fit, distill, prune and write a compact model for each of ``units`` (rows of ``responses``)."""
+    """Fit, distill, prune and write a compact model for each unit: ``trials`` holds the responses per image
+    (rows, as ``image_ids``) and unit (columns); ``units`` are the units' numbers in the new ids
+    ``SESSION:UNIT`` (a recording's rows, ``response_sums``; a live session's unit numbers)."""
+    check_session_name(session)
     progress = progress or (lambda what, fraction: None)
     started = time.monotonic()
-    trials = response_sums(image_ids, responses, units)
     answered = np.flatnonzero(trials.answered)
     if len(answered) < 50:
         raise CompactRigError(f"only {len(answered)} images have responses from every chosen unit; a compact model "

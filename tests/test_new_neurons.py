@@ -123,3 +123,6 @@ def test_neurons_fit_makes_compact_models_that_follow_a_new_unit_and_every_comma
     bad = run_cli("neurons", "fit", "--bank", "demo", "--images", str(folder), "--responses",
                   str(tmp_path / "responses.npy"), "--units", "5", "--session", "today", "--out", str(tmp_path / "b2"))
     assert bad.returncode == 2 and "units [5] are not rows of the responses (it has 2 neurons)" in bad.stderr
+    named = run_cli("neurons", "fit", "--bank", "demo", "--images", str(folder), "--responses",
+                    str(tmp_path / "responses.npy"), "--session", "to-day", "--out", str(tmp_path / "b3"))
+    assert named.returncode == 2 and "session name 'to-day': use letters and digits only" in named.stderr

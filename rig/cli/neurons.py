@@ -11,7 +11,7 @@ import numpy as np
 from compactrig.engine.errors import CompactRigError
 from compactrig.rig.cli.options import (add_bank_option, open_bank, parse_neuron_list, progress_bar,
                                         read_images_with_progress)
-from compactrig.stimuli.new_neurons import NewNeuronSettings, fit_new_neurons
+from compactrig.stimuli.new_neurons import NewNeuronSettings, fit_new_neurons, response_sums
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -48,7 +48,10 @@ def run_fit(args: argparse.Namespace) -> int:
         raise CompactRigError(f"--responses {args.responses}: not a readable .npy file ({error})") from None
     bank = open_bank(args)
     images = read_images_with_progress(args.images)
-    units = ([int(u) for u in parse_neuron_list(args.units)] if args.units else list(range(responses.shape[0])))
+    try:
+        units = [int(u) for u in parse_neuron_list(args.units)] if args.units else list(range(len(responses)))
+    except (ValueError, TypeError):
+        raise CompactRigError(f"--units {args.units}: give row numbers of the responses, e.g. 0,3,7") from None
     distill = NewNeuronSettings().distill
     if args.epochs is not None:
         distill = replace(distill, epochs=args.epochs)
@@ -66,7 +69,8 @@ def run_fit(args: argparse.Namespace) -> int:
         bars[what][1](int(round(100 * fraction)), 100)
 
     try:
-        made = fit_new_neurons(bank, images.ids, images.pixels, responses, units, args.session, args.out,
+        trials = response_sums(images.ids, responses, units)
+        made = fit_new_neurons(bank, images.ids, images.pixels, trials, units, args.session, args.out,
                                settings, progress, feature_neurons=parse_neuron_list(args.features))
     finally:
         for bar, _ in bars.values():
