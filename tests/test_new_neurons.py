@@ -92,7 +92,7 @@ def test_neurons_fit_makes_compact_models_that_follow_a_new_unit_and_every_comma
     its compact model, made from the demo bank by the command, predicts images it never saw about as
     well as the truth allows, and ``predict`` reads the new bank."""
     rng = np.random.default_rng(0)
-    pixels = np.concatenate([images(130, seed=4), np.stack([p.pixels for p in probe_family()])])
+    pixels = np.concatenate([images(100, seed=4), np.stack([p.pixels for p in probe_family()])])
     truth = evaluate(load_bank().state_dict("demo:2"), pixels)
     rate = 2 + 3 * (truth - truth.mean()) / truth.std()
     folder = tmp_path / "images"
@@ -105,7 +105,7 @@ def test_neurons_fit_makes_compact_models_that_follow_a_new_unit_and_every_comma
     np.save(tmp_path / "responses.npy", noise_only)
     result = run_cli("neurons", "fit", "--bank", "demo", "--images", str(folder), "--responses",
                      str(tmp_path / "responses.npy"), "--units", "0", "--session", "today", "--out",
-                     str(tmp_path / "bank"), "--epochs", "6", "--prune-epochs", "2")
+                     str(tmp_path / "bank"), "--epochs", "5", "--prune-epochs", "1")
     assert result.returncode == 0, result.stderr
     assert "today:0" in result.stdout
     provenance = read_provenance(tmp_path / "bank")["today:0"]
