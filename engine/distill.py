@@ -11,14 +11,16 @@ instead costs ~12 ms per image per epoch here, ten times too slow for minutes pe
 donor's filters are the published ones, in the published frame and padding; the student is a
 ``CompactModel`` and saves in the published layout.
 
-Batch norm of the trained stages is kept as the identity (running mean 0, running variance
-1 - eps), so its weight and bias are a plain per-channel scale and shift: the student is
-evaluated exactly as every published model is.
+The student starts as a copy of the donor (its batch-norm statistics included, fixed: only the
+scale and shift train), or, with ``head_filters``, with fresh later stages whose batch norm is the
+identity (running mean 0, running variance 1 - eps). Either way it is evaluated exactly as every
+published model is.
 
 Pruning removes channels of stages 1-4 (a stage-1 channel is dropped from the frozen maps and
 from stage 2's input), least important first (importance: the channel's outgoing weights scaled
 by its typical activation), fine-tuning after each cut, while the held-out r stays within
-``prune_tolerance`` of the unpruned student's.
+``prune_tolerance`` of the unpruned student's, and further while it has more than
+``max_parameters``.
 """
 
 from __future__ import annotations
@@ -177,9 +179,11 @@ def without_channels(student: CompactModel, stage: int, keep: list[int]) -> Comp
     smaller = CompactModel(filters).float()
     state = {key: value.clone() for key, value in student.state_dict().items()}
     index = torch.tensor(keep)
-    prefix = "layers.layer0_" if stage == 0 else f"layers.layer{stage}_"
+    if not 1 <= stage < N_STAGES:
+        raise ValueError(f"stage {stage}: only the channels of stages 1-{N_STAGES - 1} can be pruned")
+    prefix = f"layers.layer{stage}_"
     for key in list(state):
-        if key.startswith(prefix) and ("conv_point" in key or "bn" in key or stage == 0):
+        if key.startswith(prefix) and ("conv_point" in key or "bn" in key):
             if state[key].dim() > 0 and state[key].shape[0] == student.filters[stage]:
                 state[key] = state[key][index]
     if stage < N_STAGES - 1:
@@ -208,8 +212,8 @@ class DistilledUnit:
 def distill_unit(donor: CompactModel, donor_id: str, maps: torch.Tensor, targets: np.ndarray,
                  validation: tuple[torch.Tensor, np.ndarray], settings: DistillSettings = DistillSettings(),
                  progress: Progress | None = None, cancelled: Callable[[], bool] | None = None) -> DistilledUnit:
-    """Train a student on ``targets`` (the readout's predictions of the images whose stage-1 maps are
-    ``maps``), then prune it while its r on ``validation`` (maps, responses) holds.
+    """Train a student on ``targets`` (the readout's predictions of the images whose frozen-part output is
+    ``maps``, from ``trunk_maps``), then prune it while its r on ``validation`` (maps, responses) holds.
 
     The returned model predicts in the targets' units (the standardization is folded into its readout).
     """
@@ -237,7 +241,7 @@ def distill_unit(donor: CompactModel, donor_id: str, maps: torch.Tensor, targets
                        DistillSettings(**{**settings.__dict__, "learning_rate": settings.learning_rate / 4}),
                        progress, cancelled, what=f"pruning stage {stage}")
             r = pearson(predict_head(trial, trial_val), val_responses)
-            if not r >= floor:
+            if not r >= floor and parameter_count(best.filters) <= settings.max_parameters:
                 break
             best = trial
             if stage == TRUNK_STAGES - 1:
