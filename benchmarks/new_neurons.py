@@ -24,8 +24,9 @@ import numpy as np
 import torch
 
 from compactrig.engine.bank import load_bank, load_directory
-from compactrig.engine.distill import pearson, predict_head, trunk_maps
+from compactrig.engine.fast_predict import Predictor
 from compactrig.engine.image_files import read_images
+from compactrig.engine.ridge import pearson
 from compactrig.stimuli.new_neurons import fit_new_neurons, response_sums
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "v4_compact_models"
@@ -42,20 +43,16 @@ def run_session(data: Path, session: str, every: int, out: Path) -> list[tuple]:
     began = time.monotonic()
     trials = response_sums(images.ids[:FIT_IMAGES], responses, units)
     made = fit_new_neurons(published, images.ids[:FIT_IMAGES], images.pixels[:FIT_IMAGES], trials, units,
-                           f"new{session}", out, feature_neurons=others,
-                           progress=lambda what, fraction: None)
+                           f"new{session}", out, feature_neurons=others)
     seconds = (time.monotonic() - began) / len(units)
     test = slice(FIT_IMAGES, len(images.ids))
-    compact = load_bank(out)
+    compact = Predictor(load_bank(out)).predict(images.pixels[test], [n.neuron_id for n in made])
+    reference = Predictor(published).predict(images.pixels[test], [f"{session}:{n.unit}" for n in made])
     rows = []
-    for neuron in made:
-        model = compact.model(neuron.neuron_id)
-        predicted = predict_head(model, trunk_maps(model, images.pixels[test]))
-        reference = predict_head(published.model(f"{session}:{neuron.unit}"),
-                                 trunk_maps(published.model(f"{session}:{neuron.unit}"), images.pixels[test]))
+    for neuron, predicted, published_prediction in zip(made, compact, reference):
         truth = responses[neuron.unit, test]
-        rows.append((neuron.neuron_id, neuron.readout_r, pearson(predicted, truth), pearson(reference, truth),
-                     neuron.n_parameters, seconds))
+        rows.append((neuron.neuron_id, neuron.readout_r, pearson(predicted, truth),
+                     pearson(published_prediction, truth), neuron.n_parameters, seconds))
         print(f"{neuron.neuron_id:>14}  compact r {rows[-1][2]:.3f}  published r {rows[-1][3]:.3f}  "
               f"(validation: readout {neuron.readout_r:.3f}, compact {neuron.compact_r:.3f})  "
               f"{neuron.n_parameters} parameters, filters {list(neuron.filters)}", flush=True)

@@ -96,8 +96,9 @@ def outputs_and_grid(predictor: Predictor, images: np.ndarray, neuron_ids: list[
     median held-out r 3% higher than over the outputs alone). Blocks are in the models' flipped frame:
     a readout only needs them consistent, not in image order."""
     prepared = prepare_input(to_model_batch(np.asarray(images)), predictor.device)
+    neuron_ids = predictor.bank.resolve(neuron_ids)
     outputs, blocks = [], []
-    for done, neuron_id in enumerate(predictor.bank.resolve(neuron_ids)):
+    for done, neuron_id in enumerate(neuron_ids):
         if cancelled is not None and cancelled():
             raise Cancelled()
         model = predictor.folded(neuron_id)

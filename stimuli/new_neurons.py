@@ -26,14 +26,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from compactrig.engine.bank import ModelBank
 from compactrig.engine.bank_writer import check_session_name, write_model
-from compactrig.engine.distill import DistillSettings, distill_unit, pearson, trunk_maps
+from compactrig.engine.distill import DistillSettings, distill_unit, trunk_maps
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import Cancelled, Predictor
 from compactrig.engine.readout_features import SPATIAL_GRID, outputs_and_grid
-from compactrig.engine.ridge import TrialSums, fit_ridge, within_training_range
+from compactrig.engine.ridge import TrialSums, fit_ridge, pearson, within_training_range
 from compactrig.stimuli.distillation_images import distillation_images
 
 IMAGE_ID = re.compile(r"^image(\d+)$")
@@ -121,21 +122,23 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
                                                     trials.sumsq[fitting]), seed=settings.seed)
     extra_pixels, kinds = distillation_images(pixels[fitting], seed=settings.seed)
     _, extra = features(extra_pixels[len(fitting):], "bank features of the distillation images")
-    teach_pixels = extra_pixels
     teach_features = np.concatenate([natural[fitting], extra])
     targets = readout.predict(within_training_range(natural[fitting], teach_features))
     held_out_readout = readout.predict(within_training_range(natural[fitting], natural[validation]))
     means = trials.means
     shared_seconds = time.monotonic() - started
-    results = []
-    for k, unit in enumerate(units):
+    donors = [_donor(outputs[fitting], means[fitting, k], neuron_ids) for k in range(len(units))]
+    results: dict[int, NewNeuron] = {}
+    cached: tuple[str, torch.Tensor, torch.Tensor] | None = None
+    for k in sorted(range(len(units)), key=lambda k: donors[k]):  # units sharing a donor share its maps
         if cancelled is not None and cancelled():
             raise Cancelled()
+        unit, donor_id = units[k], donors[k]
         unit_started = time.monotonic()
-        donor_id = _donor(outputs[fitting], means[fitting, k], neuron_ids)
         donor = bank.model(donor_id)
-        maps = trunk_maps(donor, teach_pixels)
-        validation_maps = trunk_maps(donor, pixels[validation])
+        if cached is None or cached[0] != donor_id:
+            cached = (donor_id, trunk_maps(donor, extra_pixels), trunk_maps(donor, pixels[validation]))
+        _, maps, validation_maps = cached
         distilled = distill_unit(donor, donor_id, maps, targets[k], (validation_maps, means[validation, k]),
                                  settings.distill, lambda what, f: progress(f"unit {unit}: {what}", f), cancelled)
         readout_r = pearson(held_out_readout[k], means[validation, k])
@@ -156,9 +159,9 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
             "seconds": seconds,
         }
         neuron_id = write_model(Path(out), session, unit, distilled.model, provenance)
-        results.append(NewNeuron(neuron_id, unit, readout_r, distilled.validation_r, distilled.n_parameters,
-                                 distilled.model.filters, donor_id, seconds))
-    return results
+        results[k] = NewNeuron(neuron_id, unit, readout_r, distilled.validation_r, distilled.n_parameters,
+                               distilled.model.filters, donor_id, seconds)
+    return [results[k] for k in range(len(units))]
 
 
 def _donor(outputs: np.ndarray, responses: np.ndarray, neuron_ids: list[str]) -> str:

@@ -17,16 +17,12 @@ from compactrig.engine.natural_order import natural_sorted
 from compactrig.engine.population_fit import PopulationFit
 from compactrig.plugins.sources.base import Presentation
 from compactrig.plugins.sources.guard import GuardedSource
-from compactrig.rig.session.controls import RunControls
+from compactrig.rig.session.controls import CLOSING_WAIT_S, RunControls
 from compactrig.rig.session.events import ResponseStored, UnitsDiscovered
 from compactrig.rig.session.fits import add_stored, mapped_predictions
 from compactrig.rig.session.setup import SessionPlan
 from compactrig.rig.session.store import MISSING, TrialStore
 from compactrig.stimuli.stimulus_set import StimulusSet
-
-CLOSING_WAIT_S = 0.5
-"""When the window closes: the longest wait for due responses."""
-
 
 class ResponseCollector:
     """The presentations awaiting responses, and what happens when each response comes or does not."""

@@ -8,6 +8,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+CLOSING_WAIT_S = 0.5
+"""When the window closes (``RunControls.closing``): the longest wait for due responses, and for the
+presenter before it is killed."""
+
 
 @dataclass
 class RunControls:

@@ -70,5 +70,6 @@ def _fits(axes, folder, snapshot, mapping, presentations, responses) -> None:
         axis.plot(line_x, line_y, "-", color="tab:red")
         low, high = fit.r2_er_interval(row, n_boot=100)
         interval = f" [{low:.2f}, {high:.2f}]" if np.isfinite(low) else ""
-        axis.set(title=f"{unit} vs {mapping[unit]}: r = {summary.r[row]:.2f}, r2_ER = {summary.r2_er[row]:.2f}{interval}",
+        axis.set(title=f"{unit} vs {mapping[unit]}: r = {summary.r[row]:.2f}\n"  # two lines: the panels are narrow
+                       f"r2_ER = {summary.r2_er[row]:.2f}{interval}",
                  xlabel="model prediction", ylabel="mean count per image")

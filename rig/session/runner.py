@@ -29,8 +29,8 @@ from compactrig.plugins.sources.guard import GuardedSource
 from compactrig.rig.presenter import protocol as msg
 from compactrig.rig.presenter.client import Presenter
 from compactrig.rig.presenter.rig import parse_rig
-from compactrig.rig.session.collection import CLOSING_WAIT_S, ResponseCollector
-from compactrig.rig.session.controls import RunControls, ctrl_c_stops
+from compactrig.rig.session.collection import ResponseCollector
+from compactrig.rig.session.controls import CLOSING_WAIT_S, RunControls, ctrl_c_stops
 from compactrig.rig.session.events import ImagesAdded, SessionStatus
 from compactrig.rig.session.fits import fits_from_store
 from compactrig.rig.session.folder import STIMULI_DIR, STORE_FILE, SessionLock, read_snapshot

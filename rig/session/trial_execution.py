@@ -19,8 +19,8 @@ from compactrig.plugins.gates import Gate
 from compactrig.rig.presenter import protocol as msg
 from compactrig.rig.presenter.client import Presenter
 from compactrig.rig.presenter.rig import RigConfig
-from compactrig.rig.session.collection import CLOSING_WAIT_S, ResponseCollector
-from compactrig.rig.session.controls import RunControls
+from compactrig.rig.session.collection import ResponseCollector
+from compactrig.rig.session.controls import CLOSING_WAIT_S, RunControls
 from compactrig.rig.session.store import StoredPresentation, TrialStore
 from compactrig.stimuli.stimulus_set import StimulusSet
 from compactrig.stimuli.trial_plan import Trial
