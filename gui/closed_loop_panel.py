@@ -26,14 +26,18 @@ from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import Predictor
 from compactrig.engine.image_files import read_images
 from compactrig.engine.readout_features import FeatureSpec, compute_features
-from compactrig.engine.ridge import MIN_IMAGES, RidgeFit
+from compactrig.engine.distill import DistillSettings
+from compactrig.engine.ridge import MIN_IMAGES, RidgeFit, TrialSums
 from compactrig.gui.image_dialog import ask_for_images
+from compactrig.rig.session.compact_models import COMPACT_MODELS_DIR, make_session_models
 from compactrig.rig.session.events import ImagesAdded, ResponseStored, SessionStarted, SessionStatus, UnitsDiscovered
 from compactrig.rig.session.folder import STIMULI_DIR
 from compactrig.gui.combo_box import ComboBox
 from compactrig.gui.worker import Job, JobList
 from compactrig.stimuli.closed_loop import (ReadoutData, ResponseLog, design_for_unit, next_batch, refit, strongest_weights,
                                  synthesis_readout)
+from compactrig.stimuli.new_neurons import MIN_IMAGES as MIN_COMPACT_IMAGES
+from compactrig.stimuli.new_neurons import NewNeuron, NewNeuronSettings
 from compactrig.stimuli.next_images import STRATEGIES, candidate_pool, pool_kinds
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet, annotate
 from compactrig.stimuli.synthesis import SynthesisSettings
@@ -52,6 +56,8 @@ class ClosedLoopPanel(QWidget):
     """Designed images (``StimulusSet``) for the Stimulus set view."""
     queue_requested = pyqtSignal(object, int)
     """Images (``StimulusSet``) and repeats for the session's plan."""
+    bank_made = pyqtSignal(str, str)
+    """Folder and name of a bank of compact models just made for the session's units (for Models)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -77,8 +83,10 @@ class ClosedLoopPanel(QWidget):
         """Choosing a batch or synthesizing: set when started, cleared when its result is handled."""
         self.feature_job: Job | None = None
         self.refit_job: Job | None = None
+        self.compact_job: Job | None = None
+        """Making compact models: minutes long, so synthesis and choosing go on beside it."""
         self._shown: Job | None = None
-        """The job whose progress the bar shows (the newest of work_job and feature_job)."""
+        """The job whose progress the bar shows (the newest of the running ones)."""
 
         self.heading = QLabel("Readouts for the recorded units appear here once a session runs.")
         self.heading.setWordWrap(True)
@@ -148,6 +156,18 @@ class ClosedLoopPanel(QWidget):
             queue_row.addWidget(widget)
         queue_row.addStretch(1)
 
+        self.compact_button = QPushButton("Make compact models")
+        self.compact_button.setToolTip("For every recorded unit: a readout of the bank, distilled and pruned into a "
+                                       "model of the published architecture, written beside the session and "
+                                       "offered in Models")
+        self.compact_button.clicked.connect(self.make_compact_models)
+        self.compact_epochs = QSpinBox(minimum=1, maximum=1000, value=DistillSettings().epochs, suffix=" epochs")
+        self.compact_epochs.setToolTip("training passes over the distillation images (fewer: faster, less exact)")
+        compact_row = QHBoxLayout()
+        for widget in (self.compact_button, self.compact_epochs):
+            compact_row.addWidget(widget)
+        compact_row.addStretch(1)
+
         self.progress = QProgressBar()
         self.progress.setMaximumHeight(14)
         self.progress.setFormat(IDLE_TEXT)
@@ -164,6 +184,7 @@ class ClosedLoopPanel(QWidget):
         layout.addWidget(middle, 1)
         layout.addLayout(synth_row)
         layout.addLayout(queue_row)
+        layout.addLayout(compact_row)
         layout.addLayout(progress_row)
         self._update_buttons()
 
@@ -405,6 +426,41 @@ class ClosedLoopPanel(QWidget):
         if self.queue_designed.isChecked():
             self.queue_requested.emit(designed, self.repeats.value())
 
+    def make_compact_models(self) -> bool:
+        """Compact models for every unit from the session's images and responses, in a job."""
+        if self.compact_job is not None:  # the button reads "Stop making compact models" meanwhile
+            self.compact_job.cancel()
+            return False
+        if self.log is None or self.session_folder is None or self.bank is None:
+            self.message.emit("Make compact models needs a running or reopened session with responses")
+            return False
+        answered = int(self.log.answered_by_all().sum())
+        if answered < MIN_COMPACT_IMAGES:
+            self.message.emit(f"Only {answered} images have responses from every unit; compact models need "
+                              f"{MIN_COMPACT_IMAGES} or more (a few hundred for good ones)")
+            return False
+        bank, folder, ids, units = self.bank, self.session_folder, list(self.log.image_ids), list(self.units)
+        trials = TrialSums(self.log.counts.copy(), self.log.sums.copy(), self.log.sumsq.copy())  # the session goes on
+        settings = NewNeuronSettings(distill=DistillSettings(epochs=self.compact_epochs.value()))
+
+        def work(progress, cancelled):
+            return make_session_models(bank, folder, ids, units, trials, settings,
+                                       lambda what, fraction: progress(round(1000 * fraction), 1000), cancelled)
+
+        self.compact_job = self._start(work, self._compact_made, f"Making compact models for {len(units)} units…")
+        self.compact_job.called_off.connect(lambda: self.message.emit(
+            f"Making compact models stopped; models already finished stay in {folder / COMPACT_MODELS_DIR}"))
+        self._update_buttons()
+        return True
+
+    def _compact_made(self, result: tuple[Path, list[NewNeuron]]) -> None:
+        self._done(self.compact_job)
+        out, made = result
+        self.bank_made.emit(str(out), out.parent.name)
+        median = float(np.median([m.compact_r for m in made]))
+        self.message.emit(f"{len(made)} compact models written to {out} (held-out r median {median:.2f}); "
+                          "choose them in Models")
+
     # jobs ------------------------------------------------------------------------------------
     @staticmethod
     def _running(job: Job | None) -> bool:
@@ -439,8 +495,11 @@ class ClosedLoopPanel(QWidget):
         self.message.emit(text)
 
     def _called_off(self) -> None:
-        self._done(self.sender())
-        self.message.emit("Cancelled; Refit now computes what is missing")
+        job = self.sender()
+        compact = job is self.compact_job  # its own message says where the finished models are
+        self._done(job)
+        if not compact:
+            self.message.emit("Cancelled; Refit now computes what is missing")
 
     def _done(self, job: Job | None) -> None:
         """``job`` is over (result, failure or cancel): its slot is freed, and the bar goes to the other
@@ -449,8 +508,10 @@ class ClosedLoopPanel(QWidget):
             self.work_job = None
         elif job is self.feature_job:
             self.feature_job = None
+        elif job is self.compact_job:
+            self.compact_job = None
         if job is self._shown:
-            self._shown = self.work_job or self.feature_job
+            self._shown = self.work_job or self.compact_job or self.feature_job
             if self._shown is None:
                 self.progress.setFormat(IDLE_TEXT)
                 self.progress.setMaximum(1)
@@ -460,7 +521,7 @@ class ClosedLoopPanel(QWidget):
         self._update_buttons()
 
     def cancel(self) -> None:
-        for job in (self.work_job, self.feature_job):
+        for job in (self.work_job, self.feature_job):  # compact models stop with their own button
             if job is not None:
                 job.cancel()
 
@@ -473,6 +534,8 @@ class ClosedLoopPanel(QWidget):
         busy = self.work_job is not None
         self.synth_button.setEnabled(self.fit is not None and not busy)
         self.queue_button.setEnabled(self.pool_features is not None and not busy)
+        self.compact_button.setEnabled(self.log is not None)
+        self.compact_button.setText("Make compact models" if self.compact_job is None else "Stop making compact models")
         self.cancel_button.setEnabled(busy or self.feature_job is not None)
 
     # drawing ---------------------------------------------------------------------------------

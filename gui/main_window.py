@@ -79,6 +79,7 @@ class MainWindow(QMainWindow):
         self.models.bank_changed.connect(self.live.set_bank)
         self.live.loop.add_to_set.connect(self.stimuli.add)
         self.live.loop.queue_requested.connect(self.rig.queue_images)
+        self.live.loop.bank_made.connect(self.models.add_bank_choice)
         self.models.images_changed.connect(self.inspect.set_images)
         self.stimuli.changed.connect(self.inspect.set_stimulus_set)
         self.design.add_to_set.connect(self.stimuli.add)

@@ -22,6 +22,8 @@ from compactrig.gui.worker import Job, JobList
 from compactrig.stimuli.probes import standard_probes
 
 BANK_CHOICES = ("demo", "published", "folder…")
+ASK_FOR_FOLDER = "folder…"
+"""The choice that opens a folder dialog; banks made or opened in this window are listed above it."""
 
 
 def probe_collection() -> ImageCollection:
@@ -48,7 +50,8 @@ class ModelsTab(QWidget):
         self.distribution: ResponseDistribution | None = None
 
         self.bank_choice = ComboBox()
-        self.bank_choice.addItems(BANK_CHOICES)
+        for choice in BANK_CHOICES:
+            self.bank_choice.addItem(choice, choice)
         self.bank_choice.activated.connect(self._bank_chosen)
         self._shown_choice = 0
         """Index of the bank choice that is loaded (the combo returns to it when a choice fails)."""
@@ -106,6 +109,7 @@ class ModelsTab(QWidget):
             return False
         self.bank = bank
         self.bank_spec = None if spec is None else str(spec)
+        self._show_choice(self.bank_spec)
         self.table.setRowCount(len(bank))
         for row, neuron in enumerate(bank.neurons):
             cells = [neuron.neuron_id, neuron.label, str(neuron.n_params), " ".join(map(str, neuron.filters))]
@@ -145,18 +149,30 @@ class ModelsTab(QWidget):
         if self.set_bank(spec):
             self.bank_choice.setCurrentText(spec)
 
+    def add_bank_choice(self, folder: str, name: str) -> None:
+        """Offer a bank folder (compact models just made, say) in the bank choice, above "folder…"."""
+        if self.bank_choice.findData(folder) < 0:
+            self.bank_choice.insertItem(self.bank_choice.count() - 1, name, folder)
+            self.bank_choice.setItemData(self.bank_choice.count() - 2, folder, Qt.ItemDataRole.ToolTipRole)
+
     def _bank_chosen(self, index: int) -> None:
         """Load the chosen bank; if it cannot be loaded, the choice goes back to the bank still shown."""
-        choice = BANK_CHOICES[index]
-        if choice == "folder…":
+        choice = self.bank_choice.itemData(index)
+        if choice == ASK_FOR_FOLDER:
             folder = QFileDialog.getExistingDirectory(self, "Folder with models_torch/ and nums_filters/")
-            loaded = bool(folder) and self.set_bank(folder)
+            if folder:
+                self.set_bank(folder)
         else:
-            loaded = self.set_bank(None if choice == "demo" else choice)
-        if loaded:
-            self._shown_choice = index
-        else:
-            self.bank_choice.setCurrentIndex(self._shown_choice)
+            self.set_bank(None if choice == "demo" else choice)
+        self.bank_choice.setCurrentIndex(self._shown_choice)  # the loaded bank (the old one if this one failed)
+
+    def _show_choice(self, spec: str | None) -> None:
+        """The bank choice names the loaded bank (a folder gets its own entry)."""
+        spec = spec or "demo"
+        if self.bank_choice.findData(spec) < 0:
+            self.add_bank_choice(spec, Path(spec).name)
+        self._shown_choice = self.bank_choice.findData(spec)
+        self.bank_choice.setCurrentIndex(self._shown_choice)
 
     def _choose_images(self) -> None:
         path = ask_for_images(self, "Images")

@@ -38,6 +38,8 @@ from compactrig.engine.ridge import TrialSums, fit_ridge, pearson, within_traini
 from compactrig.stimuli.distillation_images import distillation_images
 
 IMAGE_ID = re.compile(r"^image(\d+)$")
+MIN_IMAGES = 50
+"""Images with responses below which no compact model is attempted (a fifth is held out)."""
 Progress = Callable[[str, float], None]
 """(what is being done, fraction of it done 0..1)."""
 
@@ -93,17 +95,18 @@ def response_sums(image_ids: list[str], responses: np.ndarray, units: list[int])
 def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, trials: TrialSums,
                     units: list[int], session: str, out: Path, settings: NewNeuronSettings = NewNeuronSettings(),
                     progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
-                    feature_neurons: list[str] | None = None) -> list[NewNeuron]:
+                    feature_neurons: list[str] | None = None, unit_names: list[str] | None = None) -> list[NewNeuron]:
     """Fit, distill, prune and write a compact model for each unit: ``trials`` holds the responses per image
     (rows, as ``image_ids``) and unit (columns); ``units`` are the units' numbers in the new ids
-    ``SESSION:UNIT`` (a recording's rows, ``response_sums``; a live session's unit numbers)."""
+    ``SESSION:UNIT`` (a recording's rows, ``response_sums``; a live session's unit numbers), and
+    ``unit_names`` what the recording called them (kept in the provenance)."""
     check_session_name(session)
     progress = progress or (lambda what, fraction: None)
     started = time.monotonic()
     answered = np.flatnonzero(trials.answered)
-    if len(answered) < 50:
+    if len(answered) < MIN_IMAGES:
         raise CompactRigError(f"only {len(answered)} images have responses from every chosen unit; a compact model "
-                              "needs a few hundred")
+                              f"needs {MIN_IMAGES} at the very least, a few hundred for a good one")
     rng = np.random.default_rng(settings.seed)
     order = rng.permutation(answered)
     n_validation = max(10, int(round(settings.validation_fraction * len(order))))
@@ -146,6 +149,7 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
         provenance = {
             "made_by": "compactrig neurons fit",
             "unit": unit,
+            "recorded_unit": unit_names[k] if unit_names is not None else unit,
             "readout": {"features": f"{len(neuron_ids)} bank neurons' outputs and last-stage channels averaged "
                                     f"over {SPATIAL_GRID}x{SPATIAL_GRID} blocks", "feature_neurons": neuron_ids,
                         "bank": bank.identity(), "penalty_alpha": float(readout.alphas[k]),

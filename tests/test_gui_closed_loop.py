@@ -7,14 +7,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from compactrig.engine.bank import load_bank
+from compactrig.engine.bank import load_bank, load_directory
+from compactrig.engine.bank_writer import read_provenance
 from compactrig.engine.ridge import TrialSums, fit_ridge
 from independent_model import evaluate
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 from compactrig.stimuli.textures import pink_noise_images
 from compactrig.gui.closed_loop_panel import IDLE_TEXT
 from test_gui_session import RIG, set_up_rig, stored
-from user_input import click, click_row, open_tab, type_into
+from user_input import choose, click, click_row, open_tab, type_into
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_display]
 
@@ -119,3 +120,54 @@ def test_readouts_fit_live_then_a_queued_batch_and_images_for_a_unit_are_shown(q
     with qtbot.waitSignal(rig.session_finished, timeout=60000) as finished:
         click(qtbot, rig.abort_button)
     assert finished.args == [True], "stopped with every planned presentation answered: complete"
+
+
+def test_make_compact_models_writes_a_bank_of_the_units_that_models_offers_and_it_predicts_held_out_images(
+        qtbot, window, tmp_path, monkeypatch):
+    """A finished session of 60 images (a demo neuron and a mixture unit): the button makes a compact model
+    per unit in a job that its own button stops; the bank appears in Models' bank choice, chosen there by
+    keyboard; its held-out r, recomputed here from the store and an independent evaluation of the written
+    model, matches its provenance."""
+    main = window
+    StimulusSet([StimulusRecord(image_id=f"tex{i:02d}", kind="natural") for i in range(60)],
+                pink_noise_images(60, seed=3, contrast=60.0)).save(tmp_path / "set")
+    set_up_rig(qtbot, main, monkeypatch, RIG, tmp_path, tmp_path / "set", tmp_path / "day1")
+    fields = main.rig.source.form.fields
+    for name, value in (("neurons", "demo:2"), ("unknown", "1"), ("mixture_size", "2"), ("seed", "4")):
+        type_into(qtbot, fields[name], value)
+    type_into(qtbot, main.rig.repeats, "1")
+    loop = main.live.loop
+    with qtbot.waitSignal(main.rig.session_finished, timeout=120000):
+        click(qtbot, main.rig.start_button)
+    open_tab(qtbot, main.tabs, main.live)
+    qtbot.waitUntil(lambda: loop.log is not None and loop.log.n_presentations == 60, timeout=30000)
+
+    click(qtbot, loop.compact_button)
+    assert loop.compact_button.text() == "Stop making compact models" and loop.compact_job is not None
+    with qtbot.waitSignal(main.statusBar().messageChanged, timeout=60000,
+                          check_params_cb=lambda text: text.startswith("Making compact models stopped")):
+        click(qtbot, loop.compact_button)
+    qtbot.waitUntil(lambda: loop.compact_job is None, timeout=10000)
+    assert loop.compact_button.text() == "Make compact models"
+
+    type_into(qtbot, loop.compact_epochs, "4")
+    click(qtbot, loop.compact_button)
+    qtbot.waitUntil(lambda: loop.compact_job is None, timeout=240000)
+    folder = tmp_path / "day1" / "compact_models"
+    assert main.statusBar().currentMessage().startswith(f"2 compact models written to {folder}")
+
+    open_tab(qtbot, main.tabs, main.models)
+    choose(qtbot, main.models.bank_choice, "day1")
+    qtbot.waitUntil(lambda: main.models.table.rowCount() == 2, timeout=10000)
+    assert [main.models.table.item(r, 0).text() for r in range(2)] == ["day1:0", "day1:1"]
+    provenance = read_provenance(folder)
+    assert provenance["day1:1"]["recorded_unit"] == "unit1"
+    assert provenance["day1:1"]["compact"]["parameters"] <= 20_000
+    held_out = provenance["day1:1"]["images"]["held_out"]
+    rows = stored(tmp_path / "day1", "SELECT p.image_id, r.count FROM responses r JOIN presentations p "
+                                     "ON p.ord = r.ord WHERE r.unit = 'unit1' AND p.aborted = 0")
+    recorded = dict(rows)
+    pixels = StimulusSet.load(tmp_path / "set", only=held_out)
+    predicted = evaluate(load_directory(folder).state_dict("day1:1"), pixels.pixels)
+    r = np.corrcoef(predicted, [recorded[i] for i in pixels.ids])[0, 1]
+    assert r == pytest.approx(provenance["day1:1"]["compact"]["held_out_r"], abs=0.01)
