@@ -15,15 +15,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
-from compactrig.engine.architecture import N_STAGES, CompactModel, parameter_count
+import numpy as np
+
+from compactrig.engine.layout import N_STAGES, parameter_count
+
+if TYPE_CHECKING:  # torch is imported where weights are read: listing a bank needs only numpy
+    import torch
+
+    from compactrig.engine.architecture import CompactModel
 from compactrig.engine.errors import CompactRigError
 
 MODEL_FILE = re.compile(r"compact_model_(?P<session>\w+?)_neuron(?P<index>\d+)\.pt$")
 DEMO_BANK = "demo"
-StateDict = dict[str, torch.Tensor]
+StateDict = "dict[str, torch.Tensor]"
 
 
 @dataclass(frozen=True)
@@ -83,16 +89,19 @@ class ModelBank:
             self._cache[neuron_id] = state
         return self._cache[neuron_id]
 
-    def model(self, neuron_id: str, dtype: torch.dtype = torch.float32,
+    def model(self, neuron_id: str, dtype: torch.dtype | None = None,
               device: str | torch.device = "cpu") -> CompactModel:
-        """A reference ``CompactModel`` with this neuron's weights."""
+        """A reference ``CompactModel`` with this neuron's weights (float32 unless ``dtype`` says otherwise)."""
+        import torch
+
+        from compactrig.engine.architecture import CompactModel
         model = CompactModel(self.info(neuron_id).filters)
         try:
             model.load_state_dict(self.state_dict(neuron_id))
         except RuntimeError as error:
             first = str(error).strip().splitlines()[0]
             raise CompactRigError(f"{neuron_id}: weights do not fit the compact architecture ({first})") from None
-        return model.to(device=device, dtype=dtype).eval()
+        return model.to(device=device, dtype=dtype or torch.float32).eval()
 
     def identity(self) -> dict[str, str | int]:
         """Name, source, size and a content hash over all weights: provenance for stimulus sets."""
@@ -143,6 +152,7 @@ def _read_filters(path: Path) -> tuple[int, ...]:
 
 
 def _read_state(path: Path) -> StateDict:
+    import torch
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - torch.load raises anything the unpickler meets

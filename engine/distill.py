@@ -35,7 +35,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from compactrig.engine.architecture import N_STAGES, OUTPUT_SIZE, CompactModel, parameter_count
+from compactrig.engine.architecture import CompactModel
+from compactrig.engine.layout import N_STAGES, OUTPUT_SIZE, parameter_count
 from compactrig.engine.fast_predict import Cancelled
 from compactrig.engine.ridge import pearson
 

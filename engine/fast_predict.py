@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from compactrig.engine.architecture import CHANNEL_MEANS, N_STAGES, OUTPUT_SIZE, STAGE_STRIDES, CompactModel
+from compactrig.engine.architecture import CompactModel
+from compactrig.engine.layout import CHANNEL_MEANS, N_STAGES, OUTPUT_SIZE, STAGE_STRIDES
 from compactrig.engine.bank import ModelBank
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.preprocess import to_model_batch

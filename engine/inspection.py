@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from compactrig.engine.architecture import OUTPUT_SIZE, CompactModel
+from compactrig.engine.architecture import CompactModel
+from compactrig.engine.layout import OUTPUT_SIZE
 
 
 @dataclass

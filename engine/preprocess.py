@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from compactrig.engine.architecture import IMAGE_SIZE
+from compactrig.engine.layout import IMAGE_SIZE
 
 
 def to_model_image(image: Image.Image | np.ndarray) -> np.ndarray:

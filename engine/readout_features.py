@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from compactrig.engine.architecture import N_STAGES
+from compactrig.engine.layout import N_STAGES
 from compactrig.engine.bank import ModelBank
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import CHUNK, Cancelled, FoldedModel, Predictor, prepare_input

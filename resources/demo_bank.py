@@ -20,9 +20,8 @@ conv -> ReLU as written here.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from compactrig.engine.architecture import BATCH_NORM_EPS, KERNEL_SIZE, N_STAGES, OUTPUT_SIZE
+from compactrig.engine.layout import BATCH_NORM_EPS, KERNEL_SIZE, N_STAGES, OUTPUT_SIZE
 from compactrig.engine.bank import ModelBank, NeuronInfo, StateDict
 
 GABOR_PERIOD = 4.0
@@ -80,26 +79,26 @@ def _red_green_filters() -> np.ndarray:
 
 
 class _Circuit:
-    """Collects the state dict of one demo model stage by stage."""
+    """Collects the weights of one demo model stage by stage (numpy; ``readout`` makes the state dict)."""
 
     def __init__(self, stage0: np.ndarray) -> None:
-        self.state: StateDict = {}
+        self.state: dict[str, np.ndarray] = {}
         self.filters = [stage0.shape[0]]
         self._conv("layers.layer0_conv", stage0, np.zeros(stage0.shape[0]))
         self._identity_bn(0, stage0.shape[0])
 
     def _conv(self, name: str, weight: np.ndarray, bias: np.ndarray | None) -> None:
-        self.state[f"{name}.weight"] = torch.tensor(weight, dtype=torch.float64)
+        self.state[f"{name}.weight"] = np.asarray(weight, dtype=np.float64)
         if bias is not None:
-            self.state[f"{name}.bias"] = torch.tensor(bias, dtype=torch.float64)
+            self.state[f"{name}.bias"] = np.asarray(bias, dtype=np.float64)
 
     def _identity_bn(self, stage: int, n: int) -> None:
         prefix = f"layers.layer{stage}_bn"
-        self.state[f"{prefix}.weight"] = torch.ones(n, dtype=torch.float64)
-        self.state[f"{prefix}.bias"] = torch.zeros(n, dtype=torch.float64)
-        self.state[f"{prefix}.running_mean"] = torch.zeros(n, dtype=torch.float64)
-        self.state[f"{prefix}.running_var"] = torch.full((n,), 1 - BATCH_NORM_EPS, dtype=torch.float64)
-        self.state[f"{prefix}.num_batches_tracked"] = torch.tensor(0)
+        self.state[f"{prefix}.weight"] = np.ones(n)
+        self.state[f"{prefix}.bias"] = np.zeros(n)
+        self.state[f"{prefix}.running_mean"] = np.zeros(n)
+        self.state[f"{prefix}.running_var"] = np.full(n, 1 - BATCH_NORM_EPS)
+        self.state[f"{prefix}.num_batches_tracked"] = np.array(0, dtype=np.int64)
 
     def stage(self, depth_kernel: np.ndarray, point: list[list[float]]) -> None:
         """A separable stage: the same depthwise kernel on every channel, then a 1x1 mix."""
@@ -123,9 +122,10 @@ class _Circuit:
         field = np.exp(-(x**2 + y**2) / (2 * RF_SIGMA**2))
         field = field / field.sum()
         weights = field[:, :, None] * np.asarray(channel_gains)[None, None, :]  # (row, col, channel)
-        self.state["layers.Beta.weight"] = torch.tensor(weights).reshape(1, -1)
-        self.state["layers.Beta.bias"] = torch.zeros(1, dtype=torch.float64)
-        return tuple(self.filters), self.state
+        self.state["layers.Beta.weight"] = weights.reshape(1, -1)
+        self.state["layers.Beta.bias"] = np.zeros(1)
+        import torch  # only when a demo model's weights are asked for: listing the bank needs none
+        return tuple(self.filters), {name: torch.from_numpy(value) for name, value in self.state.items()}
 
 
 def _delta() -> np.ndarray:
@@ -170,16 +170,14 @@ def _dot_detector() -> tuple[tuple[int, ...], StateDict]:
     return circuit.readout([-_GAIN * 2, _GAIN * 2])
 
 
-_DEMO_NEURONS = (("vertical edge", _vertical_edge), ("red blob", _red_blob), ("dot detector", _dot_detector))
+_DEMO_NEURONS = (("vertical edge", (16, 4, 1, 1, 1), _vertical_edge), ("red blob", (1, 1, 1, 1, 1), _red_blob),
+                 ("dot detector", (16, 4, 4, 2, 2), _dot_detector))
+"""Label, filters per stage (what the bank lists; the loaded weights are checked against them), builder."""
 
 
 def build_demo_bank() -> ModelBank:
-    """The embedded demo bank (ids ``demo:0`` .. ``demo:2``), deterministic, built in code."""
-    neurons, states = [], {}
-    for index, (label, build) in enumerate(_DEMO_NEURONS):
-        filters, state = build()
-        neuron_id = f"demo:{index}"
-        neurons.append(NeuronInfo(neuron_id, filters, label))
-        states[neuron_id] = state
+    """The embedded demo bank (ids ``demo:0`` .. ``demo:2``), deterministic, built in code when first used."""
+    builders = {f"demo:{index}": build for index, (_, _, build) in enumerate(_DEMO_NEURONS)}
+    neurons = [NeuronInfo(f"demo:{index}", filters, label) for index, (label, filters, _) in enumerate(_DEMO_NEURONS)]
     return ModelBank(name="demo", source="embedded demo bank (resources/demo_bank.py)",
-                     neurons=neurons, _load_state=lambda neuron_id: states[neuron_id])
+                     neurons=neurons, _load_state=lambda neuron_id: builders[neuron_id]()[1])

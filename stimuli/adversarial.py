@@ -15,7 +15,7 @@ from typing import Callable, Literal
 import numpy as np
 import torch
 
-from compactrig.engine.architecture import CHANNEL_MEANS
+from compactrig.engine.layout import CHANNEL_MEANS
 from compactrig.engine.fast_predict import FoldedModel, prepare_input, restore_pixels
 from compactrig.stimuli.targets import OUTPUT, UnitTarget
 

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from compactrig.engine import __version__
-from compactrig.engine.architecture import IMAGE_SIZE
+from compactrig.engine.layout import IMAGE_SIZE
 from compactrig.engine.bank import ModelBank
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import Predictor

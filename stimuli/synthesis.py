@@ -24,7 +24,7 @@ from typing import Callable, Literal
 import numpy as np
 import torch
 
-from compactrig.engine.architecture import CHANNEL_MEANS, IMAGE_SIZE
+from compactrig.engine.layout import CHANNEL_MEANS, IMAGE_SIZE
 from compactrig.engine.fast_predict import CHUNK, FoldedModel, prepare_input, restore_pixels
 from compactrig.stimuli.smoothing import smooth
 from compactrig.stimuli.targets import OUTPUT, UnitTarget

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from compactrig.engine.architecture import N_STAGES, stage_sizes
+from compactrig.engine.layout import N_STAGES, stage_sizes
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import FoldedModel
 

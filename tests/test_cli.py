@@ -105,18 +105,22 @@ def test_bad_input_is_one_line_exit_2_no_traceback(tmp_path, args, fragment):
     assert len(lines) == 1 and fragment in lines[0], result.stderr
 
 
-def test_only_the_chosen_command_is_loaded_so_help_and_rig_files_need_no_torch(tmp_path):
+def test_only_the_chosen_command_is_loaded_so_help_rig_files_and_listings_need_no_torch(tmp_path, shared_data):
     """The presenter process re-imports the console script when it is spawned, and a user waits for
-    ``--help``: neither should pay for PyTorch."""
+    ``--help`` and ``models list``: none of them should pay for PyTorch (about a second here)."""
     import subprocess
     import sys
     rig = tmp_path / "rig.toml"
     assert run_cli("rig", "init", str(rig)).returncode == 0
     code = ("import sys, contextlib, io\nfrom compactrig.rig.cli import main\n"
-            "with contextlib.redirect_stdout(io.StringIO()): status = main(['rig', 'check', sys.argv[1]])\n"
-            "print(status, 'torch' in sys.modules)")
-    checked = subprocess.run([sys.executable, "-c", code, str(rig)], capture_output=True, text=True)
-    assert checked.stdout.split() == ["0", "False"], checked.stderr
+            "with contextlib.redirect_stdout(io.StringIO()) as out: status = main(sys.argv[1:])\n"
+            "print(status, 'torch' in sys.modules, len(out.getvalue().splitlines()))")
+    for command, lines in ((["rig", "check", str(rig)], None), (["models", "list"], 4),
+                           (["models", "list", "--bank", str(shared_data / "data_compact_models")], 220)):
+        checked = subprocess.run([sys.executable, "-c", code, *command], capture_output=True, text=True)
+        status, torch_loaded, printed = checked.stdout.split()
+        assert (status, torch_loaded) == ("0", "False"), (command, checked.stderr)
+        assert lines is None or int(printed) == lines, command
     listing = run_cli("--help")
     assert listing.returncode == 0
     from compactrig.rig.cli import COMMANDS, build_parser

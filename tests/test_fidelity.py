@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from compactrig.engine.architecture import stage_sizes
+from compactrig.engine.layout import stage_sizes
 from compactrig.engine.fast_predict import Predictor
 from independent_model import evaluate
 from conftest import pearson_rows

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from compactrig.engine.architecture import stage_sizes
+from compactrig.engine.layout import stage_sizes
 from compactrig.engine.bank import load_bank
 from compactrig.engine.inspection import inspect, mosaic
 from independent_model import evaluate

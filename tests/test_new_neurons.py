@@ -12,7 +12,8 @@ from PIL import Image
 
 from conftest import run_cli
 from independent_model import evaluate
-from compactrig.engine.architecture import CompactModel, parameter_count
+from compactrig.engine.architecture import CompactModel
+from compactrig.engine.layout import parameter_count
 from compactrig.engine.bank import load_bank, load_directory
 from compactrig.engine.bank_writer import read_provenance, write_model
 from compactrig.engine.distill import head_output, predict_head, trunk_maps, without_channels
