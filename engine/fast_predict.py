@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from compactrig.engine.architecture import CompactModel
-from compactrig.engine.layout import CHANNEL_MEANS, N_STAGES, OUTPUT_SIZE, STAGE_STRIDES
+from compactrig.engine.layout import CHANNEL_MEANS, IMAGE_SIZE, N_STAGES, OUTPUT_SIZE, STAGE_STRIDES
 from compactrig.engine.bank import ModelBank
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.preprocess import to_model_batch
@@ -33,6 +33,12 @@ CHUNK = 4
 """Images per forward call: small enough that a stage-0 map stays in cache."""
 BLOCK = 512
 """Images converted to float at once, bounding memory for large image sets."""
+CPU_IMAGE_CHUNK = 1024
+"""Images a stream decodes and predicts at a time on a CPU (fixed, so results never depend on the machine)."""
+WIDEST_PUBLISHED_STAGE = 80
+"""Upper bound on the filters of any stage of the published models (77 at most), for sizing before one is loaded."""
+GPU_MEMORY_SHARE = 0.5
+"""Share of the GPU's free memory one forward batch may fill (the rest: other processes, fragmentation)."""
 Progress = Callable[[int, int], None]
 _FUSED_CONV = getattr(getattr(torch.ops, "mkldnn", None), "_convolution_pointwise", None) \
     if torch.backends.mkldnn.is_available() else None
@@ -208,10 +214,14 @@ class Predictor:
         ids = self.bank.resolve(neuron_ids)
         pixels = to_model_batch(np.asarray(images))
         out = np.empty((len(ids), len(pixels)), dtype=np.float32)
-        blocks = list(range(0, len(pixels), BLOCK))
+        if self.device.type == "cpu":
+            block, chunk = BLOCK, CHUNK
+        else:
+            free, _ = torch.cuda.mem_get_info(self.device)
+            block = chunk = gpu_batch(free, max(max(self.bank.info(i).filters) for i in ids))
+        blocks = list(range(0, len(pixels), block))
         total, done = len(ids) * len(blocks), 0
         done_lock = threading.Lock()
-        chunk = CHUNK if self.device.type == "cpu" else 256
 
         def run(row: int, prepared: torch.Tensor, start: int) -> None:
             nonlocal done
@@ -227,7 +237,7 @@ class Predictor:
                     progress(done, total)
 
         for start in blocks:
-            prepared = prepare_input(pixels[start:start + BLOCK], self.device)
+            prepared = prepare_input(pixels[start:start + block], self.device)
             if self.device.type == "cpu" and self.workers > 1:
                 with _single_intra_op_thread(), ThreadPoolExecutor(self.workers) as pool:
                     for future in [pool.submit(run, row, prepared, start) for row in range(len(ids))]:
@@ -236,6 +246,24 @@ class Predictor:
                 for row in range(len(ids)):
                     run(row, prepared, start)
         return out
+
+
+def gpu_batch(free_bytes: int, widest_stage: int) -> int:
+    """Images per GPU forward pass that fit in ``GPU_MEMORY_SHARE`` of ``free_bytes``: the input, and the
+    widest stage's map at full resolution three times over (input, output and the fused ReLU's copy)."""
+    per_image = 4 * IMAGE_SIZE * IMAGE_SIZE * (3 + 3 * widest_stage)
+    return int(min(max(GPU_MEMORY_SHARE * free_bytes // per_image, 64), 65536))
+
+
+def image_chunk_for(device: str) -> int:
+    """Images a stream decodes at a time: fixed on a CPU, what a forward pass of the widest published model
+    takes on a GPU (so each chunk is one batch)."""
+    if not str(device).startswith("cuda"):
+        return CPU_IMAGE_CHUNK
+    if not torch.cuda.is_available():
+        raise CompactRigError(f"device {device!r}: no CUDA GPU is available here; use --device cpu")
+    free, _ = torch.cuda.mem_get_info(torch.device(device))
+    return gpu_batch(free, WIDEST_PUBLISHED_STAGE)
 
 
 def reference_predict(bank: ModelBank, images: np.ndarray, neuron_ids: list[str] | None = None,

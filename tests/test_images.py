@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tarfile
 import zipfile
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from PIL import Image
 
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.image_files import read_images
+from compactrig.engine.image_files import list_images, read_images
 from compactrig.engine.preprocess import to_model_image
 
 
@@ -55,6 +56,27 @@ def test_folder_and_zip_give_the_same_ids_in_file_name_order(tmp_path):
     assert zipped.ids == collection.ids and (zipped.pixels == collection.pixels).all()
 
 
+def test_tar_shards_stream_in_ranges_with_the_ids_and_pixels_of_the_folder(tmp_path):
+    """A folder of WebDataset-style .tar shards (shards, then members, in name order) lists the same ids as
+    the images themselves, and any range read alone gives the same pixels as the whole collection."""
+    folder = tmp_path / "set"
+    folder.mkdir()
+    names = [f"img{k:03d}.png" for k in range(7)]
+    _write(folder, names)
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    for shard, members in (("part-000001.tar", names[4:]), ("part-000000.tar", names[:4])):
+        with tarfile.open(shards / shard, "w") as bundle:
+            for name in reversed(members):
+                bundle.add(folder / name, arcname=name)
+    whole = read_images(folder)
+    listing = list_images(shards)
+    assert listing.ids == whole.ids and listing.where[5] == f"{shards / 'part-000001.tar'}:img005.png"
+    for start, stop in ((0, 3), (3, 6), (6, 7), (2, 5)):
+        assert (listing.read(start, stop) == whole.pixels[start:stop]).all()
+    assert (list_images(shards / "part-000000.tar").read() == whole.pixels[:4]).all()
+
+
 def test_published_zip_keeps_stems_and_pixels(shared_data):
     collection = read_images(shared_data / "data_V4_responses" / "images" / "images_210325.zip")
     assert len(collection) == 640 and collection.ids[:2] == ["image0001", "image0002"]
@@ -67,7 +89,7 @@ def test_published_zip_keeps_stems_and_pixels(shared_data):
 @pytest.mark.parametrize("setup, message", [
     (lambda p: p / "missing", "no such file or folder"),
     (lambda p: (p / "empty").mkdir() or p / "empty", "holds no images"),
-    (lambda p: (p / "a.txt").write_text("x") and p / "a.txt", "not a folder or a .zip"),
+    (lambda p: (p / "a.txt").write_text("x") and p / "a.txt", "not a folder, a .zip or a .tar"),
 ])
 def test_bad_paths_name_the_path(tmp_path, setup, message):
     path = setup(tmp_path)

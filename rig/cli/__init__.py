@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "show each neuron's responses to gratings, dot lattices and colour blobs"),
     "models": ("models", "list a bank's neurons or fetch the published models"),
     "predict": ("predict", "predict responses to a folder or zip of images"),
+    "screen": ("screen", "keep the images of a large collection that drive each neuron most and least"),
     "synth": ("synth", "synthesize maximizing, minimizing or adversarial images"),
     "gaudy": ("gaudy_cmd", "make gaudy (0/255 per channel) images from natural images"),
     "stimuli": ("stimuli_cmd", "import natural images into a stimulus set, or show a set"),

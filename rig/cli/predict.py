@@ -1,4 +1,9 @@
-"""``compactrig predict``: every chosen neuron's response to every image of a folder or zip."""
+"""``compactrig predict``: every chosen neuron's response to every image of a folder, zip or tar shards.
+
+Images stream through in chunks (memory does not grow with the collection). ``--out FILE.zarr``
+writes each chunk as it is done, and ``--resume`` continues an interrupted run with exactly the
+numbers of an uninterrupted one; ``.npy`` (and ``--csv``) suit runs whose result fits in memory.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +14,29 @@ from pathlib import Path
 import numpy as np
 
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.fast_predict import Predictor
-from compactrig.rig.cli.options import (add_bank_option, add_device_option, open_bank, parse_neuron_list, progress_bar,
-                             read_images_with_progress)
+from compactrig.engine.image_files import list_images
+from compactrig.engine.prediction_store import PredictionStore
+from compactrig.engine.streaming import into_array
+from compactrig.rig.cli.options import add_bank_option, add_device_option, open_bank, parse_neuron_list
+from compactrig.rig.cli.streamed import add_stream_options, layout_for, stream
+
+OUTPUT_SUFFIXES = (".npy", ".zarr")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "predict", help="predict responses to a folder or zip of images",
         description="Writes float32 (n_neurons, n_images): rows in `models list` order or --neurons "
-                    "order, columns in image file-name order.")
+                    "order, columns in image file-name order. FILE.zarr is written as it goes (with the "
+                    "image ids, neuron ids and the bank's identity) and can be resumed.")
     add_bank_option(parser)
     add_device_option(parser)
-    parser.add_argument("--images", type=Path, required=True, help="folder or .zip of images")
-    parser.add_argument("--out", type=Path, required=True, help="output .npy file")
+    parser.add_argument("--images", type=Path, required=True, help="folder, .zip, .tar or folder of .tar shards")
+    parser.add_argument("--out", type=Path, required=True, help="output .npy, or .zarr for large or long runs")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted --out FILE.zarr")
     parser.add_argument("--neurons", default=None, help="comma-separated neuron ids (default: all)")
     parser.add_argument("--csv", type=Path, default=None, help="also write a CSV with neuron and image ids")
+    add_stream_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -37,18 +49,32 @@ def write_csv(path: Path, neuron_ids: list[str], image_ids: list[str], values: n
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.out.suffix != ".npy":
-        raise CompactRigError(f"--out {args.out}: must end in .npy")
+    out = Path(args.out)
+    if out.suffix not in OUTPUT_SUFFIXES:
+        raise CompactRigError(f"--out {out}: must end in .npy or .zarr")
+    if args.resume and out.suffix != ".zarr":
+        raise CompactRigError(f"--resume continues a .zarr output; {out} is not one")
     bank = open_bank(args)
     neuron_ids = bank.resolve(parse_neuron_list(args.neurons))
-    images = read_images_with_progress(args.images)
-    bar, update = progress_bar("predicting", unit="model")
-    try:
-        values = Predictor(bank, args.device).predict(images.pixels, neuron_ids, progress=update)
-    finally:
-        bar.close()
-    np.save(args.out, values)
+    listing = list_images(args.images)
+    layout = layout_for(args, len(neuron_ids), len(listing))
+    if out.suffix == ".zarr":
+        if args.resume:
+            store = PredictionStore.resume(out, neuron_ids, listing.ids, bank.identity())
+        else:
+            store = PredictionStore.create(out, neuron_ids, listing.ids, layout, bank.identity(), str(listing.path))
+        units = store.pending()
+        stream(args, bank, neuron_ids, listing, store.layout, units, store.write)
+        values = store.responses
+        if args.csv is not None:
+            write_csv(args.csv, neuron_ids, listing.ids, values[:])
+        print(f"Wrote {layout.n_neurons} neurons x {layout.n_images} images to {out} "
+              f"({len(units)} of {len(store.layout.units())} chunks computed now)")
+        return 0
+    values = np.full((layout.n_neurons, layout.n_images), np.nan, dtype=np.float32)
+    stream(args, bank, neuron_ids, listing, layout, layout.units(), into_array(values, layout))
+    np.save(out, values)
     if args.csv is not None:
-        write_csv(args.csv, neuron_ids, images.ids, values)
-    print(f"Wrote {values.shape[0]} neurons x {values.shape[1]} images to {args.out}")
+        write_csv(args.csv, neuron_ids, listing.ids, values)
+    print(f"Wrote {values.shape[0]} neurons x {values.shape[1]} images to {out}")
     return 0

@@ -1,0 +1,60 @@
+"""What ``predict`` and ``screen`` share: streaming a collection through the bank, here or on a cluster."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from compactrig.engine.bank import ModelBank
+from compactrig.engine.fast_predict import Predictor, image_chunk_for
+from compactrig.engine.image_files import ImageListing
+from compactrig.engine.prediction_store import Layout
+from compactrig.engine.streaming import Sink, Unit, stream_here
+from compactrig.rig.cli.options import progress_bar
+
+NEURON_BLOCK = 64
+"""Neurons per work unit: a cluster shards the bank too when it has more."""
+
+
+def add_stream_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--chunk", type=int, default=None, metavar="N",
+                        help="images decoded and predicted at a time (default: 1024 on a CPU, sized to the "
+                             "GPU's free memory on cuda); memory does not grow with the collection")
+    parser.add_argument("--cluster", default=None, metavar="SPEC",
+                        help="run on Dask: local:N for N worker processes here, or a scheduler ADDRESS "
+                             "(tcp://host:8786; see docs/cluster.md for SLURM)")
+
+
+def layout_for(args: argparse.Namespace, n_neurons: int, n_images: int) -> Layout:
+    return Layout(n_neurons, n_images, args.chunk or image_chunk_for(args.device), NEURON_BLOCK)
+
+
+def bank_spec(args: argparse.Namespace) -> str:
+    """How workers open the same bank: demo, published, or the folder as an absolute path."""
+    if args.bank in (None, "demo", "published"):
+        return args.bank or "demo"
+    return str(Path(args.bank).expanduser().resolve())
+
+
+def stream(args: argparse.Namespace, bank: ModelBank, neuron_ids: list[str], listing: ImageListing,
+           layout: Layout, units: list[Unit], sink: Sink) -> None:
+    """Compute ``units`` here or on ``--cluster``, with a progress bar of images done."""
+    bar, update = progress_bar("predicting", unit="img")
+    per_unit = {unit: len(range(*layout.images(unit[0]).indices(layout.n_images))) / layout.n_blocks for unit in units}
+    done_images = [0.0]
+
+    def counted(unit: Unit, values) -> None:
+        sink(unit, values)
+        done_images[0] += per_unit[unit]
+        update(round(done_images[0]), round(sum(per_unit.values())))
+
+    try:
+        if args.cluster:
+            from compactrig.engine.cluster import open_client, stream_on_cluster
+            with open_client(args.cluster) as client:
+                stream_on_cluster(client, bank_spec(args), listing.path, args.device, bank.identity()["sha256"],
+                                  neuron_ids, layout, units, counted)
+        else:
+            stream_here(Predictor(bank, args.device), listing, neuron_ids, layout, units, counted)
+    finally:
+        bar.close()
