@@ -79,15 +79,20 @@ def test_predict_from_published_zip_default_bank(tmp_path, shared_data):
 @pytest.mark.parametrize("args, fragment", [
     (["predict", "--images", "{tmp}/nowhere", "--out", "{tmp}/o.npy"], "nowhere: no such file or folder"),
     (["predict", "--images", "{tmp}/empty", "--out", "{tmp}/o.npy"], "empty: holds no images"),
-    (["predict", "--images", "{tmp}/notes.txt", "--out", "{tmp}/o.npy"], "notes.txt: not a folder or a .zip"),
+    (["predict", "--images", "{tmp}/notes.txt", "--out", "{tmp}/o.npy"], "notes.txt: not a folder, a .zip or a .tar"),
     (["predict", "--images", "{tmp}/bad", "--out", "{tmp}/o.npy"], "broken.png: not a readable image"),
     (["predict", "--images", "{tmp}/bad", "--out", "{tmp}/o.npy", "--neurons", "demo:7"], "unknown neuron id 'demo:7'"),
     (["models", "list", "--bank", "{tmp}/empty"], "empty: no models_torch/ folder"),
     (["predict", "--bank", "{tmp}/corrupt", "--images", "{tmp}/good", "--out", "{tmp}/o.npy"], "compact_model_1_neuron0.pt: not a readable PyTorch state dict"),
     (["predict", "--images", "{tmp}/good", "--out", "{tmp}/o.npy", "--device", "cuda:7"], "device 'cuda:7'"),
+    (["predict", "--images", "{tmp}/good", "--out", "{tmp}/empty.zarr"], "empty.zarr: already exists; add --resume"),
+    (["predict", "--images", "{tmp}/good", "--out", "{tmp}/empty", "--resume"], "empty: must end in .npy or .zarr"),
+    (["predict", "--images", "{tmp}/good", "--out", "{tmp}/o.zarr", "--cluster", "local:0"], "--cluster local:0: give"),
+    (["screen", "--images", "{tmp}/good", "--top", "1", "--out", "{tmp}/s"], "--top 1: the collection has 1 images"),
 ])
 def test_bad_input_is_one_line_exit_2_no_traceback(tmp_path, args, fragment):
     (tmp_path / "empty").mkdir()
+    (tmp_path / "empty.zarr").mkdir()
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "broken.png").write_bytes(b"\x89PNG but not really")
