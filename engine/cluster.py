@@ -29,7 +29,8 @@ _opened: dict[tuple[str, str, str], tuple] = {}
 
 
 def open_client(spec: str):
-    """A Dask client for ``local:N`` (N worker processes here, one thread each) or a scheduler address."""
+    """A Dask client for ``local:N`` (N worker processes here, one thread each), a scheduler address
+    (``tcp://host:8786``) or a scheduler file (``FILE.json``, written by ``dask scheduler --scheduler-file``)."""
     try:
         from distributed import Client, LocalCluster
     except ImportError:
@@ -45,6 +46,8 @@ def open_client(spec: str):
                                silence_logs=40)
         return Client(cluster)
     try:
+        if spec.endswith(".json") and Path(spec).is_file():  # a scheduler file (dask scheduler --scheduler-file)
+            return Client(scheduler_file=spec, timeout="20s")
         return Client(spec, timeout="20s")
     except (OSError, TimeoutError) as error:
         raise CompactRigError(f"--cluster {spec}: no Dask scheduler answers there ({error}); start one (see "

@@ -37,13 +37,20 @@ def stream_here(predictor: Predictor, listing: ImageListing, neuron_ids: Sequenc
     for chunk, members in groupby(units, key=lambda unit: unit[0]):
         if cancelled is not None and cancelled():
             raise Cancelled()
-        rows = layout.images(chunk)
-        pixels = listing.read(rows.start, rows.stop)
-        for _, block in members:
-            sink((chunk, block), predict_unit(predictor, pixels, neuron_ids, layout, block))
-            done += 1
-            if progress is not None:
-                progress(done, len(units))
+        blocks = [block for _, block in members]
+        _predict_chunk(predictor, listing, neuron_ids, layout, chunk, blocks, sink)
+        done += len(blocks)
+        if progress is not None:
+            progress(done, len(units))
+
+
+def _predict_chunk(predictor: Predictor, listing: ImageListing, neuron_ids: Sequence[str], layout: Layout,
+                   chunk: int, blocks: list[int], sink: Sink) -> None:
+    """One chunk decoded once for its blocks (its own frame: the pixels are freed before the next chunk)."""
+    rows = layout.images(chunk)
+    pixels = listing.read(rows.start, rows.stop)
+    for block in blocks:
+        sink((chunk, block), predict_unit(predictor, pixels, neuron_ids, layout, block))
 
 
 def into_array(values: np.ndarray, layout: Layout) -> Sink:

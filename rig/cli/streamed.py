@@ -21,8 +21,8 @@ def add_stream_options(parser: argparse.ArgumentParser) -> None:
                         help="images decoded and predicted at a time (default: 1024 on a CPU, sized to the "
                              "GPU's free memory on cuda); memory does not grow with the collection")
     parser.add_argument("--cluster", default=None, metavar="SPEC",
-                        help="run on Dask: local:N for N worker processes here, or a scheduler ADDRESS "
-                             "(tcp://host:8786; see docs/cluster.md for SLURM)")
+                        help="run on Dask: local:N for N worker processes here, a scheduler ADDRESS "
+                             "(tcp://host:8786) or its scheduler FILE.json (see docs/cluster.md for SLURM)")
 
 
 def layout_for(args: argparse.Namespace, n_neurons: int, n_images: int) -> Layout:
