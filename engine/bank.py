@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from compactrig.engine.bank_cache import cached_identity, folder_signature
 from compactrig.engine.layout import N_STAGES, parameter_count
 
 if TYPE_CHECKING:  # torch is imported where weights are read: listing a bank needs only numpy
@@ -55,6 +56,8 @@ class ModelBank:
     _load_state: Callable[[str], StateDict]
     _cache: dict[str, StateDict] = field(default_factory=dict, repr=False)
     _identity: dict[str, str | int] | None = field(default=None, repr=False)
+    signature: str | None = None
+    """For a folder: a key that changes with any of its files (the identity is cached under it)."""
 
     def __len__(self) -> int:
         return len(self.neurons)
@@ -106,7 +109,10 @@ class ModelBank:
     def identity(self) -> dict[str, str | int]:
         """Name, source, size and a content hash over all weights: provenance for stimulus sets."""
         if self._identity is None:
-            self._identity = self._compute_identity()
+            if self.signature is None:
+                self._identity = self._compute_identity()
+            else:
+                self._identity = cached_identity(self.signature, self._compute_identity)
         return dict(self._identity)
 
     def _compute_identity(self) -> dict[str, str | int]:
@@ -177,14 +183,15 @@ def load_directory(path: str | Path) -> ModelBank:
     if not found:
         raise CompactRigError(f"{folder / 'models_torch'}: holds no compact_model_S_neuronI.pt files")
     found.sort(key=lambda item: (not item[0].isdigit(), int(item[0]) if item[0].isdigit() else 0, item[0], item[1]))
-    neurons, files = [], {}
+    neurons, files, filter_files = [], {}, []
     for session, index, weights in found:
         neuron_id = f"{session}:{index}"
-        filters = _read_filters(folder / "nums_filters" / weights.with_suffix(".npy").name)
-        neurons.append(NeuronInfo(neuron_id, filters))
+        filter_files.append(folder / "nums_filters" / weights.with_suffix(".npy").name)
+        neurons.append(NeuronInfo(neuron_id, _read_filters(filter_files[-1])))
         files[neuron_id] = weights
     return ModelBank(name=root.name, source=str(root.resolve()), neurons=neurons,
-                     _load_state=lambda neuron_id: _read_state(files[neuron_id]))
+                     _load_state=lambda neuron_id: _read_state(files[neuron_id]),
+                     signature=folder_signature(root, [*files.values(), *filter_files]))
 
 
 def load_bank(spec: str | Path | None = None) -> ModelBank:

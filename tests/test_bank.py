@@ -70,3 +70,22 @@ def test_identity_changes_with_weights(shared_data, tmp_path):
     first = load_directory(small_bank(shared_data, tmp_path / "a")).identity()
     second = load_directory(small_bank(shared_data, tmp_path / "b", ("201025_neuron2",))).identity()
     assert first["sha256"] != second["sha256"] and first["n_neurons"] == 3
+
+
+def test_the_identity_is_kept_between_runs_and_recomputed_when_a_file_changes(shared_data, tmp_path, monkeypatch):
+    """Kept: a second opening reads it without loading any weights. Recomputed: a model file replaced by
+    another model's weights (same name) gives the hash of the new content, as a fresh cache does."""
+    import torch
+    monkeypatch.setenv("COMPACTRIG_CACHE_DIR", str(tmp_path / "cache"))
+    folder = small_bank(shared_data, tmp_path / "bank")
+    first = load_directory(folder).identity()
+    reopened = load_directory(folder)
+    reopened._load_state = None  # any weight loading would now fail
+    assert reopened.identity() == first
+    target = folder / "models_torch" / "compact_model_201025_neuron10.pt"
+    state = torch.load(target, weights_only=True)
+    state["layers.Beta.bias"] = state["layers.Beta.bias"] + 1.0
+    torch.save(state, target)
+    changed = load_directory(folder).identity()
+    monkeypatch.setenv("COMPACTRIG_CACHE_DIR", str(tmp_path / "fresh"))
+    assert changed["sha256"] != first["sha256"] and changed == load_directory(folder).identity()
