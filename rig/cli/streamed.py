@@ -18,15 +18,22 @@ NEURON_BLOCK = 64
 
 def add_stream_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk", type=int, default=None, metavar="N",
-                        help="images decoded and predicted at a time (default: 1024 on a CPU, sized to the "
-                             "GPU's free memory on cuda); memory does not grow with the collection")
+                        help="images decoded and predicted at a time (default: 1024 on a CPU, 256 per task on "
+                             "a cluster, sized to the GPU's free memory on cuda); memory does not grow with the "
+                             "collection")
     parser.add_argument("--cluster", default=None, metavar="SPEC",
                         help="run on Dask: local:N for N worker processes here, a scheduler ADDRESS "
                              "(tcp://host:8786) or its scheduler FILE.json (see docs/cluster.md for SLURM)")
 
 
+CLUSTER_CPU_CHUNK = 256
+"""Images per task on a cluster of CPUs: small enough that every worker gets several (the numbers do not
+depend on the chunk)."""
+
+
 def layout_for(args: argparse.Namespace, n_neurons: int, n_images: int) -> Layout:
-    return Layout(n_neurons, n_images, args.chunk or image_chunk_for(args.device), NEURON_BLOCK)
+    default = CLUSTER_CPU_CHUNK if args.cluster and not args.device.startswith("cuda") else image_chunk_for(args.device)
+    return Layout(n_neurons, n_images, args.chunk or default, NEURON_BLOCK)
 
 
 def bank_spec(args: argparse.Namespace) -> str:
@@ -40,13 +47,19 @@ def stream(args: argparse.Namespace, bank: ModelBank, neuron_ids: list[str], lis
            layout: Layout, units: list[Unit], sink: Sink) -> None:
     """Compute ``units`` here or on ``--cluster``, with a progress bar of images done."""
     bar, update = progress_bar("predicting", unit="img")
-    per_unit = {unit: len(range(*layout.images(unit[0]).indices(layout.n_images))) / layout.n_blocks for unit in units}
-    done_images = [0.0]
+
+    def images_in(unit: Unit) -> float:
+        """A unit's share of the images (a chunk's images are done once all its neuron blocks are)."""
+        rows = layout.images(unit[0])
+        return (rows.stop - rows.start) / layout.n_blocks
+
+    total, done = round(sum(images_in(unit) for unit in units)), 0.0
 
     def counted(unit: Unit, values) -> None:
+        nonlocal done
         sink(unit, values)
-        done_images[0] += per_unit[unit]
-        update(round(done_images[0]), round(sum(per_unit.values())))
+        done += images_in(unit)
+        update(round(done), total)
 
     try:
         if args.cluster:
