@@ -18,10 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from compactrig.engine.bank import load_bank
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.fast_predict import Cancelled
+from compactrig.engine.fast_predict import Cancelled, Predictor
+from compactrig.engine.image_files import list_images
 from compactrig.engine.prediction_store import Layout
-from compactrig.engine.streaming import Sink, Unit
+from compactrig.engine.streaming import Sink, Unit, predict_unit
 
 IN_FLIGHT_PER_WORKER = 2
 _opened: dict[tuple[str, str, str], tuple] = {}
@@ -58,11 +60,6 @@ def worker_unit(bank_spec: str, images: str, device: str, bank_sha256: str, neur
                 layout: Layout, unit: Unit) -> np.ndarray:
     """One unit on a worker: the bank and listing are opened once per worker process, and the bank checked
     to be the one the client named (a worker on another file system would otherwise compute other models)."""
-    from compactrig.engine.bank import load_bank
-    from compactrig.engine.fast_predict import Predictor
-    from compactrig.engine.image_files import list_images
-    from compactrig.engine.streaming import predict_unit
-
     key = (bank_spec, images, device)
     if key not in _opened:
         bank = load_bank(None if bank_spec == "demo" else bank_spec)

@@ -457,9 +457,8 @@ class ClosedLoopPanel(QWidget):
         self._done(self.compact_job)
         out, made = result
         self.bank_made.emit(str(out), out.parent.name)
-        median = float(np.median([m.compact_r for m in made]))
-        self.message.emit(f"{len(made)} compact models written to {out} (held-out r median {median:.2f}); "
-                          "choose them in Models")
+        self.message.emit(f"{len(made)} compact models written to {out} (held-out r "
+                          f"{', '.join(f'{m.compact_r:.2f}' for m in made)}); choose them in Models")
 
     # jobs ------------------------------------------------------------------------------------
     @staticmethod

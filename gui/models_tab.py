@@ -21,9 +21,9 @@ from compactrig.gui.combo_box import ComboBox
 from compactrig.gui.worker import Job, JobList
 from compactrig.stimuli.probes import standard_probes
 
-BANK_CHOICES = ("demo", "published", "folder…")
 ASK_FOR_FOLDER = "folder…"
 """The choice that opens a folder dialog; banks made or opened in this window are listed above it."""
+BANK_CHOICES = ("demo", "published", ASK_FOR_FOLDER)
 
 
 def probe_collection() -> ImageCollection:
@@ -146,8 +146,7 @@ class ModelsTab(QWidget):
     def _fetched(self, spec: str) -> None:
         self.progress.setVisible(False)
         self.fetch_button.setEnabled(True)
-        if self.set_bank(spec):
-            self.bank_choice.setCurrentText(spec)
+        self.set_bank(spec)
 
     def add_bank_choice(self, folder: str, name: str) -> None:
         """Offer a bank folder (compact models just made, say) in the bank choice, above "folder…"."""
