@@ -150,7 +150,7 @@ def test_make_compact_models_writes_a_bank_of_the_units_that_models_offers_and_i
     qtbot.waitUntil(lambda: loop.compact_job is None, timeout=10000)
     assert loop.compact_button.text() == "Make compact models"
 
-    type_into(qtbot, loop.compact_epochs, "4")
+    type_into(qtbot, loop.compact_epochs, "3")
     click(qtbot, loop.compact_button)
     qtbot.waitUntil(lambda: loop.compact_job is None, timeout=240000)
     folder = tmp_path / "day1" / "compact_models"

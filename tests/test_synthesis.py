@@ -72,9 +72,15 @@ def test_demo_neurons_synthesize_what_they_prefer(demo_bank):
     np.testing.assert_allclose(np.diag(predicted), [r.responses[0] for r in results.values()], rtol=1e-4)
 
 
+@pytest.fixture(scope="module")
+def natural_201025(published_bank, images_201025) -> np.ndarray:
+    """The evidence neurons' predictions for session 201025's natural images."""
+    return Predictor(published_bank).predict(images_201025.pixels, EVIDENCE_NEURONS)
+
+
 @pytest.mark.slow
-def test_published_neurons_beyond_natural_extremes(published_bank, images_201025):
-    natural = Predictor(published_bank).predict(images_201025.pixels, EVIDENCE_NEURONS)
+def test_published_neurons_beyond_natural_extremes(published_bank, natural_201025):
+    natural = natural_201025
     for row, neuron_id in enumerate(EVIDENCE_NEURONS):
         model = folded(published_bank, neuron_id)
         top = synthesize(model, [0], SynthesisSettings(direction="max"))
@@ -85,8 +91,8 @@ def test_published_neurons_beyond_natural_extremes(published_bank, images_201025
 
 
 @pytest.mark.slow
-def test_adversarial_images_stay_within_eps_and_move_the_response(published_bank, images_201025):
-    natural = Predictor(published_bank).predict(images_201025.pixels, EVIDENCE_NEURONS[:2])
+def test_adversarial_images_stay_within_eps_and_move_the_response(published_bank, images_201025, natural_201025):
+    natural = natural_201025[:2]
     originals = images_201025.pixels[[5, 500, 1000]]
     for row, neuron_id in enumerate(EVIDENCE_NEURONS[:2]):
         model = folded(published_bank, neuron_id)
