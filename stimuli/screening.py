@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet, now
+from compactrig.stimuli.stimulus_set import WINDOWS_RESERVED, StimulusRecord, StimulusSet, now
 
 DIRECTIONS = ("most", "least")
 
@@ -51,9 +51,11 @@ class TopImages:
 
 
 def safe_image_id(image_id: str) -> str:
-    """A collection's file stem as a stimulus id (letters, digits and ``._+-``; anything else becomes ``_``)."""
+    """A collection's file stem as a stimulus id (letters, digits and ``._+-``; anything else becomes ``_``;
+    ids that must not start a file name, or that Windows reserves, get an ``img`` prefix)."""
     cleaned = re.sub(r"[^A-Za-z0-9._+-]", "_", image_id)
-    return cleaned if re.match(r"^[A-Za-z0-9]", cleaned) else f"img{cleaned}"
+    unusable = not re.match(r"^[A-Za-z0-9]", cleaned) or cleaned.split(".")[0].upper() in WINDOWS_RESERVED
+    return f"img{cleaned}" if unusable else cleaned
 
 
 def screened_set(neuron_id: str, chosen: dict[str, Ranked], pixels: dict[str, np.ndarray], ids: list[str],

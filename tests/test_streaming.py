@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import signal
 import subprocess
 import sys
 import tarfile
@@ -27,6 +26,7 @@ from compactrig.engine.image_files import list_images
 from compactrig.engine.prediction_store import Layout, read_predictions
 from compactrig.engine.streaming import stream_here
 from compactrig.rig.cli import main
+from compactrig.stimuli.screening import safe_image_id
 from compactrig.stimuli.stimulus_set import StimulusSet
 from compactrig.stimuli.textures import pink_noise_images
 
@@ -96,7 +96,7 @@ def test_a_run_killed_with_sigkill_then_resumed_gives_the_numbers_of_an_uninterr
     first = subprocess.Popen(compactrig_command(*common, "--out", str(store)), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     kill_when(first, lambda: done_units(store) >= 3, "three chunks were written")
-    first.send_signal(signal.SIGKILL)
+    first.kill()  # SIGKILL (TerminateProcess on Windows)
     first.wait()
     interrupted = done_units(store)
     assert 3 <= interrupted < 20, "killed mid-run"
@@ -133,7 +133,7 @@ def test_a_two_worker_local_cluster_that_loses_a_worker_to_sigkill_gives_identic
 
     kill_when(run, lambda: done_units(store) >= 4 and len(workers()) == 2, "the workers were busy")
     victim = workers()[0]
-    victim.send_signal(signal.SIGKILL)
+    victim.kill()  # SIGKILL (TerminateProcess on Windows)
     out, err = run.communicate(timeout=300)
     assert run.returncode == 0, err
     assert not victim.is_running() or victim.status() == psutil.STATUS_ZOMBIE
@@ -186,6 +186,8 @@ def test_screen_keeps_each_neurons_most_and_least_driving_images_as_stimulus_set
             assert (image == pixels[index]).all()
             assert record.method["predicted"] == pytest.approx(truth[index], rel=1e-4, abs=1e-4)
             assert record.predicted[neuron] == pytest.approx(truth[index], rel=1e-4, abs=1e-4)
+    assert [safe_image_id(i) for i in ("CON", "nul.backup", ".hidden", "a b")] == \
+        ["imgCON", "imgnul.backup", "img.hidden", "a_b"], "ids stay file names on every system"
     summary = json.loads((tmp_path / "screened" / "screen.json").read_text())
     assert summary["screened_images"] == 120 and summary["neurons"] == {"demo:0": "demo_0", "demo:2": "demo_2"}
 

@@ -31,7 +31,6 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "image ids, neuron ids and the bank's identity) and can be resumed.")
     add_bank_option(parser)
     add_device_option(parser)
-    parser.add_argument("--images", type=Path, required=True, help="folder, .zip, .tar or folder of .tar shards")
     parser.add_argument("--out", type=Path, required=True, help="output .npy, or .zarr for large or long runs")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted --out FILE.zarr")
     parser.add_argument("--neurons", default=None, help="comma-separated neuron ids (default: all)")

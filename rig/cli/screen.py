@@ -31,7 +31,6 @@ def register(commands: argparse._SubParsersAction) -> None:
                     "neuron, a stimulus set of its K most and K least driving images with their provenance.")
     add_bank_option(parser)
     add_device_option(parser)
-    parser.add_argument("--images", type=Path, required=True, help="folder, .zip, .tar or folder of .tar shards")
     parser.add_argument("--neurons", default=None, help="comma-separated neuron ids (default: all)")
     parser.add_argument("--top", type=int, required=True, metavar="K", help="images kept per neuron and direction")
     parser.add_argument("--out", type=Path, required=True, help="folder for one stimulus set per neuron")

@@ -17,6 +17,8 @@ NEURON_BLOCK = 64
 
 
 def add_stream_options(parser: argparse.ArgumentParser) -> None:
+    """The collection, and how it streams: what every streaming command takes."""
+    parser.add_argument("--images", type=Path, required=True, help="folder, .zip, .tar or folder of .tar shards")
     parser.add_argument("--chunk", type=int, default=None, metavar="N",
                         help="images decoded and predicted at a time (default: 1024 on a CPU, 256 per task on "
                              "a cluster, sized to the GPU's free memory on cuda); memory does not grow with the "
