@@ -114,6 +114,25 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
                           cwd=cwd or REPO, timeout=timeout)
 
 
+@pytest.fixture()
+def cli(capsys, monkeypatch):
+    """The command line run in this process, answering like ``run_cli``: the same ``main`` the console
+    script calls, without a new Python and torch start per command (about 3 s each here). Commands whose
+    process boundary is the point (signals, crashes, the installed script) keep ``run_cli``."""
+    from compactrig.rig.cli import main
+
+    def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+        monkeypatch.chdir(cwd or REPO)
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as stop:  # argparse's usage errors
+            code = stop.code if isinstance(stop.code, int) else 2
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(list(args), code, captured.out, captured.err)
+    return run
+
+
 def pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pearson r of each row of ``a`` with the same row of ``b`` (independent of the app's code)."""
     a = a - a.mean(axis=1, keepdims=True)

@@ -47,12 +47,12 @@ def image_folder(tmp_path):
     return folder, [images[k] for k in sorted(images)]
 
 
-def test_predict_writes_npy_and_csv_in_the_promised_order(tmp_path, image_folder, shared_data):
+def test_predict_writes_npy_and_csv_in_the_promised_order(tmp_path, image_folder, shared_data, cli):
     folder, pixels = image_folder
     out, table = tmp_path / "p.npy", tmp_path / "p.csv"
     bank = shared_data / "data_compact_models"
-    result = run_cli("predict", "--bank", str(bank), "--images", str(folder), "--out", str(out),
-                     "--neurons", "201025:2,190923:5", "--csv", str(table))
+    result = cli("predict", "--bank", str(bank), "--images", str(folder), "--out", str(out),
+                 "--neurons", "201025:2,190923:5", "--csv", str(table))
     assert result.returncode == 0, result.stderr
     values = np.load(out)
     assert values.dtype == np.float32 and values.shape == (2, 3)

@@ -65,33 +65,33 @@ def test_fetch_keeps_only_the_published_models_and_they_predict_like_the_origina
     assert (fetched == shared).all()
 
 
-def test_models_that_are_not_the_published_ones_are_refused_unless_trusted(served, tmp_path):
+def test_models_that_are_not_the_published_ones_are_refused_unless_trusted(served, tmp_path, cli):
     dest = tmp_path / "bank"
-    refused = run_cli("models", "fetch", "--dest", str(dest), "--url", f"{served}/subset.zip")
+    refused = cli("models", "fetch", "--dest", str(dest), "--url", f"{served}/subset.zip")
     assert refused.returncode == 2 and "are not the published ones" in refused.stderr and not dest.exists()
-    trusted = run_cli("models", "fetch", "--dest", str(dest), "--url", f"{served}/subset.zip", "--sha256", "any")
+    trusted = cli("models", "fetch", "--dest", str(dest), "--url", f"{served}/subset.zip", "--sha256", "any")
     assert trusted.returncode == 0, trusted.stderr
-    listing = run_cli("models", "list", "--bank", str(dest))
+    listing = cli("models", "list", "--bank", str(dest))
     assert [line.split()[0] for line in listing.stdout.splitlines()[1:]] == ["190923:0", "201025:2", "201025:3"]
 
 
-def test_a_swap_cut_between_its_renames_is_finished_by_the_next_load(served, tmp_path, monkeypatch):
+def test_a_swap_cut_between_its_renames_is_finished_by_the_next_load(served, tmp_path, monkeypatch, cli):
     """The old bank renamed aside, the process killed before the new one arrived: nothing is lost."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     models = tmp_path / "xdg" / "compactrig" / "models"
-    assert run_cli("models", "fetch", "--url", f"{served}/subset.zip", "--sha256", "any").returncode == 0
+    assert cli("models", "fetch", "--url", f"{served}/subset.zip", "--sha256", "any").returncode == 0
     models.rename(models.with_name("models.previous"))
-    listing = run_cli("models", "list", "--bank", "published")
+    listing = cli("models", "list", "--bank", "published")
     assert listing.returncode == 0 and "201025:3" in listing.stdout and models.is_dir()
 
 
-def test_fetch_to_the_user_data_directory_then_use_it_as_published(served, tmp_path):
+def test_fetch_to_the_user_data_directory_then_use_it_as_published(served, tmp_path, cli):
     env_home = tmp_path / "xdg"
     os.environ["XDG_DATA_HOME"] = str(env_home)
     try:
-        assert run_cli("models", "fetch", "--url", f"{served}/subset.zip", "--sha256", "any").returncode == 0
+        assert cli("models", "fetch", "--url", f"{served}/subset.zip", "--sha256", "any").returncode == 0
         assert (env_home / "compactrig" / "models" / "models_torch").is_dir()
-        listing = run_cli("models", "list", "--bank", "published")
+        listing = cli("models", "list", "--bank", "published")
         assert listing.returncode == 0 and "201025:3" in listing.stdout
     finally:
         del os.environ["XDG_DATA_HOME"]
@@ -108,13 +108,13 @@ def _closed_port() -> int:
     ("/missing.zip", "404"),
     ("/not_a_zip.zip", "not a zip archive"),
 ])
-def test_failed_fetch_says_why_and_keeps_the_old_bank(served, tmp_path, path, fragment):
+def test_failed_fetch_says_why_and_keeps_the_old_bank(served, tmp_path, path, fragment, cli):
     dest = tmp_path / "bank"
-    assert run_cli("models", "fetch", "--dest", str(dest), "--url", f"{served}/subset.zip", "--sha256", "any"
+    assert cli("models", "fetch", "--dest", str(dest), "--url", f"{served}/subset.zip", "--sha256", "any"
                    ).returncode == 0
     before = sorted(p.name for p in (dest / "models_torch").iterdir())
     url = f"http://127.0.0.1:{_closed_port()}/repo.zip" if path is None else f"{served}{path}"
-    result = run_cli("models", "fetch", "--dest", str(dest), "--url", url, "--sha256", "any")
+    result = cli("models", "fetch", "--dest", str(dest), "--url", url, "--sha256", "any")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert fragment in result.stderr.splitlines()[-1]
     assert sorted(p.name for p in (dest / "models_torch").iterdir()) == before

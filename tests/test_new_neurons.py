@@ -89,7 +89,7 @@ def test_distillation_images_keep_the_natural_ones_and_shift_by_a_few_pixels():
         assert best == 0
 
 
-def test_neurons_fit_makes_compact_models_that_follow_a_new_unit_and_every_command_loads(tmp_path, capsys):
+def test_neurons_fit_makes_compact_models_that_follow_a_new_unit_and_every_command_loads(tmp_path, capsys, cli):
     """A new unit that fires like the demo dot detector (plus trial noise, three repeats, some missing):
     its compact model, made from the demo bank by the command, predicts images it never saw about as
     well as the truth allows, and ``predict`` reads the new bank."""
@@ -116,8 +116,8 @@ def test_neurons_fit_makes_compact_models_that_follow_a_new_unit_and_every_comma
     assert provenance["readout"]["held_out_r"] > 0.8 and provenance["compact"]["held_out_r"] > 0.8
     held_out = [int(i[5:]) - 1 for i in provenance["images"]["held_out"]]
     assert held_out and not set(held_out) & {int(i[5:]) - 1 for i in provenance["images"]["fitted"]}
-    predicted = run_cli("predict", "--bank", str(tmp_path / "bank"), "--images", str(folder), "--out",
-                        str(tmp_path / "predicted.npy"))
+    predicted = cli("predict", "--bank", str(tmp_path / "bank"), "--images", str(folder), "--out",
+                    str(tmp_path / "predicted.npy"))
     assert predicted.returncode == 0, predicted.stderr
     values = np.load(tmp_path / "predicted.npy")[0]
     assert np.corrcoef(values[held_out], truth[held_out])[0, 1] > 0.9

@@ -3,8 +3,8 @@
 CI runs on Linux, where those modules exist, so two checks stand in for a Windows machine:
 - every source file is read and no import of a POSIX-only standard module is allowed (the list is the
   Python documentation's "Unix Specific Services", https://docs.python.org/3/library/unix.html);
-- every module is imported, and a whole simulated session is run from the command line (presenter
-  process included), with ``fcntl``, ``termios``, ``resource``, ``pwd`` and ``grp`` unimportable for
+- every module is imported, and a whole simulated session is run through the command line's ``main``
+  in the same process (presenter process included), with ``fcntl``, ``termios``, ``resource``, ``pwd`` and ``grp`` unimportable for
   CompactRig's own modules. Third-party libraries keep theirs: PsychoPy's and pyglet's Linux
   back ends use them here and take their own branches on Windows.
 """
@@ -64,18 +64,6 @@ def test_every_module_imports_and_a_session_runs_without_posix_only_modules(tmp_
                              capture_output=True, text=True, env=env, cwd=REPO)
     assert "fcntl does not exist on Windows (imported by compactrig.engine.x)" in refused.stderr  # ...and stops ours
 
-    imports = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
-        import importlib, pkgutil
-        count = 0
-        for folder in {OUR_FOLDERS!r}:
-            module = importlib.import_module("compactrig." + folder)
-            for info in pkgutil.walk_packages(module.__path__, module.__name__ + "."):
-                importlib.import_module(info.name)
-                count += 1
-        print(count)
-    """)], capture_output=True, text=True, env=env, cwd=REPO)
-    assert imports.returncode == 0 and int(imports.stdout) > 50, imports.stderr
-
     stimuli = tmp_path / "set"
     StimulusSet([StimulusRecord(image_id=f"img{i}", kind="natural") for i in range(3)],
                 np.stack([grating(0), grating(90), dot_lattice()])).save(stimuli)
@@ -84,10 +72,23 @@ def test_every_module_imports_and_a_session_runs_without_posix_only_modules(tmp_
                    "[timing]\nframes_on = 2\nframes_off = 1\nimages_per_trial = 3\ninter_trial_s = 0.0\n"
                    "[source]\nname = \"simulated\"\n[source.options]\nseed = 7\ngain = \"2.0\"\n")
     folder = tmp_path / "session"
-    session = subprocess.run([*_command(), "session", "run", "--stimuli", str(stimuli),
-                              "--rig", str(rig), "--source-opt", "gain=3.0", "--repeats", "2", "--out", str(folder)],
-                             capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
-    assert session.returncode == 0, session.stderr
+    session_args = ["session", "run", "--stimuli", str(stimuli), "--rig", str(rig), "--source-opt", "gain=3.0",
+                    "--repeats", "2", "--out", str(folder)]
+    # one process imports every module, then runs the session as the console script would (one torch start)
+    imported_then_run = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+        import importlib, pkgutil, sys
+        count = 0
+        for folder in {OUR_FOLDERS!r}:
+            module = importlib.import_module("compactrig." + folder)
+            for info in pkgutil.walk_packages(module.__path__, module.__name__ + "."):
+                importlib.import_module(info.name)
+                count += 1
+        print("modules", count, flush=True)
+        from compactrig.rig.cli import main
+        sys.exit(main({session_args!r}))
+    """)], capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    assert imported_then_run.returncode == 0, imported_then_run.stderr
+    assert int(imported_then_run.stdout.split()[1]) > 50
     with sqlite3.connect(folder / "trials.sqlite") as db:
         answered = db.execute("SELECT COUNT(DISTINCT ord) FROM responses").fetchone()[0]
     assert answered == 6
@@ -95,10 +96,6 @@ def test_every_module_imports_and_a_session_runs_without_posix_only_modules(tmp_
     assert (plan["source"], plan["source_options"]) == ("simulated", {"seed": 7, "gain": "3.0"}), \
         "no --source: the rig file's [source] and its options, --source-opt over them"
 
-
-def _command() -> list[str]:
-    script = os.path.join(os.path.dirname(sys.executable), "compactrig")
-    return [script] if os.path.exists(script) else [sys.executable, "-m", "compactrig.rig.cli"]
 
 
 

@@ -248,17 +248,17 @@ def test_killing_the_presenter_is_noticed_within_a_second(stimulus_folder):
         presenter.shutdown()
 
 
-def test_bad_screen_and_bad_sets_fail_before_anything_is_shown(tmp_path, stimulus_folder):
+def test_bad_screen_and_bad_sets_fail_before_anything_is_shown(tmp_path, stimulus_folder, cli):
     rig_path = write_rig(tmp_path / "rig.toml", screen={**RIG["screen"], "index": 5})
     result = run_cli("present", "--stimuli", str(stimulus_folder), "--rig", str(rig_path), timeout=120)
     assert result.returncode == 2 and "screen.index = 5" in result.stderr and "Traceback" not in result.stderr
     StimulusSet.empty().save(tmp_path / "empty")
-    empty = run_cli("present", "--stimuli", str(tmp_path / "empty"))
+    empty = cli("present", "--stimuli", str(tmp_path / "empty"))
     assert empty.returncode == 2 and "stimulus set is empty" in empty.stderr
-    broken = run_cli("present", "--stimuli", str(tmp_path))
+    broken = cli("present", "--stimuli", str(tmp_path))
     assert broken.returncode == 2 and "no manifest.json" in broken.stderr
     unknown = write_rig(tmp_path / "unknown.toml", timing={"frames_on": 3, "flashes": 2})
-    bad_rig = run_cli("present", "--stimuli", str(stimulus_folder), "--rig", str(unknown))
+    bad_rig = cli("present", "--stimuli", str(stimulus_folder), "--rig", str(unknown))
     assert bad_rig.returncode == 2 and "unknown key timing.flashes" in bad_rig.stderr
 
 

@@ -132,7 +132,7 @@ class MarkerRecorder:
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_moments_then_resume_loses_and_repeats_nothing(tmp_path, stimuli, rig):
+def test_sigkill_at_random_moments_then_resume_loses_and_repeats_nothing(tmp_path, stimuli, rig, cli):
     out = tmp_path / "session"
     source_id = f"markers-{uuid.uuid4().hex[:8]}"
     rig.write_text(RIG + f'[markers]\noutputs = ["lsl"]\n[markers.lsl]\nname = "{source_id}"\n'
@@ -161,11 +161,11 @@ def test_sigkill_at_random_moments_then_resume_loses_and_repeats_nothing(tmp_pat
     assert len(orders) == len(set(orders)) >= shown_before
     onsets = [m["order"] for m in recorder.stop() if m["event"] == "onset"]
     assert len(onsets) == len(set(onsets)) > 0, "no presentation number reaches the recording twice, across crashes"
-    again = run_cli("session", "resume", str(out))
+    again = cli("session", "resume", str(out))
     assert again.returncode == 0 and "already complete" in again.stdout
 
 
-def test_run_export_and_exclusive_access(tmp_path, stimuli, rig):
+def test_run_export_and_exclusive_access(tmp_path, stimuli, rig, cli):
     out = tmp_path / "session"
     result = run_cli("session", "run", "--stimuli", str(stimuli), "--rig", str(rig), "--source", "simulated",
                      "--source-opt", "seed=3", "--source-opt", "unknown=9", "--map", "unit1=demo:1", "--repeats", "2",
@@ -173,7 +173,7 @@ def test_run_export_and_exclusive_access(tmp_path, stimuli, rig):
     assert result.returncode == 0, result.stderr
     assert "trial 0:" in result.stdout and "unit1 r=" in result.stdout
     check_exactly_once(out, 8, n_units=12)
-    exported = run_cli("session", "export", str(out), "--npz", str(tmp_path / "r.npz"))
+    exported = cli("session", "export", str(out), "--npz", str(tmp_path / "r.npz"))
     assert exported.returncode == 0, exported.stderr
     data = np.load(tmp_path / "r.npz")
     assert data["responses"].shape == (12, 4, 2) and list(data["image_ids"]) == ["img0", "img1", "img2", "img3"]
@@ -189,7 +189,7 @@ def test_run_export_and_exclusive_access(tmp_path, stimuli, rig):
         column = list(data["image_ids"]).index(image_id)
         assert count in data["responses"][row, column]
     assert np.isnan(data["predictions"][0]).all() and not np.isnan(data["predictions"][1]).any()
-    nwb = run_cli("session", "export", str(out), "--nwb", str(tmp_path / "s.nwb"), "--subject", "M1",
+    nwb = cli("session", "export", str(out), "--nwb", str(tmp_path / "s.nwb"), "--subject", "M1",
                   "--sex", "M", "--age", "P8Y")
     assert nwb.returncode == 0, nwb.stderr
     from nwbinspector import inspect_nwbfile
@@ -223,18 +223,18 @@ def test_run_export_and_exclusive_access(tmp_path, stimuli, rig):
         assert sorted(trials["trial"]) == sorted({t for (t,) in table(out, "SELECT DISTINCT trial FROM presentations")})
         assert (trials["stop_time"] >= trials["start_time"]).all()
         identifier = written.identifier
-    again = run_cli("session", "export", str(out), "--nwb", str(tmp_path / "again.nwb"))
+    again = cli("session", "export", str(out), "--nwb", str(tmp_path / "again.nwb"))
     assert again.returncode == 0, again.stderr
     with NWBHDF5IO(str(tmp_path / "again.nwb"), "r") as io:
         assert io.read().identifier == identifier, "exporting twice describes the same session"
-    report = run_cli("session", "report", str(out))
+    report = cli("session", "report", str(out))
     assert report.returncode == 0, report.stderr
     from PIL import Image
     with Image.open(out / "report.png") as picture:
         assert picture.size[0] > 1000 and picture.size[1] > 300
     holder = SessionLock(out).acquire()
     try:
-        refused = run_cli("session", "resume", str(out))
+        refused = cli("session", "resume", str(out))
         assert refused.returncode == 2 and "session in use by process" in refused.stderr
     finally:
         holder.release()
@@ -261,7 +261,7 @@ def test_the_snapshot_keeps_the_whole_rig_so_a_resume_shows_what_the_first_run_s
     assert stored == load_rig(rig), "every rig field survives the snapshot (the window's position too)"
 
 
-def test_preflight_reports_before_anything_is_shown(tmp_path, stimuli, rig):
+def test_preflight_reports_before_anything_is_shown(tmp_path, stimuli, rig, cli):
     plan = SessionPlan(stimuli=str(stimuli), source="simulated", repeats=1)
     damaged = tmp_path / "damaged"
     StimulusSet.load(stimuli).save(damaged)
@@ -276,7 +276,7 @@ def test_preflight_reports_before_anything_is_shown(tmp_path, stimuli, rig):
         start_session(tmp_path / "s2", SessionPlan(stimuli=str(stimuli), source="simulated",
                                                    source_options={"volume": "3"}), rig)
     assert not (tmp_path / "s2" / "session.json").exists()
-    result = run_cli("session", "run", "--stimuli", str(stimuli), "--source", "nope", "--out", str(tmp_path / "s3"))
+    result = cli("session", "run", "--stimuli", str(stimuli), "--source", "nope", "--out", str(tmp_path / "s3"))
     assert result.returncode == 2 and "not installed" in result.stderr
 
 
@@ -373,7 +373,7 @@ def test_gate_options_are_checked():
         Gate(stream_name="Eye")
 
 
-def test_an_image_whose_response_always_goes_missing_is_left_out_after_three_tries(tmp_path):
+def test_an_image_whose_response_always_goes_missing_is_left_out_after_three_tries(tmp_path, cli):
     """A replayed recording without image0009: each showing of it gets no response; after 3 it is left
     out, the session ends, and the summary names it."""
     recorded = np.random.default_rng(0).poisson(5, (2, 2, 4)).astype(float)
@@ -384,8 +384,8 @@ def test_an_image_whose_response_always_goes_missing_is_left_out_after_three_tri
     rig = tmp_path / "rig.toml"
     rig.write_text(RIG)
     out = tmp_path / "session"
-    result = run_cli("session", "run", "--stimuli", str(stimuli), "--rig", str(rig), "--source", "replay",
-                     "--source-opt", f"responses={tmp_path / 'recorded.npy'}", "--out", str(out), timeout=180)
+    result = cli("session", "run", "--stimuli", str(stimuli), "--rig", str(rig), "--source", "replay",
+                 "--source-opt", f"responses={tmp_path / 'recorded.npy'}", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "1 plan item(s) left out after 3 missing responses each (images: image0009)" in result.stdout
     tries = table(out, "SELECT abort_kind, abort_reason FROM presentations WHERE image_id = 'image0009'")
@@ -396,12 +396,12 @@ def test_an_image_whose_response_always_goes_missing_is_left_out_after_three_tri
                                                  ("image0002", "n0"): recorded[0, 1, 0], ("image0002", "n1"): recorded[1, 1, 0]}
 
 
-def test_map_errors_are_one_line_before_anything_is_shown(tmp_path, stimuli, rig):
-    unknown_neuron = run_cli("session", "run", "--stimuli", str(stimuli), "--rig", str(rig), "--source", "simulated",
+def test_map_errors_are_one_line_before_anything_is_shown(tmp_path, stimuli, rig, cli):
+    unknown_neuron = cli("session", "run", "--stimuli", str(stimuli), "--rig", str(rig), "--source", "simulated",
                              "--map", "unit0=demo:7", "--out", str(tmp_path / "a"))
     assert unknown_neuron.returncode == 2 and "Traceback" not in unknown_neuron.stderr
     assert "--map names neuron 'demo:7', which the bank 'demo' does not have" in unknown_neuron.stderr
-    stranger = run_cli("session", "run", "--stimuli", str(stimuli), "--rig", str(rig), "--source", "lsl",
+    stranger = cli("session", "run", "--stimuli", str(stimuli), "--rig", str(rig), "--source", "lsl",
                        "--source-opt", "units=3,5", "--map", "4=demo:0", "--out", str(tmp_path / "b"))
     assert stranger.returncode == 2 and "--map names unit '4', which source 'lsl' does not record (its units: 3, 5)" \
         in stranger.stderr

@@ -97,7 +97,7 @@ def test_damaged_sets_are_named(tmp_path, probe_set):
         StimulusSet([StimulusRecord(image_id="../x", kind="max")], probe_set.pixels[:1])
 
 
-def test_cli_synth_writes_a_set_with_provenance(tmp_path):
+def test_cli_synth_writes_a_set_with_provenance(tmp_path, cli):
     out = tmp_path / "designed"
     result = run_cli("synth", "max", "--neuron", "demo:2", "--n", "2", "--steps", "20", "--seed", "7", "--out", str(out))
     assert result.returncode == 0, result.stderr
@@ -110,26 +110,26 @@ def test_cli_synth_writes_a_set_with_provenance(tmp_path):
     pixels = np.asarray(Image.open(out / first["file"]))
     expected = evaluate(load_bank().state_dict("demo:2"), pixels[None])[0]
     assert first["predicted"]["demo:2"] == pytest.approx(expected, rel=1e-4)
-    again = run_cli("synth", "min", "--neuron", "demo:2", "--steps", "5", "--out", str(out))
+    again = cli("synth", "min", "--neuron", "demo:2", "--steps", "5", "--out", str(out))
     assert again.returncode == 0 and len(StimulusSet.load(out)) == 3, "a second run adds to the set"
 
 
-def test_cli_import_gaudy_adversarial_and_show(tmp_path, shared_data):
+def test_cli_import_gaudy_adversarial_and_show(tmp_path, shared_data, cli):
     out = tmp_path / "set"
     zipped = tmp_path / "images_210325_first12.zip"  # the published layout, 12 of its 640 images
     with zipfile.ZipFile(shared_data / "data_V4_responses/images/images_210325.zip") as published, \
             zipfile.ZipFile(zipped, "w") as few_images:
         for member in [m for m in published.infolist() if not m.is_dir()][:12]:
             few_images.writestr(member, published.read(member))
-    assert run_cli("stimuli", "import", str(zipped), "--out", str(out)).returncode == 0
+    assert cli("stimuli", "import", str(zipped), "--out", str(out)).returncode == 0
     natural = StimulusSet.load(out)
     assert len(natural) == 12 and natural.ids[6] == "image0007" and natural.records[6].kind == "natural"
     few = tmp_path / "few"
     few.mkdir()
     for index in (0, 1):
         Image.fromarray(natural.pixels[index]).save(few / f"{natural.ids[index]}.png")
-    assert run_cli("gaudy", "--images", str(few), "--mode", "global", "--out", str(out)).returncode == 0
-    result = run_cli("synth", "adversarial", "--neuron", "demo:0", "--images", str(few), "--direction", "down",
+    assert cli("gaudy", "--images", str(few), "--mode", "global", "--out", str(out)).returncode == 0
+    result = cli("synth", "adversarial", "--neuron", "demo:0", "--images", str(few), "--direction", "down",
                      "--eps", "4", "--steps", "5", "--out", str(out))
     assert result.returncode == 0, result.stderr
     final = StimulusSet.load(out)
@@ -137,7 +137,7 @@ def test_cli_import_gaudy_adversarial_and_show(tmp_path, shared_data):
     assert final.records[-1].source_image == "image0002" and final.records[-1].method["eps"] == 4.0
     assert np.abs(final.pixels[-1].astype(int) - natural.pixels[1].astype(int)).max() <= 4
     assert set(np.unique(final.pixels[12:14])) <= {0, 255}
-    shown = run_cli("stimuli", "show", str(out))
+    shown = cli("stimuli", "show", str(out))
     assert shown.returncode == 0 and "16 images (12 natural, 2 gaudy, 2 adversarial)" in shown.stdout
 
 
