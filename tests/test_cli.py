@@ -15,8 +15,8 @@ from compactrig.rig.cli import main
 from compactrig.stimuli.probes import colour_blob, dot_lattice, grating
 
 
-def test_demo_table_stars_each_neurons_preferred_probe():
-    result = run_cli("demo")
+def test_demo_table_stars_each_neurons_preferred_probe(cli):
+    result = cli("demo")
     assert result.returncode == 0, result.stderr
     rows = {line.split()[0]: line for line in result.stdout.splitlines()[3:]}
     assert set(rows) >= {"grating_0", "grating_90", "dots", "blob_red", "blob_green", "grey"}
@@ -25,15 +25,15 @@ def test_demo_table_stars_each_neurons_preferred_probe():
     assert sum(starred.values()) == 3
 
 
-def test_models_list_text_and_json(shared_data):
-    result = run_cli("models", "list", "--bank", str(shared_data / "data_compact_models"), "--json")
+def test_models_list_text_and_json(shared_data, cli):
+    result = cli("models", "list", "--bank", str(shared_data / "data_compact_models"), "--json")
     assert result.returncode == 0, result.stderr
     listing = json.loads(result.stdout)
     assert len(listing["neurons"]) == 219
     first = listing["neurons"][0]
     filters = np.load(shared_data / "data_compact_models" / "nums_filters" / "compact_model_190923_neuron0.npy")
     assert first["id"] == "190923:0" and first["filters"] == filters.tolist()
-    text = run_cli("models", "list")
+    text = cli("models", "list")
     assert text.returncode == 0 and text.stdout.splitlines()[1].split()[:2] == ["demo:0", "2674"]
 
 
