@@ -27,6 +27,7 @@ from compactrig.engine.architecture import CompactModel
 from compactrig.engine.layout import CHANNEL_MEANS, IMAGE_SIZE, N_STAGES, OUTPUT_SIZE, STAGE_STRIDES
 from compactrig.engine.bank import ModelBank
 from compactrig.engine.errors import CompactRigError
+from compactrig.engine.folded_cache import cached_weights, keep_weights
 from compactrig.engine.preprocess import to_model_batch
 
 CHUNK = 4
@@ -54,26 +55,31 @@ class FoldedModel(nn.Module):
 
     def __init__(self, model: CompactModel) -> None:
         super().__init__()
-        layers = model.layers
-        stage0_scale, stage0_shift = _bn_affine(layers.layer0_bn)
-        self.stage0 = _conv(layers.layer0_conv.weight.flip(-1, -2) * stage0_scale.view(-1, 1, 1, 1),
-                            layers.layer0_conv.bias * stage0_scale + stage0_shift, padding=2)
+        self._build(folded_weights(model))
+
+    @classmethod
+    def from_weights(cls, weights: dict[str, torch.Tensor]) -> "FoldedModel":
+        """The model whose ``state_dict()`` is ``weights`` (as kept by ``engine.folded_cache``)."""
+        folded = cls.__new__(cls)
+        nn.Module.__init__(folded)
+        folded._build(weights)
+        return folded
+
+    def _build(self, weights: dict[str, torch.Tensor]) -> None:
+        self.stage0 = _conv(weights["stage0.weight"], weights["stage0.bias"], padding=2)
         stages = []
         for k in range(1, N_STAGES):
-            depth = getattr(layers, f"layer{k}_conv_depth").weight
-            point = getattr(layers, f"layer{k}_conv_point")
-            scale, shift = _bn_affine(getattr(layers, f"layer{k}_bn"))
+            depth, point = f"stages.{3 * (k - 1)}", f"stages.{3 * (k - 1) + 1}"
+            groups = weights[f"{depth}.weight"].shape[0]
             stages += [
-                _conv(depth.flip(-1, -2), None, padding=2, stride=STAGE_STRIDES[k], groups=depth.shape[0]),
-                _conv(point.weight * scale.view(-1, 1, 1, 1), point.bias * scale + shift),
+                _conv(weights[f"{depth}.weight"], None, padding=2, stride=STAGE_STRIDES[k], groups=groups),
+                _conv(weights[f"{point}.weight"], weights[f"{point}.bias"]),
                 nn.ReLU(),
             ]
         self.stages = nn.Sequential(*stages)
-        n_last = model.filters[-1]
-        beta = layers.Beta.weight.detach().double().view(OUTPUT_SIZE, OUTPUT_SIZE, n_last)
-        self.readout = nn.Linear(beta.numel(), 1)
-        self.readout.weight.data = beta.flip(0, 1).permute(2, 0, 1).reshape(1, -1).float()
-        self.readout.bias.data = layers.Beta.bias.detach().float().clone()
+        self.readout = nn.Linear(weights["readout.weight"].shape[1], 1)
+        self.readout.weight.data = weights["readout.weight"].detach().float().clone()
+        self.readout.bias.data = weights["readout.bias"].detach().float().clone()
         self.requires_grad_(False)  # gradients are only ever taken with respect to the images
         self.eval()
 
@@ -147,6 +153,25 @@ class _Stage0ConvReLU(torch.autograd.Function):
         return grad_in, None, None
 
 
+def folded_weights(model: CompactModel) -> dict[str, torch.Tensor]:
+    """``model``'s weights as ``FoldedModel`` holds them (its ``state_dict`` names): batch norm folded into
+    the convolutions in float64, kernels and readout flipped to the flipped frame, then cast to float32."""
+    layers = model.layers
+    scale, shift = _bn_affine(layers.layer0_bn)
+    weights = {"stage0.weight": layers.layer0_conv.weight.flip(-1, -2) * scale.view(-1, 1, 1, 1),
+               "stage0.bias": layers.layer0_conv.bias * scale + shift}
+    for k in range(1, N_STAGES):
+        point = getattr(layers, f"layer{k}_conv_point")
+        scale, shift = _bn_affine(getattr(layers, f"layer{k}_bn"))
+        weights[f"stages.{3 * (k - 1)}.weight"] = getattr(layers, f"layer{k}_conv_depth").weight.flip(-1, -2)
+        weights[f"stages.{3 * (k - 1) + 1}.weight"] = point.weight * scale.view(-1, 1, 1, 1)
+        weights[f"stages.{3 * (k - 1) + 1}.bias"] = point.bias * scale + shift
+    beta = layers.Beta.weight.detach().double().view(OUTPUT_SIZE, OUTPUT_SIZE, model.filters[-1])
+    weights["readout.weight"] = beta.flip(0, 1).permute(2, 0, 1).reshape(1, -1)
+    weights["readout.bias"] = layers.Beta.bias
+    return {name: tensor.detach().float().contiguous() for name, tensor in weights.items()}
+
+
 def _bn_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     scale = bn.weight.detach().double() / torch.sqrt(bn.running_var.double() + bn.eps)
     return scale, bn.bias.detach().double() - bn.running_mean.double() * scale
@@ -204,17 +229,32 @@ class Predictor:
 
     def folded(self, neuron_id: str) -> FoldedModel:
         """The neuron's folded model on this predictor's device (built once, then cached)."""
+        self.fold([neuron_id])
+        return self._folded[neuron_id]
+
+    def fold(self, neuron_ids: list[str]) -> None:
+        """Folds the neurons not yet held. Many at once go through the bank's folded-model cache
+        (``engine.folded_cache``): reading 219 model files and folding them costs seconds; one costs ~10 ms."""
         with self._lock:
-            if neuron_id not in self._folded:
-                model = self.bank.model(neuron_id, dtype=torch.float64)
-                self._folded[neuron_id] = FoldedModel(model).to(self.device)
-            return self._folded[neuron_id]
+            missing = [n for n in neuron_ids if n not in self._folded]
+            kept = cached_weights(self.bank, missing) if len(missing) > 1 else {}
+            made = {}
+            for neuron_id in missing:
+                try:
+                    model = FoldedModel.from_weights(kept[neuron_id])
+                except (KeyError, RuntimeError, IndexError):  # not kept, or kept incomplete
+                    model = FoldedModel(self.bank.model(neuron_id, dtype=torch.float64))
+                    made[neuron_id] = model.state_dict()
+                self._folded[neuron_id] = model.to(self.device)
+            if len(made) > 1:
+                keep_weights(self.bank, made)
 
     def predict(self, images: np.ndarray, neuron_ids: list[str] | None = None,
                 progress: Progress | None = None,
                 cancelled: Callable[[], bool] | None = None) -> np.ndarray:
         """float32 ``(n_neurons, n_images)``, rows in ``neuron_ids`` order (bank order if None)."""
         ids = self.bank.resolve(neuron_ids)
+        self.fold(ids)
         pixels = to_model_batch(np.asarray(images))
         out = np.empty((len(ids), len(pixels)), dtype=np.float32)
         if self.device.type == "cpu":
