@@ -77,9 +77,9 @@ class FoldedModel(nn.Module):
                 nn.ReLU(),
             ]
         self.stages = nn.Sequential(*stages)
-        self.readout = nn.Linear(weights["readout.weight"].shape[1], 1)
-        self.readout.weight.data = weights["readout.weight"].detach().float().clone()
-        self.readout.bias.data = weights["readout.bias"].detach().float().clone()
+        self.readout = nn.Linear(weights["readout.weight"].shape[1], 1, device="meta")
+        self.readout.weight = nn.Parameter(weights["readout.weight"].detach().float().clone())
+        self.readout.bias = nn.Parameter(weights["readout.bias"].detach().float().clone())
         self.requires_grad_(False)  # gradients are only ever taken with respect to the images
         self.eval()
 
@@ -180,11 +180,11 @@ def _bn_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
 def _conv(weight: torch.Tensor, bias: torch.Tensor | None, padding: int = 0, stride: int = 1,
           groups: int = 1) -> nn.Conv2d:
     out_channels, in_per_group, size, _ = weight.shape
-    conv = nn.Conv2d(in_per_group * groups, out_channels, size, stride=stride, padding=padding,
-                     groups=groups, bias=bias is not None)
-    conv.weight.data = weight.detach().float().contiguous(memory_format=torch.channels_last)
+    conv = nn.Conv2d(in_per_group * groups, out_channels, size, stride=stride, padding=padding, groups=groups,
+                     bias=bias is not None, device="meta")  # no random initialization: the weights come next
+    conv.weight = nn.Parameter(weight.detach().float().contiguous(memory_format=torch.channels_last))
     if bias is not None:
-        conv.bias.data = bias.detach().float().contiguous()
+        conv.bias = nn.Parameter(bias.detach().float().contiguous())
     return conv
 
 
