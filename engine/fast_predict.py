@@ -242,7 +242,7 @@ class Predictor:
             for neuron_id in missing:
                 try:
                     model = FoldedModel.from_weights(kept[neuron_id])
-                except (KeyError, RuntimeError, IndexError):  # not kept, or kept incomplete
+                except (KeyError, ValueError, RuntimeError, IndexError):  # not kept, or kept incomplete or misshapen
                     model = FoldedModel(self.bank.model(neuron_id, dtype=torch.float64))
                     made[neuron_id] = model.state_dict()
                 self._folded[neuron_id] = model.to(self.device)
