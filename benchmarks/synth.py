@@ -21,6 +21,7 @@ import torch
 
 from compactrig.engine.bank import load_bank
 from compactrig.engine.fast_predict import FoldedModel
+from compactrig.engine.layout import forward_flops
 from compactrig.stimuli.synthesis import SynthesisSettings, synthesize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -30,11 +31,8 @@ DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / 
 
 
 def step_flops(filters: tuple[int, ...]) -> float:
-    """Multiply-adds x 2 of one forward pass, times 2 for the input gradient (about the same work)."""
-    n = filters
-    macs = 112 * 112 * 75 * n[0] + 56 * 56 * n[0] * (25 + n[1]) + 28 * 28 * n[1] * (25 + n[2])
-    macs += 28 * 28 * (n[2] * (25 + n[3]) + n[3] * (25 + n[4])) + 28 * 28 * n[4]
-    return 2 * 2 * macs
+    """One forward pass and the input gradient (about the same work again)."""
+    return 2 * forward_flops(filters)
 
 
 def main() -> None:

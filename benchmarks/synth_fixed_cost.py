@@ -22,6 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from compactrig.engine.bank import load_directory
+from compactrig.engine.fast_predict import Predictor
+from compactrig.engine.layout import forward_flops
+
 REPEATS = 3
 """Each time is the least of this many (this machine's timing varies by tens of percent)."""
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "v4_compact_models"
@@ -37,15 +41,6 @@ def wall(command: list[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
     subprocess.run(command, check=True, env=env, capture_output=True)
     return time.perf_counter() - started
-
-
-def prediction_gflop(filters: list[list[int]], n_images: int) -> float:
-    """Multiply-adds x 2 of one forward pass of every model on ``n_images`` images."""
-    total = 0
-    for n in filters:
-        total += 112 * 112 * 75 * n[0] + 56 * 56 * n[0] * (25 + n[1]) + 28 * 28 * n[1] * (25 + n[2])
-        total += 28 * 28 * (n[2] * (25 + n[3]) + n[3] * (25 + n[4])) + 28 * 28 * n[4]
-    return 2 * total * n_images / 1e9
 
 
 def main() -> None:
@@ -65,16 +60,13 @@ def main() -> None:
         python_torch = min(wall([sys.executable, "-c", "import torch"], env) for _ in range(REPEATS))
         os.environ["COMPACTRIG_CACHE_DIR"] = env["COMPACTRIG_CACHE_DIR"]
 
-        from compactrig.engine.bank import load_directory
-        from compactrig.engine.fast_predict import Predictor
         bank = load_directory(bank_dir)
         fold_warm = min(seconds(lambda: Predictor(bank).fold(bank.neuron_ids)) for _ in range(REPEATS))
         predictor = Predictor(bank)
-        predictor.fold(bank.neuron_ids)
         images = np.random.default_rng(0).integers(0, 256, (args.n, 112, 112, 3), dtype=np.uint8)
-        predictor.predict(images[:1])  # first-call set-up of the convolutions, not the work itself
+        predictor.predict(images[:1])  # folding and the convolutions' first-call set-up, not the work itself
         predict = min(seconds(lambda: predictor.predict(images)) for _ in range(REPEATS))
-    gflop = prediction_gflop([bank.info(n).filters for n in bank.neuron_ids], args.n)
+    gflop = sum(forward_flops(bank.info(n).filters) for n in bank.neuron_ids) * args.n / 1e9
     print(f"synth max, published bank, {args.n} images x 1 step (wall, includes starting Python):")
     print(f"  first run (empty cache):        {cold:6.2f} s")
     print(f"  next runs (cache kept):         {warm:6.2f} s (least of {REPEATS}, as every time below)")

@@ -270,7 +270,7 @@ class Predictor:
             nonlocal done
             if cancelled is not None and cancelled():
                 raise Cancelled()
-            model = self.folded(ids[row])
+            model = self._folded[ids[row]]  # folded above, before the threads start
             with torch.inference_mode():
                 values = torch.cat([model(prepared[i:i + chunk]) for i in range(0, len(prepared), chunk)])
             out[row, start:start + len(prepared)] = values.cpu().numpy()

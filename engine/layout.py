@@ -43,3 +43,15 @@ def parameter_count(filters: Sequence[int]) -> int:
         count += n[k - 1] * KERNEL_SIZE**2 + n[k - 1] * n[k] + n[k] + 2 * n[k]
     count += OUTPUT_SIZE * OUTPUT_SIZE * n[-1] + 1
     return count
+
+
+def forward_flops(filters: Sequence[int]) -> int:
+    """Arithmetic of one forward pass on one image (multiply-adds x 2): for benchmarks that report how
+    close a computation comes to the machine's limit. Depthwise filters run at their stage's output size."""
+    sizes = stage_sizes()
+    macs = sizes[0] ** 2 * 3 * KERNEL_SIZE**2 * filters[0]
+    for k in range(1, N_STAGES):
+        macs += sizes[k] ** 2 * filters[k - 1] * (KERNEL_SIZE**2 + filters[k])
+    macs += OUTPUT_SIZE**2 * filters[-1]
+    return 2 * macs
+

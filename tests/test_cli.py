@@ -11,7 +11,6 @@ from PIL import Image
 
 from conftest import run_cli
 from independent_model import evaluate
-from compactrig.rig.cli import main
 from compactrig.stimuli.probes import colour_blob, dot_lattice, grating
 
 
@@ -91,7 +90,7 @@ def test_predict_from_published_zip_default_bank(tmp_path, shared_data):
     (["predict", "--images", "{tmp}/good", "--out", "{tmp}/o.zarr", "--cluster", "local:0"], "--cluster local:0: give"),
     (["screen", "--images", "{tmp}/good", "--top", "1", "--out", "{tmp}/s"], "--top 1: the collection has 1 images"),
 ])
-def test_bad_input_is_one_line_exit_2_no_traceback(tmp_path, capsys, args, fragment):
+def test_bad_input_is_one_line_exit_2_no_traceback(tmp_path, cli, args, fragment):
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty.zarr").mkdir()
     (tmp_path / "notes.txt").write_text("hello")
@@ -104,11 +103,10 @@ def test_bad_input_is_one_line_exit_2_no_traceback(tmp_path, capsys, args, fragm
     (corrupt / "nums_filters").mkdir()
     (corrupt / "models_torch" / "compact_model_1_neuron0.pt").write_bytes(b"truncated")
     np.save(corrupt / "nums_filters" / "compact_model_1_neuron0.npy", np.array([4, 4, 4, 4, 4]))
-    status = main([a.format(tmp=tmp_path) for a in args])  # in this process: an uncaught error fails the test
-    stderr = capsys.readouterr().err
-    assert status == 2, stderr
-    lines = [line for line in stderr.splitlines() if line.startswith("compactrig: error:")]
-    assert len(lines) == 1 and fragment in lines[0], stderr
+    result = cli(*[a.format(tmp=tmp_path) for a in args])  # in this process: an uncaught error fails the test
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("compactrig: error:")]
+    assert len(lines) == 1 and fragment in lines[0], result.stderr
 
 
 def test_only_the_chosen_command_is_loaded_so_help_rig_files_and_listings_need_no_torch(tmp_path, shared_data):

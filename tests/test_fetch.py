@@ -111,7 +111,7 @@ def _closed_port() -> int:
 def test_failed_fetch_says_why_and_keeps_the_old_bank(served, tmp_path, path, fragment, cli):
     dest = tmp_path / "bank"
     assert cli("models", "fetch", "--dest", str(dest), "--url", f"{served}/subset.zip", "--sha256", "any"
-                   ).returncode == 0
+               ).returncode == 0
     before = sorted(p.name for p in (dest / "models_torch").iterdir())
     url = f"http://127.0.0.1:{_closed_port()}/repo.zip" if path is None else f"{served}{path}"
     result = cli("models", "fetch", "--dest", str(dest), "--url", url, "--sha256", "any")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from compactrig.engine.layout import stage_sizes
+from compactrig.engine.layout import forward_flops, stage_sizes
 from compactrig.engine.fast_predict import Predictor
 from independent_model import evaluate
 from conftest import pearson_rows
@@ -50,6 +50,17 @@ def test_parameter_counts_equal_state_dict_sizes(published_bank):
         trainable = sum(t.numel() for k, t in state.items() if "running" not in k and "num_batches" not in k)
         assert info.n_params == trainable, info.neuron_id
     assert sessions == {"190923": 33, "201025": 89, "210225": 55, "211022": 42}
+
+
+def test_forward_arithmetic_is_what_pytorchs_flop_counter_counts(published_bank):
+    """The benchmarks report speed against ``forward_flops``; PyTorch's own counter, run on the model,
+    is the independent count."""
+    from torch.utils.flop_counter import FlopCounterMode
+    for neuron_id in ("190923:0", "211022:41"):
+        filters = published_bank.info(neuron_id).filters
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            published_bank.model(neuron_id)(torch.zeros(1, 3, 112, 112))
+        assert forward_flops(filters) == counter.get_total_flops(), neuron_id
 
 
 def test_every_stage_activation_is_readable(published_bank, images_201025):

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -16,9 +14,8 @@ from compactrig.engine.architecture import CompactModel
 from compactrig.engine.layout import parameter_count
 from compactrig.engine.bank import load_bank, load_directory
 from compactrig.engine.bank_writer import read_provenance, write_model
-from compactrig.engine.distill import head_output, predict_head, trunk_maps, without_channels
+from compactrig.engine.distill import predict_head, trunk_maps, without_channels
 from compactrig.engine.errors import CompactRigError
-from compactrig.rig.cli import main
 from compactrig.stimuli.distillation_images import distillation_images
 from compactrig.stimuli.probes import probe_family
 from compactrig.stimuli.textures import pink_noise_images
@@ -89,7 +86,7 @@ def test_distillation_images_keep_the_natural_ones_and_shift_by_a_few_pixels():
         assert best == 0
 
 
-def test_neurons_fit_makes_compact_models_that_follow_a_new_unit_and_every_command_loads(tmp_path, capsys, cli):
+def test_neurons_fit_makes_compact_models_that_follow_a_new_unit_and_every_command_loads(tmp_path, cli):
     """A new unit that fires like the demo dot detector (plus trial noise, three repeats, some missing):
     its compact model, made from the demo bank by the command, predicts images it never saw about as
     well as the truth allows, and ``predict`` reads the new bank."""
@@ -122,8 +119,9 @@ def test_neurons_fit_makes_compact_models_that_follow_a_new_unit_and_every_comma
     values = np.load(tmp_path / "predicted.npy")[0]
     assert np.corrcoef(values[held_out], truth[held_out])[0, 1] > 0.9
 
-    common = ["neurons", "fit", "--bank", "demo", "--images", str(folder), "--responses", str(tmp_path / "responses.npy")]
-    assert main([*common, "--units", "5", "--session", "today", "--out", str(tmp_path / "b2")]) == 2
-    assert "units [5] are not rows of the responses (it has 2 neurons)" in capsys.readouterr().err
-    assert main([*common, "--session", "to-day", "--out", str(tmp_path / "b3")]) == 2
-    assert "session name 'to-day': use letters and digits only" in capsys.readouterr().err
+    common = ["neurons", "fit", "--bank", "demo", "--images", str(folder),
+              "--responses", str(tmp_path / "responses.npy")]
+    bad = cli(*common, "--units", "5", "--session", "today", "--out", str(tmp_path / "b2"))
+    assert bad.returncode == 2 and "units [5] are not rows of the responses (it has 2 neurons)" in bad.stderr
+    named = cli(*common, "--session", "to-day", "--out", str(tmp_path / "b3"))
+    assert named.returncode == 2 and "session name 'to-day': use letters and digits only" in named.stderr

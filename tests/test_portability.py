@@ -4,8 +4,8 @@ CI runs on Linux, where those modules exist, so two checks stand in for a Window
 - every source file is read and no import of a POSIX-only standard module is allowed (the list is the
   Python documentation's "Unix Specific Services", https://docs.python.org/3/library/unix.html);
 - every module is imported, and a whole simulated session is run through the command line's ``main``
-  in the same process (presenter process included), with ``fcntl``, ``termios``, ``resource``, ``pwd`` and ``grp`` unimportable for
-  CompactRig's own modules. Third-party libraries keep theirs: PsychoPy's and pyglet's Linux
+  in the same process (presenter process included), with ``fcntl``, ``termios``, ``resource``, ``pwd``
+  and ``grp`` unimportable for CompactRig's own modules. Third-party libraries keep theirs: PsychoPy's and pyglet's Linux
   back ends use them here and take their own branches on Windows.
 """
 
@@ -95,8 +95,6 @@ def test_every_module_imports_and_a_session_runs_without_posix_only_modules(tmp_
     plan = json.loads((folder / "session.json").read_text())["plan"]
     assert (plan["source"], plan["source_options"]) == ("simulated", {"seed": 7, "gain": "3.0"}), \
         "no --source: the rig file's [source] and its options, --source-opt over them"
-
-
 
 
 def test_with_no_display_and_no_xvfb_the_run_goes_on_offscreen_and_says_what_it_skipped(tmp_path):

@@ -190,7 +190,7 @@ def test_run_export_and_exclusive_access(tmp_path, stimuli, rig, cli):
         assert count in data["responses"][row, column]
     assert np.isnan(data["predictions"][0]).all() and not np.isnan(data["predictions"][1]).any()
     nwb = cli("session", "export", str(out), "--nwb", str(tmp_path / "s.nwb"), "--subject", "M1",
-                  "--sex", "M", "--age", "P8Y")
+              "--sex", "M", "--age", "P8Y")
     assert nwb.returncode == 0, nwb.stderr
     from nwbinspector import inspect_nwbfile
     from pynwb import NWBHDF5IO
@@ -398,11 +398,11 @@ def test_an_image_whose_response_always_goes_missing_is_left_out_after_three_tri
 
 def test_map_errors_are_one_line_before_anything_is_shown(tmp_path, stimuli, rig, cli):
     unknown_neuron = cli("session", "run", "--stimuli", str(stimuli), "--rig", str(rig), "--source", "simulated",
-                             "--map", "unit0=demo:7", "--out", str(tmp_path / "a"))
+                         "--map", "unit0=demo:7", "--out", str(tmp_path / "a"))
     assert unknown_neuron.returncode == 2 and "Traceback" not in unknown_neuron.stderr
     assert "--map names neuron 'demo:7', which the bank 'demo' does not have" in unknown_neuron.stderr
     stranger = cli("session", "run", "--stimuli", str(stimuli), "--rig", str(rig), "--source", "lsl",
-                       "--source-opt", "units=3,5", "--map", "4=demo:0", "--out", str(tmp_path / "b"))
+                   "--source-opt", "units=3,5", "--map", "4=demo:0", "--out", str(tmp_path / "b"))
     assert stranger.returncode == 2 and "--map names unit '4', which source 'lsl' does not record (its units: 3, 5)" \
         in stranger.stderr
     assert not (tmp_path / "a" / "session.json").exists() and not (tmp_path / "b" / "session.json").exists()

@@ -130,7 +130,7 @@ def test_cli_import_gaudy_adversarial_and_show(tmp_path, shared_data, cli):
         Image.fromarray(natural.pixels[index]).save(few / f"{natural.ids[index]}.png")
     assert cli("gaudy", "--images", str(few), "--mode", "global", "--out", str(out)).returncode == 0
     result = cli("synth", "adversarial", "--neuron", "demo:0", "--images", str(few), "--direction", "down",
-                     "--eps", "4", "--steps", "5", "--out", str(out))
+                 "--eps", "4", "--steps", "5", "--out", str(out))
     assert result.returncode == 0, result.stderr
     final = StimulusSet.load(out)
     assert final.ids[-2:] == ["advdown_demo-0_image0001", "advdown_demo-0_image0002"]
@@ -149,11 +149,9 @@ def test_cli_import_gaudy_adversarial_and_show(tmp_path, shared_data, cli):
     (["stimuli", "show", "{tmp}"], "no manifest.json"),
     (["gaudy", "--images", "{tmp}/none", "--out", "{tmp}/o"], "no such file or folder"),
 ])
-def test_cli_bad_input_one_line(tmp_path, capsys, args, fragment):
-    from compactrig.rig.cli import main
-    status = main([a.format(tmp=tmp_path) for a in args])  # in this process: an uncaught error fails the test
-    stderr = capsys.readouterr().err
-    assert status == 2 and fragment in stderr.strip().splitlines()[-1], stderr
+def test_cli_bad_input_one_line(tmp_path, cli, args, fragment):
+    result = cli(*[a.format(tmp=tmp_path) for a in args])  # in this process: an uncaught error fails the test
+    assert result.returncode == 2 and fragment in result.stderr.strip().splitlines()[-1], result.stderr
 
 
 def test_adding_to_a_saved_set_writes_only_the_new_images_and_reads_back_a_subset(tmp_path):

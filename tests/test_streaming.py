@@ -88,7 +88,7 @@ def collection(tmp_path_factory, shared_data):
 
 
 def test_a_run_killed_with_sigkill_then_resumed_gives_the_numbers_of_an_uninterrupted_run(collection, tmp_path,
-                                                                                          shared_data, capsys):
+                                                                                          shared_data, cli):
     shards, uninterrupted, reference = collection
     bank = str(shared_data / "data_compact_models")
     common = ["predict", "--bank", bank, "--neurons", NEURONS, "--images", str(shards), "--chunk", "16"]
@@ -110,8 +110,8 @@ def test_a_run_killed_with_sigkill_then_resumed_gives_the_numbers_of_an_uninterr
     assert neurons == NEURONS.split(",") and images == [f"img{k:05d}" for k in range(320)]
     assert attributes["bank"]["sha256"] == load_directory(bank).identity()["sha256"]
 
-    assert main([*common[:4], "201025:5", *common[5:], "--out", str(store), "--resume"]) == 2
-    assert "holds other neurons (2); resume with the same --neurons" in capsys.readouterr().err
+    other = cli(*common[:4], "201025:5", *common[5:], "--out", str(store), "--resume")
+    assert other.returncode == 2 and "holds other neurons (2); resume with the same --neurons" in other.stderr
 
 
 @pytest.mark.slow
