@@ -82,19 +82,14 @@ def compute_features(predictor: Predictor, images: np.ndarray, spec: FeatureSpec
     return np.concatenate(columns, axis=1) if columns else np.zeros((len(images), 0))
 
 
-SPATIAL_GRID = 4
-"""Blocks per side of the last stage's 28x28 map in ``outputs_and_grid`` (7x7 pixels each)."""
-
-
-def outputs_and_grid(predictor: Predictor, images: np.ndarray, neuron_ids: list[str], grid: int = SPATIAL_GRID,
+def outputs_and_grid(predictor: Predictor, images: np.ndarray, neuron_ids: list[str], grid: int,
                      progress: Callable[[int, int], None] | None = None,
                      cancelled: Callable[[], bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Readout features that keep space: every neuron's output ``(n_images, n_neurons)`` and its last
     stage's channels averaged over ``grid`` x ``grid`` blocks ``(n_images, sum of channels * grid^2)``,
     from one pass. Pooling over the whole map discards where in the image a feature is; the blocks keep
-    it at a resolution a few hundred images can fit (on session 190923, readouts over these reach a
-    median held-out r 3% higher than over the outputs alone). Blocks are in the models' flipped frame:
-    a readout only needs them consistent, not in image order."""
+    it (``compactrig.engine.scale_readout`` reads them at several resolutions). Blocks are in the
+    models' flipped frame: a readout only needs them consistent, not in image order."""
     prepared = prepare_input(to_model_batch(np.asarray(images)), predictor.device)
     neuron_ids = predictor.bank.resolve(neuron_ids)
     outputs, blocks = [], []

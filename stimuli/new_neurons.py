@@ -2,10 +2,11 @@
 
 The paper's path, run for recorded units that no published model describes:
 
-1. **Readout.** Every unit's responses are regressed on the bank's responses to the same images,
-   outputs and last-stage maps averaged over 4x4 blocks, so the readout keeps where in the image
-   a feature is (``compactrig.engine.readout_features.outputs_and_grid``; ``compactrig.engine.ridge``:
-   penalty by nested cross-validation; repeats kept per image).
+1. **Readout.** Every unit's responses are regressed on the bank's responses to the same images:
+   outputs, and last-stage maps averaged over blocks, so the readout keeps where in the image a
+   feature is (``compactrig.engine.readout_features.outputs_and_grid``). One ridge readout per
+   spatial scale, their mean the readout (``compactrig.engine.scale_readout``; penalties by nested
+   cross-validation, ``compactrig.engine.ridge``; repeats kept per image).
 2. **Distillation.** The readout labels many more images than were recorded
    (``compactrig.stimuli.distillation_images``), and a compact model of the published
    architecture learns those labels (``compactrig.engine.distill``), starting from a bank model's
@@ -33,8 +34,9 @@ from compactrig.engine.bank_writer import check_session_name, write_model
 from compactrig.engine.distill import DistillSettings, distill_unit, trunk_maps
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import Cancelled, Predictor
-from compactrig.engine.readout_features import SPATIAL_GRID, outputs_and_grid
-from compactrig.engine.ridge import TrialSums, fit_ridge, pearson, within_training_range
+from compactrig.engine.readout_features import outputs_and_grid
+from compactrig.engine.ridge import TrialSums, pearson, within_training_range
+from compactrig.engine.scale_readout import FINEST_GRID, SCALES, fit_scale_readout, scale_features
 from compactrig.stimuli.distillation_images import distillation_images
 
 IMAGE_ID = re.compile(r"^image(\d+)$")
@@ -115,14 +117,14 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
     predictor = Predictor(bank)
 
     def features(images: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
-        """(outputs, outputs beside the spatial blocks) of the feature neurons."""
-        outputs, blocks = outputs_and_grid(predictor, images, neuron_ids, SPATIAL_GRID,
+        """(outputs, every scale's features) of the feature neurons."""
+        outputs, blocks = outputs_and_grid(predictor, images, neuron_ids, FINEST_GRID,
                                            lambda done, total: progress(what, done / max(total, 1)), cancelled)
-        return outputs, np.concatenate([outputs, blocks], axis=1)
+        return outputs, scale_features(outputs, blocks)
 
     outputs, natural = features(pixels, "bank features of the recorded images")
-    readout = fit_ridge(natural[fitting], TrialSums(trials.counts[fitting], trials.sums[fitting],
-                                                    trials.sumsq[fitting]), seed=settings.seed)
+    readout = fit_scale_readout(natural[fitting], TrialSums(trials.counts[fitting], trials.sums[fitting],
+                                                            trials.sumsq[fitting]), len(neuron_ids), seed=settings.seed)
     extra_pixels, kinds = distillation_images(pixels[fitting], seed=settings.seed)
     _, extra = features(extra_pixels[len(fitting):], "bank features of the distillation images")
     teach_features = np.concatenate([natural[fitting], extra])
@@ -150,9 +152,11 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
             "made_by": "compactrig neurons fit",
             "unit": unit,
             "recorded_unit": unit_names[k] if unit_names is not None else unit,
-            "readout": {"features": f"{len(neuron_ids)} bank neurons' outputs and last-stage channels averaged "
-                                    f"over {SPATIAL_GRID}x{SPATIAL_GRID} blocks", "feature_neurons": neuron_ids,
-                        "bank": bank.identity(), "penalty_alpha": float(readout.alphas[k]),
+            "readout": {"features": f"{len(neuron_ids)} bank neurons' outputs alone and with their last-stage "
+                                    "channels averaged over " + ", ".join(f"{g}x{g}" for g in SCALES if g) +
+                                    " blocks: the mean of one ridge readout per scale", "feature_neurons": neuron_ids,
+                        "bank": bank.identity(), "scales": list(SCALES),
+                        "penalty_alpha": [float(a) for a in readout.alphas[k]],
                         "held_out_r": readout_r, "cross_validated_r": float(readout.held_out_r[k])},
             "images": {"fitted": [image_ids[i] for i in fitting], "held_out": [image_ids[i] for i in validation],
                        "distillation": {kind: kinds.count(kind) for kind in dict.fromkeys(kinds)}},
