@@ -46,15 +46,18 @@ def scale_features(outputs: np.ndarray, blocks: np.ndarray) -> np.ndarray:
 def scale_columns(n_outputs: int, n_channels: int) -> list[np.ndarray]:
     """For each scale, its readout's columns of ``scale_features``: the outputs and that grid's blocks."""
     columns, start = [], n_outputs
-    outputs = np.arange(n_outputs)
     for grid in SCALES:
-        if grid == 0:
-            columns.append(outputs)
-            continue
-        width = n_channels * grid * grid
-        columns.append(np.concatenate([outputs, np.arange(start, start + width)]))
+        width = n_channels * grid * grid  # none for the outputs alone
+        columns.append(np.concatenate([np.arange(n_outputs), np.arange(start, start + width)]))
         start += width
     return columns
+
+
+def describe_scales(n_neurons: int) -> str:
+    """What the readout reads, for a provenance record."""
+    grids = ", ".join(f"{grid}x{grid}" for grid in SCALES if grid)
+    return (f"{n_neurons} bank neurons' outputs alone and with their last-stage channels averaged over "
+            f"{grids} blocks: the mean of one ridge readout per scale")
 
 
 @dataclass(frozen=True)

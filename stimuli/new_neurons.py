@@ -36,7 +36,7 @@ from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import Cancelled, Predictor
 from compactrig.engine.readout_features import outputs_and_grid
 from compactrig.engine.ridge import TrialSums, pearson, within_training_range
-from compactrig.engine.scale_readout import FINEST_GRID, SCALES, fit_scale_readout, scale_features
+from compactrig.engine.scale_readout import FINEST_GRID, SCALES, describe_scales, fit_scale_readout, scale_features
 from compactrig.stimuli.distillation_images import distillation_images
 
 IMAGE_ID = re.compile(r"^image(\d+)$")
@@ -152,9 +152,7 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
             "made_by": "compactrig neurons fit",
             "unit": unit,
             "recorded_unit": unit_names[k] if unit_names is not None else unit,
-            "readout": {"features": f"{len(neuron_ids)} bank neurons' outputs alone and with their last-stage "
-                                    "channels averaged over " + ", ".join(f"{g}x{g}" for g in SCALES if g) +
-                                    " blocks: the mean of one ridge readout per scale", "feature_neurons": neuron_ids,
+            "readout": {"features": describe_scales(len(neuron_ids)), "feature_neurons": neuron_ids,
                         "bank": bank.identity(), "scales": list(SCALES),
                         "penalty_alpha": [float(a) for a in readout.alphas[k]],
                         "held_out_r": readout_r, "cross_validated_r": float(readout.held_out_r[k])},
