@@ -31,7 +31,7 @@ import torch
 
 from compactrig.engine.bank import ModelBank
 from compactrig.engine.bank_writer import check_session_name, write_model
-from compactrig.engine.distill import DistillSettings, distill_unit, trunk_maps
+from compactrig.engine.distill import DistillSettings, HeldOut, distill_unit, trunk_maps
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import Cancelled, Predictor
 from compactrig.engine.readout_features import outputs_and_grid
@@ -126,6 +126,7 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
     readout = fit_scale_readout(natural[fitting], TrialSums(trials.counts[fitting], trials.sums[fitting],
                                                             trials.sumsq[fitting]), len(neuron_ids), seed=settings.seed)
     extra_pixels, kinds = distillation_images(pixels[fitting], seed=settings.seed)
+    probe_pixels, _ = distillation_images(pixels[validation], seed=settings.seed + 1)  # pruning's held-out images
     _, extra = features(extra_pixels[len(fitting):], "bank features of the distillation images")
     teach_features = np.concatenate([natural[fitting], extra])
     targets = readout.predict(within_training_range(natural[fitting], teach_features))
@@ -134,7 +135,7 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
     shared_seconds = time.monotonic() - started
     donors = [_donor(outputs[fitting], means[fitting, k], neuron_ids) for k in range(len(units))]
     results: dict[int, NewNeuron] = {}
-    cached: tuple[str, torch.Tensor, torch.Tensor] | None = None
+    cached: tuple[str, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
     for k in sorted(range(len(units)), key=lambda k: donors[k]):  # units sharing a donor share its maps
         if cancelled is not None and cancelled():
             raise Cancelled()
@@ -142,10 +143,12 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
         unit_started = time.monotonic()
         donor = bank.model(donor_id)
         if cached is None or cached[0] != donor_id:
-            cached = (donor_id, trunk_maps(donor, extra_pixels), trunk_maps(donor, pixels[validation]))
-        _, maps, validation_maps = cached
-        distilled = distill_unit(donor, donor_id, maps, targets[k], (validation_maps, means[validation, k]),
-                                 settings.distill, lambda what, f: progress(f"unit {unit}: {what}", f), cancelled)
+            cached = (donor_id, trunk_maps(donor, extra_pixels), trunk_maps(donor, pixels[validation]),
+                      trunk_maps(donor, probe_pixels))
+        _, maps, validation_maps, probe_maps = cached
+        held_out = HeldOut(validation_maps, means[validation, k], probe_maps)
+        distilled = distill_unit(donor, donor_id, maps, targets[k], held_out, settings.distill,
+                                 lambda what, f: progress(f"unit {unit}: {what}", f), cancelled)
         readout_r = pearson(held_out_readout[k], means[validation, k])
         seconds = time.monotonic() - unit_started + shared_seconds / len(units)
         provenance = {

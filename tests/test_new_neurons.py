@@ -14,8 +14,9 @@ from compactrig.engine.architecture import CompactModel
 from compactrig.engine.layout import parameter_count
 from compactrig.engine.bank import load_bank, load_directory
 from compactrig.engine.bank_writer import read_provenance, write_model
-from compactrig.engine.distill import predict_head, trunk_maps, without_channels
+from compactrig.engine.distill import DistillSettings, HeldOut, distill_unit, predict_head, trunk_maps, without_channels
 from compactrig.engine.errors import CompactRigError
+from compactrig.engine.ridge import pearson
 from compactrig.stimuli.distillation_images import distillation_images
 from compactrig.stimuli.probes import probe_family
 from compactrig.stimuli.textures import pink_noise_images
@@ -72,6 +73,25 @@ def test_written_models_load_as_a_bank_in_the_published_layout(published_model, 
     assert read_provenance(tmp_path / "bank") == {"today:7": {"held_out_r": 0.5}}
     with pytest.raises(CompactRigError, match="letters and digits"):
         write_model(tmp_path / "bank", "to_day", 1, published_model, {})
+
+
+def test_pruning_keeps_the_students_predictions_of_held_out_images(published_model, shared_data):
+    """A student that starts as a published model and is asked to stay that model is pruned: the
+    pruned model, evaluated independently on held-out images, still follows the original at r >= 0.98,
+    although the few held-out recorded responses are too noisy to notice a 2% loss."""
+    train, validation, probe = images(60, seed=11), images(30, seed=12), images(30, seed=13)
+    rng = np.random.default_rng(0)
+    own = predict_head(published_model.float(), trunk_maps(published_model.float(), validation))
+    noisy = own + rng.normal(0, 2 * own.std(), len(own))
+    donor = published_model.float()
+    held_out = HeldOut(trunk_maps(donor, validation), noisy, trunk_maps(donor, probe))
+    maps = trunk_maps(donor, train)
+    distilled = distill_unit(donor, "201025:5", maps, predict_head(donor, maps), held_out,
+                             DistillSettings(epochs=0, prune_epochs=1))
+    assert distilled.model.filters != published_model.filters  # something was pruned
+    pruned = {key: value.double() for key, value in distilled.model.state_dict().items()}
+    original = load_directory(shared_data / "data_compact_models").state_dict("201025:5")
+    assert pearson(evaluate(pruned, probe), evaluate(original, probe)) >= 0.98
 
 
 def test_distillation_images_keep_the_natural_ones_and_shift_by_a_few_pixels():
