@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -43,7 +44,7 @@ def run_session(data: Path, session: str, every: int, out: Path) -> list[tuple]:
     began = time.monotonic()
     trials = response_sums(images.ids[:FIT_IMAGES], responses, units)
     made = fit_new_neurons(published, images.ids[:FIT_IMAGES], images.pixels[:FIT_IMAGES], trials, units,
-                           f"new{session}", out, feature_neurons=others)
+                           f"new{session}", out, feature_neurons=others, progress=_stage_printer(began))
     seconds = (time.monotonic() - began) / len(units)
     test = slice(FIT_IMAGES, len(images.ids))
     compact = Predictor(load_bank(out)).predict(images.pixels[test], [n.neuron_id for n in made])
@@ -57,6 +58,18 @@ def run_session(data: Path, session: str, every: int, out: Path) -> list[tuple]:
               f"(validation: readout {neuron.readout_r:.3f}, compact {neuron.compact_r:.3f})  "
               f"{neuron.n_parameters} parameters, filters {list(neuron.filters)}", flush=True)
     return rows
+
+
+def _stage_printer(began: float):
+    """Progress for a run that takes an hour: one line to stderr whenever the work moves to a new step."""
+    last = [""]
+
+    def progress(what: str, fraction: float) -> None:
+        step = what.split(":")[0]
+        if step != last[0]:
+            last[0] = step
+            print(f"[{time.monotonic() - began:6.0f} s] {step}", file=sys.stderr, flush=True)
+    return progress
 
 
 def main() -> None:

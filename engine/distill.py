@@ -22,8 +22,8 @@ from stage 2's input), least important first (importance: the channel's outgoing
 by its typical activation), fine-tuning after each cut, while the held-out r stays within
 ``prune_tolerance`` of the unpruned student's, and further while it has more than
 ``max_parameters``. "Held-out r" is judged twice, because the recorded held-out images are few:
-r against their responses (on 120 images its standard error is ~0.05, twenty times the 2%
-allowed, so alone it lets noise decide the cuts), and r between the pruned and the unpruned
+r against their responses (on 120 images its standard error is ~0.05, four times the 0.012 that
+2% of an r of 0.6 allows, so alone it lets noise decide the cuts), and r between the pruned and the unpruned
 student on those images and their gaudy, texture and shifted versions (no responses needed; on
 session 190923 this kept the pruned students 0.01 closer to the recorded test responses).
 """
