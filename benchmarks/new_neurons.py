@@ -9,6 +9,7 @@ published model, the compact model's parameters and the time per neuron (the sha
 features divided among the units), then the medians and the median ratio compact / published.
 
     python benchmarks/new_neurons.py                          # both sessions, every unit (hours here)
+    python benchmarks/new_neurons.py --sessions 190923        # one session, every unit (~1 h here)
     python benchmarks/new_neurons.py --sessions 190923 --every 4   # every 4th unit (~25 min here)
 """
 
