@@ -20,6 +20,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +62,7 @@ def run_session(data: Path, session: str, every: int, out: Path) -> list[tuple]:
     return rows
 
 
-def _stage_printer(began: float):
+def _stage_printer(began: float) -> Callable[[str, float], None]:
     """Progress for a run that takes an hour: one line to stderr whenever the work moves to a new step."""
     last = [""]
 

@@ -80,11 +80,11 @@ def test_pruning_keeps_the_students_predictions_of_held_out_images(published_mod
     pruned model, evaluated independently on held-out images, still follows the original at r >= 0.98,
     although the few held-out recorded responses are too noisy to notice a 2% loss."""
     train, validation, probe = images(60, seed=11), images(30, seed=12), images(30, seed=13)
-    rng = np.random.default_rng(0)
-    own = predict_head(published_model.float(), trunk_maps(published_model.float(), validation))
-    noisy = own + rng.normal(0, 2 * own.std(), len(own))
     donor = published_model.float()
-    held_out = HeldOut(trunk_maps(donor, validation), noisy, trunk_maps(donor, probe))
+    validation_maps = trunk_maps(donor, validation)
+    own = predict_head(donor, validation_maps)
+    noisy = own + np.random.default_rng(0).normal(0, 2 * own.std(), len(own))
+    held_out = HeldOut(validation_maps, noisy, trunk_maps(donor, probe))
     maps = trunk_maps(donor, train)
     distilled = distill_unit(donor, "201025:5", maps, predict_head(donor, maps), held_out,
                              DistillSettings(epochs=0, prune_epochs=1))
