@@ -64,12 +64,13 @@ def run_session(data: Path, session: str, every: int, out: Path) -> list[tuple]:
 
 def _stage_printer(began: float) -> Callable[[str, float], None]:
     """Progress for a run that takes an hour: one line to stderr whenever the work moves to a new step."""
-    last = [""]
+    last = ""
 
     def progress(what: str, fraction: float) -> None:
+        nonlocal last
         step = what.split(":")[0]
-        if step != last[0]:
-            last[0] = step
+        if step != last:
+            last = step
             print(f"[{time.monotonic() - began:6.0f} s] {step}", file=sys.stderr, flush=True)
     return progress
 

@@ -216,7 +216,7 @@ def distill_unit(donor: CompactModel, donor_id: str, maps: torch.Tensor, targets
     unpruned_r = pearson(predict_head(student, held_out.maps), held_out.responses)
     unpruned_probe = predict_head(student, held_out.probe_maps)
     floor = unpruned_r * (1 - settings.prune_tolerance) if np.isfinite(unpruned_r) else -np.inf
-    best = student
+    best, best_r = student, unpruned_r
     for stage in range(N_STAGES - 1, 0, -1):  # later stages first: they are cheapest to retrain
         while best.filters[stage] > 1:
             if cancelled is not None and cancelled():
@@ -235,10 +235,9 @@ def distill_unit(donor: CompactModel, donor_id: str, maps: torch.Tensor, targets
             holds = r >= floor and agreement >= 1 - settings.prune_tolerance
             if not holds and parameter_count(best.filters) <= settings.max_parameters:
                 break
-            best, maps, held_out = trial, trial_maps, trial_held_out
-    r = pearson(predict_head(best, held_out.maps), held_out.responses)
+            best, best_r, maps, held_out = trial, r, trial_maps, trial_held_out
     final = _in_target_units(best, mean, sd)
-    return DistilledUnit(final, unpruned_r, r, parameter_count(final.filters), donor_id)
+    return DistilledUnit(final, unpruned_r, best_r, parameter_count(final.filters), donor_id)
 
 
 def _fit_output_scale(student: CompactModel, maps: torch.Tensor, targets: torch.Tensor) -> None:
