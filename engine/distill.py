@@ -7,7 +7,9 @@ this quick on a CPU: the student's stages 0 and 1 and the spatial (depthwise) fi
 are a bank model's (the *donor*, chosen per unit as the bank neuron whose output follows the unit
 best), frozen, so their maps are computed once per image and training runs only on 28x28 maps:
 stage 2's channel mixing, stages 3-4 and the dense readout. (Training through the 56x56 maps
-instead costs ~12 ms per image per epoch here, ten times too slow for minutes per neuron.) The
+instead costs ~12 ms per image per epoch here, ten times too slow for minutes per neuron.) The maps
+are kept channels-last: PyTorch's CPU gradient of a depthwise convolution, most of a training step,
+is about five times faster in that layout, which makes an epoch about 1.5x faster here. The
 donor's filters are the published ones, in the published frame and padding; the student is a
 ``CompactModel`` and saves in the published layout.
 
@@ -76,16 +78,21 @@ Progress = Callable[[str, float], None]
 """(what, fraction done 0..1)."""
 
 
+def channels_last(maps: torch.Tensor) -> torch.Tensor:
+    """``maps`` in the layout the student trains fastest on (see the module's docstring)."""
+    return maps.contiguous(memory_format=torch.channels_last)
+
+
 def trunk_maps(donor: CompactModel, pixels: np.ndarray, chunk: int = 32) -> torch.Tensor:
     """The frozen part's output ``(N, n1, 28, 28)`` (stage 1, then stage 2's depthwise filters) for
-    ``(N, 112, 112, 3)`` uint8 images, float32."""
+    ``(N, 112, 112, 3)`` uint8 images, float32, channels-last."""
     donor = donor.float().eval()
     out = []
     with torch.no_grad():
         for start in range(0, len(pixels), chunk):
             batch = torch.from_numpy(np.ascontiguousarray(pixels[start:start + chunk])).permute(0, 3, 1, 2).float()
             out.append(donor.depthwise(TRUNK_STAGES, donor.stage_outputs(batch, TRUNK_STAGES - 1)[-1]))
-    return torch.cat(out)
+    return channels_last(torch.cat(out))
 
 
 def head_output(student: CompactModel, maps: torch.Tensor) -> torch.Tensor:
@@ -185,7 +192,7 @@ class HeldOut:
     probe_maps: torch.Tensor
 
     def with_stage1_channels(self, keep: list[int]) -> HeldOut:
-        return HeldOut(self.maps[:, keep], self.responses, self.probe_maps[:, keep])
+        return HeldOut(channels_last(self.maps[:, keep]), self.responses, channels_last(self.probe_maps[:, keep]))
 
 
 @dataclass(frozen=True)
@@ -225,7 +232,7 @@ def distill_unit(donor: CompactModel, donor_id: str, maps: torch.Tensor, targets
             cut = max(1, int(round(settings.prune_fraction * len(importance))))
             keep = sorted(np.argsort(importance)[cut:].tolist())
             trial = without_channels(best, stage, keep)
-            trial_maps = maps[:, keep] if stage == TRUNK_STAGES - 1 else maps
+            trial_maps = channels_last(maps[:, keep]) if stage == TRUNK_STAGES - 1 else maps
             trial_held_out = held_out.with_stage1_channels(keep) if stage == TRUNK_STAGES - 1 else held_out
             train_head(trial, trial_maps, standardized, settings.prune_epochs,
                        replace(settings, learning_rate=settings.learning_rate / 4),
