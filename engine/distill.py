@@ -84,6 +84,12 @@ def channels_last(maps: torch.Tensor) -> torch.Tensor:
     return maps.contiguous(memory_format=torch.channels_last)
 
 
+def with_stage1_channels(maps: torch.Tensor, keep: list[int]) -> torch.Tensor:
+    """Frozen-part output (``trunk_maps``) with only stage-1 channels ``keep``, channels-last again (indexing
+    channels loses the layout)."""
+    return channels_last(maps[:, keep])
+
+
 def trunk_maps(donor: CompactModel, pixels: np.ndarray, chunk: int = 32) -> torch.Tensor:
     """The frozen part's output ``(N, n1, 28, 28)`` (stage 1, then stage 2's depthwise filters) for
     ``(N, 112, 112, 3)`` uint8 images, float32, channels-last."""
@@ -193,7 +199,7 @@ class HeldOut:
     probe_maps: torch.Tensor
 
     def with_stage1_channels(self, keep: list[int]) -> HeldOut:
-        return HeldOut(channels_last(self.maps[:, keep]), self.responses, channels_last(self.probe_maps[:, keep]))
+        return HeldOut(with_stage1_channels(self.maps, keep), self.responses, with_stage1_channels(self.probe_maps, keep))
 
 
 @dataclass(frozen=True)
@@ -233,8 +239,9 @@ def distill_unit(donor: CompactModel, donor_id: str, maps: torch.Tensor, targets
             cut = max(1, int(round(settings.prune_fraction * len(importance))))
             keep = sorted(np.argsort(importance)[cut:].tolist())
             trial = without_channels(best, stage, keep)
-            trial_maps = channels_last(maps[:, keep]) if stage == TRUNK_STAGES - 1 else maps
-            trial_held_out = held_out.with_stage1_channels(keep) if stage == TRUNK_STAGES - 1 else held_out
+            cuts_frozen_maps = stage == TRUNK_STAGES - 1
+            trial_maps = with_stage1_channels(maps, keep) if cuts_frozen_maps else maps
+            trial_held_out = held_out.with_stage1_channels(keep) if cuts_frozen_maps else held_out
             train_head(trial, trial_maps, standardized, settings.prune_epochs,
                        replace(settings, learning_rate=settings.learning_rate / 4),
                        progress, cancelled, what=f"pruning stage {stage}")
