@@ -34,21 +34,12 @@ from compactrig.engine.bank_writer import check_session_name, write_model
 from compactrig.engine.distill import DistillSettings, HeldOut, distill_unit, trunk_maps
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import Cancelled, Predictor
-from compactrig.engine.layout import parameter_count
 from compactrig.engine.readout_features import outputs_and_grid
 from compactrig.engine.ridge import TrialSums, pearson, within_training_range
 from compactrig.engine.scale_readout import FINEST_GRID, SCALES, describe_scales, fit_scale_readout, scale_features
 from compactrig.stimuli.distillation_images import distillation_images
 
 IMAGE_ID = re.compile(r"^image(\d+)$")
-WIDE_HEAD = 10
-"""Stage-2 channels of a donor with a wide head. A student keeps its donor's stages 0-1 and retrains
-stage 2's channel mixing onwards, so a donor from the narrow majority (the published models' median is
-3 stage-2 channels) leaves it little to learn with. On 9 units of session 190923 (every 4th; NOTES.md,
-session 13), students from the best-matching of the 32 published models with 10 or more stage-2
-channels within the cap followed held-out responses better than students from the best-matching
-donor of any width: r +0.027 on average, 7 units better, 1 worse, 1 with the same donor (units 4 and
-8: 0.589 and 0.655 against 0.509 and 0.583)."""
 MIN_IMAGES = 50
 """Images with responses below which no compact model is attempted (a fifth is held out)."""
 Progress = Callable[[str, float], None]
@@ -142,8 +133,7 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
     held_out_readout = readout.predict(within_training_range(natural[fitting], natural[validation]))
     means = trials.means
     shared_seconds = time.monotonic() - started
-    candidates = _donor_candidates(bank, neuron_ids, settings.distill.max_parameters)
-    donors = [_donor(outputs[fitting], means[fitting, k], neuron_ids, candidates) for k in range(len(units))]
+    donors = [_donor(outputs[fitting], means[fitting, k], neuron_ids) for k in range(len(units))]
     results: dict[int, NewNeuron] = {}
     cached: tuple[str, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
     for k in sorted(range(len(units)), key=lambda k: donors[k]):  # units sharing a donor share its maps
@@ -183,16 +173,7 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
     return [results[k] for k in range(len(units))]
 
 
-def _donor_candidates(bank: ModelBank, neuron_ids: list[str], max_parameters: int) -> list[int]:
-    """Indices (into ``neuron_ids``) of the bank neurons a student may start from: those with a wide head
-    (``WIDE_HEAD`` stage-2 channels or more) within the parameter cap, or every one if the bank has none."""
-    wide = [k for k, neuron_id in enumerate(neuron_ids)
-            if bank.info(neuron_id).filters[2] >= WIDE_HEAD and parameter_count(bank.info(neuron_id).filters) <= max_parameters]
-    return wide or list(range(len(neuron_ids)))
-
-
-def _donor(outputs: np.ndarray, responses: np.ndarray, neuron_ids: list[str], candidates: list[int]) -> str:
-    """Of the ``candidates``, the bank neuron whose output follows the unit best on the fitted images: it
-    starts the student."""
-    r = [abs(pearson(outputs[:, k], responses)) for k in candidates]
-    return neuron_ids[candidates[int(np.nanargmax(r))]]
+def _donor(outputs: np.ndarray, responses: np.ndarray, neuron_ids: list[str]) -> str:
+    """The bank neuron whose output follows the unit best on the fitted images: it starts the student."""
+    r = [abs(pearson(outputs[:, k], responses)) for k in range(len(neuron_ids))]
+    return neuron_ids[int(np.nanargmax(r))]

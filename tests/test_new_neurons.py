@@ -18,7 +18,6 @@ from compactrig.engine.distill import DistillSettings, HeldOut, distill_unit, pr
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.ridge import pearson
 from compactrig.stimuli.distillation_images import distillation_images
-from compactrig.stimuli.new_neurons import _donor_candidates
 from compactrig.stimuli.probes import probe_family
 from compactrig.stimuli.textures import pink_noise_images
 
@@ -113,23 +112,6 @@ def test_a_donor_over_the_parameter_cap_is_cut_where_its_student_changes_least(s
     assert distilled.n_parameters <= DistillSettings().max_parameters
     pruned = {key: value.double() for key, value in distilled.model.state_dict().items()}
     assert pearson(evaluate(pruned, probe), evaluate(bank.state_dict("201025:51"), probe)) >= 0.9
-
-
-def test_students_start_from_donors_with_wide_heads_when_the_bank_has_them(shared_data):
-    """The published bank's donors are the models with 10 or more stage-2 channels within the cap, read
-    from the ``nums_filters`` files; a bank without such a model (the demo bank) offers all of its models."""
-    folder = shared_data / "data_compact_models"
-    bank = load_directory(folder)
-    expected = set()
-    for path in (folder / "nums_filters").glob("compact_model_*_neuron*.npy"):
-        filters = np.load(path)
-        session, unit = path.stem.removeprefix("compact_model_").split("_neuron")
-        if filters[2] >= 10 and parameter_count(filters) <= 20_000:
-            expected.add(f"{session}:{unit}")
-    chosen = {bank.neuron_ids[k] for k in _donor_candidates(bank, bank.neuron_ids, 20_000)}
-    assert chosen == expected and len(expected) == 32 and "201025:51" not in chosen
-    demo = load_bank("demo")
-    assert _donor_candidates(demo, demo.neuron_ids, 20_000) == list(range(len(demo.neuron_ids)))
 
 
 def test_distillation_images_keep_the_natural_ones_and_shift_by_a_few_pixels():
