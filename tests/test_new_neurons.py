@@ -14,7 +14,8 @@ from compactrig.engine.architecture import CompactModel
 from compactrig.engine.layout import parameter_count
 from compactrig.engine.bank import load_bank, load_directory
 from compactrig.engine.bank_writer import read_provenance, write_model
-from compactrig.engine.distill import DistillSettings, HeldOut, distill_unit, predict_head, trunk_maps, without_channels
+from compactrig.engine.distill import (DistilledUnit, DistillSettings, HeldOut, distill_unit, predict_head, trunk_maps,
+                                      without_channels)
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.ridge import pearson
 from compactrig.stimuli.distillation_images import distillation_images
@@ -29,6 +30,24 @@ def published_model(shared_data) -> CompactModel:
 
 def images(n: int, seed: int = 0) -> np.ndarray:
     return pink_noise_images(n, seed=seed, contrast=60.0)
+
+
+PROBE = images(30, seed=13)
+"""Held-out images of the pruning tests, without responses."""
+
+
+def distilled_to_stay_itself(donor: CompactModel) -> DistilledUnit:
+    """``donor`` distilled on its own predictions (no training epochs) and pruned, judged on held-out
+    responses too noisy to notice a 2% loss (its own predictions plus twice their SD of noise), so the
+    agreement on ``PROBE`` decides the cuts."""
+    validation = images(30, seed=12)
+    validation_maps = trunk_maps(donor, validation)
+    own = predict_head(donor, validation_maps)
+    noisy = own + np.random.default_rng(0).normal(0, 2 * own.std(), len(own))
+    maps = trunk_maps(donor, images(60, seed=11))
+    return distill_unit(donor, "donor", maps, predict_head(donor, maps),
+                        HeldOut(validation_maps, noisy, trunk_maps(donor, PROBE)),
+                        DistillSettings(epochs=0, prune_epochs=1))
 
 
 def test_the_frozen_part_then_the_head_is_the_whole_published_model(published_model, shared_data):
@@ -79,19 +98,11 @@ def test_pruning_keeps_the_students_predictions_of_held_out_images(published_mod
     """A student that starts as a published model and is asked to stay that model is pruned: the
     pruned model, evaluated independently on held-out images, still follows the original at r >= 0.98,
     although the few held-out recorded responses are too noisy to notice a 2% loss."""
-    train, validation, probe = images(60, seed=11), images(30, seed=12), images(30, seed=13)
-    donor = published_model.float()
-    validation_maps = trunk_maps(donor, validation)
-    own = predict_head(donor, validation_maps)
-    noisy = own + np.random.default_rng(0).normal(0, 2 * own.std(), len(own))
-    held_out = HeldOut(validation_maps, noisy, trunk_maps(donor, probe))
-    maps = trunk_maps(donor, train)
-    distilled = distill_unit(donor, "201025:5", maps, predict_head(donor, maps), held_out,
-                             DistillSettings(epochs=0, prune_epochs=1))
+    distilled = distilled_to_stay_itself(published_model.float())
     assert distilled.model.filters != published_model.filters  # something was pruned
     pruned = {key: value.double() for key, value in distilled.model.state_dict().items()}
     original = load_directory(shared_data / "data_compact_models").state_dict("201025:5")
-    assert pearson(evaluate(pruned, probe), evaluate(original, probe)) >= 0.98
+    assert pearson(evaluate(pruned, PROBE), evaluate(original, PROBE)) >= 0.98
 
 
 def test_a_donor_over_the_parameter_cap_is_cut_where_its_student_changes_least(shared_data):
@@ -101,17 +112,10 @@ def test_a_donor_over_the_parameter_cap_is_cut_where_its_student_changes_least(s
     bank = load_directory(shared_data / "data_compact_models")
     donor = bank.model("201025:51").float()
     assert parameter_count(donor.filters) > DistillSettings().max_parameters
-    train, validation, probe = images(60, seed=11), images(30, seed=12), images(30, seed=13)
-    validation_maps = trunk_maps(donor, validation)
-    own = predict_head(donor, validation_maps)
-    noisy = own + np.random.default_rng(0).normal(0, 2 * own.std(), len(own))
-    maps = trunk_maps(donor, train)
-    distilled = distill_unit(donor, "201025:51", maps, predict_head(donor, maps),
-                             HeldOut(validation_maps, noisy, trunk_maps(donor, probe)),
-                             DistillSettings(epochs=0, prune_epochs=1))
+    distilled = distilled_to_stay_itself(donor)
     assert distilled.n_parameters <= DistillSettings().max_parameters
     pruned = {key: value.double() for key, value in distilled.model.state_dict().items()}
-    assert pearson(evaluate(pruned, probe), evaluate(bank.state_dict("201025:51"), probe)) >= 0.9
+    assert pearson(evaluate(pruned, PROBE), evaluate(bank.state_dict("201025:51"), PROBE)) >= 0.9
 
 
 def test_distillation_images_keep_the_natural_ones_and_shift_by_a_few_pixels():
