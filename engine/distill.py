@@ -202,7 +202,8 @@ class HeldOut:
     probe_maps: torch.Tensor
 
     def with_stage1_channels(self, keep: list[int]) -> HeldOut:
-        return HeldOut(with_stage1_channels(self.maps, keep), self.responses, with_stage1_channels(self.probe_maps, keep))
+        return HeldOut(with_stage1_channels(self.maps, keep), self.responses,
+                       with_stage1_channels(self.probe_maps, keep))
 
 
 @dataclass(frozen=True)
@@ -235,11 +236,12 @@ def distill_unit(donor: CompactModel, donor_id: str, maps: torch.Tensor, targets
     floor = unpruned_r * (1 - settings.prune_tolerance) if np.isfinite(unpruned_r) else -np.inf
 
     def cut(state: _Pruned, stage: int) -> _Pruned:
-        """``state`` with the least important quarter of ``stage``'s channels removed, fine-tuned."""
+        """``state`` with the least important ``prune_fraction`` of ``stage``'s channels removed, fine-tuned."""
         if cancelled is not None and cancelled():
             raise Cancelled()
         importance = channel_importance(state.model, state.maps, stage)
-        keep = sorted(np.argsort(importance)[max(1, int(round(settings.prune_fraction * len(importance)))):].tolist())
+        n_cut = max(1, int(round(settings.prune_fraction * len(importance))))
+        keep = sorted(np.argsort(importance)[n_cut:].tolist())
         trial = without_channels(state.model, stage, keep)
         cuts_frozen_maps = stage == TRUNK_STAGES - 1
         maps = with_stage1_channels(state.maps, keep) if cuts_frozen_maps else state.maps

@@ -50,6 +50,13 @@ def distilled_to_stay_itself(donor: CompactModel) -> DistilledUnit:
                         DistillSettings(epochs=0, prune_epochs=1))
 
 
+def follows_on_probe(distilled: DistilledUnit, original: dict[str, torch.Tensor]) -> float:
+    """r between the distilled model and the original state dict on ``PROBE``, both evaluated by the
+    independent float64 implementation."""
+    pruned = {key: value.double() for key, value in distilled.model.state_dict().items()}
+    return pearson(evaluate(pruned, PROBE), evaluate(original, PROBE))
+
+
 def test_the_frozen_part_then_the_head_is_the_whole_published_model(published_model, shared_data):
     pixels = images(6)
     whole = evaluate(load_directory(shared_data / "data_compact_models").state_dict("201025:5"), pixels)
@@ -100,9 +107,8 @@ def test_pruning_keeps_the_students_predictions_of_held_out_images(published_mod
     although the few held-out recorded responses are too noisy to notice a 2% loss."""
     distilled = distilled_to_stay_itself(published_model.float())
     assert distilled.model.filters != published_model.filters  # something was pruned
-    pruned = {key: value.double() for key, value in distilled.model.state_dict().items()}
     original = load_directory(shared_data / "data_compact_models").state_dict("201025:5")
-    assert pearson(evaluate(pruned, PROBE), evaluate(original, PROBE)) >= 0.98
+    assert follows_on_probe(distilled, original) >= 0.98
 
 
 def test_a_donor_over_the_parameter_cap_is_cut_where_its_student_changes_least(shared_data):
@@ -114,8 +120,7 @@ def test_a_donor_over_the_parameter_cap_is_cut_where_its_student_changes_least(s
     assert parameter_count(donor.filters) > DistillSettings().max_parameters
     distilled = distilled_to_stay_itself(donor)
     assert distilled.n_parameters <= DistillSettings().max_parameters
-    pruned = {key: value.double() for key, value in distilled.model.state_dict().items()}
-    assert pearson(evaluate(pruned, PROBE), evaluate(bank.state_dict("201025:51"), PROBE)) >= 0.9
+    assert follows_on_probe(distilled, bank.state_dict("201025:51")) >= 0.9
 
 
 def test_distillation_images_keep_the_natural_ones_and_shift_by_a_few_pixels():
