@@ -58,7 +58,7 @@ def run_session(data: Path, session: str, every: int, out: Path) -> list[tuple]:
                      pearson(published_prediction, truth), neuron.n_parameters, seconds))
         print(f"{neuron.neuron_id:>14}  compact r {rows[-1][2]:.3f}  published r {rows[-1][3]:.3f}  "
               f"(validation: readout {neuron.readout_r:.3f}, compact {neuron.compact_r:.3f})  "
-              f"{neuron.n_parameters} parameters, filters {list(neuron.filters)}", flush=True)
+              f"{neuron.n_parameters} parameters, filters {list(neuron.filters)}, donor {neuron.donor}", flush=True)
     return rows
 
 

@@ -4,15 +4,19 @@ The paper's path to a neuron's compact model: a large, accurate model of the neu
 readout over the bank, ``compactrig.engine.ridge``), distilled into five depthwise-separable
 stages, then pruned. Its finding that compact models share their early filters is what makes
 this quick on a CPU: the student's stages 0 and 1 and the spatial (depthwise) filters of stage 2
-are a bank model's (the *donor*, chosen per unit as the bank neuron whose output follows the unit
-best), frozen, so their maps are computed once per image and training runs only on 28x28 maps:
-stage 2's channel mixing, stages 3-4 and the dense readout. (Training through the 56x56 maps
+are a bank model's (the *donor*), frozen, so their maps are computed once per image and training
+runs only on 28x28 maps: stage 2's channel mixing, stages 3-4 and the dense readout. (Training through the 56x56 maps
 instead costs ~12 ms per image per epoch here, ten times too slow for minutes per neuron.) The maps
 are kept channels-last: PyTorch's CPU gradient of a depthwise convolution, most of a training step,
 is about five times faster in that layout; a whole distillation with pruning takes ~7% less time here
 (unit 0 of session 190923: 54-57 s against 57-63 s, the same model). The
 donor's filters are the published ones, in the published frame and padding; the student is a
 ``CompactModel`` and saves in the published layout.
+
+The donor decides most of a student's accuracy (on session 190923, a unit's own published model as
+donor gives a student at the published model's r; a fresh head on that same trunk reaches half of it).
+The caller offers candidates (``Donor``); with more than one, each student trains ``trial_epochs``
+and the one that follows the held-out responses best goes on, the others are dropped.
 
 The student starts as a copy of the donor, batch-norm statistics included (fixed: only the scale
 and shift train), so it is evaluated exactly as every published model is. A donor is already a V4
@@ -75,6 +79,9 @@ class DistillSettings:
     prune_epochs: int = 6
     """Fine-tuning after each pruning step."""
     max_parameters: int = 20_000
+    trial_epochs: int = 8
+    """With more than one donor, each student trains this many epochs, and the one whose held-out r is highest
+    goes on (on 8 units of session 190923 this picked the donor whose pruned student was better on 7)."""
     seed: int = 0
 
 
@@ -115,30 +122,48 @@ def head_parameters(student: CompactModel) -> list[nn.Parameter]:
     return [p for name, p in student.named_parameters() if not name.startswith(FROZEN)]
 
 
+class HeadTraining:
+    """Adam with a cosine schedule over ``epochs`` fitting stages 2-4 and the readout to ``targets``
+    (standardized), run in parts: a donor's quick trial is the first ``trial_epochs`` of the very training
+    its student continues if it wins, so the winner ends exactly as if it had been the only donor."""
+
+    def __init__(self, student: CompactModel, maps: torch.Tensor, targets: torch.Tensor, epochs: int,
+                 settings: DistillSettings) -> None:
+        self.student, self.maps, self.targets, self.epochs, self.settings = student, maps, targets, epochs, settings
+        self.done = 0
+        groups = [{"params": [p], "lr": settings.learning_rate * max(float(p.detach().pow(2).mean().sqrt()), 1e-4)}
+                  for p in head_parameters(student)]
+        self.optimizer = torch.optim.AdamW(groups, weight_decay=settings.weight_decay)
+        self.generator = torch.Generator().manual_seed(settings.seed)
+        total = max(1, epochs * math.ceil(len(maps) / settings.batch_size))
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / total)))
+
+    def run(self, epochs: int, progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
+            what: str = "training") -> None:
+        """The next ``epochs`` epochs (at most those left)."""
+        size = self.settings.batch_size
+        for _ in range(min(epochs, self.epochs - self.done)):
+            order = torch.randperm(len(self.maps), generator=self.generator)
+            for start in range(0, len(self.maps), size):
+                if cancelled is not None and cancelled():
+                    raise Cancelled()
+                pick = order[start:start + size]
+                loss = torch.mean((head_output(self.student, self.maps[pick]) - self.targets[pick]) ** 2)
+                self.optimizer.zero_grad()
+                loss.backward()
+                self.optimizer.step()
+                self.schedule.step()
+            self.done += 1
+            if progress is not None:
+                progress(what, self.done / self.epochs)
+
+
 def train_head(student: CompactModel, maps: torch.Tensor, targets: torch.Tensor, epochs: int,
                settings: DistillSettings, progress: Progress | None = None,
                cancelled: Callable[[], bool] | None = None, what: str = "training") -> None:
     """Fit stages 2-4 and the readout to ``targets`` (standardized) by Adam with a cosine schedule."""
-    groups = [{"params": [p], "lr": settings.learning_rate * max(float(p.detach().pow(2).mean().sqrt()), 1e-4)}
-              for p in head_parameters(student)]
-    optimizer = torch.optim.AdamW(groups, weight_decay=settings.weight_decay)
-    generator = torch.Generator().manual_seed(settings.seed)
-    steps_per_epoch = math.ceil(len(maps) / settings.batch_size)
-    total = max(1, epochs * steps_per_epoch)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / total)))
-    for epoch in range(epochs):
-        order = torch.randperm(len(maps), generator=generator)
-        for start in range(0, len(maps), settings.batch_size):
-            if cancelled is not None and cancelled():
-                raise Cancelled()
-            pick = order[start:start + settings.batch_size]
-            loss = torch.mean((head_output(student, maps[pick]) - targets[pick]) ** 2)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-        if progress is not None:
-            progress(what, (epoch + 1) / epochs)
+    HeadTraining(student, maps, targets, epochs, settings).run(epochs, progress, cancelled, what)
 
 
 def predict_head(student: CompactModel, maps: torch.Tensor, chunk: int = 256) -> np.ndarray:
@@ -207,6 +232,17 @@ class HeldOut:
 
 
 @dataclass(frozen=True)
+class Donor:
+    """A bank model a student may start from, with its frozen part's output (``trunk_maps``) of the training
+    images and the held-out images its student is judged on."""
+
+    neuron_id: str
+    model: CompactModel
+    maps: torch.Tensor
+    held_out: HeldOut
+
+
+@dataclass(frozen=True)
 class DistilledUnit:
     """A unit's compact model and how it was judged."""
 
@@ -215,22 +251,33 @@ class DistilledUnit:
     validation_r: float
     n_parameters: int
     donor: str
+    trials: dict[str, float]
+    """Each donor tried and its student's held-out r after the trial (empty when there was one donor)."""
 
 
-def distill_unit(donor: CompactModel, donor_id: str, maps: torch.Tensor, targets: np.ndarray, held_out: HeldOut,
-                 settings: DistillSettings = DistillSettings(), progress: Progress | None = None,
-                 cancelled: Callable[[], bool] | None = None) -> DistilledUnit:
-    """Train a student on ``targets`` (the readout's predictions of the images whose frozen-part output is
-    ``maps``, from ``trunk_maps``), then prune it while it holds on ``held_out``.
+def distill_unit(donors: list[Donor], targets: np.ndarray, settings: DistillSettings = DistillSettings(),
+                 progress: Progress | None = None, cancelled: Callable[[], bool] | None = None) -> DistilledUnit:
+    """Train a student on ``targets`` (the readout's predictions of the training images) from the donor whose
+    quick trial follows the held-out responses best (the only one if there is one), then prune it while it
+    holds on the held-out images.
 
     The returned model predicts in the targets' units (the standardization is folded into its readout).
     """
     targets = np.asarray(targets, dtype=np.float64)
     mean, sd = float(targets.mean()), float(targets.std()) or 1.0
     standardized = torch.from_numpy(((targets - mean) / sd).astype(np.float32))
-    student = copy.deepcopy(donor).float().eval()
-    _fit_output_scale(student, maps, standardized)
-    train_head(student, maps, standardized, settings.epochs, settings, progress, cancelled)
+    trainings = [_started(donor, standardized, settings) for donor in donors]
+    trials: dict[str, float] = {}
+    best = 0
+    if len(donors) > 1:
+        for donor, training in zip(donors, trainings):
+            training.run(settings.trial_epochs, progress, cancelled, what=f"trying donor {donor.neuron_id}")
+            trials[donor.neuron_id] = pearson(predict_head(training.student, donor.held_out.maps),
+                                              donor.held_out.responses)
+        best = int(np.argmax(np.nan_to_num(list(trials.values()), nan=-np.inf)))
+    chosen, training = donors[best], trainings[best]
+    training.run(settings.epochs, progress, cancelled)
+    student, maps, held_out = training.student, chosen.maps, chosen.held_out
     unpruned_r = pearson(predict_head(student, held_out.maps), held_out.responses)
     unpruned_probe = predict_head(student, held_out.probe_maps)
     floor = unpruned_r * (1 - settings.prune_tolerance) if np.isfinite(unpruned_r) else -np.inf
@@ -267,7 +314,14 @@ def distill_unit(donor: CompactModel, donor_id: str, maps: torch.Tensor, targets
             break
         state = max(trials, key=lambda trial: trial.agreement)
     final = _in_target_units(state.model, mean, sd)
-    return DistilledUnit(final, unpruned_r, state.r, parameter_count(final.filters), donor_id)
+    return DistilledUnit(final, unpruned_r, state.r, parameter_count(final.filters), chosen.neuron_id, trials)
+
+
+def _started(donor: Donor, targets: torch.Tensor, settings: DistillSettings) -> HeadTraining:
+    """A student copied from ``donor``, its output scaled to ``targets``, ready to train."""
+    student = copy.deepcopy(donor.model).float().eval()
+    _fit_output_scale(student, donor.maps, targets)
+    return HeadTraining(student, donor.maps, targets, settings.epochs, settings)
 
 
 @dataclass(frozen=True)

@@ -31,15 +31,27 @@ import torch
 
 from compactrig.engine.bank import ModelBank
 from compactrig.engine.bank_writer import check_session_name, write_model
-from compactrig.engine.distill import DistillSettings, HeldOut, distill_unit, trunk_maps
+from compactrig.engine.distill import DistillSettings, Donor, HeldOut, distill_unit, trunk_maps
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import Cancelled, Predictor
+from compactrig.engine.layout import parameter_count
 from compactrig.engine.readout_features import outputs_and_grid
 from compactrig.engine.ridge import TrialSums, pearson, within_training_range
 from compactrig.engine.scale_readout import FINEST_GRID, SCALES, describe_scales, fit_scale_readout, scale_features
 from compactrig.stimuli.distillation_images import distillation_images
 
 IMAGE_ID = re.compile(r"^image(\d+)$")
+WIDE_HEAD = 10
+"""Stage-2 channels of a donor with a wide head. A student keeps its donor's stages 0-1 and retrains stage
+2's channel mixing onwards, so a donor from the narrow majority (the published models' median is 3 stage-2
+channels) may leave it little to learn with. On 9 units of session 190923 (every 4th; NOTES.md, session 13),
+students from the best-matching of the published models with 10 or more stage-2 channels within the cap
+beat those from the best-matching donor of any width on 7 units (r +0.027 on average); on session 201025,
+where only 12 such models remain once its own are set aside, they were worse (median ratio 0.900x against
+0.920x). Hence both are tried per unit (``DistillSettings.trial_epochs``)."""
+DONOR_MAPS_KEPT = 3
+"""Donors whose frozen-part output stays in memory (~0.5 GB each for 600 recorded images): units are taken
+in the order of their donors, so a few suffice."""
 MIN_IMAGES = 50
 """Images with responses below which no compact model is attempted (a fifth is held out)."""
 Progress = Callable[[str, float], None]
@@ -133,21 +145,26 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
     held_out_readout = readout.predict(within_training_range(natural[fitting], natural[validation]))
     means = trials.means
     shared_seconds = time.monotonic() - started
-    donors = [_donor(outputs[fitting], means[fitting, k], neuron_ids) for k in range(len(units))]
+    wide = _wide_heads(bank, neuron_ids, settings.distill.max_parameters)
+    candidates = [_donors(outputs[fitting], means[fitting, k], neuron_ids, wide) for k in range(len(units))]
     results: dict[int, NewNeuron] = {}
-    cached: tuple[str, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
-    for k in sorted(range(len(units)), key=lambda k: donors[k]):  # units sharing a donor share its maps
+    donor_maps: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+    for k in sorted(range(len(units)), key=lambda k: candidates[k]):  # units sharing donors share their maps
         if cancelled is not None and cancelled():
             raise Cancelled()
-        unit, donor_id = units[k], donors[k]
+        unit = units[k]
         unit_started = time.monotonic()
-        donor = bank.model(donor_id)
-        if cached is None or cached[0] != donor_id:
-            cached = (donor_id, trunk_maps(donor, extra_pixels), trunk_maps(donor, pixels[validation]),
-                      trunk_maps(donor, probe_pixels))
-        _, maps, validation_maps, probe_maps = cached
-        held_out = HeldOut(validation_maps, means[validation, k], probe_maps)
-        distilled = distill_unit(donor, donor_id, maps, targets[k], held_out, settings.distill,
+        donors = []
+        for donor_id in candidates[k]:
+            donor = bank.model(donor_id)
+            if donor_id not in donor_maps:
+                donor_maps[donor_id] = (trunk_maps(donor, extra_pixels), trunk_maps(donor, pixels[validation]),
+                                        trunk_maps(donor, probe_pixels))
+            maps, validation_maps, probe_maps = donor_maps[donor_id] = donor_maps.pop(donor_id)  # most recent last
+            donors.append(Donor(donor_id, donor, maps, HeldOut(validation_maps, means[validation, k], probe_maps)))
+        while len(donor_maps) > DONOR_MAPS_KEPT:
+            del donor_maps[next(iter(donor_maps))]
+        distilled = distill_unit(donors, targets[k], settings.distill,
                                  lambda what, f: progress(f"unit {unit}: {what}", f), cancelled)
         readout_r = pearson(held_out_readout[k], means[validation, k])
         seconds = time.monotonic() - unit_started + shared_seconds / len(units)
@@ -164,16 +181,30 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
             "responses": {"repeats_per_image_mean": float(trials.counts[fitting, k].mean())},
             "compact": {"held_out_r": distilled.validation_r, "held_out_r_unpruned": distilled.validation_r_unpruned,
                         "parameters": distilled.n_parameters, "filters": list(distilled.model.filters),
-                        "donor_of_stages_0_1": donor_id, "settings": asdict(settings.distill)},
+                        "donor_of_stages_0_1": distilled.donor, "donors_tried": distilled.trials,
+                        "settings": asdict(settings.distill)},
             "seconds": seconds,
         }
         neuron_id = write_model(Path(out), session, unit, distilled.model, provenance)
         results[k] = NewNeuron(neuron_id, unit, readout_r, distilled.validation_r, distilled.n_parameters,
-                               distilled.model.filters, donor_id, seconds)
+                               distilled.model.filters, distilled.donor, seconds)
     return [results[k] for k in range(len(units))]
 
 
-def _donor(outputs: np.ndarray, responses: np.ndarray, neuron_ids: list[str]) -> str:
-    """The bank neuron whose output follows the unit best on the fitted images: it starts the student."""
-    r = [abs(pearson(outputs[:, k], responses)) for k in range(len(neuron_ids))]
-    return neuron_ids[int(np.nanargmax(r))]
+def _wide_heads(bank: ModelBank, neuron_ids: list[str], max_parameters: int) -> list[int]:
+    """Indices (into ``neuron_ids``) of the bank neurons with a wide head (``WIDE_HEAD`` stage-2 channels or
+    more) within the parameter cap."""
+    return [k for k, neuron_id in enumerate(neuron_ids) if bank.info(neuron_id).filters[2] >= WIDE_HEAD
+            and parameter_count(bank.info(neuron_id).filters) <= max_parameters]
+
+
+def _donors(outputs: np.ndarray, responses: np.ndarray, neuron_ids: list[str], wide: list[int]) -> tuple[str, ...]:
+    """The donors a unit's student may start from: the bank neuron whose output follows the unit best on the
+    fitted images, and the best of the ``wide`` ones if that is another."""
+    r = np.nan_to_num([abs(pearson(outputs[:, k], responses)) for k in range(len(neuron_ids))], nan=-1.0)
+    best = [int(np.argmax(r))]
+    if wide:
+        best_wide = wide[int(np.argmax(r[wide]))]
+        if best_wide != best[0]:
+            best.append(best_wide)
+    return tuple(neuron_ids[k] for k in best)

@@ -14,8 +14,8 @@ from compactrig.engine.architecture import CompactModel
 from compactrig.engine.layout import parameter_count
 from compactrig.engine.bank import load_bank, load_directory
 from compactrig.engine.bank_writer import read_provenance, write_model
-from compactrig.engine.distill import (DistilledUnit, DistillSettings, HeldOut, distill_unit, predict_head, trunk_maps,
-                                      without_channels)
+from compactrig.engine.distill import (DistilledUnit, DistillSettings, Donor, HeldOut, HeadTraining, distill_unit,
+                                      predict_head, trunk_maps, without_channels)
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.ridge import pearson
 from compactrig.stimuli.distillation_images import distillation_images
@@ -45,9 +45,8 @@ def distilled_to_stay_itself(donor: CompactModel) -> DistilledUnit:
     own = predict_head(donor, validation_maps)
     noisy = own + np.random.default_rng(0).normal(0, 2 * own.std(), len(own))
     maps = trunk_maps(donor, images(60, seed=11))
-    return distill_unit(donor, "donor", maps, predict_head(donor, maps),
-                        HeldOut(validation_maps, noisy, trunk_maps(donor, PROBE)),
-                        DistillSettings(epochs=0, prune_epochs=1))
+    return distill_unit([Donor("donor", donor, maps, HeldOut(validation_maps, noisy, trunk_maps(donor, PROBE)))],
+                        predict_head(donor, maps), DistillSettings(epochs=0, prune_epochs=1))
 
 
 def follows_on_probe(distilled: DistilledUnit, original: dict[str, torch.Tensor]) -> float:
@@ -121,6 +120,51 @@ def test_a_donor_over_the_parameter_cap_is_cut_where_its_student_changes_least(s
     distilled = distilled_to_stay_itself(donor)
     assert distilled.n_parameters <= DistillSettings().max_parameters
     assert follows_on_probe(distilled, bank.state_dict("201025:51")) >= 0.9
+
+
+def test_training_in_parts_ends_where_one_uninterrupted_training_ends(published_model):
+    """A donor's quick trial is the start of the training its student continues: 2 epochs and then the rest
+    give the same weights as all 4 at once."""
+    maps = trunk_maps(published_model.float(), images(40, seed=5))
+    targets = torch.from_numpy(np.random.default_rng(1).normal(size=40).astype(np.float32))
+    settings = DistillSettings(batch_size=16)
+    students = [CompactModel(published_model.filters).float() for _ in range(2)]
+    for student in students:
+        student.load_state_dict(published_model.state_dict())
+        student.eval()
+    HeadTraining(students[0], maps, targets, 4, settings).run(4)
+    in_parts = HeadTraining(students[1], maps, targets, 4, settings)
+    in_parts.run(2)
+    in_parts.run(10)  # only the 2 epochs left
+    assert in_parts.done == 4
+    for (name, whole), part in zip(students[0].state_dict().items(), students[1].state_dict().values()):
+        assert torch.equal(whole, part), name
+    assert not torch.equal(students[0].state_dict()["layers.Beta.weight"], published_model.state_dict()["layers.Beta.weight"])
+
+
+def test_of_two_donors_the_one_whose_trial_follows_the_held_out_responses_goes_on():
+    """A unit that fires like demo:2, offered demo:0 first and demo:2 second: demo:2's trial follows the noisy
+    held-out responses better, and its student ends exactly as if demo:2 had been the only donor."""
+    bank = load_bank()
+    truth = bank.model("demo:2").float()
+    training_images, held_out_images = images(80, seed=6), images(40, seed=7)
+    targets = predict_head(truth, trunk_maps(truth, training_images))
+    responses = predict_head(truth, trunk_maps(truth, held_out_images))
+    responses = responses + np.random.default_rng(2).normal(0, 0.5 * responses.std(), len(responses))
+
+    def donor(neuron_id: str) -> Donor:
+        model = bank.model(neuron_id).float()
+        return Donor(neuron_id, model, trunk_maps(model, training_images),
+                     HeldOut(trunk_maps(model, held_out_images), responses, trunk_maps(model, PROBE)))
+
+    settings = DistillSettings(epochs=4, trial_epochs=2, prune_epochs=1)
+    chosen = distill_unit([donor("demo:0"), donor("demo:2")], targets, settings)
+    assert chosen.donor == "demo:2" and set(chosen.trials) == {"demo:0", "demo:2"}
+    assert chosen.trials["demo:2"] > chosen.trials["demo:0"]
+    alone = distill_unit([donor("demo:2")], targets, settings)
+    assert alone.trials == {} and alone.model.filters == chosen.model.filters
+    for name, value in alone.model.state_dict().items():
+        assert torch.equal(value, chosen.model.state_dict()[name]), name
 
 
 def test_distillation_images_keep_the_natural_ones_and_shift_by_a_few_pixels():
