@@ -94,12 +94,20 @@ class FoldedModel(nn.Module):
     def last_map(self, prepared: torch.Tensor) -> torch.Tensor:
         """The last stage's map (flipped frame), through the fused convolutions when no gradient is needed."""
         if _FUSED_CONV is not None and prepared.device.type == "cpu" and not torch.is_grad_enabled():
-            x = prepared
-            for conv, relu in self.convs:
-                x = _FUSED_CONV(x, conv.weight, conv.bias, list(conv.padding), list(conv.stride), [1, 1],
-                                conv.groups, "relu" if relu else "none", [None], "")
-            return x
+            return _fused(prepared, self.convs)
         return self.stage_outputs(prepared)[-1]
+
+    def through_depthwise(self, prepared: torch.Tensor, stage: int) -> torch.Tensor:
+        """Stages 0..``stage - 1``, then stage ``stage``'s depthwise (spatial) filters, in the flipped frame and
+        without gradients: the frozen part of a distilled student (``compactrig.engine.distill``)."""
+        convs = self.convs[:2 * stage]  # stage 0, two convolutions per separable stage, then one depthwise
+        with torch.no_grad():
+            if _FUSED_CONV is not None and prepared.device.type == "cpu":
+                return _fused(prepared, convs)
+            x = prepared
+            for conv, relu in convs:
+                x = torch.relu(conv(x)) if relu else conv(x)
+            return x
 
     def stage_outputs(self, prepared: torch.Tensor, last_stage: int = N_STAGES - 1) -> list[torch.Tensor]:
         """Stage maps 0..``last_stage`` (after ReLU, in the flipped frame), differentiable."""
@@ -127,6 +135,14 @@ class FoldedModel(nn.Module):
     def read(self, last_stage: torch.Tensor) -> torch.Tensor:
         """The dense readout of the (flipped) last-stage map: the model's response ``(N,)``."""
         return self.readout(last_stage.contiguous().flatten(1))[:, 0]
+
+
+def _fused(x: torch.Tensor, convs: list[tuple[nn.Conv2d, bool]]) -> torch.Tensor:
+    """``convs`` (each with its ReLU or not) as oneDNN convolutions with the ReLU fused in (no autograd)."""
+    for conv, relu in convs:
+        x = _FUSED_CONV(x, conv.weight, conv.bias, list(conv.padding), list(conv.stride), [1, 1], conv.groups,
+                        "relu" if relu else "none", [None], "")
+    return x
 
 
 class _Stage0ConvReLU(torch.autograd.Function):

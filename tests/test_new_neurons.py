@@ -139,7 +139,8 @@ def test_training_in_parts_ends_where_one_uninterrupted_training_ends(published_
     assert in_parts.done == 4
     for (name, whole), part in zip(students[0].state_dict().items(), students[1].state_dict().values()):
         assert torch.equal(whole, part), name
-    assert not torch.equal(students[0].state_dict()["layers.Beta.weight"], published_model.state_dict()["layers.Beta.weight"])
+    trained_readout = students[0].state_dict()["layers.Beta.weight"]
+    assert not torch.equal(trained_readout, published_model.state_dict()["layers.Beta.weight"])
 
 
 def test_of_two_donors_the_one_whose_trial_follows_the_held_out_responses_goes_on():
