@@ -307,10 +307,10 @@ def distill_unit(donors: list[Donor], targets: np.ndarray, settings: DistillSett
             state = trial
     while parameter_count(state.model.filters) > settings.max_parameters:
         # A donor over the cap: every cut that holds is made; the rest go where the student changes least.
-        trials = [cut(state, stage) for stage in range(1, N_STAGES) if state.model.filters[stage] > 1]
-        if not trials:  # one channel left in every prunable stage: stage 0 alone is over the cap
+        cuts = [cut(state, stage) for stage in range(1, N_STAGES) if state.model.filters[stage] > 1]
+        if not cuts:  # one channel left in every prunable stage: stage 0 alone is over the cap
             break
-        state = max(trials, key=lambda trial: trial.agreement)
+        state = max(cuts, key=lambda trial: trial.agreement)
     final = _in_target_units(state.model, mean, sd)
     return DistilledUnit(final, unpruned_r, state.r, parameter_count(final.filters), chosen.neuron_id, trials)
 
