@@ -4,9 +4,10 @@ For each chosen session (190923 and 201025 by default), the session's own publis
 set aside: the readouts use only the other sessions' models as features (and as donors of early
 filters). ``fit_new_neurons`` gets the first 600 images and their responses (it holds a fifth of
 them out for its own validation); everything is then judged on images 601-1200, which nothing
-was fitted on. Prints per unit the held-out r of the readout, of the compact model and of the
-published model, the compact model's parameters and the time per neuron (the shared bank
-features divided among the units), then the medians and the median ratio compact / published.
+was fitted on. Prints per unit the held-out r (on 601-1200) of the readout, of the compact model and
+of the published model (and the readout's and compact model's r on the fifth held out of the fit),
+the compact model's parameters and the time per neuron (the shared bank features divided among
+the units), then the medians and the median ratios compact / published and readout / published.
 
     python benchmarks/new_neurons.py                          # both sessions, every unit (hours here)
     python benchmarks/new_neurons.py --sessions 190923        # one session, every unit (~1 h here)
@@ -45,18 +46,20 @@ def run_session(data: Path, session: str, every: int, out: Path) -> list[tuple]:
     units = list(range(0, len(own), every))
     began = time.monotonic()
     trials = response_sums(images.ids[:FIT_IMAGES], responses, units)
-    made = fit_new_neurons(published, images.ids[:FIT_IMAGES], images.pixels[:FIT_IMAGES], trials, units,
-                           f"new{session}", out, feature_neurons=others, progress=_stage_printer(began))
-    seconds = (time.monotonic() - began) / len(units)
     test = slice(FIT_IMAGES, len(images.ids))
+    made = fit_new_neurons(published, images.ids[:FIT_IMAGES], images.pixels[:FIT_IMAGES], trials, units,
+                           f"new{session}", out, feature_neurons=others, progress=_stage_printer(began),
+                           judged_pixels=images.pixels[test])
+    seconds = float(np.mean([neuron.seconds for neuron in made]))
     compact = Predictor(load_bank(out)).predict(images.pixels[test], [n.neuron_id for n in made])
     reference = Predictor(published).predict(images.pixels[test], [f"{session}:{n.unit}" for n in made])
     rows = []
     for neuron, predicted, published_prediction in zip(made, compact, reference):
         truth = responses[neuron.unit, test]
-        rows.append((neuron.neuron_id, neuron.readout_r, pearson(predicted, truth),
+        rows.append((neuron.neuron_id, pearson(neuron.readout_judged, truth), pearson(predicted, truth),
                      pearson(published_prediction, truth), neuron.n_parameters, seconds))
-        print(f"{neuron.neuron_id:>14}  compact r {rows[-1][2]:.3f}  published r {rows[-1][3]:.3f}  "
+        print(f"{neuron.neuron_id:>14}  readout r {rows[-1][1]:.3f}  compact r {rows[-1][2]:.3f}  "
+              f"published r {rows[-1][3]:.3f}  "
               f"(validation: readout {neuron.readout_r:.3f}, compact {neuron.compact_r:.3f})  "
               f"{neuron.n_parameters} parameters, filters {list(neuron.filters)}, donor {neuron.donor}", flush=True)
     return rows
@@ -85,9 +88,10 @@ def main() -> None:
     for session in args.sessions.split(","):
         with tempfile.TemporaryDirectory() as out:
             rows = run_session(args.data, session, args.every, Path(out))
-        compact, reference = np.array([r[2] for r in rows]), np.array([r[3] for r in rows])
-        print(f"session {session}: {len(rows)} units; median held-out r compact {np.median(compact):.3f}, "
-              f"published {np.median(reference):.3f}; median ratio {np.median(compact / reference):.3f}; "
+        readout, compact, reference = (np.array([r[k] for r in rows]) for k in (1, 2, 3))
+        print(f"session {session}: {len(rows)} units; median held-out r readout {np.median(readout):.3f}, "
+              f"compact {np.median(compact):.3f}, published {np.median(reference):.3f}; median ratio "
+              f"compact {np.median(compact / reference):.3f} (readout {np.median(readout / reference):.3f}); "
               f"parameters max {max(r[4] for r in rows)}; {rows[0][5]:.0f} s per neuron")
 
 

@@ -77,6 +77,9 @@ class NewNeuron:
     filters: tuple[int, ...]
     donor: str
     seconds: float
+    readout_judged: np.ndarray | None = None
+    """The readout's predictions of ``judged_pixels`` (``fit_new_neurons``), when given: a benchmark judges the
+    readout on the same images as the compact and the published models, so what distillation loses shows."""
 
 
 def response_sums(image_ids: list[str], responses: np.ndarray, units: list[int]) -> TrialSums:
@@ -109,11 +112,13 @@ def response_sums(image_ids: list[str], responses: np.ndarray, units: list[int])
 def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, trials: TrialSums,
                     units: list[int], session: str, out: Path, settings: NewNeuronSettings = NewNeuronSettings(),
                     progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
-                    feature_neurons: list[str] | None = None, unit_names: list[str] | None = None) -> list[NewNeuron]:
+                    feature_neurons: list[str] | None = None, unit_names: list[str] | None = None,
+                    judged_pixels: np.ndarray | None = None) -> list[NewNeuron]:
     """Fit, distill, prune and write a compact model for each unit: ``trials`` holds the responses per image
     (rows, as ``image_ids``) and unit (columns); ``units`` are the units' numbers in the new ids
     ``SESSION:UNIT`` (a recording's rows, ``response_sums``; a live session's unit numbers), and
-    ``unit_names`` what the recording called them (kept in the provenance)."""
+    ``unit_names`` what the recording called them (kept in the provenance). The readout also predicts
+    ``judged_pixels`` (images nothing is fitted on) when given (``NewNeuron.readout_judged``)."""
     check_session_name(session)
     progress = progress or (lambda what, fraction: None)
     started = time.monotonic()
@@ -145,6 +150,10 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
     held_out_readout = readout.predict(within_training_range(natural[fitting], natural[validation]))
     means = trials.means
     shared_seconds = time.monotonic() - started
+    judged_readout = None  # not part of making the models, so not in their time
+    if judged_pixels is not None:
+        _, judged = features(judged_pixels, "bank features of the judged images")
+        judged_readout = readout.predict(within_training_range(natural[fitting], judged))
     wide = _wide_heads(bank, neuron_ids, settings.distill.max_parameters)
     candidates = [_donors(outputs[fitting], means[fitting, k], neuron_ids, wide) for k in range(len(units))]
     results: dict[int, NewNeuron] = {}
@@ -187,7 +196,8 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
         }
         neuron_id = write_model(Path(out), session, unit, distilled.model, provenance)
         results[k] = NewNeuron(neuron_id, unit, readout_r, distilled.validation_r, distilled.n_parameters,
-                               distilled.model.filters, distilled.donor, seconds)
+                               distilled.model.filters, distilled.donor, seconds,
+                               None if judged_readout is None else judged_readout[k])
     return [results[k] for k in range(len(units))]
 
 

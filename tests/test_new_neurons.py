@@ -19,6 +19,7 @@ from compactrig.engine.distill import (DistilledUnit, DistillSettings, Donor, He
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.ridge import pearson
 from compactrig.stimuli.distillation_images import distillation_images
+from compactrig.stimuli.new_neurons import NewNeuronSettings, fit_new_neurons, response_sums
 from compactrig.stimuli.probes import probe_family
 from compactrig.stimuli.textures import pink_noise_images
 
@@ -225,3 +226,23 @@ def test_neurons_fit_makes_compact_models_that_follow_a_new_unit_and_every_comma
     assert bad.returncode == 2 and "units [5] are not rows of the responses (it has 2 neurons)" in bad.stderr
     named = cli(*common, "--session", "to-day", "--out", str(tmp_path / "b3"))
     assert named.returncode == 2 and "session name 'to-day': use letters and digits only" in named.stderr
+
+
+def test_the_readout_also_predicts_images_nothing_was_fitted_on(tmp_path):
+    """What a benchmark needs to show where distillation loses: the readout's predictions of images the
+    caller names, the same readout whose held-out r the provenance reports, following the unit's truth
+    (the demo dot detector, independent float64 evaluation) on images it never saw."""
+    recorded, unseen = images(80, seed=4), images(40, seed=20)
+    truth = evaluate(load_bank().state_dict("demo:2"), np.concatenate([recorded, unseen]))
+    rate = 2 + 3 * (truth - truth.mean()) / truth.std()
+    responses = rate[None, :80, None] + np.random.default_rng(0).normal(0, 0.5, (1, 80, 3))
+    ids = [f"image{k + 1:04d}" for k in range(80)]
+    trials = response_sums(ids, responses, [0])
+    settings = NewNeuronSettings(distill=DistillSettings(epochs=1, prune_epochs=1))
+    made, = fit_new_neurons(load_bank(), ids, recorded, trials, [0], "today", tmp_path / "bank", settings,
+                            judged_pixels=np.concatenate([recorded, unseen]))
+    provenance = read_provenance(tmp_path / "bank")["today:0"]
+    held_out = [ids.index(i) for i in provenance["images"]["held_out"]]
+    assert pearson(made.readout_judged[held_out], responses[0, held_out].mean(axis=1)) == pytest.approx(
+        provenance["readout"]["held_out_r"], abs=1e-9)
+    assert pearson(made.readout_judged[80:], truth[80:]) > 0.9
