@@ -100,14 +100,10 @@ class FoldedModel(nn.Module):
     def through_depthwise(self, prepared: torch.Tensor, stage: int) -> torch.Tensor:
         """Stages 0..``stage - 1``, then stage ``stage``'s depthwise (spatial) filters, in the flipped frame and
         without gradients: the frozen part of a distilled student (``compactrig.engine.distill``)."""
-        convs = self.convs[:2 * stage]  # stage 0, two convolutions per separable stage, then one depthwise
         with torch.no_grad():
             if _FUSED_CONV is not None and prepared.device.type == "cpu":
-                return _fused(prepared, convs)
-            x = prepared
-            for conv, relu in convs:
-                x = torch.relu(conv(x)) if relu else conv(x)
-            return x
+                return _fused(prepared, self.convs[:2 * stage])  # stage 0, two per separable stage, one depthwise
+            return self.stages[3 * (stage - 1)](self.stage_outputs(prepared, stage - 1)[-1])
 
     def stage_outputs(self, prepared: torch.Tensor, last_stage: int = N_STAGES - 1) -> list[torch.Tensor]:
         """Stage maps 0..``last_stage`` (after ReLU, in the flipped frame), differentiable."""
