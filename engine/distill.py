@@ -34,7 +34,7 @@ donor's students one channel wide at stage 4; on one unit of 190923 the held-out
 0.53). "Held-out r" is judged twice, because the recorded held-out images are few:
 r against their responses (on 120 images its standard error is ~0.05, four times the 0.012 that
 2% of an r of 0.6 allows, so alone it lets noise decide the cuts), and r between the pruned and the unpruned
-student on those images and their other versions (``distillation_images``; no responses needed; on
+student on those images and their gaudy, texture and shifted versions (no responses needed; on
 session 190923 this kept the pruned students 0.01 closer to the recorded test responses).
 """
 
@@ -63,9 +63,7 @@ FROZEN = ("layers.layer0_", "layers.layer1_", "layers.layer2_conv_depth")
 class DistillSettings:
     """How a student is trained and pruned."""
 
-    epochs: int = 24
-    """Passes over the distillation images (nine per fitted image, ``compactrig.stimuli.distillation_images``;
-    on session 190923, 24 passes over them followed the readout on new images better than 16, by r 0.005-0.009)."""
+    epochs: int = 40
     batch_size: int = 64
     learning_rate: float = 0.01
     """Adam's step for each weight tensor, relative to the tensor's RMS (a donor's readout weights are
@@ -78,10 +76,10 @@ class DistillSettings:
     unpruned student's."""
     prune_fraction: float = 0.25
     """Share of a stage's channels removed at each pruning step."""
-    prune_epochs: int = 3
+    prune_epochs: int = 6
     """Fine-tuning after each pruning step."""
     max_parameters: int = 20_000
-    trial_epochs: int = 4
+    trial_epochs: int = 8
     """With more than one donor, each student trains this many epochs, and the one whose held-out r is highest
     goes on (on 8 units of session 190923 this picked the donor whose pruned student was better on 7)."""
     seed: int = 0

@@ -175,22 +175,13 @@ def test_of_two_donors_the_one_whose_trial_follows_the_held_out_responses_goes_o
         assert torch.equal(value, chosen.model.state_dict()[name]), name
 
 
-def test_distillation_images_are_the_natural_ones_turned_mirrored_and_a_share_of_gaudy_texture_shifted():
-    natural = images(6, seed=3)
+def test_distillation_images_keep_the_natural_ones_and_shift_by_a_few_pixels():
+    natural = images(5, seed=3)
     pixels, kinds = distillation_images(natural, seed=0)
-    assert kinds == (["natural"] * 6 + ["turned or mirrored"] * 42 + ["gaudy"] * 2 + ["texture"] * 2
-                     + ["shifted"] * 2)
-    assert np.array_equal(pixels[:6], natural)
-    # Each image's seven versions are the square's seven other symmetries, each once (turns counter-clockwise).
-    symmetries = [lambda im, k=k: np.rot90(im, k) for k in (1, 2, 3)] + \
-        [np.fliplr, np.flipud, lambda im: np.transpose(im, (1, 0, 2)), lambda im: np.fliplr(np.rot90(im))]
-    for i, image in enumerate(natural):
-        versions = pixels[6 + i::6][:7]
-        matched = [next(j for j, turn in enumerate(symmetries) if np.array_equal(turn(image), version))
-                   for version in versions]
-        assert sorted(matched) == list(range(7))
-    assert set(np.unique(pixels[48:50])) <= {0, 255}
-    for original, moved in zip(natural[4:], pixels[52:]):
+    assert kinds == ["natural"] * 5 + ["gaudy"] * 5 + ["texture"] * 5 + ["shifted"] * 5
+    assert np.array_equal(pixels[:5], natural)
+    assert set(np.unique(pixels[5:10])) <= {0, 255}
+    for original, moved in zip(natural, pixels[15:]):
         best = min(np.abs(np.roll(original, (dy, dx), axis=(0, 1))[8:-8, 8:-8].astype(int) - moved[8:-8, 8:-8]).mean()
                    for dy in range(-4, 5) for dx in range(-4, 5))
         assert best == 0

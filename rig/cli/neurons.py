@@ -33,7 +33,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     fit.add_argument("--out", type=Path, required=True, help="bank folder to write (created; existing ids replaced)")
     fit.add_argument("--features", default=None,
                      help="comma-separated bank neuron ids whose outputs the readouts use (default: all)")
-    fit.add_argument("--epochs", type=int, default=None, help="distillation epochs (default 24)")
+    fit.add_argument("--epochs", type=int, default=None, help="distillation epochs (default 40)")
     fit.add_argument("--prune-epochs", type=int, default=None, help="fine-tuning epochs after each pruning step "
                                                                     "(default 6)")
     fit.set_defaults(run=run_fit)
