@@ -10,6 +10,7 @@ from PIL import Image
 
 from conftest import run_cli
 from independent_model import evaluate
+from compactrig.engine import fast_predict
 from compactrig.engine.architecture import CompactModel
 from compactrig.engine.layout import parameter_count
 from compactrig.engine.bank import load_bank, load_directory
@@ -61,7 +62,14 @@ def follows_on_probe(distilled: DistilledUnit, original: dict[str, torch.Tensor]
     return pearson(evaluate(pruned, PROBE), evaluate(original, PROBE))
 
 
-def test_the_frozen_part_then_the_head_is_the_whole_published_model(published_model, shared_data):
+@pytest.mark.parametrize("fused", [True, False], ids=["oneDNN", "eager"])
+def test_the_frozen_part_then_the_head_is_the_whole_published_model(published_model, shared_data, fused, monkeypatch):
+    """On both of the frozen part's paths: oneDNN's fused convolutions (this CPU) and the eager one that runs
+    where oneDNN is missing and on a GPU."""
+    if fused and fast_predict._FUSED_CONV is None:
+        pytest.fail("this torch build has no oneDNN fused convolution: the fused path cannot be checked here")
+    if not fused:
+        monkeypatch.setattr(fast_predict, "_FUSED_CONV", None)
     pixels = images(6)
     whole = evaluate(load_directory(shared_data / "data_compact_models").state_dict("201025:5"), pixels)
     split = predict_head(published_model, trunk_maps(published_model, pixels))
