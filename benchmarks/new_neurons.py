@@ -12,6 +12,11 @@ the units), then the medians and the median ratios compact / published and reado
     python benchmarks/new_neurons.py                          # both sessions, every unit (hours here)
     python benchmarks/new_neurons.py --sessions 190923        # one session, every unit (~1 h here)
     python benchmarks/new_neurons.py --sessions 190923 --every 4   # every 4th unit (~25 min here)
+
+``--teacher published`` distils the compact models from the units' own published models instead of the
+readout (the readout is still fitted and printed). No lab has that teacher for a new neuron; it is the best
+teacher there can be, so the compact models' ratio then is what distillation and pruning alone reach: the
+ceiling of the method, whatever readout is put in front of it.
 """
 
 from __future__ import annotations
@@ -31,13 +36,13 @@ from compactrig.engine.bank import load_bank, load_directory
 from compactrig.engine.fast_predict import Predictor
 from compactrig.engine.image_files import read_images
 from compactrig.engine.ridge import pearson
-from compactrig.stimuli.new_neurons import fit_new_neurons, response_sums
+from compactrig.stimuli.new_neurons import Teacher, fit_new_neurons, response_sums
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "v4_compact_models"
 FIT_IMAGES = 600
 
 
-def run_session(data: Path, session: str, every: int, out: Path) -> list[tuple]:
+def run_session(data: Path, session: str, every: int, out: Path, teacher: str) -> list[tuple]:
     published = load_directory(data / "data_compact_models")
     images = read_images(data / "data_V4_responses" / "images" / f"images_{session}.zip")
     responses = np.load(data / "data_V4_responses" / "responses_repeat_averaged" / f"responses_{session}.npy")
@@ -47,9 +52,14 @@ def run_session(data: Path, session: str, every: int, out: Path) -> list[tuple]:
     began = time.monotonic()
     trials = response_sums(images.ids[:FIT_IMAGES], responses, units)
     test = slice(FIT_IMAGES, len(images.ids))
+    own_models = None
+    if teacher == "published":
+        own_ids = [f"{session}:{unit}" for unit in units]
+        own_models = Teacher(f"published models of session {session}",
+                             lambda pixels: Predictor(published).predict(pixels, own_ids))
     made = fit_new_neurons(published, images.ids[:FIT_IMAGES], images.pixels[:FIT_IMAGES], trials, units,
                            f"new{session}", out, feature_neurons=others, progress=_stage_printer(began),
-                           judged_pixels=images.pixels[test])
+                           judged_pixels=images.pixels[test], teacher=own_models)
     seconds = float(np.mean([neuron.seconds for neuron in made]))
     compact = Predictor(load_bank(out)).predict(images.pixels[test], [n.neuron_id for n in made])
     reference = Predictor(published).predict(images.pixels[test], [f"{session}:{n.unit}" for n in made])
@@ -83,13 +93,16 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("COMPACTRIG_SHARED_DATA", DEFAULT_DATA)))
     parser.add_argument("--sessions", default="190923,201025")
     parser.add_argument("--every", type=int, default=1, help="every Nth unit of the session")
+    parser.add_argument("--teacher", choices=("readout", "published"), default="readout",
+                        help="what labels the distillation images (published: the ceiling of distillation alone)")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     for session in args.sessions.split(","):
         with tempfile.TemporaryDirectory() as out:
-            rows = run_session(args.data, session, args.every, Path(out))
+            rows = run_session(args.data, session, args.every, Path(out), args.teacher)
         readout, compact, reference = (np.array([r[k] for r in rows]) for k in (1, 2, 3))
-        print(f"session {session}: {len(rows)} units; median held-out r readout {np.median(readout):.3f}, "
+        print(f"session {session}, teacher {args.teacher}: {len(rows)} units; median held-out r readout "
+              f"{np.median(readout):.3f}, "
               f"compact {np.median(compact):.3f}, published {np.median(reference):.3f}; median ratio "
               f"compact {np.median(compact / reference):.3f} (readout {np.median(readout / reference):.3f}); "
               f"parameters max {max(r[4] for r in rows)}; {rows[0][5]:.0f} s per neuron")

@@ -66,6 +66,17 @@ class NewNeuronSettings:
 
 
 @dataclass(frozen=True)
+class Teacher:
+    """What labels the distillation images instead of the readout, for diagnostics: given the units' own
+    published models (``benchmarks/new_neurons.py --teacher published``), distillation has the best teacher
+    there is, so the compact models' r shows how far distillation itself can go."""
+
+    name: str
+    predict: Callable[[np.ndarray], np.ndarray]
+    """``(units, images)`` responses, units as ``fit_new_neurons``' ``units``, for uint8 ``(N, 112, 112, 3)``."""
+
+
+@dataclass(frozen=True)
 class NewNeuron:
     """One unit's result: its id in the new bank and how well each step predicts held-out images."""
 
@@ -113,12 +124,14 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
                     units: list[int], session: str, out: Path, settings: NewNeuronSettings = NewNeuronSettings(),
                     progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
                     feature_neurons: list[str] | None = None, unit_names: list[str] | None = None,
-                    judged_pixels: np.ndarray | None = None) -> list[NewNeuron]:
+                    judged_pixels: np.ndarray | None = None, teacher: Teacher | None = None) -> list[NewNeuron]:
     """Fit, distill, prune and write a compact model for each unit: ``trials`` holds the responses per image
     (rows, as ``image_ids``) and unit (columns); ``units`` are the units' numbers in the new ids
     ``SESSION:UNIT`` (a recording's rows, ``response_sums``; a live session's unit numbers), and
     ``unit_names`` what the recording called them (kept in the provenance). The readout also predicts
-    ``judged_pixels`` (images nothing is fitted on) when given (``NewNeuron.readout_judged``)."""
+    ``judged_pixels`` (images nothing is fitted on) when given (``NewNeuron.readout_judged``). A ``teacher``,
+    when given, labels the distillation images in the readout's place (the readout is still fitted and
+    judged)."""
     check_session_name(session)
     progress = progress or (lambda what, fraction: None)
     started = time.monotonic()
@@ -144,9 +157,11 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
                                                             trials.sumsq[fitting]), len(neuron_ids), seed=settings.seed)
     extra_pixels, kinds = distillation_images(pixels[fitting], seed=settings.seed)
     probe_pixels, _ = distillation_images(pixels[validation], seed=settings.seed + 1)  # pruning's held-out images
-    _, extra = features(extra_pixels[len(fitting):], "bank features of the distillation images")
-    teach_features = np.concatenate([natural[fitting], extra])
-    targets = readout.predict(within_training_range(natural[fitting], teach_features))
+    if teacher is None:
+        _, extra = features(extra_pixels[len(fitting):], "bank features of the distillation images")
+        targets = readout.predict(within_training_range(natural[fitting], np.concatenate([natural[fitting], extra])))
+    else:
+        targets = np.asarray(teacher.predict(extra_pixels), dtype=np.float64)
     held_out_readout = readout.predict(within_training_range(natural[fitting], natural[validation]))
     means = trials.means
     shared_seconds = time.monotonic() - started
@@ -191,6 +206,7 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
             "compact": {"held_out_r": distilled.validation_r, "held_out_r_unpruned": distilled.validation_r_unpruned,
                         "parameters": distilled.n_parameters, "filters": list(distilled.model.filters),
                         "donor_of_stages_0_1": distilled.donor, "donors_tried": distilled.trials,
+                        "teacher": "readout" if teacher is None else teacher.name,
                         "settings": asdict(settings.distill)},
             "seconds": seconds,
         }
