@@ -162,6 +162,9 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
         targets = readout.predict(within_training_range(natural[fitting], np.concatenate([natural[fitting], extra])))
     else:
         targets = np.asarray(teacher.predict(extra_pixels), dtype=np.float64)
+        if targets.shape != (len(units), len(extra_pixels)):
+            raise CompactRigError(f"teacher {teacher.name} answered shape {targets.shape} for {len(extra_pixels)} "
+                                  f"images; expected ({len(units)} units, {len(extra_pixels)} images)")
     held_out_readout = readout.predict(within_training_range(natural[fitting], natural[validation]))
     means = trials.means
     shared_seconds = time.monotonic() - started
