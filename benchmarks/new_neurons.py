@@ -52,17 +52,17 @@ def run_session(data: Path, session: str, every: int, out: Path, teacher: str) -
     began = time.monotonic()
     trials = response_sums(images.ids[:FIT_IMAGES], responses, units)
     test = slice(FIT_IMAGES, len(images.ids))
-    own_models = None
-    if teacher == "published":
-        own_ids = [f"{session}:{unit}" for unit in units]
-        own_models = Teacher(f"published models of session {session}",
-                             lambda pixels: Predictor(published).predict(pixels, own_ids))
+    own_ids = [f"{session}:{unit}" for unit in units]
+    own_models = Predictor(published)
+    published_teacher = Teacher(f"published models of session {session}",
+                                lambda pixels: own_models.predict(pixels, own_ids))
     made = fit_new_neurons(published, images.ids[:FIT_IMAGES], images.pixels[:FIT_IMAGES], trials, units,
                            f"new{session}", out, feature_neurons=others, progress=_stage_printer(began),
-                           judged_pixels=images.pixels[test], teacher=own_models)
+                           judged_pixels=images.pixels[test],
+                           teacher=published_teacher if teacher == "published" else None)
     seconds = float(np.mean([neuron.seconds for neuron in made]))
     compact = Predictor(load_bank(out)).predict(images.pixels[test], [n.neuron_id for n in made])
-    reference = Predictor(published).predict(images.pixels[test], [f"{session}:{n.unit}" for n in made])
+    reference = own_models.predict(images.pixels[test], own_ids)  # made is in the order of units
     rows = []
     for neuron, predicted, published_prediction in zip(made, compact, reference):
         truth = responses[neuron.unit, test]
@@ -102,8 +102,7 @@ def main() -> None:
             rows = run_session(args.data, session, args.every, Path(out), args.teacher)
         readout, compact, reference = (np.array([r[k] for r in rows]) for k in (1, 2, 3))
         print(f"session {session}, teacher {args.teacher}: {len(rows)} units; median held-out r readout "
-              f"{np.median(readout):.3f}, "
-              f"compact {np.median(compact):.3f}, published {np.median(reference):.3f}; median ratio "
+              f"{np.median(readout):.3f}, compact {np.median(compact):.3f}, published {np.median(reference):.3f}; median ratio "
               f"compact {np.median(compact / reference):.3f} (readout {np.median(readout / reference):.3f}); "
               f"parameters max {max(r[4] for r in rows)}; {rows[0][5]:.0f} s per neuron")
 
