@@ -251,6 +251,8 @@ class DistilledUnit:
     donor: str
     trials: dict[str, float]
     """Each donor tried and its student's held-out r after the trial (empty when there was one donor)."""
+    validation_predictions: np.ndarray
+    """The model's predictions of the held-out images (``Donor.held_out``), in the targets' units."""
 
 
 def distill_unit(donors: list[Donor], targets: np.ndarray, settings: DistillSettings = DistillSettings(),
@@ -312,7 +314,8 @@ def distill_unit(donors: list[Donor], targets: np.ndarray, settings: DistillSett
             break
         state = max(cuts, key=lambda trial: trial.agreement)
     final = _in_target_units(state.model, mean, sd)
-    return DistilledUnit(final, unpruned_r, state.r, parameter_count(final.filters), chosen.neuron_id, trials)
+    return DistilledUnit(final, unpruned_r, state.r, parameter_count(final.filters), chosen.neuron_id, trials,
+                         predict_head(final, state.held_out.maps).astype(np.float64))
 
 
 def _started(donor: Donor, targets: torch.Tensor, settings: DistillSettings) -> HeadTraining:

@@ -35,6 +35,7 @@ from compactrig.engine.distill import DistillSettings, Donor, HeldOut, distill_u
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import Cancelled, Predictor
 from compactrig.engine.layout import parameter_count
+from compactrig.engine.r2_er import r2_er
 from compactrig.engine.readout_features import outputs_and_grid
 from compactrig.engine.ridge import TrialSums, pearson, within_training_range
 from compactrig.engine.scale_readout import FINEST_GRID, SCALES, describe_scales, fit_scale_readout, scale_features
@@ -88,6 +89,10 @@ class NewNeuron:
     filters: tuple[int, ...]
     donor: str
     seconds: float
+    readout_r2_er: float = float("nan")
+    compact_r2_er: float = float("nan")
+    """Noise-corrected R^2 (Pospisil & Bair, the paper's measure) of the readout and of the compact model on the
+    held-out images, where the recording has two or more repeats of enough of them (NaN otherwise)."""
     readout_judged: np.ndarray | None = None
     """The readout's predictions of ``judged_pixels`` (``fit_new_neurons``), when given: a benchmark judges the
     readout on the same images as the compact and the published models, so what distillation loses shows."""
@@ -194,6 +199,9 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
         distilled = distill_unit(donors, targets[k], settings.distill,
                                  lambda what, f: progress(f"unit {unit}: {what}", f), cancelled)
         readout_r = pearson(held_out_readout[k], means[validation, k])
+        held_out_trials = (trials.sums[validation, k], trials.sumsq[validation, k], trials.counts[validation, k])
+        readout_r2_er = r2_er(held_out_readout[k], *held_out_trials)
+        compact_r2_er = r2_er(distilled.validation_predictions, *held_out_trials)
         seconds = time.monotonic() - unit_started + shared_seconds / len(units)
         provenance = {
             "made_by": "compactrig neurons fit",
@@ -202,11 +210,13 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
             "readout": {"features": describe_scales(len(neuron_ids)), "feature_neurons": neuron_ids,
                         "bank": bank.identity(), "scales": list(SCALES),
                         "penalty_alpha": [float(a) for a in readout.alphas[k]],
-                        "held_out_r": readout_r, "cross_validated_r": float(readout.held_out_r[k])},
+                        "held_out_r": readout_r, "held_out_r2_er": _finite_or_none(readout_r2_er),
+                        "cross_validated_r": float(readout.held_out_r[k])},
             "images": {"fitted": [image_ids[i] for i in fitting], "held_out": [image_ids[i] for i in validation],
                        "distillation": {kind: kinds.count(kind) for kind in dict.fromkeys(kinds)}},
             "responses": {"repeats_per_image_mean": float(trials.counts[fitting, k].mean())},
-            "compact": {"held_out_r": distilled.validation_r, "held_out_r_unpruned": distilled.validation_r_unpruned,
+            "compact": {"held_out_r": distilled.validation_r, "held_out_r2_er": _finite_or_none(compact_r2_er),
+                        "held_out_r_unpruned": distilled.validation_r_unpruned,
                         "parameters": distilled.n_parameters, "filters": list(distilled.model.filters),
                         "donor_of_stages_0_1": distilled.donor, "donors_tried": distilled.trials,
                         "teacher": "readout" if teacher is None else teacher.name,
@@ -215,9 +225,14 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
         }
         neuron_id = write_model(Path(out), session, unit, distilled.model, provenance)
         results[k] = NewNeuron(neuron_id, unit, readout_r, distilled.validation_r, distilled.n_parameters,
-                               distilled.model.filters, distilled.donor, seconds,
+                               distilled.model.filters, distilled.donor, seconds, readout_r2_er, compact_r2_er,
                                None if judged_readout is None else judged_readout[k])
     return [results[k] for k in range(len(units))]
+
+
+def _finite_or_none(value: float) -> float | None:
+    """JSON has no NaN: a measure that cannot be computed (no repeats) is null."""
+    return float(value) if np.isfinite(value) else None
 
 
 def _wide_heads(bank: ModelBank, neuron_ids: list[str], max_parameters: int) -> list[int]:

@@ -163,6 +163,7 @@ def test_make_compact_models_writes_a_bank_of_the_units_that_models_offers_and_i
     provenance = read_provenance(folder)
     assert provenance["day1:1"]["recorded_unit"] == "unit1"
     assert provenance["day1:1"]["compact"]["parameters"] <= 20_000
+    assert provenance["day1:1"]["compact"]["held_out_r2_er"] is None, "one repeat per image: no noise-corrected R^2"
     held_out = provenance["day1:1"]["images"]["held_out"]
     rows = stored(tmp_path / "day1", "SELECT p.image_id, r.count FROM responses r JOIN presentations p "
                                      "ON p.ord = r.ord WHERE r.unit = 'unit1' AND p.aborted = 0")

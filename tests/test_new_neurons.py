@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,7 @@ from PIL import Image
 
 from conftest import run_cli
 from independent_model import evaluate
+from test_r2_er import direct_r2_er
 from compactrig.engine import fast_predict
 from compactrig.engine.architecture import CompactModel
 from compactrig.engine.layout import parameter_count
@@ -227,6 +230,14 @@ def test_neurons_fit_makes_compact_models_that_follow_a_new_unit_and_every_comma
     assert predicted.returncode == 0, predicted.stderr
     values = np.load(tmp_path / "predicted.npy")[0]
     assert np.corrcoef(values[held_out], truth[held_out])[0, 1] > 0.9
+    # the paper's measure on the held-out images, from the written model (independent float64 evaluation) and
+    # the repeats themselves
+    compact = evaluate(load_directory(tmp_path / "bank").state_dict("today:0"), pixels[held_out])
+    expected = direct_r2_er(compact, [row[~np.isnan(row)] for row in trials[0, held_out]])
+    assert provenance["compact"]["held_out_r2_er"] == pytest.approx(expected, abs=1e-3) and expected > 0.8
+    printed = re.search(r"r2_ER readout [-0-9.]+, compact ([-0-9.]+)", result.stdout)
+    assert printed and float(printed.group(1)) == pytest.approx(expected, abs=2e-3), result.stdout
+    assert 0.8 < provenance["readout"]["held_out_r2_er"] < 1.2
 
     common = ["neurons", "fit", "--bank", "demo", "--images", str(folder),
               "--responses", str(tmp_path / "responses.npy")]

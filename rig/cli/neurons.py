@@ -76,7 +76,10 @@ def run_fit(args: argparse.Namespace) -> int:
         for bar, _ in bars.values():
             bar.close()
     for neuron in made:
-        print(f"{neuron.neuron_id}: held-out r readout {neuron.readout_r:.3f}, compact {neuron.compact_r:.3f}; "
+        noise_corrected = (f", r2_ER readout {neuron.readout_r2_er:.3f}, compact {neuron.compact_r2_er:.3f}"
+                           if np.isfinite(neuron.compact_r2_er) else "")
+        print(f"{neuron.neuron_id}: held-out r readout {neuron.readout_r:.3f}, compact {neuron.compact_r:.3f}"
+              f"{noise_corrected}; "
               f"{neuron.n_parameters} parameters, filters {list(neuron.filters)}; {neuron.seconds:.0f} s")
     print(f"Wrote {len(made)} compact model(s) to {args.out}")
     return 0
