@@ -186,13 +186,14 @@ def test_lsl_disconnect_marks_missing_and_reconnects(stream_name):
     assert lost and lost[0].counts is None and lost[0].order == 1
     assert any("failed" in m for m in guard.messages())
     assert first[0].counts == {"1": 1.0}, "what was received is kept"
-    _revived = spike_outlet(stream_name, stream_name)  # the acquisition system is back (kept alive)
+    revived = spike_outlet(stream_name, stream_name)  # the acquisition system is back
     deadline = time.monotonic() + 20
     while not guard.connected and time.monotonic() < deadline:
         guard.collect(pylsl.local_clock())
         time.sleep(0.05)
     assert guard.connected and any("reconnected" in m for m in guard.messages())
     guard.close()
+    del revived  # kept alive until here: an outlet that is collected closes its stream
 
 
 def test_lsl_count_stream_stall_times_out(stream_name):
