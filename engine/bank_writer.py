@@ -10,6 +10,7 @@ stored beside it in ``provenance.json`` (one entry per neuron id).
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -48,9 +49,22 @@ def write_model(folder: Path, session: str, index: int, model: CompactModel, pro
              lambda path: np.save(path, np.array(model.filters, dtype=np.int64), allow_pickle=False))
     neuron_id = f"{session}:{index}"
     record = read_provenance(folder)
-    record[neuron_id] = provenance
-    _replace(folder / PROVENANCE_FILE, lambda path: path.write_text(json.dumps(record, indent=1, sort_keys=True)))
+    record[neuron_id] = _strict_json(provenance)
+    _replace(folder / PROVENANCE_FILE, lambda path: path.write_text(json.dumps(record, indent=1, sort_keys=True,
+                                                                               allow_nan=False)))
     return neuron_id
+
+
+def _strict_json(value):
+    """``value`` with every NaN or infinity as null: JSON has no NaN, and a measure that could not be computed
+    (an r2_ER without repeats, an r of constant responses) must not make the file unreadable elsewhere."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _strict_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict_json(item) for item in value]
+    return value
 
 
 def read_provenance(folder: Path) -> dict:

@@ -210,12 +210,12 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
             "readout": {"features": describe_scales(len(neuron_ids)), "feature_neurons": neuron_ids,
                         "bank": bank.identity(), "scales": list(SCALES),
                         "penalty_alpha": [float(a) for a in readout.alphas[k]],
-                        "held_out_r": readout_r, "held_out_r2_er": _finite_or_none(readout_r2_er),
+                        "held_out_r": readout_r, "held_out_r2_er": readout_r2_er,
                         "cross_validated_r": float(readout.held_out_r[k])},
             "images": {"fitted": [image_ids[i] for i in fitting], "held_out": [image_ids[i] for i in validation],
                        "distillation": {kind: kinds.count(kind) for kind in dict.fromkeys(kinds)}},
             "responses": {"repeats_per_image_mean": float(trials.counts[fitting, k].mean())},
-            "compact": {"held_out_r": distilled.validation_r, "held_out_r2_er": _finite_or_none(compact_r2_er),
+            "compact": {"held_out_r": distilled.validation_r, "held_out_r2_er": compact_r2_er,
                         "held_out_r_unpruned": distilled.validation_r_unpruned,
                         "parameters": distilled.n_parameters, "filters": list(distilled.model.filters),
                         "donor_of_stages_0_1": distilled.donor, "donors_tried": distilled.trials,
@@ -228,11 +228,6 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
                                distilled.model.filters, distilled.donor, seconds, readout_r2_er, compact_r2_er,
                                None if judged_readout is None else judged_readout[k])
     return [results[k] for k in range(len(units))]
-
-
-def _finite_or_none(value: float) -> float | None:
-    """JSON has no NaN: a measure that cannot be computed (no repeats) is null."""
-    return float(value) if np.isfinite(value) else None
 
 
 def _wide_heads(bank: ModelBank, neuron_ids: list[str], max_parameters: int) -> list[int]:

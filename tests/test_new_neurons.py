@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -112,6 +113,9 @@ def test_written_models_load_as_a_bank_in_the_published_layout(published_model, 
     np.testing.assert_allclose(evaluate(bank.state_dict("today:7"), pixels),
                                evaluate({k: v for k, v in published_model.state_dict().items()}, pixels), rtol=1e-6)
     assert read_provenance(tmp_path / "bank") == {"today:7": {"held_out_r": 0.5}}
+    write_model(tmp_path / "bank", "today", 8, published_model, {"held_out_r": float("nan"), "r": [np.inf, 0.25]})
+    strict = json.loads((tmp_path / "bank/provenance.json").read_text(), parse_constant=pytest.fail)
+    assert strict["today:8"] == {"held_out_r": None, "r": [None, 0.25]} and strict["today:7"] == {"held_out_r": 0.5}
     with pytest.raises(CompactRigError, match="letters and digits"):
         write_model(tmp_path / "bank", "to_day", 1, published_model, {})
 
