@@ -447,6 +447,7 @@ def test_ctrl_c_in_the_terminal_stops_cleanly_and_a_hung_presenter_is_not_waited
         if presenter.is_running():
             presenter.resume()
     assert resumed.returncode == 2 and "the presenter stopped responding during trial" in stderr
-    assert time.monotonic() - stopped_at < 2 * (2 * 30 / 60 + 0.5) + 5 + 5
+    # the trial's deadline (twice its length plus 5 s), then the stuck presenter is killed, not asked to close
+    assert time.monotonic() - stopped_at < 2 * (2 * 30 / 60 + 0.5) + 5 + 2
     assert "Traceback" not in stderr
     assert table(out, "SELECT COUNT(*) FROM presentations")[0][0] >= shown

@@ -116,11 +116,16 @@ class Presenter:
         if self._process.is_alive():
             self.send(msg.Shutdown())
             self._process.join(timeout)
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join(1.0)
+        self.kill()
         self._commands.cancel_join_thread()
         self._events.cancel_join_thread()
+
+    def kill(self) -> None:
+        """End the child at once. For a child that has stopped answering: asking it to close would only wait
+        out the timeout while the experimenter waits for the error."""
+        if self._process.pid is not None and self._process.is_alive():
+            self._process.kill()
+            self._process.join(1.0)
 
     def __enter__(self) -> "Presenter":
         return self.start()

@@ -114,6 +114,7 @@ class TrialExecutor:
                 elif isinstance(event, msg.RunDone):
                     return
             if time.monotonic() > deadline:
+                presenter.kill()
                 raise CompactRigError(f"the presenter stopped responding during trial {trial.trial_id} (no end "
                                       f"after {2 * expected + PRESENTER_STUCK_S:.0f} s); it was shut down and the "
                                       "session is saved: resume it")
