@@ -55,7 +55,7 @@ def write_model(folder: Path, session: str, index: int, model: CompactModel, pro
     return neuron_id
 
 
-def _strict_json(value):
+def _strict_json(value: object) -> object:
     """``value`` with every NaN or infinity as null: JSON has no NaN, and a measure that could not be computed
     (an r2_ER without repeats, an r of constant responses) must not make the file unreadable elsewhere."""
     if isinstance(value, float) and not math.isfinite(value):

@@ -116,7 +116,7 @@ class TrialExecutor:
             if time.monotonic() > deadline:
                 presenter.kill()
                 raise CompactRigError(f"the presenter stopped responding during trial {trial.trial_id} (no end "
-                                      f"after {2 * expected + PRESENTER_STUCK_S:.0f} s); it was shut down and the "
+                                      f"after {2 * expected + PRESENTER_STUCK_S:.0f} s); it was killed and the "
                                       "session is saved: resume it")
             self.collector.collect()
             time.sleep(0.002)
