@@ -7,9 +7,11 @@ When ``CI=true`` and they are missing, tests that need them fail instead of skip
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +36,25 @@ def pytest_configure(config):
         return
     if os.environ.get("CI", "").lower() == "true":
         raise pytest.UsageError("no X display and no Xvfb under CI=true: install xvfb (.ci/apt-packages.txt)")
-    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    os.environ["QT_QPA_PLATFORM"] = f"offscreen:configfile={offscreen_screen(config)}"
+
+
+def offscreen_screen(config) -> Path:
+    """A Qt offscreen-platform configuration whose one screen is the size pytest-xvfb gives its virtual
+    screen (``xvfb_width`` x ``xvfb_height`` in pyproject.toml), so the views are laid out on the same
+    screen with or without an X server (Qt's own offscreen screen is 800 x 800)."""
+    def ini(key: str, default: int) -> int:
+        try:
+            return int(config.getini(key) or default)
+        except ValueError:  # pytest-xvfb not loaded (-p no:xvfb): its keys are unknown
+            return default
+
+    width, height = ini("xvfb_width", 1280), ini("xvfb_height", 800)
+    path = Path(tempfile.mkdtemp(prefix="compactrig-qt-")) / "offscreen.json"
+    path.write_text(json.dumps({"screens": [{"name": "offscreen", "x": 0, "y": 0, "width": width,
+                                             "height": height, "logicalDpi": 96, "logicalBaseDpi": 96,
+                                             "dpr": 1}]}))
+    return path
 
 
 def pytest_collection_modifyitems(config, items):

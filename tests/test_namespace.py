@@ -70,10 +70,8 @@ def test_import_compactrig_is_light_and_offers_the_scripting_api(tmp_path):
 def test_every_package_folder_is_listed_for_the_wheel():
     """pyproject lists the packages explicitly (the root maps to ``compactrig``): a new folder left out of
     the list would be missing from every installation but still work in this checkout."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
+    import tomllib
+
     listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {"compactrig"} | {"compactrig." + ".".join(init.parent.relative_to(REPO).parts)
                               for folder in sorted(GENERIC) for init in (REPO / folder).rglob("__init__.py")}
