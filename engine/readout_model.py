@@ -54,11 +54,6 @@ class ReadoutModel(nn.Module):
         return out.double().cpu().numpy().T
 
 
-def single_unit(model: ReadoutModel, unit: str) -> "ReadoutUnit":
-    """The model restricted to one unit's response ``(N,)``: what ``compactrig.stimuli.synthesis`` maximizes."""
-    return ReadoutUnit(model, model.units.index(unit))
-
-
 class ReadoutUnit(nn.Module):
     """One readout unit of a ``ReadoutModel``, as a model with one output (like ``FoldedModel``)."""
 

@@ -110,7 +110,6 @@ class RigTab(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.rig_path: Path | None = None
-        self.stimuli_folder: Path | None = None
         self.job: Job | None = None
         self.reading = JobList()
         """Jobs reading a stored session for the Live fits view (stopped when the window closes)."""

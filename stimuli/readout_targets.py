@@ -1,9 +1,8 @@
-"""What a synthesis through a readout drives: one recorded unit, or one unit with the others held still.
+"""What a synthesis through a readout drives when the other recorded units must be held still.
 
-Both are targets in the sense of ``compactrig.stimuli.targets``: ``score(model, prepared)`` gives a
+A target in the sense of ``compactrig.stimuli.targets``: ``score(model, prepared)`` gives a
 differentiable value per image that ``compactrig.stimuli.synthesis.synthesize`` maximizes (or
-minimizes). The population target is for images that are *selective*: they move one
-unit while every other recorded unit stays near its baseline (its mean response to the
+minimizes). It is for images that are *selective*: they move one unit while every other recorded unit stays near its baseline (its mean response to the
 images shown so far), each unit measured in units of its own response spread.
 """
 
@@ -15,19 +14,6 @@ import numpy as np
 import torch
 
 from compactrig.engine.readout_model import ReadoutModel
-
-
-@dataclass(frozen=True)
-class ReadoutUnitTarget:
-    """One readout unit's predicted response."""
-
-    index: int
-
-    def score(self, model: ReadoutModel, prepared: torch.Tensor) -> torch.Tensor:
-        return model(prepared)[:, self.index]
-
-    def describe(self) -> str:
-        return f"readout unit {self.index}"
 
 
 @dataclass(frozen=True)
