@@ -14,17 +14,22 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 from compactrig.engine.errors import CompactRigError
 
+T = TypeVar("T")
 
-def write_atomically(path: str | Path, write: Callable[[Path], None]) -> Path:
+
+def write_atomically(path: str | Path, write: Callable[[Path], T]) -> T:
     """Call ``write(temporary)`` for a file beside ``path`` (same suffix, so formats are kept), then rename it
-    over ``path``; on any failure the temporary file goes and ``path`` is as it was."""
+    over ``path`` (its folder is created if missing); returns what ``write`` returned. On any failure the
+    temporary file goes and ``path`` is as it was."""
     path = Path(path)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.partial{path.suffix}")
     try:
-        write(temporary)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        result = write(temporary)
         os.replace(temporary, path)
     except OSError as error:
         temporary.unlink(missing_ok=True)
@@ -33,7 +38,7 @@ def write_atomically(path: str | Path, write: Callable[[Path], None]) -> Path:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    return path
+    return result
 
 
 def check_writable_folder(folder: str | Path, flag: str) -> None:

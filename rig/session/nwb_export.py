@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from compactrig.engine.errors import CompactRigError
+from compactrig.engine.safe_output import write_atomically
 from compactrig.rig.session.fits import mapped_predictions
 from compactrig.rig.session.folder import STIMULI_DIR, STORE_FILE, read_snapshot
 from compactrig.rig.session.setup import SessionPlan
@@ -37,7 +38,8 @@ def _column(prefix: str, unit: str) -> str:
 
 def export_nwb(folder: Path, out: Path, subject_id: str = "unknown", species: str = "Macaca mulatta",
                sex: str = "U", age: str | None = None) -> int:
-    """Write ``out``; returns the number of presentations written."""
+    """Write ``out`` (beside it, then renamed into place: a failed export keeps what was there); returns the number
+    of presentations written."""
     try:
         from hdmf.common import DynamicTable, VectorData
         from pynwb import NWBHDF5IO, NWBFile
@@ -134,6 +136,8 @@ def export_nwb(folder: Path, out: Path, subject_id: str = "unknown", species: st
                                      VectorData(name="declared", description="1 if named before the session, "
                                                                              "0 if discovered during it",
                                                 data=[int(u in declared) for u in counts])]))
-    with NWBHDF5IO(str(out), "w") as io:
-        io.write(nwbfile)
+    def write(path: Path) -> None:
+        with NWBHDF5IO(str(path), "w") as io:
+            io.write(nwbfile)
+    write_atomically(out, write)
     return len(presentations)

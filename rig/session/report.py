@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 import numpy as np  # noqa: E402
 
+from compactrig.engine.safe_output import write_atomically  # noqa: E402
 from compactrig.rig.session.fits import stored_fits  # noqa: E402
 from compactrig.rig.session.folder import STIMULI_DIR, STORE_FILE, read_snapshot  # noqa: E402
 from compactrig.rig.session.store import TrialStore  # noqa: E402
@@ -24,7 +25,7 @@ MAX_FIT_PANELS = 4
 
 
 def write_report(folder: Path, out: Path) -> Path:
-    """Draw the session in ``folder`` into the PNG ``out``."""
+    """Draw the session in ``folder`` into the PNG ``out`` (written beside it, then renamed into place)."""
     snapshot = read_snapshot(folder)
     store = TrialStore(folder / STORE_FILE)
     try:
@@ -50,8 +51,10 @@ def write_report(folder: Path, out: Path) -> Path:
     figure.suptitle(f"{folder.name}: {complete}/{planned} planned presentations complete, "
                     f"{int(aborted.sum())} aborted, {sum(p.dropped for p in presentations)} dropped frames")
     figure.tight_layout()
-    figure.savefig(out, dpi=100)
-    plt.close(figure)
+    try:
+        write_atomically(out, lambda path: figure.savefig(path, dpi=100, format="png"))
+    finally:
+        plt.close(figure)
     return out
 
 
