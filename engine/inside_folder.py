@@ -26,8 +26,8 @@ def path_inside(folder: str | Path, name: str, what: str) -> Path:
     base = Path(folder).resolve()
     target = (base / name).resolve() if not leaves_folder(name) else None
     if target is None or (target != base and base not in target.parents):
-        raise CompactRigError(f"{what} names {name!r}, which leaves {folder}; only files inside it are used "
-                              "(fix or remove that entry)")
+        raise CompactRigError(f"{what}: {name!r} leads outside {folder}; only files inside it are used (fix that "
+                              "entry, or the link)")
     return target
 
 
