@@ -133,14 +133,14 @@ class StimulusSet:
         previous = {r.image_id.casefold(): f"{r.image_id}.png" for r in read_records(folder)} \
             if (folder / MANIFEST).exists() else {}
         _refuse_foreign_files(folder, self, set(previous))
+        kept = {image_id.casefold() for image_id in self.ids}
+        stale = [path_inside(folder, name, str(folder / MANIFEST)) for key, name in previous.items() if key not in kept]
         try:
             folder.mkdir(parents=True, exist_ok=True)
             _write_pngs(folder, self)
             _write_manifest(folder, self.records)
-            kept = {image_id.casefold() for image_id in self.ids}
-            for key, stale in previous.items():
-                if key not in kept:
-                    path_inside(folder, stale, f"{folder / MANIFEST}").unlink(missing_ok=True)
+            for path in stale:
+                path.unlink(missing_ok=True)
         except OSError as error:
             raise CompactRigError(f"{folder}: cannot write the stimulus set ({error.strerror or error})") from None
         return folder
@@ -155,7 +155,7 @@ class StimulusSet:
             records = [r for r in records if r.image_id in wanted]
         pixels = np.zeros((len(records), IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
         for index, record in enumerate(records):
-            path = folder / f"{check_image_id(record.image_id)}.png"
+            path = path_inside(folder, f"{check_image_id(record.image_id)}.png", str(folder / MANIFEST))
             try:
                 with Image.open(path) as image:
                     if image.mode != "RGB" or image.size != (IMAGE_SIZE, IMAGE_SIZE):
@@ -221,9 +221,10 @@ def _refuse_foreign_files(folder: Path, images: StimulusSet, ours: set[str]) -> 
 
 def _same_pixels(path: Path, pixels: np.ndarray) -> bool:
     try:
-        with Image.open(path) as image:
-            return image.mode == "RGB" and np.array_equal(np.asarray(image), pixels)
-    except (OSError, ValueError):
+        with Image.open(path) as image:  # the header first: a user's huge image is never decoded
+            return (image.mode == "RGB" and image.size == (IMAGE_SIZE, IMAGE_SIZE)
+                    and np.array_equal(np.asarray(image), pixels))
+    except (OSError, ValueError, Image.DecompressionBombError):
         return False
 
 
