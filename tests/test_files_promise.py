@@ -287,3 +287,22 @@ def test_a_session_whose_stimuli_lead_outside_it_is_refused(session, tmp_path, c
         pytest.skip("this system does not let this user make symbolic links")
     line = one_error_line(cli("session", "export", str(session), "--nwb", str(tmp_path / "s.nwb")))
     assert "'stimuli' leads outside" in line and not (tmp_path / "s.nwb").exists()
+
+
+def test_a_stimulus_image_that_links_outside_its_set_is_refused_before_a_session_starts(tmp_path, cli):
+    """The pixels a session shows come from inside the set: a PNG replaced by a link to a file elsewhere is refused."""
+    stimuli = tmp_path / "set"
+    StimulusSet([StimulusRecord(image_id=f"img{i}", kind="natural") for i in range(2)],
+                np.stack([grating(0), grating(90)])).save(stimuli)
+    elsewhere = tmp_path / "elsewhere.png"
+    Image.fromarray(dot_lattice()).save(elsewhere)
+    (stimuli / "img1.png").unlink()
+    try:
+        os.symlink(elsewhere, stimuli / "img1.png")
+    except OSError:
+        pytest.skip("this system does not let this user make symbolic links")
+    (tmp_path / "rig.toml").write_text(RIG)
+    result = cli("session", "run", "--stimuli", str(stimuli), "--rig", str(tmp_path / "rig.toml"),
+                 "--source", "simulated", "--out", str(tmp_path / "session"))
+    assert "'img1.png' leads outside" in one_error_line(result)
+    assert not (tmp_path / "session").exists()
