@@ -19,6 +19,7 @@ import torch
 
 from compactrig.engine.architecture import CompactModel
 from compactrig.engine.errors import CompactRigError
+from compactrig.engine.safe_output import write_atomically
 
 PROVENANCE_FILE = "provenance.json"
 SESSION_NAME = "[A-Za-z0-9]+"
@@ -44,14 +45,14 @@ def write_model(folder: Path, session: str, index: int, model: CompactModel, pro
     stem = model_file_stem(session, index)
     state = {key: value.detach().to(torch.float64).clone() if value.is_floating_point() else value.clone()
              for key, value in model.state_dict().items()}
-    _replace(folder / "models_torch" / f"{stem}.pt", lambda path: torch.save(state, path))
-    _replace(folder / "nums_filters" / f"{stem}.npy",
-             lambda path: np.save(path, np.array(model.filters, dtype=np.int64), allow_pickle=False))
+    write_atomically(folder / "models_torch" / f"{stem}.pt", lambda path: torch.save(state, path))
+    write_atomically(folder / "nums_filters" / f"{stem}.npy",
+                     lambda path: np.save(path, np.array(model.filters, dtype=np.int64), allow_pickle=False))
     neuron_id = f"{session}:{index}"
     record = read_provenance(folder)
     record[neuron_id] = _strict_json(provenance)
-    _replace(folder / PROVENANCE_FILE, lambda path: path.write_text(json.dumps(record, indent=1, sort_keys=True,
-                                                                               allow_nan=False)))
+    text = json.dumps(record, indent=1, sort_keys=True, allow_nan=False)
+    write_atomically(folder / PROVENANCE_FILE, lambda path: path.write_text(text))
     return neuron_id
 
 
@@ -76,10 +77,3 @@ def read_provenance(folder: Path) -> dict:
         return json.loads(path.read_text())
     except (ValueError, OSError) as error:
         raise CompactRigError(f"{path}: not readable JSON ({error}); delete it or re-make the bank") from None
-
-
-def _replace(path: Path, write) -> None:
-    """Write beside ``path`` then rename over it, so a crash never leaves half a file under the real name."""
-    temporary = path.with_name(path.name + ".partial" + path.suffix)
-    write(temporary)
-    temporary.replace(path)

@@ -6,10 +6,16 @@ exactly the published ones (the bank's content hash, the one stimulus sets recor
 provenance), and only then swaps the bank into place: the old copy is renamed aside, the new
 one renamed in, the old one removed. A fetch that fails or is interrupted never leaves half a
 bank, and a swap cut between its two renames is finished by the next fetch or load.
+
+Only a bank this fetch made is ever replaced: every fetched bank holds ``.compactrig-fetched.json``
+(where it came from), and an existing folder without it (a user's folder, a bank of their own) is
+refused before anything is downloaded unless the caller says ``force``; a ``DEST.previous`` that is
+not a bank set aside by a fetch is never touched.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -23,6 +29,8 @@ from platformdirs import user_data_dir
 
 from compactrig.engine.bank import ModelBank, load_directory
 from compactrig.engine.errors import CompactRigError
+from compactrig.engine.inside_folder import check_member_name
+from compactrig.engine.safe_output import check_writable_folder
 
 PUBLISHED_COMMIT = "f4552ad9d34a466ebc66658f72a08a8e5038f1cf"
 """The commit of cowleygroup/V4_compact_models whose models CompactRig was checked against."""
@@ -30,6 +38,8 @@ DEFAULT_URL = f"https://github.com/cowleygroup/V4_compact_models/archive/{PUBLIS
 PUBLISHED_SHA256 = "d09040253dc55a1651c7aee671f48628d0e145f0b42959f62318cc94404e4ae2"
 """``ModelBank.identity()["sha256"]`` of the 219 published models (over every weight, by neuron id)."""
 KEPT_FOLDERS = ("models_torch", "nums_filters")
+FETCHED_MARK = ".compactrig-fetched.json"
+"""Written into every bank a fetch makes: what may be replaced by the next fetch."""
 Progress = Callable[[int, int | None], None]
 """Called with (bytes so far, total bytes or None when the server does not say)."""
 
@@ -76,6 +86,9 @@ def extract_models(archive: Path, folder: Path) -> int:
                 path = PurePosixPath(member.filename)
                 if member.is_dir() or len(path.parts) < 2 or path.parent.name not in KEPT_FOLDERS:
                     continue
+                check_member_name(member.filename, archive)
+                if path.name in ("", ".", ".."):
+                    continue
                 destination = folder / path.parent.name / path.name
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 with bundle.open(member) as source, open(destination, "wb") as out:
@@ -101,20 +114,48 @@ def previous_copy(dest: Path) -> Path:
     return dest.with_name(dest.name + ".previous")
 
 
+def is_fetched_bank(folder: Path) -> bool:
+    """True when ``folder`` is a bank a fetch made (its mark), or the default models folder (or its set-aside
+    copy) holding only the bank's two folders, as fetches before the mark left it."""
+    folder = Path(folder)
+    if (folder / FETCHED_MARK).is_file():
+        return True
+    default = default_models_dir()
+    return (folder.is_dir() and folder.absolute() in (default.absolute(), previous_copy(default).absolute())
+            and {p.name for p in folder.iterdir()} <= set(KEPT_FOLDERS))
+
+
 def finish_interrupted_swap(dest: Path) -> None:
     """A swap cut between its renames left the old bank aside and none in place: put it back."""
-    if not dest.exists() and previous_copy(dest).is_dir():
+    if not dest.exists() and previous_copy(dest).is_dir() and is_fetched_bank(previous_copy(dest)):
         previous_copy(dest).rename(dest)
 
 
+def check_destination(dest: Path, force: bool = False) -> None:
+    """Refuse (before any download) a ``dest`` that is a file, that holds files without being a fetched bank (unless
+    ``force``: then it is replaced), that cannot be written, or whose ``.previous`` is someone else's."""
+    aside = previous_copy(dest)
+    if aside.exists() and not is_fetched_bank(aside):
+        raise CompactRigError(f"{aside} exists and is not a bank set aside by `compactrig models fetch`; move it away "
+                              "first (the fetch would need that name)")
+    if dest.exists() and not dest.is_dir():
+        raise CompactRigError(f"--dest {dest}: is a file, not a folder; choose a folder")
+    if dest.is_dir() and any(dest.iterdir()) and not is_fetched_bank(dest) and not force:
+        raise CompactRigError(f"--dest {dest}: holds files and is not a bank fetched by CompactRig; choose a new or "
+                              "empty folder, or add --force to replace it (everything in it is deleted)")
+    check_writable_folder(dest.parent, "--dest")
+
+
 def fetch_models(dest: Path | None = None, url: str | None = None, progress: Progress | None = None,
-                 sha256: str | None = PUBLISHED_SHA256) -> ModelBank:
-    """Download, extract and verify the published bank into ``dest`` (replacing an older copy). ``sha256`` is the
-    content hash the weights must have (None: any, for a bank that is not the published one)."""
+                 sha256: str | None = PUBLISHED_SHA256, force: bool = False) -> ModelBank:
+    """Download, extract and verify the published bank into ``dest`` (replacing a bank fetched before; any other
+    non-empty folder only with ``force``). ``sha256`` is the content hash the weights must have (None: any, for
+    a bank that is not the published one)."""
     dest = Path(dest).expanduser() if dest else default_models_dir()
     url = url or models_url()
-    dest.parent.mkdir(parents=True, exist_ok=True)
     finish_interrupted_swap(dest)
+    check_destination(dest, force)
+    dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".fetch-", dir=dest.parent) as scratch:
         archive = Path(scratch) / "archive.zip"
         download(url, archive, progress)
@@ -125,9 +166,10 @@ def fetch_models(dest: Path | None = None, url: str | None = None, progress: Pro
             raise CompactRigError(f"the models from {url} are not the published ones (content hash {found[:16]}..., "
                                   f"expected {sha256[:16]}...); check --url, or pass --sha256 {found} if you trust "
                                   "this copy")
+        (staged / FETCHED_MARK).write_text(json.dumps({"url": url, "sha256": found}, indent=1))
         aside = previous_copy(dest)
         if aside.exists():
-            shutil.rmtree(aside)
+            shutil.rmtree(aside)  # a fetched bank set aside (check_destination refused any other)
         if dest.exists():
             dest.rename(aside)
         staged.rename(dest)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,6 +21,8 @@ import torch
 
 from compactrig.engine.bank import ModelBank
 from compactrig.engine.bank_cache import cache_dir
+from compactrig.engine.errors import CompactRigError
+from compactrig.engine.safe_output import write_atomically
 
 Weights = dict[str, torch.Tensor]
 
@@ -46,13 +47,11 @@ def keep_weights(bank: ModelBank, weights: dict[str, Weights]) -> None:
             index.append([neuron_id, name, start, list(tensor.shape)])
             parts.append(values)
             start += values.size
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial.npz")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(partial, values=np.concatenate(parts), index=np.array(json.dumps(index)))
-        os.replace(partial, path)
-    except OSError:
-        partial.unlink(missing_ok=True)
+        write_atomically(path, lambda partial: np.savez(partial, values=np.concatenate(parts),
+                                                        index=np.array(json.dumps(index))))
+    except CompactRigError:
+        pass  # the cache only saves time
 
 
 def _path(bank: ModelBank) -> Path:

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from compactrig.engine.errors import CompactRigError
+from compactrig.engine.inside_folder import check_member_name
 from compactrig.engine.preprocess import to_model_image
 
 TAR_SUFFIXES = (".tar",)
@@ -121,7 +122,7 @@ def _archive_names(path: Path) -> list[str]:
                 names = [m.name for m in archive.getmembers() if m.isfile()]
     except (tarfile.TarError, OSError, EOFError) as error:
         raise CompactRigError(f"{path}: not a readable zip or tar ({error}); re-create it") from None
-    return [n for n in names if _is_image_name(n)]
+    return [check_member_name(n, path) for n in names if _is_image_name(n)]
 
 
 def _is_archive(path: Path) -> bool:

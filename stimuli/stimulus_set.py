@@ -11,7 +11,6 @@ pixels and manifest.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
@@ -22,10 +21,12 @@ import numpy as np
 from PIL import Image
 
 from compactrig.engine import __version__
-from compactrig.engine.layout import IMAGE_SIZE
 from compactrig.engine.bank import ModelBank
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import Predictor
+from compactrig.engine.inside_folder import path_inside
+from compactrig.engine.layout import IMAGE_SIZE
+from compactrig.engine.safe_output import write_atomically
 
 MANIFEST = "manifest.json"
 FORMAT = "compactrig-stimulus-set"
@@ -122,16 +123,24 @@ class StimulusSet:
         return StimulusSet(self.records + other.records, np.concatenate([self.pixels, other.pixels]))
 
     def save(self, folder: str | Path) -> Path:
-        """Write PNGs and the manifest (atomically replaced); stale PNGs of an older manifest go."""
+        """Write PNGs and the manifest (each written beside its name, then renamed into place).
+
+        Only the set's own files are replaced or removed: PNGs named by the folder's previous, valid
+        manifest that this set no longer holds go; any other file stays, and a PNG of a new image that
+        would replace a file the manifest does not name (with other pixels) is refused before anything is
+        written. A ``manifest.json`` that is not a stimulus set's is refused, not replaced."""
         folder = Path(folder)
+        previous = {r.image_id.casefold(): f"{r.image_id}.png" for r in read_records(folder)} \
+            if (folder / MANIFEST).exists() else {}
+        _refuse_foreign_files(folder, self, set(previous))
+        kept = {image_id.casefold() for image_id in self.ids}
+        stale = [path_inside(folder, name, str(folder / MANIFEST)) for key, name in previous.items() if key not in kept]
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            previous = _manifest_files(folder) if (folder / MANIFEST).is_file() else set()
-            for record, pixels in zip(self.records, self.pixels):
-                Image.fromarray(pixels).save(folder / f"{record.image_id}.png", optimize=False)
+            _write_pngs(folder, self)
             _write_manifest(folder, self.records)
-            for stale in previous - {f"{r.image_id}.png" for r in self.records}:
-                (folder / stale).unlink(missing_ok=True)
+            for path in stale:
+                path.unlink(missing_ok=True)
         except OSError as error:
             raise CompactRigError(f"{folder}: cannot write the stimulus set ({error.strerror or error})") from None
         return folder
@@ -146,7 +155,7 @@ class StimulusSet:
             records = [r for r in records if r.image_id in wanted]
         pixels = np.zeros((len(records), IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
         for index, record in enumerate(records):
-            path = folder / f"{check_image_id(record.image_id)}.png"
+            path = path_inside(folder, f"{check_image_id(record.image_id)}.png", str(folder / MANIFEST))
             try:
                 with Image.open(path) as image:
                     if image.mode != "RGB" or image.size != (IMAGE_SIZE, IMAGE_SIZE):
@@ -170,40 +179,65 @@ def read_records(folder: str | Path) -> list[StimulusRecord]:
         entries = manifest["images"]
         if manifest.get("format") != FORMAT:
             raise ValueError(f"format is {manifest.get('format')!r}")
-        return [StimulusRecord(**{k: v for k, v in entry.items() if k != "file"}) for entry in entries]
+        records = [StimulusRecord(**{k: v for k, v in entry.items() if k != "file"}) for entry in entries]
     except (ValueError, KeyError, TypeError) as error:
         raise CompactRigError(f"{manifest_path}: not a valid stimulus-set manifest ({error})") from None
+    for entry, record in zip(entries, records):
+        check_image_id(record.image_id)
+        if "file" in entry:
+            path_inside(folder, entry["file"], f"{manifest_path}: image {record.image_id!r}")
+            if entry["file"] != f"{record.image_id}.png":
+                raise CompactRigError(f"{manifest_path}: image {record.image_id!r} names file {entry['file']!r}; a "
+                                      f"set's images are named by their ids ({record.image_id}.png): fix the entry")
+    return records
 
 
 def add_to_folder(folder: str | Path, images: StimulusSet) -> Path:
-    """Append images to the set saved in ``folder`` writing only their PNGs (then the manifest, atomically)."""
+    """Append images to the set saved in ``folder`` writing only their PNGs (then the manifest, atomically);
+    a PNG that would replace a file the manifest does not name (with other pixels) is refused."""
     folder = Path(folder)
     records = read_records(folder)
     clash = sorted({r.image_id.casefold() for r in records} & {i.casefold() for i in images.ids})
     if clash:
         raise CompactRigError(f"image id {clash[0]!r} is already in {folder}; rename or filter it first")
+    _refuse_foreign_files(folder, images, set())
     try:
-        for record, pixels in zip(images.records, images.pixels):
-            Image.fromarray(pixels).save(folder / f"{record.image_id}.png", optimize=False)
+        _write_pngs(folder, images)
         _write_manifest(folder, records + images.records)
     except OSError as error:
         raise CompactRigError(f"{folder}: cannot write the stimulus set ({error.strerror or error})") from None
     return folder
 
 
+def _refuse_foreign_files(folder: Path, images: StimulusSet, ours: set[str]) -> None:
+    """Raise if writing ``images`` would replace a file that is not the set's own (``ours``: casefolded ids the
+    folder's manifest names) with other pixels; a file with the very same pixels (a save cut short) is fine."""
+    for record, pixels in zip(images.records, images.pixels):
+        path = folder / f"{record.image_id}.png"
+        if record.image_id.casefold() not in ours and path.exists() and not _same_pixels(path, pixels):
+            raise CompactRigError(f"{path}: already exists and is not part of the stimulus set in {folder}; move it "
+                                  f"away or rename image {record.image_id!r} (CompactRig replaces only its own files)")
+
+
+def _same_pixels(path: Path, pixels: np.ndarray) -> bool:
+    try:
+        with Image.open(path) as image:  # the header first: a user's huge image is never decoded
+            return (image.mode == "RGB" and image.size == (IMAGE_SIZE, IMAGE_SIZE)
+                    and np.array_equal(np.asarray(image), pixels))
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return False
+
+
+def _write_pngs(folder: Path, images: StimulusSet) -> None:
+    for record, pixels in zip(images.records, images.pixels):
+        write_atomically(folder / f"{record.image_id}.png",
+                         lambda path, pixels=pixels: Image.fromarray(pixels).save(path, format="PNG", optimize=False))
+
+
 def _write_manifest(folder: Path, records: list[StimulusRecord]) -> None:
     manifest = {"format": FORMAT, "format_version": FORMAT_VERSION,
                 "images": [{"file": f"{r.image_id}.png", **asdict(r)} for r in records]}
-    staging = folder / f".{MANIFEST}.tmp"
-    staging.write_text(json.dumps(manifest, indent=1))
-    os.replace(staging, folder / MANIFEST)
-
-
-def _manifest_files(folder: Path) -> set[str]:
-    try:
-        return {entry["file"] for entry in json.loads((folder / MANIFEST).read_text())["images"]}
-    except (ValueError, KeyError, TypeError):
-        return set()
+    write_atomically(folder / MANIFEST, lambda path: path.write_text(json.dumps(manifest, indent=1)))
 
 
 def now() -> str:

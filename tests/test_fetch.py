@@ -56,7 +56,7 @@ def test_fetch_keeps_only_the_published_models_and_they_predict_like_the_origina
     result = run_cli("models", "fetch", "--dest", str(dest), "--url", f"{served}/repo.zip")
     assert result.returncode == 0, result.stderr
     assert "100%" in result.stderr, "a progress bar runs to completion"
-    assert sorted(p.name for p in dest.iterdir()) == ["models_torch", "nums_filters"]
+    assert sorted(p.name for p in dest.iterdir()) == [".compactrig-fetched.json", "models_torch", "nums_filters"]
     assert len(list((dest / "models_torch").iterdir())) == 219
     images = read_images(shared_data / "data_V4_responses/images/images_201025.zip").pixels[::100]
     neurons = ["190923:5", "201025:2", "211022:41"]
@@ -134,3 +134,36 @@ def test_the_window_fetches_in_a_job_and_switches_to_the_published_bank(served, 
     click(qtbot, tab.fetch_button)
     qtbot.waitUntil(lambda: "not a zip archive" in window.statusBar().currentMessage(), timeout=30000)
     assert tab.table.rowCount() == 219, "a failed fetch keeps the bank"
+
+
+def test_fetch_onto_a_folder_of_the_users_is_refused_and_leaves_it_intact(served, tmp_path, cli):
+    """Only a bank a fetch made is replaced; a user's folder needs --force, and the refusal comes before the
+    download."""
+    dest = tmp_path / "thesis"
+    dest.mkdir()
+    (dest / "chapter1.tex").write_text("years of work")
+    (dest / "figures").mkdir()
+    (dest / "figures" / "f1.pdf").write_bytes(b"%PDF")
+    refused = cli("models", "fetch", "--dest", str(dest), "--url", f"{served}/subset.zip", "--sha256", "any")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "is not a bank fetched by CompactRig" in refused.stderr and "--force" in refused.stderr
+    assert (dest / "chapter1.tex").read_text() == "years of work" and (dest / "figures" / "f1.pdf").is_file()
+    assert "100%" not in refused.stderr, "refused before the download"
+    forced = cli("models", "fetch", "--dest", str(dest), "--url", f"{served}/subset.zip", "--sha256", "any", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert sorted(p.name for p in (dest / "models_torch").iterdir()) == [f"compact_model_{n}.pt" for n in sorted(SUBSET)]
+    assert not (dest / "chapter1.tex").exists()
+    again = cli("models", "fetch", "--dest", str(dest), "--url", f"{served}/subset.zip", "--sha256", "any")
+    assert again.returncode == 0, "a bank fetched before is replaced without --force"
+
+
+def test_a_users_folder_named_like_the_set_aside_copy_is_never_touched(served, tmp_path, cli):
+    dest = tmp_path / "bank"
+    assert cli("models", "fetch", "--dest", str(dest), "--url", f"{served}/subset.zip", "--sha256", "any"
+               ).returncode == 0
+    users = tmp_path / "bank.previous"
+    users.mkdir()
+    (users / "notes.txt").write_text("mine")
+    refused = cli("models", "fetch", "--dest", str(dest), "--url", f"{served}/subset.zip", "--sha256", "any")
+    assert refused.returncode == 2 and "bank.previous exists and is not a bank set aside" in refused.stderr
+    assert (users / "notes.txt").read_text() == "mine" and (dest / "models_torch").is_dir()

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from compactrig.rig.cli.options import add_bank_option, open_bank, read_images_with_progress
-from compactrig.rig.cli.stimulus_output import add_to_set
+from compactrig.rig.cli.stimulus_output import add_set_output_options, add_to_set, check_set_folder
 from compactrig.stimuli.design import design_gaudy
 
 
@@ -17,11 +17,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--mode", choices=("channel", "global"), default="channel",
                         help="threshold per colour channel (default) or one over all channels")
     parser.add_argument("--sigma", type=float, default=0.0, help="Gaussian pre-blur in pixels (default none)")
-    parser.add_argument("--out", type=Path, required=True, help="stimulus-set folder (created or added to)")
+    add_set_output_options(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    check_set_folder(args.out, args.force)
     bank = open_bank(args)
     natural = read_images_with_progress(args.images)
     design = design_gaudy(natural.ids, natural.pixels, args.mode, args.sigma)

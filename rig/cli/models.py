@@ -27,6 +27,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                                                   f"{DEFAULT_URL})")
     fetch.add_argument("--sha256", default=PUBLISHED_SHA256,
                        help="content hash the weights must have (default: the published models'; 'any' accepts any)")
+    fetch.add_argument("--force", action="store_true",
+                       help="replace --dest even if it holds files and is not a bank fetched before (deletes them)")
     fetch.set_defaults(run=run_fetch)
 
 
@@ -50,7 +52,7 @@ def run_fetch(args: argparse.Namespace) -> int:
     bar.unit_scale = True
     try:
         bank = fetch_models(args.dest, args.url, progress=update,
-                            sha256=None if args.sha256.lower() == "any" else args.sha256.lower())
+                            sha256=None if args.sha256.lower() == "any" else args.sha256.lower(), force=args.force)
     finally:
         bar.close()
     print(f"Fetched {len(bank)} compact models into {bank.source}; every one loads. "

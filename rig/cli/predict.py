@@ -16,6 +16,7 @@ import numpy as np
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.image_files import list_images
 from compactrig.engine.prediction_store import PredictionStore
+from compactrig.engine.safe_output import check_output_file, check_writable_folder, write_atomically
 from compactrig.engine.streaming import into_array
 from compactrig.rig.cli.options import add_bank_option, add_device_option, open_bank, parse_neuron_list
 from compactrig.rig.cli.streamed import add_stream_options, layout_for, stream
@@ -35,16 +36,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--resume", action="store_true", help="continue an interrupted --out FILE.zarr")
     parser.add_argument("--neurons", default=None, help="comma-separated neuron ids (default: all)")
     parser.add_argument("--csv", type=Path, default=None, help="also write a CSV with neuron and image ids")
+    parser.add_argument("--force", action="store_true", help="replace an existing --out FILE.npy or --csv file")
     add_stream_options(parser)
     parser.set_defaults(run=run)
 
 
 def write_csv(path: Path, neuron_ids: list[str], image_ids: list[str], values: np.ndarray) -> None:
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["neuron", *image_ids])
-        for neuron_id, row in zip(neuron_ids, values):
-            writer.writerow([neuron_id, *(f"{v:.9g}" for v in row)])
+    def write(partial: Path) -> None:
+        with open(partial, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["neuron", *image_ids])
+            for neuron_id, row in zip(neuron_ids, values):
+                writer.writerow([neuron_id, *(f"{v:.9g}" for v in row)])
+    write_atomically(path, write)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,6 +57,12 @@ def run(args: argparse.Namespace) -> int:
         raise CompactRigError(f"--out {out}: must end in .npy or .zarr")
     if args.resume and out.suffix != ".zarr":
         raise CompactRigError(f"--resume continues a .zarr output; {out} is not one")
+    if out.suffix == ".npy":
+        check_output_file(out, "--out", args.force)
+    else:
+        check_writable_folder(out.parent, "--out")
+    if args.csv is not None:
+        check_output_file(args.csv, "--csv", args.force)
     bank = open_bank(args)
     neuron_ids = bank.resolve(parse_neuron_list(args.neurons))
     listing = list_images(args.images)
@@ -72,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     values = np.full((layout.n_neurons, layout.n_images), np.nan, dtype=np.float32)
     stream(args, bank, neuron_ids, listing, layout, layout.units(), into_array(values, layout))
-    np.save(out, values)
+    write_atomically(out, lambda path: np.save(path, values))
     if args.csv is not None:
         write_csv(args.csv, neuron_ids, listing.ids, values)
     print(f"Wrote {values.shape[0]} neurons x {values.shape[1]} images to {out}")

@@ -16,7 +16,9 @@ import numpy as np
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import Predictor
 from compactrig.engine.image_files import list_images
+from compactrig.engine.safe_output import check_output_folder, write_atomically
 from compactrig.rig.cli.options import add_bank_option, add_device_option, open_bank, parse_neuron_list
+from compactrig.rig.cli.stimulus_output import check_set_folder
 from compactrig.rig.cli.streamed import add_stream_options, layout_for, stream
 from compactrig.stimuli.screening import DIRECTIONS, TopImages, screened_set
 from compactrig.stimuli.stimulus_set import now
@@ -34,6 +36,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--neurons", default=None, help="comma-separated neuron ids (default: all)")
     parser.add_argument("--top", type=int, required=True, metavar="K", help="images kept per neuron and direction")
     parser.add_argument("--out", type=Path, required=True, help="folder for one stimulus set per neuron")
+    parser.add_argument("--force", action="store_true",
+                        help="write into --out even if it holds files and is not an earlier screen's output")
     add_stream_options(parser)
     parser.set_defaults(run=run)
 
@@ -44,8 +48,12 @@ def set_folder_name(neuron_id: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_folder(args.out, "--out", args.force, lambda folder: (folder / SUMMARY).is_file(),
+                        "an earlier screen's output")
     bank = open_bank(args)
     neuron_ids = bank.resolve(parse_neuron_list(args.neurons))
+    for neuron_id in neuron_ids:
+        check_set_folder(args.out / set_folder_name(neuron_id), args.force)
     listing = list_images(args.images)
     if not 1 <= args.top <= len(listing) // 2:
         raise CompactRigError(f"--top {args.top}: the collection has {len(listing)} images; keep between 1 and "
@@ -68,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         screened_set(neuron_id, chosen, pixels, listing.ids, listing.where, identity, predicted, neuron_ids,
                      screen).save(args.out / set_folder_name(neuron_id))
     summary = {**screen, "neurons": {n: set_folder_name(n) for n in neuron_ids}, "bank": identity, "created": now()}
-    (args.out / SUMMARY).write_text(json.dumps(summary, indent=1))
+    write_atomically(args.out / SUMMARY, lambda path: path.write_text(json.dumps(summary, indent=1)))
     print(f"Screened {len(listing)} images for {len(neuron_ids)} neurons: {2 * args.top} images each in "
           f"{args.out}/<neuron>/")
     return 0

@@ -6,7 +6,9 @@ import argparse
 from pathlib import Path
 
 from compactrig.engine.errors import CompactRigError
+from compactrig.engine.safe_output import check_output_file, write_atomically
 from compactrig.rig.presenter.rig import load_rig
+from compactrig.rig.session.folder import HOLDER_FILE, LOCK_FILE, SESSION_FILE, STIMULI_DIR, STORE_FILE, read_snapshot
 from compactrig.rig.session.responses import export_npz
 from compactrig.rig.session.runner import SessionRunner
 from compactrig.rig.session.setup import SessionPlan, start_session
@@ -45,10 +47,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--species", default="Macaca mulatta", help="NWB subject species")
     export.add_argument("--sex", default="U", choices=("M", "F", "U", "O"), help="NWB subject sex (default U)")
     export.add_argument("--age", default=None, help="NWB subject age, ISO 8601 duration, e.g. P8Y")
+    export.add_argument("--force", action="store_true",
+                        help="replace an existing --npz/--nwb file (never one of the session's own files)")
     export.set_defaults(run=run_export)
     report = actions.add_parser("report", help="a PNG summary: fits, dropped frames, timeline")
     report.add_argument("folder", type=Path)
     report.add_argument("--png", type=Path, default=None, help="output (default: FOLDER/report.png)")
+    report.add_argument("--force", action="store_true",
+                        help="replace an existing --png file (never one of the session's own files)")
     report.set_defaults(run=run_report)
 
 
@@ -80,11 +86,26 @@ def resume_session(args: argparse.Namespace) -> int:
     return 0 if SessionRunner(args.folder).run() else 130
 
 
+def session_files(folder: Path) -> list[Path]:
+    """What a session folder holds of its own: no export or report may replace these, even with --force."""
+    return [folder / name for name in (SESSION_FILE, STORE_FILE, f"{STORE_FILE}-journal", f"{STORE_FILE}-wal",
+                                       f"{STORE_FILE}-shm", STIMULI_DIR, LOCK_FILE, HOLDER_FILE)]
+
+
 def run_export(args: argparse.Namespace) -> int:
     if args.npz is None and args.nwb is None:
         raise CompactRigError("session export: give --npz FILE and/or --nwb FILE")
+    read_snapshot(args.folder)
+    outputs = [(flag, path) for flag, path in (("--npz", args.npz), ("--nwb", args.nwb)) if path is not None]
+    for flag, path in outputs:
+        check_output_file(path, flag, args.force, session_files(args.folder))
+    if len(outputs) == 2 and args.npz.resolve() == args.nwb.resolve():
+        raise CompactRigError(f"--npz and --nwb are both {args.npz}; give two files")
     if args.npz is not None:
-        shape = export_npz(args.folder, args.npz)
+        def write_npz(path: Path) -> tuple[int, int, int]:
+            with open(path, "wb") as handle:  # a handle: the file gets exactly the name given
+                return export_npz(args.folder, handle)
+        shape = write_atomically(args.npz, write_npz)
         print(f"Wrote responses {shape} (units, images, repeats) to {args.npz}")
     if args.nwb is not None:
         from compactrig.rig.session.nwb_export import export_nwb  # pynwb only when asked for
@@ -94,7 +115,12 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    read_snapshot(args.folder)
+    default = args.folder / "report.png"
+    png = args.png or default
+    # the default report.png is the report's own file in the session folder: written again without --force
+    check_output_file(png, "--png", args.force or png.absolute() == default.absolute(), session_files(args.folder))
     from compactrig.rig.session.report import write_report  # Matplotlib only when a report is asked for
-    out = write_report(args.folder, args.png or args.folder / "report.png")
+    out = write_report(args.folder, png)
     print(f"Wrote {out}")
     return 0

@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from compactrig.rig.cli.options import add_bank_option, open_bank, read_images_with_progress
-from compactrig.rig.cli.stimulus_output import add_to_set
+from compactrig.rig.cli.stimulus_output import add_set_output_options, add_to_set, check_set_folder
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 
 
@@ -17,7 +17,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     actions.required = True
     imported = actions.add_parser("import", help="natural images (folder or zip) into a stimulus set")
     imported.add_argument("path", type=Path, help="folder or .zip of images (ids are file stems)")
-    imported.add_argument("--out", type=Path, required=True, help="stimulus-set folder (created or added to)")
+    add_set_output_options(imported)
     add_bank_option(imported)
     imported.set_defaults(run=run_import)
     show = actions.add_parser("show", help="a summary table of a stimulus set")
@@ -26,6 +26,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    check_set_folder(args.out, args.force)
     bank = open_bank(args)
     natural = read_images_with_progress(args.path)
     records = [StimulusRecord(image_id=i, kind="natural", source_image=str(args.path / i) if args.path.is_dir()

@@ -11,7 +11,7 @@ import torch
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import FoldedModel
 from compactrig.rig.cli.options import add_bank_option, add_device_option, open_bank, progress_bar, read_images_with_progress
-from compactrig.rig.cli.stimulus_output import add_to_set
+from compactrig.rig.cli.stimulus_output import add_set_output_options, add_to_set, check_set_folder
 from compactrig.stimuli.design import design_adversarial, design_synthesized
 from compactrig.stimuli.diversity import diversity_report
 from compactrig.stimuli.synthesis import SynthesisSettings
@@ -47,10 +47,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--neuron", required=True, help="neuron id, e.g. 201025:2")
     parser.add_argument("--target", default=None,
                         help="internal unit instead of the output: STAGE:CHANNEL or STAGE:CHANNEL:ROW:COL")
-    parser.add_argument("--out", type=Path, required=True, help="stimulus-set folder (created or added to)")
+    add_set_output_options(parser)
 
 
 def _model(args: argparse.Namespace):
+    check_set_folder(args.out, args.force)
     bank = open_bank(args)
     neuron_id = bank.info(args.neuron).neuron_id
     target = UnitTarget.parse(args.target)

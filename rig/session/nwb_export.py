@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from compactrig.engine.errors import CompactRigError
+from compactrig.engine.inside_folder import path_inside
+from compactrig.engine.safe_output import write_atomically
 from compactrig.rig.session.fits import mapped_predictions
 from compactrig.rig.session.folder import STIMULI_DIR, STORE_FILE, read_snapshot
 from compactrig.rig.session.setup import SessionPlan
@@ -37,7 +39,8 @@ def _column(prefix: str, unit: str) -> str:
 
 def export_nwb(folder: Path, out: Path, subject_id: str = "unknown", species: str = "Macaca mulatta",
                sex: str = "U", age: str | None = None) -> int:
-    """Write ``out``; returns the number of presentations written."""
+    """Write ``out`` (beside it, then renamed into place: a failed export keeps what was there); returns the number
+    of presentations written."""
     try:
         from hdmf.common import DynamicTable, VectorData
         from pynwb import NWBHDF5IO, NWBFile
@@ -49,7 +52,7 @@ def export_nwb(folder: Path, out: Path, subject_id: str = "unknown", species: st
         raise CompactRigError("NWB export needs pynwb: pip install 'compactrig[nwb]'") from None
     folder = Path(folder)
     snapshot = read_snapshot(folder)
-    store = TrialStore(folder / STORE_FILE)
+    store = TrialStore(path_inside(folder, STORE_FILE, f"session {folder}"))
     try:
         presentations, responses = store.presentations(), store.responses()
         windows, trials, units = store.response_windows(), store.trials(), store.units()
@@ -58,7 +61,7 @@ def export_nwb(folder: Path, out: Path, subject_id: str = "unknown", species: st
         store.close()
     if not presentations:
         raise CompactRigError(f"{folder}: the session has no presentations yet; nothing to export")
-    stimulus_set = StimulusSet.load(folder / STIMULI_DIR)
+    stimulus_set = StimulusSet.load(path_inside(folder, STIMULI_DIR, f"session {folder}"))
     plan = SessionPlan(**snapshot["plan"])
     created = datetime.strptime(snapshot["created"], "%Y-%m-%dT%H:%M:%S%z")
     wall_minus_lsl = min(recorded_at[p.order] - p.onset_time for p in presentations)
@@ -134,6 +137,8 @@ def export_nwb(folder: Path, out: Path, subject_id: str = "unknown", species: st
                                      VectorData(name="declared", description="1 if named before the session, "
                                                                              "0 if discovered during it",
                                                 data=[int(u in declared) for u in counts])]))
-    with NWBHDF5IO(str(out), "w") as io:
-        io.write(nwbfile)
+    def write(path: Path) -> None:
+        with NWBHDF5IO(str(path), "w") as io:
+            io.write(nwbfile)
+    write_atomically(out, write)
     return len(presentations)

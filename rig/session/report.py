@@ -15,6 +15,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 import numpy as np  # noqa: E402
 
+from compactrig.engine.inside_folder import path_inside  # noqa: E402
+from compactrig.engine.safe_output import write_atomically  # noqa: E402
 from compactrig.rig.session.fits import stored_fits  # noqa: E402
 from compactrig.rig.session.folder import STIMULI_DIR, STORE_FILE, read_snapshot  # noqa: E402
 from compactrig.rig.session.store import TrialStore  # noqa: E402
@@ -24,9 +26,9 @@ MAX_FIT_PANELS = 4
 
 
 def write_report(folder: Path, out: Path) -> Path:
-    """Draw the session in ``folder`` into the PNG ``out``."""
+    """Draw the session in ``folder`` into the PNG ``out`` (written beside it, then renamed into place)."""
     snapshot = read_snapshot(folder)
-    store = TrialStore(folder / STORE_FILE)
+    store = TrialStore(path_inside(folder, STORE_FILE, f"session {folder}"))
     try:
         presentations = store.presentations()
         responses = store.responses()
@@ -50,8 +52,10 @@ def write_report(folder: Path, out: Path) -> Path:
     figure.suptitle(f"{folder.name}: {complete}/{planned} planned presentations complete, "
                     f"{int(aborted.sum())} aborted, {sum(p.dropped for p in presentations)} dropped frames")
     figure.tight_layout()
-    figure.savefig(out, dpi=100)
-    plt.close(figure)
+    try:
+        write_atomically(out, lambda path: figure.savefig(path, dpi=100, format="png"))
+    finally:
+        plt.close(figure)
     return out
 
 
@@ -60,7 +64,7 @@ def _fits(axes, folder, snapshot, mapping, presentations, responses) -> None:
         axes[0].text(0.5, 0.5, "no unit mapped to a model\n(--map UNIT=NEURON)", ha="center", va="center")
         axes[0].set_axis_off()
         return
-    stimulus_set = StimulusSet.load(folder / STIMULI_DIR)
+    stimulus_set = StimulusSet.load(path_inside(folder, STIMULI_DIR, f"session {folder}"))
     fit = stored_fits(snapshot["plan"].get("bank"), mapping, stimulus_set, presentations, responses)
     summary = fit.summary()
     for axis, (row, unit) in zip(axes, enumerate(fit.units)):
