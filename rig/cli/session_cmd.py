@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from compactrig.engine.errors import CompactRigError
+from compactrig.rig.cli.options import number
 from compactrig.rig.presenter.rig import load_rig
 from compactrig.rig.session.responses import export_npz
 from compactrig.rig.session.runner import SessionRunner
@@ -26,7 +27,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--map", action="append", default=[], metavar="UNIT=NEURON",
                      help="compare recorded UNIT with model NEURON (live r)")
     run.add_argument("--bank", default=None, help="bank of the mapped neurons (default: demo)")
-    run.add_argument("--repeats", type=int, default=1)
+    run.add_argument("--repeats", type=number(int, 1, 10_000), default=1)
     run.add_argument("--seed", type=int, default=None, help="seed of the per-block shuffle")
     run.add_argument("--max-dropped-frames", type=int, default=None,
                      help="presentations with more dropped frames are shown again")
