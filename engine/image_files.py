@@ -106,7 +106,7 @@ def _eight_bit(image: Image.Image, where: str) -> Image.Image:
                                   f"{values.max():g}; CompactRig reads integer images as 16-bit (0..65535): save "
                                   "it as an 8- or 16-bit image")
         levels = values / 257
-    return Image.fromarray(np.rint(levels).astype(np.uint8), mode="L")
+    return Image.fromarray(np.rint(levels).astype(np.uint8))  # 2-D uint8: mode L
 
 
 @dataclass(frozen=True)
