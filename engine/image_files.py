@@ -45,6 +45,8 @@ MAX_PIXELS = 64_000_000
 Pillow's own decompression-bomb limit): the models see 112x112, so larger ones are refused."""
 MAX_MEMBER_BYTES = 4 * MAX_PIXELS
 """The largest archive member read: an uncompressed RGBA image of ``MAX_PIXELS`` pixels."""
+READ_BLOCK = 1 << 20
+"""Bytes read from an archive member at a time."""
 SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 
 warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -179,14 +181,17 @@ def _member_bytes(archive: zipfile.ZipFile | tarfile.TarFile, member: str, where
             if handle is None:
                 raise CompactRigError(f"{where}: not a regular file in the tar; remove it from the shard")
         with handle:
-            data = handle.read(MAX_MEMBER_BYTES + 1)
+            blocks, total = [], 0
+            while block := handle.read(READ_BLOCK):  # never a buffer of the cap's size, nor past the cap
+                total += len(block)
+                if total > MAX_MEMBER_BYTES:
+                    raise CompactRigError(_too_large(where))
+                blocks.append(block)
     except (zipfile.BadZipFile, tarfile.TarError, zlib.error, OSError, EOFError) as error:
         raise CompactRigError(f"{where}: cannot be read from its archive ({error}); re-create the archive") from None
     except (NotImplementedError, RuntimeError) as error:  # a compression method zipfile lacks, or encryption
         raise CompactRigError(f"{where}: {error}; store the archive without encryption, deflated or stored") from None
-    if len(data) > MAX_MEMBER_BYTES:
-        raise CompactRigError(_too_large(where))
-    return data
+    return b"".join(blocks)
 
 
 def _too_large(where: str, size: int | None = None) -> str:
