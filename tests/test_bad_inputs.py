@@ -236,6 +236,10 @@ def test_every_bad_rig_value_is_its_own_line(tmp_path, cli):
       "--out", "{tmp}/n", "--epochs", "0"], "--epochs"),
     (["session", "run", "--stimuli", "{tmp}/s", "--repeats", "0", "--out", "{tmp}/session"], "--repeats"),
     (["present", "--stimuli", "{tmp}/s", "--repeats", "-2"], "--repeats"),
+    (["present", "--stimuli", "{tmp}/s", "--shuffle", "--seed", "-1"], "--seed"),
+    (["session", "run", "--stimuli", "{tmp}/s", "--max-missing", "0", "--out", "{tmp}/session"], "--max-missing"),
+    (["session", "run", "--stimuli", "{tmp}/s", "--max-dropped-frames", "-1", "--out", "{tmp}/session"],
+     "--max-dropped-frames"),
 ])
 def test_command_line_numbers_out_of_range_are_a_usage_error_before_any_work(tmp_path, three_images, cli, args,
                                                                                 option):
