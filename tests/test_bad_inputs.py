@@ -154,7 +154,7 @@ def test_a_model_with_a_nan_weight_is_refused_naming_the_file(shared_data, tmp_p
     bank = small_bank(shared_data, tmp_path / "bank", ["190923:3", "201025:7"])
     broken = bank / "models_torch" / "compact_model_201025_neuron7.pt"
     state = torch.load(broken, weights_only=True)
-    key = sorted(k for k, v in state.items() if v.is_floating_point())[0]
+    key = min(k for k, v in state.items() if v.is_floating_point())
     state[key].view(-1)[0] = float("nan")
     torch.save(state, broken)
     result = cli("predict", "--bank", str(bank), "--images", str(three_images), "--out", str(tmp_path / "o.npy"))
