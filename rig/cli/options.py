@@ -38,7 +38,6 @@ def number(kind: type[int | float], low: float, high: float, above: bool = False
             raise argparse.ArgumentTypeError(f"{text} is out of range; give {what} {span}")
         return value
 
-    parse.__name__ = kind.__name__  # argparse names the type in its own messages
     return parse
 
 
