@@ -5,6 +5,8 @@ A bank comes from a folder in the published layout
 from the upstream repository root (which holds ``data_compact_models/``), or from the
 embedded demo bank built in code (``compactrig.resources.demo_bank``), so the app works offline.
 Neuron ids are ``S:I`` (session, row of that session's response arrays), e.g. ``201025:2``.
+A model file whose weights are not all finite (NaN or infinity anywhere) is refused when it is read,
+naming the file: such a model predicts nothing meaningful, however finite its outputs may look.
 """
 
 from __future__ import annotations
@@ -166,6 +168,10 @@ def _read_state(path: Path) -> StateDict:
         raise CompactRigError(f"{path}: not a readable PyTorch state dict ({reason}); re-fetch the bank") from None
     if not isinstance(state, dict):
         raise CompactRigError(f"{path}: holds a {type(state).__name__}, not a state dict; re-fetch the bank")
+    for key, tensor in state.items():
+        if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise CompactRigError(f"{path}: the weights {key} hold NaN or infinite values, so every prediction "
+                                  "would be meaningless; re-fetch the bank or retrain this model")
     return state
 
 

@@ -5,7 +5,9 @@ Reading 219 PyTorch files and folding their batch norms costs about 2.5 s on a 2
 the whole bank. The folded float32 weights (``FoldedModel.state_dict()``) of the neurons folded so far
 are kept in one ``.npz`` per bank content (its SHA-256), in the user cache directory: reading them is a
 fraction of that. The key is the content hash, so a changed model is never served from the cache; a
-cache that cannot be read or written is skipped, since it only saves time.
+cache that cannot be read or written is skipped, since it only saves time. A neuron whose kept weights
+are not all finite is not served either: its model is read from its file again, where a non-finite
+weight is refused naming the file (``engine.bank``), so the cache can never hide a broken model.
 """
 
 from __future__ import annotations
@@ -69,4 +71,5 @@ def _read(path: Path, chosen: Callable[[str], bool]) -> dict[str, Weights]:
                 weights.setdefault(neuron_id, {})[name] = torch.from_numpy(values[start:start + size].reshape(shape))
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile):
         return {}
-    return weights
+    return {neuron_id: state for neuron_id, state in weights.items()
+            if all(torch.isfinite(tensor).all() for tensor in state.values())}

@@ -2,11 +2,13 @@
 
 ``FILE.zarr`` holds ``responses`` (float32, neurons x images, NaN until computed), ``image_ids``,
 ``neuron_ids`` and a ``done`` flag per work unit (an image chunk x a neuron block), with the bank's
-identity and the layout in its attributes. A unit's values are written first and its flag after,
+identity, the image collection's fingerprint (every file and its size, ``ImageListing.fingerprint``)
+and the layout in its attributes. A unit's values are written first and its flag after,
 and Zarr's local store writes each chunk to a temporary file and renames it, so after a kill at
 any moment every flag that is set names values that are all there; ``--resume`` recomputes the
 units whose flag is not set, with the same chunking, and so gives exactly the numbers of a run
-that was never interrupted.
+that was never interrupted. It continues only on the same collection: the same image files with the
+same sizes, not merely the same ids (another folder can hold other images under the same names).
 """
 
 from __future__ import annotations
@@ -62,14 +64,14 @@ class PredictionStore:
 
     @classmethod
     def create(cls, path: Path, neuron_ids: Sequence[str], image_ids: Sequence[str], layout: Layout,
-               bank: dict, images: str) -> "PredictionStore":
+               bank: dict, images: str, fingerprint: str) -> "PredictionStore":
         """A new store; an existing one is refused (``resume`` continues it), so hours of results are never
         overwritten by accident."""
         path = Path(path)
         if path.exists():
             raise CompactRigError(f"{path}: already exists; add --resume to continue it, or remove it to start over")
         group = zarr.open_group(str(path), mode="w")
-        group.attrs.update({"format": FORMAT, "bank": bank, "images": images,
+        group.attrs.update({"format": FORMAT, "bank": bank, "images": images, "images_fingerprint": fingerprint,
                             "image_chunk": layout.image_chunk, "neuron_block": layout.neuron_block})
         shape = (layout.n_neurons, layout.n_images)
         group.create_array("responses", shape=shape, dtype="float32", fill_value=np.nan,
@@ -84,8 +86,10 @@ class PredictionStore:
         return cls(group, layout)
 
     @classmethod
-    def resume(cls, path: Path, neuron_ids: Sequence[str], image_ids: Sequence[str], bank: dict) -> "PredictionStore":
-        """An interrupted store, checked to be for the same bank, neurons and images."""
+    def resume(cls, path: Path, neuron_ids: Sequence[str], image_ids: Sequence[str], bank: dict,
+               images: str, fingerprint: str) -> "PredictionStore":
+        """An interrupted store, checked to be for the same bank, neurons and images (ids, and the collection's
+        fingerprint; a store written before fingerprints were kept is checked by the collection's path)."""
         path = Path(path)
         try:
             group = zarr.open_group(str(path), mode="r+")
@@ -106,6 +110,11 @@ class PredictionStore:
         if stored_images.shape != (len(image_ids),) or list(stored_images[:]) != list(image_ids):
             raise CompactRigError(f"{path}: was computed on other images ({stored_images.shape[0]}); resume with "
                                   "the same --images, or write to a new --out")
+        if attrs.get("images_fingerprint", fingerprint) != fingerprint or (
+                "images_fingerprint" not in attrs and attrs.get("images") != images):
+            raise CompactRigError(f"{path}: was computed on another collection ({attrs.get('images')}) whose image "
+                                  f"files or their sizes differ from those in {images}, though the ids match; "
+                                  "resume with the same --images, or write to a new --out")
         layout = Layout(len(neuron_ids), len(image_ids), attrs["image_chunk"], attrs["neuron_block"])
         return cls(group, layout)
 

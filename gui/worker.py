@@ -2,7 +2,9 @@
 
 The work is a plain function ``work(progress, cancelled)`` from engine/ or stimuli/; the job
 turns its progress calls into a Qt signal and its result or error into another, so the
-window never freezes and a failing job shows a message instead of taking the app down.
+window never freezes and a failing job shows a message instead of taking the app down: the
+error's own line, or for an unexpected exception the line ``engine.crash_log`` gives after
+logging the traceback.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any, Callable
 
 from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
+from compactrig.engine.crash_log import report_unexpected
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import Cancelled
 
@@ -45,8 +48,8 @@ class Job(QObject):
             self.called_off.emit()
         except CompactRigError as error:
             self.failed.emit(str(error))
-        except Exception as error:  # noqa: BLE001 - shown in the window; the app keeps running
-            self.failed.emit(f"{type(error).__name__}: {error}")
+        except Exception as error:  # noqa: BLE001 - a defect: one line in the window, the traceback logged
+            self.failed.emit(report_unexpected(self.label or "a background job", error))
         else:
             self.finished.emit(result)
 

@@ -145,7 +145,7 @@ def test_cli_import_gaudy_adversarial_and_show(tmp_path, shared_data, cli):
     (["synth", "max", "--neuron", "demo:9", "--out", "{tmp}/o"], "unknown neuron id 'demo:9'"),
     (["synth", "max", "--neuron", "demo:0", "--target", "stage2", "--out", "{tmp}/o"], "target 'stage2'"),
     (["synth", "max", "--neuron", "demo:0", "--target", "7:0", "--out", "{tmp}/o"], "stage must be 0..4"),
-    (["synth", "max", "--neuron", "demo:0", "--n", "0", "--out", "{tmp}/o"], "--n and --steps"),
+    (["synth", "max", "--neuron", "demo:0", "--n", "0", "--out", "{tmp}/o"], "argument --n: 0 is out of range"),
     (["stimuli", "show", "{tmp}"], "no manifest.json"),
     (["gaudy", "--images", "{tmp}/none", "--out", "{tmp}/o"], "no such file or folder"),
 ])

@@ -1,5 +1,8 @@
 """The ``compactrig`` command: one sub-command per job, errors as one line, exit status 2.
 
+What a command did not expect (a defect, not the user's input) is one line too, saying what failed
+and where its traceback was logged (``compactrig.engine.crash_log``), with exit status 1.
+
 Only the chosen command's module is imported (``COMMANDS``): ``compactrig --help``, ``rig check`` or
 ``sources list`` never load PyTorch, and neither does the presenter process, which re-imports the
 console script when it is spawned."""
@@ -12,6 +15,7 @@ import os
 import sys
 from typing import Sequence
 
+from compactrig.engine.crash_log import report_unexpected
 from compactrig.engine.errors import CompactRigError
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -54,8 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv:
         from compactrig.gui.app import run_app  # Qt only for the window
         return run_app()
-    args = build_parser(argv).parse_args(argv)
     try:
+        args = build_parser(argv).parse_args(argv)
         return args.run(args) or 0
     except CompactRigError as error:
         for line in str(error).splitlines():  # a rig file can have several problems, one per line
@@ -67,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as error:  # noqa: BLE001 - a defect: one line for the user, the traceback in the log
+        command = " ".join(["compactrig", *(a for a in argv[:2] if not a.startswith("-"))])
+        print(f"compactrig: error: {report_unexpected(command, error)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

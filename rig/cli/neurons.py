@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from compactrig.engine.errors import CompactRigError
-from compactrig.rig.cli.options import (add_bank_option, open_bank, parse_neuron_list, progress_bar,
+from compactrig.rig.cli.options import (add_bank_option, number, open_bank, parse_neuron_list, progress_bar,
                                         read_images_with_progress)
 from compactrig.stimuli.new_neurons import NewNeuronSettings, fit_new_neurons, response_sums
 
@@ -33,8 +33,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     fit.add_argument("--out", type=Path, required=True, help="bank folder to write (created; existing ids replaced)")
     fit.add_argument("--features", default=None,
                      help="comma-separated bank neuron ids whose outputs the readouts use (default: all)")
-    fit.add_argument("--epochs", type=int, default=None, help="distillation epochs (default 40)")
-    fit.add_argument("--prune-epochs", type=int, default=None, help="fine-tuning epochs after each pruning step "
+    fit.add_argument("--epochs", type=number(int, 1, 10_000), default=None, help="distillation epochs (default 40)")
+    fit.add_argument("--prune-epochs", type=number(int, 0, 10_000), default=None, help="fine-tuning epochs after each pruning step "
                                                                     "(default 6)")
     fit.set_defaults(run=run_fit)
 

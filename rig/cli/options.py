@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import sys
+from pathlib import Path
 from typing import Callable
 
 from tqdm import tqdm
 
-from pathlib import Path
-
 from compactrig.engine.bank import ModelBank, load_bank
+from compactrig.engine.errors import CompactRigError
 from compactrig.engine.image_files import ImageCollection, read_images
 
 
@@ -20,8 +22,44 @@ def add_bank_option(parser: argparse.ArgumentParser) -> None:
                              "'published' for the fetched copy, or 'demo' (default: the embedded demo bank)")
 
 
+def number(kind: type[int | float], low: float, high: float, above: bool = False) -> Callable[[str], float]:
+    """An argparse ``type`` for a command-line number: parsed as ``kind``, finite, and within ``low..high``
+    (``low`` itself excluded when ``above``); anything else is argparse's one-line usage error, exit 2.
+    Every numeric option of every command uses it, so a bad number never reaches the work."""
+    what = "a whole number" if kind is int else "a number"
+    span = f"above {low:g} and at most {high:g}" if above else f"from {low:g} to {high:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}; give {what} {span}") from None
+        if not math.isfinite(value) or not ((low < value) if above else (low <= value)) or value > high:
+            raise argparse.ArgumentTypeError(f"{text} is out of range; give {what} {span}")
+        return value
+
+    return parse
+
+
+def device(text: str) -> str:
+    """An argparse ``type`` for ``--device``: ``cpu``, or ``cuda``/``cuda:N`` when that GPU is here. A name
+    that is no device is a usage error; a GPU that is not here is a ``CompactRigError`` (exit 2), raised while
+    the command line is parsed, so no work starts on a device that cannot run it."""
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a device; give cpu, cuda or cuda:N")
+    if text.startswith("cuda"):
+        import torch  # only when a GPU is asked for: listing commands never load PyTorch
+        index = int(text.partition(":")[2] or 0)
+        if not torch.cuda.is_available():
+            raise CompactRigError(f"device {text!r}: no CUDA GPU is available here; use --device cpu")
+        if index >= torch.cuda.device_count():
+            raise CompactRigError(f"device {text!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                                  f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
+    return text
+
+
 def add_device_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda")
+    parser.add_argument("--device", default="cpu", type=device, help="torch device: cpu (default), cuda or cuda:N")
 
 
 def open_bank(args: argparse.Namespace) -> ModelBank:

@@ -69,9 +69,11 @@ def run(args: argparse.Namespace) -> int:
     layout = layout_for(args, len(neuron_ids), len(listing))
     if out.suffix == ".zarr":
         if args.resume:
-            store = PredictionStore.resume(out, neuron_ids, listing.ids, bank.identity())
+            store = PredictionStore.resume(out, neuron_ids, listing.ids, bank.identity(), str(listing.path),
+                                           listing.fingerprint())
         else:
-            store = PredictionStore.create(out, neuron_ids, listing.ids, layout, bank.identity(), str(listing.path))
+            store = PredictionStore.create(out, neuron_ids, listing.ids, layout, bank.identity(), str(listing.path),
+                                           listing.fingerprint())
         units = store.pending()
         stream(args, bank, neuron_ids, listing, store.layout, units, store.write)
         values = store.responses

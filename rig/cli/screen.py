@@ -17,7 +17,7 @@ from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import Predictor
 from compactrig.engine.image_files import list_images
 from compactrig.engine.safe_output import check_output_folder, write_atomically
-from compactrig.rig.cli.options import add_bank_option, add_device_option, open_bank, parse_neuron_list
+from compactrig.rig.cli.options import add_bank_option, add_device_option, number, open_bank, parse_neuron_list
 from compactrig.rig.cli.stimulus_output import check_set_folder
 from compactrig.rig.cli.streamed import add_stream_options, layout_for, stream
 from compactrig.stimuli.screening import DIRECTIONS, TopImages, screened_set
@@ -34,7 +34,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_bank_option(parser)
     add_device_option(parser)
     parser.add_argument("--neurons", default=None, help="comma-separated neuron ids (default: all)")
-    parser.add_argument("--top", type=int, required=True, metavar="K", help="images kept per neuron and direction")
+    parser.add_argument("--top", type=number(int, 1, 1_000_000), required=True, metavar="K", help="images kept per neuron and direction")
     parser.add_argument("--out", type=Path, required=True, help="folder for one stimulus set per neuron")
     parser.add_argument("--force", action="store_true",
                         help="write into --out even if it holds files and is not an earlier screen's output")

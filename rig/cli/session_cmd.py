@@ -7,6 +7,7 @@ from pathlib import Path
 
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.safe_output import check_output_file, write_atomically
+from compactrig.rig.cli.options import number
 from compactrig.rig.presenter.rig import load_rig
 from compactrig.rig.session.folder import HOLDER_FILE, LOCK_FILE, SESSION_FILE, STIMULI_DIR, STORE_FILE, read_snapshot
 from compactrig.rig.session.responses import export_npz
@@ -28,11 +29,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     run.add_argument("--map", action="append", default=[], metavar="UNIT=NEURON",
                      help="compare recorded UNIT with model NEURON (live r)")
     run.add_argument("--bank", default=None, help="bank of the mapped neurons (default: demo)")
-    run.add_argument("--repeats", type=int, default=1)
-    run.add_argument("--seed", type=int, default=None, help="seed of the per-block shuffle")
-    run.add_argument("--max-dropped-frames", type=int, default=None,
+    run.add_argument("--repeats", type=number(int, 1, 10_000), default=1)
+    run.add_argument("--seed", type=number(int, 0, 2**32), default=None, help="seed of the per-block shuffle")
+    run.add_argument("--max-dropped-frames", type=number(int, 0, 100_000), default=None,
                      help="presentations with more dropped frames are shown again")
-    run.add_argument("--max-missing", type=int, default=3,
+    run.add_argument("--max-missing", type=number(int, 1, 1000), default=3,
                      help="an image whose response goes missing this many times is left out (default 3)")
     run.add_argument("--out", type=Path, required=True, help="new session folder")
     run.set_defaults(run=run_session)

@@ -10,19 +10,21 @@ from compactrig.engine.fast_predict import Predictor, image_chunk_for
 from compactrig.engine.image_files import ImageListing
 from compactrig.engine.prediction_store import Layout
 from compactrig.engine.streaming import Sink, Unit, stream_here
-from compactrig.rig.cli.options import progress_bar
+from compactrig.rig.cli.options import number, progress_bar
 
 NEURON_BLOCK = 64
 """Neurons per work unit: a cluster shards the bank too when it has more."""
+MAX_CHUNK = 65536
+"""The most images a chunk may hold (the most a GPU pass takes): 2.5 GB of pixels, 10 GB as floats."""
 
 
 def add_stream_options(parser: argparse.ArgumentParser) -> None:
     """The collection, and how it streams: what every streaming command takes."""
     parser.add_argument("--images", type=Path, required=True, help="folder, .zip, .tar or folder of .tar shards")
-    parser.add_argument("--chunk", type=int, default=None, metavar="N",
+    parser.add_argument("--chunk", type=number(int, 1, MAX_CHUNK), default=None, metavar="N",
                         help="images decoded and predicted at a time (default: 1024 on a CPU, 256 per task on "
-                             "a cluster, sized to the GPU's free memory on cuda); memory does not grow with the "
-                             "collection")
+                             "a cluster, sized to the GPU's free memory on cuda; at most 65536); memory does not grow "
+                             "with the collection")
     parser.add_argument("--cluster", default=None, metavar="SPEC",
                         help="run on Dask: local:N for N worker processes here, a scheduler ADDRESS "
                              "(tcp://host:8786) or its scheduler FILE.json (see docs/cluster.md for SLURM)")

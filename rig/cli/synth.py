@@ -8,14 +8,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import FoldedModel
-from compactrig.rig.cli.options import add_bank_option, add_device_option, open_bank, progress_bar, read_images_with_progress
+from compactrig.rig.cli.options import (add_bank_option, add_device_option, number, open_bank, progress_bar,
+                                        read_images_with_progress)
 from compactrig.rig.cli.stimulus_output import add_set_output_options, add_to_set, check_set_folder
-from compactrig.stimuli.design import design_adversarial, design_synthesized
+from compactrig.stimuli.design import Design, design_adversarial, design_synthesized
 from compactrig.stimuli.diversity import diversity_report
 from compactrig.stimuli.synthesis import SynthesisSettings
 from compactrig.stimuli.targets import UnitTarget
+
+
+SYNTH_BATCH = 256
+"""Images synthesized together: each holds about 1 MB while it is made, so a batch stays near 256 MB
+whatever ``--n`` is (each image depends only on its seed, so batching changes no image)."""
+MAX_IMAGES = 10_000
+MAX_STEPS = 100_000
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -26,18 +33,22 @@ def register(commands: argparse._SubParsersAction) -> None:
         sub = kinds.add_parser(direction, help=f"{'maximize' if direction == 'max' else 'minimize'} "
                                                "a neuron's (or unit's) predicted response")
         _common(sub)
-        sub.add_argument("--n", type=int, default=1, help="number of images (seeds K, K+1, ...), computed together")
-        sub.add_argument("--steps", type=int, default=100, help="gradient steps (default 100)")
-        sub.add_argument("--step-size", type=float, default=10.0, help="step in 0..255 units (default 10)")
-        sub.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
+        sub.add_argument("--n", type=number(int, 1, MAX_IMAGES), default=1,
+                         help=f"number of images (seeds K, K+1, ...), computed together, {SYNTH_BATCH} at a time "
+                              f"(at most {MAX_IMAGES})")
+        sub.add_argument("--steps", type=number(int, 1, MAX_STEPS), default=100, help="gradient steps (default 100)")
+        sub.add_argument("--step-size", type=number(float, 0, 255, above=True), default=10.0,
+                         help="step in 0..255 units (default 10)")
+        sub.add_argument("--seed", type=number(int, 0, 2**32), default=0, help="first seed (default 0)")
         sub.add_argument("--grayscale", action="store_true", help="keep the image gray (luma in R, G, B)")
         sub.set_defaults(run=run_synthesis, direction=direction)
     sub = kinds.add_parser("adversarial", help="nudge natural images to raise or lower a neuron's response")
     _common(sub)
     sub.add_argument("--images", type=Path, required=True, help="folder or .zip of natural images")
-    sub.add_argument("--eps", type=float, default=8.0, help="largest change per channel value, 0..255 units (default 8)")
+    sub.add_argument("--eps", type=number(float, 0, 255, above=True), default=8.0,
+                     help="largest change per channel value, 0..255 units (default 8)")
     sub.add_argument("--direction", choices=("up", "down"), required=True)
-    sub.add_argument("--steps", type=int, default=20, help="projected gradient steps (default 20)")
+    sub.add_argument("--steps", type=number(int, 1, MAX_STEPS), default=20, help="projected gradient steps (default 20)")
     sub.set_defaults(run=run_adversarial)
 
 
@@ -56,33 +67,33 @@ def _model(args: argparse.Namespace):
     neuron_id = bank.info(args.neuron).neuron_id
     target = UnitTarget.parse(args.target)
     target.check(bank.info(neuron_id).filters)
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise CompactRigError(f"device {args.device!r}: no CUDA GPU is available here; use --device cpu")
     model = FoldedModel(bank.model(neuron_id, dtype=torch.float64)).to(args.device)
     return bank, neuron_id, target, model
 
 
 def run_synthesis(args: argparse.Namespace) -> int:
-    if args.n < 1 or args.steps < 1:
-        raise CompactRigError("--n and --steps must be at least 1")
     bank, neuron_id, target, model = _model(args)
     settings = SynthesisSettings(direction=args.direction, steps=args.steps, step_size=args.step_size,
                                  grayscale=args.grayscale)
     seeds = list(range(args.seed, args.seed + args.n))
+    batches = [seeds[start:start + SYNTH_BATCH] for start in range(0, len(seeds), SYNTH_BATCH)]
     bar, update = progress_bar(f"synthesizing {args.direction} for {neuron_id}", unit="step")
+    parts = []
     try:
-        design = design_synthesized(model, neuron_id, seeds, settings, target,
-                                    progress=lambda p: update(p.step, p.steps))
+        for k, batch in enumerate(batches):
+            parts.append(design_synthesized(model, neuron_id, batch, settings, target,
+                                            progress=lambda p, k=k: update(k * p.steps + p.step,
+                                                                           len(batches) * p.steps)))
     finally:
         bar.close()
+    design = Design(np.concatenate([d.images for d in parts]), np.concatenate([d.responses for d in parts]),
+                    [record for d in parts for record in d.records])
     print(diversity_report([r.image_id for r in design.records], design.images, design.responses).format())
     add_to_set(args.out, bank, design.images, design.records)
     return 0
 
 
 def run_adversarial(args: argparse.Namespace) -> int:
-    if args.eps <= 0 or args.steps < 1:
-        raise CompactRigError("--eps must be positive and --steps at least 1")
     bank, neuron_id, target, model = _model(args)
     natural = read_images_with_progress(args.images)
     bar, update = progress_bar(f"adversarial ({args.direction}) for {neuron_id}", unit="step")

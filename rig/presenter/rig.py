@@ -3,7 +3,9 @@
 Sizes are given in degrees of visual angle; pixels per degree follow from the viewing
 distance, the monitor width and the horizontal resolution. Durations are whole frames
 at the configured refresh (``frames_on``), or milliseconds that must be a whole number
-of frames (``on_ms``). Loading validates everything and reports one line per problem.
+of frames (``on_ms``). Loading validates everything and reports one line per problem: every
+number must be finite and within physical bounds (a distance of 1-1000 cm, an image of at most
+180 degrees, at least one frame on, ...), and a whole number where a count is meant.
 """
 
 from __future__ import annotations
@@ -117,56 +119,68 @@ class RigConfig:
         return round(self.inter_trial_s * self.refresh_hz)
 
 
-def _positive(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+def _is_number(value: Any, integer: bool = False) -> bool:
+    """A TOML integer (or, unless ``integer``, a float) that is finite; true and false are not numbers."""
+    kinds = int if integer else (int, float)
+    return isinstance(value, kinds) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _number_pair(value: Any) -> bool:
-    return (isinstance(value, list) and len(value) == 2
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
+def _within(low: float, high: float, integer: bool = False, above: bool = False) -> Callable[[Any], bool]:
+    """A check: a finite number (whole when ``integer``) in ``low..high``, excluding ``low`` when ``above``."""
+    return lambda v: _is_number(v, integer) and (low < v if above else low <= v) and v <= high
+
+
+def _pair(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, list) and len(v) == 2 and all(check(x) for x in v)
 
 
 def _colour(value: Any) -> bool:
-    return isinstance(value, list) and len(value) == 3 and all(isinstance(v, int) and 0 <= v <= 255 for v in value)
+    return isinstance(value, list) and len(value) == 3 and all(_within(0, 255, integer=True)(v) for v in value)
 
+
+MAX_PIXELS_SIDE = 16384
+"""The widest and tallest screen accepted, in pixels (beyond any monitor made)."""
+MAX_FRAMES = 100_000
+"""The most frames an image may be on or off (half an hour at 60 Hz): a larger number is a typo."""
 
 Check = tuple[str, Callable[[Any], bool], str]
 SCHEMA: dict[str, dict[str, Check]] = {
     "screen": {
-        "index": ("screen_index", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
-                  "a screen number 0, 1, ..."),
+        "index": ("screen_index", _within(0, 64, integer=True), "a screen number 0, 1, ..."),
         "fullscreen": ("fullscreen", lambda v: isinstance(v, bool), "true or false"),
-        "resolution": ("resolution", lambda v: _number_pair(v) and all(isinstance(x, int) and x > 0 for x in v),
-                       "[width, height] in pixels"),
-        "position": ("window_position", lambda v: _number_pair(v) and all(isinstance(x, int) and x >= 0 for x in v),
-                     "[x, y] of the window's top-left corner in pixels (not full screen)"),
-        "refresh_hz": ("refresh_hz", lambda v: _positive(v) and 20 <= v <= 500, "a refresh rate in Hz (20-500)"),
-        "distance_cm": ("distance_cm", _positive, "the eye-to-screen distance in cm (> 0)"),
-        "width_cm": ("width_cm", _positive, "the visible screen width in cm (> 0)"),
-        "gamma": ("gamma", lambda v: _positive(v) and v <= 5, "a display gamma (0-5], or leave it out"),
-        "background": ("background", lambda v: isinstance(v, int) and 0 <= v <= 255, "a grey level 0-255"),
+        "resolution": ("resolution", _pair(_within(1, MAX_PIXELS_SIDE, integer=True)),
+                       f"[width, height] in pixels, whole numbers 1-{MAX_PIXELS_SIDE}"),
+        "position": ("window_position", _pair(_within(0, 10 * MAX_PIXELS_SIDE, integer=True)),
+                     "[x, y] of the window's top-left corner in pixels (not full screen), whole numbers >= 0"),
+        "refresh_hz": ("refresh_hz", _within(20, 500), "a refresh rate in Hz (20-500)"),
+        "distance_cm": ("distance_cm", _within(1, 1000), "the eye-to-screen distance in cm (1-1000)"),
+        "width_cm": ("width_cm", _within(1, 1000), "the visible screen width in cm (1-1000)"),
+        "gamma": ("gamma", _within(0, 5, above=True), "a display gamma (0-5], or leave it out"),
+        "background": ("background", _within(0, 255, integer=True), "a grey level 0-255"),
         "pace_frames": ("pace_frames", lambda v: isinstance(v, bool), "true or false"),
     },
     "image": {
-        "size_deg": ("image_size_deg", _positive, "the image width in degrees (> 0)"),
-        "position_deg": ("image_position_deg", _number_pair, "[x, y] of the image centre in degrees"),
+        "size_deg": ("image_size_deg", _within(0, 180, above=True), "the image width in degrees (0-180]"),
+        "position_deg": ("image_position_deg", _pair(_within(-90, 90)),
+                         "[x, y] of the image centre in degrees, each -90 to 90"),
     },
     "fixation": {
-        "size_deg": ("fixation_size_deg", lambda v: isinstance(v, (int, float)) and v >= 0,
-                     "the dot diameter in degrees (0 hides it)"),
-        "colour": ("fixation_colour", _colour, "[r, g, b], each 0-255"),
+        "size_deg": ("fixation_size_deg", _within(0, 90), "the dot diameter in degrees, 0-90 (0 hides it)"),
+        "colour": ("fixation_colour", _colour, "[r, g, b], each a whole number 0-255"),
     },
     "photodiode": {
         "corner": ("photodiode_corner", lambda v: v in CORNERS, f"one of {', '.join(CORNERS)}"),
-        "size_px": ("photodiode_size_px", lambda v: isinstance(v, int) and v > 0, "the patch side in pixels (> 0)"),
+        "size_px": ("photodiode_size_px", _within(1, MAX_PIXELS_SIDE, integer=True),
+                    "the patch side in pixels, a whole number > 0"),
     },
     "timing": {
-        "frames_on": ("frames_on", lambda v: isinstance(v, int) and v >= 1, "whole frames, at least 1"),
-        "frames_off": ("frames_off", lambda v: isinstance(v, int) and v >= 0, "whole frames, 0 or more"),
-        "on_ms": ("on_ms", _positive, "milliseconds, a whole number of frames"),
-        "off_ms": ("off_ms", lambda v: isinstance(v, (int, float)) and v >= 0, "milliseconds, a whole number of frames"),
-        "images_per_trial": ("images_per_trial", lambda v: isinstance(v, int) and v >= 1, "at least 1"),
-        "inter_trial_s": ("inter_trial_s", lambda v: isinstance(v, (int, float)) and v >= 0, "seconds, 0 or more"),
+        "frames_on": ("frames_on", _within(1, MAX_FRAMES, integer=True), f"whole frames, 1-{MAX_FRAMES}"),
+        "frames_off": ("frames_off", _within(0, MAX_FRAMES, integer=True), f"whole frames, 0-{MAX_FRAMES}"),
+        "on_ms": ("on_ms", _within(0, 1_000_000, above=True),
+                  "milliseconds (0-1000000], a whole number of frames"),
+        "off_ms": ("off_ms", _within(0, 1_000_000), "milliseconds 0-1000000, a whole number of frames"),
+        "images_per_trial": ("images_per_trial", _within(1, 10_000, integer=True), "a whole number 1-10000"),
+        "inter_trial_s": ("inter_trial_s", _within(0, 3600), "seconds, 0-3600"),
     },
     "markers": {
         "outputs": ("marker_outputs", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
