@@ -47,7 +47,8 @@ def test_readouts_fit_live_then_a_queued_batch_and_images_for_a_unit_are_shown(q
     click(qtbot, rig.start_button)
     open_tab(qtbot, main.tabs, live)
     # The first fit comes by itself once 10 images have responses (no "Refit now" needed).
-    qtbot.waitUntil(lambda: loop.controller.fit is not None and loop.controller.pool_features is not None, timeout=120000)
+    qtbot.waitUntil(lambda: loop.controller.fit is not None and loop.controller.pool_features is not None,
+                    timeout=120000)
     qtbot.waitUntil(lambda: rig.progress.value() == 24, timeout=60000)  # the plan is done; the session stays open
     assert rig.running()
     qtbot.waitUntil(lambda: loop.controller.feature_job is None, timeout=60000)
@@ -56,13 +57,14 @@ def test_readouts_fit_live_then_a_queued_batch_and_images_for_a_unit_are_shown(q
     qtbot.waitUntil(lambda: loop.controller.fitted_at == 24, timeout=30000)
 
     # The live readouts are ridge fits of the bank's responses, as computed independently here.
-    assert loop.controller.units == ["unit0", "unit1", "unit2", "unit3", "unit4"] and loop.table.rowCount() == 5
+    assert loop.controller.units == ["unit0", "unit1", "unit2", "unit3", "unit4"]
+    assert loop.table.rowCount() == 5
     bank = load_bank("demo")
     pixels = StimulusSet.load(tmp_path / "set").pixels
     features = np.stack([evaluate(bank.state_dict(n), pixels) for n in bank.neuron_ids], axis=1)
     rows = stored(folder, "SELECT p.image_id, r.unit, r.count FROM responses r JOIN presentations p ON p.ord = r.ord "
                           "WHERE p.aborted = 0 ORDER BY p.ord, r.unit")
-    order = loop.controller.fit_data.image_ids  # the folds follow the panel's image order; the numbers are computed here
+    order = loop.controller.fit_data.image_ids  # the folds follow the loop's image order; the numbers are computed here
     assert sorted(order) == sorted({image for image, _, _ in rows})
     counts = np.zeros((12, 5, 2))
     seen = np.zeros((12, 5), dtype=int)
@@ -90,7 +92,8 @@ def test_readouts_fit_live_then_a_queued_batch_and_images_for_a_unit_are_shown(q
     # Synthesize for a mixture unit, chosen by clicking its row: the images go to the stimulus set and
     # into the session. While it runs, Cancel is the button to press and the bar says what runs.
     click_row(qtbot, loop.table, 3)
-    assert loop.controller.units[loop.focus] == "unit3" and loop.fit_plot.getPlotItem().titleLabel.text.startswith("unit3")
+    assert loop.controller.units[loop.focus] == "unit3"
+    assert loop.fit_plot.getPlotItem().titleLabel.text.startswith("unit3")
     type_into(qtbot, loop.n_images, "2")
     type_into(qtbot, loop.steps, "15")
     click(qtbot, loop.synth_button)
@@ -140,7 +143,8 @@ def test_make_compact_models_writes_a_bank_of_the_units_that_models_offers_and_i
     with qtbot.waitSignal(main.rig.session_finished, timeout=120000):
         click(qtbot, main.rig.start_button)
     open_tab(qtbot, main.tabs, main.live)
-    qtbot.waitUntil(lambda: loop.controller.log is not None and loop.controller.log.n_presentations == 60, timeout=30000)
+    qtbot.waitUntil(lambda: loop.controller.log is not None and loop.controller.log.n_presentations == 60,
+                    timeout=30000)
 
     click(qtbot, loop.compact_button)
     assert loop.compact_button.text() == "Stop making compact models" and loop.controller.compact_job is not None

@@ -103,7 +103,8 @@ def test_getting_started_with_the_mouse_reaches_images_that_drive_an_unknown_uni
     # 5. Closed loop: the readouts fitted by themselves; a batch queued; images synthesized for unit3.
     qtbot.waitUntil(lambda: loop.controller.fit is not None and loop.controller.feature_job is None, timeout=120000)
     assert loop.controller.units == ["unit0", "unit1", "unit2", "unit3", "unit4"]
-    qtbot.waitUntil(lambda: loop.controller.fitted_at == 68, timeout=60000)  # the plan is done: refitted on every response
+    # the plan is done: refitted on every response
+    qtbot.waitUntil(lambda: loop.controller.fitted_at == 68, timeout=60000)
     held_out = {loop.table.item(j, 0).text(): float(loop.table.item(j, 3).text()) for j in range(5)}
     assert held_out["unit3"] > 0.5 and held_out["unit4"] > 0.5, ("calibrated mixtures fire, so they fit", held_out)
     with qtbot.waitSignal(rig.message, timeout=120000) as said:

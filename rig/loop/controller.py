@@ -177,7 +177,8 @@ class LoopController:
 
     def _add_responses(self, responses: list[tuple[str, dict[str, float]]]) -> None:
         if self.log is not None and responses:
-            self.log.add([i for i, _ in responses], [[counts.get(u, np.nan) for u in self.units] for _, counts in responses])
+            self.log.add([i for i, _ in responses],
+                         [[counts.get(u, np.nan) for u in self.units] for _, counts in responses])
 
     def _begin(self, started: SessionStarted) -> None:
         self.units = list(started.units)
