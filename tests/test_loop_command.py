@@ -20,8 +20,6 @@ from conftest import run_cli
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 from compactrig.stimuli.textures import pink_noise_images
 
-pytestmark = [pytest.mark.slow, pytest.mark.needs_display]
-
 RIG = """[screen]
 resolution = [400, 300]
 width_cm = 40.0
@@ -56,6 +54,8 @@ def command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "compactrig.rig.cli"]
 
 
+@pytest.mark.slow
+@pytest.mark.needs_display
 def test_loop_run_stopped_by_ctrl_c_is_continued_by_session_resume_and_reported(tmp_path):
     StimulusSet([StimulusRecord(image_id=f"tex{i:02d}", kind="natural") for i in range(12)],
                 pink_noise_images(12, seed=9)).save(tmp_path / "set")
@@ -116,3 +116,23 @@ def test_loop_run_stopped_by_ctrl_c_is_continued_by_session_resume_and_reported(
         r = np.corrcoef(fit["held_out"][k], means[:, k])[0, 1]
         assert cells[0] == unit and cells[1] == "22" and cells[3] == f"{r:.3f}", (cells, r)
         assert float(cells[2]) == pytest.approx(fit["alphas"][k], rel=0.05)
+
+
+def test_bad_loop_settings_are_one_line_before_anything_is_made_or_shown(tmp_path, cli):
+    StimulusSet([StimulusRecord(image_id="tex00", kind="natural")], pink_noise_images(1, seed=1)).save(tmp_path / "set")
+    for option, value, said in (("--batch", "0", "loop setting batch = 0: give a whole number of at least 1"),
+                                ("--refit-every", "-3", "loop setting refit_every = -3: give a whole number of at "
+                                                        "least 1"),
+                                ("--synthesize", "max", "--synthesize needs --for-units U,...")):
+        refused = cli("loop", "run", "--stimuli", str(tmp_path / "set"), "--out", str(tmp_path / "s"), option, value)
+        assert refused.returncode == 2 and said in refused.stderr, refused.stderr
+        assert not (tmp_path / "s").exists(), "nothing is written for a refused command"
+
+    # A hand-edited loop.json is refused by the resume, naming the setting, before the session is opened.
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "loop.json").write_text(json.dumps({"strategy": "best", "batches": 2}))
+    refused = cli("session", "resume", str(tmp_path / "old"))
+    assert refused.returncode == 2 and f"{tmp_path / 'old' / 'loop.json'}: loop setting strategy = 'best': choose " \
+        "one of random, gaudy-first, committee (fix the file)" in refused.stderr, refused.stderr
+    assert cli("loop", "report", str(tmp_path / "old")).stderr.startswith(
+        f"compactrig: error: {tmp_path / 'old'}: no readout fits stored")

@@ -84,5 +84,7 @@ def read_loop_plan(folder: Path) -> LoopPlan | None:
         if strangers:
             raise ValueError(f"unknown setting {strangers[0]!r}")
         return LoopPlan(**values).check()
+    except CompactRigError as error:
+        raise CompactRigError(f"{path}: {error} (fix the file)") from None
     except (ValueError, TypeError, AttributeError) as error:
         raise CompactRigError(f"{path}: unreadable loop settings ({error}); restore the file") from None
