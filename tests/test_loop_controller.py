@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from compactrig.engine.bank import load_bank
 from compactrig.engine.ridge import TrialSums, fit_ridge
 from compactrig.rig.loop.controller import LoopController
 from compactrig.rig.loop.events import BatchChosen, ImagesDesigned, LoopMessage, ReadoutsFitted
 from compactrig.rig.loop.jobs import LoopJob, ThreadJobs
+from compactrig.rig.loop.loop_plan import LoopPlan
+from compactrig.rig.loop.rounds import Rounds, save_round
 from compactrig.rig.session.events import ImagesAdded, ResponseStored, SessionStarted, SessionStatus
+from compactrig.rig.session.setup import SessionPlan, append_to_session, start_session
 from compactrig.stimuli.closed_loop import batch_strategy, committee_spread
 from compactrig.stimuli.loop_simulation import simulate_selection
 from compactrig.stimuli.next_images import choose_next, pool_kinds
@@ -152,7 +156,6 @@ def tmp_folder_images(folder):
     """A folder of natural candidates (PNGs) beside the session."""
     path = folder.parent / "natural"
     if not path.exists():
-        from PIL import Image
         path.mkdir()
         for k, pixels in enumerate(pink_noise_images(5, seed=21)):
             Image.fromarray(pixels).save(path / f"nat{k}.png")
@@ -229,3 +232,28 @@ def test_images_synthesized_for_a_unit_go_to_the_session_with_their_features_in_
     assert [(q.ids, r) for q, r in queued] == [(designed.images.ids, 3)]
     assert controller.log.missing_features(designed.images.ids) == [], "their features are ready for the next fit"
     assert controller.work_job is None
+
+
+def test_a_round_saved_but_not_in_the_plan_is_queued_again_on_resume_and_a_planned_one_is_not(tmp_path, session):
+    """What a resume after SIGKILL meets: the round's images saved in the session folder, the plan without them."""
+    _, images, _, _ = session
+    images.save(tmp_path / "set")
+    folder = tmp_path / "s"
+    start_session(folder, SessionPlan(stimuli=str(tmp_path / "set"), source="simulated"), None)
+    designed = StimulusSet([StimulusRecord(image_id="max_readout-u1_seed7", kind="max", seed=7)],
+                           pink_noise_images(1, seed=8))
+    pool_image = StimulusSet([StimulusRecord(image_id="pool0", kind="natural")], pink_noise_images(1, seed=5))
+    round_1 = pool_image.merged(designed)
+    save_round(folder, 1, round_1)
+    queued, said = [], []
+    controller = LoopController(HeldJobs(), lambda images, repeats: queued.append((images.ids, repeats)))
+    rounds = Rounds(controller, LoopPlan(batches=2, repeats=3), folder, lambda: None, said.append)
+    assert controller.next_seed == 8, "a designed image's seed is never used again"
+    rounds.requeue_unplanned()
+    assert queued == [(round_1.ids, 3)] and rounds.pending and said == [
+        "round 1: its 2 image(s) were not in the plan yet; queued again"]
+
+    append_to_session(folder, round_1, 3)  # the runner took it (here: the stopped session's own way)
+    queued.clear()
+    Rounds(controller, LoopPlan(batches=2, repeats=3), folder, lambda: None, said.append).requeue_unplanned()
+    assert queued == [], "a round the plan holds is not queued twice"
