@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -83,14 +83,27 @@ def committee_spread(data: ReadoutData, fit: RidgeFit, candidates: np.ndarray, m
     return disagreement(predictions, data.trials.means[data.trials.answered].var(axis=0))
 
 
+@dataclass(frozen=True)
+class Batch:
+    """Pool indices of the next images, and the strategy that chose them."""
+
+    indices: np.ndarray
+    strategy: Strategy
+    """The strategy asked for, or ``random`` where the committee had no fitted readouts to ask."""
+
+
+def batch_strategy(requested: Strategy, fitted: bool) -> Strategy:
+    """The committee needs fitted readouts: until the first fit it chooses at random (the one home of this rule)."""
+    return "random" if requested == "committee" and not fitted else requested
+
+
 def next_batch(strategy: Strategy, kinds: list[str], n: int, exclude: np.ndarray, seed: int,
                data: ReadoutData | None = None, fit: RidgeFit | None = None,
-               candidate_features: np.ndarray | None = None, members: int = 8) -> np.ndarray:
-    """Pool indices of the next ``n`` images by ``strategy`` (committee needs data, fit and features)."""
-    spread = None
-    if strategy == "committee" and fit is not None and data is not None and candidate_features is not None:
-        spread = committee_spread(data, fit, candidate_features, members, seed)
-    return choose_next(strategy, kinds, n, np.random.default_rng(seed), exclude, spread)
+               candidate_features: np.ndarray | None = None, members: int = 8) -> Batch:
+    """The next ``n`` pool images by ``strategy``; committee asks data, fit and features (without them: random)."""
+    used = batch_strategy(strategy, fit is not None and data is not None and candidate_features is not None)
+    spread = committee_spread(data, fit, candidate_features, members, seed) if used == "committee" else None
+    return Batch(choose_next(used, kinds, n, np.random.default_rng(seed), exclude, spread), used)
 
 
 def neuron_weights(fit: RidgeFit, owners: np.ndarray, unit: int, absolute: bool = False) -> np.ndarray:
@@ -102,8 +115,14 @@ def neuron_weights(fit: RidgeFit, owners: np.ndarray, unit: int, absolute: bool 
 
 def strongest_weights(fit: RidgeFit, spec: FeatureSpec, bank: ModelBank, unit: int, k: int) -> list[tuple[str, float]]:
     """The ``k`` bank neurons with the largest standardized weight magnitude for ``unit``: (id, signed weight)."""
-    weights = neuron_weights(fit, spec.owners(bank), unit)
-    return [(spec.neuron_ids[i], float(weights[i])) for i in np.argsort(-np.abs(weights), kind="stable")[:k]]
+    return strongest_of(fit, spec.neuron_ids, spec.owners(bank), unit, k)
+
+
+def strongest_of(fit: RidgeFit, neuron_ids: Sequence[str], owners: np.ndarray, unit: int,
+                 k: int) -> list[tuple[str, float]]:
+    """``strongest_weights`` given the neurons and each feature's owner (a stored fit needs no bank)."""
+    weights = neuron_weights(fit, owners, unit)
+    return [(neuron_ids[i], float(weights[i])) for i in np.argsort(-np.abs(weights), kind="stable")[:k]]
 
 
 def strongest_neurons(fit: RidgeFit, owners: np.ndarray, unit: int, k: int) -> np.ndarray:

@@ -4,7 +4,8 @@ One run presents batches chosen by a strategy from a candidate pool, collects re
 through ``respond`` (in the benchmark and tests: the simulated source plugin), refits the
 readouts and, at each checkpoint, scores them on held-out test images against the units'
 *true* expected responses, so strategies are compared on the same footing whatever
-images they chose. The committee strategy starts from random images (it needs a first fit).
+images they chose. The committee strategy starts from random images (``next_batch`` falls back until the
+first fit, which here waits for ``WARM_START`` presentations).
 """
 
 from __future__ import annotations
@@ -61,11 +62,12 @@ def simulate_selection(strategy: Strategy, kinds: list[str], pool_features: np.n
     results: list[Checkpoint] = []
     fit, presented, step = None, 0, 0
     while presented < max(checkpoints):
-        current = strategy if strategy != "committee" or presented >= WARM_START else "random"
-        data = log.snapshot() if current == "committee" else None
-        if current == "committee":
-            fit = refit(data, seed)
-        batch = next_batch(current, kinds, batch_images, chosen, seed + step, data, fit, pool_features, members)
+        data = log.snapshot() if strategy == "committee" and presented >= WARM_START else None
+        chooser = refit(data, seed) if data is not None else None  # none yet: the committee chooses at random
+        if chooser is not None:
+            fit = chooser
+        batch = next_batch(strategy, kinds, batch_images, chosen, seed + step, data, chooser, pool_features,
+                           members).indices
         if len(batch) == 0:
             break
         chosen[batch] = True

@@ -47,22 +47,24 @@ def test_readouts_fit_live_then_a_queued_batch_and_images_for_a_unit_are_shown(q
     click(qtbot, rig.start_button)
     open_tab(qtbot, main.tabs, live)
     # The first fit comes by itself once 10 images have responses (no "Refit now" needed).
-    qtbot.waitUntil(lambda: loop.fit is not None and loop.pool_features is not None, timeout=120000)
+    qtbot.waitUntil(lambda: loop.controller.fit is not None and loop.controller.pool_features is not None,
+                    timeout=120000)
     qtbot.waitUntil(lambda: rig.progress.value() == 24, timeout=60000)  # the plan is done; the session stays open
     assert rig.running()
-    qtbot.waitUntil(lambda: loop.feature_job is None, timeout=60000)
+    qtbot.waitUntil(lambda: loop.controller.feature_job is None, timeout=60000)
     assert not loop.cancel_button.isEnabled() and loop.progress.format() == IDLE_TEXT, "idle: nothing to cancel"
     click(qtbot, loop.refit_button)
-    qtbot.waitUntil(lambda: loop.fitted_at == 24, timeout=30000)
+    qtbot.waitUntil(lambda: loop.controller.fitted_at == 24, timeout=30000)
 
     # The live readouts are ridge fits of the bank's responses, as computed independently here.
-    assert loop.units == ["unit0", "unit1", "unit2", "unit3", "unit4"] and loop.table.rowCount() == 5
+    assert loop.controller.units == ["unit0", "unit1", "unit2", "unit3", "unit4"]
+    assert loop.table.rowCount() == 5
     bank = load_bank("demo")
     pixels = StimulusSet.load(tmp_path / "set").pixels
     features = np.stack([evaluate(bank.state_dict(n), pixels) for n in bank.neuron_ids], axis=1)
     rows = stored(folder, "SELECT p.image_id, r.unit, r.count FROM responses r JOIN presentations p ON p.ord = r.ord "
                           "WHERE p.aborted = 0 ORDER BY p.ord, r.unit")
-    order = loop.fit_data.image_ids  # the folds follow the panel's image order; the numbers are computed here
+    order = loop.controller.fit_data.image_ids  # the folds follow the loop's image order; the numbers are computed here
     assert sorted(order) == sorted({image for image, _, _ in rows})
     counts = np.zeros((12, 5, 2))
     seen = np.zeros((12, 5), dtype=int)
@@ -72,8 +74,8 @@ def test_readouts_fit_live_then_a_queued_batch_and_images_for_a_unit_are_shown(q
         seen[i, u] += 1
     trials = TrialSums(seen, counts.sum(axis=2), (counts**2).sum(axis=2))
     expected = fit_ridge(features[[int(i[3:]) for i in order]], trials)
-    np.testing.assert_allclose(loop.fit.held_out_r, expected.held_out_r, atol=1e-3)
-    np.testing.assert_allclose(loop.fit.weights, expected.weights, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(loop.controller.fit.held_out_r, expected.held_out_r, atol=1e-3)
+    np.testing.assert_allclose(loop.controller.fit.weights, expected.weights, rtol=1e-3, atol=1e-3)
     assert loop.table.item(3, 3).text() == f"{expected.held_out_r[3]:.3f}"
 
     # Queue next batch: four gaudy images, shown at once because the session is held open.
@@ -90,7 +92,8 @@ def test_readouts_fit_live_then_a_queued_batch_and_images_for_a_unit_are_shown(q
     # Synthesize for a mixture unit, chosen by clicking its row: the images go to the stimulus set and
     # into the session. While it runs, Cancel is the button to press and the bar says what runs.
     click_row(qtbot, loop.table, 3)
-    assert loop.units[loop.focus] == "unit3" and loop.fit_plot.getPlotItem().titleLabel.text.startswith("unit3")
+    assert loop.controller.units[loop.focus] == "unit3"
+    assert loop.fit_plot.getPlotItem().titleLabel.text.startswith("unit3")
     type_into(qtbot, loop.n_images, "2")
     type_into(qtbot, loop.steps, "15")
     click(qtbot, loop.synth_button)
@@ -105,16 +108,16 @@ def test_readouts_fit_live_then_a_queued_batch_and_images_for_a_unit_are_shown(q
     assert {r.image_id for r in designed} <= shown
 
     # Cancel a long synthesis mid-run: it stops with the best images so far, and the panel is idle again.
-    qtbot.waitUntil(lambda: loop.work_job is None, timeout=60000)
+    qtbot.waitUntil(lambda: loop.controller.work_job is None, timeout=60000)
     type_into(qtbot, loop.steps, "2000")
     click(qtbot, loop.queue_designed)  # these stay in the stimulus set only
     click(qtbot, loop.synth_button)
     qtbot.wait(1500)
     assert loop.progress.format().startswith("Synthesizing for unit3"), "the bar keeps naming the running job"
     click(qtbot, loop.cancel_button)
-    qtbot.waitUntil(lambda: loop.work_job is None, timeout=60000)
-    assert loop.synth_button.isEnabled(), (loop.fit is None, loop.feature_job)
-    assert not loop.cancel_button.isEnabled(), loop.feature_job
+    qtbot.waitUntil(lambda: loop.controller.work_job is None, timeout=60000)
+    assert loop.synth_button.isEnabled(), (loop.controller.fit is None, loop.controller.feature_job)
+    assert not loop.cancel_button.isEnabled(), loop.controller.feature_job
 
     open_tab(qtbot, main.tabs, rig)
     with qtbot.waitSignal(rig.session_finished, timeout=60000) as finished:
@@ -140,19 +143,20 @@ def test_make_compact_models_writes_a_bank_of_the_units_that_models_offers_and_i
     with qtbot.waitSignal(main.rig.session_finished, timeout=120000):
         click(qtbot, main.rig.start_button)
     open_tab(qtbot, main.tabs, main.live)
-    qtbot.waitUntil(lambda: loop.log is not None and loop.log.n_presentations == 60, timeout=30000)
+    qtbot.waitUntil(lambda: loop.controller.log is not None and loop.controller.log.n_presentations == 60,
+                    timeout=30000)
 
     click(qtbot, loop.compact_button)
-    assert loop.compact_button.text() == "Stop making compact models" and loop.compact_job is not None
+    assert loop.compact_button.text() == "Stop making compact models" and loop.controller.compact_job is not None
     with qtbot.waitSignal(main.statusBar().messageChanged, timeout=60000,
                           check_params_cb=lambda text: text.startswith("Making compact models stopped")):
         click(qtbot, loop.compact_button)
-    qtbot.waitUntil(lambda: loop.compact_job is None, timeout=10000)
+    qtbot.waitUntil(lambda: loop.controller.compact_job is None, timeout=10000)
     assert loop.compact_button.text() == "Make compact models"
 
     type_into(qtbot, loop.compact_epochs, "3")
     click(qtbot, loop.compact_button)
-    qtbot.waitUntil(lambda: loop.compact_job is None, timeout=240000)
+    qtbot.waitUntil(lambda: loop.controller.compact_job is None, timeout=240000)
     folder = tmp_path / "day1" / "compact_models"
     assert main.statusBar().currentMessage().startswith(f"2 compact models written to {folder}")
 

@@ -101,9 +101,10 @@ def test_getting_started_with_the_mouse_reaches_images_that_drive_an_unknown_uni
         assert r > 0.8, "with the probes, a simulated unit's fit to its own model is a real fit"
 
     # 5. Closed loop: the readouts fitted by themselves; a batch queued; images synthesized for unit3.
-    qtbot.waitUntil(lambda: loop.fit is not None and loop.feature_job is None, timeout=120000)
-    assert loop.units == ["unit0", "unit1", "unit2", "unit3", "unit4"]
-    qtbot.waitUntil(lambda: loop.fitted_at == 68, timeout=60000)  # the plan is done: refitted on every response
+    qtbot.waitUntil(lambda: loop.controller.fit is not None and loop.controller.feature_job is None, timeout=120000)
+    assert loop.controller.units == ["unit0", "unit1", "unit2", "unit3", "unit4"]
+    # the plan is done: refitted on every response
+    qtbot.waitUntil(lambda: loop.controller.fitted_at == 68, timeout=60000)
     held_out = {loop.table.item(j, 0).text(): float(loop.table.item(j, 3).text()) for j in range(5)}
     assert held_out["unit3"] > 0.5 and held_out["unit4"] > 0.5, ("calibrated mixtures fire, so they fit", held_out)
     with qtbot.waitSignal(rig.message, timeout=120000) as said:
@@ -111,12 +112,12 @@ def test_getting_started_with_the_mouse_reaches_images_that_drive_an_unknown_uni
         assert loop.progress.format().startswith("Choosing 20 images (committee)"), "fitted: the committee chooses"
     assert said.args[0] == "20 image(s) x 2 queued into the running session"
     qtbot.waitUntil(lambda: rig.progress.value() == 108, timeout=180000)
-    qtbot.waitUntil(lambda: loop.fitted_at == 108, timeout=60000)  # and again once the batch is answered
+    qtbot.waitUntil(lambda: loop.controller.fitted_at == 108, timeout=60000)  # and again once the batch is answered
     before = {i for (i,) in stored(folder, "SELECT DISTINCT image_id FROM presentations WHERE aborted = 0")}
 
-    qtbot.waitUntil(lambda: loop.work_job is None and loop.feature_job is None, timeout=120000)
+    qtbot.waitUntil(lambda: loop.controller.work_job is None and loop.controller.feature_job is None, timeout=120000)
     click_row(qtbot, loop.table, [loop.table.item(j, 0).text() for j in range(5)].index("unit3"), column=0)
-    assert loop.units[loop.focus] == "unit3"
+    assert loop.controller.units[loop.focus] == "unit3"
     click(qtbot, loop.synth_button)
     qtbot.waitUntil(lambda: sum(i.startswith("max_readout-unit3") for i in stimuli.stimulus_set.ids) == 4,
                     timeout=180000)

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rig": ("present", "rig files"),
     "sources": ("sources_cmd", "response sources (plugins)"),
     "session": ("session_cmd", "run, resume and export recording sessions"),
+    "loop": ("loop_cmd", "run a closed-loop session from the terminal, report its readouts"),
     "neurons": ("neurons", "compact models for new neurons (readout, distillation, pruning)"),
 }
 """Command -> (module of ``compactrig.rig.cli`` that registers it, the line ``compactrig --help`` shows)."""

@@ -84,6 +84,9 @@ def run_session(args: argparse.Namespace) -> int:
 
 
 def resume_session(args: argparse.Namespace) -> int:
+    from compactrig.rig.loop.session_loop import is_loop_session, run_session_loop  # a closed loop resumes too
+    if is_loop_session(args.folder):
+        return 0 if run_session_loop(args.folder) else 130
     return 0 if SessionRunner(args.folder).run() else 130
 
 

@@ -48,8 +48,7 @@ class ResponseCollector:
             self.report(f"source: {lost.missing}")
         mapping = {u: self.plan.unit_map[u] for u in self.fit.units}
         predictions = mapped_predictions(self.plan.bank, mapping, new)
-        if self.fit.units:
-            self.fit.add_images(new.ids, [predictions[u] for u in self.fit.units])
+        self.fit.add_images(new.ids, [predictions[u] for u in self.fit.units])  # with no mapped unit too: (0, n)
         return predictions
 
     def expect(self, order: int, item: int, image_id: str, trial_id: int, onset: float) -> None:

@@ -1,0 +1,138 @@
+"""The rounds of ``compactrig loop run``: K times, once the session is caught up, choose, design, queue.
+
+A round starts when every planned presentation has been answered and the readouts are fitted on
+every response: a batch from the candidate pool by the loop's strategy and, if asked, images
+synthesized for each of ``for_units`` through its readout. The round's images are saved into the
+session folder (``loop/rounds/round-KK``, atomically) before they are queued, so a resume after a
+crash or Ctrl-C queues again any saved round the session's plan does not hold, and counts the
+rounds already done. After the last round is answered (and fitted), the loop stops the session.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from functools import reduce
+from pathlib import Path
+
+from compactrig.rig.loop.controller import LoopController
+from compactrig.rig.loop.events import BatchChosen, ImagesDesigned
+from compactrig.rig.loop.loop_plan import LOOP_DIR, LoopPlan
+from compactrig.rig.session.events import ImagesAdded
+from compactrig.rig.session.folder import STORE_FILE
+from compactrig.rig.session.store import TrialStore
+from compactrig.stimuli.stimulus_set import StimulusSet
+
+ROUNDS_DIR = "rounds"
+
+
+def rounds_folder(session: Path) -> Path:
+    return Path(session) / LOOP_DIR / ROUNDS_DIR
+
+
+def saved_rounds(session: Path) -> list[StimulusSet]:
+    """The images of every round saved so far, in order."""
+    folder = rounds_folder(session)
+    return [StimulusSet.load(path) for path in sorted(folder.glob("round-*"))] if folder.is_dir() else []
+
+
+def save_round(session: Path, number: int, images: StimulusSet) -> Path:
+    """``loop/rounds/round-KK``: written under a staging name, then renamed (whole or not at all)."""
+    folder = rounds_folder(session)
+    folder.mkdir(parents=True, exist_ok=True)
+    final, staging = folder / f"round-{number:02d}", folder / f".round-{number:02d}.tmp"
+    if staging.exists():
+        shutil.rmtree(staging)  # ours: a crash left it half written
+    images.save(staging)
+    os.replace(staging, final)
+    return final
+
+
+class Rounds:
+    """Drives ``plan.batches`` rounds through ``controller``; ``step`` is called on the controller's thread."""
+
+    def __init__(self, controller: LoopController, plan: LoopPlan, session: Path, stop: Callable[[], None],
+                 report: Callable[[str], None]) -> None:
+        self.controller, self.plan, self.session, self.stop, self.report = controller, plan, Path(session), stop, report
+        self.saved = saved_rounds(session)
+        self.pending: list[StimulusSet] = []
+        """Rounds queued whose images the runner has not yet taken into the plan."""
+        self.collecting: list[StimulusSet] | None = None
+        self.parts: list[str | None] = []
+        """The current round's parts still to start: None for the batch, a unit name for its images."""
+        self.finished = False
+        seeds = [r.seed for images in self.saved for r in images.records if r.seed is not None]
+        controller.next_seed = max(seeds, default=-1) + 1  # synthesized ids carry their seed: never reused
+        controller.subscribe(self._collect)
+
+    def requeue_unplanned(self) -> None:
+        """Queue again every saved round the session's plan lacks (it was saved, then the run died)."""
+        store = TrialStore(self.session / STORE_FILE)
+        try:
+            planned = {image for _, image in store.plan()}
+        finally:
+            store.close()
+        for number, images in enumerate(self.saved, start=1):
+            if not set(images.ids) <= planned:
+                self.report(f"round {number}: its {len(images)} image(s) were not in the plan yet; queued again")
+                self._queue(images)
+
+    def take_runner_events(self, events: list[object]) -> None:
+        """The runner took a queued round into the plan (rounds are queued, and taken, in order)."""
+        for event in events:
+            if isinstance(event, ImagesAdded) and self.pending:
+                self.pending.pop(0)
+
+    def step(self) -> None:
+        """Start, advance or close a round when the session and the readouts are ready for it."""
+        controller = self.controller
+        if self.finished or self.pending or controller.stopped:
+            return
+        if self.collecting is None:
+            ready = (controller.caught_up and controller.fitted_on_everything and controller.pool_features is not None
+                     and not controller.running_jobs())
+            if not ready:
+                return
+            if len(self.saved) >= self.plan.batches:
+                self._finish(f"all {self.plan.batches} round(s) answered and fitted; the loop is done")
+                return
+            self.collecting = []
+            self.parts = [None] + (list(self.plan.for_units) if self.plan.synthesize else [])
+        if controller.work_job is not None:
+            return  # a part of the round is being made
+        while self.parts:
+            if self._start(self.parts.pop(0)):
+                return
+        self._close()
+
+    def _start(self, part: str | None) -> bool:
+        plan, controller = self.plan, self.controller
+        if part is None:
+            return controller.choose_batch(plan.strategy, plan.batch, plan.repeats, queue=False)
+        return controller.synthesize(part, plan.synthesize, plan.n, plan.steps, repeats=plan.repeats, queue=False)
+
+    def _collect(self, event: object) -> None:
+        if isinstance(event, (BatchChosen, ImagesDesigned)) and not event.queued and self.collecting is not None:
+            self.collecting.append(event.images)
+
+    def _close(self) -> None:
+        parts, self.collecting = self.collecting or [], None
+        if not any(len(p) for p in parts):
+            self._finish("nothing left to queue (every pool image has been shown); the loop is done")
+            return
+        images = reduce(StimulusSet.merged, [p for p in parts if len(p)])
+        number = len(self.saved) + 1
+        save_round(self.session, number, images)
+        self.saved.append(images)
+        self.report(f"round {number}/{self.plan.batches}: {len(images)} image(s) x {self.plan.repeats} queued")
+        self._queue(images)
+
+    def _queue(self, images: StimulusSet) -> None:
+        self.pending.append(images)
+        self.controller.queue(images, self.plan.repeats)
+
+    def _finish(self, text: str) -> None:
+        self.finished = True
+        self.report(text)
+        self.stop()
