@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from compactrig.engine.bank import ModelBank
 from compactrig.engine.distill import DistillSettings
 from compactrig.engine.errors import CompactRigError
@@ -26,17 +25,50 @@ from compactrig.engine.fast_predict import Predictor
 from compactrig.engine.image_files import read_images
 from compactrig.engine.readout_features import FeatureSpec, compute_features
 from compactrig.engine.ridge import MIN_IMAGES, RidgeFit, TrialSums
-from compactrig.rig.loop.events import (BatchChosen, CompactModelsMade, FitCleared, ImagesDesigned, JobEnded,
-                                        JobStarted, LoopMessage, LoopStatus, PoolChosen, PoolReady, ReadoutsFitted)
+from compactrig.rig.loop.events import (
+    BatchChosen,
+    CompactModelsMade,
+    FitCleared,
+    ImagesDesigned,
+    JobEnded,
+    JobStarted,
+    LoopMessage,
+    LoopStatus,
+    PoolChosen,
+    PoolReady,
+    ReadoutsFitted,
+)
 from compactrig.rig.loop.jobs import LoopJob, Work
-from compactrig.rig.session.compact_models import COMPACT_MODELS_DIR, make_session_models
-from compactrig.rig.session.events import ImagesAdded, ResponseStored, SessionStarted, SessionStatus, UnitsDiscovered
+from compactrig.rig.session.compact_models import (
+    COMPACT_MODELS_DIR,
+    make_session_models,
+)
+from compactrig.rig.session.events import (
+    ImagesAdded,
+    ResponseStored,
+    SessionStarted,
+    SessionStatus,
+    UnitsDiscovered,
+)
 from compactrig.rig.session.folder import STIMULI_DIR
-from compactrig.stimuli.closed_loop import (Batch, ReadoutData, ResponseLog, batch_strategy, design_for_unit,
-                                            next_batch, refit, synthesis_readout)
+from compactrig.stimuli.closed_loop import (
+    Batch,
+    ReadoutData,
+    ResponseLog,
+    batch_strategy,
+    design_for_unit,
+    next_batch,
+    refit,
+    synthesis_readout,
+)
 from compactrig.stimuli.new_neurons import MIN_IMAGES as MIN_COMPACT_IMAGES
 from compactrig.stimuli.new_neurons import NewNeuronSettings
-from compactrig.stimuli.next_images import STRATEGIES, Strategy, candidate_pool, pool_kinds
+from compactrig.stimuli.next_images import (
+    STRATEGIES,
+    Strategy,
+    candidate_pool,
+    pool_kinds,
+)
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet, annotate
 from compactrig.stimuli.synthesis import SynthesisSettings
 

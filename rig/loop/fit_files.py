@@ -9,16 +9,15 @@ enough for ``compactrig loop report`` to print the table the window shows withou
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
+from compactrig.engine.bank import ModelBank
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.readout_features import FeatureSpec
-from compactrig.engine.bank import ModelBank
 from compactrig.engine.ridge import RidgeFit
+from compactrig.engine.safe_output import write_atomically
 from compactrig.rig.loop.events import ReadoutsFitted
 from compactrig.rig.loop.loop_plan import LOOP_DIR
 
@@ -60,11 +59,13 @@ def save_fit(session: Path, fitted: ReadoutsFitted, spec: FeatureSpec, bank: Mod
     meta = {"at": fitted.at, "units": list(fitted.units), "image_ids": list(data.image_ids),
             "features": spec.describe(), "feature_stage": spec.stage, "neuron_ids": list(spec.neuron_ids),
             "n_images": fit.n_images}
-    staging = folder / f".{path.name}.tmp"
-    with staging.open("wb") as handle:
-        np.savez(handle, meta=np.array(json.dumps(meta)), means=data.trials.means, counts=data.trials.counts,
-                 owners=spec.owners(bank), **{name: getattr(fit, name) for name in FIT_ARRAYS})
-    os.replace(staging, path)
+
+    def write(staging: Path) -> None:
+        with staging.open("wb") as handle:
+            np.savez(handle, meta=np.array(json.dumps(meta)), means=data.trials.means, counts=data.trials.counts,
+                     owners=spec.owners(bank), **{name: getattr(fit, name) for name in FIT_ARRAYS})
+
+    write_atomically(path, write)
     return path
 
 

@@ -8,11 +8,11 @@ back (a hand-edited file is refused with the field and the fix).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from compactrig.engine.errors import CompactRigError
+from compactrig.engine.safe_output import write_atomically
 from compactrig.stimuli.next_images import STRATEGIES
 
 LOOP_FILE = "loop.json"
@@ -67,9 +67,8 @@ class LoopPlan:
 
 def write_loop_plan(folder: Path, plan: LoopPlan) -> None:
     """``DIR/loop.json``, written atomically (a crash leaves the old file or the new one)."""
-    staging = Path(folder) / f".{LOOP_FILE}.tmp"
-    staging.write_text(json.dumps(asdict(plan.check()), indent=1))
-    os.replace(staging, Path(folder) / LOOP_FILE)
+    text = json.dumps(asdict(plan.check()), indent=1)
+    write_atomically(Path(folder) / LOOP_FILE, lambda path: path.write_text(text))
 
 
 def read_loop_plan(folder: Path) -> LoopPlan | None:
