@@ -21,6 +21,9 @@ import uuid
 import pylsl
 import pytest
 from compactrig.plugins.gates import LslGate
+from compactrig.plugins.sources.base import Presentation
+from compactrig.plugins.sources.guard import GuardedSource
+from compactrig.plugins.sources.lsl_source import LslSource
 from peer_processes import command, start_peer
 
 
@@ -97,3 +100,121 @@ def test_stamps_from_the_future_or_nan_cannot_hold_the_gate_open_after_the_track
         stop(peer)
         gate.close()
 
+
+
+# LSL spike and count streams --------------------------------------------------------------------
+class LslPeer:
+    """``tests/peers/hostile_lsl_source.py`` in its own process, told what to push line by line."""
+
+    def __init__(self, kind: str, channels: int) -> None:
+        self.name = f"hostile-spikes-{uuid.uuid4().hex[:8]}"
+        self.process = start_peer("hostile_lsl_source.py", self.name, kind, str(channels))
+
+    def send(self, line: str) -> None:
+        command(self.process, line)
+        assert self.process.stdout.readline().startswith("ok"), line
+
+    def push(self, stamp: float | str, *values) -> None:
+        self.send(f"push {stamp} {','.join(str(v) for v in values)}")
+
+
+def pump(guard: GuardedSource, count: int, seconds: float = 5.0) -> list:
+    got, deadline = [], time.monotonic() + seconds
+    while len(got) < count and time.monotonic() < deadline:
+        got += guard.collect(pylsl.local_clock())
+        time.sleep(0.01)
+    return got
+
+
+def test_spike_events_with_garbage_unit_ids_stamps_and_a_flood_of_units_keep_the_honest_counts():
+    """Between honest spikes the stream sends unit ids NaN, inf, -1 and 1.5, spikes stamped NaN and
+    100 s ahead, and 5000 new unit ids: the windows count exactly the honest spikes, at most max_units
+    units exist, the flood is told in one line and every drop is counted; the source stays connected."""
+    peer = LslPeer("float32", 1)
+    guard = GuardedSource(LslSource(stream_name=peer.name, units="1,2", latency_allowance_s=0.3, max_units=10))
+    try:
+        assert guard.connect(pylsl.local_clock()) == [] and guard.connected
+        time.sleep(0.3)
+        onset = pylsl.local_clock()
+        honest = {"1": [0.06, 0.07, 0.149], "2": [0.1]}
+        for unit, times in honest.items():
+            for t in times:
+                peer.push(onset + t, unit)
+        for garbage in ("nan", "inf", "-1", "1.5", "-inf"):
+            peer.push(onset + 0.08, garbage)
+        peer.push("nan", 1)
+        peer.push(onset + 100.0, 1)
+        peer.send(f"flood 5000 1000 {onset + 0.5}")  # outside the window: only the unit cap is at stake
+        guard.submit(Presentation(0, 0, "img0", onset), pylsl.local_clock())
+        later = onset + 0.6
+        peer.push(later + 0.09, 2)
+        peer.push(later + 0.1, "nan")
+        guard.submit(Presentation(1, 0, "img1", later), pylsl.local_clock())
+        got = sorted(pump(guard, 2), key=lambda r: r.order)
+        assert [r.order for r in got] == [0, 1]
+        first, second = (dict(r.counts) for r in got)
+        assert (first.pop("1"), first.pop("2")) == (3.0, 1.0) and not any(first.values()), got[0].counts
+        assert (second.pop("1"), second.pop("2")) == (0.0, 1.0) and not any(second.values()), got[1].counts
+        assert len(guard.units) == 10 and guard.units[:2] == ["1", "2"], "at most max_units units"
+        assert not {"nan", "inf", "-1", "1.5", "-inf"} & set(guard.units)
+        messages = guard.messages()
+        assert guard.connected and not [m for m in messages if "failed" in m], messages
+        assert len([m for m in messages if "max_units" in m]) == 1, messages
+        dropped = guard.source.dropped.counts
+        assert dropped["spike with a unit id that is not a whole number >= 0 or a short text"] == 6
+        assert dropped["sample with a time stamp that is not finite or lies in the future"] == 2
+        assert sum(n for reason, n in dropped.items() if "max_units" in reason) == 5000 - 8
+    finally:
+        command(peer.process, "quit")
+        peer.process.wait(5)
+        guard.close()
+
+
+def test_a_count_stream_sending_nan_negative_or_infinite_counts_marks_those_images_missing():
+    """One sample per shown image: NaN, -1 and inf counts make that image's response missing, with the
+    value named; the honest images around them get their counts and the source stays connected."""
+    peer = LslPeer("float32", 3)
+    guard = GuardedSource(LslSource(stream_name=peer.name, mode="counts"))
+    try:
+        guard.connect(pylsl.local_clock())
+        time.sleep(0.3)
+        sent = [(4, 0, 7), ("nan", 1, 2), (0, -1, 0), (1, 2, "inf"), (1, 2, 3)]
+        for order, values in enumerate(sent):
+            onset = pylsl.local_clock()
+            guard.submit(Presentation(order, 0, f"img{order}", onset), onset)
+            peer.push(onset, *values)
+            time.sleep(0.05)
+        got = {r.order: r for r in pump(guard, len(sent))}
+        assert sorted(got) == list(range(len(sent)))
+        assert got[0].counts == {"0": 4.0, "1": 0.0, "2": 7.0} and got[4].counts == {"0": 1.0, "1": 2.0, "2": 3.0}
+        for order, value in ((1, "nan"), (2, "-1"), (3, "inf")):
+            assert got[order].counts is None and value in got[order].missing, got[order]
+        assert guard.connected and not [m for m in guard.messages() if "failed" in m]
+        assert guard.source.dropped.counts["count samples with a value that is not a count"] == 3
+    finally:
+        command(peer.process, "quit")
+        peer.process.wait(5)
+        guard.close()
+
+
+def test_a_count_stream_of_text_does_not_fail_the_source():
+    """A string count stream ("abc", even "3") is not counts: each image is missing with the reason,
+    and the source is not torn down (no reconnect, no other window lost)."""
+    peer = LslPeer("string", 2)
+    guard = GuardedSource(LslSource(stream_name=peer.name, mode="counts"))
+    try:
+        guard.connect(pylsl.local_clock())
+        time.sleep(0.3)
+        for order, values in enumerate([("abc", "1"), ("3", "4")]):
+            onset = pylsl.local_clock()
+            guard.submit(Presentation(order, 0, f"img{order}", onset), onset)
+            peer.push(onset, *values)
+            time.sleep(0.05)
+        got = sorted(pump(guard, 2), key=lambda r: r.order)
+        assert [r.order for r in got] == [0, 1] and all(r.counts is None for r in got)
+        assert "'abc'" in got[0].missing and "not a number" in got[1].missing
+        assert guard.connected and not [m for m in guard.messages() if "failed" in m]
+    finally:
+        command(peer.process, "quit")
+        peer.process.wait(5)
+        guard.close()
