@@ -17,6 +17,7 @@ import os
 import signal
 import time
 import uuid
+from collections import Counter
 
 import pylsl
 import pytest
@@ -24,7 +25,10 @@ from compactrig.plugins.gates import LslGate
 from compactrig.plugins.sources.base import Presentation
 from compactrig.plugins.sources.guard import GuardedSource
 from compactrig.plugins.sources.lsl_source import LslSource
-from peer_processes import command, start_peer
+from compactrig.plugins.sources.openephys import OpenEphysSource
+from peer_processes import OpenEphysLog, command, free_port_pair, start_open_ephys, start_peer
+from test_openephys import Onsets
+from test_openephys import pump as pump_for
 
 
 def wait_until(condition, seconds: float = 5.0) -> bool:
@@ -217,4 +221,123 @@ def test_a_count_stream_of_text_does_not_fail_the_source():
     finally:
         command(peer.process, "quit")
         peer.process.wait(5)
+        guard.close()
+
+
+# the Open Ephys ZMQ Interface plugin's framing, bad content ----------------------------------------
+GARBAGE = ["garbage_json", "json_list", "huge_header", "too_many_parts", "wrong_length", "nan_values",
+           "forged_samples", "forged_number", "flood_units"]
+UNREADABLE_PER_ATTACK = {"garbage_json": 1, "json_list": 1, "huge_header": 1, "too_many_parts": 1,
+                         "wrong_length": 2, "nan_values": 4}
+
+
+def hostile_open_ephys(folder, **config):
+    port, markers = free_port_pair(), f"markers-hostile-{os.getpid()}-{time.monotonic_ns()}"
+    peer = start_open_ephys(folder, port, script="hostile_open_ephys.py", marker_stream=markers, sync_line=2,
+                            latency_s=0.04, **config)
+    onsets = Onsets(markers)
+    assert peer.stdout.readline().startswith("watching"), "the peer's photodiode follows the onsets"
+    return peer, port, onsets
+
+
+def attacks_sent(log_path) -> Counter:
+    return Counter(line.split()[1] for line in log_path.read_text().splitlines() if line.startswith("attack "))
+
+
+@pytest.mark.needs_display
+def test_garbage_forged_numbers_and_a_unit_flood_between_honest_blocks_leave_every_window_exact(tmp_path):
+    """Between the plugin's honest blocks: headers that are not JSON or not objects, a 100 kB header, five
+    parts, wrong payload lengths, NaN/-5/1e400 fields, spikes and a block 10^9 samples ahead, a spike long
+    past, a block at another rate, a message numbered 10^12 and 3000 new electrodes at a time (max_units 10).
+    Every window is counted, exactly as the peer fired its honest units; no restart, loss or fault is
+    reported; each malformed message is counted; the flood is told once. Then the peer dies mid-window:
+    that window is missing, the counted ones stay."""
+    peer, port, onsets = hostile_open_ephys(tmp_path, attacks=GARBAGE, attack_every=2, flood_size=3000)
+    log_path = tmp_path / "open_ephys.log"
+    source = OpenEphysSource(data_port=port, sync_line=2, heartbeat_s=0.2, max_units=10, timeout_s=3.0)
+    guard = GuardedSource(source)
+    try:
+        guard.connect(pylsl.local_clock())
+        pump_for(guard, 0.5)
+        command(peer, "fire")  # the attacks begin once CompactRig listens
+        got = []
+        for _ in range(12):
+            onsets.show(guard)
+            got += pump_for(guard, 0.3)
+        got += pump_for(guard, 1.0)
+        assert sorted(r.order for r in got) == list(range(12)), [(r.order, r.missing) for r in got]
+        assert all(r.counts is not None for r in got), [(r.order, r.missing) for r in got if r.counts is None]
+        log = OpenEphysLog(log_path)
+        for response in got:
+            fired = log.counts(response.order)
+            assert {u: response.counts[u] for u in log.units} == {u: fired[u] for u in log.units}, response.order
+        assert sum(sum(log.counts(r.order).values()) for r in got) > 0, "the honest units fired"
+        assert len(source.units) == 10 and {"Electrode 1:1", "Electrode 2:0"} <= set(source.units)
+        messages = guard.messages()
+        assert guard.connected and not [m for m in messages if "failed" in m or "restarted" in m or "lost" in m], \
+            messages
+        assert len([m for m in messages if "max_units" in m]) == 1, messages
+        command(peer, "stop")  # no more attacks: the counters can be compared with what was sent
+        time.sleep(0.3)
+        pump_for(guard, 0.3)
+        sent = attacks_sent(log_path)
+        assert set(sent) == set(GARBAGE), sent
+        dropped = source.dropped.counts
+        assert dropped["unreadable message from Open Ephys"] == \
+            sum(n * UNREADABLE_PER_ATTACK.get(name, 0) for name, n in sent.items())
+        assert dropped["sample number ahead of the clock (forged or corrupt)"] == 2 * sent["forged_samples"]
+        assert dropped["spike or TTL behind data already complete (forged or corrupt sample number)"] == \
+            sent["forged_samples"]
+        assert dropped["data block with another sample rate mid-acquisition (forged or corrupt)"] == \
+            sent["forged_samples"]
+        assert dropped["message number far ahead of the last (forged or corrupt)"] == sent["forged_number"]
+        command(peer, "start")
+        pump_for(guard, 0.5)
+        last = onsets.show(guard)
+        os.kill(peer.pid, signal.SIGKILL)  # the plugin dies while the window is open
+        peer.wait(5)
+        lost = pump_for(guard, 5.0)
+        assert [r.order for r in lost] == [last] and lost[0].counts is None
+        assert all(r.counts is not None for r in got), "what was counted stays counted"
+    finally:
+        if peer.poll() is None:
+            command(peer, "quit")
+            peer.wait(5)
+        guard.close()
+
+
+@pytest.mark.needs_display
+def test_an_oversized_message_is_refused_by_the_socket_and_costs_at_most_the_windows_it_cut(tmp_path):
+    """Every second the peer sends a data message of 8 MB (the cap is 4 MiB per part): the socket refuses
+    it (ZMQ drops the connection and reconnects at once), so it is never read whole nor taken for a
+    message; the messages lost meanwhile make the windows they fell in missing, never miscounted;
+    every other window is exact and no restart is seen."""
+    peer, port, onsets = hostile_open_ephys(tmp_path, attacks=["oversized"], attack_every=30, oversized_mb=8)
+    source = OpenEphysSource(data_port=port, sync_line=2, heartbeat_s=0.2, timeout_s=3.0)
+    guard = GuardedSource(source)
+    try:
+        guard.connect(pylsl.local_clock())
+        pump_for(guard, 0.5)
+        command(peer, "fire")  # the attacks begin once CompactRig listens
+        got = []
+        for _ in range(12):
+            onsets.show(guard)
+            got += pump_for(guard, 0.3)
+        got += pump_for(guard, 1.0)
+        assert attacks_sent(tmp_path / "open_ephys.log")["oversized"] >= 3
+        assert sorted(r.order for r in got) == list(range(12))
+        log = OpenEphysLog(tmp_path / "open_ephys.log")
+        counted = [r for r in got if r.counts is not None]
+        for response in counted:
+            fired = log.counts(response.order)
+            assert {u: response.counts[u] for u in log.units} == {u: fired[u] for u in log.units}, response.order
+        for response in got:
+            assert response.counts is not None or "lost in transit" in response.missing, response
+        assert len(counted) >= 6, [(r.order, r.missing) for r in got]
+        messages = guard.messages()
+        assert guard.connected and not [m for m in messages if "failed" in m or "restarted" in m], messages
+        assert sum(n for reason, n in source.dropped.counts.items() if "data connection dropped" in reason) >= 3
+    finally:
+        command(peer, "quit")
+        peer.wait(5)
         guard.close()

@@ -66,6 +66,10 @@ class Acquisition:
         self.last_message = 0
         self.refused_since = 0
         """Messages refused since ``last_message`` (not lost in transit)."""
+        self.last_sample = 0
+        """The sample of the latest message taken (a data block's end): messages lost after it lie beyond."""
+        self._holes: list[tuple[int, int]] = []
+        """Sample ranges in which messages were lost in transit: windows touching them are not counted."""
         self.last_arrival = first_arrival
         self._confirmed, self._all = _SlidingMinimum(), _SlidingMinimum()
         self._last: dict[bool, tuple[float, float]] = {}
@@ -124,6 +128,14 @@ class Acquisition:
     def add_ttl(self, sample: int, line: int) -> None:
         bisect.insort(self._ttls, (sample, line))
 
+    def lost(self, until: int) -> None:
+        """Messages were lost between the last one taken and one about sample ``until``."""
+        self._holes.append((self.last_sample, until))
+
+    def has_hole(self, first: int, end: int) -> bool:
+        """Whether messages about samples in ``[first, end)`` may have been lost in transit."""
+        return any(low < end and high >= first for low, high in self._holes)
+
     def count(self, first: int, end: int, units: list[str]) -> dict[str, float]:
         """Spikes of every unit with peak samples in ``[first, end)``."""
         low, high = bisect.bisect_left(self._spike_samples, first), bisect.bisect_left(self._spike_samples, end)
@@ -154,3 +166,4 @@ class Acquisition:
         for old, _ in self._ttls[:cut]:
             self._used_ttls.discard(old)
         del self._ttls[:cut]
+        self._holes = [(low, high) for low, high in self._holes if high >= sample]

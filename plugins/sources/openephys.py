@@ -15,7 +15,7 @@ from the pulse: exact, whatever the system's buffering latency. Without it, onse
 the arrival-lag clock (accurate to the buffering latency, a few ms on a local network).
 
 Bounded whatever the peer sends: message parts over ``MAX_FRAME_BYTES`` are refused by the socket
-(ZMQ's MAXMSGSIZE: the peer is disconnected, and reconnected at once), messages are parsed on the
+(ZMQ's MAXMSGSIZE: the connection is dropped, and the receive thread opens it again), messages are parsed on the
 receive thread so only small parsed records wait (at most ``MAX_QUEUED``), at most ``max_units``
 units may be introduced (more are refused, told once), and malformed, implausible or surplus
 messages are dropped and counted by reason (``dropped``, told through ``notices``) while the
@@ -64,6 +64,8 @@ class _Receiver(threading.Thread):
         """(arrival, parsed message or why it could not be read); kinds CompactRig does not use are left out."""
         self.overflowed = 0
         """Messages dropped because ``MAX_QUEUED`` were waiting."""
+        self.disconnects = 0
+        """Times the data connection dropped (a part over ``MAX_FRAME_BYTES``, or the network) and was renewed."""
         self.failure: str | None = None
         self.started = threading.Event()
         self.answered = threading.Event()
@@ -71,26 +73,38 @@ class _Receiver(threading.Thread):
         self._stopping = threading.Event()
         self._identity = str(uuid.uuid4())
 
+    def _open_data(self, context: zmq.Context) -> tuple[zmq.Socket, zmq.Socket]:
+        """The data socket, and a monitor of its disconnections: ZMQ drops a peer that sends a part over
+        MAXMSGSIZE and does not reconnect by itself, so this thread does."""
+        data = context.socket(zmq.SUB)
+        data.setsockopt(zmq.LINGER, 0)
+        data.setsockopt(zmq.RCVHWM, 0)  # never drop: this thread drains it continuously
+        data.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
+        monitor = data.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        data.connect(f"tcp://{self.host}:{self.port}")
+        data.setsockopt(zmq.SUBSCRIBE, b"")
+        return data, monitor
+
     def run(self) -> None:
         context = zmq.Context.instance()
-        data, beats = context.socket(zmq.SUB), context.socket(zmq.REQ)
+        beats = context.socket(zmq.REQ)
+        data = monitor = None
         try:
-            for socket in (data, beats):
-                socket.setsockopt(zmq.LINGER, 0)
-            data.setsockopt(zmq.RCVHWM, 0)  # never drop: this thread drains it continuously
-            data.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
+            beats.setsockopt(zmq.LINGER, 0)
             beats.setsockopt(zmq.MAXMSGSIZE, MAX_ANSWER_BYTES)
-            data.connect(f"tcp://{self.host}:{self.port}")
-            data.setsockopt(zmq.SUBSCRIBE, b"")
+            data, monitor = self._open_data(context)
             beats.connect(f"tcp://{self.host}:{self.port + 1}")
         except zmq.ZMQError as error:
             self.failure = f"cannot connect to Open Ephys at {self.host}:{self.port} ({error})"
             self.started.set()
+            for socket in (beats, data, monitor):
+                if socket is not None:
+                    socket.close(0)
             return
         self.started.set()
         poller = zmq.Poller()
-        poller.register(data, zmq.POLLIN)
-        poller.register(beats, zmq.POLLIN)
+        for socket in (data, monitor, beats):
+            poller.register(socket, zmq.POLLIN)
         sent_at, answered_at = None, float("-inf")
         try:
             while not self._stopping.is_set():
@@ -102,6 +116,14 @@ class _Receiver(threading.Thread):
                         except zmq.Again:
                             break
                         self._queue(pylsl.local_clock(), frames)
+                if monitor in ready:
+                    self.disconnects += 1
+                    for socket in (data, monitor):
+                        poller.unregister(socket)
+                        socket.close(0)
+                    data, monitor = self._open_data(context)
+                    poller.register(data, zmq.POLLIN)
+                    poller.register(monitor, zmq.POLLIN)
                 now = pylsl.local_clock()
                 if beats in ready:
                     beats.recv()
@@ -116,8 +138,8 @@ class _Receiver(threading.Thread):
                                     f"{3 * self.heartbeat_s:g} s; is the GUI running with the ZMQ Interface plugin?")
                     return
         finally:
-            data.close(0)
-            beats.close(0)
+            for socket in (data, monitor, beats):
+                socket.close(0)
 
     def _queue(self, arrival: float, frames: list[bytes]) -> None:
         """Parse here, so only small records wait, and the payloads are freed at once."""
@@ -167,7 +189,7 @@ class OpenEphysSource(ResponseSource):
         self._sync_offsets: dict[int, float] = {}
         self._notices: list[str] = []
         self.dropped = DropCounter()
-        self._lost = self._overflow_told = 0
+        self._lost = self._overflow_told = self._disconnects_told = 0
         self._silence_told = False
 
     @property
@@ -209,6 +231,10 @@ class OpenEphysSource(ResponseSource):
         while self._overflow_told < receiver.overflowed:
             self._overflow_told += 1
             self.dropped.drop(f"messages beyond the {MAX_QUEUED} waiting (the runner fell behind)")
+        while self._disconnects_told < receiver.disconnects:
+            self._disconnects_told += 1
+            self.dropped.drop(f"data connection dropped (a message part over {MAX_FRAME_BYTES // 2 ** 20} MiB, or "
+                              "the network) and opened again", "messages lost meanwhile make their windows missing")
         ready = self._ready(now)
         self._tell_silence(now)
         return ready
@@ -248,9 +274,11 @@ class OpenEphysSource(ResponseSource):
         gap = message.message_num - current.last_message - 1 - current.refused_since
         if gap > 0 and current.last_message > 0:
             self._lost += gap
-            self._notices.append(f"{self._lost} message(s) from Open Ephys lost in transit so far (spikes may be "
-                                 "missing); check the network and the GUI's load")
+            current.lost(sample)
+            self._notices.append(f"{self._lost} message(s) from Open Ephys lost in transit so far (the windows "
+                                 "they fell in are shown again); check the network and the GUI's load")
         current.last_message, current.refused_since = max(current.last_message, message.message_num), 0
+        current.last_sample = sample
         if isinstance(message, DataBlock):
             current.observe(arrival, message.end_sample, data=True)
             current.cover(arrival, message.end_sample)
@@ -325,6 +353,9 @@ class OpenEphysSource(ResponseSource):
             complete = acquisition.covered >= end
         else:  # no channel selected in the plugin: no data blocks to tell completeness, wait by time
             complete = now >= acquisition.to_time(end) + self.settings["latency_allowance_s"]
+        if complete and acquisition.has_hole(first, end):
+            return Response(shown.order, shown.image_id, None, self.window,
+                            "messages from Open Ephys were lost in transit during the window")
         if complete:
             return Response(shown.order, shown.image_id, acquisition.count(first, end, self._units), self.window)
         if later:
