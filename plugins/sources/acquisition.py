@@ -13,10 +13,11 @@ the block's data, so nothing for those samples can still come.
 A forged or corrupt sample number cannot move the clock: a lag counts towards the offset only
 once the previous message of its kind (data block, or spike/TTL) agrees with it (within
 ``CONFIRM_S``; the data messages of one block, one per selected channel, and consecutive blocks
-do), so one message alone never sets the offset while agreeing ones exist (with no channel
-selected in the plugin, spikes rarely agree and the plain minimum is used). A message more than ``AHEAD_S`` ahead of the clock, or a spike or
-TTL more than 1 s behind data already complete, is refused (``plausible``), and a data block
-advances completeness no further than the clock allows.
+do), so one message alone never sets the offset while agreeing ones exist. With no channel
+selected in the plugin (no data blocks) the plain minimum is used: spikes seldom agree. A message
+more than ``AHEAD_S`` ahead of the clock, or a spike or TTL more than 1 s behind data already
+complete, is refused (``plausible``), and a data block advances completeness no further than the
+clock allows.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ class Acquisition:
     @property
     def offset(self) -> float:
         """LSL time of sample 0 (upper bound: plus the system's buffering latency)."""
-        return self._confirmed.value if self._confirmed else self._all.value
+        return self._confirmed.value if self._confirmed and self.covered >= 0 else self._all.value
 
     def plausible(self, arrival: float, sample: int, event: bool) -> str | None:
         """None when a message about ``sample`` arriving at ``arrival`` can be true, else why not."""

@@ -15,9 +15,9 @@ from the pulse: exact, whatever the system's buffering latency. Without it, onse
 the arrival-lag clock (accurate to the buffering latency, a few ms on a local network).
 
 Bounded whatever the peer sends: message parts over ``MAX_FRAME_BYTES`` are refused by the socket
-(ZMQ's MAXMSGSIZE: the connection is dropped, and the receive thread opens it again), messages are parsed on the
-receive thread so only small parsed records wait (at most ``MAX_QUEUED``), at most ``max_units``
-units may be introduced (more are refused, told once), and malformed, implausible or surplus
+(ZMQ's MAXMSGSIZE: the connection is dropped, and the receive thread opens it again), messages
+are parsed on the receive thread so only small parsed records wait (at most ``MAX_QUEUED``), at
+most ``max_units`` units may be introduced (more are refused, told once), and malformed, implausible or surplus
 messages are dropped and counted by reason (``dropped``, told through ``notices``) while the
 windows in flight go on.
 """
