@@ -174,6 +174,32 @@ def test_spike_events_with_garbage_unit_ids_stamps_and_a_flood_of_units_keep_the
         guard.close()
 
 
+def test_a_spike_flood_fills_the_buffer_to_its_cap_and_the_windows_it_touched_are_missing(monkeypatch):
+    """With the spike buffer capped at 1000 (MAX_SPIKES lowered for the test), a peer sending 3000 spikes
+    into a window: exactly 1000 are held, the rest are counted as dropped, and that window is missing
+    (not undercounted); the source stays connected."""
+    from compactrig.plugins.sources import spike_buffer
+    monkeypatch.setattr(spike_buffer, "MAX_SPIKES", 1000)
+    peer = LslPeer("float32", 1)
+    guard = GuardedSource(LslSource(stream_name=peer.name, units="1", latency_allowance_s=0.5, max_units=5000))
+    try:
+        guard.connect(pylsl.local_clock())
+        time.sleep(0.3)
+        onset = pylsl.local_clock()
+        peer.push(onset + 0.06, 1)
+        peer.push(onset + 0.07, 1)
+        peer.send(f"flood 3000 100 {onset + 0.1}")
+        guard.submit(Presentation(0, 0, "img0", onset), pylsl.local_clock())
+        got = pump(guard, 1, seconds=8.0)
+        assert len(got) == 1 and got[0].counts is None and "spikes dropped" in got[0].missing, got
+        assert guard.source.dropped.counts["spike buffer full"] == 3000 - (1000 - 2), "exactly 1000 held"
+        assert guard.connected and not [m for m in guard.messages() if "failed" in m]
+    finally:
+        command(peer.process, "quit")
+        peer.process.wait(5)
+        guard.close()
+
+
 def test_a_count_stream_sending_nan_negative_or_infinite_counts_marks_those_images_missing():
     """One sample per shown image: NaN, -1 and inf counts make that image's response missing, with the
     value named; the honest images around them get their counts and the source stays connected."""
