@@ -259,8 +259,8 @@ UNREADABLE_PER_ATTACK = {"garbage_json": 1, "json_list": 1, "huge_header": 1, "t
 
 def hostile_open_ephys(folder, **config):
     port, markers = free_port_pair(), f"markers-hostile-{os.getpid()}-{time.monotonic_ns()}"
-    peer = start_open_ephys(folder, port, script="hostile_open_ephys.py", marker_stream=markers, sync_line=2,
-                            latency_s=0.04, **config)
+    config = {"sync_line": 2, "latency_s": 0.04, **config}
+    peer = start_open_ephys(folder, port, script="hostile_open_ephys.py", marker_stream=markers, **config)
     onsets = Onsets(markers)
     assert peer.stdout.readline().startswith("watching"), "the peer's photodiode follows the onsets"
     return peer, port, onsets
@@ -363,6 +363,48 @@ def test_an_oversized_message_is_refused_by_the_socket_and_costs_at_most_the_win
         messages = guard.messages()
         assert guard.connected and not [m for m in messages if "failed" in m or "restarted" in m], messages
         assert sum(n for reason, n in source.dropped.counts.items() if "data connection dropped" in reason) >= 3
+    finally:
+        command(peer, "quit")
+        peer.wait(5)
+        guard.close()
+
+
+@pytest.mark.needs_display
+def test_forged_sample_numbers_do_not_move_the_arrival_clock(tmp_path):
+    """No sync pulses: windows are placed by the arrival clock alone. Every 4 blocks the peer sends
+    spikes and a data block 10^9 samples ahead, a spike at sample 5 and a block at another rate. Each
+    window still counts, within the clock's latency (2 ms of buffering, 10 ms margin), what the peer fired,
+    and every forged message is counted as refused."""
+    peer, port, onsets = hostile_open_ephys(tmp_path, attacks=["forged_samples"], attack_every=4, latency_s=0.002,
+                                            units=[["Electrode 1", 1, 300.0, 0.0]])
+    source = OpenEphysSource(data_port=port, heartbeat_s=0.2)
+    guard = GuardedSource(source)
+    try:
+        guard.connect(pylsl.local_clock())
+        pump_for(guard, 0.5)
+        command(peer, "fire")
+        shown, got = [], []
+        for order in range(10):
+            shown.append(pylsl.local_clock())
+            guard.submit(Presentation(order, 0, "img", shown[-1]), shown[-1])
+            got += pump_for(guard, 0.2)
+        got += pump_for(guard, 0.6)
+        command(peer, "stop")
+        time.sleep(0.2)
+        pump_for(guard, 0.2)
+        text = (tmp_path / "open_ephys.log").read_text().splitlines()
+        t0 = float(next(line.split()[2] for line in text if line.startswith("epoch 0")))
+        times = [t0 + sample / 30000 for sample, _ in OpenEphysLog(tmp_path / "open_ephys.log").spikes[0]]
+        assert sorted(r.order for r in got) == list(range(10)) and all(r.counts is not None for r in got), got
+        for response in got:
+            onset = shown[response.order]
+            sure = sum(onset + 0.05 + 0.01 <= t < onset + 0.15 - 0.01 for t in times)
+            possible = sum(onset + 0.05 - 0.01 <= t < onset + 0.15 + 0.01 for t in times)
+            assert sure <= response.counts["Electrode 1:1"] <= possible, (response.order, sure, possible)
+        sent = attacks_sent(tmp_path / "open_ephys.log")["forged_samples"]
+        assert sent >= 10
+        assert source.dropped.counts["sample number ahead of the clock (forged or corrupt)"] == 2 * sent
+        assert not [m for m in guard.messages() if "restarted" in m or "lost" in m or "failed" in m]
     finally:
         command(peer, "quit")
         peer.wait(5)
