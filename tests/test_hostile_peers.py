@@ -174,6 +174,29 @@ def test_spike_events_with_garbage_unit_ids_stamps_and_a_flood_of_units_keep_the
         guard.close()
 
 
+def test_a_text_spike_stream_with_empty_long_or_control_character_unit_ids_keeps_the_named_units():
+    """A string spike stream: unit ids that are empty, 100 characters long or hold a control character
+    are dropped and counted; the named units count exactly."""
+    peer = LslPeer("string", 1)
+    guard = GuardedSource(LslSource(stream_name=peer.name, latency_allowance_s=0.3))
+    try:
+        guard.connect(pylsl.local_clock())
+        time.sleep(0.3)
+        onset = pylsl.local_clock()
+        for t, unit in ((0.06, "Tetrode 1:2"), (0.07, "Tetrode 1:2"), (0.1, "Tetrode 3:0")):
+            peer.push(onset + t, unit)
+        for garbage in ("", "x" * 100, "bad\tunit"):
+            peer.push(onset + 0.08, garbage)
+        guard.submit(Presentation(0, 0, "img0", onset), pylsl.local_clock())
+        got = pump(guard, 1)
+        assert [r.counts for r in got] == [{"Tetrode 1:2": 2.0, "Tetrode 3:0": 1.0}]
+        assert guard.source.dropped.counts["spike with a unit id that is not a whole number >= 0 or a short text"] == 3
+    finally:
+        command(peer.process, "quit")
+        peer.process.wait(5)
+        guard.close()
+
+
 def test_a_spike_flood_fills_the_buffer_to_its_cap_and_the_windows_it_touched_are_missing(monkeypatch):
     """With the spike buffer capped at 1000 (MAX_SPIKES lowered for the test), a peer sending 3000 spikes
     into a window: exactly 1000 are held, the rest are counted as dropped, and that window is missing
