@@ -1,13 +1,15 @@
 """Gates: when may a trial start, and when must it abort (fixation control).
 
 Built-ins: ``always`` (no eye tracking: every trial starts and none aborts) and ``lsl``
-(a state stream from the eye tracker or behaviour system: a sample of 1 means the
-animal fixates, 0 that fixation is broken). Labs add others under the entry-point group
-``compactrig.gates``. Aborted presentations go back into the session's plan.
+(a state stream from the eye tracker or behaviour system: a sample of exactly 1 means the
+animal fixates; anything else, 0, NaN on track loss, -1, other numbers or text, is a break).
+Labs add others under the entry-point group ``compactrig.gates``. Aborted presentations go
+back into the session's plan.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from compactrig.engine.errors import CompactRigError
@@ -51,13 +53,36 @@ HISTORY_S = 30.0
 """Fixation samples kept for looking back over a trial."""
 
 
-class LslGate(Gate):
-    """Fixation state from an LSL stream: channel 0 is 1 while the animal fixates, 0 when it does not.
+def fixation_fault(sample: object) -> str | None:
+    """None when ``sample`` says "fixating" explicitly (one channel holding the number 1, or the
+    text "1"); otherwise why it is a break. Fails closed: whatever is not understood is a break."""
+    if not isinstance(sample, (list, tuple)) or len(sample) != 1:
+        count = len(sample) if isinstance(sample, (list, tuple)) else "no"
+        return f"fixation sample with {count} channels (the gate reads one)"
+    value = sample[0]
+    if isinstance(value, str):
+        return None if value.strip() == "1" else f"fixation sample {value[:20]!r} (only 1 means fixating)"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value == 1:
+            return None
+        if value == 0:
+            return "fixation break"
+        if isinstance(value, float) and math.isnan(value):
+            return "fixation sample NaN (eye tracker lost the eye)"
+        return f"fixation sample {value:g} (only 1 means fixating)"
+    return f"fixation sample of type {type(value).__name__} (only 1 means fixating)"
 
-    Fails closed: the eye tracker must send a regular-rate stream; when no sample has come for
-    ``stale_after_s`` the gate is closed (a dead or stalled tracker is a fixation break). Samples are
-    used with their own time stamps, so a break between two polls is still seen, and is charged to
-    the moment it happened.
+
+class LslGate(Gate):
+    """Fixation state from an LSL stream: one channel, 1 while the animal fixates, 0 when it does not.
+
+    Fails closed: only a sample of exactly 1 means fixating (``fixation_fault``); NaN (what trackers
+    send on track loss), negative or other values, text other than "1" and samples of more channels
+    are breaks, each with its reason. The eye tracker must send a regular-rate stream; when no sample
+    has come for ``stale_after_s`` the gate is closed (a dead or stalled tracker is a fixation break).
+    Samples are used with their own time stamps, so a break between two polls is still seen, and is
+    charged to the moment it happened; a stamp that is not finite, or lies in the future, is dated
+    at the poll instead.
     """
 
     name = "lsl"
@@ -74,7 +99,8 @@ class LslGate(Gate):
                                   "plus its jitter, e.g. 0.1)")
         self._inlet = None
         self._times: list[float] = []
-        self._states: list[bool] = []
+        self._states: list[str | None] = []
+        """Per sample: None when fixating, else why not."""
         self._correction: ClockCorrection | None = None
 
     def connect(self) -> None:
@@ -92,11 +118,13 @@ class LslGate(Gate):
         self._correction.refresh(now)
         samples, stamps = self._inlet.pull_chunk(timeout=0.0)
         for sample, stamp in zip(samples, stamps):
-            local = stamp + self._correction.value
+            local = stamp + self._correction.value if isinstance(stamp, float) else math.nan
+            if not math.isfinite(local) or local > now:
+                local = now  # a tracker cannot measure the future: such a stamp would hold the gate open
             if self._times and local < self._times[-1]:
                 local = self._times[-1]  # keep time order (a tracker restart can step its clock back)
             self._times.append(local)
-            self._states.append(bool(sample[0]))
+            self._states.append(fixation_fault(sample))
         cut = next((k for k, t in enumerate(self._times) if t >= now - HISTORY_S), len(self._times))
         if cut > 1:
             del self._times[:cut - 1], self._states[:cut - 1]
@@ -111,8 +139,8 @@ class LslGate(Gate):
         first = max(0, next((k for k, t in enumerate(times) if t > since), len(times)) - 1)
         for k in range(first, len(times)):
             start = max(times[k], since)
-            if not states[k]:
-                self.break_reason = "fixation break"
+            if states[k] is not None:
+                self.break_reason = states[k]
                 return start
             following = times[k + 1] if k + 1 < len(times) else now
             if following - times[k] > stale:

@@ -59,12 +59,13 @@ def command(process: subprocess.Popen, word: str) -> None:
     process.stdin.flush()
 
 
-def start_open_ephys(folder: Path, port: int, **config) -> subprocess.Popen:
+def start_open_ephys(folder: Path, port: int, script: str = "open_ephys_zmq.py", **config) -> subprocess.Popen:
+    """The plugin stand-in (or ``hostile_open_ephys.py``, the same framing with bad content) on ``port``."""
     settings = {"data_port": port, "log": str(folder / "open_ephys.log"),
                 "units": [["Electrode 1", 1, 40.0, 0.0], ["Electrode 2", 0, 25.0, 0.0]], **config}
     path = folder / f"open_ephys_{port}.json"
     path.write_text(json.dumps(settings))
-    return start_peer("open_ephys_zmq.py", str(path))
+    return start_peer(script, str(path))
 
 
 class OpenEphysLog:

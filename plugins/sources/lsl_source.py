@@ -5,12 +5,20 @@ when the spike happened; counts are the events of each unit in each onset's wind
 after LSL time correction. A window is counted once ``latency_allowance_s`` has passed
 after it closes (the time the data take to arrive).
 ``mode=counts``: a stream with one sample per shown image (channel k = unit k's count),
-time-stamped with that image's onset; samples are matched to onsets within
-``match_tolerance_s``.
+time-stamped with that image's onset; each onset takes the nearest sample within
+``match_tolerance_s``, and a sample answers one onset only.
+
+Whatever the stream carries is checked before it is used, and what is dropped is counted by reason
+and told (``DropCounter``): in events mode a unit id must be a whole number >= 0 or a short text
+(at most ``max_units`` units; more are refused, told once), a stamp finite and not in the future;
+in counts mode every channel must be a finite number >= 0, or that image's response is missing
+with the reason (its image is shown again). Held count samples are bounded (``MAX_COUNT_SAMPLES``)
+and so are spikes (``SpikeBuffer``).
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Any
 
@@ -19,7 +27,35 @@ import pylsl
 from compactrig.engine.errors import CompactRigError
 from compactrig.plugins.lsl_clock import ClockCorrection
 from compactrig.plugins.sources.base import WINDOW_OPTIONS, Option, Presentation, Response, ResponseSource
-from compactrig.plugins.sources.spike_buffer import KEEP_S, SpikeBuffer
+from compactrig.plugins.sources.dropped import DropCounter
+from compactrig.plugins.sources.spike_buffer import KEEP_S, MAX_UNITS, SpikeBuffer
+
+MAX_COUNT_SAMPLES = 10_000
+"""Count samples held for matching at most (one per shown image: far more than are ever pending)."""
+MAX_UNIT_ID_CHARS = 64
+FUTURE_S = 1.0
+"""A sample stamped further ahead of the local clock than this cannot be real: dropped."""
+
+
+def unit_id(value: Any) -> str | None:
+    """A spike sample's unit id as text, or None when it is not one (NaN, negative, fractional, long)."""
+    if isinstance(value, str):
+        text = value.strip()
+        return text if text and len(text) <= MAX_UNIT_ID_CHARS and text.isprintable() else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+            and value >= 0 and float(value).is_integer():
+        return str(int(value))
+    return None
+
+
+def count_fault(values: list[Any], units: list[str]) -> str | None:
+    """None when every channel is a finite count >= 0, else what is wrong with the first bad one."""
+    for unit, value in zip(units, values):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"the count stream sent {str(value)[:20]!r} for unit {unit} (not a number)"
+        if not math.isfinite(value) or value < 0:
+            return f"the count stream sent {value:g} for unit {unit} (a count is finite and >= 0)"
+    return None
 
 
 class LslSource(ResponseSource):
@@ -33,16 +69,21 @@ class LslSource(ResponseSource):
         Option("resolve_timeout_s", float, 5.0, "how long to look for the stream, s"),
         Option("latency_allowance_s", float, 0.1, "events mode: wait this long after a window for its spikes, s"),
         Option("match_tolerance_s", float, 0.01, "counts mode: largest onset/timestamp difference, s"),
+        Option("max_units", int, MAX_UNITS, "events mode: most units the stream may introduce (more are refused)"),
     )
 
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
         if self.settings["mode"] not in ("events", "counts"):
             raise CompactRigError(f"lsl: mode {self.settings['mode']!r}; use events or counts")
-        self._spikes = SpikeBuffer(self.window, self.settings["latency_allowance_s"], self.declared_units)
+        if self.settings["max_units"] < max(1, len(self.declared_units)):
+            raise CompactRigError(f"lsl: max_units = {self.settings['max_units']}; at least 1 and the declared units")
+        self._spikes = SpikeBuffer(self.window, self.settings["latency_allowance_s"], self.declared_units,
+                                   max_units=self.settings["max_units"])
         self._inlet = None
         self._correction: ClockCorrection | None = None
-        self._count_samples: list[tuple[float, list[float]]] = []
+        self._count_samples: deque[tuple[float, list[Any]]] = deque(maxlen=MAX_COUNT_SAMPLES)
+        self.dropped = DropCounter()
         self._pending: deque[Presentation] = deque()
 
     @property
@@ -77,16 +118,33 @@ class LslSource(ResponseSource):
         self._spikes.cancel(order)
         self._pending = deque(p for p in self._pending if p.order != order)
 
+    def notices(self) -> list[str]:
+        return self.dropped.notices()
+
     def _pull(self, now: float) -> None:
         self._correction.refresh(now)
         samples, stamps = self._inlet.pull_chunk(timeout=0.0)
         for sample, stamp in zip(samples, stamps):
             local = stamp + self._correction.value
+            if not math.isfinite(local) or local > now + FUTURE_S:
+                self.dropped.drop("sample with a time stamp that is not finite or lies in the future", f"{stamp!r}")
+                continue
             if self.settings["mode"] == "counts":
+                if len(self._count_samples) == MAX_COUNT_SAMPLES:
+                    self.dropped.drop(f"count samples beyond the {MAX_COUNT_SAMPLES} held (oldest dropped)")
                 self._count_samples.append((local, list(sample)))
                 continue
-            unit = sample[0]
-            self._spikes.add(str(int(unit)) if isinstance(unit, float) and unit.is_integer() else str(unit), local)
+            unit = unit_id(sample[0] if sample else None)
+            if unit is None:
+                self.dropped.drop("spike with a unit id that is not a whole number >= 0 or a short text",
+                                  repr(sample[0] if sample else sample)[:40])
+                continue
+            refused = self._spikes.add(unit, local)
+            if refused == "unit refused":
+                self.dropped.drop(f"spikes of units beyond max_units = {self.settings['max_units']} (new units "
+                                  "refused; raise max_units if the recording really has more)", once=True)
+            elif refused:
+                self.dropped.drop(refused, "windows it touches are missing")
 
     def collect(self, now: float) -> list[Response]:
         self._pull(now)
@@ -95,14 +153,23 @@ class LslSource(ResponseSource):
         ready = []
         tolerance = self.settings["match_tolerance_s"]
         for shown in list(self._pending):
-            match = next((values for stamp, values in self._count_samples
-                          if abs(stamp - shown.onset_time) <= tolerance), None)
-            if match is not None:
+            near = [(abs(stamp - shown.onset_time), k) for k, (stamp, _) in enumerate(self._count_samples)
+                    if abs(stamp - shown.onset_time) <= tolerance]
+            if near:
+                k = min(near)[1]
+                match = self._count_samples[k][1]
+                del self._count_samples[k]  # one sample answers one image
                 self._pending.remove(shown)
-                ready.append(Response(shown.order, shown.image_id,
-                                      {u: float(v) for u, v in zip(self._spikes.units, match)}, self.window))
+                fault = count_fault(match, self._spikes.units)
+                if fault:
+                    self.dropped.drop("count samples with a value that is not a count", fault)
+                    ready.append(Response(shown.order, shown.image_id, None, self.window, fault))
+                else:
+                    ready.append(Response(shown.order, shown.image_id,
+                                          {u: float(v) for u, v in zip(self._spikes.units, match)}, self.window))
         oldest = min((p.onset_time for p in self._pending), default=now)
-        self._count_samples = [s for s in self._count_samples if s[0] >= min(oldest, now - KEEP_S) - 1.0]
+        while self._count_samples and self._count_samples[0][0] < min(oldest, now - KEEP_S) - 1.0:
+            self._count_samples.popleft()
         return ready
 
     def close(self) -> None:

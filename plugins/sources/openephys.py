@@ -13,6 +13,13 @@ learnt afresh. With ``sync_line`` set, onsets are matched to the rig's sync puls
 that TTL line (photodiode, or a digital output driven at each flip) and counted in sample numbers
 from the pulse: exact, whatever the system's buffering latency. Without it, onsets are placed by
 the arrival-lag clock (accurate to the buffering latency, a few ms on a local network).
+
+Bounded whatever the peer sends: message parts over ``MAX_FRAME_BYTES`` are refused by the socket
+(ZMQ's MAXMSGSIZE: the connection is dropped, and the receive thread opens it again), messages
+are parsed on the receive thread so only small parsed records wait (at most ``MAX_QUEUED``), at
+most ``max_units`` units may be introduced (more are refused, told once), and malformed, implausible or surplus
+messages are dropped and counted by reason (``dropped``, told through ``notices``) while the
+windows in flight go on.
 """
 
 from __future__ import annotations
@@ -28,13 +35,23 @@ import zmq
 
 from compactrig.plugins.sources.acquisition import Acquisition
 from compactrig.plugins.sources.base import WINDOW_OPTIONS, Option, Presentation, Response, ResponseSource
-from compactrig.plugins.sources.openephys_wire import DataBlock, Spike, TtlEvent, WireError, parse
-from compactrig.plugins.sources.spike_buffer import KEEP_S
+from compactrig.plugins.sources.dropped import DropCounter
+from compactrig.plugins.sources.openephys_wire import (MAX_FRAME_BYTES, DataBlock, Message, TtlEvent,
+                                                       WireError, parse)
+from compactrig.plugins.sources.spike_buffer import KEEP_S, MAX_UNITS
 
 CONNECT_WAIT_S = 2.0
 """How long a connection attempt waits for the plugin's first heartbeat answer."""
 SILENCE_NOTICE_S = 1.0
 """Pending windows and no message for this long: tell the user acquisition seems stopped."""
+MAX_QUEUED = 500_000
+"""Parsed messages waiting for the runner at most (minutes of a busy probe); more are dropped, counted."""
+MAX_NUMBER_JUMP = 1_000_000
+"""A message number this far past the last one is forged, not messages lost."""
+RESTART_WITHIN_S = 10.0
+"""Message numbers beginning again mean a restart only if the sample is this close to a start."""
+MAX_ANSWER_BYTES = 64 * 1024
+"""Largest heartbeat answer read (the plugin's are a few words)."""
 
 
 class _Receiver(threading.Thread):
@@ -43,7 +60,12 @@ class _Receiver(threading.Thread):
     def __init__(self, host: str, port: int, heartbeat_s: float) -> None:
         super().__init__(name="openephys-receiver", daemon=True)
         self.host, self.port, self.heartbeat_s = host, port, heartbeat_s
-        self.messages: deque[tuple[float, list[bytes]]] = deque()
+        self.messages: deque[tuple[float, Message | WireError]] = deque()
+        """(arrival, parsed message or why it could not be read); kinds CompactRig does not use are left out."""
+        self.overflowed = 0
+        """Messages dropped because ``MAX_QUEUED`` were waiting."""
+        self.disconnects = 0
+        """Times the data connection dropped (a part over ``MAX_FRAME_BYTES``, or the network) and was renewed."""
         self.failure: str | None = None
         self.started = threading.Event()
         self.answered = threading.Event()
@@ -51,24 +73,38 @@ class _Receiver(threading.Thread):
         self._stopping = threading.Event()
         self._identity = str(uuid.uuid4())
 
+    def _open_data(self, context: zmq.Context) -> tuple[zmq.Socket, zmq.Socket]:
+        """The data socket, and a monitor of its disconnections: ZMQ drops a peer that sends a part over
+        MAXMSGSIZE and does not reconnect by itself, so this thread does."""
+        data = context.socket(zmq.SUB)
+        data.setsockopt(zmq.LINGER, 0)
+        data.setsockopt(zmq.RCVHWM, 0)  # never drop: this thread drains it continuously
+        data.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
+        monitor = data.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        data.connect(f"tcp://{self.host}:{self.port}")
+        data.setsockopt(zmq.SUBSCRIBE, b"")
+        return data, monitor
+
     def run(self) -> None:
         context = zmq.Context.instance()
-        data, beats = context.socket(zmq.SUB), context.socket(zmq.REQ)
+        beats = context.socket(zmq.REQ)
+        data = monitor = None
         try:
-            for socket in (data, beats):
-                socket.setsockopt(zmq.LINGER, 0)
-            data.setsockopt(zmq.RCVHWM, 0)  # never drop: this thread drains it continuously
-            data.connect(f"tcp://{self.host}:{self.port}")
-            data.setsockopt(zmq.SUBSCRIBE, b"")
+            beats.setsockopt(zmq.LINGER, 0)
+            beats.setsockopt(zmq.MAXMSGSIZE, MAX_ANSWER_BYTES)
+            data, monitor = self._open_data(context)
             beats.connect(f"tcp://{self.host}:{self.port + 1}")
         except zmq.ZMQError as error:
             self.failure = f"cannot connect to Open Ephys at {self.host}:{self.port} ({error})"
             self.started.set()
+            for socket in (beats, data, monitor):
+                if socket is not None:
+                    socket.close(0)
             return
         self.started.set()
         poller = zmq.Poller()
-        poller.register(data, zmq.POLLIN)
-        poller.register(beats, zmq.POLLIN)
+        for socket in (data, monitor, beats):
+            poller.register(socket, zmq.POLLIN)
         sent_at, answered_at = None, float("-inf")
         try:
             while not self._stopping.is_set():
@@ -79,7 +115,15 @@ class _Receiver(threading.Thread):
                             frames = data.recv_multipart(zmq.NOBLOCK)
                         except zmq.Again:
                             break
-                        self.messages.append((pylsl.local_clock(), frames[:2] if frames[0][:4] == b"DATA" else frames))
+                        self._queue(pylsl.local_clock(), frames)
+                if monitor in ready:
+                    self.disconnects += 1
+                    for socket in (data, monitor):
+                        poller.unregister(socket)
+                        socket.close(0)
+                    data, monitor = self._open_data(context)
+                    poller.register(data, zmq.POLLIN)
+                    poller.register(monitor, zmq.POLLIN)
                 now = pylsl.local_clock()
                 if beats in ready:
                     beats.recv()
@@ -94,8 +138,23 @@ class _Receiver(threading.Thread):
                                     f"{3 * self.heartbeat_s:g} s; is the GUI running with the ZMQ Interface plugin?")
                     return
         finally:
-            data.close(0)
-            beats.close(0)
+            for socket in (data, monitor, beats):
+                socket.close(0)
+
+    def _queue(self, arrival: float, frames: list[bytes]) -> None:
+        """Parse here, so only small records wait, and the payloads are freed at once."""
+        try:
+            message = parse(frames)
+        except WireError as error:
+            message = error
+        except Exception as error:  # noqa: BLE001 - hostile bytes must not stop the receive thread
+            message = WireError(f"a message the parser could not read ({type(error).__name__})")
+        if message is None:
+            return
+        if len(self.messages) >= MAX_QUEUED:
+            self.overflowed += 1
+            return
+        self.messages.append((arrival, message))
 
     def stop(self) -> None:
         self._stopping.set()
@@ -116,6 +175,7 @@ class OpenEphysSource(ResponseSource):
         Option("sync_line", int, -1, "TTL line recording the rig's sync pulse at each onset (photodiode or "
                                      "digital out); -1: align by arrival times"),
         Option("sync_tolerance_s", float, 0.1, "largest distance between a flip and its sync pulse, s"),
+        Option("max_units", int, MAX_UNITS, "most units the plugin may introduce (more are refused)"),
     )
 
     def __init__(self, **settings: Any) -> None:
@@ -128,7 +188,8 @@ class OpenEphysSource(ResponseSource):
         """Presentation -> (its acquisition, its onset sample): fixed once its sync pulse is claimed."""
         self._sync_offsets: dict[int, float] = {}
         self._notices: list[str] = []
-        self._lost = self._unreadable = 0
+        self.dropped = DropCounter()
+        self._lost = self._overflow_told = self._disconnects_told = 0
         self._silence_told = False
 
     @property
@@ -157,7 +218,7 @@ class OpenEphysSource(ResponseSource):
         self._starts.pop(order, None)
 
     def notices(self) -> list[str]:
-        told, self._notices = self._notices, []
+        told, self._notices = self._notices + self.dropped.notices(), []
         return told
 
     def collect(self, now: float) -> list[Response]:
@@ -165,54 +226,83 @@ class OpenEphysSource(ResponseSource):
         if receiver is None or receiver.failure or not receiver.is_alive():
             raise ConnectionError(receiver.failure if receiver and receiver.failure else "Open Ephys receiver stopped")
         while receiver.messages:
-            arrival, frames = receiver.messages.popleft()
-            self._take(arrival, frames)
+            arrival, message = receiver.messages.popleft()
+            self._take(arrival, message)
+        while self._overflow_told < receiver.overflowed:
+            self._overflow_told += 1
+            self.dropped.drop(f"messages beyond the {MAX_QUEUED} waiting (the runner fell behind)")
+        while self._disconnects_told < receiver.disconnects:
+            self._disconnects_told += 1
+            self.dropped.drop(f"data connection dropped (a message part over {MAX_FRAME_BYTES // 2 ** 20} MiB, or "
+                              "the network) and opened again", "messages lost meanwhile make their windows missing")
         ready = self._ready(now)
         self._tell_silence(now)
         return ready
 
     # messages ----------------------------------------------------------------------------------
-    def _take(self, arrival: float, frames: list[bytes]) -> None:
-        try:
-            message = parse(frames)
-        except WireError as error:
-            self._unreadable += 1
-            if self._unreadable in (1, 10, 100) or self._unreadable % 1000 == 0:
-                self._notices.append(f"unreadable message from Open Ephys ({self._unreadable} so far): {error}")
-            return
-        if message is None:
+    def _take(self, arrival: float, message: Message | WireError) -> None:
+        if isinstance(message, WireError):
+            self.dropped.drop("unreadable message from Open Ephys", str(message))
             return
         current = self._acquisitions[-1] if self._acquisitions else None
+        if current is not None and current.last_message > 0 \
+                and message.message_num > current.last_message + MAX_NUMBER_JUMP:
+            self.dropped.drop("message number far ahead of the last (forged or corrupt)", str(message.message_num))
+            return
         if current is None or self._restarted(current, message):
             if current is not None:
                 self._notices.append("Open Ephys acquisition restarted (message numbers began again): windows it "
                                      "cut are shown again, and the clock is learnt afresh")
             current = Acquisition(self.settings["sample_rate"], arrival)
             self._acquisitions.append(current)
-        if message.message_num > current.last_message + 1 and current.last_message > 0:
-            self._lost += message.message_num - current.last_message - 1
-            self._notices.append(f"{self._lost} message(s) from Open Ephys lost in transit so far (spikes may be "
-                                 "missing); check the network and the GUI's load")
-        current.last_message = max(current.last_message, message.message_num)
+        elif 0 < message.message_num <= current.last_message or \
+                (isinstance(message, DataBlock) and message.sample_num < current.covered - current.rate):
+            self.dropped.drop("message from the past (numbers or samples went back without a restart)",
+                              f"message {message.message_num}, sample {message.sample_num}")
+            return
+        if isinstance(message, DataBlock) and message.sample_rate != current.rate:
+            if current.covered >= 0:
+                self._refuse(current, "data block with another sample rate mid-acquisition (forged or corrupt)",
+                             f"{message.sample_rate:g} Hz")
+                return
+            current.set_rate(message.sample_rate)  # the first data block gives the stream's rate
+        sample = message.end_sample if isinstance(message, DataBlock) else message.sample_num
+        doubt = current.plausible(arrival, sample, not isinstance(message, DataBlock))
+        if doubt:
+            self._refuse(current, doubt, f"message {message.message_num}, sample {sample}")
+            return
+        gap = message.message_num - current.last_message - 1 - current.refused_since
+        if gap > 0 and current.last_message > 0:
+            self._lost += gap
+            current.lost(sample)
+            self._notices.append(f"{self._lost} message(s) from Open Ephys lost in transit so far (the windows "
+                                 "they fell in are shown again); check the network and the GUI's load")
+        current.last_message, current.refused_since = max(current.last_message, message.message_num), 0
+        current.last_sample = sample
         if isinstance(message, DataBlock):
-            if message.sample_rate > 0 and message.sample_rate != current.rate:
-                current.rate = message.sample_rate
-            current.observe(arrival, message.end_sample)
-            current.covered = max(current.covered, message.end_sample)
+            current.observe(arrival, message.end_sample, data=True)
+            current.cover(arrival, message.end_sample)
         elif isinstance(message, TtlEvent):
-            current.observe(arrival, message.sample_num)
+            current.observe(arrival, message.sample_num, data=False)
             current.add_ttl(message.sample_num, message.line)
-        elif isinstance(message, Spike):
-            current.observe(arrival, message.sample_num)
+        elif message.unit in self._units or len(self._units) < self.settings["max_units"]:
+            current.observe(arrival, message.sample_num, data=False)
             current.add_spike(message.sample_num, message.unit)
             if message.unit not in self._units:
                 self._units.append(message.unit)
+        else:
+            self.dropped.drop(f"spikes of units beyond max_units = {self.settings['max_units']} (new units refused; "
+                              "raise max_units if the recording really has more)", message.unit, once=True)
 
-    @staticmethod
-    def _restarted(current: Acquisition, message: DataBlock | TtlEvent | Spike) -> bool:
+    def _refuse(self, current: Acquisition, reason: str, detail: str) -> None:
+        """Drop a numbered message that is not believed (its number is not counted as lost in transit)."""
+        current.refused_since += 1
+        self.dropped.drop(reason, detail)
+
+    def _restarted(self, current: Acquisition, message: Message) -> bool:
+        """Message numbers began again, at a sample near an acquisition's start."""
         numbers_again = 0 < message.message_num <= current.last_message
-        samples_back = isinstance(message, DataBlock) and message.sample_num < current.covered - current.rate
-        return numbers_again or samples_back
+        return numbers_again and message.sample_num < RESTART_WITHIN_S * current.rate
 
     # windows -----------------------------------------------------------------------------------
     def _acquisition_for(self, onset: float) -> tuple[Acquisition | None, bool]:
@@ -263,6 +353,9 @@ class OpenEphysSource(ResponseSource):
             complete = acquisition.covered >= end
         else:  # no channel selected in the plugin: no data blocks to tell completeness, wait by time
             complete = now >= acquisition.to_time(end) + self.settings["latency_allowance_s"]
+        if complete and acquisition.has_hole(first, end):
+            return Response(shown.order, shown.image_id, None, self.window,
+                            "messages from Open Ephys were lost in transit during the window")
         if complete:
             return Response(shown.order, shown.image_id, acquisition.count(first, end, self._units), self.window)
         if later:
