@@ -95,6 +95,50 @@ def test_a_decompression_bomb_is_refused_in_one_line(tmp_path, cli, side):
     assert "decompression bomb" in result.stderr and not (tmp_path / "o.npy").exists()
 
 
+def imported_set(cli, tmp_path: Path) -> Path:
+    """A stimulus set made by ``stimuli import`` of two natural images (ids grating, dots)."""
+    folder = tmp_path / "natural"
+    folder.mkdir()
+    Image.fromarray(grating(0)).save(folder / "grating.png")
+    Image.fromarray(dot_lattice()).save(folder / "dots.png")
+    result = cli("stimuli", "import", str(folder), "--out", str(tmp_path / "set"))
+    assert result.returncode == 0, result.stderr
+    return tmp_path / "set"
+
+
+def test_a_stimulus_sets_sixteen_bit_png_is_scaled_like_any_image(tmp_path, cli):
+    """A set's PNG re-saved at 16 bits (by an image editor) is read by the one decoder: divided by 257, rounded,
+    grey copied to R, G and B, exactly what importing that file gives (not refused, not read as white)."""
+    stimuli = imported_set(cli, tmp_path)
+    deep = np.random.default_rng(5).integers(0, 65536, (112, 112), dtype=np.uint16)
+    deep[0, :4] = [0, 257, 65535, 32896]
+    Image.fromarray(deep).save(stimuli / "dots.png")
+    assert Image.open(stimuli / "dots.png").mode == "I;16"
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    Image.fromarray(colour_blob((1, -1, 0))).save(extra / "blob.png")
+    added = cli("stimuli", "import", str(extra), "--out", str(stimuli))  # loads the set, saves it again
+    assert added.returncode == 0, added.stderr
+    saved = np.asarray(Image.open(stimuli / "dots.png"))
+    expected = (deep.astype(np.int64) + 128) // 257
+    assert saved.shape == (112, 112, 3) and list(saved[0, :4, 0]) == [0, 1, 255, 128]
+    for channel in range(3):
+        np.testing.assert_array_equal(saved[..., channel], expected)
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    Image.fromarray(deep).save(alone / "dots.png")
+    np.testing.assert_array_equal(imported_pixels(cli, alone, tmp_path / "other")["dots"], saved)
+
+
+@pytest.mark.parametrize("side", [9000, 20000])
+def test_a_stimulus_sets_png_that_is_a_decompression_bomb_is_refused_in_one_line(tmp_path, cli, side):
+    stimuli = imported_set(cli, tmp_path)
+    (stimuli / "dots.png").write_bytes(bomb_png(side, side))
+    result = cli("stimuli", "show", str(stimuli))
+    line = one_line_error(result, "dots.png: unusable stimulus image")
+    assert "decompression bomb" in line
+
+
 def patched_zip(path: Path, name: str, data: bytes, declared: int) -> None:
     """A zip whose one member ``name`` holds ``data`` (deflated) but declares ``declared`` bytes uncompressed,
     in both its local header and the central directory (offsets from the zip format, APPNOTE 4.3.7/4.3.12)."""
