@@ -351,3 +351,47 @@ def test_a_window_job_that_fails_unexpectedly_shows_one_line_and_logs_the_traceb
     logs = list(Path(os.environ["COMPACTRIG_LOG_DIR"]).glob("crash-*.log"))
     assert len(logs) == 1 and str(logs[0]) in line
     assert "Traceback (most recent call last)" in logs[0].read_text()
+
+
+def test_a_window_action_that_fails_unexpectedly_shows_one_line_and_logs_the_traceback(qtbot, window, tmp_path,
+                                                                                      monkeypatch):
+    """The Stimulus set view opens a set, then (its manifest edited meanwhile to give a text where the predicted
+    responses belong, a value CompactRig does not expect there) opens it again: the slot fails on the GUI thread.
+    With the hook ``compactrig`` installs (``run_app``), the window stays up, its status bar shows one line naming
+    the log, the log holds the traceback, and the next action works."""
+    import json
+    import sys
+
+    from PyQt6.QtWidgets import QFileDialog
+
+    from compactrig.gui.app import report_errors_in
+    from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
+    from user_input import click, open_tab
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # put back after the test
+    report_errors_in(window)
+    folder = tmp_path / "set"
+    StimulusSet([StimulusRecord(image_id="dots", kind="max", target_neuron="demo:2", predicted={"demo:2": 1.5})],
+                dot_lattice()[None]).save(folder)
+    good = (folder / "manifest.json").read_text()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *args, **kwargs: str(folder)))
+    tab = window.stimuli
+    open_tab(qtbot, window.tabs, tab)
+    click(qtbot, tab.open_button)
+    assert tab.table.rowCount() == 1 and tab.table.item(0, 6).text() == "1.500"
+    manifest = json.loads(good)
+    manifest["images"][0]["predicted"] = "high"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    click(qtbot, tab.open_button)
+    qtbot.waitUntil(lambda: "failed unexpectedly" in window.statusBar().currentMessage(), timeout=10000)
+    line = window.statusBar().currentMessage()
+    assert len(line.splitlines()) == 1 and line.startswith("the window's last action failed unexpectedly "
+                                                           "(AttributeError")
+    logs = list(Path(os.environ["COMPACTRIG_LOG_DIR"]).glob("crash-*.log"))
+    assert len(logs) == 1 and str(logs[0]) in line
+    text = logs[0].read_text()
+    assert "Traceback (most recent call last)" in text and "stimulus_set_tab.py" in text and "AttributeError" in text
+    assert window.isVisible()
+    (folder / "manifest.json").write_text(good)
+    with qtbot.waitSignal(tab.saved, timeout=10000):
+        click(qtbot, tab.open_button)
+    assert tab.table.rowCount() == 1 and tab.table.item(0, 6).text() == "1.500"
