@@ -4,6 +4,9 @@ Images are taken in file-name order; each image's id is its file stem
 (``image0007``), which every later step keeps. ``list_images`` only lists; a range is decoded
 when it is read, so collections far larger than memory stream through in chunks.
 
+``decode_rgb`` is the one place CompactRig decodes an image file: collections here, and the PNGs of a
+stimulus set (``compactrig.stimuli.stimulus_set``), so both refuse and scale alike.
+
 Hostile or odd files are refused in one line, never read into memory whole:
 - an image of more than ``MAX_PIXELS`` pixels (a decompression bomb: a small file declaring a huge
   image) is refused before its pixels are decoded;

@@ -5,9 +5,11 @@ defect that must reach the user as one line and a log file, never as a traceback
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import struct
+import sys
 import zipfile
 import zlib
 from pathlib import Path
@@ -359,9 +361,6 @@ def test_a_window_action_that_fails_unexpectedly_shows_one_line_and_logs_the_tra
     responses belong, a value CompactRig does not expect there) opens it again: the slot fails on the GUI thread.
     With the hook ``compactrig`` installs (``run_app``), the window stays up, its status bar shows one line naming
     the log, the log holds the traceback, and the next action works."""
-    import json
-    import sys
-
     from PyQt6.QtWidgets import QFileDialog
 
     from compactrig.gui.app import report_errors_in
