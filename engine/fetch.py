@@ -11,6 +11,11 @@ Only a bank this fetch made is ever replaced: every fetched bank holds ``.compac
 (where it came from), and an existing folder without it (a user's folder, a bank of their own) is
 refused before anything is downloaded unless the caller says ``force``; a ``DEST.previous`` that is
 not a bank set aside by a fetch is never touched.
+
+The archive is data from the network: a member whose name leaves the archive is refused, and the
+model files are extracted block by block within ``MAX_MODEL_FILE_BYTES`` each and ``MAX_BANK_BYTES`` in
+all (the sizes the zip declares, checked before anything is extracted; no member is read past its
+declared size), so a hostile or broken archive is one line, never a full disk.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
@@ -40,6 +46,14 @@ PUBLISHED_SHA256 = "d09040253dc55a1651c7aee671f48628d0e145f0b42959f62318cc94404e
 KEPT_FOLDERS = ("models_torch", "nums_filters")
 FETCHED_MARK = ".compactrig-fetched.json"
 """Written into every bank a fetch makes: what may be replaced by the next fetch."""
+MAX_MODEL_FILE_BYTES = 64 * 2**20
+"""The largest model file extracted: the published ones are under 250 kB, so 64 MiB is generous for any bank in
+their layout and still refuses a member built to fill the disk."""
+MAX_BANK_BYTES = 2**30
+"""The most extracted in all: the published bank is about 26 MB (219 models), so 1 GiB leaves room for banks
+forty times larger; anything beyond is not a bank."""
+READ_BLOCK = 1 << 20
+"""Bytes copied out of a member at a time."""
 Progress = Callable[[int, int | None], None]
 """Called with (bytes so far, total bytes or None when the server does not say)."""
 
@@ -77,28 +91,53 @@ def download(url: str, target: Path, progress: Progress | None = None, timeout: 
             "reachable copy of the archive (a file:// URL works offline)") from None
 
 
+def _kept_members(bundle: zipfile.ZipFile, archive: Path) -> list[zipfile.ZipInfo]:
+    """The ``models_torch/`` and ``nums_filters/`` files of the archive, every name checked to stay inside it and
+    every declared size within the caps, before anything is extracted."""
+    kept, total = [], 0
+    for member in bundle.infolist():
+        path = PurePosixPath(member.filename)
+        if member.is_dir() or len(path.parts) < 2 or path.parent.name not in KEPT_FOLDERS:
+            continue
+        check_member_name(member.filename, archive)
+        if path.name in ("", ".", ".."):
+            continue
+        if member.file_size > MAX_MODEL_FILE_BYTES:
+            raise CompactRigError(_too_large(member.filename, member.file_size))
+        total += member.file_size
+        if total > MAX_BANK_BYTES:
+            raise CompactRigError(f"the archive's models declare more than {MAX_BANK_BYTES // 2**20} MiB in all (a "
+                                  "bank is a few tens of MB); it is not the published archive: check --url")
+        kept.append(member)
+    return kept
+
+
+def _too_large(name: str, size: int) -> str:
+    return (f"archive member {name} declares {size:,} bytes, more than the {MAX_MODEL_FILE_BYTES // 2**20} MiB a "
+            "model file may be (the published ones are under 1 MB); it is not the published archive: check --url")
+
+
 def extract_models(archive: Path, folder: Path) -> int:
-    """Copy the ``models_torch/*.pt`` and ``nums_filters/*.npy`` members into ``folder``."""
+    """Copy the ``models_torch/*.pt`` and ``nums_filters/*.npy`` members into ``folder``, streamed, within
+    ``MAX_MODEL_FILE_BYTES`` each and ``MAX_BANK_BYTES`` in all: their declared sizes are checked first, and
+    ``zipfile`` never reads a member past its declared size (a longer one fails its CRC check)."""
     try:
         with zipfile.ZipFile(archive) as bundle:
-            count = 0
-            for member in bundle.infolist():
+            members = _kept_members(bundle, archive)
+            for member in members:
                 path = PurePosixPath(member.filename)
-                if member.is_dir() or len(path.parts) < 2 or path.parent.name not in KEPT_FOLDERS:
-                    continue
-                check_member_name(member.filename, archive)
-                if path.name in ("", ".", ".."):
-                    continue
                 destination = folder / path.parent.name / path.name
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 with bundle.open(member) as source, open(destination, "wb") as out:
-                    shutil.copyfileobj(source, out)
-                count += 1
-    except zipfile.BadZipFile:
-        raise CompactRigError(f"{archive}: the download is not a zip archive; check --url") from None
-    if count == 0:
+                    shutil.copyfileobj(source, out, READ_BLOCK)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+        raise CompactRigError(f"{archive}: the download is not a zip archive, or a damaged one ({error}); check "
+                              "--url") from None
+    except (NotImplementedError, RuntimeError) as error:  # a compression method zipfile lacks, or encryption
+        raise CompactRigError(f"{archive}: {error}; check --url") from None
+    if not members:
         raise CompactRigError("the archive holds no models_torch/ or nums_filters/ files; check --url")
-    return count
+    return len(members)
 
 
 def verify(folder: Path) -> ModelBank:

@@ -4,6 +4,9 @@ Images are taken in file-name order; each image's id is its file stem
 (``image0007``), which every later step keeps. ``list_images`` only lists; a range is decoded
 when it is read, so collections far larger than memory stream through in chunks.
 
+``decode_rgb`` is the one place CompactRig decodes an image file: collections here, and the PNGs of a
+stimulus set (``compactrig.stimuli.stimulus_set``), so both refuse and scale alike.
+
 Hostile or odd files are refused in one line, never read into memory whole:
 - an image of more than ``MAX_PIXELS`` pixels (a decompression bomb: a small file declaring a huge
   image) is refused before its pixels are decoded;
@@ -73,7 +76,11 @@ def _is_image_name(name: str) -> bool:
             and "__MACOSX" not in path.parts)
 
 
-def _decode(data: bytes | Path, where: str) -> np.ndarray:
+def decode_rgb(data: bytes | Path, where: str) -> np.ndarray:
+    """One image file (its bytes, or its path) as uint8 ``(height, width, 3)`` RGB at its own size: the one
+    place CompactRig decodes an image. A decompression bomb is refused from its header, other depths are
+    scaled as the module docstring says, grey is replicated and alpha dropped; every problem is one line
+    starting with ``where``."""
     try:
         source = io.BytesIO(data) if isinstance(data, bytes) else data
         with Image.open(source) as image:
@@ -83,11 +90,15 @@ def _decode(data: bytes | Path, where: str) -> np.ndarray:
                                       f"{MAX_PIXELS // 1_000_000} megapixels read (a decompression bomb, or far "
                                       "larger than the models' 112x112); shrink it or remove it")
             image.load()
-            return to_model_image(_eight_bit(image, where))
+            return np.asarray(_eight_bit(image, where).convert("RGB"), dtype=np.uint8)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise CompactRigError(f"{where}: refused as a decompression bomb ({error}); remove it") from None
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise CompactRigError(f"{where}: not a readable image ({error}); remove or replace it") from None
+
+
+def _decode(data: bytes | Path, where: str) -> np.ndarray:
+    return to_model_image(decode_rgb(data, where))
 
 
 def _eight_bit(image: Image.Image, where: str) -> Image.Image:

@@ -89,8 +89,9 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
         self._restore()
 
-    def show_message(self, text: str) -> None:
-        self.statusBar().showMessage(text, 15000)
+    def show_message(self, text: str, keep: bool = False) -> None:
+        """One line in the status bar, for 15 s (``keep``: until the next message, for a failure's log path)."""
+        self.statusBar().showMessage(text, 0 if keep else 15000)
 
     def _restore(self) -> None:
         settings, problem = load_settings()

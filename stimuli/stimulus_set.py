@@ -10,6 +10,7 @@ pixels and manifest.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from dataclasses import asdict, dataclass, field, replace
@@ -24,6 +25,7 @@ from compactrig.engine import __version__
 from compactrig.engine.bank import ModelBank
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import Predictor
+from compactrig.engine.image_files import decode_rgb
 from compactrig.engine.inside_folder import path_inside
 from compactrig.engine.layout import IMAGE_SIZE
 from compactrig.engine.safe_output import write_atomically
@@ -127,7 +129,7 @@ class StimulusSet:
 
         Only the set's own files are replaced or removed: PNGs named by the folder's previous, valid
         manifest that this set no longer holds go; any other file stays, and a PNG of a new image that
-        would replace a file the manifest does not name (with other pixels) is refused before anything is
+        would replace a file the manifest does not name (other than this very PNG) is refused before anything is
         written. A ``manifest.json`` that is not a stimulus set's is refused, not replaced."""
         folder = Path(folder)
         previous = {r.image_id.casefold(): f"{r.image_id}.png" for r in read_records(folder)} \
@@ -156,14 +158,14 @@ class StimulusSet:
         pixels = np.zeros((len(records), IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
         for index, record in enumerate(records):
             path = path_inside(folder, f"{check_image_id(record.image_id)}.png", str(folder / MANIFEST))
-            try:
-                with Image.open(path) as image:
-                    if image.mode != "RGB" or image.size != (IMAGE_SIZE, IMAGE_SIZE):
-                        raise ValueError(f"is {image.mode} {image.size[0]}x{image.size[1]}, expected RGB 112x112")
-                    pixels[index] = np.asarray(image)
-            except (OSError, ValueError) as error:
-                raise CompactRigError(f"{path}: unusable stimulus image ({error}); restore it or remove "
-                                      f"{record.image_id} from the manifest") from None
+            fix = f"restore it or remove {record.image_id} from the manifest"
+            if not path.is_file():
+                raise CompactRigError(f"{path}: unusable stimulus image (no such file); {fix}")
+            image = decode_rgb(path, f"{path}: unusable stimulus image")
+            if image.shape != (IMAGE_SIZE, IMAGE_SIZE, 3):
+                raise CompactRigError(f"{path}: unusable stimulus image (is {image.shape[1]}x{image.shape[0]}, "
+                                      f"expected RGB 112x112: a set's PNGs are the pixels shown); {fix}")
+            pixels[index] = image
         return cls(records, pixels)
 
 
@@ -194,7 +196,7 @@ def read_records(folder: str | Path) -> list[StimulusRecord]:
 
 def add_to_folder(folder: str | Path, images: StimulusSet) -> Path:
     """Append images to the set saved in ``folder`` writing only their PNGs (then the manifest, atomically);
-    a PNG that would replace a file the manifest does not name (with other pixels) is refused."""
+    a PNG that would replace a file the manifest does not name (other than this very PNG) is refused."""
     folder = Path(folder)
     records = read_records(folder)
     clash = sorted({r.image_id.casefold() for r in records} & {i.casefold() for i in images.ids})
@@ -211,7 +213,7 @@ def add_to_folder(folder: str | Path, images: StimulusSet) -> Path:
 
 def _refuse_foreign_files(folder: Path, images: StimulusSet, ours: set[str]) -> None:
     """Raise if writing ``images`` would replace a file that is not the set's own (``ours``: casefolded ids the
-    folder's manifest names) with other pixels; a file with the very same pixels (a save cut short) is fine."""
+    folder's manifest names); a file that is exactly the PNG this save writes (a save cut short) is fine."""
     for record, pixels in zip(images.records, images.pixels):
         path = folder / f"{record.image_id}.png"
         if record.image_id.casefold() not in ours and path.exists() and not _same_pixels(path, pixels):
@@ -220,18 +222,26 @@ def _refuse_foreign_files(folder: Path, images: StimulusSet, ours: set[str]) -> 
 
 
 def _same_pixels(path: Path, pixels: np.ndarray) -> bool:
+    """True when ``path`` holds, byte for byte, the PNG a save writes for ``pixels`` (the encoding is
+    deterministic): only such a file may be written again; nothing else is decoded or judged alike."""
+    encoded = png_bytes(pixels)
     try:
-        with Image.open(path) as image:  # the header first: a user's huge image is never decoded
-            return (image.mode == "RGB" and image.size == (IMAGE_SIZE, IMAGE_SIZE)
-                    and np.array_equal(np.asarray(image), pixels))
-    except (OSError, ValueError, Image.DecompressionBombError):
+        return path.stat().st_size == len(encoded) and path.read_bytes() == encoded
+    except OSError:
         return False
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    """The lossless PNG of one uint8 ``(112, 112, 3)`` image, as a set stores it."""
+    encoded = io.BytesIO()
+    Image.fromarray(pixels).save(encoded, format="PNG", optimize=False)
+    return encoded.getvalue()
 
 
 def _write_pngs(folder: Path, images: StimulusSet) -> None:
     for record, pixels in zip(images.records, images.pixels):
-        write_atomically(folder / f"{record.image_id}.png",
-                         lambda path, pixels=pixels: Image.fromarray(pixels).save(path, format="PNG", optimize=False))
+        encoded = png_bytes(pixels)
+        write_atomically(folder / f"{record.image_id}.png", lambda path, encoded=encoded: path.write_bytes(encoded))
 
 
 def _write_manifest(folder: Path, records: list[StimulusRecord]) -> None:

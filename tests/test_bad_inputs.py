@@ -5,9 +5,11 @@ defect that must reach the user as one line and a log file, never as a traceback
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import struct
+import sys
 import zipfile
 import zlib
 from pathlib import Path
@@ -93,6 +95,50 @@ def test_a_decompression_bomb_is_refused_in_one_line(tmp_path, cli, side):
     result = cli("predict", "--images", str(folder), "--out", str(tmp_path / "o.npy"))
     one_line_error(result, "huge.png")
     assert "decompression bomb" in result.stderr and not (tmp_path / "o.npy").exists()
+
+
+def imported_set(cli, tmp_path: Path) -> Path:
+    """A stimulus set made by ``stimuli import`` of two natural images (ids grating, dots)."""
+    folder = tmp_path / "natural"
+    folder.mkdir()
+    Image.fromarray(grating(0)).save(folder / "grating.png")
+    Image.fromarray(dot_lattice()).save(folder / "dots.png")
+    result = cli("stimuli", "import", str(folder), "--out", str(tmp_path / "set"))
+    assert result.returncode == 0, result.stderr
+    return tmp_path / "set"
+
+
+def test_a_stimulus_sets_sixteen_bit_png_is_scaled_like_any_image(tmp_path, cli):
+    """A set's PNG re-saved at 16 bits (by an image editor) is read by the one decoder: divided by 257, rounded,
+    grey copied to R, G and B, exactly what importing that file gives (not refused, not read as white)."""
+    stimuli = imported_set(cli, tmp_path)
+    deep = np.random.default_rng(5).integers(0, 65536, (112, 112), dtype=np.uint16)
+    deep[0, :4] = [0, 257, 65535, 32896]
+    Image.fromarray(deep).save(stimuli / "dots.png")
+    assert Image.open(stimuli / "dots.png").mode == "I;16"
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    Image.fromarray(colour_blob((1, -1, 0))).save(extra / "blob.png")
+    added = cli("stimuli", "import", str(extra), "--out", str(stimuli))  # loads the set, saves it again
+    assert added.returncode == 0, added.stderr
+    saved = np.asarray(Image.open(stimuli / "dots.png"))
+    expected = (deep.astype(np.int64) + 128) // 257
+    assert saved.shape == (112, 112, 3) and list(saved[0, :4, 0]) == [0, 1, 255, 128]
+    for channel in range(3):
+        np.testing.assert_array_equal(saved[..., channel], expected)
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    Image.fromarray(deep).save(alone / "dots.png")
+    np.testing.assert_array_equal(imported_pixels(cli, alone, tmp_path / "other")["dots"], saved)
+
+
+@pytest.mark.parametrize("side", [9000, 20000])
+def test_a_stimulus_sets_png_that_is_a_decompression_bomb_is_refused_in_one_line(tmp_path, cli, side):
+    stimuli = imported_set(cli, tmp_path)
+    (stimuli / "dots.png").write_bytes(bomb_png(side, side))
+    result = cli("stimuli", "show", str(stimuli))
+    line = one_line_error(result, "dots.png: unusable stimulus image")
+    assert "decompression bomb" in line
 
 
 def patched_zip(path: Path, name: str, data: bytes, declared: int) -> None:
@@ -307,3 +353,44 @@ def test_a_window_job_that_fails_unexpectedly_shows_one_line_and_logs_the_traceb
     logs = list(Path(os.environ["COMPACTRIG_LOG_DIR"]).glob("crash-*.log"))
     assert len(logs) == 1 and str(logs[0]) in line
     assert "Traceback (most recent call last)" in logs[0].read_text()
+
+
+def test_a_window_action_that_fails_unexpectedly_shows_one_line_and_logs_the_traceback(qtbot, window, tmp_path,
+                                                                                      monkeypatch):
+    """The Stimulus set view opens a set, then (its manifest edited meanwhile to give a text where the predicted
+    responses belong, a value CompactRig does not expect there) opens it again: the slot fails on the GUI thread.
+    With the hook ``compactrig`` installs (``run_app``), the window stays up, its status bar shows one line naming
+    the log, the log holds the traceback, and the next action works."""
+    from PyQt6.QtWidgets import QFileDialog
+
+    from compactrig.gui.app import report_errors_in
+    from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
+    from user_input import click, open_tab
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # put back after the test
+    report_errors_in(window)
+    folder = tmp_path / "set"
+    StimulusSet([StimulusRecord(image_id="dots", kind="max", target_neuron="demo:2", predicted={"demo:2": 1.5})],
+                dot_lattice()[None]).save(folder)
+    good = (folder / "manifest.json").read_text()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *args, **kwargs: str(folder)))
+    tab = window.stimuli
+    open_tab(qtbot, window.tabs, tab)
+    click(qtbot, tab.open_button)
+    assert tab.table.rowCount() == 1 and tab.table.item(0, 6).text() == "1.500"
+    manifest = json.loads(good)
+    manifest["images"][0]["predicted"] = "high"
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    click(qtbot, tab.open_button)
+    qtbot.waitUntil(lambda: "failed unexpectedly" in window.statusBar().currentMessage(), timeout=10000)
+    line = window.statusBar().currentMessage()
+    assert len(line.splitlines()) == 1 and line.startswith("the window's last action failed unexpectedly "
+                                                           "(AttributeError")
+    logs = list(Path(os.environ["COMPACTRIG_LOG_DIR"]).glob("crash-*.log"))
+    assert len(logs) == 1 and str(logs[0]) in line
+    text = logs[0].read_text()
+    assert "Traceback (most recent call last)" in text and "stimulus_set_tab.py" in text and "AttributeError" in text
+    assert window.isVisible()
+    (folder / "manifest.json").write_text(good)
+    with qtbot.waitSignal(tab.saved, timeout=10000):
+        click(qtbot, tab.open_button)
+    assert tab.table.rowCount() == 1 and tab.table.item(0, 6).text() == "1.500"

@@ -6,6 +6,7 @@ import functools
 import http.server
 import os
 import socket
+import struct
 import threading
 import zipfile
 
@@ -167,3 +168,63 @@ def test_a_users_folder_named_like_the_set_aside_copy_is_never_touched(served, t
     refused = cli("models", "fetch", "--dest", str(dest), "--url", f"{served}/subset.zip", "--sha256", "any")
     assert refused.returncode == 2 and "bank.previous exists and is not a bank set aside" in refused.stderr
     assert (users / "notes.txt").read_text() == "mine" and (dest / "models_torch").is_dir()
+
+
+def declare_sizes(path, declared: int) -> None:
+    """Make every member of the zip at ``path`` declare ``declared`` bytes uncompressed, in its local header and
+    its central-directory record (offsets from the zip format, APPNOTE 4.3.7 and 4.3.12)."""
+    raw = bytearray(path.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+        start = raw.find(signature)
+        while start >= 0:
+            raw[start + offset:start + offset + 4] = struct.pack("<I", declared)
+            start = raw.find(signature, start + 4)
+    path.write_bytes(bytes(raw))
+
+
+def upstream_zip(path, members: dict[str, bytes]):
+    """A zip laid out like GitHub's archive of the models repository, holding ``members`` (deflated)."""
+    top = f"V4_compact_models-{PUBLISHED_COMMIT}/data_compact_models"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for name, data in members.items():
+            bundle.writestr(f"{top}/{name}", data)
+    return path
+
+
+def test_a_model_file_larger_than_the_cap_is_refused_before_anything_is_extracted(tmp_path, cli):
+    """65 MiB of zeros (a 64 kB download) where a model file should be: one line from its declared size, served
+    from a file:// URL; nothing is left behind."""
+    size = 65 * 2**20  # the cap is 64 MiB (engine/fetch.py MAX_MODEL_FILE_BYTES)
+    archive = upstream_zip(tmp_path / "big.zip", {"models_torch/compact_model_1_neuron0.pt": bytes(size),
+                                                  "nums_filters/compact_model_1_neuron0.npy": b"x"})
+    assert archive.stat().st_size < 200_000
+    dest = tmp_path / "bank"
+    result = cli("models", "fetch", "--dest", str(dest), "--url", archive.as_uri(), "--sha256", "any")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    line = result.stderr.splitlines()[-1]
+    assert f"compact_model_1_neuron0.pt declares {size:,} bytes, more than the 64 MiB" in line
+    assert not dest.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["big.zip"]
+
+
+def test_model_files_declaring_more_than_the_total_cap_are_refused_in_one_line(tmp_path, cli):
+    """Twenty members each declaring 60 MiB (each under the file cap, 1.2 GB in all): refused before extraction."""
+    members = {f"{folder}/compact_model_1_neuron{k}.{suffix}": b"small"
+               for k in range(10) for folder, suffix in (("models_torch", "pt"), ("nums_filters", "npy"))}
+    archive = upstream_zip(tmp_path / "many.zip", members)
+    declare_sizes(archive, 60 * 2**20)
+    with zipfile.ZipFile(archive) as check:
+        assert sum(m.file_size for m in check.infolist()) == 20 * 60 * 2**20
+    dest = tmp_path / "bank"
+    result = cli("models", "fetch", "--dest", str(dest), "--url", archive.as_uri(), "--sha256", "any")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "declare more than 1024 MiB in all" in result.stderr.splitlines()[-1]
+    assert not dest.exists()
+
+
+def test_a_member_whose_name_leaves_the_archive_is_refused(tmp_path, cli):
+    archive = upstream_zip(tmp_path / "climb.zip", {"models_torch/compact_model_1_neuron0.pt": b"x",
+                                                    "../../nums_filters/compact_model_1_neuron0.npy": b"x"})
+    dest = tmp_path / "bank"
+    result = cli("models", "fetch", "--dest", str(dest), "--url", archive.as_uri(), "--sha256", "any")
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "leaves the archive" in result.stderr.splitlines()[-1] and not dest.exists()

@@ -8,6 +8,7 @@ afterwards, and every refusal is one line (exit 2) that comes before the long wo
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -306,3 +307,117 @@ def test_a_stimulus_image_that_links_outside_its_set_is_refused_before_a_session
                  "--source", "simulated", "--out", str(tmp_path / "session"))
     assert "'img1.png' leads outside" in one_error_line(result)
     assert not (tmp_path / "session").exists()
+
+
+@pytest.fixture()
+def presentable(tmp_path) -> tuple[Path, Path]:
+    """A stimulus set of two images and a small rig file: what ``present`` needs."""
+    stimuli = tmp_path / "set"
+    StimulusSet([StimulusRecord(image_id=f"img{i}", kind="natural") for i in range(2)],
+                np.stack([grating(0), dot_lattice()])).save(stimuli)
+    (tmp_path / "rig.toml").write_text(RIG)
+    return stimuli, tmp_path / "rig.toml"
+
+
+def test_present_never_replaces_an_existing_log_or_a_file_of_the_set(tmp_path, presentable, cli):
+    stimuli, rig = presentable
+    log = tmp_path / "log.csv"
+    log.write_text("order,notes\n0,yesterday's recording\n")
+    before, kept = tree(stimuli), digest(log)
+    line = one_error_line(cli("present", "--stimuli", str(stimuli), "--rig", str(rig), "--log", str(log)))
+    assert f"--log {log}: already exists; add --force" in line
+    inside = one_error_line(cli("present", "--stimuli", str(stimuli), "--rig", str(rig), "--log",
+                                str(stimuli / "manifest.json"), "--force"))
+    assert "which CompactRig must not replace" in inside
+    assert digest(log) == kept and tree(stimuli) == before
+
+
+@pytest.mark.needs_display
+def test_present_replaces_a_log_with_force_only_once_a_run_has_logged(tmp_path, presentable, cli):
+    """--force: a run whose presenter cannot start (a screen the display lacks) keeps the old log whole; a run that
+    shows the images replaces it, renamed into place, with one row per onset and nothing left beside it."""
+    stimuli, rig = presentable
+    log = tmp_path / "log.csv"
+    log.write_text("order,notes\n0,yesterday's recording\n")
+    kept = digest(log)
+    absent = tmp_path / "absent.toml"
+    absent.write_text(RIG.replace("[screen]\n", "[screen]\nindex = 7\n"))
+    failed = cli("present", "--stimuli", str(stimuli), "--rig", str(absent), "--log", str(log), "--force")
+    assert "screen.index = 7" in one_error_line(failed)
+    assert digest(log) == kept, "a run that logged nothing leaves the old log as it was"
+    shown = cli("present", "--stimuli", str(stimuli), "--rig", str(rig), "--log", str(log), "--force")
+    assert shown.returncode == 0, shown.stderr
+    with open(log) as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["order"], r["image_id"]) for r in rows] == [("0", "img0"), ("1", "img1")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["absent.toml", "log.csv", "rig.toml", "set"]
+
+
+def test_present_captures_into_a_foreign_folder_only_with_force_and_never_over_a_file(tmp_path, presentable, cli):
+    stimuli, rig = presentable
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    (frames / "notes.txt").write_text("calibration photos")
+    before = tree(frames)
+    line = one_error_line(cli("present", "--stimuli", str(stimuli), "--rig", str(rig), "--capture", str(frames)))
+    assert "holds files and is not an earlier capture" in line and "--force" in line
+    Image.fromarray(grating(45)).save(frames / "00001.png")  # the user's photo, named like a frame
+    before = tree(frames)
+    forced = one_error_line(cli("present", "--stimuli", str(stimuli), "--rig", str(rig), "--capture", str(frames),
+                                "--force"))
+    assert "00001.png is there" in forced
+    assert tree(frames) == before
+
+
+@pytest.mark.needs_display
+def test_present_captures_beside_a_users_files_with_force_and_again_into_an_earlier_capture(tmp_path, presentable,
+                                                                                              cli):
+    stimuli, rig = presentable
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    (frames / "notes.txt").write_text("calibration photos")
+    forced = cli("present", "--stimuli", str(stimuli), "--rig", str(rig), "--capture", str(frames), "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert sorted(p.name for p in frames.iterdir()) == ["00000.png", "00001.png", "notes.txt"]
+    assert (frames / "notes.txt").read_text() == "calibration photos"
+    (frames / "notes.txt").unlink()
+    again = cli("present", "--stimuli", str(stimuli), "--rig", str(rig), "--capture", str(frames))
+    assert again.returncode == 0, again.stderr
+    assert sorted(p.name for p in frames.iterdir()) == ["00000.png", "00001.png"]
+
+
+@pytest.fixture()
+def recording(tmp_path) -> list[str]:
+    """``neurons fit``'s inputs for one unit: three images (image0001..3) and their responses; the fit itself stops
+    at once (a compact model needs 50 images), which is how a test sees that the output checks let it start."""
+    folder = tmp_path / "recorded"
+    folder.mkdir()
+    for k, pixels in enumerate((grating(0), dot_lattice(), colour_blob((1, -1, 0)))):
+        Image.fromarray(pixels).save(folder / f"image{k + 1:04d}.png")
+    np.save(tmp_path / "responses.npy", np.array([[3.0, 1.0, 2.0]]))
+    return ["neurons", "fit", "--bank", "demo", "--images", str(folder), "--responses",
+            str(tmp_path / "responses.npy"), "--session", "today"]
+
+
+def test_neurons_fit_onto_a_foreign_folder_needs_force_and_never_replaces_a_model_it_did_not_write(tmp_path, cli,
+                                                                                                 recording):
+    from compactrig.engine.bank import load_bank
+    from compactrig.engine.bank_writer import write_model
+    users = tmp_path / "my_models"
+    (users / "models_torch").mkdir(parents=True)
+    (users / "models_torch" / "compact_model_today_neuron0.pt").write_bytes(b"a model of the user's")
+    before = tree(users)
+    line = one_error_line(cli(*recording, "--out", str(users)))
+    assert "holds files and is not a bank written by `compactrig neurons fit`" in line and "--force" in line
+    forced = one_error_line(cli(*recording, "--out", str(users), "--force"))
+    assert "compact_model_today_neuron0.pt exists and was not written by `compactrig neurons fit`" in forced
+    assert tree(users) == before
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "notes.txt").write_text("mine")
+    beside = one_error_line(cli(*recording, "--out", str(notes), "--force"))
+    assert "needs 50 at the very least" in beside, "--force lets the fit start beside the user's files"
+    earlier = tmp_path / "earlier"
+    write_model(earlier, "today", 0, load_bank().model("demo:2"), {"made_by": "compactrig neurons fit"})
+    again = one_error_line(cli(*recording, "--out", str(earlier)))
+    assert "needs 50 at the very least" in again, "a bank neurons fit wrote is written again without --force"

@@ -10,8 +10,10 @@ import time
 from pathlib import Path
 
 from compactrig.engine.errors import CompactRigError
+from compactrig.engine.safe_output import check_output_file, check_output_folder, write_atomically
 from compactrig.rig.cli.options import number
 from compactrig.rig.presenter import protocol as msg
+from compactrig.rig.presenter.capture import CAPTURED_FRAME
 from compactrig.rig.presenter.client import Presenter
 from compactrig.rig.presenter.rig import IMAGE_PIXELS, load_rig, write_default_rig
 from compactrig.stimuli.trial_plan import make_plan
@@ -27,9 +29,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--repeats", type=number(int, 1, 10_000), default=1, help="times each image is shown (default 1)")
     parser.add_argument("--shuffle", action="store_true", help="shuffle each repeat block")
     parser.add_argument("--seed", type=number(int, 0, 2**32), default=None, help="seed for --shuffle")
-    parser.add_argument("--log", type=Path, default=None, help="CSV with one row per onset")
+    parser.add_argument("--log", type=Path, default=None, help="CSV with one row per onset (new, or --force)")
     parser.add_argument("--capture", type=Path, default=None,
-                        help="save each image's first frame as DIR/NNNNN.png (presentation order)")
+                        help="save each image's first frame as DIR/NNNNN.png (presentation order; DIR new, empty "
+                             "or an earlier capture, or --force)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace an existing --log file, and capture into a folder that holds other files "
+                             "(none of them is replaced)")
     parser.set_defaults(run=run)
 
     rig = commands.add_parser("rig", help="rig files")
@@ -64,22 +70,60 @@ def run_rig_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_log(path: Path | None):
-    if path is None:
-        return None, None
-    handle = open(path, "w", newline="")
-    writer = csv.writer(handle)
-    writer.writerow(LOG_COLUMNS)
-    return handle, writer
+def is_capture(folder: Path) -> bool:
+    """True when ``folder`` holds only frames an earlier ``--capture`` wrote (``NNNNN.png``)."""
+    return all(CAPTURED_FRAME.fullmatch(entry.name) and entry.is_file() for entry in folder.iterdir())
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse, before anything is read or started, a ``--log`` that exists (without ``--force``) or lies in the
+    stimulus set, and a ``--capture`` folder that holds other files (without ``--force``) or, among them, files
+    named like frames (even with ``--force``: they are not an earlier capture's, and would be replaced)."""
+    if args.log is not None:
+        check_output_file(args.log, "--log", args.force, [args.stimuli])
+    if args.capture is not None:
+        check_output_folder(args.capture, "--capture", args.force, is_capture, "an earlier capture")
+        if args.capture.is_dir() and not is_capture(args.capture):
+            taken = sorted(p.name for p in args.capture.iterdir() if CAPTURED_FRAME.fullmatch(p.name))
+            if taken:
+                raise CompactRigError(f"--capture {args.capture}: {taken[0]} is there, among files that are not a "
+                                      "capture's, and a frame would replace it; choose a new or empty folder")
 
 
 def run(args: argparse.Namespace) -> int:
+    check_outputs(args)
     rig = load_rig(args.rig)
     from compactrig.stimuli.stimulus_set import StimulusSet  # with the bank and PyTorch: only to present
     stimulus_set = StimulusSet.load(args.stimuli)
     plan = make_plan(stimulus_set.ids, args.repeats, rig.images_per_trial, args.shuffle, args.seed)
+    if args.log is None:
+        return _present(args, rig, stimulus_set, plan, None)
+
+    def logged(path: Path) -> int | Exception:
+        """The run with its log written to ``path`` (beside ``--log``, renamed onto it when the run ends). A run
+        that fails after onsets were logged keeps them: its error is returned and raised once the log is in
+        place; one that fails before any onset leaves an earlier ``--log`` file as it was."""
+        with open(path, "w", newline="") as handle:
+            log = csv.writer(handle)
+            log.writerow(LOG_COLUMNS)
+            header = handle.tell()
+            try:
+                return _present(args, rig, stimulus_set, plan, (handle, log))
+            except Exception as error:  # raised again below, after the rename
+                if handle.tell() == header:
+                    raise
+                return error
+
+    outcome = write_atomically(args.log, logged)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def _present(args: argparse.Namespace, rig, stimulus_set, plan, logging) -> int:
+    """Show the plan; with ``logging`` (an open file and its CSV writer), one row per onset, flushed at once."""
     planned = sum(len(t.image_ids) for t in plan)
-    log_handle, log = _open_log(args.log)
+    log_handle, log = logging if logging is not None else (None, None)
     interrupted = []
     previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
     presenter = Presenter(rig).start()
@@ -122,5 +166,3 @@ def run(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
         presenter.shutdown()
-        if log_handle is not None:
-            log_handle.close()

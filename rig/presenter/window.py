@@ -20,6 +20,7 @@ from typing import Any
 
 from compactrig.engine.errors import CompactRigError
 from compactrig.rig.presenter import protocol as msg
+from compactrig.rig.presenter.capture import save_frame
 from compactrig.rig.presenter.rig import RigConfig
 from compactrig.plugins.markers import MarkerOutput
 from compactrig.plugins.registry import MARKER_OUTPUTS, load_plugin
@@ -239,7 +240,7 @@ class Presentation:
                 stage.draw(image_id, fixation=True)
                 if frame == 0 and capture is not None:
                     win.getMovieFrame(buffer="back")
-                    win.movieFrames.pop().save(capture / f"{order:05d}.png")
+                    save_frame(capture, order, win.movieFrames.pop())
                 dropped_before = win.nDroppedFrames
                 flipped = self.flip(stamp=frame == 0)
                 if frame == 0:
