@@ -102,6 +102,9 @@ def response_sums(image_ids: list[str], responses: np.ndarray, units: list[int])
     """Per image (rows, in ``image_ids`` order) and unit: counts, sums, sums of squares of the recorded
     responses. ``responses`` is ``(neurons, images)`` repeat-averaged or ``(neurons, images, repeats)``
     NaN-padded; image ``imageNNNN`` is column ``NNNN - 1`` (as the replay source reads them)."""
+    if np.asarray(responses).dtype.kind not in "iuf":
+        raise CompactRigError(f"responses are {np.asarray(responses).dtype} values, not numbers; save the spike "
+                              "counts or rates as a numeric array (NaN where a repeat is missing)")
     data = np.asarray(responses, dtype=np.float64)
     if data.ndim == 2:
         data = data[:, :, None]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
@@ -33,7 +34,6 @@ from compactrig.engine.safe_output import write_atomically
 MANIFEST = "manifest.json"
 FORMAT = "compactrig-stimulus-set"
 FORMAT_VERSION = 1
-KINDS = ("natural", "max", "min", "adversarial", "gaudy")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
@@ -181,9 +181,12 @@ def read_records(folder: str | Path) -> list[StimulusRecord]:
         entries = manifest["images"]
         if manifest.get("format") != FORMAT:
             raise ValueError(f"format is {manifest.get('format')!r}")
-        records = [StimulusRecord(**{k: v for k, v in entry.items() if k != "file"}) for entry in entries]
+        if not isinstance(entries, list):
+            raise ValueError("'images' is not a list")
+        records = [record_from_entry(entry, index) for index, entry in enumerate(entries)]
     except (ValueError, KeyError, TypeError) as error:
-        raise CompactRigError(f"{manifest_path}: not a valid stimulus-set manifest ({error})") from None
+        raise CompactRigError(f"{manifest_path}: not a valid stimulus-set manifest ({error}); fix the entry or "
+                              "make the set again") from None
     for entry, record in zip(entries, records):
         check_image_id(record.image_id)
         if "file" in entry:
@@ -192,6 +195,41 @@ def read_records(folder: str | Path) -> list[StimulusRecord]:
                 raise CompactRigError(f"{manifest_path}: image {record.image_id!r} names file {entry['file']!r}; a "
                                       f"set's images are named by their ids ({record.image_id}.png): fix the entry")
     return records
+
+
+_OPTIONAL_TEXT = ("target_neuron", "source_image")
+_TEXT = ("image_id", "kind", "software_version", "created")
+_TABLES = ("method", "bank")
+
+
+def record_from_entry(entry: object, index: int) -> StimulusRecord:
+    """One manifest entry as a record, every field of the kind the record holds (text, a table, a whole seed,
+    finite predicted responses per neuron); anything else is a ``ValueError`` naming the entry and field."""
+    where = f"image {index}"
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where} is {type(entry).__name__}, not a table")
+    fields = {key: value for key, value in entry.items() if key != "file"}
+    unknown = sorted(set(fields) - set(StimulusRecord.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"{where} has unknown field {unknown[0]!r}")
+    if not isinstance(fields.get("image_id"), str) or not isinstance(fields.get("kind"), str):
+        raise ValueError(f"{where} needs text 'image_id' and 'kind'")
+    for name in _TEXT + _OPTIONAL_TEXT:
+        if name in fields and not isinstance(fields[name], str) and not (name in _OPTIONAL_TEXT
+                                                                        and fields[name] is None):
+            raise ValueError(f"{where}: {name!r} is {fields[name]!r}, not text")
+    for name in _TABLES:
+        if name in fields and not isinstance(fields[name], dict):
+            raise ValueError(f"{where}: {name!r} is {fields[name]!r}, not a table")
+    seed = fields.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError(f"{where}: 'seed' is {seed!r}, not a whole number")
+    predicted = fields.get("predicted", {})
+    if not isinstance(predicted, dict) or not all(
+            isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            for value in predicted.values()):
+        raise ValueError(f"{where}: 'predicted' must map neuron ids to finite numbers, not {predicted!r}")
+    return StimulusRecord(**fields)
 
 
 def add_to_folder(folder: str | Path, images: StimulusSet) -> Path:
