@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from compactrig.engine.errors import CompactRigError
+from compactrig.plugins.registry import check_rig_plugins
 from compactrig.rig.presenter import protocol as msg
 from compactrig.rig.presenter.client import Presenter
 from compactrig.rig.presenter.rig import IMAGE_PIXELS, load_rig, write_default_rig
@@ -49,6 +50,7 @@ def run_rig_init(args: argparse.Namespace) -> int:
 
 def run_rig_check(args: argparse.Namespace) -> int:
     rig = load_rig(args.file)
+    check_rig_plugins(rig)  # what a session checks before it starts: installed, options valid, nothing connected
     side = rig.drawn_image_px()
     x, y = rig.pixel_aligned_position(side)
     print(f"{args.file}: valid. {rig.pixels_per_degree:.2f} px/deg; images drawn {side} px "
@@ -56,6 +58,9 @@ def run_rig_check(args: argparse.Namespace) -> int:
           f"(size_deg asks {rig.image_size_deg:g}) at ({x:g}, {y:g}) px; "
           f"{rig.frames_on} frames on ({1000 * rig.frames_on / rig.refresh_hz:.1f} ms), {rig.frames_off} off, "
           f"{rig.images_per_trial} images per trial")
+    markers = ", ".join(name for name in rig.marker_outputs if name != "none") or "none"
+    print(f"source {rig.source_name!r}, gate {rig.gate_name!r}, marker outputs {markers}: installed, options valid "
+          "(not connected)")
     if rig.fixation_overlaps_image():
         print(f"warning: the fixation dot ({rig.fixation_size_deg:g} deg at the screen centre) covers part of the "
               f"image, so the animal does not see the PNG's pixels there; move [image] position_deg",
