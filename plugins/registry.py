@@ -79,22 +79,20 @@ def check_rig_plugins(rig: RigConfig, source: str | None = None, source_options:
     Every problem found, one line each, is raised as one error: what ``rig check`` and ``start_session`` ask."""
     if source is None:
         source, source_options = rig.source_name, rig.source_options
-    problems, built = [], None
-    try:
-        built = make_source(source, source_options or {})
-    except CompactRigError as error:
-        problems.append(f"source {source!r}: {error}")
-    checks = [(f"gate {rig.gate_name!r}", make_gate, rig.gate_name, rig.gate_options)]
-    checks += [(f"markers {name!r}", make_marker_output, name, rig.marker_options.get(name, {}))
+    checks = [(f"source {source!r}", make_source, source, source_options or {}),
+              (f"gate {rig.gate_name!r}", make_gate, rig.gate_name, rig.gate_options)]
+    checks += [(f"marker output {name!r}", make_marker_output, name, rig.marker_options.get(name, {}))
                for name in rig.marker_outputs if name != "none"]
+    problems, built = [], []
     for what, build, name, options in checks:
         try:
-            build(name, options)
+            built.append(build(name, options))
         except CompactRigError as error:
-            problems.append(f"{what}: {error}")
+            text = str(error)  # each line names its plugin once
+            problems.append(text if text.startswith(what) else f"{what}: {text}")
     if problems:
         raise CompactRigError("\n".join(problems))
-    return built
+    return built[0]
 
 
 def resume_source(source: Any, stored: Mapping[str, int]) -> None:
