@@ -249,11 +249,13 @@ except CompactRigError as error:
 """
 
 
-@pytest.mark.parametrize("apart_s", [0.1, 0.3])
+@pytest.mark.parametrize("apart_s", [0.1, 0.4, 0.7])
 def test_two_starts_into_one_folder_moments_apart_exactly_one_starts(tmp_path, apart_s):
+    """Two processes start the same session ``apart_s`` apart; 300 images make each start's checks take a
+    moment, as a lab's sets do."""
     rig = tmp_path / "rig.toml"
     rig.write_text(RIG)
-    stimuli = image_set(tmp_path / "set", ["img0", "img1", "img2", "img3"])
+    stimuli = image_set(tmp_path / "set", [f"img{k}" for k in range(300)])
     out = tmp_path / "session"
     children = [subprocess.Popen([sys.executable, "-c", CHILD, str(out), str(stimuli), str(rig)], cwd=REPO,
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(2)]
@@ -266,7 +268,7 @@ def test_two_starts_into_one_folder_moments_apart_exactly_one_starts(tmp_path, a
     answers = sorted(child.communicate(timeout=120)[0].strip() for child in children)
     assert answers[1] == "started" and answers[0].startswith("refused"), answers
     assert "already holds a session" in answers[0] or "session in use by" in answers[0]
-    assert table(out, "SELECT COUNT(*) FROM plan")[0][0] == 4 * 3, "one plan, not two"
+    assert table(out, "SELECT COUNT(*) FROM plan")[0][0] == 300 * 3, "one plan, not two"
     session_id = json.loads((out / "session.json").read_text())["session_id"]
     with sqlite3.connect(out / "trials.sqlite") as db:
         assert db.execute("SELECT value FROM meta WHERE key = 'session_id'").fetchone()[0] == session_id
