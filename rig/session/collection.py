@@ -1,7 +1,7 @@
 """Responses from the source into the trial store, the runner's fits and the watchers.
 
 Every presentation on screen is handed to the source (``expect``); what the source delivers is
-stored the moment it arrives, once ``counts.check_counts`` accepts it. A response that goes missing,
+stored the moment it arrives, once ``counts.check_response`` accepts it. A response that goes missing,
 or whose counts are refused (NaN, negative, infinite, absurdly large, not numbers), aborts its
 presentation, so its plan item is shown again; each kind of refusal is told to the user once. Every known unit gets a count (0 when it did not fire); a unit first heard
 from mid-session joins the session with 0 for every response already stored.
@@ -19,7 +19,7 @@ from compactrig.engine.population_fit import PopulationFit
 from compactrig.plugins.sources.base import Presentation
 from compactrig.plugins.sources.guard import GuardedSource
 from compactrig.rig.session.controls import CLOSING_WAIT_S, RunControls
-from compactrig.rig.session.counts import CountProblem, check_counts
+from compactrig.rig.session.counts import CountProblem, check_response
 from compactrig.rig.session.events import ResponseStored, UnitsDiscovered
 from compactrig.rig.session.fits import add_stored, mapped_predictions
 from compactrig.rig.session.setup import SessionPlan
@@ -82,7 +82,7 @@ class ResponseCollector:
             if response.counts is None:
                 self.abort(response.order, f"source: {response.missing}")
                 continue
-            checked, problem = check_counts(response.counts)
+            checked, problem = check_response(response.counts, response.window)
             if problem is not None:
                 self._refuse(response.order, entry[1], problem)
                 continue
@@ -91,7 +91,8 @@ class ResponseCollector:
             if heard:
                 self._units_discovered(heard)
             counts = {unit: 0.0 for unit in self.units} | checked
-            self.store.record_response(response.order, counts, response.window)
+            window = (float(response.window[0]), float(response.window[1]))
+            self.store.record_response(response.order, counts, window)
             self.on_event(ResponseStored(entry[1], dict(counts)))
             add_stored(self.fit, [(entry[1], counts)])
         for line in self.guard.messages():

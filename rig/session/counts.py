@@ -1,8 +1,8 @@
 """The one check every response passes before it is stored: spike counts a session can use.
 
 A source is a peer (a recording system, a lab's plugin, a recorded file): its counts are refused
-unless each is a real number (not text, not a truth value), finite, not negative and below
-``MAX_COUNT``. A refused response makes its presentation missing with the reason, so the image is
+unless each is a real number (not text, not a truth value), finite, not negative and at most
+``MAX_COUNT``, each unit id is text, and the counting window is two finite times in order. A refused response makes its presentation missing with the reason, so the image is
 shown again; the collector tells the user once per kind of problem.
 """
 
@@ -26,8 +26,17 @@ class CountProblem:
     reason: str
 
 
-def check_counts(counts: object) -> tuple[dict[str, float] | None, CountProblem | None]:
-    """``(unit -> count as float, None)`` when every count is usable, else ``(None, the first problem)``."""
+def check_response(counts: object, window: object) -> tuple[dict[str, float] | None, CountProblem | None]:
+    """``(unit -> count as float, None)`` when every count and the counting window (seconds after onset,
+    finite, start before end) are usable, else ``(None, the first problem)``."""
+    try:
+        start, end = (float(v) for v in window)
+        usable = math.isfinite(start) and math.isfinite(end) and start < end
+    except (TypeError, ValueError):
+        usable = False
+    if not usable:
+        return None, CountProblem("counting window unusable", f"the counting window {window!r} is not two finite "
+                                                              "times, start before end")
     if not isinstance(counts, Mapping):
         return None, CountProblem("not a table of counts",
                                   f"the response is {type(counts).__name__}, not counts per unit")

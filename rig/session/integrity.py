@@ -52,8 +52,8 @@ def checked_stimuli(folder: Path, snapshot: dict[str, Any]) -> StimulusSet:
     recorded = snapshot.get("stimulus_hashes")
     for image_id in snapshot["stimulus_ids"]:
         if image_id not in hashes:
-            raise CompactRigError(f"{folder / STIMULI_DIR}: image {image_id!r}, which session.json records, is missing; "
-                                  f"{RESTORE_STIMULI}")
+            raise CompactRigError(f"{folder / STIMULI_DIR}: image {image_id!r}, which session.json records, is "
+                                  f"missing; {RESTORE_STIMULI}")
         if recorded is not None and recorded.get(image_id) != hashes[image_id]:
             raise CompactRigError(f"{folder / STIMULI_DIR}: image {image_id!r} is not the one session.json recorded "
                                   f"(its pixels differ); {RESTORE_STIMULI}")
@@ -64,7 +64,8 @@ def open_session_store(folder: Path, snapshot: dict[str, Any]) -> TrialStore:
     """The session's own trial store, open; refused when missing, empty, damaged, planless or another session's."""
     path = folder / STORE_FILE
     if not path.is_file():
-        raise CompactRigError(f"{path}: missing, so the session's presentations and responses are gone; {RESTORE_STORE}")
+        raise CompactRigError(f"{path}: missing, so the session's presentations and responses are gone; "
+                              f"{RESTORE_STORE}")
     if path.stat().st_size == 0:
         raise CompactRigError(f"{path}: empty (0 bytes), so the session's presentations and responses are gone; "
                               f"{RESTORE_STORE}")
