@@ -179,13 +179,14 @@ def one_error(result: subprocess.CompletedProcess, fragment: str) -> None:
     assert len(lines) == 1 and fragment in lines[0] and "Traceback" not in result.stderr, result.stderr
 
 
-def test_a_folder_with_other_stimuli_is_refused_at_start_and_left_as_it_was(tmp_path, made, cli):
+def test_a_folder_with_other_stimuli_is_refused_at_start_and_left_as_it_was(tmp_path, made):
+    """(Before the fix the old images were kept and, their ids not planned, the session looped for ever.)"""
     _, stimuli, rig = made
     out = tmp_path / "reused"
     StimulusSet([StimulusRecord(image_id="old", kind="natural")], np.stack([dot_lattice()])).save(out / "stimuli")
     before = folder_digest(out / "stimuli")
-    result = cli("session", "run", "--stimuli", str(stimuli), "--rig", str(rig), "--source", "simulated",
-                 "--out", str(out))
+    result = run_cli("session", "run", "--stimuli", str(stimuli), "--rig", str(rig), "--source", "simulated",
+                     "--out", str(out), timeout=120)
     one_error(result, "already holds other images")
     assert folder_digest(out / "stimuli") == before and sorted(p.name for p in out.iterdir() if
                                                               not p.name.startswith("lock")) == ["stimuli"]
