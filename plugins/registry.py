@@ -1,11 +1,21 @@
-"""Plugins by entry point: the built-ins register exactly like a lab's own packages do."""
+"""Plugins by entry point: the built-ins register exactly like a lab's own packages do.
+
+This is the one home of building plugins from their names and options: ``make_source``,
+``make_gate`` and ``make_marker_output`` construct (and so check) a plugin without connecting it;
+``check_rig_plugins`` is what ``rig check`` and ``session run`` ask before a session.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from compactrig.engine.errors import CompactRigError
+from compactrig.plugins.sources.base import parse_settings
+
+if TYPE_CHECKING:
+    from compactrig.rig.presenter.rig import RigConfig
 
 MARKER_OUTPUTS = "compactrig.marker_outputs"
 RESPONSE_SOURCES = "compactrig.response_sources"
@@ -30,12 +40,66 @@ def load_plugin(group: str, name: str) -> Any:
         raise CompactRigError(f"{group} plugin {name!r} failed to load ({type(error).__name__}: {error})") from None
 
 
-def make_source(name: str, options: dict[str, Any]) -> Any:
-    """A configured response source: the plugin ``name`` built with ``options``."""
-    source_class = load_plugin(RESPONSE_SOURCES, name)
+def _build(kind: str, name: str, build: Any, options: dict[str, Any]) -> Any:
     try:
-        return source_class(**options)
+        return build(**options)
     except CompactRigError:
         raise
     except Exception as error:  # noqa: BLE001 - a lab's plugin may fail any way
-        raise CompactRigError(f"source {name!r} could not be set up ({type(error).__name__}: {error})") from None
+        raise CompactRigError(f"{kind} {name!r} could not be set up ({type(error).__name__}: {error})") from None
+
+
+def make_source(name: str, options: dict[str, Any]) -> Any:
+    """A configured response source: the plugin ``name`` built with ``options`` (not connected)."""
+    return _build("source", name, load_plugin(RESPONSE_SOURCES, name), options)
+
+
+def make_gate(name: str, options: dict[str, Any]) -> Any:
+    """A configured gate: the plugin ``name`` built with ``options`` (not connected)."""
+    return _build("gate", name, load_plugin(GATES, name), options)
+
+
+def make_marker_output(name: str, options: dict[str, Any]) -> Any:
+    """A configured marker output (not opened): described options are typed and checked, defaults filled in."""
+    output_class = load_plugin(MARKER_OUTPUTS, name)
+    if getattr(output_class, "options", ()):
+        options = parse_settings("marker output", name, output_class.options, options)
+    try:
+        return output_class(**options)
+    except CompactRigError:
+        raise
+    except Exception as error:  # noqa: BLE001 - a lab's plugin may fail any way
+        raise CompactRigError(f"marker output {name!r} could not be set up ({type(error).__name__}: {error}); "
+                              f"check [markers.{name}] in the rig file") from None
+
+
+def check_rig_plugins(rig: RigConfig, source: str | None = None, source_options: dict[str, Any] | None = None) -> Any:
+    """The response source (``source`` with ``source_options``; default: the rig's), built, after the rig's
+    gate and marker outputs were built with their options as a session builds them; none is connected.
+    Every problem found, one line each, is raised as one error: what ``rig check`` and ``start_session`` ask."""
+    if source is None:
+        source, source_options = rig.source_name, rig.source_options
+    checks = [(f"source {source!r}", make_source, source, source_options or {}),
+              (f"gate {rig.gate_name!r}", make_gate, rig.gate_name, rig.gate_options)]
+    checks += [(f"marker output {name!r}", make_marker_output, name, rig.marker_options.get(name, {}))
+               for name in rig.marker_outputs if name != "none"]
+    problems, built = [], []
+    for what, build, name, options in checks:
+        try:
+            built.append(build(name, options))
+        except CompactRigError as error:
+            text = str(error)  # each line names its plugin once
+            problems.append(text if text.startswith(what) else f"{what}: {text}")
+    if problems:
+        raise CompactRigError("\n".join(problems))
+    return built[0]
+
+
+def resume_source(source: Any, stored: Mapping[str, int]) -> None:
+    """``source.resume_from(stored)``, a lab plugin's failure there made one line."""
+    try:
+        source.resume_from(stored)
+    except CompactRigError:
+        raise
+    except Exception as error:  # noqa: BLE001 - a lab's plugin may fail any way
+        raise CompactRigError(f"source {source.name!r} could not resume ({type(error).__name__}: {error})") from None

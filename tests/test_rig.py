@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 
@@ -97,3 +98,35 @@ def test_images_are_drawn_at_a_whole_multiple_of_their_pixels_and_check_warns_ab
     assert check.returncode == 0 and "images drawn 224 px (2x their 112 pixels, nearest-neighbour) = 5.01 deg" \
         in check.stdout
     assert "warning: the fixation dot" in check.stderr
+
+
+def test_check_builds_the_source_gate_and_marker_outputs_as_a_session_would_without_connecting(tmp_path):
+    """"Valid" means a session can start: each plugin is installed and takes its options. Nothing is
+    connected: the good rig names streams nobody sends, each waited for 30 s when connecting."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[source]\nname = "replay"\n[source.options]\nresponses = "missing.npy"\n'
+                   '[gate]\nname = "lsl"\n[gate.options]\nstale_after_s = 0\n'
+                   '[markers]\noutputs = ["lsl", "parallel-port"]\n[markers.lsl]\nvolume = 3\n')
+    result = run_cli("rig", "check", str(bad))
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 4 and "Traceback" not in result.stderr, result.stderr
+    for line, fragment in zip(lines, ("replay: responses file 'missing.npy' not found",
+                                      "gate 'lsl': stale_after_s must be above 0",
+                                      "marker output 'lsl' has no option 'volume'",
+                                      "marker output 'parallel-port': compactrig.marker_outputs plugin "
+                                      "'parallel-port' is not installed")):
+        assert fragment in line, (fragment, line)
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text('[source]\nname = "nope"\n')
+    result = run_cli("rig", "check", str(unknown))
+    assert result.returncode == 2 and "source 'nope': compactrig.response_sources plugin 'nope' is not installed" \
+        in result.stderr
+    good = tmp_path / "good.toml"
+    good.write_text('[source]\nname = "lsl"\n[source.options]\nstream_name = "nobody-sends-this"\nresolve_timeout_s = 30\n'
+                    '[gate]\nname = "lsl"\n[gate.options]\nstream_name = "nobody-either"\nresolve_timeout_s = 30\n'
+                    '[markers]\noutputs = ["lsl"]\n[markers.lsl]\nwait_for_recorder_s = 30.0\n')
+    started = time.monotonic()
+    result = run_cli("rig", "check", str(good))
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 20, "nothing was connected"
+    assert "source 'lsl', gate 'lsl', marker outputs lsl: installed, options valid (not connected)" in result.stdout

@@ -9,6 +9,7 @@ can parse ``--source-opt KEY=VALUE``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -111,6 +112,17 @@ class ResponseSource:
     def prepare(self, image_ids: list[str], pixels: np.ndarray) -> None:
         """Told the stimulus set before a run, and again with images added during it (the simulated
         source predicts them)."""
+
+    def resume_from(self, stored: Mapping[str, int]) -> None:
+        """Told once, before a run's first presentation, what the session's store already holds: image id ->
+        how many of its presentations have a stored response (empty for a new session).
+
+        A source that serves fixed responses (a replayed recording) carries on after those, so a session
+        resumed after any number of crashes never gets the same recorded response twice; a response it
+        delivered that was lost in a crash is not counted, and is served again. Sources that count live
+        data need nothing here (this default); presentation numbers are never reused, so a source that
+        draws at random from (seed, presentation number) carries on its stream by itself.
+        """
 
     def submit(self, presentation: Presentation) -> None:
         """An image was shown."""

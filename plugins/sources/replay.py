@@ -2,14 +2,16 @@
 
 Responses are ``(neurons, images, repeats)`` spike counts with NaN padding (a 2-D
 repeat-averaged array counts as one repeat). Image ``imageNNNN`` is row ``NNNN-1``; each
-presentation of an image returns the next unused repeat of that row. Running out of
-repeats is reported as a missing response, never invented.
+presentation of an image returns the next unused repeat of that row, in the recording's order;
+a resumed session carries on after the repeats its store already holds (``resume_from``). Running
+out of repeats is reported as a missing response, never invented.
 """
 
 from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +52,25 @@ class ReplaySource(ResponseSource):
     def units(self) -> list[str]:
         return list(self._units)
 
+    def resume_from(self, stored: Mapping[str, int]) -> None:
+        """Each image's next repeat is the first one after those the store already holds."""
+        for image_id, count in stored.items():
+            row = self._row(image_id)
+            if row is not None:
+                self._used[row] = count
+
     def submit(self, presentation: Presentation) -> None:
         self._pending.append(presentation)
 
-    def _lookup(self, image_id: str) -> tuple[dict[str, float] | None, str | None]:
+    def _row(self, image_id: str) -> int | None:
+        """The recording's row of ``imageNNNN``, or None when the recording has no such image."""
         match = IMAGE_ID.match(image_id)
         row = int(match.group(1)) - 1 if match else -1
-        if not 0 <= row < self.responses.shape[1]:
+        return row if 0 <= row < self.responses.shape[1] else None
+
+    def _lookup(self, image_id: str) -> tuple[dict[str, float] | None, str | None]:
+        row = self._row(image_id)
+        if row is None:
             return None, f"image {image_id} is not in the recording (images image0001..image{self.responses.shape[1]:04d})"
         recorded = self.responses[:, row, :]
         available = np.flatnonzero(~np.isnan(recorded).all(axis=0))

@@ -1,8 +1,9 @@
 """Simulated neurons: Poisson spike counts around the predictions of bank models.
 
 Each virtual unit's expected count per window is ``max(0, baseline + gain * prediction)``
-(gain, baseline and latency settable per unit), drawn with a seeded generator, so the
-whole loop runs with no rig. ``unknown`` adds units that are random mixtures of the bank's
+(gain, baseline and latency settable per unit), drawn from a generator seeded with (seed,
+presentation number), so the whole loop runs with no rig, and a resumed session carries on the
+random stream instead of repeating it (presentation numbers are never reused). ``unknown`` adds units that are random mixtures of the bank's
 neurons (normal random weights scaled so their absolute values sum to 1; ``mixture_size``
 limits each mixture to that many randomly chosen neurons), for closed-loop work where the
 neuron is new. A raw mixture of weights summing to 1 in absolute value barely moves (it
@@ -14,16 +15,16 @@ mean and spread (``mixture_counts``). Only the bank neurons some unit uses are e
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from compactrig.engine.bank import load_bank
-from compactrig.engine.fast_predict import Predictor
 from compactrig.engine.errors import CompactRigError
-from compactrig.stimuli.probes import probe_family
-from compactrig.stimuli.textures import pink_noise_images
 from compactrig.plugins.sources.base import WINDOW_OPTIONS, Option, Presentation, Response, ResponseSource, split_values
+
+if TYPE_CHECKING:
+    from compactrig.engine.fast_predict import Predictor
 
 
 CALIBRATION_TEXTURES = 18
@@ -34,6 +35,8 @@ CALIBRATION_SEED = 20260
 
 def calibration_images() -> np.ndarray:
     """uint8 ``(48, 112, 112, 3)``: the probe family and 18 seeded pink-noise textures."""
+    from compactrig.stimuli.probes import probe_family  # with the stimulus sets' PyTorch: not for `rig check`
+    from compactrig.stimuli.textures import pink_noise_images
     return np.concatenate([np.stack([p.pixels for p in probe_family()]),
                            pink_noise_images(CALIBRATION_TEXTURES, seed=CALIBRATION_SEED)])
 
@@ -51,7 +54,7 @@ class SimulatedSource(ResponseSource):
         Option("mixture_size", int, 0, "bank neurons per mixture unit (0: all of the bank)"),
         Option("mixture_counts", str, "auto", "mixture units' expected count over reference probes and textures: auto (mean "
                "and SD as the bank-neuron units'), MEAN,SD, or raw (gain and baseline as given)"),
-        Option("seed", int, 0, "random seed (spike counts and mixtures)"),
+        Option("seed", int, 0, "random seed (spike counts and mixtures), 0 or more"),
     )
 
     def __init__(self, **settings: Any) -> None:
@@ -65,7 +68,9 @@ class SimulatedSource(ResponseSource):
         self.gain = np.array(split_values(self.settings["gain"], n_units, name="gain"))
         self.baseline = np.array(split_values(self.settings["baseline"], n_units, name="baseline"))
         self.latency = np.array(split_values(self.settings["latency_s"], n_units, name="latency_s"))
-        self.rng = np.random.default_rng(self.settings["seed"])
+        if self.settings["seed"] < 0:
+            raise CompactRigError(f"seed = {self.settings['seed']}: give 0 or more")
+        rng = np.random.default_rng(self.settings["seed"])  # the mixtures; counts are drawn per presentation
         mixing = np.zeros((n_units, len(self.bank)))
         for unit, neuron_id in enumerate(self.neurons):
             mixing[unit, self.bank.neuron_ids.index(neuron_id)] = 1.0
@@ -74,8 +79,8 @@ class SimulatedSource(ResponseSource):
             raise CompactRigError(f"mixture_size {size}: the bank has {len(self.bank)} neurons; use 1..{len(self.bank)}"
                                   " or 0 for all")
         for unit in range(len(self.neurons), n_units):
-            members = np.sort(self.rng.choice(len(self.bank), size, replace=False))
-            weights = self.rng.normal(size=size)
+            members = np.sort(rng.choice(len(self.bank), size, replace=False))
+            weights = rng.normal(size=size)
             mixing[unit, members] = weights / np.abs(weights).sum()
         self.mixing = mixing
         self.used = np.flatnonzero(np.abs(mixing).sum(axis=0) > 0)
@@ -98,6 +103,7 @@ class SimulatedSource(ResponseSource):
 
     def _drive(self, images: np.ndarray, predictor: Predictor | None = None) -> np.ndarray:
         """Each unit's mixture of its bank neurons' predictions ``(n_units, n_images)``, before gain and baseline."""
+        from compactrig.engine.fast_predict import Predictor  # PyTorch only once counts are needed: `rig check`
         predictor = predictor or Predictor(self.bank)
         return self.mixing[:, self.used] @ predictor.predict(images, [self.bank.neuron_ids[i] for i in self.used])
 
@@ -130,6 +136,7 @@ class SimulatedSource(ResponseSource):
         if self.target_counts != "auto":
             mean, sd = self.target_counts
         else:
+            from compactrig.engine.fast_predict import Predictor
             counts = (np.maximum(0.0, self.baseline[:known, None] + self.gain[:known, None] * drive[:known]) if known
                       else np.maximum(0.0, 2.0 + Predictor(self.bank).predict(images)))
             mean, sd = float(counts.mean()), float(counts.std(axis=1).mean())
@@ -168,7 +175,7 @@ class SimulatedSource(ResponseSource):
                 ready.append(Response(shown.order, shown.image_id, None, self.window,
                                       f"image {shown.image_id} was not prepared for the simulated source"))
                 continue
-            counts = self.rng.poisson(rates)
+            counts = np.random.default_rng([self.settings["seed"], shown.order]).poisson(rates)
             ready.append(Response(shown.order, shown.image_id,
                                   {u: float(c) for u, c in zip(self._units, counts)}, self.window))
         return ready

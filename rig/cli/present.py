@@ -12,6 +12,7 @@ from pathlib import Path
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.safe_output import check_output_file, check_output_folder, write_atomically
 from compactrig.rig.cli.options import number
+from compactrig.plugins.registry import check_rig_plugins
 from compactrig.rig.presenter import protocol as msg
 from compactrig.rig.presenter.capture import CAPTURED_FRAME
 from compactrig.rig.presenter.client import Presenter
@@ -56,6 +57,7 @@ def run_rig_init(args: argparse.Namespace) -> int:
 
 def run_rig_check(args: argparse.Namespace) -> int:
     rig = load_rig(args.file)
+    check_rig_plugins(rig)  # what a session checks before it starts: installed, options valid, nothing connected
     side = rig.drawn_image_px()
     x, y = rig.pixel_aligned_position(side)
     print(f"{args.file}: valid. {rig.pixels_per_degree:.2f} px/deg; images drawn {side} px "
@@ -63,6 +65,9 @@ def run_rig_check(args: argparse.Namespace) -> int:
           f"(size_deg asks {rig.image_size_deg:g}) at ({x:g}, {y:g}) px; "
           f"{rig.frames_on} frames on ({1000 * rig.frames_on / rig.refresh_hz:.1f} ms), {rig.frames_off} off, "
           f"{rig.images_per_trial} images per trial")
+    markers = ", ".join(name for name in rig.marker_outputs if name != "none") or "none"
+    print(f"source {rig.source_name!r}, gate {rig.gate_name!r}, marker outputs {markers}: installed, options valid "
+          "(not connected)")
     if rig.fixation_overlaps_image():
         print(f"warning: the fixation dot ({rig.fixation_size_deg:g} deg at the screen centre) covers part of the "
               f"image, so the animal does not see the PNG's pixels there; move [image] position_deg",

@@ -13,6 +13,7 @@ from compactrig.rig.session.folder import HOLDER_FILE, LOCK_FILE, SESSION_FILE, 
 from compactrig.rig.session.responses import export_npz
 from compactrig.rig.session.runner import SessionRunner
 from compactrig.rig.session.setup import SessionPlan, start_session
+from compactrig.rig.session.stored import check_session
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -113,6 +114,7 @@ def run_export(args: argparse.Namespace) -> int:
         print(f"Wrote responses {shape} (units, images, repeats) to {args.npz}")
     if args.nwb is not None:
         from compactrig.rig.session.nwb_export import export_nwb  # pynwb only when asked for
+        check_session(args.folder)  # its stimuli and store are the ones session.json recorded
         written = export_nwb(args.folder, args.nwb, args.subject, args.species, args.sex, args.age)
         print(f"Wrote {written} presentations to {args.nwb}")
     return 0

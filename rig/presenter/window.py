@@ -23,8 +23,7 @@ from compactrig.rig.presenter import protocol as msg
 from compactrig.rig.presenter.capture import save_frame
 from compactrig.rig.presenter.rig import RigConfig
 from compactrig.plugins.markers import MarkerOutput
-from compactrig.plugins.registry import MARKER_OUTPUTS, load_plugin
-from compactrig.plugins.sources.base import parse_settings
+from compactrig.plugins.registry import make_marker_output
 
 
 @dataclass
@@ -305,12 +304,8 @@ def _open_markers(rig: RigConfig, session: dict[str, str]) -> list[MarkerOutput]
     for name in rig.marker_outputs:
         if name == "none":
             continue
-        options = rig.marker_options.get(name, {})
+        output = make_marker_output(name, rig.marker_options.get(name, {}))
         try:
-            output_class = load_plugin(MARKER_OUTPUTS, name)
-            if getattr(output_class, "options", ()):  # described options: typed, checked, defaults filled in
-                options = parse_settings("marker output", name, output_class.options, options)
-            output = output_class(**options)
             output.describe(session)
             output.open()
         except CompactRigError:

@@ -1,8 +1,9 @@
 """Responses from the source into the trial store, the runner's fits and the watchers.
 
 Every presentation on screen is handed to the source (``expect``); what the source delivers is
-stored the moment it arrives. A response that goes missing aborts its presentation, so its plan
-item is shown again. Every known unit gets a count (0 when it did not fire); a unit first heard
+stored the moment it arrives, once ``counts.check_response`` accepts it. A response that goes missing,
+or whose counts are refused (NaN, negative, infinite, absurdly large, not numbers), aborts its
+presentation, so its plan item is shown again; each kind of refusal is told to the user once. Every known unit gets a count (0 when it did not fire); a unit first heard
 from mid-session joins the session with 0 for every response already stored.
 """
 
@@ -18,6 +19,7 @@ from compactrig.engine.population_fit import PopulationFit
 from compactrig.plugins.sources.base import Presentation
 from compactrig.plugins.sources.guard import GuardedSource
 from compactrig.rig.session.controls import CLOSING_WAIT_S, RunControls
+from compactrig.rig.session.counts import CountProblem, check_response
 from compactrig.rig.session.events import ResponseStored, UnitsDiscovered
 from compactrig.rig.session.fits import add_stored, mapped_predictions
 from compactrig.rig.session.setup import SessionPlan
@@ -39,6 +41,8 @@ class ResponseCollector:
         self.waiting: dict[int, tuple[int, str]] = {}
         """Presentation -> (plan item, image id): shown, response due."""
         self._aborted: set[int] = set()
+        self._told: set[str] = set()
+        """Kinds of refused counts the user has been told about (once each)."""
 
     def add_images(self, new: StimulusSet) -> dict:
         """Images new to the session: the source prepares them; the mapped units' predictions of them
@@ -77,16 +81,30 @@ class ResponseCollector:
             if response.counts is None:
                 self.abort(response.order, f"source: {response.missing}")
                 continue
+            checked, problem = check_response(response.counts, response.window)
+            if problem is not None:
+                self._refuse(response.order, entry[1], problem)
+                continue
             del self.waiting[response.order]
-            heard = [unit for unit in response.counts if unit not in self.units]  # rare: no store query otherwise
+            heard = [unit for unit in checked if unit not in self.units]  # rare: no store query otherwise
             if heard:
                 self._units_discovered(heard)
-            counts = {unit: 0.0 for unit in self.units} | {u: float(c) for u, c in response.counts.items()}
-            self.store.record_response(response.order, counts, response.window)
+            counts = {unit: 0.0 for unit in self.units} | checked
+            window = (float(response.window[0]), float(response.window[1]))
+            self.store.record_response(response.order, counts, window)
             self.on_event(ResponseStored(entry[1], dict(counts)))
             add_stored(self.fit, [(entry[1], counts)])
         for line in self.guard.messages():
             self.report(line)
+
+    def _refuse(self, order: int, image_id: str, problem: CountProblem) -> None:
+        """Counts the store must not hold: the presentation is missing (shown again), the user told once per kind."""
+        self.abort(order, f"source sent unusable counts: {problem.reason}")
+        if problem.kind not in self._told:
+            self._told.add(problem.kind)
+            self.report(f"source {self.guard.source.name!r} sent unusable counts ({problem.kind}; first for image "
+                        f"{image_id}: {problem.reason}); such responses are missing and their images shown again "
+                        "(told once per kind)")
 
     def finish_waiting(self, controls: RunControls) -> None:
         """After a stop, keep the responses still due for images already shown (up to the source's

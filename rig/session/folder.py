@@ -1,8 +1,8 @@
 """The session folder: snapshots of what the session used, and exclusive access.
 
 ``DIR/session.json`` holds the rig file, the bank's identity, the unit-to-model mapping,
-the stimulus set, the source and the software version; ``DIR/stimuli/`` is a copy of the
-stimulus set; ``DIR/trials.sqlite`` the trial store; ``DIR/lock`` is held (through ``filelock``:
+the stimulus set (ids and each image's pixel hash), the source, the session's id and the software
+version; ``DIR/stimuli/`` is a copy of the stimulus set; ``DIR/trials.sqlite`` the trial store; ``DIR/lock`` is held (through ``filelock``:
 ``flock`` on Linux and macOS, ``msvcrt`` locking on Windows) by the process using the session, so
 a second process is refused, and a lock left by a killed process is free again at once (the
 operating system drops it with the process). ``DIR/lock.holder`` names the holder for the message.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +52,8 @@ class SessionLock:
             self._lock.release()
 
 
-def write_snapshot(folder: Path, snapshot: dict[str, Any], stimuli: Path) -> None:
-    """Record what the session uses (atomically) and copy the stimulus set in."""
-    target = folder / STIMULI_DIR
-    if not target.exists():
-        shutil.copytree(stimuli, target)
+def write_snapshot(folder: Path, snapshot: dict[str, Any]) -> None:
+    """Record what the session uses (atomically: a reader sees the old snapshot or the new one)."""
     staging = folder / f".{SESSION_FILE}.tmp"
     staging.write_text(json.dumps(snapshot, indent=1))
     os.replace(staging, folder / SESSION_FILE)

@@ -14,10 +14,9 @@ import numpy as np
 
 from compactrig.engine.natural_order import natural_sorted
 from compactrig.rig.session.fits import mapped_predictions
-from compactrig.rig.session.folder import STIMULI_DIR, STORE_FILE, read_snapshot
+from compactrig.rig.session.folder import read_snapshot
+from compactrig.rig.session.integrity import checked_stimuli, open_session_store
 from compactrig.rig.session.setup import SessionPlan
-from compactrig.rig.session.store import TrialStore
-from compactrig.stimuli.stimulus_set import StimulusSet
 
 
 @dataclass(frozen=True)
@@ -35,8 +34,11 @@ class SessionResponses:
 
 
 def read_responses(folder: Path) -> SessionResponses:
+    """The session's responses, once its stimuli and trial store are found to be its own (``integrity``)."""
+    folder = Path(folder)
     snapshot = read_snapshot(folder)
-    store = TrialStore(folder / STORE_FILE)
+    stimuli = checked_stimuli(folder, snapshot)
+    store = open_session_store(folder, snapshot)
     try:
         complete = {p.order: p.image_id for p in store.presentations() if not p.aborted}
         rows = [(o, u, c) for o, u, c in store.responses() if o in complete]
@@ -55,7 +57,6 @@ def read_responses(folder: Path) -> SessionResponses:
     mapped = {u: n for u, n in plan.unit_map.items() if u in units}
     predictions = np.full((len(units), len(image_ids)), np.nan)
     if mapped:
-        stimuli = StimulusSet.load(folder / STIMULI_DIR)
         for unit, values in mapped_predictions(plan.bank, mapped, stimuli).items():
             predictions[units.index(unit)] = values
     return SessionResponses(responses, image_ids, units, predictions, [mapped.get(u, "") for u in units])

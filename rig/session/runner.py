@@ -8,8 +8,10 @@ is ``setup``; reading a stored session for a watcher is ``stored``.
 One trial (one fixation) at a time is sent to the presenter, so aborted presentations
 (a source fault, a dropped-frame limit, Ctrl-C) go straight back into the plan. Every
 presentation and response is written to the trial store the moment it arrives. A
-session is resumed by running it again: presentations left without a response are
-settled as aborted and their plan items shown again; complete ones never are.
+session is resumed by running it again: its stimuli and trial store are checked against
+``session.json`` first (``integrity``), presentations left without a response are settled as
+aborted and their plan items shown again (complete ones never are), and the source is told what
+the store holds, so it carries on where it stopped (``ResponseSource.resume_from``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from compactrig.engine import __version__
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.natural_order import natural_sorted
 from compactrig.plugins.gates import Gate
-from compactrig.plugins.registry import GATES, load_plugin, make_source
+from compactrig.plugins.registry import make_gate, make_source, resume_source
 from compactrig.plugins.sources.guard import GuardedSource
 from compactrig.rig.presenter import protocol as msg
 from compactrig.rig.presenter.client import Presenter
@@ -33,8 +35,9 @@ from compactrig.rig.session.collection import ResponseCollector
 from compactrig.rig.session.controls import CLOSING_WAIT_S, RunControls, ctrl_c_stops
 from compactrig.rig.session.events import ImagesAdded, SessionStatus
 from compactrig.rig.session.fits import fits_from_store
-from compactrig.rig.session.folder import STIMULI_DIR, STORE_FILE, SessionLock, read_snapshot
+from compactrig.rig.session.folder import SessionLock, read_snapshot
 from compactrig.rig.session.image_queue import ImageQueue
+from compactrig.rig.session.integrity import checked_stimuli, open_session_store
 from compactrig.rig.session.setup import SessionPlan, add_images_to_session, check_unit_map
 from compactrig.rig.session.store import TrialStore
 from compactrig.rig.session.stored import session_started
@@ -75,7 +78,13 @@ class SessionRunner:
     def run(self) -> bool:
         """True when the plan is complete; False when stopped (the session stays resumable)."""
         lock = SessionLock(self.folder).acquire()
-        store = TrialStore(self.folder / STORE_FILE)
+        try:
+            self.snapshot = read_snapshot(self.folder)  # what the lock holder sees now
+            stimulus_set = checked_stimuli(self.folder, self.snapshot)
+            store = open_session_store(self.folder, self.snapshot)
+        except BaseException:
+            lock.release()
+            raise
         presenter = guard = gate = None
         try:
             with ctrl_c_stops(self.controls, self.report):
@@ -86,9 +95,9 @@ class SessionRunner:
                     self.report("the session's plan is already complete")
                     self._summary(store)
                     return True
-                stimulus_set = StimulusSet.load(self.folder / STIMULI_DIR)
                 source = make_source(self.plan.source, self.plan.source_options)
                 check_unit_map(source, self.plan.unit_map)
+                resume_source(source, store.responses_per_image())  # carries on where the store stopped
                 guard = GuardedSource(source)
                 now = pylsl.local_clock()
                 for lost in guard.connect(now) + guard.prepare(stimulus_set.ids, stimulus_set.pixels, now):
@@ -220,6 +229,6 @@ class SessionRunner:
                 "software": f"CompactRig {__version__}"}
 
     def _gate(self) -> Gate:
-        gate = load_plugin(GATES, self.rig.gate_name)(**self.rig.gate_options)
+        gate = make_gate(self.rig.gate_name, self.rig.gate_options)
         gate.connect()
         return gate

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -16,11 +17,13 @@ import numpy as np
 from compactrig.engine import __version__
 from compactrig.engine.bank import load_bank
 from compactrig.engine.errors import CompactRigError
-from compactrig.plugins.registry import make_source
+from compactrig.plugins.registry import check_rig_plugins, make_source
 from compactrig.plugins.sources.base import ResponseSource
 from compactrig.rig.presenter.rig import RigConfig, load_rig
-from compactrig.rig.session.folder import STIMULI_DIR, STORE_FILE, SessionLock, read_snapshot, write_snapshot
-from compactrig.rig.session.store import TrialStore
+from compactrig.rig.session.folder import (HOLDER_FILE, LOCK_FILE, SESSION_FILE, STIMULI_DIR, STORE_FILE, SessionLock,
+                                           read_snapshot, write_snapshot)
+from compactrig.rig.session.integrity import checked_stimuli, open_session_store, same_images, stimulus_hashes
+from compactrig.rig.session.store import SESSION_ID, TrialStore
 from compactrig.stimuli.stimulus_set import StimulusSet, add_to_folder
 from compactrig.stimuli.trial_plan import make_plan
 
@@ -43,11 +46,16 @@ class SessionPlan:
     """A plan item whose response went missing this many times is left out (and reported)."""
 
 
-def preflight(folder: Path, stimuli: Path, n_planned: int) -> StimulusSet:
-    """Every reason the session could not run, raised before the first image is shown."""
+def _load_stimuli(stimuli: Path) -> StimulusSet:
     stimulus_set = StimulusSet.load(stimuli)  # missing or damaged stimulus files are named here
     if len(stimulus_set) == 0:
         raise CompactRigError(f"{stimuli}: the stimulus set is empty; add images before a session")
+    return stimulus_set
+
+
+def _make_folder(folder: Path) -> Path | None:
+    """``folder`` made (with its parents); returns the topmost folder made here (None: it existed)."""
+    made = next((p for p in reversed([folder, *folder.parents]) if not p.exists()), None)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / ".write-test"
@@ -56,48 +64,104 @@ def preflight(folder: Path, stimuli: Path, n_planned: int) -> StimulusSet:
     except OSError as error:
         raise CompactRigError(f"{folder}: cannot write the session here ({error.strerror or error}); "
                               "choose another --out") from None
+    return made
+
+
+def _check_free_folder(folder: Path, stimulus_set: StimulusSet, stimuli: Path, n_planned: int) -> bool:
+    """Refuse a folder holding a session, a trial store or other stimuli, or too little free disk;
+    True when its ``stimuli/`` already holds exactly this set (a start that was killed: reused)."""
+    if (folder / SESSION_FILE).exists():
+        raise CompactRigError(f"{folder}: already holds a session; continue it with `compactrig session resume "
+                              f"{folder}` or choose another --out")
+    if (folder / STORE_FILE).exists():
+        raise CompactRigError(f"{folder}: holds a {STORE_FILE} but no {SESSION_FILE} (a start that did not finish, "
+                              f"or not a session); choose another --out, or move {STORE_FILE} away")
+    reuse = (folder / STIMULI_DIR).exists()
+    if reuse and not same_images(folder / STIMULI_DIR, stimulus_set):
+        raise CompactRigError(f"{folder / STIMULI_DIR}: already holds other images than {stimuli}; choose another "
+                              "--out (a session never shows, nor replaces, a stimuli/ folder it did not copy)")
     needed = n_planned * BYTES_PER_PRESENTATION + sum(p.stat().st_size for p in stimuli.iterdir() if p.is_file())
     free = shutil.disk_usage(folder).free
     if free < 2 * needed:
         raise CompactRigError(f"{folder}: only {free / 1e6:.1f} MB free, the session needs about "
                               f"{2 * needed / 1e6:.1f} MB; free some space or choose another --out")
-    return stimulus_set
+    return reuse
 
 
 def start_session(folder: Path, plan: SessionPlan, rig_path: Path | None, rig: RigConfig | None = None) -> None:
-    """Create the session folder (snapshot, plan) after the pre-flight checks; does not run it.
+    """Create the session folder (stimuli copy, trial store with the plan, then ``session.json``); does not run it.
 
-    The rig is read from ``rig_path``, or given as ``rig`` (the window's edited rig; ``rig_path``
-    then only names where it came from).
+    Everything that needs no folder is checked first (the rig, the source, gate and marker outputs with
+    their options, the mapping, the bank, the stimuli), so a mistake leaves no folder behind. Then the
+    session lock is taken before the folder is looked at, so of two starts into one folder exactly one
+    starts. ``session.json`` is written last: a folder that has one is a complete session. The rig is
+    read from ``rig_path``, or given as ``rig`` (the window's edited rig; ``rig_path`` then only names
+    where it came from).
     """
     folder = Path(folder)
-    if (folder / "session.json").exists():
-        raise CompactRigError(f"{folder}: already holds a session; continue it with `compactrig session resume "
-                              f"{folder}` or choose another --out")
     rig = rig or load_rig(rig_path)
-    stimuli = Path(plan.stimuli)
-    stimulus_set = StimulusSet.load(stimuli)
-    n_planned = len(stimulus_set) * plan.repeats
-    stimulus_set = preflight(folder, stimuli, n_planned)
-    check_unit_map(make_source(plan.source, plan.source_options), plan.unit_map)  # fails now, not mid-session
     if plan.max_missing < 1:
         raise CompactRigError(f"max_missing = {plan.max_missing}: give 1 or more")
-    lock = SessionLock(folder).acquire()
+    check_unit_map(check_rig_plugins(rig, plan.source, plan.source_options), plan.unit_map)
+    bank = load_bank(plan.bank)
+    unknown = sorted(set(plan.unit_map.values()) - set(bank.neuron_ids))
+    if unknown:
+        raise CompactRigError(f"--map names neuron {unknown[0]!r}, which the bank {bank.identity()['name']!r} does "
+                              f"not have (e.g. {', '.join(bank.neuron_ids[:3])}); check --bank and --map")
+    stimuli = Path(plan.stimuli)
+    stimulus_set = _load_stimuli(stimuli)
+    made = _make_folder(folder)
+    lock = SessionLock(folder).acquire()  # refused: another process holds the folder, which is then theirs
+    written: list[Path] = []
     try:
-        bank = load_bank(plan.bank)
-        unknown = sorted(set(plan.unit_map.values()) - set(bank.neuron_ids))
-        if unknown:
-            raise CompactRigError(f"--map names neuron {unknown[0]!r}, which the bank {bank.identity()['name']!r} does "
-                                  f"not have (e.g. {', '.join(bank.neuron_ids[:3])}); check --bank and --map")
-        snapshot = {"software_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                    "rig": rig_table(rig), "rig_file": str(rig_path) if rig_path else None,
-                    "bank": bank.identity(), "plan": asdict(plan), "stimulus_ids": stimulus_set.ids}
-        write_snapshot(folder, snapshot, stimuli)
+        if not _check_free_folder(folder, stimulus_set, stimuli, len(stimulus_set) * plan.repeats):
+            written.append(folder / STIMULI_DIR)
+            stimulus_set.save(folder / STIMULI_DIR)
+        session_id = uuid.uuid4().hex
+        written.append(folder / STORE_FILE)
         store = TrialStore(folder / STORE_FILE)
-        plan_images(store, stimulus_set.ids, plan.repeats, plan.seed)
-        store.close()
-    finally:
+        try:
+            store.set_meta(SESSION_ID, session_id)
+            plan_images(store, stimulus_set.ids, plan.repeats, plan.seed)
+        finally:
+            store.close()
+        write_snapshot(folder, {"software_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                SESSION_ID: session_id, "rig": rig_table(rig),
+                                "rig_file": str(rig_path) if rig_path else None, "bank": bank.identity(),
+                                "plan": asdict(plan), "stimulus_ids": stimulus_set.ids,
+                                "stimulus_hashes": stimulus_hashes(stimulus_set)})
+    except BaseException:
+        _remove(written)
         lock.release()
+        if made is not None:
+            _remove_empty(folder, made)
+        raise
+    lock.release()
+
+
+def _remove(written: list[Path]) -> None:
+    """After a failed start, remove the files it wrote (best effort: the error being raised says what failed)."""
+    for path in written:
+        try:
+            if path.is_dir():
+                shutil.rmtree(path)
+            for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                if part.is_file():
+                    part.unlink()
+        except OSError:
+            pass
+
+
+def _remove_empty(folder: Path, made: Path) -> None:
+    """The folders a failed start made, when nothing but its lock files is left in them."""
+    _remove([folder / LOCK_FILE, folder / HOLDER_FILE])
+    for path in [folder, *folder.parents]:
+        try:
+            path.rmdir()  # only when empty
+        except OSError:
+            return
+        if path == made:
+            return
 
 
 def plan_images(store: TrialStore, image_ids: list[str], repeats: int, seed: int | None) -> None:
@@ -125,7 +189,9 @@ def add_images_to_session(folder: Path, store: TrialStore, current: StimulusSet,
         add_to_folder(folder / STIMULI_DIR, new)
         snapshot = read_snapshot(folder)
         snapshot["stimulus_ids"] = list(snapshot["stimulus_ids"]) + new.ids
-        write_snapshot(folder, snapshot, folder / STIMULI_DIR)
+        if "stimulus_hashes" in snapshot:
+            snapshot["stimulus_hashes"] = {**snapshot["stimulus_hashes"], **stimulus_hashes(new)}
+        write_snapshot(folder, snapshot)
     plan_images(store, images.ids, repeats, seed)
     return new
 
@@ -136,9 +202,11 @@ def append_to_session(folder: Path, images: StimulusSet, repeats: int = 1) -> in
     read_snapshot(folder)
     lock = SessionLock(folder).acquire()
     try:
-        store = TrialStore(folder / STORE_FILE)
+        snapshot = read_snapshot(folder)
+        current = checked_stimuli(folder, snapshot)
+        store = open_session_store(folder, snapshot)
         try:
-            add_images_to_session(folder, store, StimulusSet.load(folder / STIMULI_DIR), images, repeats)
+            add_images_to_session(folder, store, current, images, repeats)
         finally:
             store.close()
     finally:

@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from compactrig.engine.errors import CompactRigError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS plan (item INTEGER PRIMARY KEY, image_id TEXT NOT NULL, block INTEGER NOT NULL);
@@ -61,20 +63,42 @@ class StoredPresentation:
     abort_kind: str | None = None
 
 
+SESSION_ID = "session_id"
+"""Meta key of the session's identity, also written in ``session.json``: a store belongs to one session."""
+
+
 class TrialStore:
-    """One session's ``trials.sqlite``; open it only while holding the session lock."""
+    """One session's ``trials.sqlite``; open it only while holding the session lock.
+
+    Opening creates the file when it is missing: only ``start_session`` may do that; everything that
+    reads an existing session opens it through ``integrity.open_session_store``, which refuses a missing,
+    empty, corrupt or foreign store first.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._db = sqlite3.connect(self.path, isolation_level=None, timeout=5.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
-        for table, columns in ADDED_COLUMNS.items():
-            present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
-            for name, kind in columns:
-                if name not in present:
-                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(SCHEMA)
+            for table, columns in ADDED_COLUMNS.items():
+                present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                for name, kind in columns:
+                    if name not in present:
+                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+        except sqlite3.DatabaseError as error:
+            self._db.close()
+            raise CompactRigError(f"{self.path}: not a readable trial store ({error}); the session's recorded data "
+                                  "are damaged: restore trials.sqlite from a backup") from None
+
+    def intact(self) -> str | None:
+        """None when SQLite's ``quick_check`` finds the store sound, else what it found (first line)."""
+        try:
+            found = self._db.execute("PRAGMA quick_check").fetchone()[0]
+        except sqlite3.DatabaseError as error:
+            return str(error)
+        return None if found == "ok" else str(found)
 
     def close(self) -> None:
         self._db.close()
@@ -131,6 +155,13 @@ class TrialStore:
 
     def responses(self) -> list[tuple[int, str, float]]:
         return self._db.execute("SELECT ord, unit, count FROM responses ORDER BY ord, unit").fetchall()
+
+    def responses_per_image(self) -> dict[str, int]:
+        """Image id -> how many of its presentations have a stored response (aborted later or not): the
+        responses a source has already delivered for it, which a resumed source carries on from."""
+        rows = self._db.execute("SELECT p.image_id, COUNT(DISTINCT r.ord) FROM presentations p "
+                                "JOIN responses r ON r.ord = p.ord GROUP BY p.image_id")
+        return dict(rows.fetchall())
 
     def response_windows(self) -> dict[int, tuple[float, float]]:
         """Presentation -> the counting window its response was counted in (seconds after onset)."""

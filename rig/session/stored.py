@@ -7,7 +7,8 @@ from pathlib import Path
 from compactrig.engine.natural_order import natural_sorted
 from compactrig.rig.session.events import SessionStarted
 from compactrig.rig.session.fits import mapped_predictions, stored_responses
-from compactrig.rig.session.folder import STIMULI_DIR, STORE_FILE, read_snapshot
+from compactrig.rig.session.folder import read_snapshot
+from compactrig.rig.session.integrity import checked_stimuli, open_session_store
 from compactrig.rig.session.setup import SessionPlan
 from compactrig.rig.session.store import TrialStore
 from compactrig.stimuli.stimulus_set import StimulusSet
@@ -27,10 +28,20 @@ def session_started(folder: Path, plan: SessionPlan, store: TrialStore, stimulus
 def stored_session(folder: Path) -> SessionStarted:
     """What a watcher needs to show a session that is not running, as the event a running one starts with."""
     folder = Path(folder)
-    store = TrialStore(folder / STORE_FILE)
+    snapshot = read_snapshot(folder)
+    stimuli = checked_stimuli(folder, snapshot)
+    store = open_session_store(folder, snapshot)
     try:
         units = natural_sorted(store.units() or {unit for _, unit, _ in store.responses()})
-        return session_started(folder, SessionPlan(**read_snapshot(folder)["plan"]), store,
-                               StimulusSet.load(folder / STIMULI_DIR), units)[0]
+        return session_started(folder, SessionPlan(**snapshot["plan"]), store, stimuli, units)[0]
     finally:
         store.close()
+
+
+def check_session(folder: Path) -> None:
+    """Refuse, in one line naming the fix, a session whose stimuli or trial store are not the ones its
+    ``session.json`` recorded (for exports that read the folder themselves)."""
+    folder = Path(folder)
+    snapshot = read_snapshot(folder)
+    checked_stimuli(folder, snapshot)
+    open_session_store(folder, snapshot).close()
