@@ -3,7 +3,8 @@
 ``session.json`` records each stimulus image's pixel hash and the session's id; the trial store holds
 the same id in its meta table. A resume or an export refuses a ``stimuli/`` whose pixels are not the
 recorded ones, and a trial store that is missing, empty, damaged, without a plan or another session's,
-each in one line naming the fix; it never mistakes a lost store for a finished session.
+each in one line naming the fix; it never mistakes a lost store for a finished session. Both parts are
+opened only inside the session folder (a ``stimuli/`` or store linked from elsewhere is refused).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from compactrig.engine.errors import CompactRigError
+from compactrig.engine.inside_folder import path_inside
 from compactrig.rig.session.folder import STIMULI_DIR, STORE_FILE
 from compactrig.rig.session.store import SESSION_ID, TrialStore
 from compactrig.stimuli.stimulus_set import StimulusSet
@@ -45,7 +47,7 @@ def checked_stimuli(folder: Path, snapshot: dict[str, Any]) -> StimulusSet:
     no plan item names them. A snapshot from before hashes were recorded is checked by ids only.
     """
     try:
-        stimuli = StimulusSet.load(folder / STIMULI_DIR)
+        stimuli = StimulusSet.load(path_inside(folder, STIMULI_DIR, f"session {folder}"))
     except CompactRigError as error:
         raise CompactRigError(f"{folder}: the session's stimuli cannot be read ({error}); {RESTORE_STIMULI}") from None
     hashes = stimulus_hashes(stimuli)
@@ -62,7 +64,7 @@ def checked_stimuli(folder: Path, snapshot: dict[str, Any]) -> StimulusSet:
 
 def open_session_store(folder: Path, snapshot: dict[str, Any]) -> TrialStore:
     """The session's own trial store, open; refused when missing, empty, damaged, planless or another session's."""
-    path = folder / STORE_FILE
+    path = path_inside(folder, STORE_FILE, f"session {folder}")
     if not path.is_file():
         raise CompactRigError(f"{path}: missing, so the session's presentations and responses are gone; "
                               f"{RESTORE_STORE}")

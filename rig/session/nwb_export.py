@@ -24,13 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.inside_folder import path_inside
 from compactrig.engine.safe_output import write_atomically
 from compactrig.rig.session.fits import mapped_predictions
-from compactrig.rig.session.folder import STIMULI_DIR, STORE_FILE, read_snapshot
+from compactrig.rig.session.folder import read_snapshot
+from compactrig.rig.session.integrity import checked_stimuli, open_session_store
 from compactrig.rig.session.setup import SessionPlan
-from compactrig.rig.session.store import TrialStore
-from compactrig.stimuli.stimulus_set import StimulusSet
 
 
 def _column(prefix: str, unit: str) -> str:
@@ -52,7 +50,7 @@ def export_nwb(folder: Path, out: Path, subject_id: str = "unknown", species: st
         raise CompactRigError("NWB export needs pynwb: pip install 'compactrig[nwb]'") from None
     folder = Path(folder)
     snapshot = read_snapshot(folder)
-    store = TrialStore(path_inside(folder, STORE_FILE, f"session {folder}"))
+    store = open_session_store(folder, snapshot)  # refused when missing, damaged or another session's
     try:
         presentations, responses = store.presentations(), store.responses()
         windows, trials, units = store.response_windows(), store.trials(), store.units()
@@ -61,7 +59,7 @@ def export_nwb(folder: Path, out: Path, subject_id: str = "unknown", species: st
         store.close()
     if not presentations:
         raise CompactRigError(f"{folder}: the session has no presentations yet; nothing to export")
-    stimulus_set = StimulusSet.load(path_inside(folder, STIMULI_DIR, f"session {folder}"))
+    stimulus_set = checked_stimuli(folder, snapshot)
     plan = SessionPlan(**snapshot["plan"])
     created = datetime.strptime(snapshot["created"], "%Y-%m-%dT%H:%M:%S%z")
     wall_minus_lsl = min(recorded_at[p.order] - p.onset_time for p in presentations)

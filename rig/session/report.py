@@ -15,12 +15,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 import numpy as np  # noqa: E402
 
-from compactrig.engine.inside_folder import path_inside  # noqa: E402
 from compactrig.engine.safe_output import write_atomically  # noqa: E402
 from compactrig.rig.session.fits import stored_fits  # noqa: E402
-from compactrig.rig.session.folder import STIMULI_DIR, STORE_FILE, read_snapshot  # noqa: E402
-from compactrig.rig.session.store import TrialStore  # noqa: E402
-from compactrig.stimuli.stimulus_set import StimulusSet  # noqa: E402
+from compactrig.rig.session.folder import read_snapshot  # noqa: E402
+from compactrig.rig.session.integrity import checked_stimuli, open_session_store  # noqa: E402
 
 MAX_FIT_PANELS = 4
 
@@ -28,7 +26,7 @@ MAX_FIT_PANELS = 4
 def write_report(folder: Path, out: Path) -> Path:
     """Draw the session in ``folder`` into the PNG ``out`` (written beside it, then renamed into place)."""
     snapshot = read_snapshot(folder)
-    store = TrialStore(path_inside(folder, STORE_FILE, f"session {folder}"))
+    store = open_session_store(folder, snapshot)  # refused when missing, damaged or another session's
     try:
         presentations = store.presentations()
         responses = store.responses()
@@ -64,7 +62,7 @@ def _fits(axes, folder, snapshot, mapping, presentations, responses) -> None:
         axes[0].text(0.5, 0.5, "no unit mapped to a model\n(--map UNIT=NEURON)", ha="center", va="center")
         axes[0].set_axis_off()
         return
-    stimulus_set = StimulusSet.load(path_inside(folder, STIMULI_DIR, f"session {folder}"))
+    stimulus_set = checked_stimuli(folder, snapshot)
     fit = stored_fits(snapshot["plan"].get("bank"), mapping, stimulus_set, presentations, responses)
     summary = fit.summary()
     for axis, (row, unit) in zip(axes, enumerate(fit.units)):
