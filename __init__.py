@@ -18,7 +18,8 @@ Each call imports what it needs when called, so ``import compactrig`` stays ligh
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # for type checkers only: importing these here would load torch with the package
     from pathlib import Path

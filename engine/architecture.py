@@ -11,14 +11,21 @@ device. ``compactrig.engine.fast_predict`` evaluates the same function faster.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from compactrig.engine.layout import (BATCH_NORM_EPS, CHANNEL_MEANS, KERAS_STRIDE2_PADDING, KERNEL_SIZE, N_STAGES,
-                                     OUTPUT_SIZE, STAGE_STRIDES)
+from compactrig.engine.layout import (
+    BATCH_NORM_EPS,
+    CHANNEL_MEANS,
+    KERAS_STRIDE2_PADDING,
+    KERNEL_SIZE,
+    N_STAGES,
+    OUTPUT_SIZE,
+    STAGE_STRIDES,
+)
 
 
 class _Layers(nn.Module):

@@ -50,8 +50,8 @@ import torch
 from torch import nn
 
 from compactrig.engine.architecture import CompactModel
-from compactrig.engine.layout import N_STAGES, OUTPUT_SIZE, parameter_count
 from compactrig.engine.fast_predict import CHUNK, Cancelled, FoldedModel, prepare_input
+from compactrig.engine.layout import N_STAGES, OUTPUT_SIZE, parameter_count
 from compactrig.engine.ridge import pearson
 
 TRUNK_STAGES = 2

@@ -15,19 +15,19 @@ The same function as ``CompactModel``, evaluated faster by:
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
 from torch import nn
 
 from compactrig.engine.architecture import CompactModel
-from compactrig.engine.layout import CHANNEL_MEANS, IMAGE_SIZE, N_STAGES, OUTPUT_SIZE, STAGE_STRIDES
 from compactrig.engine.bank import ModelBank
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.folded_cache import cached_weights, keep_weights
+from compactrig.engine.layout import CHANNEL_MEANS, IMAGE_SIZE, N_STAGES, OUTPUT_SIZE, STAGE_STRIDES
 from compactrig.engine.preprocess import to_model_batch
 
 CHUNK = 4
@@ -58,7 +58,7 @@ class FoldedModel(nn.Module):
         self._build(folded_weights(model))
 
     @classmethod
-    def from_weights(cls, weights: dict[str, torch.Tensor]) -> "FoldedModel":
+    def from_weights(cls, weights: dict[str, torch.Tensor]) -> FoldedModel:
         """The model whose ``state_dict()`` is ``weights`` (as kept by ``engine.folded_cache``)."""
         folded = cls.__new__(cls)
         nn.Module.__init__(folded)

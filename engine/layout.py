@@ -7,7 +7,7 @@ Listing a bank (ids, filters per stage, parameters) needs these numbers and noth
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 IMAGE_SIZE = 112
 KERNEL_SIZE = 5

@@ -7,7 +7,7 @@ between ``n1`` and ``n2`` in every table and export.
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 _DIGITS = re.compile(r"(\d+)")
 

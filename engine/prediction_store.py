@@ -64,7 +64,7 @@ class PredictionStore:
 
     @classmethod
     def create(cls, path: Path, neuron_ids: Sequence[str], image_ids: Sequence[str], layout: Layout,
-               bank: dict, images: str, fingerprint: str) -> "PredictionStore":
+               bank: dict, images: str, fingerprint: str) -> PredictionStore:
         """A new store; an existing one is refused (``resume`` continues it), so hours of results are never
         overwritten by accident."""
         path = Path(path)
@@ -87,7 +87,7 @@ class PredictionStore:
 
     @classmethod
     def resume(cls, path: Path, neuron_ids: Sequence[str], image_ids: Sequence[str], bank: dict,
-               images: str, fingerprint: str) -> "PredictionStore":
+               images: str, fingerprint: str) -> PredictionStore:
         """An interrupted store, checked to be for the same bank, neurons and images (ids, and the collection's
         fingerprint; a store written before fingerprints were kept is checked by the collection's path)."""
         path = Path(path)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+
 def r2_er_rows(predictions: np.ndarray, trial_sums: np.ndarray, trial_sumsq: np.ndarray,
                counts: np.ndarray) -> np.ndarray:
     """Noise-corrected R^2 of every row (unit) from per-image sums, all ``(units, images)``: the one

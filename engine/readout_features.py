@@ -9,16 +9,16 @@ the fast models use, so no unflipping is needed).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
 
-from compactrig.engine.layout import N_STAGES
 from compactrig.engine.bank import ModelBank
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import CHUNK, Cancelled, FoldedModel, Predictor, prepare_input
+from compactrig.engine.layout import N_STAGES
 from compactrig.engine.preprocess import to_model_batch
 
 

@@ -14,8 +14,20 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtWidgets import (QCheckBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton,
-                             QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from compactrig.engine.bank import ModelBank
 from compactrig.engine.distill import DistillSettings
@@ -25,8 +37,18 @@ from compactrig.gui.combo_box import ComboBox
 from compactrig.gui.image_dialog import ask_for_images
 from compactrig.gui.worker import Job, JobList
 from compactrig.rig.loop.controller import DEFAULT_REFIT_EVERY, LoopController
-from compactrig.rig.loop.events import (CompactModelsMade, FitCleared, ImagesDesigned, JobEnded, JobStarted,
-                                        LoopMessage, LoopStatus, PoolChosen, PoolReady, ReadoutsFitted)
+from compactrig.rig.loop.events import (
+    CompactModelsMade,
+    FitCleared,
+    ImagesDesigned,
+    JobEnded,
+    JobStarted,
+    LoopMessage,
+    LoopStatus,
+    PoolChosen,
+    PoolReady,
+    ReadoutsFitted,
+)
 from compactrig.rig.loop.jobs import LoopJob
 from compactrig.rig.loop.readout_table import READOUT_COLUMNS, readout_rows
 from compactrig.stimuli.closed_loop import strongest_weights

@@ -14,18 +14,31 @@ import numpy as np
 import torch
 from PyQt6.QtCore import QSize, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QImage, QPixmap
-from PyQt6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
-                             QLabel, QLineEdit, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSpinBox,
-                             QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (
+    QCheckBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from compactrig.engine.bank import ModelBank
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import FoldedModel
 from compactrig.engine.image_files import ImageCollection, read_images
+from compactrig.gui.combo_box import ComboBox
 from compactrig.gui.image_dialog import ask_for_images
 from compactrig.gui.models_tab import probe_collection
 from compactrig.gui.stimulus_set_tab import thumbnail
-from compactrig.gui.combo_box import ComboBox
 from compactrig.gui.worker import Job, JobList
 from compactrig.stimuli.design import Design, design_adversarial, design_gaudy, design_synthesized
 from compactrig.stimuli.stimulus_set import StimulusSet, annotate

@@ -18,9 +18,9 @@ from PyQt6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 from compactrig.engine.bank import ModelBank
 from compactrig.engine.image_files import ImageCollection
 from compactrig.engine.inspection import Inspection, inspect, mosaic
+from compactrig.gui.combo_box import ComboBox
 from compactrig.gui.design_tab import qimage
 from compactrig.gui.models_tab import probe_collection
-from compactrig.gui.combo_box import ComboBox
 from compactrig.gui.worker import Job, JobList
 
 FILTER_COLUMNS = 8

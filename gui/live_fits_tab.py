@@ -17,16 +17,29 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtGui import QPixmap
-from PyQt6.QtWidgets import (QDialog, QFileDialog, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QPushButton,
-                             QScrollArea, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from compactrig.engine.bank import ModelBank
 from compactrig.engine.natural_order import natural_key
 from compactrig.engine.population_fit import PopulationFit, PopulationSummary
 from compactrig.gui.closed_loop_panel import ClosedLoopPanel
+from compactrig.gui.worker import Job, JobList
 from compactrig.rig.session.events import ImagesAdded, ResponseStored, SessionStarted, UnitsDiscovered
 from compactrig.rig.session.report import write_report
-from compactrig.gui.worker import Job, JobList
 
 TABLE_COLUMNS = ("unit", "model", "shown", "images", "r", "r2_ER", "slope")
 

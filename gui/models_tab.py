@@ -7,8 +7,19 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtWidgets import (QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar,
-                             QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from compactrig.engine.bank import ModelBank, load_bank
 from compactrig.engine.errors import CompactRigError
@@ -16,8 +27,8 @@ from compactrig.engine.fast_predict import Cancelled, Predictor
 from compactrig.engine.fetch import fetch_models
 from compactrig.engine.image_files import ImageCollection, read_images
 from compactrig.engine.summaries import ResponseDistribution, response_distribution
-from compactrig.gui.image_dialog import ask_for_images
 from compactrig.gui.combo_box import ComboBox
+from compactrig.gui.image_dialog import ask_for_images
 from compactrig.gui.worker import Job, JobList
 from compactrig.stimuli.probes import standard_probes
 

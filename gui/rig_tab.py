@@ -17,21 +17,35 @@ from typing import Any
 
 import platformdirs
 from PyQt6.QtCore import QTimer, pyqtSignal
-from PyQt6.QtWidgets import (QCheckBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                             QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSpinBox, QVBoxLayout, QWidget)
+from PyQt6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from compactrig.engine.errors import CompactRigError
+from compactrig.gui.combo_box import ComboBox
 from compactrig.gui.option_form import OptionForm
-from compactrig.rig.presenter.rig import DEFAULT_RIG_TEXT, RigConfig, RigFileError, parse_rig, with_small_window
 from compactrig.gui.presenter_placement import presenter_placement
+from compactrig.gui.worker import Job, JobList
+from compactrig.plugins.registry import GATES, MARKER_OUTPUTS, RESPONSE_SOURCES, available, load_plugin, make_source
+from compactrig.plugins.sources.base import parse_settings
+from compactrig.rig.presenter.rig import DEFAULT_RIG_TEXT, RigConfig, RigFileError, parse_rig, with_small_window
 from compactrig.rig.session.events import SessionStatus
 from compactrig.rig.session.runner import SessionRunner
 from compactrig.rig.session.setup import SessionPlan, append_to_session, default_unit_map, start_session
 from compactrig.rig.session.stored import stored_session
-from compactrig.gui.combo_box import ComboBox
-from compactrig.gui.worker import Job, JobList
-from compactrig.plugins.registry import GATES, MARKER_OUTPUTS, RESPONSE_SOURCES, available, load_plugin, make_source
-from compactrig.plugins.sources.base import parse_settings
 from compactrig.stimuli.stimulus_set import StimulusSet
 
 FEED_INTERVAL_MS = 40

@@ -9,7 +9,8 @@ logging the traceback.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
@@ -53,7 +54,7 @@ class Job(QObject):
         else:
             self.finished.emit(result)
 
-    def start(self, parent: QObject) -> "Job":
+    def start(self, parent: QObject) -> Job:
         """Move to a new thread (owned by ``parent``) and run there."""
         self.thread = QThread(parent)
         self.moveToThread(self.thread)

@@ -13,9 +13,11 @@ import statistics
 from collections import deque
 
 try:
-    from pylsl.util import LostError, TimeoutError as LslTimeoutError  # pylsl >= 1.17
+    from pylsl.util import LostError  # pylsl >= 1.17
+    from pylsl.util import TimeoutError as LslTimeoutError
 except ImportError:  # pragma: no cover - older pylsl
-    from pylsl import LostError, TimeoutError as LslTimeoutError  # type: ignore[attr-defined, no-redef]
+    from pylsl import LostError  # type: ignore[attr-defined, no-redef]
+    from pylsl import TimeoutError as LslTimeoutError
 
 REFRESH_S = 5.0
 """How often the correction is asked for again (the two clocks drift slowly)."""

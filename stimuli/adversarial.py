@@ -9,14 +9,15 @@ uint8 pixels that will be shown, still within ``floor(eps)`` of the original.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 import torch
 
-from compactrig.engine.layout import CHANNEL_MEANS
 from compactrig.engine.fast_predict import FoldedModel, prepare_input, restore_pixels
+from compactrig.engine.layout import CHANNEL_MEANS
 from compactrig.stimuli.targets import OUTPUT, UnitTarget
 
 Push = Literal["up", "down"]

@@ -10,8 +10,8 @@ first fit, which here waits for ``WARM_START`` presentations).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -32,7 +32,7 @@ class PopulationTarget:
 
     @classmethod
     def for_unit(cls, index: int, mean_responses: np.ndarray, weight: float = 1.0,
-                 sign: float = 1.0) -> "PopulationTarget":
+                 sign: float = 1.0) -> PopulationTarget:
         """Baselines and scales from the units' mean responses per image ``(n_images, n_units)``."""
         means = np.asarray(mean_responses, dtype=np.float64)
         return cls(index, tuple(means.mean(axis=0)), tuple(np.maximum(means.std(axis=0), 1e-6)), weight, sign)

@@ -14,10 +14,10 @@ import io
 import json
 import math
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 from PIL import Image
@@ -98,17 +98,17 @@ class StimulusSet:
         return [r.image_id for r in self.records]
 
     @classmethod
-    def empty(cls) -> "StimulusSet":
+    def empty(cls) -> StimulusSet:
         return cls([], np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8))
 
-    def select(self, indices: Iterable[int]) -> "StimulusSet":
+    def select(self, indices: Iterable[int]) -> StimulusSet:
         chosen = list(indices)
         return StimulusSet([self.records[i] for i in chosen], self.pixels[chosen])
 
-    def filtered(self, keep: Callable[[StimulusRecord], bool]) -> "StimulusSet":
+    def filtered(self, keep: Callable[[StimulusRecord], bool]) -> StimulusSet:
         return self.select(i for i, record in enumerate(self.records) if keep(record))
 
-    def reordered(self, ids: list[str]) -> "StimulusSet":
+    def reordered(self, ids: list[str]) -> StimulusSet:
         """The images named by ``ids`` in that order (each id must be in the set)."""
         position = {image_id: i for i, image_id in enumerate(self.ids)}
         missing = [i for i in ids if i not in position]
@@ -116,7 +116,7 @@ class StimulusSet:
             raise CompactRigError(f"image id {missing[0]!r} is not in this stimulus set")
         return self.select(position[i] for i in ids)
 
-    def merged(self, other: "StimulusSet") -> "StimulusSet":
+    def merged(self, other: StimulusSet) -> StimulusSet:
         """This set followed by ``other``; a shared id is an error (ids name files)."""
         clash = sorted({i.casefold() for i in self.ids} & {i.casefold() for i in other.ids})
         if clash:
@@ -148,7 +148,7 @@ class StimulusSet:
         return folder
 
     @classmethod
-    def load(cls, folder: str | Path, only: Iterable[str] | None = None) -> "StimulusSet":
+    def load(cls, folder: str | Path, only: Iterable[str] | None = None) -> StimulusSet:
         """Read a set written by ``save`` (``only``: just those ids); every problem is named with its file."""
         folder = Path(folder)
         records = read_records(folder)
@@ -290,7 +290,7 @@ def _write_manifest(folder: Path, records: list[StimulusRecord]) -> None:
 
 def now() -> str:
     """Creation time as ISO 8601 UTC (seconds)."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def annotate(bank: ModelBank, pixels: np.ndarray, records: list[StimulusRecord],

@@ -18,14 +18,15 @@ initial threshold of 0).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 import torch
 
-from compactrig.engine.layout import CHANNEL_MEANS, IMAGE_SIZE
 from compactrig.engine.fast_predict import CHUNK, FoldedModel, prepare_input, restore_pixels
+from compactrig.engine.layout import CHANNEL_MEANS, IMAGE_SIZE
 from compactrig.stimuli.smoothing import smooth
 from compactrig.stimuli.targets import OUTPUT, UnitTarget
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import torch
 
-from compactrig.engine.layout import N_STAGES, stage_sizes
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import FoldedModel
+from compactrig.engine.layout import N_STAGES, stage_sizes
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class UnitTarget:
     col: int | None = None
 
     @classmethod
-    def parse(cls, text: str | None) -> "UnitTarget":
+    def parse(cls, text: str | None) -> UnitTarget:
         """``None``/``'output'``, ``'STAGE:CHANNEL'`` or ``'STAGE:CHANNEL:ROW:COL'``."""
         if text is None or text == "output":
             return cls()

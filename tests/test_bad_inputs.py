@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import run_cli
 from PIL import Image
 
-from conftest import run_cli
 from compactrig.stimuli.probes import colour_blob, dot_lattice, grating
 
 
@@ -213,6 +213,7 @@ def test_the_folded_model_cache_never_serves_non_finite_weights(shared_data, tmp
     never numbers: the models are read from their files again."""
     from compactrig.engine.bank import load_directory
     from compactrig.engine.bank_cache import cache_dir
+
     from independent_model import evaluate
     neurons = ["190923:3", "211022:1"]
     folder = small_bank(shared_data, tmp_path / "bank", neurons)
@@ -376,6 +377,7 @@ def test_a_window_action_that_fails_unexpectedly_shows_one_line_and_logs_the_tra
     from compactrig.gui.app import report_errors_in
     from compactrig.gui.stimulus_set_tab import StimulusSetTab
     from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
+
     from user_input import click, open_tab
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # put back after the test
     report_errors_in(window)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conftest import REPO
+
 from source_imports import offenders, python_files
 
 QT_MODULES = ("PyQt6", "PyQt5", "PySide6", "PySide2", "pyqtgraph", "qtpy")

@@ -7,11 +7,12 @@ import json
 
 import numpy as np
 import pytest
+from conftest import run_cli
 from PIL import Image
 
-from conftest import run_cli
-from independent_model import evaluate
 from compactrig.stimuli.probes import colour_blob, dot_lattice, grating
+
+from independent_model import evaluate
 
 
 def test_demo_table_stars_each_neurons_preferred_probe(cli):

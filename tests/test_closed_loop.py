@@ -18,7 +18,14 @@ from compactrig.engine.readout_features import FeatureSpec, compute_features
 from compactrig.engine.readout_model import ReadoutModel
 from compactrig.plugins.sources.base import Presentation
 from compactrig.plugins.sources.simulated import SimulatedSource
-from compactrig.stimuli.closed_loop import ReadoutData, ResponseLog, design_for_unit, refit, strongest_weights, synthesis_readout
+from compactrig.stimuli.closed_loop import (
+    ReadoutData,
+    ResponseLog,
+    design_for_unit,
+    refit,
+    strongest_weights,
+    synthesis_readout,
+)
 from compactrig.stimuli.gaudy import gaudy
 from compactrig.stimuli.loop_simulation import simulate_selection
 from compactrig.stimuli.next_images import choose_next

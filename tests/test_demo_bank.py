@@ -8,8 +8,9 @@ import torch
 
 from compactrig.engine.bank import load_bank
 from compactrig.engine.fast_predict import Predictor
-from independent_model import evaluate
 from compactrig.stimuli.probes import colour_blob, dot_lattice, grating
+
+from independent_model import evaluate
 
 ORIENTATIONS = np.arange(0, 180, 22.5)
 

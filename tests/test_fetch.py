@@ -11,12 +11,13 @@ import threading
 import zipfile
 
 import pytest
-
 from conftest import run_cli
+
 from compactrig.engine.bank import load_directory
 from compactrig.engine.fast_predict import Predictor
-from compactrig.engine.image_files import read_images
 from compactrig.engine.fetch import DEFAULT_URL, PUBLISHED_COMMIT
+from compactrig.engine.image_files import read_images
+
 from user_input import click, open_tab
 
 SUBSET = ["201025_neuron2", "201025_neuron3", "190923_neuron0"]

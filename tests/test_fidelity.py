@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-from compactrig.engine.layout import forward_flops, stage_sizes
-from compactrig.engine.fast_predict import Predictor
-from independent_model import evaluate
 from conftest import pearson_rows
+
+from compactrig.engine.fast_predict import Predictor
+from compactrig.engine.layout import forward_flops, stage_sizes
+
+from independent_model import evaluate
 
 
 @pytest.mark.slow

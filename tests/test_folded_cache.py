@@ -10,6 +10,7 @@ import numpy as np
 from compactrig.engine.bank import load_directory
 from compactrig.engine.bank_cache import cache_dir
 from compactrig.engine.fast_predict import Predictor
+
 from independent_model import evaluate
 
 NEURONS = ["190923:3", "201025:7", "211022:1"]

@@ -11,8 +11,9 @@ import uuid
 import pylsl
 import pytest
 
-from peer_processes import command, start_peer
 from compactrig.plugins.gates import LslGate
+
+from peer_processes import command, start_peer
 
 
 def tracker(name: str, state: int = 1):

@@ -3,18 +3,18 @@ under Xvfb, simulated source with mixture units that are not bank neurons)."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
+from test_gui_session import RIG, set_up_rig, stored
 
 from compactrig.engine.bank import load_bank, load_directory
 from compactrig.engine.bank_writer import read_provenance
 from compactrig.engine.ridge import TrialSums, fit_ridge
-from independent_model import evaluate
+from compactrig.gui.closed_loop_panel import IDLE_TEXT
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 from compactrig.stimuli.textures import pink_noise_images
-from compactrig.gui.closed_loop_panel import IDLE_TEXT
-from test_gui_session import RIG, set_up_rig, stored
+
+from independent_model import evaluate
 from user_input import choose, click, click_row, open_tab, type_into
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_display]

@@ -6,14 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PyQt6.QtCore import Qt
+from test_gui_stimulus_set import answer_folder_dialog
 
 from compactrig.engine.bank import load_bank
 from compactrig.gui.main_window import MainWindow
 from compactrig.gui.settings import settings_path
-from independent_model import evaluate
 from compactrig.stimuli.stimulus_set import StimulusSet
 from compactrig.stimuli.synthesis import SynthesisSettings, initial_noise
-from test_gui_stimulus_set import answer_folder_dialog
+
+from independent_model import evaluate
 from user_input import choose, click, click_item, open_file_dialog_answer, open_tab, toggle_tick, type_into
 
 

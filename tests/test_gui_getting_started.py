@@ -5,16 +5,16 @@ operating system's folder dialogs are answered by the test."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
-
-from compactrig.engine.bank import load_bank
-from independent_model import evaluate
-from compactrig.plugins.sources.simulated import SimulatedSource
-from compactrig.stimuli.stimulus_set import StimulusSet
 from test_gui_session import stored
 from test_gui_stimulus_set import answer_folder_dialog
+
+from compactrig.engine.bank import load_bank
+from compactrig.plugins.sources.simulated import SimulatedSource
+from compactrig.stimuli.stimulus_set import StimulusSet
+
+from independent_model import evaluate
 from user_input import click, click_item, click_row, open_tab, type_into
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_display]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PyQt6.QtWidgets import QFileDialog
+from test_gui_stimulus_set import answer_folder_dialog
 
 from compactrig.engine.bank import load_bank
-from independent_model import evaluate
-from PyQt6.QtWidgets import QFileDialog
-
 from compactrig.stimuli.probes import standard_probes
-from test_gui_stimulus_set import answer_folder_dialog
+
+from independent_model import evaluate
 from user_input import click, click_row, open_tab
 
 

@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtWidgets import QApplication, QMessageBox
+from test_gui_stimulus_set import answer_folder_dialog
 
 from compactrig.engine.bank import load_bank
 from compactrig.rig.session.folder import SessionLock
-from independent_model import evaluate
 from compactrig.stimuli.probes import colour_blob, dot_lattice, grating
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
-from test_gui_stimulus_set import answer_folder_dialog
+
+from independent_model import evaluate
 from user_input import choose, click, click_row, open_file_dialog_answer, open_tab, retype, type_into, wheel
 
 RIG = """[screen]

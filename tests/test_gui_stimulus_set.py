@@ -8,6 +8,7 @@ from PyQt6.QtWidgets import QFileDialog
 
 from compactrig.stimuli.probes import colour_blob, dot_lattice, grating
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
+
 from user_input import click, click_header, click_row, open_tab
 
 

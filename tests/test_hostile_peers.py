@@ -21,14 +21,16 @@ from collections import Counter
 
 import pylsl
 import pytest
+from test_openephys import Onsets
+from test_openephys import pump as pump_for
+
 from compactrig.plugins.gates import LslGate
 from compactrig.plugins.sources.base import Presentation
 from compactrig.plugins.sources.guard import GuardedSource
 from compactrig.plugins.sources.lsl_source import LslSource
 from compactrig.plugins.sources.openephys import OpenEphysSource
+
 from peer_processes import OpenEphysLog, command, free_port_pair, start_open_ephys, start_peer
-from test_openephys import Onsets
-from test_openephys import pump as pump_for
 
 
 def wait_until(condition, seconds: float = 5.0) -> bool:

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from compactrig.engine.layout import stage_sizes
 from compactrig.engine.bank import load_bank
 from compactrig.engine.inspection import inspect, mosaic
-from independent_model import evaluate
+from compactrig.engine.layout import stage_sizes
 from compactrig.stimuli.probes import colour_blob, dot_lattice
+
+from independent_model import evaluate
 
 
 @pytest.mark.parametrize("neuron_id, image", [("demo:1", colour_blob((1, -1, -1))), ("demo:2", dot_lattice())])

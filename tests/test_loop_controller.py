@@ -25,6 +25,7 @@ from compactrig.stimuli.loop_simulation import simulate_selection
 from compactrig.stimuli.next_images import choose_next, pool_kinds
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 from compactrig.stimuli.textures import pink_noise_images
+
 from independent_model import evaluate
 
 DEMO = load_bank("demo")

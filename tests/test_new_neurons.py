@@ -9,24 +9,34 @@ import re
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from conftest import run_cli
-from independent_model import evaluate
+from PIL import Image
 from test_r2_er import direct_r2_er
+
 from compactrig.engine import fast_predict
 from compactrig.engine.architecture import CompactModel
-from compactrig.engine.layout import parameter_count
 from compactrig.engine.bank import load_bank, load_directory
 from compactrig.engine.bank_writer import read_provenance, write_model
-from compactrig.engine.distill import (DistilledUnit, DistillSettings, Donor, HeldOut, HeadTraining, distill_unit,
-                                      predict_head, trunk_maps, without_channels)
+from compactrig.engine.distill import (
+    DistilledUnit,
+    DistillSettings,
+    Donor,
+    HeadTraining,
+    HeldOut,
+    distill_unit,
+    predict_head,
+    trunk_maps,
+    without_channels,
+)
 from compactrig.engine.errors import CompactRigError
+from compactrig.engine.layout import parameter_count
 from compactrig.engine.ridge import pearson
 from compactrig.stimuli.distillation_images import distillation_images
 from compactrig.stimuli.new_neurons import NewNeuronSettings, Teacher, fit_new_neurons, response_sums
 from compactrig.stimuli.probes import probe_family
 from compactrig.stimuli.textures import pink_noise_images
+
+from independent_model import evaluate
 
 
 @pytest.fixture(scope="module")

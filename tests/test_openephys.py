@@ -16,10 +16,11 @@ import time
 import pylsl
 import pytest
 
-from peer_processes import OpenEphysLog, command, free_port_pair, paced_rig, start_open_ephys, start_peer
 from compactrig.plugins.sources.base import Presentation
 from compactrig.plugins.sources.guard import GuardedSource
 from compactrig.plugins.sources.openephys import OpenEphysSource
+
+from peer_processes import OpenEphysLog, command, free_port_pair, paced_rig, start_open_ephys, start_peer
 
 pytestmark = pytest.mark.needs_display
 
@@ -217,12 +218,13 @@ def test_a_session_against_the_plugins_bytes_stores_every_count_as_the_peer_fire
     """Images on for 1.5 s; a unit first heard from mid-session; acquisition stopped and restarted;
     counted from the photodiode's sync pulses. Every stored count equals what the peer fired in that
     window (0 included), the windows the stop cut are shown again, and each of those got an abort marker."""
+    import subprocess
+
     import numpy as np
+    from test_session import compactrig, count_so_far, table
 
     from compactrig.stimuli.probes import colour_blob, dot_lattice, grating
     from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
-    from test_session import compactrig, count_so_far, table
-    import subprocess
 
     stimuli = tmp_path / "set"
     StimulusSet([StimulusRecord(image_id=f"img{i}", kind="natural") for i in range(4)],

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from compactrig.engine.r2_er import r2_er
 from compactrig.engine.population_fit import PopulationFit
+from compactrig.engine.r2_er import r2_er
 
 
 def simulated(seed: int = 0, units: int = 7, images: int = 40, presentations: int = 400):

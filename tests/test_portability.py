@@ -20,11 +20,12 @@ import textwrap
 
 import numpy as np
 import pytest
-
 from conftest import REPO
-from source_imports import offenders, python_files
+
 from compactrig.stimuli.probes import dot_lattice, grating
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
+
+from source_imports import offenders, python_files
 
 OUR_FOLDERS = ("engine", "stimuli", "plugins", "gui", "resources", "rig")
 """The folders of the ``compactrig`` package (the repository root is the package itself)."""

@@ -14,9 +14,9 @@ import uuid
 import numpy as np
 import pylsl
 import pytest
+from conftest import run_cli
 from PIL import Image
 
-from conftest import run_cli
 from compactrig.engine.bank import load_bank
 from compactrig.engine.errors import CompactRigError
 from compactrig.rig.presenter import protocol as msg

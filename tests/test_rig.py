@@ -6,8 +6,8 @@ import math
 import time
 
 import pytest
-
 from conftest import run_cli
+
 from compactrig.engine.errors import CompactRigError
 from compactrig.rig.presenter.rig import RigConfig, RigFileError, load_rig, parse_rig
 

@@ -20,17 +20,18 @@ from pathlib import Path
 import numpy as np
 import pylsl
 import pytest
-
 from conftest import run_cli
+
 from compactrig.engine.bank import load_bank
 from compactrig.engine.errors import CompactRigError
 from compactrig.rig.presenter.rig import load_rig, parse_rig
 from compactrig.rig.session.folder import SessionLock, read_snapshot
 from compactrig.rig.session.setup import SessionPlan, start_session
-from independent_model import evaluate
-from peer_processes import command, start_peer
 from compactrig.stimuli.probes import colour_blob, dot_lattice, grating
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
+
+from independent_model import evaluate
+from peer_processes import command, start_peer
 
 pytestmark = pytest.mark.needs_display
 

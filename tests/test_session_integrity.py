@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import REPO, run_cli
+from test_session import RIG, compactrig, count_so_far, table
+
 from compactrig.rig.session.setup import SessionPlan, start_session
 from compactrig.stimuli.probes import colour_blob, dot_lattice, grating
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
-from test_session import RIG, compactrig, count_so_far, table
 
 pytestmark = pytest.mark.needs_display
 

@@ -7,16 +7,16 @@ import time
 
 import numpy as np
 import pytest
+from test_session import RIG, check_exactly_once, table
 
+from compactrig.engine.bank import load_bank
 from compactrig.rig.session.events import ImagesAdded, ResponseStored
 from compactrig.rig.session.folder import STIMULI_DIR, read_snapshot
 from compactrig.rig.session.runner import SessionRunner
 from compactrig.rig.session.setup import SessionPlan, append_to_session, start_session
 from compactrig.stimuli.probes import colour_blob, grating
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
-from test_session import RIG, check_exactly_once, table
 from tests.independent_model import evaluate
-from compactrig.engine.bank import load_bank
 
 pytestmark = pytest.mark.needs_display
 

@@ -12,11 +12,10 @@ from pathlib import Path
 import numpy as np
 import pylsl
 import pytest
-
 from conftest import run_cli
+
 from compactrig.engine.bank import load_bank
 from compactrig.engine.errors import CompactRigError
-from independent_model import evaluate
 from compactrig.plugins.registry import RESPONSE_SOURCES, load_plugin
 from compactrig.plugins.sources.base import Presentation, ResponseSource
 from compactrig.plugins.sources.guard import GuardedSource
@@ -25,6 +24,8 @@ from compactrig.plugins.sources.replay import ReplaySource
 from compactrig.plugins.sources.simulated import SimulatedSource
 from compactrig.stimuli.probes import colour_blob, dot_lattice, grating, probe_family
 from compactrig.stimuli.textures import pink_noise_images
+
+from independent_model import evaluate
 
 
 def test_builtins_register_by_entry_point_and_describe_their_options():
@@ -282,10 +283,12 @@ def test_lsl_session_counts_every_window_as_fired_whatever_the_on_time(tmp_path,
     """An acquisition system in its own process (``tests/peers/lsl_acquisition.py``, pylsl only): images
     on for 0.1 s or 3 s, three per trial; a unit first heard from mid-session; with 0.1 s images the
     acquisition process is killed (SIGKILL) and started again mid-session."""
-    from peer_processes import paced_rig, start_peer
+    from test_session import compactrig, count_so_far, table
+
     from compactrig.stimuli.probes import grating
     from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
-    from test_session import compactrig, count_so_far, table
+
+    from peer_processes import paced_rig, start_peer
 
     n_images = 9 if frames_on == 6 else 2  # 3 s images: a trial of two is long enough
     stimuli = tmp_path / "set"

@@ -7,15 +7,16 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import run_cli
 from PIL import Image
 
-from conftest import run_cli
 from compactrig.engine import __version__
 from compactrig.engine.bank import load_bank
 from compactrig.engine.errors import CompactRigError
-from independent_model import evaluate
 from compactrig.stimuli.probes import colour_blob, dot_lattice, grating
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet, annotate
+
+from independent_model import evaluate
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
+from conftest import run_cli
 from PIL import Image
 
-from conftest import run_cli
-from independent_model import evaluate
 from compactrig.engine.bank import load_bank, load_directory
 from compactrig.engine.fast_predict import CPU_IMAGE_CHUNK, Predictor, gpu_batch, image_chunk_for
 from compactrig.engine.image_files import list_images
@@ -29,6 +28,8 @@ from compactrig.rig.cli import main
 from compactrig.stimuli.screening import safe_image_id
 from compactrig.stimuli.stimulus_set import StimulusSet
 from compactrig.stimuli.textures import pink_noise_images
+
+from independent_model import evaluate
 
 NEURONS = "201025:5,190923:0"
 

@@ -7,18 +7,19 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import REPO
 from scipy import ndimage
 
-from conftest import REPO
 from compactrig.engine.bank import load_bank
 from compactrig.engine.fast_predict import FoldedModel, Predictor
-from independent_model import evaluate
 from compactrig.stimuli.adversarial import adversarial
 from compactrig.stimuli.diversity import diversity_report
 from compactrig.stimuli.gaudy import gaudy
 from compactrig.stimuli.smoothing import smooth
 from compactrig.stimuli.synthesis import SynthesisSettings, initial_noise, synthesize
 from compactrig.stimuli.targets import UnitTarget
+
+from independent_model import evaluate
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 from straightforward_synthesis import synthesize_one  # noqa: E402

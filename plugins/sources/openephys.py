@@ -36,8 +36,7 @@ import zmq
 from compactrig.plugins.sources.acquisition import Acquisition
 from compactrig.plugins.sources.base import WINDOW_OPTIONS, Option, Presentation, Response, ResponseSource
 from compactrig.plugins.sources.dropped import DropCounter
-from compactrig.plugins.sources.openephys_wire import (MAX_FRAME_BYTES, DataBlock, Message, TtlEvent,
-                                                       WireError, parse)
+from compactrig.plugins.sources.openephys_wire import MAX_FRAME_BYTES, DataBlock, Message, TtlEvent, WireError, parse
 from compactrig.plugins.sources.spike_buffer import KEEP_S, MAX_UNITS
 
 CONNECT_WAIT_S = 2.0

@@ -13,7 +13,7 @@ import argparse
 import importlib
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from compactrig.engine.crash_log import report_unexpected
 from compactrig.engine.errors import CompactRigError

@@ -11,8 +11,14 @@ import numpy as np
 from compactrig.engine.bank_writer import PROVENANCE_FILE, check_session_name, model_file_stem, read_provenance
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.safe_output import check_output_folder
-from compactrig.rig.cli.options import (add_bank_option, number, open_bank, parse_neuron_list, progress_bar,
-                                        read_images_with_progress)
+from compactrig.rig.cli.options import (
+    add_bank_option,
+    number,
+    open_bank,
+    parse_neuron_list,
+    progress_bar,
+    read_images_with_progress,
+)
 from compactrig.stimuli.new_neurons import NewNeuronSettings, fit_new_neurons, response_sums
 
 

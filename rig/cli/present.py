@@ -11,8 +11,8 @@ from pathlib import Path
 
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.safe_output import check_output_file, check_output_folder, write_atomically
-from compactrig.rig.cli.options import number
 from compactrig.plugins.registry import check_rig_plugins
+from compactrig.rig.cli.options import number
 from compactrig.rig.presenter import protocol as msg
 from compactrig.rig.presenter.capture import CAPTURED_FRAME
 from compactrig.rig.presenter.client import Presenter

@@ -9,14 +9,19 @@ import numpy as np
 import torch
 
 from compactrig.engine.fast_predict import FoldedModel
-from compactrig.rig.cli.options import (add_bank_option, add_device_option, number, open_bank, progress_bar,
-                                        read_images_with_progress)
+from compactrig.rig.cli.options import (
+    add_bank_option,
+    add_device_option,
+    number,
+    open_bank,
+    progress_bar,
+    read_images_with_progress,
+)
 from compactrig.rig.cli.stimulus_output import add_set_output_options, add_to_set, check_set_folder
 from compactrig.stimuli.design import Design, design_adversarial, design_synthesized
 from compactrig.stimuli.diversity import diversity_report
 from compactrig.stimuli.synthesis import SynthesisSettings
 from compactrig.stimuli.targets import UnitTarget
-
 
 SYNTH_BATCH = 256
 """Images synthesized together: each holds about 1 MB while it is made, so a batch stays near 256 MB

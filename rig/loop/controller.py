@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from compactrig.engine.bank import ModelBank
 from compactrig.engine.distill import DistillSettings
 from compactrig.engine.errors import CompactRigError

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from compactrig.engine.ridge import RidgeFit
 from compactrig.rig.loop.jobs import LoopJob
 from compactrig.stimuli.closed_loop import ReadoutData

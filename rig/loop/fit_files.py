@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from compactrig.engine.bank import ModelBank
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.readout_features import FeatureSpec

@@ -43,7 +43,7 @@ class LoopPlan:
     """Images synthesized per unit and round."""
     steps: int = 100
 
-    def check(self) -> "LoopPlan":
+    def check(self) -> LoopPlan:
         """Self, when every value is of the right kind and range; else a one-line error naming it."""
         counts = {"batch": (self.batch, 1), "batches": (self.batches, 0), "refit_every": (self.refit_every, 1),
                   "repeats": (self.repeats, 1), "n": (self.n, 1), "steps": (self.steps, 1)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
 from compactrig.engine.ridge import RidgeFit
 from compactrig.stimuli.closed_loop import strongest_of
 

@@ -41,7 +41,7 @@ class Presenter:
         self._last_reply = 0.0
         self._silence_reported = False
 
-    def start(self) -> "Presenter":
+    def start(self) -> Presenter:
         self._process.start()
         return self
 
@@ -127,7 +127,7 @@ class Presenter:
             self._process.kill()
             self._process.join(1.0)
 
-    def __enter__(self) -> "Presenter":
+    def __enter__(self) -> Presenter:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from compactrig.engine.errors import CompactRigError
+from compactrig.plugins.markers import MarkerOutput
+from compactrig.plugins.registry import make_marker_output
 from compactrig.rig.presenter import protocol as msg
 from compactrig.rig.presenter.capture import save_frame
 from compactrig.rig.presenter.rig import RigConfig
-from compactrig.plugins.markers import MarkerOutput
-from compactrig.plugins.registry import make_marker_output
 
 
 @dataclass

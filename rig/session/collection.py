@@ -26,6 +26,7 @@ from compactrig.rig.session.setup import SessionPlan
 from compactrig.rig.session.store import MISSING, TrialStore
 from compactrig.stimuli.stimulus_set import StimulusSet
 
+
 class ResponseCollector:
     """The presentations awaiting responses, and what happens when each response comes or does not."""
 

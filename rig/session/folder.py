@@ -33,7 +33,7 @@ class SessionLock:
         self.path = folder / LOCK_FILE
         self._lock = FileLock(self.path, timeout=0, thread_local=False)
 
-    def acquire(self) -> "SessionLock":
+    def acquire(self) -> SessionLock:
         holder = self.path.with_name(HOLDER_FILE)
         try:
             self._lock.acquire()

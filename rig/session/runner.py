@@ -17,8 +17,8 @@ the store holds, so it carries on where it stopped (``ResponseSource.resume_from
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pylsl
 

@@ -20,8 +20,16 @@ from compactrig.engine.errors import CompactRigError
 from compactrig.plugins.registry import check_rig_plugins, make_source
 from compactrig.plugins.sources.base import ResponseSource
 from compactrig.rig.presenter.rig import RigConfig, load_rig
-from compactrig.rig.session.folder import (HOLDER_FILE, LOCK_FILE, SESSION_FILE, STIMULI_DIR, STORE_FILE, SessionLock,
-                                           read_snapshot, write_snapshot)
+from compactrig.rig.session.folder import (
+    HOLDER_FILE,
+    LOCK_FILE,
+    SESSION_FILE,
+    STIMULI_DIR,
+    STORE_FILE,
+    SessionLock,
+    read_snapshot,
+    write_snapshot,
+)
 from compactrig.rig.session.integrity import checked_stimuli, open_session_store, same_images, stimulus_hashes
 from compactrig.rig.session.store import SESSION_ID, TrialStore
 from compactrig.stimuli.stimulus_set import StimulusSet, add_to_folder
