@@ -102,7 +102,8 @@ def main() -> None:
             rows = run_session(args.data, session, args.every, Path(out), args.teacher)
         readout, compact, reference = (np.array([r[k] for r in rows]) for k in (1, 2, 3))
         print(f"session {session}, teacher {args.teacher}: {len(rows)} units; median held-out r readout "
-              f"{np.median(readout):.3f}, compact {np.median(compact):.3f}, published {np.median(reference):.3f}; median ratio "
+              f"{np.median(readout):.3f}, compact {np.median(compact):.3f}, published {np.median(reference):.3f}; "
+              "median ratio "
               f"compact {np.median(compact / reference):.3f} (readout {np.median(readout / reference):.3f}); "
               f"parameters max {max(r[4] for r in rows)}; {rows[0][5]:.0f} s per neuron")
 

@@ -72,7 +72,8 @@ class ModelBank:
             if neuron.neuron_id == neuron_id:
                 return neuron
         raise CompactRigError(
-            f"unknown neuron id {neuron_id!r} in bank {self.name}; `compactrig models list` shows the ids (form SESSION:INDEX)")
+            f"unknown neuron id {neuron_id!r} in bank {self.name}; `compactrig models list` shows the ids "
+            "(form SESSION:INDEX)")
 
     def resolve(self, neuron_ids: list[str] | None) -> list[str]:
         """The ids asked for (all when None), each checked to be in the bank."""

@@ -75,7 +75,8 @@ class PredictionStore:
                             "image_chunk": layout.image_chunk, "neuron_block": layout.neuron_block})
         shape = (layout.n_neurons, layout.n_images)
         group.create_array("responses", shape=shape, dtype="float32", fill_value=np.nan,
-                           chunks=(min(layout.neuron_block, layout.n_neurons), min(layout.image_chunk, layout.n_images)))
+                           chunks=(min(layout.neuron_block, layout.n_neurons),
+                                   min(layout.image_chunk, layout.n_images)))
         ids = group.create_array("image_ids", shape=(layout.n_images,), dtype=str,
                                  chunks=(min(layout.n_images, 1 << 16),))
         ids[:] = np.asarray(image_ids, dtype=str)

@@ -34,7 +34,8 @@ def load_settings() -> tuple[dict[str, Any], str | None]:
         return data, None
     except (OSError, UnicodeDecodeError, ValueError) as error:
         path.replace(path.with_suffix(".damaged.json"))
-        return {}, f"{path}: unreadable settings ({error}); started with defaults, the old file is kept as *.damaged.json"
+        return {}, (f"{path}: unreadable settings ({error}); started with defaults, the old file is kept as "
+                    "*.damaged.json")
 
 
 def save_settings(settings: dict[str, Any]) -> None:

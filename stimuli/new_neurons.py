@@ -200,7 +200,7 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
         while len(donor_maps) > DONOR_MAPS_KEPT:
             del donor_maps[next(iter(donor_maps))]
         distilled = distill_unit(donors, targets[k], settings.distill,
-                                 lambda what, f: progress(f"unit {unit}: {what}", f), cancelled)
+                                 lambda what, f, unit=unit: progress(f"unit {unit}: {what}", f), cancelled)
         readout_r = pearson(held_out_readout[k], means[validation, k])
         held_out_trials = (trials.sums[validation, k], trials.sumsq[validation, k], trials.counts[validation, k])
         readout_r2_er = r2_er(held_out_readout[k], *held_out_trials)

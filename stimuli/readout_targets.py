@@ -1,9 +1,9 @@
 """What a synthesis through a readout drives when the other recorded units must be held still.
 
-A target in the sense of ``compactrig.stimuli.targets``: ``score(model, prepared)`` gives a
-differentiable value per image that ``compactrig.stimuli.synthesis.synthesize`` maximizes (or
-minimizes). It is for images that are *selective*: they move one unit while every other recorded unit stays near its baseline (its mean response to the
-images shown so far), each unit measured in units of its own response spread.
+A target in the sense of ``compactrig.stimuli.targets``: ``score(model, prepared)`` gives a differentiable
+value per image that ``compactrig.stimuli.synthesis.synthesize`` maximizes (or minimizes). It is for images
+that are *selective*: they move one unit while every other recorded unit stays near its baseline (its mean
+response to the images shown so far), each unit measured in units of its own response spread.
 """
 
 from __future__ import annotations

@@ -53,7 +53,8 @@ class StimulusRecord:
     created: str = ""
 
 
-WINDOWS_RESERVED = frozenset(["CON", "PRN", "AUX", "NUL"] + [f"{port}{k}" for port in ("COM", "LPT") for k in range(1, 10)])
+WINDOWS_RESERVED = frozenset(["CON", "PRN", "AUX", "NUL"]
+                             + [f"{port}{k}" for port in ("COM", "LPT") for k in range(1, 10)])
 """Names Windows refuses as files, whatever the extension (``NUL.png`` is the null device)."""
 
 
@@ -84,10 +85,11 @@ class StimulusSet:
             check_image_id(record.image_id)
             other = seen.get(record.image_id.casefold())
             if other == record.image_id:
-                raise CompactRigError(f"image id {record.image_id!r} appears twice in one stimulus set; ids must be unique")
+                raise CompactRigError(f"image id {record.image_id!r} appears twice in one stimulus set; ids must be "
+                                      "unique")
             if other is not None:
-                raise CompactRigError(f"image ids {other!r} and {record.image_id!r} differ only in case: on Windows and "
-                                      "macOS they are one file; rename one")
+                raise CompactRigError(f"image ids {other!r} and {record.image_id!r} differ only in case: on Windows "
+                                      "and macOS they are one file; rename one")
             seen[record.image_id.casefold()] = record.image_id
 
     def __len__(self) -> int:

@@ -48,7 +48,8 @@ class UnitTarget:
         if not 0 <= self.stage < N_STAGES:
             raise CompactRigError(f"target {self.describe()}: stage must be 0..{N_STAGES - 1}")
         if not 0 <= self.channel < filters[self.stage]:
-            raise CompactRigError(f"target {self.describe()}: stage {self.stage} has channels 0..{filters[self.stage] - 1}")
+            raise CompactRigError(f"target {self.describe()}: stage {self.stage} has channels "
+                                  f"0..{filters[self.stage] - 1}")
         size = stage_sizes()[self.stage]
         if self.row is not None and not (0 <= self.row < size and 0 <= self.col < size):
             raise CompactRigError(f"target {self.describe()}: stage {self.stage} positions are 0..{size - 1}")

@@ -342,7 +342,8 @@ def test_an_unexpected_error_is_one_line_and_a_log_file_holding_the_traceback(tm
     monkeypatch.setattr(demo, "standard_probes", explode)
     assert main(["demo"]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("compactrig: error: compactrig demo failed unexpectedly (RuntimeError"), lines
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("compactrig: error: compactrig demo failed unexpectedly (RuntimeError"), lines
     logs = list(Path(os.environ["COMPACTRIG_LOG_DIR"]).glob("crash-*.log"))
     assert len(logs) == 1 and str(logs[0]) in lines[0]
     text = logs[0].read_text()

@@ -30,7 +30,8 @@ def served(tmp_path_factory, shared_data):
     root = tmp_path_factory.mktemp("www")
     models = shared_data / "data_compact_models"
     top = f"V4_compact_models-{PUBLISHED_COMMIT}"
-    for name, neurons in (("repo.zip", sorted(p.stem[len("compact_model_"):] for p in (models / "models_torch").iterdir())),
+    everything = sorted(p.stem[len("compact_model_"):] for p in (models / "models_torch").iterdir())
+    for name, neurons in (("repo.zip", everything),
                           ("subset.zip", SUBSET)):
         with zipfile.ZipFile(root / name, "w") as bundle:
             bundle.writestr(f"{top}/README.md", "upstream readme")
@@ -153,7 +154,8 @@ def test_fetch_onto_a_folder_of_the_users_is_refused_and_leaves_it_intact(served
     assert "100%" not in refused.stderr, "refused before the download"
     forced = cli("models", "fetch", "--dest", str(dest), "--url", f"{served}/subset.zip", "--sha256", "any", "--force")
     assert forced.returncode == 0, forced.stderr
-    assert sorted(p.name for p in (dest / "models_torch").iterdir()) == [f"compact_model_{n}.pt" for n in sorted(SUBSET)]
+    fetched = sorted(p.name for p in (dest / "models_torch").iterdir())
+    assert fetched == [f"compact_model_{n}.pt" for n in sorted(SUBSET)]
     assert not (dest / "chapter1.tex").exists()
     again = cli("models", "fetch", "--dest", str(dest), "--url", f"{served}/subset.zip", "--sha256", "any")
     assert again.returncode == 0, "a bank fetched before is replaced without --force"

@@ -42,7 +42,8 @@ def test_activations_filters_and_readout_weights_have_the_published_layout():
     assert found.filters_rgb.min() >= 0 and found.filters_rgb.max() <= 1
     assert np.isclose(np.abs(found.filters_rgb - 0.5).max(axis=(1, 2, 3)), 0.5).all()
     bias = float(bank.state_dict("demo:0")["layers.Beta.bias"][0])
-    assert (found.readout_weights * found.activations[-1]).sum() + bias == pytest.approx(found.response, rel=1e-6, abs=1e-6)
+    readout = (found.readout_weights * found.activations[-1]).sum() + bias
+    assert readout == pytest.approx(found.response, rel=1e-6, abs=1e-6)
     tiles = mosaic(found.activations[1])
     count, size = found.activations[1].shape[:2]
     columns = int(np.ceil(np.sqrt(count)))

@@ -118,7 +118,8 @@ def test_written_models_load_as_a_bank_in_the_published_layout(published_model, 
     bank = load_bank(tmp_path / "bank")
     assert neuron_id == "today:7" and bank.neuron_ids == ["today:7"]
     assert (tmp_path / "bank/models_torch/compact_model_today_neuron7.pt").is_file()
-    assert list(np.load(tmp_path / "bank/nums_filters/compact_model_today_neuron7.npy")) == list(published_model.filters)
+    written = np.load(tmp_path / "bank/nums_filters/compact_model_today_neuron7.npy")
+    assert list(written) == list(published_model.filters)
     pixels = images(3, seed=2)
     np.testing.assert_allclose(evaluate(bank.state_dict("today:7"), pixels),
                                evaluate({k: v for k, v in published_model.state_dict().items()}, pixels), rtol=1e-6)

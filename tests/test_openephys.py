@@ -104,8 +104,8 @@ def test_the_arrival_clock_alone_places_windows_within_its_latency(tmp_path):
     command(peer, "quit")
     peer.wait(5)
     log = OpenEphysLog(tmp_path / "open_ephys.log")
-    t0 = float(next(l.split()[2] for l in (tmp_path / "open_ephys.log").read_text().splitlines()
-                    if l.startswith("epoch 0")))
+    t0 = float(next(line.split()[2] for line in (tmp_path / "open_ephys.log").read_text().splitlines()
+                    if line.startswith("epoch 0")))
     times = [t0 + sample / 30000 for sample, _ in log.spikes[0]]
     for response in sorted(got, key=lambda r: r.order):
         onset = onsets[response.order]

@@ -5,8 +5,8 @@ CI runs on Linux, where those modules exist, so two checks stand in for a Window
   Python documentation's "Unix Specific Services", https://docs.python.org/3/library/unix.html);
 - every module is imported, and a whole simulated session is run through the command line's ``main``
   in the same process (presenter process included), with ``fcntl``, ``termios``, ``resource``, ``pwd``
-  and ``grp`` unimportable for CompactRig's own modules. Third-party libraries keep theirs: PsychoPy's and pyglet's Linux
-  back ends use them here and take their own branches on Windows.
+  and ``grp`` unimportable for CompactRig's own modules. Third-party libraries keep theirs: PsychoPy's
+  and pyglet's Linux back ends use them here and take their own branches on Windows.
 """
 
 from __future__ import annotations

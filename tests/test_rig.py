@@ -122,7 +122,8 @@ def test_check_builds_the_source_gate_and_marker_outputs_as_a_session_would_with
     assert result.returncode == 2 and "source 'nope': compactrig.response_sources plugin 'nope' is not installed" \
         in result.stderr
     good = tmp_path / "good.toml"
-    good.write_text('[source]\nname = "lsl"\n[source.options]\nstream_name = "nobody-sends-this"\nresolve_timeout_s = 30\n'
+    good.write_text('[source]\nname = "lsl"\n[source.options]\nstream_name = "nobody-sends-this"\n'
+                    'resolve_timeout_s = 30\n'
                     '[gate]\nname = "lsl"\n[gate.options]\nstream_name = "nobody-either"\nresolve_timeout_s = 30\n'
                     '[markers]\noutputs = ["lsl"]\n[markers.lsl]\nwait_for_recorder_s = 30.0\n')
     started = time.monotonic()

@@ -65,7 +65,8 @@ def rig(tmp_path):
 
 def compactrig(*args: str) -> list[str]:
     script = Path(sys.executable).with_name("compactrig")
-    return [str(script) if script.exists() else sys.executable, *([] if script.exists() else ["-m", "compactrig.rig.cli"]), *args]
+    return [str(script) if script.exists() else sys.executable,
+            *([] if script.exists() else ["-m", "compactrig.rig.cli"]), *args]
 
 
 def table(folder: Path, sql: str) -> list[tuple]:
@@ -245,7 +246,8 @@ def test_run_export_and_exclusive_access(tmp_path, stimuli, rig, cli):
 def test_stale_lock_from_a_killed_process_is_taken_over(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; sys.path.insert(0, '.');"
                                "from compactrig.rig.session.folder import SessionLock; from pathlib import Path;"
-                               f"lock = SessionLock(Path({str(tmp_path)!r})).acquire(); print('held', flush=True); time.sleep(60)"],
+                               f"lock = SessionLock(Path({str(tmp_path)!r})).acquire(); print('held', flush=True); "
+                               "time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
     assert holder.stdout.readline().strip() == "held"
     with pytest.raises(CompactRigError, match=f"in use by process {holder.pid}"):
@@ -339,7 +341,7 @@ def test_fixation_breaks_are_charged_to_the_images_on_screen_and_a_dead_tracker_
     assert process.returncode == 0, stderr
     rows = table(out, "SELECT trial, onset_time, offset_time, aborted, abort_reason FROM presentations ORDER BY ord")
     first_trial = [r for r in rows if r[0] == rows[0][0]]
-    for trial, onset, offset, aborted, reason in first_trial:
+    for _trial, onset, offset, aborted, reason in first_trial:
         charged = max(offset, onset + 0.15) > break_at
         assert bool(aborted) == charged and (reason == "fixation break") == charged, (onset, offset, break_at)
     assert any(r[3] for r in first_trial), "the break fell in the first trial"
@@ -393,8 +395,8 @@ def test_an_image_whose_response_always_goes_missing_is_left_out_after_three_tri
     assert len(tries) == 3 and all(kind == "missing" and "not in the recording" in reason for kind, reason in tries)
     stored = table(out, "SELECT p.image_id, r.unit, r.count FROM presentations p JOIN responses r ON r.ord = p.ord "
                         "WHERE p.aborted = 0")
-    assert {(i, u): c for i, u, c in stored} == {("image0001", "n0"): recorded[0, 0, 0], ("image0001", "n1"): recorded[1, 0, 0],
-                                                 ("image0002", "n0"): recorded[0, 1, 0], ("image0002", "n1"): recorded[1, 1, 0]}
+    expected = {(f"image{k + 1:04d}", f"n{u}"): recorded[u, k, 0] for k in range(2) for u in range(2)}
+    assert {(i, u): c for i, u, c in stored} == expected
 
 
 def test_map_errors_are_one_line_before_anything_is_shown(tmp_path, stimuli, rig, cli):

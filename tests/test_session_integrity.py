@@ -278,7 +278,8 @@ def test_two_starts_into_one_folder_moments_apart_exactly_one_starts(tmp_path, a
 @pytest.mark.parametrize("section, fragment", [
     ('[gate]\nname = "lsl"\n[gate.options]\nstale_after_s = 0\n', "gate 'lsl': stale_after_s must be above 0"),
     ('[markers]\noutputs = ["lsl"]\n[markers.lsl]\nvolume = 3\n', "marker output 'lsl' has no option 'volume'"),
-    ('[markers]\noutputs = ["parallel-port"]\n', "marker output 'parallel-port': compactrig.marker_outputs plugin 'parallel-port' is not installed"),
+    ('[markers]\noutputs = ["parallel-port"]\n',
+     "marker output 'parallel-port': compactrig.marker_outputs plugin 'parallel-port' is not installed"),
 ])
 def test_a_bad_gate_or_marker_output_is_found_before_the_session_folder_is_made(tmp_path, cli, section, fragment):
     rig = tmp_path / "rig.toml"

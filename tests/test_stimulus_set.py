@@ -100,7 +100,8 @@ def test_damaged_sets_are_named(tmp_path, probe_set):
 
 def test_cli_synth_writes_a_set_with_provenance(tmp_path, cli):
     out = tmp_path / "designed"
-    result = run_cli("synth", "max", "--neuron", "demo:2", "--n", "2", "--steps", "20", "--seed", "7", "--out", str(out))
+    result = run_cli("synth", "max", "--neuron", "demo:2", "--n", "2", "--steps", "20", "--seed", "7",
+                     "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "most similar" in result.stdout and "synthesizing" in result.stderr
     manifest = json.loads((out / "manifest.json").read_text())

@@ -51,8 +51,8 @@ def tar_shards(folder: Path, pixels: np.ndarray, per_shard: int) -> Path:
 
 def compactrig_command(*args: str) -> list[str]:
     script = Path(sys.executable).with_name("compactrig")
-    return [str(script) if script.exists() else sys.executable, *([] if script.exists() else ["-m", "compactrig.rig.cli"]),
-            *args]
+    return [str(script) if script.exists() else sys.executable,
+            *([] if script.exists() else ["-m", "compactrig.rig.cli"]), *args]
 
 
 def done_units(store: Path) -> int:

@@ -38,7 +38,8 @@ class Option:
                 return text.lower() in ("true", "1", "yes")
             return self.kind(text)
         except ValueError:
-            raise CompactRigError(f"option {self.name} = {value!r}: expected {self.kind.__name__} ({self.help})") from None
+            raise CompactRigError(f"option {self.name} = {value!r}: expected {self.kind.__name__} "
+                                  f"({self.help})") from None
 
 
 def parse_settings(kind: str, name: str, options: tuple[Option, ...], settings: dict[str, Any]) -> dict[str, Any]:

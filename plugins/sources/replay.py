@@ -71,7 +71,8 @@ class ReplaySource(ResponseSource):
     def _lookup(self, image_id: str) -> tuple[dict[str, float] | None, str | None]:
         row = self._row(image_id)
         if row is None:
-            return None, f"image {image_id} is not in the recording (images image0001..image{self.responses.shape[1]:04d})"
+            return None, (f"image {image_id} is not in the recording "
+                          f"(images image0001..image{self.responses.shape[1]:04d})")
         recorded = self.responses[:, row, :]
         available = np.flatnonzero(~np.isnan(recorded).all(axis=0))
         if self._used[row] >= len(available):

@@ -1,15 +1,15 @@
 """Simulated neurons: Poisson spike counts around the predictions of bank models.
 
-Each virtual unit's expected count per window is ``max(0, baseline + gain * prediction)``
-(gain, baseline and latency settable per unit), drawn from a generator seeded with (seed,
-presentation number), so the whole loop runs with no rig, and a resumed session carries on the
-random stream instead of repeating it (presentation numbers are never reused). ``unknown`` adds units that are random mixtures of the bank's
-neurons (normal random weights scaled so their absolute values sum to 1; ``mixture_size``
-limits each mixture to that many randomly chosen neurons), for closed-loop work where the
-neuron is new. A raw mixture of weights summing to 1 in absolute value barely moves (it
-averages drives of both signs), so by default each mixture unit is calibrated to fire like
-the bank-neuron units: its expected count over fixed reference images (probes and textures) gets their
-mean and spread (``mixture_counts``). Only the bank neurons some unit uses are ever evaluated.
+Each virtual unit's expected count per window is ``max(0, baseline + gain * prediction)`` (gain,
+baseline and latency settable per unit), drawn from a generator seeded with (seed, presentation
+number), so the whole loop runs with no rig, and a resumed session carries on the random stream
+instead of repeating it (presentation numbers are never reused). ``unknown`` adds units that are
+random mixtures of the bank's neurons (normal random weights scaled so their absolute values sum to
+1; ``mixture_size`` limits each mixture to that many randomly chosen neurons), for closed-loop work
+where the neuron is new. A raw mixture of weights summing to 1 in absolute value barely moves (it
+averages drives of both signs), so by default each mixture unit is calibrated to fire like the bank-
+neuron units: its expected count over fixed reference images (probes and textures) gets their mean
+and spread (``mixture_counts``). Only the bank neurons some unit uses are ever evaluated.
 """
 
 from __future__ import annotations
@@ -46,14 +46,15 @@ class SimulatedSource(ResponseSource):
     description = "virtual neurons: Poisson counts around bank-model predictions (no rig needed)"
     options = WINDOW_OPTIONS + (
         Option("bank", str, "demo", "model bank: demo, published or a folder"),
-        Option("neurons", str, "", "comma-separated neuron ids to simulate (default: all of the bank; none: only mixtures)"),
+        Option("neurons", str, "", "comma-separated neuron ids to simulate (default: all of the bank; "
+               "none: only mixtures)"),
         Option("gain", str, "1.0", "counts per unit of prediction, one value or one per unit"),
         Option("baseline", str, "2.0", "counts added to every response, one value or one per unit"),
         Option("latency_s", str, "0.05", "response latency in s, one value or one per unit"),
         Option("unknown", int, 0, "extra units that are random mixtures of the bank's neurons"),
         Option("mixture_size", int, 0, "bank neurons per mixture unit (0: all of the bank)"),
-        Option("mixture_counts", str, "auto", "mixture units' expected count over reference probes and textures: auto (mean "
-               "and SD as the bank-neuron units'), MEAN,SD, or raw (gain and baseline as given)"),
+        Option("mixture_counts", str, "auto", "mixture units' expected count over reference probes and textures: "
+               "auto (mean and SD as the bank-neuron units'), MEAN,SD, or raw (gain and baseline as given)"),
         Option("seed", int, 0, "random seed (spike counts and mixtures), 0 or more"),
     )
 
@@ -119,7 +120,8 @@ class SimulatedSource(ResponseSource):
         try:
             mean, sd = (float(v) for v in setting.split(","))
         except ValueError:
-            raise CompactRigError(f"mixture_counts = {setting!r}: give auto, raw or MEAN,SD (for example 8,3)") from None
+            raise CompactRigError(f"mixture_counts = {setting!r}: give auto, raw or MEAN,SD "
+                                  "(for example 8,3)") from None
         if not sd > 0:
             raise CompactRigError(f"mixture_counts = {setting!r}: the SD must be above 0")
         return mean, sd

@@ -45,8 +45,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     fit.add_argument("--features", default=None,
                      help="comma-separated bank neuron ids whose outputs the readouts use (default: all)")
     fit.add_argument("--epochs", type=number(int, 1, 10_000), default=None, help="distillation epochs (default 40)")
-    fit.add_argument("--prune-epochs", type=number(int, 0, 10_000), default=None, help="fine-tuning epochs after each pruning step "
-                                                                    "(default 6)")
+    fit.add_argument("--prune-epochs", type=number(int, 0, 10_000), default=None,
+                     help="fine-tuning epochs after each pruning step (default 6)")
     fit.set_defaults(run=run_fit)
 
 

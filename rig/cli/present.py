@@ -27,7 +27,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("present", help="show a stimulus set on the rig monitor (PsychoPy)")
     parser.add_argument("--stimuli", type=Path, required=True, help="stimulus-set folder")
     parser.add_argument("--rig", type=Path, default=None, help="rig file (default: a 1280x720 window, 60 Hz)")
-    parser.add_argument("--repeats", type=number(int, 1, 10_000), default=1, help="times each image is shown (default 1)")
+    parser.add_argument("--repeats", type=number(int, 1, 10_000), default=1,
+                        help="times each image is shown (default 1)")
     parser.add_argument("--shuffle", action="store_true", help="shuffle each repeat block")
     parser.add_argument("--seed", type=number(int, 0, 2**32), default=None, help="seed for --shuffle")
     parser.add_argument("--log", type=Path, default=None, help="CSV with one row per onset (new, or --force)")

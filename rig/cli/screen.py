@@ -34,7 +34,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_bank_option(parser)
     add_device_option(parser)
     parser.add_argument("--neurons", default=None, help="comma-separated neuron ids (default: all)")
-    parser.add_argument("--top", type=number(int, 1, 1_000_000), required=True, metavar="K", help="images kept per neuron and direction")
+    parser.add_argument("--top", type=number(int, 1, 1_000_000), required=True, metavar="K",
+                        help="images kept per neuron and direction")
     parser.add_argument("--out", type=Path, required=True, help="folder for one stimulus set per neuron")
     parser.add_argument("--force", action="store_true",
                         help="write into --out even if it holds files and is not an earlier screen's output")

@@ -53,7 +53,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("--eps", type=number(float, 0, 255, above=True), default=8.0,
                      help="largest change per channel value, 0..255 units (default 8)")
     sub.add_argument("--direction", choices=("up", "down"), required=True)
-    sub.add_argument("--steps", type=number(int, 1, MAX_STEPS), default=20, help="projected gradient steps (default 20)")
+    sub.add_argument("--steps", type=number(int, 1, MAX_STEPS), default=20,
+                     help="projected gradient steps (default 20)")
     sub.set_defaults(run=run_adversarial)
 
 

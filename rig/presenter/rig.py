@@ -12,18 +12,13 @@ from __future__ import annotations
 
 import math
 import re
-import sys
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from compactrig.engine.errors import CompactRigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right", "none")
 IMAGE_PIXELS = 112
@@ -188,7 +183,8 @@ SCHEMA: dict[str, dict[str, Check]] = {
                     'a list of marker output names, e.g. ["lsl"]'),
     },
     "source": {
-        "name": ("source_name", lambda v: isinstance(v, str) and v != "", "a response source name (see `compactrig sources list`)"),
+        "name": ("source_name", lambda v: isinstance(v, str) and v != "",
+                 "a response source name (see `compactrig sources list`)"),
         "options": ("source_options", lambda v: isinstance(v, dict), "a table of the source's options"),
     },
     "gate": {

@@ -1,10 +1,10 @@
 """Responses from the source into the trial store, the runner's fits and the watchers.
 
-Every presentation on screen is handed to the source (``expect``); what the source delivers is
-stored the moment it arrives, once ``counts.check_response`` accepts it. A response that goes missing,
-or whose counts are refused (NaN, negative, infinite, absurdly large, not numbers), aborts its
-presentation, so its plan item is shown again; each kind of refusal is told to the user once. Every known unit gets a count (0 when it did not fire); a unit first heard
-from mid-session joins the session with 0 for every response already stored.
+Every presentation on screen is handed to the source (``expect``); what the source delivers is stored the
+moment it arrives, once ``counts.check_response`` accepts it. A response that goes missing, or whose counts
+are refused (NaN, negative, infinite, absurdly large, not numbers), aborts its presentation, so its plan item
+is shown again; each kind of refusal is told to the user once. Every known unit gets a count (0 when it did
+not fire); a unit first heard from mid-session joins the session with 0 for every response already stored.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The one check every response passes before it is stored: spike counts a session can use.
 
-A source is a peer (a recording system, a lab's plugin, a recorded file): its counts are refused
-unless each is a real number (not text, not a truth value), finite, not negative and at most
-``MAX_COUNT``, each unit id is text, and the counting window is two finite times in order. A refused response makes its presentation missing with the reason, so the image is
-shown again; the collector tells the user once per kind of problem.
+A source is a peer (a recording system, a lab's plugin, a recorded file): its counts are refused unless each
+is a real number (not text, not a truth value), finite, not negative and at most ``MAX_COUNT``, each unit id
+is text, and the counting window is two finite times in order. A refused response makes its presentation
+missing with the reason, so the image is shown again; the collector tells the user once per kind of problem.
 """
 
 from __future__ import annotations

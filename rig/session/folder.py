@@ -2,7 +2,8 @@
 
 ``DIR/session.json`` holds the rig file, the bank's identity, the unit-to-model mapping,
 the stimulus set (ids and each image's pixel hash), the source, the session's id and the software
-version; ``DIR/stimuli/`` is a copy of the stimulus set; ``DIR/trials.sqlite`` the trial store; ``DIR/lock`` is held (through ``filelock``:
+version; ``DIR/stimuli/`` is a copy of the stimulus set; ``DIR/trials.sqlite`` the trial store;
+``DIR/lock`` is held (through ``filelock``:
 ``flock`` on Linux and macOS, ``msvcrt`` locking on Windows) by the process using the session, so
 a second process is refused, and a lock left by a killed process is free again at once (the
 operating system drops it with the process). ``DIR/lock.holder`` names the holder for the message.

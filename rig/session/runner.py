@@ -112,7 +112,8 @@ class SessionRunner:
                 gate = self._gate()
                 presenter = Presenter(self.rig, self._described()).start()
                 self.collector = ResponseCollector(store, guard, self.plan, stimulus_set, fit, units, self.report,
-                                                   self.on_event, lambda order, why: presenter.send(msg.MarkAborted(order, why)))
+                                                   self.on_event,
+                                                   lambda order, why: presenter.send(msg.MarkAborted(order, why)))
                 self.trials = TrialExecutor(presenter, gate, self.rig, self.plan.max_dropped_frames, store,
                                             self.collector, self.controls, self.report)
                 self.refresh_hz = presenter.wait_for(msg.Ready, 60).measured_refresh_hz

@@ -94,7 +94,8 @@ class TrialExecutor:
                 if broke is not None or controls.stop_requested:
                     presenter.send(msg.Abort())
                     abort_sent_at = time.monotonic()
-                    deadline = min(deadline, abort_sent_at + (CLOSING_WAIT_S if controls.closing else PRESENTER_STUCK_S))
+                    wait = CLOSING_WAIT_S if controls.closing else PRESENTER_STUCK_S
+                    deadline = min(deadline, abort_sent_at + wait)
             elif controls.closing:
                 deadline = min(deadline, abort_sent_at + CLOSING_WAIT_S)
             for event in presenter.poll():
