@@ -31,13 +31,14 @@ import torch
 
 from compactrig.engine.bank import ModelBank
 from compactrig.engine.bank_writer import check_session_name, write_model
+from compactrig.engine.correlation import pearson_r
 from compactrig.engine.distill import DistillSettings, Donor, HeldOut, distill_unit, trunk_maps
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import Cancelled, Predictor
 from compactrig.engine.layout import parameter_count
 from compactrig.engine.r2_er import r2_er
 from compactrig.engine.readout_features import outputs_and_grid
-from compactrig.engine.ridge import TrialSums, pearson, within_training_range
+from compactrig.engine.ridge import TrialSums, within_training_range
 from compactrig.engine.scale_readout import FINEST_GRID, SCALES, describe_scales, fit_scale_readout, scale_features
 from compactrig.stimuli.distillation_images import distillation_images
 
@@ -201,7 +202,7 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
             del donor_maps[next(iter(donor_maps))]
         distilled = distill_unit(donors, targets[k], settings.distill,
                                  lambda what, f: progress(f"unit {unit}: {what}", f), cancelled)
-        readout_r = pearson(held_out_readout[k], means[validation, k])
+        readout_r = float(pearson_r(held_out_readout[k], means[validation, k]))
         held_out_trials = (trials.sums[validation, k], trials.sumsq[validation, k], trials.counts[validation, k])
         readout_r2_er = r2_er(held_out_readout[k], *held_out_trials)
         compact_r2_er = r2_er(distilled.validation_predictions, *held_out_trials)
@@ -243,7 +244,7 @@ def _wide_heads(bank: ModelBank, neuron_ids: list[str], max_parameters: int) -> 
 def _donors(outputs: np.ndarray, responses: np.ndarray, neuron_ids: list[str], wide: list[int]) -> tuple[str, ...]:
     """The donors a unit's student may start from: the bank neuron whose output follows the unit best on the
     fitted images, and the best of the ``wide`` ones if that is another."""
-    r = np.nan_to_num([abs(pearson(outputs[:, k], responses)) for k in range(len(neuron_ids))], nan=-1.0)
+    r = np.nan_to_num(np.abs(pearson_r(outputs, np.asarray(responses)[:, None], axis=0)), nan=-1.0)
     best = [int(np.argmax(r))]
     if wide:
         best_wide = wide[int(np.argmax(r[wide]))]

@@ -30,7 +30,6 @@ from compactrig.engine.distill import (
 )
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.layout import parameter_count
-from compactrig.engine.ridge import pearson
 from compactrig.stimuli.distillation_images import distillation_images
 from compactrig.stimuli.new_neurons import NewNeuronSettings, Teacher, fit_new_neurons, response_sums
 from compactrig.stimuli.probes import probe_family
@@ -67,6 +66,11 @@ def distilled_to_stay_itself(donor: CompactModel, rival: CompactModel | None = N
 
     donors = [offered("donor", donor)] + ([offered("rival", rival)] if rival is not None else [])
     return distill_unit(donors, predict_head(donor, donors[0].maps), DistillSettings(epochs=0, prune_epochs=1))
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson r of two 1-D arrays, computed by numpy (independent of the app's code)."""
+    return float(np.corrcoef(a, b)[0, 1])
 
 
 def follows_on_probe(distilled: DistilledUnit, original: dict[str, torch.Tensor]) -> float:
