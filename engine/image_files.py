@@ -39,6 +39,7 @@ from PIL import Image, UnidentifiedImageError
 
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.inside_folder import check_member_name
+from compactrig.engine.layout import IMAGE_SIZE
 from compactrig.engine.preprocess import to_model_image
 
 TAR_SUFFIXES = (".tar",)
@@ -159,7 +160,7 @@ class ImageListing:
 
     def read_at(self, indices: Sequence[int], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
         """uint8 ``(n, 112, 112, 3)`` for the images at ``indices`` (each archive opened once)."""
-        pixels = np.empty((len(indices), 112, 112, 3), dtype=np.uint8)
+        pixels = np.empty((len(indices), IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
         opened: dict[int, zipfile.ZipFile | tarfile.TarFile] = {}
         try:
             for row, index in enumerate(indices):
