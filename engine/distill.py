@@ -53,6 +53,7 @@ from compactrig.engine.architecture import CompactModel
 from compactrig.engine.correlation import pearson_r
 from compactrig.engine.fast_predict import CHUNK, Cancelled, FoldedModel, prepare_input
 from compactrig.engine.layout import N_STAGES, OUTPUT_SIZE, parameter_count
+from compactrig.engine.progress import Progress
 
 TRUNK_STAGES = 2
 """Stages 0 and 1 come from the donor, frozen (and stage 2's depthwise filters)."""
@@ -83,10 +84,6 @@ class DistillSettings:
     """With more than one donor, each student trains this many epochs, and the one whose held-out r is highest
     goes on (on 8 units of session 190923 this picked the donor whose pruned student was better on 7)."""
     seed: int = 0
-
-
-Progress = Callable[[str, float], None]
-"""(what, fraction done 0..1)."""
 
 
 def channels_last(maps: torch.Tensor) -> torch.Tensor:
@@ -154,7 +151,7 @@ class HeadTraining:
                 self.schedule.step()
             self.done += 1
             if progress is not None:
-                progress(what, self.done / self.epochs)
+                progress(self.done, self.epochs, what)
 
 
 def train_head(student: CompactModel, maps: torch.Tensor, targets: torch.Tensor, epochs: int,

@@ -36,6 +36,7 @@ from compactrig.engine.distill import DistillSettings, Donor, HeldOut, distill_u
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import Cancelled, Predictor
 from compactrig.engine.layout import parameter_count
+from compactrig.engine.progress import Progress
 from compactrig.engine.r2_er import r2_er
 from compactrig.engine.readout_features import outputs_and_grid
 from compactrig.engine.ridge import TrialSums, within_training_range
@@ -56,8 +57,6 @@ DONOR_MAPS_KEPT = 3
 in the order of their donors, so a few suffice."""
 MIN_IMAGES = 50
 """Images with responses below which no compact model is attempted (a fifth is held out)."""
-Progress = Callable[[str, float], None]
-"""(what is being done, fraction of it done 0..1)."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +141,7 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
     when given, labels the distillation images in the readout's place (the readout is still fitted and
     judged)."""
     check_session_name(session)
-    progress = progress or (lambda what, fraction: None)
+    progress = progress or (lambda done, total, phase="": None)
     started = time.monotonic()
     answered = np.flatnonzero(trials.answered)
     if len(answered) < MIN_IMAGES:
@@ -158,7 +157,7 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
     def features(images: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
         """(outputs, every scale's features) of the feature neurons."""
         outputs, blocks = outputs_and_grid(predictor, images, neuron_ids, FINEST_GRID,
-                                           lambda done, total: progress(what, done / max(total, 1)), cancelled)
+                                           lambda done, total, phase="": progress(done, total, what), cancelled)
         return outputs, scale_features(outputs, blocks)
 
     outputs, natural = features(pixels, "bank features of the recorded images")
@@ -200,8 +199,10 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
             donors.append(Donor(donor_id, donor, maps, HeldOut(validation_maps, means[validation, k], probe_maps)))
         while len(donor_maps) > DONOR_MAPS_KEPT:
             del donor_maps[next(iter(donor_maps))]
-        distilled = distill_unit(donors, targets[k], settings.distill,
-                                 lambda what, f: progress(f"unit {unit}: {what}", f), cancelled)
+
+        def unit_progress(done: int, total: int | None, phase: str = "", unit: int = unit) -> None:
+            progress(done, total, f"unit {unit}: {phase}")
+        distilled = distill_unit(donors, targets[k], settings.distill, unit_progress, cancelled)
         readout_r = float(pearson_r(held_out_readout[k], means[validation, k]))
         held_out_trials = (trials.sums[validation, k], trials.sumsq[validation, k], trials.counts[validation, k])
         readout_r2_er = r2_er(held_out_readout[k], *held_out_trials)

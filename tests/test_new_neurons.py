@@ -276,8 +276,13 @@ def test_the_readout_also_predicts_images_nothing_was_fitted_on(tmp_path):
     ids = [f"image{k + 1:04d}" for k in range(80)]
     trials = response_sums(ids, responses, [0])
     settings = NewNeuronSettings(distill=DistillSettings(epochs=1, prune_epochs=1))
+    reports = []
     made, = fit_new_neurons(load_bank(), ids, recorded, trials, [0], "today", tmp_path / "bank", settings,
-                            judged_pixels=np.concatenate([recorded, unseen]))
+                            judged_pixels=np.concatenate([recorded, unseen]),
+                            progress=lambda done, total, phase="": reports.append((phase, done, total)))
+    phases = list(dict.fromkeys(phase for phase, _, _ in reports))
+    assert "bank features of the recorded images" in phases and "unit 0: training" in phases, phases
+    assert all(phase and 1 <= done <= total for phase, done, total in reports), "each report names its phase"
     provenance = read_provenance(tmp_path / "bank")["today:0"]
     held_out = [ids.index(i) for i in provenance["images"]["held_out"]]
     assert pearson(made.readout_judged[held_out], responses[0, held_out].mean(axis=1)) == pytest.approx(
