@@ -26,16 +26,16 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from compactrig.engine.bank import load_bank, load_directory
+from compactrig.engine.correlation import pearson_r
 from compactrig.engine.fast_predict import Predictor
 from compactrig.engine.image_files import read_images
-from compactrig.engine.ridge import pearson
+from compactrig.engine.progress import Progress
 from compactrig.stimuli.new_neurons import Teacher, fit_new_neurons, response_sums
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "v4_compact_models"
@@ -66,8 +66,9 @@ def run_session(data: Path, session: str, every: int, out: Path, teacher: str) -
     rows = []
     for neuron, predicted, published_prediction in zip(made, compact, reference):
         truth = responses[neuron.unit, test]
-        rows.append((neuron.neuron_id, pearson(neuron.readout_judged, truth), pearson(predicted, truth),
-                     pearson(published_prediction, truth), neuron.n_parameters, seconds))
+        rows.append((neuron.neuron_id, float(pearson_r(neuron.readout_judged, truth)),
+                     float(pearson_r(predicted, truth)), float(pearson_r(published_prediction, truth)),
+                     neuron.n_parameters, seconds))
         print(f"{neuron.neuron_id:>14}  readout r {rows[-1][1]:.3f}  compact r {rows[-1][2]:.3f}  "
               f"published r {rows[-1][3]:.3f}  "
               f"(validation: readout {neuron.readout_r:.3f}, compact {neuron.compact_r:.3f})  "
@@ -75,13 +76,13 @@ def run_session(data: Path, session: str, every: int, out: Path, teacher: str) -
     return rows
 
 
-def _stage_printer(began: float) -> Callable[[str, float], None]:
+def _stage_printer(began: float) -> Progress:
     """Progress for a run that takes an hour: one line to stderr whenever the work moves to a new step."""
     last = ""
 
-    def progress(what: str, fraction: float) -> None:
+    def progress(done: int, total: int | None, phase: str = "") -> None:
         nonlocal last
-        step = what.split(":")[0]
+        step = phase.split(":")[0]
         if step != last:
             last = step
             print(f"[{time.monotonic() - began:6.0f} s] {step}", file=sys.stderr, flush=True)

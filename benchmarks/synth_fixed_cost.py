@@ -24,7 +24,7 @@ import numpy as np
 
 from compactrig.engine.bank import load_directory
 from compactrig.engine.fast_predict import Predictor
-from compactrig.engine.layout import forward_flops
+from compactrig.engine.layout import IMAGE_SIZE, forward_flops
 
 REPEATS = 3
 """Each time is the least of this many (this machine's timing varies by tens of percent)."""
@@ -63,7 +63,7 @@ def main() -> None:
         bank = load_directory(bank_dir)
         fold_warm = min(seconds(lambda: Predictor(bank).fold(bank.neuron_ids)) for _ in range(REPEATS))
         predictor = Predictor(bank)
-        images = np.random.default_rng(0).integers(0, 256, (args.n, 112, 112, 3), dtype=np.uint8)
+        images = np.random.default_rng(0).integers(0, 256, (args.n, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
         predictor.predict(images[:1])  # folding and the convolutions' first-call set-up, not the work itself
         predict = min(seconds(lambda: predictor.predict(images)) for _ in range(REPEATS))
     gflop = sum(forward_flops(bank.info(n).filters) for n in bank.neuron_ids) * args.n / 1e9

@@ -23,6 +23,7 @@ from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import Cancelled, Predictor
 from compactrig.engine.image_files import list_images
 from compactrig.engine.prediction_store import Layout
+from compactrig.engine.progress import Progress
 from compactrig.engine.streaming import Sink, Unit, predict_unit
 
 IN_FLIGHT_PER_WORKER = 2
@@ -74,7 +75,7 @@ def worker_unit(bank_spec: str, images: str, device: str, bank_sha256: str, neur
 
 def stream_on_cluster(client, bank_spec: str, images: Path, device: str, bank_sha256: str,
                       neuron_ids: Sequence[str], layout: Layout, units: list[Unit], sink: Sink,
-                      progress: Callable[[int, int], None] | None = None,
+                      progress: Progress | None = None,
                       cancelled: Callable[[], bool] | None = None) -> None:
     """Compute ``units`` as tasks on ``client``'s workers and hand each result to ``sink`` here."""
     from distributed import as_completed

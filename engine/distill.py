@@ -50,9 +50,10 @@ import torch
 from torch import nn
 
 from compactrig.engine.architecture import CompactModel
+from compactrig.engine.correlation import pearson_r
 from compactrig.engine.fast_predict import CHUNK, Cancelled, FoldedModel, prepare_input
 from compactrig.engine.layout import N_STAGES, OUTPUT_SIZE, parameter_count
-from compactrig.engine.ridge import pearson
+from compactrig.engine.progress import Progress
 
 TRUNK_STAGES = 2
 """Stages 0 and 1 come from the donor, frozen (and stage 2's depthwise filters)."""
@@ -83,10 +84,6 @@ class DistillSettings:
     """With more than one donor, each student trains this many epochs, and the one whose held-out r is highest
     goes on (on 8 units of session 190923 this picked the donor whose pruned student was better on 7)."""
     seed: int = 0
-
-
-Progress = Callable[[str, float], None]
-"""(what, fraction done 0..1)."""
 
 
 def channels_last(maps: torch.Tensor) -> torch.Tensor:
@@ -154,7 +151,7 @@ class HeadTraining:
                 self.schedule.step()
             self.done += 1
             if progress is not None:
-                progress(what, self.done / self.epochs)
+                progress(self.done, self.epochs, what)
 
 
 def train_head(student: CompactModel, maps: torch.Tensor, targets: torch.Tensor, epochs: int,
@@ -272,13 +269,13 @@ def distill_unit(donors: list[Donor], targets: np.ndarray, settings: DistillSett
     if len(donors) > 1:
         for donor, training in zip(donors, trainings):
             training.run(settings.trial_epochs, progress, cancelled, what=f"trying donor {donor.neuron_id}")
-            trials[donor.neuron_id] = pearson(predict_head(training.student, donor.held_out.maps),
-                                              donor.held_out.responses)
+            trials[donor.neuron_id] = float(pearson_r(predict_head(training.student, donor.held_out.maps),
+                                                      donor.held_out.responses))
         best = int(np.argmax(np.nan_to_num(list(trials.values()), nan=-np.inf)))
     chosen, training = donors[best], trainings[best]
     training.run(settings.epochs, progress, cancelled)
     student, maps, held_out = training.student, chosen.maps, chosen.held_out
-    unpruned_r = pearson(predict_head(student, held_out.maps), held_out.responses)
+    unpruned_r = float(pearson_r(predict_head(student, held_out.maps), held_out.responses))
     unpruned_probe = predict_head(student, held_out.probe_maps)
     floor = unpruned_r * (1 - settings.prune_tolerance) if np.isfinite(unpruned_r) else -np.inf
 
@@ -296,8 +293,8 @@ def distill_unit(donors: list[Donor], targets: np.ndarray, settings: DistillSett
         train_head(trial, maps, standardized, settings.prune_epochs,
                    replace(settings, learning_rate=settings.learning_rate / 4),
                    progress, cancelled, what=f"pruning stage {stage}")
-        r = pearson(predict_head(trial, trial_held_out.maps), held_out.responses)
-        agreement = pearson(predict_head(trial, trial_held_out.probe_maps), unpruned_probe)
+        r = float(pearson_r(predict_head(trial, trial_held_out.maps), held_out.responses))
+        agreement = float(pearson_r(predict_head(trial, trial_held_out.probe_maps), unpruned_probe))
         return _Pruned(trial, maps, trial_held_out, r, agreement)
 
     state = _Pruned(student, maps, held_out, unpruned_r, 1.0)

@@ -29,6 +29,7 @@ from compactrig.engine.errors import CompactRigError
 from compactrig.engine.folded_cache import cached_weights, keep_weights
 from compactrig.engine.layout import CHANNEL_MEANS, IMAGE_SIZE, N_STAGES, OUTPUT_SIZE, STAGE_STRIDES
 from compactrig.engine.preprocess import to_model_batch
+from compactrig.engine.progress import Progress
 
 CHUNK = 4
 """Images per forward call: small enough that a stage-0 map stays in cache."""
@@ -40,7 +41,6 @@ WIDEST_PUBLISHED_STAGE = 80
 """Upper bound on the filters of any stage of the published models (77 at most), for sizing before one is loaded."""
 GPU_MEMORY_SHARE = 0.5
 """Share of the GPU's free memory one forward batch may fill (the rest: other processes, fragmentation)."""
-Progress = Callable[[int, int], None]
 _FUSED_CONV = getattr(getattr(torch.ops, "mkldnn", None), "_convolution_pointwise", None) \
     if torch.backends.mkldnn.is_available() else None
 """oneDNN convolution with a fused ReLU (what torch.compile uses on the CPU); None falls back to eager."""

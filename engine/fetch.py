@@ -28,7 +28,6 @@ import urllib.error
 import urllib.request
 import zipfile
 import zlib
-from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from platformdirs import user_data_dir
@@ -36,6 +35,7 @@ from platformdirs import user_data_dir
 from compactrig.engine.bank import ModelBank, load_directory
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.inside_folder import check_member_name
+from compactrig.engine.progress import Progress
 from compactrig.engine.safe_output import check_writable_folder
 
 PUBLISHED_COMMIT = "f4552ad9d34a466ebc66658f72a08a8e5038f1cf"
@@ -54,8 +54,6 @@ MAX_BANK_BYTES = 2**30
 forty times larger; anything beyond is not a bank."""
 READ_BLOCK = 1 << 20
 """Bytes copied out of a member at a time."""
-Progress = Callable[[int, int | None], None]
-"""Called with (bytes so far, total bytes or None when the server does not say)."""
 
 
 def models_url() -> str:

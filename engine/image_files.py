@@ -30,7 +30,7 @@ import tarfile
 import warnings
 import zipfile
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -39,7 +39,9 @@ from PIL import Image, UnidentifiedImageError
 
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.inside_folder import check_member_name
+from compactrig.engine.layout import IMAGE_SIZE
 from compactrig.engine.preprocess import to_model_image
+from compactrig.engine.progress import Progress
 
 TAR_SUFFIXES = (".tar",)
 """Shard files a folder of shards holds (uncompressed tar: members are read by seeking)."""
@@ -152,14 +154,14 @@ class ImageListing:
         return digest.hexdigest()
 
     def read(self, start: int = 0, stop: int | None = None,
-             progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+             progress: Progress | None = None) -> np.ndarray:
         """uint8 ``(n, 112, 112, 3)`` for images ``start:stop``, converted as the models expect."""
         stop = len(self.ids) if stop is None else min(stop, len(self.ids))
         return self.read_at(range(start, stop), progress)
 
-    def read_at(self, indices: Sequence[int], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    def read_at(self, indices: Sequence[int], progress: Progress | None = None) -> np.ndarray:
         """uint8 ``(n, 112, 112, 3)`` for the images at ``indices`` (each archive opened once)."""
-        pixels = np.empty((len(indices), 112, 112, 3), dtype=np.uint8)
+        pixels = np.empty((len(indices), IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
         opened: dict[int, zipfile.ZipFile | tarfile.TarFile] = {}
         try:
             for row, index in enumerate(indices):
@@ -266,7 +268,7 @@ def list_images(path: str | Path) -> ImageListing:
                         [m for _, _, _, m in entries], archives)
 
 
-def read_images(path: str | Path, progress: Callable[[int, int], None] | None = None) -> ImageCollection:
+def read_images(path: str | Path, progress: Progress | None = None) -> ImageCollection:
     """All images in a folder (not recursive), a zip or tar shards, converted to 112x112 RGB (for collections
     that fit in memory; ``list_images`` streams larger ones)."""
     listing = list_images(path)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from compactrig.engine.correlation import pearson_r
 from compactrig.engine.per_image import PerImageSums
 from compactrig.engine.r2_er import r2_er_interval, r2_er_rows
 
@@ -122,11 +123,11 @@ class PopulationFit:
             y_mean = (y * shown).sum(axis=1) / n
             xc = np.where(shown, x - x_mean[:, None], 0.0)
             yc = np.where(shown, y - y_mean[:, None], 0.0)
-            sxx, syy, sxy = (xc * xc).sum(1), (yc * yc).sum(1), (xc * yc).sum(1)
+            sxx, sxy = (xc * xc).sum(1), (xc * yc).sum(1)
             valid_x = (n >= 2) & (sxx > 1e-12 * np.maximum((x * x * shown).sum(1), 1.0))
             slope = np.where(valid_x, sxy / sxx, np.nan)
             intercept = np.where(valid_x, y_mean - slope * x_mean, np.nan)
-            r = np.where(valid_x & (syy > 0), sxy / np.sqrt(sxx * syy), np.nan)
+            r = np.where(valid_x, pearson_r(x, y, where=shown), np.nan)
             z = np.arctanh(np.clip(r, -0.999999, 0.999999))
             half = np.where(n > 3, Z_95 / np.sqrt(np.maximum(n - 3, 1)), np.nan)
             r_low, r_high = np.tanh(z - half), np.tanh(z + half)

@@ -20,6 +20,7 @@ from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import CHUNK, Cancelled, FoldedModel, Predictor, prepare_input
 from compactrig.engine.layout import N_STAGES
 from compactrig.engine.preprocess import to_model_batch
+from compactrig.engine.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def pooled_stage(model: FoldedModel, prepared: torch.Tensor, stage: int) -> torc
 
 
 def compute_features(predictor: Predictor, images: np.ndarray, spec: FeatureSpec,
-                     progress: Callable[[int, int], None] | None = None,
+                     progress: Progress | None = None,
                      cancelled: Callable[[], bool] | None = None) -> np.ndarray:
     """float64 ``(n_images, n_features)`` in ``spec.names`` column order."""
     spec.check(predictor.bank)
@@ -83,7 +84,7 @@ def compute_features(predictor: Predictor, images: np.ndarray, spec: FeatureSpec
 
 
 def outputs_and_grid(predictor: Predictor, images: np.ndarray, neuron_ids: list[str], grid: int,
-                     progress: Callable[[int, int], None] | None = None,
+                     progress: Progress | None = None,
                      cancelled: Callable[[], bool] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Readout features that keep space: every neuron's output ``(n_images, n_neurons)`` and its last
     stage's channels averaged over ``grid`` x ``grid`` blocks ``(n_images, sum of channels * grid^2)``,

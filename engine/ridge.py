@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from compactrig.engine.correlation import pearson_r
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.r2_er import r2_er_rows
 
@@ -159,18 +160,11 @@ def fit_ridge(features: np.ndarray, trials: TrialSums, seed: int = 0, alphas: np
         held_out[test] = within_training_range(x[~test], x[test]) @ weights.T + intercepts
     chosen = choose_alphas(x, y, rng, alphas, folds)
     weights, intercepts, sd = _fit_at(x, y, chosen)
-    held_r = np.array([pearson(held_out[:, u], y[:, u]) for u in range(y.shape[1])])
+    held_r = pearson_r(held_out, y, axis=0)
     noise_corrected = r2_er_rows(held_out.T, trials.sums[seen].T, trials.sumsq[seen].T, trials.counts[seen].T)
     full_held_out = np.full((y.shape[1], len(features)), np.nan)
     full_held_out[:, seen] = held_out.T
     return RidgeFit(weights, intercepts, chosen, sd, full_held_out, held_r, noise_corrected, int(seen.sum()))
-
-
-def pearson(a: np.ndarray, b: np.ndarray) -> float:
-    """Pearson r of two 1-D arrays (NaN when either is constant)."""
-    a, b = a - a.mean(), b - b.mean()
-    denominator = np.sqrt((a @ a) * (b @ b))
-    return float(a @ b / denominator) if denominator > 0 else float("nan")
 
 
 def committee_predictions(features: np.ndarray, trials: TrialSums, alphas: np.ndarray, candidates: np.ndarray,

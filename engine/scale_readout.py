@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compactrig.engine.ridge import RidgeFit, TrialSums, fit_ridge, pearson
+from compactrig.engine.correlation import pearson_r
+from compactrig.engine.ridge import RidgeFit, TrialSums, fit_ridge
 
 FINEST_GRID = 4
 """Blocks per side of the last stage's map that the bank's pass keeps; coarser scales are their means."""
@@ -91,5 +92,5 @@ def fit_scale_readout(features: np.ndarray, trials: TrialSums, n_outputs: int, s
     held_out = np.mean([fit.held_out for fit in fits], axis=0)
     seen = trials.answered
     means = trials.means[seen]
-    r = np.array([pearson(held_out[u, seen], means[:, u]) for u in range(means.shape[1])])
+    r = pearson_r(held_out[:, seen], means.T)
     return ScaleReadout(fits, tuple(columns), r)

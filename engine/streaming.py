@@ -17,6 +17,7 @@ import numpy as np
 from compactrig.engine.fast_predict import Cancelled, Predictor
 from compactrig.engine.image_files import ImageListing
 from compactrig.engine.prediction_store import Layout
+from compactrig.engine.progress import Progress
 
 Unit = tuple[int, int]
 Sink = Callable[[Unit, np.ndarray], None]
@@ -30,7 +31,7 @@ def predict_unit(predictor: Predictor, pixels: np.ndarray, neuron_ids: Sequence[
 
 
 def stream_here(predictor: Predictor, listing: ImageListing, neuron_ids: Sequence[str], layout: Layout,
-                units: list[Unit], sink: Sink, progress: Callable[[int, int], None] | None = None,
+                units: list[Unit], sink: Sink, progress: Progress | None = None,
                 cancelled: Callable[[], bool] | None = None) -> None:
     """Compute ``units`` on this machine, decoding each image chunk once for all its neuron blocks."""
     done = 0

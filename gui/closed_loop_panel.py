@@ -260,9 +260,11 @@ class ClosedLoopPanel(QWidget):
         if (loop_job := self._sending_job()) is not None:
             loop_job.call_off()
 
-    def _job_progress(self, done: int, total: int) -> None:
+    def _job_progress(self, done: int, total: int, phase: str = "") -> None:
         if self._sending_job() is not self._shown:
             return  # another job's progress: the bar follows the job it names
+        if self._shown is not None:  # the phase named, so a bar that starts again says why
+            self.progress.setFormat(f"{self._shown.label}: {phase} %p%" if phase else self._shown.label + " %p%")
         self.progress.setMaximum(max(total, 1))
         self.progress.setValue(done)
 

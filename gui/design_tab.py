@@ -228,16 +228,17 @@ class DesignTab(QWidget):
                 designs.append(design_gaudy(natural.ids, natural.pixels, mode, blur))
             for k, neuron_id in enumerate(neurons if method != "gaudy" else []):
                 model = FoldedModel(bank.model(neuron_id, dtype=torch.float64))
+
+                def overall(i, n, phase="", k=k):
+                    progress(k * n + i, len(neurons) * n)
                 if method in ("max", "min"):
-                    def step(p, k=k, neuron_id=neuron_id):
-                        progress(k * p.steps + p.step, len(neurons) * p.steps)
+                    def preview(p, neuron_id=neuron_id):
                         self._offer_preview(neuron_id, p.step, p.steps, p.current_images, p.best_responses)
-                    design = design_synthesized(model, neuron_id, seeds, settings, progress=step,
-                                                cancelled=cancelled)
+                    design = design_synthesized(model, neuron_id, seeds, settings, progress=overall,
+                                                cancelled=cancelled, partial=preview)
                 else:
                     design = design_adversarial(model, neuron_id, natural.ids, natural.pixels, method.split()[1],
-                                                eps, steps, cancelled=cancelled,
-                                                progress=lambda i, n, k=k: progress(k * n + i, len(neurons) * n))
+                                                eps, steps, cancelled=cancelled, progress=overall)
                 designs.append(design)
                 if cancelled():
                     break
@@ -280,7 +281,7 @@ class DesignTab(QWidget):
         if self.job is not None:
             self.job.cancel()
 
-    def _show_progress(self, done: int, total: int) -> None:
+    def _show_progress(self, done: int, total: int, phase: str = "") -> None:
         self.progress.setMaximum(total)
         self.progress.setValue(done)
 

@@ -18,6 +18,7 @@ from PyQt6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 from compactrig.engine.bank import ModelBank
 from compactrig.engine.image_files import ImageCollection
 from compactrig.engine.inspection import Inspection, inspect, mosaic
+from compactrig.engine.layout import IMAGE_SIZE
 from compactrig.gui.combo_box import ComboBox
 from compactrig.gui.design_tab import qimage
 from compactrig.gui.models_tab import probe_collection
@@ -54,7 +55,7 @@ class InspectTab(QWidget):
         super().__init__(parent)
         self.bank: ModelBank | None = None
         self.model_images: ImageCollection = probe_collection()
-        self.set_images_shown = ImageCollection([], np.zeros((0, 112, 112, 3), np.uint8))
+        self.set_images_shown = ImageCollection([], np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8))
         self.images: ImageCollection = self.model_images
         """What the image choice offers: the Models view's images, then the stimulus set's."""
         self.jobs = JobList()
@@ -124,7 +125,7 @@ class InspectTab(QWidget):
         parts = [c for c in (self.model_images, self.set_images_shown) if len(c)]
         self.images = ImageCollection([i for c in parts for i in c.ids],
                                       np.concatenate([c.pixels for c in parts]) if parts else
-                                      np.zeros((0, 112, 112, 3), np.uint8))
+                                      np.zeros((0, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8))
         self.image.blockSignals(True)
         self.image.clear()
         self.image.addItems(self.images.ids)

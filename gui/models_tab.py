@@ -136,10 +136,10 @@ class ModelsTab(QWidget):
     def fetch(self) -> Job:
         """Download the published bank in a job (cancel keeps the old one), then load it."""
         def work(progress, cancelled):
-            def bytes_done(done: int, total: int | None) -> None:
+            def bytes_done(done: int, total: int | None, phase: str = "") -> None:
                 if cancelled():
                     raise Cancelled()
-                progress(done, total or 0)
+                progress(done, total)
             fetch_models(progress=bytes_done)
             return "published"
 
@@ -246,7 +246,7 @@ class ModelsTab(QWidget):
         self.job.failed.connect(self._job_failed)
         self.job.start(self)
 
-    def _show_progress(self, done: int, total: int) -> None:
+    def _show_progress(self, done: int, total: int, phase: str = "") -> None:
         self.progress.setMaximum(total)
         self.progress.setValue(done)
 

@@ -17,14 +17,16 @@ from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 from compactrig.engine.crash_log import report_unexpected
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import Cancelled
+from compactrig.engine.progress import Progress
 
-Work = Callable[[Callable[[int, int], None], Callable[[], bool]], Any]
+Work = Callable[[Progress, Callable[[], bool]], Any]
 
 
 class Job(QObject):
     """Runs ``work`` once in its own thread; connect to the signals before ``start``."""
 
-    progress = pyqtSignal(int, int)
+    progress = pyqtSignal(int, int, str)
+    """(done, total, phase) of ``engine.progress.Progress``; an unknown total is sent as 0."""
     finished = pyqtSignal(object)
     failed = pyqtSignal(str)
     called_off = pyqtSignal()
@@ -44,7 +46,7 @@ class Job(QObject):
     @pyqtSlot()
     def run(self) -> None:
         try:
-            result = self._work(self.progress.emit, lambda: self._cancelled)
+            result = self._work(self._report, lambda: self._cancelled)
         except Cancelled:
             self.called_off.emit()
         except CompactRigError as error:
@@ -53,6 +55,9 @@ class Job(QObject):
             self.failed.emit(report_unexpected(self.label or "a background job", error))
         else:
             self.finished.emit(result)
+
+    def _report(self, done: int, total: int | None, phase: str = "") -> None:
+        self.progress.emit(done, total or 0, phase)
 
     def start(self, parent: QObject) -> Job:
         """Move to a new thread (owned by ``parent``) and run there."""

@@ -18,6 +18,7 @@ import torch
 
 from compactrig.engine.fast_predict import FoldedModel, prepare_input, restore_pixels
 from compactrig.engine.layout import CHANNEL_MEANS
+from compactrig.engine.progress import Progress
 from compactrig.stimuli.targets import OUTPUT, UnitTarget
 
 Push = Literal["up", "down"]
@@ -36,7 +37,7 @@ class AdversarialResult:
 
 def adversarial(model: FoldedModel, images: np.ndarray, direction: Push = "up", eps: float = 8.0,
                 steps: int = 20, target: UnitTarget = OUTPUT,
-                progress: Callable[[int, int], None] | None = None,
+                progress: Progress | None = None,
                 cancelled: Callable[[], bool] | None = None) -> AdversarialResult:
     """Perturb each uint8 image ``(n, 112, 112, 3)`` to raise (``up``) or lower (``down``) the target."""
     if direction not in ("up", "down"):

@@ -19,6 +19,7 @@ import numpy as np
 from compactrig.engine.bank import ModelBank
 from compactrig.engine.fast_predict import Predictor
 from compactrig.engine.per_image import PerImageSums
+from compactrig.engine.progress import Progress
 from compactrig.engine.readout_features import FeatureSpec
 from compactrig.engine.readout_model import ReadoutModel, ReadoutUnit
 from compactrig.engine.ridge import RidgeFit, TrialSums, committee_predictions, disagreement, fit_ridge
@@ -26,7 +27,7 @@ from compactrig.stimuli.design import Design
 from compactrig.stimuli.next_images import Strategy, choose_next
 from compactrig.stimuli.readout_targets import PopulationTarget
 from compactrig.stimuli.stimulus_set import StimulusRecord
-from compactrig.stimuli.synthesis import SynthesisProgress, SynthesisSettings, synthesize
+from compactrig.stimuli.synthesis import SynthesisSettings, synthesize
 from compactrig.stimuli.targets import OUTPUT
 
 SYNTHESIS_NEURONS = 12
@@ -155,7 +156,7 @@ def synthesis_readout(predictor: Predictor, spec: FeatureSpec, data: ReadoutData
 
 def design_for_unit(readout: SynthesisReadout, unit: int, seeds: list[int], settings: SynthesisSettings,
                     data: ReadoutData | None = None, population_weight: float | None = None,
-                    progress: Callable[[SynthesisProgress], None] | None = None,
+                    progress: Progress | None = None,
                     cancelled: Callable[[], bool] | None = None) -> Design:
     """Images that drive readout unit ``unit`` up or down (``settings.direction``); with
     ``population_weight`` the other units are held near baseline (needs ``data``)."""

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from compactrig.engine.fast_predict import FoldedModel
+from compactrig.engine.progress import Progress
 from compactrig.stimuli.adversarial import Push, adversarial
 from compactrig.stimuli.gaudy import GaudyMode, gaudy
 from compactrig.stimuli.stimulus_set import StimulusRecord
-from compactrig.stimuli.synthesis import SynthesisProgress, SynthesisSettings, synthesize
+from compactrig.stimuli.synthesis import SynthesisPartial, SynthesisSettings, synthesize
 from compactrig.stimuli.targets import OUTPUT, UnitTarget
 
 
@@ -38,10 +39,11 @@ def _tag(neuron_id: str, target: UnitTarget) -> str:
 
 def design_synthesized(model: FoldedModel, neuron_id: str, seeds: list[int],
                        settings: SynthesisSettings = SynthesisSettings(), target: UnitTarget = OUTPUT,
-                       progress: Callable[[SynthesisProgress], None] | None = None,
-                       cancelled: Callable[[], bool] | None = None) -> Design:
-    """Maximizing or minimizing images, one per seed (cancelled: the best so far)."""
-    result = synthesize(model, seeds, settings, target, progress=progress, cancelled=cancelled)
+                       progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
+                       partial: Callable[[SynthesisPartial], None] | None = None) -> Design:
+    """Maximizing or minimizing images, one per seed (cancelled: the best so far); ``partial`` as
+    ``synthesize``'s, for a live preview."""
+    result = synthesize(model, seeds, settings, target, progress=progress, cancelled=cancelled, partial=partial)
     method = {"method": "gradient", "target": target.describe(), **settings.as_dict()}
     if result.cancelled:
         method["stopped_after_steps"] = result.steps_done
@@ -53,7 +55,7 @@ def design_synthesized(model: FoldedModel, neuron_id: str, seeds: list[int],
 
 def design_adversarial(model: FoldedModel, neuron_id: str, natural_ids: list[str], natural: np.ndarray,
                        direction: Push, eps: float = 8.0, steps: int = 20, target: UnitTarget = OUTPUT,
-                       progress: Callable[[int, int], None] | None = None,
+                       progress: Progress | None = None,
                        cancelled: Callable[[], bool] | None = None) -> Design:
     """Natural images nudged (at most ``eps`` per channel value) to raise or lower the target."""
     result = adversarial(model, natural, direction, eps, steps, target, progress=progress, cancelled=cancelled)

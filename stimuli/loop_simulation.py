@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from compactrig.engine.correlation import pearson_r
 from compactrig.engine.ridge import RidgeFit
 from compactrig.stimuli.closed_loop import ResponseLog, next_batch, refit
 from compactrig.stimuli.next_images import Strategy
@@ -40,13 +41,6 @@ class SimulatedRun:
     """Pool indices in the order they were chosen."""
     fit: RidgeFit
     log: ResponseLog
-
-
-def _correlations(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    a = predicted - predicted.mean(axis=1, keepdims=True)
-    b = truth - truth.mean(axis=1, keepdims=True)
-    denominator = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
-    return np.divide((a * b).sum(axis=1), denominator, out=np.full(len(a), np.nan), where=denominator > 0)
 
 
 def simulate_selection(strategy: Strategy, kinds: list[str], pool_features: np.ndarray,
@@ -79,6 +73,6 @@ def simulate_selection(strategy: Strategy, kinds: list[str], pool_features: np.n
         due = [c for c in checkpoints if presented >= c and c not in [r.presentations for r in results]]
         if due:
             fit = refit(log.snapshot(), seed)
-            test_r = _correlations(fit.predict(test_features), test_truth)
+            test_r = pearson_r(fit.predict(test_features), test_truth)
             results += [Checkpoint(c, test_r, fit.held_out_r) for c in due]
     return SimulatedRun(strategy, results, np.array(order, dtype=np.int64), fit, log)

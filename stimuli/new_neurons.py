@@ -31,13 +31,15 @@ import torch
 
 from compactrig.engine.bank import ModelBank
 from compactrig.engine.bank_writer import check_session_name, write_model
+from compactrig.engine.correlation import pearson_r
 from compactrig.engine.distill import DistillSettings, Donor, HeldOut, distill_unit, trunk_maps
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import Cancelled, Predictor
 from compactrig.engine.layout import parameter_count
+from compactrig.engine.progress import Progress
 from compactrig.engine.r2_er import r2_er
 from compactrig.engine.readout_features import outputs_and_grid
-from compactrig.engine.ridge import TrialSums, pearson, within_training_range
+from compactrig.engine.ridge import TrialSums, within_training_range
 from compactrig.engine.scale_readout import FINEST_GRID, SCALES, describe_scales, fit_scale_readout, scale_features
 from compactrig.stimuli.distillation_images import distillation_images
 
@@ -55,8 +57,6 @@ DONOR_MAPS_KEPT = 3
 in the order of their donors, so a few suffice."""
 MIN_IMAGES = 50
 """Images with responses below which no compact model is attempted (a fifth is held out)."""
-Progress = Callable[[str, float], None]
-"""(what is being done, fraction of it done 0..1)."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
     when given, labels the distillation images in the readout's place (the readout is still fitted and
     judged)."""
     check_session_name(session)
-    progress = progress or (lambda what, fraction: None)
+    progress = progress or (lambda done, total, phase="": None)
     started = time.monotonic()
     answered = np.flatnonzero(trials.answered)
     if len(answered) < MIN_IMAGES:
@@ -157,7 +157,7 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
     def features(images: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
         """(outputs, every scale's features) of the feature neurons."""
         outputs, blocks = outputs_and_grid(predictor, images, neuron_ids, FINEST_GRID,
-                                           lambda done, total: progress(what, done / max(total, 1)), cancelled)
+                                           lambda done, total, phase="": progress(done, total, what), cancelled)
         return outputs, scale_features(outputs, blocks)
 
     outputs, natural = features(pixels, "bank features of the recorded images")
@@ -199,9 +199,11 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
             donors.append(Donor(donor_id, donor, maps, HeldOut(validation_maps, means[validation, k], probe_maps)))
         while len(donor_maps) > DONOR_MAPS_KEPT:
             del donor_maps[next(iter(donor_maps))]
-        distilled = distill_unit(donors, targets[k], settings.distill,
-                                 lambda what, f, unit=unit: progress(f"unit {unit}: {what}", f), cancelled)
-        readout_r = pearson(held_out_readout[k], means[validation, k])
+
+        def unit_progress(done: int, total: int | None, phase: str = "", unit: int = unit) -> None:
+            progress(done, total, f"unit {unit}: {phase}")
+        distilled = distill_unit(donors, targets[k], settings.distill, unit_progress, cancelled)
+        readout_r = float(pearson_r(held_out_readout[k], means[validation, k]))
         held_out_trials = (trials.sums[validation, k], trials.sumsq[validation, k], trials.counts[validation, k])
         readout_r2_er = r2_er(held_out_readout[k], *held_out_trials)
         compact_r2_er = r2_er(distilled.validation_predictions, *held_out_trials)
@@ -243,7 +245,7 @@ def _wide_heads(bank: ModelBank, neuron_ids: list[str], max_parameters: int) -> 
 def _donors(outputs: np.ndarray, responses: np.ndarray, neuron_ids: list[str], wide: list[int]) -> tuple[str, ...]:
     """The donors a unit's student may start from: the bank neuron whose output follows the unit best on the
     fitted images, and the best of the ``wide`` ones if that is another."""
-    r = np.nan_to_num([abs(pearson(outputs[:, k], responses)) for k in range(len(neuron_ids))], nan=-1.0)
+    r = np.nan_to_num(np.abs(pearson_r(outputs, np.asarray(responses)[:, None], axis=0)), nan=-1.0)
     best = [int(np.argmax(r))]
     if wide:
         best_wide = wide[int(np.argmax(r[wide]))]

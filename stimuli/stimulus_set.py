@@ -78,7 +78,7 @@ class StimulusSet:
 
     def __post_init__(self) -> None:
         if self.pixels.shape != (len(self.records), IMAGE_SIZE, IMAGE_SIZE, 3) or self.pixels.dtype != np.uint8:
-            raise ValueError(f"pixels must be uint8 ({len(self.records)}, 112, 112, 3), got "
+            raise ValueError(f"pixels must be uint8 ({len(self.records)}, {IMAGE_SIZE}, {IMAGE_SIZE}, 3), got "
                              f"{self.pixels.dtype} {self.pixels.shape}")
         seen: dict[str, str] = {}
         for record in self.records:

@@ -27,6 +27,7 @@ import torch
 
 from compactrig.engine.fast_predict import CHUNK, FoldedModel, prepare_input, restore_pixels
 from compactrig.engine.layout import CHANNEL_MEANS, IMAGE_SIZE
+from compactrig.engine.progress import Progress
 from compactrig.stimuli.smoothing import smooth
 from compactrig.stimuli.targets import OUTPUT, UnitTarget
 
@@ -53,8 +54,9 @@ class SynthesisSettings:
 
 
 @dataclass
-class SynthesisProgress:
-    """Reported after every step, for a progress bar and a live preview."""
+class SynthesisPartial:
+    """The partial result reported after every step, for a live preview (the step is for its label; a progress
+    bar follows ``progress``)."""
 
     step: int
     steps: int
@@ -124,9 +126,10 @@ class _BestTracker:
 
 def synthesize(model: FoldedModel, seeds: list[int], settings: SynthesisSettings = SynthesisSettings(),
                target: UnitTarget = OUTPUT,
-               progress: Callable[[SynthesisProgress], None] | None = None,
-               cancelled: Callable[[], bool] | None = None) -> SynthesisResult:
-    """Synthesize one image per seed (computed together); cancelling returns the best so far."""
+               progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
+               partial: Callable[[SynthesisPartial], None] | None = None) -> SynthesisResult:
+    """Synthesize one image per seed (computed together); cancelling returns the best so far. ``progress``
+    counts the steps; ``partial`` receives the best responses and the current images after each."""
     device = next(model.parameters()).device
     space = _PreparedSpace(device)
     sign = 1.0 if settings.direction == "max" else -1.0
@@ -150,8 +153,10 @@ def synthesize(model: FoldedModel, seeds: list[int], settings: SynthesisSettings
             scorable = False
         steps_done = step + 1
         if progress is not None:
-            progress(SynthesisProgress(steps_done, settings.steps, best.responses,
-                                       lambda images=x: _as_uint8(restore_pixels(images))))
+            progress(steps_done, settings.steps)
+        if partial is not None:
+            partial(SynthesisPartial(steps_done, settings.steps, best.responses,
+                                     lambda images=x: _as_uint8(restore_pixels(images))))
         if cancelled is not None and cancelled():
             stopped = True
             break

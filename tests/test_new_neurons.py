@@ -30,7 +30,6 @@ from compactrig.engine.distill import (
 )
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.layout import parameter_count
-from compactrig.engine.ridge import pearson
 from compactrig.stimuli.distillation_images import distillation_images
 from compactrig.stimuli.new_neurons import NewNeuronSettings, Teacher, fit_new_neurons, response_sums
 from compactrig.stimuli.probes import probe_family
@@ -67,6 +66,11 @@ def distilled_to_stay_itself(donor: CompactModel, rival: CompactModel | None = N
 
     donors = [offered("donor", donor)] + ([offered("rival", rival)] if rival is not None else [])
     return distill_unit(donors, predict_head(donor, donors[0].maps), DistillSettings(epochs=0, prune_epochs=1))
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson r of two 1-D arrays, computed by numpy (independent of the app's code)."""
+    return float(np.corrcoef(a, b)[0, 1])
 
 
 def follows_on_probe(distilled: DistilledUnit, original: dict[str, torch.Tensor]) -> float:
@@ -273,8 +277,13 @@ def test_the_readout_also_predicts_images_nothing_was_fitted_on(tmp_path):
     ids = [f"image{k + 1:04d}" for k in range(80)]
     trials = response_sums(ids, responses, [0])
     settings = NewNeuronSettings(distill=DistillSettings(epochs=1, prune_epochs=1))
+    reports = []
     made, = fit_new_neurons(load_bank(), ids, recorded, trials, [0], "today", tmp_path / "bank", settings,
-                            judged_pixels=np.concatenate([recorded, unseen]))
+                            judged_pixels=np.concatenate([recorded, unseen]),
+                            progress=lambda done, total, phase="": reports.append((phase, done, total)))
+    phases = list(dict.fromkeys(phase for phase, _, _ in reports))
+    assert "bank features of the recorded images" in phases and "unit 0: training" in phases, phases
+    assert all(phase and 1 <= done <= total for phase, done, total in reports), "each report names its phase"
     provenance = read_provenance(tmp_path / "bank")["today:0"]
     held_out = [ids.index(i) for i in provenance["images"]["held_out"]]
     assert pearson(made.readout_judged[held_out], responses[0, held_out].mean(axis=1)) == pytest.approx(

@@ -136,9 +136,12 @@ def test_progress_and_cancel_return_the_best_so_far(demo_bank):
             preview = report.current_images()
             assert preview.shape == (2, 112, 112, 3) and preview.dtype == np.uint8
 
-    result = synthesize(model, [5, 6], SynthesisSettings(steps=100), progress=on_progress,
+    counted = []
+    result = synthesize(model, [5, 6], SynthesisSettings(steps=100), partial=on_progress,
+                        progress=lambda done, total, phase="": counted.append((done, total)),
                         cancelled=lambda: len(seen) >= 7)
     assert result.cancelled and result.steps_done == 7 and [s for s, _ in seen] == list(range(1, 8))
+    assert counted == [(step, 100) for step in range(1, 8)]
     assert all((later >= earlier - 1e-6).all() for (_, earlier), (_, later) in zip(seen[1:], seen[2:]))
     check = evaluate(demo_bank.state_dict("demo:2"), result.images)
     np.testing.assert_allclose(result.responses, check, rtol=1e-4, atol=1e-5)

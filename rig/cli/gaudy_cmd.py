@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from compactrig.engine.layout import IMAGE_SIZE
 from compactrig.rig.cli.options import add_bank_option, number, open_bank, read_images_with_progress
 from compactrig.rig.cli.stimulus_output import add_set_output_options, add_to_set, check_set_folder
 from compactrig.stimuli.design import design_gaudy
@@ -16,7 +17,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--images", type=Path, required=True, help="folder, .zip or stimulus set of images")
     parser.add_argument("--mode", choices=("channel", "global"), default="channel",
                         help="threshold per colour channel (default) or one over all channels")
-    parser.add_argument("--sigma", type=number(float, 0, 112), default=0.0,
+    parser.add_argument("--sigma", type=number(float, 0, IMAGE_SIZE), default=0.0,
                         help="Gaussian pre-blur in pixels (default none)")
     add_set_output_options(parser)
     parser.set_defaults(run=run)

@@ -92,13 +92,13 @@ def run_fit(args: argparse.Namespace) -> int:
     settings = NewNeuronSettings(distill=distill)
     bars: dict[str, object] = {}
 
-    def progress(what: str, fraction: float) -> None:
-        if what not in bars:
+    def progress(done: int, total: int | None, phase: str = "") -> None:
+        if phase not in bars:
             for bar, _ in bars.values():
                 bar.close()
             bars.clear()
-            bars[what] = progress_bar(what, unit="%")
-        bars[what][1](int(round(100 * fraction)), 100)
+            bars[phase] = progress_bar(phase)
+        bars[phase][1](done, total)
 
     try:
         trials = response_sums(images.ids, responses, units)

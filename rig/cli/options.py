@@ -14,6 +14,7 @@ from tqdm import tqdm
 from compactrig.engine.bank import ModelBank, load_bank
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.image_files import ImageCollection, read_images
+from compactrig.engine.progress import Progress
 
 
 def add_bank_option(parser: argparse.ArgumentParser) -> None:
@@ -73,11 +74,18 @@ def parse_neuron_list(text: str | None) -> list[str] | None:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
-def progress_bar(description: str, unit: str = "it") -> tuple[tqdm, Callable[[int, int | None], None]]:
-    """A progress bar on stderr and a ``(done, total)`` callback that drives it."""
+def progress_bar(description: str, unit: str = "it") -> tuple[tqdm, Progress]:
+    """A progress bar on stderr and the ``engine.progress.Progress`` callback that drives it (a named phase
+    restarts the bar under the phase's name)."""
     bar = tqdm(desc=description, unit=unit, file=sys.stderr, mininterval=0.3, dynamic_ncols=True)
+    shown_phase = ""
 
-    def update(done: int, total: int | None) -> None:
+    def update(done: int, total: int | None, phase: str = "") -> None:
+        nonlocal shown_phase
+        if phase != shown_phase:
+            shown_phase = phase
+            bar.set_description(f"{description}: {phase}" if phase else description, refresh=False)
+            bar.reset(total)
         if total is not None and bar.total != total:
             bar.total = total
         bar.update(done - bar.n)

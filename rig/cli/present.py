@@ -10,13 +10,14 @@ import time
 from pathlib import Path
 
 from compactrig.engine.errors import CompactRigError
+from compactrig.engine.layout import IMAGE_SIZE
 from compactrig.engine.safe_output import check_output_file, check_output_folder, write_atomically
 from compactrig.plugins.registry import check_rig_plugins
 from compactrig.rig.cli.options import number
 from compactrig.rig.presenter import protocol as msg
 from compactrig.rig.presenter.capture import CAPTURED_FRAME
 from compactrig.rig.presenter.client import Presenter
-from compactrig.rig.presenter.rig import IMAGE_PIXELS, load_rig, write_default_rig
+from compactrig.rig.presenter.rig import load_rig, write_default_rig
 from compactrig.stimuli.trial_plan import make_plan
 
 LOG_COLUMNS = ["order", "trial", "image_id", "onset_time", "offset_time", "frames_shown", "dropped_frames", "aborted"]
@@ -62,7 +63,7 @@ def run_rig_check(args: argparse.Namespace) -> int:
     side = rig.drawn_image_px()
     x, y = rig.pixel_aligned_position(side)
     print(f"{args.file}: valid. {rig.pixels_per_degree:.2f} px/deg; images drawn {side} px "
-          f"({side // IMAGE_PIXELS}x their {IMAGE_PIXELS} pixels, nearest-neighbour) = {rig.drawn_image_deg():.2f} deg "
+          f"({side // IMAGE_SIZE}x their {IMAGE_SIZE} pixels, nearest-neighbour) = {rig.drawn_image_deg():.2f} deg "
           f"(size_deg asks {rig.image_size_deg:g}) at ({x:g}, {y:g}) px; "
           f"{rig.frames_on} frames on ({1000 * rig.frames_on / rig.refresh_hz:.1f} ms), {rig.frames_off} off, "
           f"{rig.images_per_trial} images per trial")

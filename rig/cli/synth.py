@@ -88,8 +88,8 @@ def run_synthesis(args: argparse.Namespace) -> int:
     try:
         for k, batch in enumerate(batches):
             parts.append(design_synthesized(model, neuron_id, batch, settings, target,
-                                            progress=lambda p, k=k: update(k * p.steps + p.step,
-                                                                           len(batches) * p.steps)))
+                                            progress=lambda i, n, phase="", k=k: update(k * n + i,
+                                                                                        len(batches) * n)))
     finally:
         bar.close()
     design = Design(np.concatenate([d.images for d in parts]), np.concatenate([d.responses for d in parts]),

@@ -365,7 +365,7 @@ class LoopController:
         def work(progress, cancelled):
             readout = synthesis_readout(predictor, spec, data, fit, units, index)
             design = design_for_unit(readout, index, seeds, settings, data, weight,
-                                     progress=lambda p: progress(p.step, p.steps), cancelled=cancelled)
+                                     progress=progress, cancelled=cancelled)
             designed = annotate(bank, design.images, design.records, predictor)
             return designed, compute_features(predictor, designed.pixels, spec), design.responses
 
@@ -403,8 +403,7 @@ class LoopController:
         settings = NewNeuronSettings(distill=DistillSettings(epochs=epochs))
 
         def work(progress, cancelled):
-            return make_session_models(bank, folder, ids, units, trials, settings,
-                                       lambda what, fraction: progress(round(1000 * fraction), 1000), cancelled)
+            return make_session_models(bank, folder, ids, units, trials, settings, progress, cancelled)
 
         def done(result) -> None:
             out, made = result

@@ -17,9 +17,8 @@ from typing import Any
 
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import Cancelled
+from compactrig.engine.progress import Progress
 
-Progress = Callable[[int, int], None]
-"""``progress(done, total)``: the one progress protocol of the loop's jobs."""
 Work = Callable[[Progress, Callable[[], bool]], Any]
 
 
@@ -65,21 +64,21 @@ class LoopJob:
 class ThreadJobs:
     """Runs loop jobs in daemon threads; their endings wait in a queue until the owner's thread ``pump``s.
 
-    ``on_progress(job, done, total)`` is called on the job's thread; ``on_unexpected(job, traceback)``
+    ``on_progress(job, done, total, phase)`` is called on the job's thread; ``on_unexpected(job, traceback)``
     receives the traceback of an error that is not a ``CompactRigError`` (the job fails with one line).
     """
 
-    def __init__(self, on_progress: Callable[[LoopJob, int, int], None] | None = None,
+    def __init__(self, on_progress: Callable[[LoopJob, int, int | None, str], None] | None = None,
                  on_unexpected: Callable[[LoopJob, str], None] | None = None) -> None:
         self._endings: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
-        self._on_progress = on_progress or (lambda job, done, total: None)
+        self._on_progress = on_progress or (lambda job, done, total, phase: None)
         self._on_unexpected = on_unexpected or (lambda job, text: None)
 
     def start(self, job: LoopJob) -> None:
         def target() -> None:
             try:
-                result = job.run(lambda done, total: self._on_progress(job, done, total))
+                result = job.run(lambda done, total, phase="": self._on_progress(job, done, total, phase))
             except Cancelled:
                 self._endings.put(job.call_off)
             except CompactRigError as error:

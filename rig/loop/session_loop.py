@@ -31,19 +31,21 @@ ERROR_LOG = "errors.log"
 
 
 class ProgressLines:
-    """A job's progress as a line at each quarter (the terminal is shared with the runner's lines)."""
+    """A job's progress as a line at each quarter of each phase, the phase named (the terminal is shared with
+    the runner's lines)."""
 
     def __init__(self, report: Callable[[str], None]) -> None:
         self.report = report
-        self._said: dict[int, int] = {}
+        self._said: dict[int, tuple[str, int]] = {}
 
-    def __call__(self, job: LoopJob, done: int, total: int) -> None:
-        if job.kind == "refit" or total <= 0:
+    def __call__(self, job: LoopJob, done: int, total: int | None, phase: str = "") -> None:
+        if job.kind == "refit" or total is None or total <= 0:
             return
         quarter = 4 * done // total
-        if quarter > self._said.get(id(job), 0):
-            self._said[id(job)] = quarter
-            self.report(f"{job.label} {done}/{total}")
+        said_phase, said = self._said.get(id(job), (phase, 0))
+        if phase != said_phase or quarter > said:
+            self._said[id(job)] = (phase, quarter)
+            self.report(f"{job.label} {phase + ' ' if phase else ''}{done}/{total}")
 
 
 def run_session_loop(folder: Path, report: Callable[[str], None] = print) -> bool:

@@ -19,11 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from compactrig.engine.errors import CompactRigError
+from compactrig.engine.layout import IMAGE_SIZE
 
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right", "none")
-IMAGE_PIXELS = 112
-"""Side of the models' images (and so of every stimulus PNG), in image pixels."""
-
 
 class RigFileError(CompactRigError):
     """Every problem found in a rig file, one per line."""
@@ -82,12 +80,12 @@ class RigConfig:
         """Centre of the image relative to the screen centre (x right, y up), in pixels."""
         return (self.degrees_to_pixels(self.image_position_deg[0]), self.degrees_to_pixels(self.image_position_deg[1]))
 
-    def drawn_image_px(self, image_pixels: int = IMAGE_PIXELS) -> int:
+    def drawn_image_px(self, image_pixels: int = IMAGE_SIZE) -> int:
         """The side actually drawn: the whole multiple of the image's pixels nearest ``size_deg``
         (at least 1x), so each image pixel is a k x k block of screen pixels (nearest-neighbour)."""
         return image_pixels * max(1, round(self.image_size_px / image_pixels))
 
-    def drawn_image_deg(self, image_pixels: int = IMAGE_PIXELS) -> float:
+    def drawn_image_deg(self, image_pixels: int = IMAGE_SIZE) -> float:
         return self.drawn_image_px(image_pixels) / self.pixels_per_degree
 
     def pixel_aligned_position(self, side: int) -> tuple[float, float]:
@@ -98,7 +96,7 @@ class RigConfig:
         x, y = self.image_position_px
         return aligned(x, self.resolution[0]), aligned(y, self.resolution[1])
 
-    def fixation_overlaps_image(self, image_pixels: int = IMAGE_PIXELS) -> bool:
+    def fixation_overlaps_image(self, image_pixels: int = IMAGE_SIZE) -> bool:
         """True when the fixation dot (at the screen centre) covers some of the image's pixels."""
         half = self.drawn_image_px(image_pixels) / 2
         x, y = self.pixel_aligned_position(self.drawn_image_px(image_pixels))
