@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -25,11 +26,13 @@ from PIL import Image
 from compactrig.engine import __version__
 from compactrig.engine.bank import ModelBank
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.fast_predict import Predictor
 from compactrig.engine.image_files import decode_rgb
 from compactrig.engine.inside_folder import path_inside
 from compactrig.engine.layout import IMAGE_SIZE
 from compactrig.engine.safe_output import write_atomically
+
+if TYPE_CHECKING:  # PyTorch only when predictions are made: reading and checking a set stays light
+    from compactrig.engine.fast_predict import Predictor
 
 MANIFEST = "manifest.json"
 FORMAT = "compactrig-stimulus-set"
@@ -210,6 +213,8 @@ def record_from_entry(entry: object, index: int) -> StimulusRecord:
     where = f"image {index}"
     if not isinstance(entry, dict):
         raise ValueError(f"{where} is {type(entry).__name__}, not a table")
+    if "file" in entry and not isinstance(entry["file"], str):
+        raise ValueError(f"{where}: 'file' is {entry['file']!r}, not a file name")
     fields = {key: value for key, value in entry.items() if key != "file"}
     unknown = sorted(set(fields) - set(StimulusRecord.__dataclass_fields__))
     if unknown:
@@ -298,6 +303,8 @@ def now() -> str:
 def annotate(bank: ModelBank, pixels: np.ndarray, records: list[StimulusRecord],
              predictor: Predictor | None = None) -> StimulusSet:
     """A set whose records carry every bank neuron's predicted response, the bank identity and time."""
+    from compactrig.engine.fast_predict import Predictor
+
     predictor = predictor or Predictor(bank)
     values = predictor.predict(pixels) if len(pixels) else np.zeros((len(bank), 0), np.float32)
     identity, created = bank.identity(), now()

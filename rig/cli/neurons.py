@@ -10,7 +10,6 @@ import numpy as np
 
 from compactrig.engine.bank_writer import PROVENANCE_FILE, check_session_name, model_file_stem, read_provenance
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.safe_output import check_output_folder
 from compactrig.rig.cli.options import (
     add_bank_option,
     number,
@@ -19,6 +18,7 @@ from compactrig.rig.cli.options import (
     progress_bar,
     read_images_with_progress,
 )
+from compactrig.rig.cli.outputs import check_folder
 from compactrig.stimuli.new_neurons import NewNeuronSettings, fit_new_neurons, response_sums
 
 
@@ -59,7 +59,7 @@ def check_out_folder(out: Path, session: str, units: list[int], force: bool) -> 
     """Refuse, before any work, an ``--out`` that cannot be written, that holds files without being a bank ``neurons
     fit`` wrote (unless ``force``), or where a model file of these units exists that ``neurons fit`` did not
     write (its id is not in the bank's provenance): that file is someone else's, and is never replaced."""
-    check_output_folder(out, "--out", force, is_fitted_bank, "a bank written by `compactrig neurons fit`")
+    check_folder(out, "--out", force, is_fitted_bank, "a bank written by `compactrig neurons fit`")
     check_session_name(session)
     made = read_provenance(out) if out.is_dir() else {}
     for unit in units:

@@ -16,9 +16,10 @@ import numpy as np
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.image_files import list_images
 from compactrig.engine.prediction_store import PredictionStore
-from compactrig.engine.safe_output import check_output_file, check_writable_folder, write_atomically
+from compactrig.engine.safe_output import check_writable_folder, write_atomically
 from compactrig.engine.streaming import into_array
 from compactrig.rig.cli.options import add_bank_option, add_device_option, open_bank, parse_neuron_list
+from compactrig.rig.cli.outputs import check_file
 from compactrig.rig.cli.streamed import add_stream_options, layout_for, stream
 
 OUTPUT_SUFFIXES = (".npy", ".zarr")
@@ -58,11 +59,11 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and out.suffix != ".zarr":
         raise CompactRigError(f"--resume continues a .zarr output; {out} is not one")
     if out.suffix == ".npy":
-        check_output_file(out, "--out", args.force)
+        check_file(out, "--out", args.force)
     else:
         check_writable_folder(out.parent, "--out")
     if args.csv is not None:
-        check_output_file(args.csv, "--csv", args.force)
+        check_file(args.csv, "--csv", args.force)
     bank = open_bank(args)
     neuron_ids = bank.resolve(parse_neuron_list(args.neurons))
     listing = list_images(args.images)

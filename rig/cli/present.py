@@ -11,9 +11,10 @@ from pathlib import Path
 
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.layout import IMAGE_SIZE
-from compactrig.engine.safe_output import check_output_file, check_output_folder, write_atomically
+from compactrig.engine.safe_output import write_atomically
 from compactrig.plugins.registry import check_rig_plugins
 from compactrig.rig.cli.options import number
+from compactrig.rig.cli.outputs import check_file, check_folder
 from compactrig.rig.presenter import protocol as msg
 from compactrig.rig.presenter.capture import CAPTURED_FRAME
 from compactrig.rig.presenter.client import Presenter
@@ -87,9 +88,9 @@ def check_outputs(args: argparse.Namespace) -> None:
     stimulus set, and a ``--capture`` folder that holds other files (without ``--force``) or, among them, files
     named like frames (even with ``--force``: they are not an earlier capture's, and would be replaced)."""
     if args.log is not None:
-        check_output_file(args.log, "--log", args.force, [args.stimuli])
+        check_file(args.log, "--log", args.force, [args.stimuli])
     if args.capture is not None:
-        check_output_folder(args.capture, "--capture", args.force, is_capture, "an earlier capture")
+        check_folder(args.capture, "--capture", args.force, is_capture, "an earlier capture")
         if args.capture.is_dir() and not is_capture(args.capture):
             taken = sorted(p.name for p in args.capture.iterdir() if CAPTURED_FRAME.fullmatch(p.name))
             if taken:

@@ -16,8 +16,9 @@ import numpy as np
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import Predictor
 from compactrig.engine.image_files import list_images
-from compactrig.engine.safe_output import check_output_folder, write_atomically
+from compactrig.engine.safe_output import write_atomically
 from compactrig.rig.cli.options import add_bank_option, add_device_option, number, open_bank, parse_neuron_list
+from compactrig.rig.cli.outputs import check_folder
 from compactrig.rig.cli.stimulus_output import check_set_folder
 from compactrig.rig.cli.streamed import add_stream_options, layout_for, stream
 from compactrig.stimuli.screening import DIRECTIONS, TopImages, screened_set
@@ -49,7 +50,7 @@ def set_folder_name(neuron_id: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_output_folder(args.out, "--out", args.force, lambda folder: (folder / SUMMARY).is_file(),
+    check_folder(args.out, "--out", args.force, lambda folder: (folder / SUMMARY).is_file(),
                         "an earlier screen's output")
     bank = open_bank(args)
     neuron_ids = bank.resolve(parse_neuron_list(args.neurons))

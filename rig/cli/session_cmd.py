@@ -6,10 +6,11 @@ import argparse
 from pathlib import Path
 
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.safe_output import check_output_file, write_atomically
+from compactrig.engine.safe_output import write_atomically
 from compactrig.rig.cli.options import number
+from compactrig.rig.cli.outputs import check_file
 from compactrig.rig.presenter.rig import load_rig
-from compactrig.rig.session.folder import HOLDER_FILE, LOCK_FILE, SESSION_FILE, STIMULI_DIR, STORE_FILE, read_snapshot
+from compactrig.rig.session.folder import read_snapshot, session_files
 from compactrig.rig.session.responses import export_npz
 from compactrig.rig.session.runner import SessionRunner
 from compactrig.rig.session.setup import SessionPlan, start_session
@@ -91,19 +92,13 @@ def resume_session(args: argparse.Namespace) -> int:
     return 0 if SessionRunner(args.folder).run() else 130
 
 
-def session_files(folder: Path) -> list[Path]:
-    """What a session folder holds of its own: no export or report may replace these, even with --force."""
-    return [folder / name for name in (SESSION_FILE, STORE_FILE, f"{STORE_FILE}-journal", f"{STORE_FILE}-wal",
-                                       f"{STORE_FILE}-shm", STIMULI_DIR, LOCK_FILE, HOLDER_FILE)]
-
-
 def run_export(args: argparse.Namespace) -> int:
     if args.npz is None and args.nwb is None:
         raise CompactRigError("session export: give --npz FILE and/or --nwb FILE")
     read_snapshot(args.folder)
     outputs = [(flag, path) for flag, path in (("--npz", args.npz), ("--nwb", args.nwb)) if path is not None]
     for flag, path in outputs:
-        check_output_file(path, flag, args.force, session_files(args.folder))
+        check_file(path, flag, args.force, session_files(args.folder))
     if len(outputs) == 2 and args.npz.resolve() == args.nwb.resolve():
         raise CompactRigError(f"--npz and --nwb are both {args.npz}; give two files")
     if args.npz is not None:
@@ -125,7 +120,7 @@ def run_report(args: argparse.Namespace) -> int:
     default = args.folder / "report.png"
     png = args.png or default
     # the default report.png is the report's own file in the session folder: written again without --force
-    check_output_file(png, "--png", args.force or png.absolute() == default.absolute(), session_files(args.folder))
+    check_file(png, "--png", args.force or png.absolute() == default.absolute(), session_files(args.folder))
     from compactrig.rig.session.report import write_report  # Matplotlib only when a report is asked for
     out = write_report(args.folder, png)
     print(f"Wrote {out}")

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from compactrig.engine.bank import ModelBank
-from compactrig.engine.safe_output import check_output_folder
+from compactrig.rig.cli.outputs import check_folder
 from compactrig.stimuli.stimulus_set import MANIFEST, StimulusRecord, annotate, load_or_empty, read_records
 
 
@@ -22,7 +22,7 @@ def add_set_output_options(parser: argparse.ArgumentParser) -> None:
 def check_set_folder(folder: Path, force: bool) -> Path:
     """Refuse, before any work, an ``--out`` that cannot take a stimulus set: not writable, a file, a non-empty
     folder that is not a set (unless ``force``), or a set whose manifest is unusable (it names files outside it)."""
-    check_output_folder(folder, "--out", force, lambda f: (f / MANIFEST).is_file(), "a stimulus set")
+    check_folder(folder, "--out", force, lambda f: (f / MANIFEST).is_file(), "a stimulus set")
     if (folder / MANIFEST).is_file():
         read_records(folder)
     return folder

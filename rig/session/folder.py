@@ -19,6 +19,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from compactrig.engine.errors import CompactRigError
+from compactrig.engine.safe_output import write_atomically
 
 SESSION_FILE = "session.json"
 LOCK_FILE = "lock"
@@ -55,9 +56,14 @@ class SessionLock:
 
 def write_snapshot(folder: Path, snapshot: dict[str, Any]) -> None:
     """Record what the session uses (atomically: a reader sees the old snapshot or the new one)."""
-    staging = folder / f".{SESSION_FILE}.tmp"
-    staging.write_text(json.dumps(snapshot, indent=1))
-    os.replace(staging, folder / SESSION_FILE)
+    text = json.dumps(snapshot, indent=1)
+    write_atomically(folder / SESSION_FILE, lambda path: path.write_text(text))
+
+
+def session_files(folder: Path) -> list[Path]:
+    """What a session folder holds of its own: no command writes over these, even with ``--force``."""
+    return [folder / name for name in (SESSION_FILE, STORE_FILE, f"{STORE_FILE}-journal", f"{STORE_FILE}-wal",
+                                       f"{STORE_FILE}-shm", STIMULI_DIR, LOCK_FILE, HOLDER_FILE)]
 
 
 def read_snapshot(folder: Path) -> dict[str, Any]:
@@ -66,6 +72,15 @@ def read_snapshot(folder: Path) -> dict[str, Any]:
         raise CompactRigError(f"{folder}: not a session folder (no {SESSION_FILE}); start one with "
                               "`compactrig session run`")
     try:
-        return json.loads(path.read_text())
-    except ValueError as error:
+        snapshot = json.loads(path.read_text())
+    except (ValueError, OSError) as error:
         raise CompactRigError(f"{path}: unreadable ({error})") from None
+    kinds = {"plan": dict, "rig": dict, "bank": dict, "stimulus_ids": list, "created": str}
+    wrong = [key for key, kind in kinds.items() if not isinstance(snapshot, dict)
+             or not isinstance(snapshot.get(key), kind)]
+    if not wrong and not all(isinstance(image_id, str) for image_id in snapshot["stimulus_ids"]):
+        wrong = ["stimulus_ids"]
+    if wrong:
+        raise CompactRigError(f"{path}: {wrong[0]!r} is missing or not of its kind (edited?); restore session.json "
+                              "from a backup")
+    return snapshot

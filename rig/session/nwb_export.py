@@ -26,7 +26,7 @@ import numpy as np
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.safe_output import write_atomically
 from compactrig.rig.session.fits import mapped_predictions
-from compactrig.rig.session.folder import read_snapshot
+from compactrig.rig.session.folder import SESSION_FILE, read_snapshot
 from compactrig.rig.session.integrity import checked_stimuli, open_session_store
 from compactrig.rig.session.setup import SessionPlan
 
@@ -60,7 +60,7 @@ def export_nwb(folder: Path, out: Path, subject_id: str = "unknown", species: st
     if not presentations:
         raise CompactRigError(f"{folder}: the session has no presentations yet; nothing to export")
     stimulus_set = checked_stimuli(folder, snapshot)
-    plan = SessionPlan(**snapshot["plan"])
+    plan = SessionPlan.from_snapshot(snapshot, str(folder / SESSION_FILE))
     created = datetime.strptime(snapshot["created"], "%Y-%m-%dT%H:%M:%S%z")
     wall_minus_lsl = min(recorded_at[p.order] - p.onset_time for p in presentations)
     shift = wall_minus_lsl - created.timestamp()  # NWB time = LSL time + shift

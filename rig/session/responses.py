@@ -14,7 +14,7 @@ import numpy as np
 
 from compactrig.engine.natural_order import natural_sorted
 from compactrig.rig.session.fits import mapped_predictions
-from compactrig.rig.session.folder import read_snapshot
+from compactrig.rig.session.folder import SESSION_FILE, read_snapshot
 from compactrig.rig.session.integrity import checked_stimuli, open_session_store
 from compactrig.rig.session.setup import SessionPlan
 
@@ -53,7 +53,7 @@ def read_responses(folder: Path) -> SessionResponses:
     responses = np.full((len(units), len(image_ids), repeats), np.nan)
     for (u, i), values in trials.items():
         responses[u, i, :len(values)] = values
-    plan = SessionPlan(**snapshot["plan"])
+    plan = SessionPlan.from_snapshot(snapshot, str(folder / SESSION_FILE))
     mapped = {u: n for u, n in plan.unit_map.items() if u in units}
     predictions = np.full((len(units), len(image_ids)), np.nan)
     if mapped:

@@ -35,7 +35,7 @@ from compactrig.rig.session.collection import ResponseCollector
 from compactrig.rig.session.controls import CLOSING_WAIT_S, RunControls, ctrl_c_stops
 from compactrig.rig.session.events import ImagesAdded, SessionStatus
 from compactrig.rig.session.fits import fits_from_store
-from compactrig.rig.session.folder import SessionLock, read_snapshot
+from compactrig.rig.session.folder import SESSION_FILE, SessionLock, read_snapshot
 from compactrig.rig.session.image_queue import ImageQueue
 from compactrig.rig.session.integrity import checked_stimuli, open_session_store
 from compactrig.rig.session.setup import SessionPlan, add_images_to_session, check_unit_map
@@ -59,7 +59,7 @@ class SessionRunner:
         self.report = report
         self.on_event = on_event or (lambda event: None)
         self.snapshot = read_snapshot(self.folder)
-        self.plan = SessionPlan(**self.snapshot["plan"])
+        self.plan = SessionPlan.from_snapshot(self.snapshot, str(self.folder / SESSION_FILE))
         self.rig = parse_rig(self.snapshot["rig"], f"{self.folder}/session.json")
         self.controls = RunControls()
         self.refresh_hz: float | None = None

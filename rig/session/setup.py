@@ -11,6 +11,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -53,6 +54,29 @@ class SessionPlan:
     max_missing: int = 3
     """A plan item whose response went missing this many times is left out (and reported)."""
 
+    @classmethod
+    def from_snapshot(cls, snapshot: dict[str, Any], where: str) -> SessionPlan:
+        """The plan ``session.json`` (``where``) recorded, each field of its kind; an edited one is refused in one
+        line naming the field."""
+        plan = snapshot.get("plan")
+        if not isinstance(plan, dict):
+            raise CompactRigError(f"{where}: 'plan' is {plan!r}, not a table; restore session.json from a backup")
+        unknown = sorted(set(plan) - set(cls.__dataclass_fields__))
+        kinds = {"stimuli": (str,), "source": (str,), "source_options": (dict,), "unit_map": (dict,),
+                 "bank": (str, type(None)), "repeats": (int,), "seed": (int, type(None)),
+                 "max_dropped_frames": (int, type(None)), "max_missing": (int,)}
+        wrong = [name for name, allowed in kinds.items() if name in plan and (
+            not isinstance(plan[name], allowed) or isinstance(plan[name], bool))]
+        missing = [name for name in ("stimuli", "source") if name not in plan]
+        if unknown or wrong or missing:
+            name = (unknown or wrong or missing)[0]
+            problem = "is not a plan field" if unknown else "is missing" if missing else f"is {plan[name]!r}"
+            raise CompactRigError(f"{where}: the plan's {name!r} {problem}; restore session.json from a backup")
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in plan.get("unit_map", {}).items()):
+            raise CompactRigError(f"{where}: the plan's unit map must map unit names to neuron ids; restore "
+                                  "session.json from a backup")
+        return cls(**plan)
+
 
 def _load_stimuli(stimuli: Path) -> StimulusSet:
     stimulus_set = StimulusSet.load(stimuli)  # missing or damaged stimulus files are named here
@@ -84,6 +108,11 @@ def _check_free_folder(folder: Path, stimulus_set: StimulusSet, stimuli: Path, n
     if (folder / STORE_FILE).exists():
         raise CompactRigError(f"{folder}: holds a {STORE_FILE} but no {SESSION_FILE} (a start that did not finish, "
                               f"or not a session); choose another --out, or move {STORE_FILE} away")
+    foreign = sorted(p.name for p in folder.iterdir() if p.name not in (LOCK_FILE, HOLDER_FILE, STIMULI_DIR))
+    if foreign:
+        raise CompactRigError(f"{folder}: holds files that are not a session's ({', '.join(foreign[:3])}"
+                              f"{'...' if len(foreign) > 3 else ''}); a session needs a new or empty folder: choose "
+                              "another --out")
     reuse = (folder / STIMULI_DIR).exists()
     if reuse and not same_images(folder / STIMULI_DIR, stimulus_set):
         raise CompactRigError(f"{folder / STIMULI_DIR}: already holds other images than {stimuli}; choose another "
@@ -119,6 +148,8 @@ def start_session(folder: Path, plan: SessionPlan, rig_path: Path | None, rig: R
     stimuli = Path(plan.stimuli)
     stimulus_set = _load_stimuli(stimuli)
     made = _make_folder(folder)
+    lock_files = [folder / LOCK_FILE, folder / HOLDER_FILE]
+    ours = [path for path in lock_files if not path.exists()]
     lock = SessionLock(folder).acquire()  # refused: another process holds the folder, which is then theirs
     written: list[Path] = []
     try:
@@ -143,6 +174,8 @@ def start_session(folder: Path, plan: SessionPlan, rig_path: Path | None, rig: R
         lock.release()
         if made is not None:
             _remove_empty(folder, made)
+        else:
+            _remove(ours)  # a folder of the user's keeps nothing of a refused start
         raise
     lock.release()
 

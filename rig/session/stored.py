@@ -7,7 +7,7 @@ from pathlib import Path
 from compactrig.engine.natural_order import natural_sorted
 from compactrig.rig.session.events import SessionStarted
 from compactrig.rig.session.fits import mapped_predictions, stored_responses
-from compactrig.rig.session.folder import read_snapshot
+from compactrig.rig.session.folder import SESSION_FILE, read_snapshot
 from compactrig.rig.session.integrity import checked_stimuli, open_session_store
 from compactrig.rig.session.setup import SessionPlan
 from compactrig.rig.session.store import TrialStore
@@ -33,7 +33,8 @@ def stored_session(folder: Path) -> SessionStarted:
     store = open_session_store(folder, snapshot)
     try:
         units = natural_sorted(store.units() or {unit for _, unit, _ in store.responses()})
-        return session_started(folder, SessionPlan(**snapshot["plan"]), store, stimuli, units)[0]
+        return session_started(folder, SessionPlan.from_snapshot(snapshot, str(folder / SESSION_FILE)), store,
+                                   stimuli, units)[0]
     finally:
         store.close()
 
