@@ -20,7 +20,7 @@ from compactrig.rig.cli.options import (
 from compactrig.rig.cli.stimulus_output import add_set_output_options, add_to_set, check_set_folder
 from compactrig.stimuli.design import Design, design_adversarial, design_synthesized
 from compactrig.stimuli.diversity import diversity_report
-from compactrig.stimuli.synthesis import SynthesisSettings
+from compactrig.stimuli.synthesis import SynthesisProgress, SynthesisSettings
 from compactrig.stimuli.targets import UnitTarget
 
 SYNTH_BATCH = 256
@@ -86,9 +86,9 @@ def run_synthesis(args: argparse.Namespace) -> int:
     parts = []
     try:
         for k, batch in enumerate(batches):
-            parts.append(design_synthesized(model, neuron_id, batch, settings, target,
-                                            progress=lambda p, k=k: update(k * p.steps + p.step,
-                                                                           len(batches) * p.steps)))
+            def reported(p: SynthesisProgress, k: int = k) -> None:
+                update(k * p.steps + p.step, len(batches) * p.steps)
+            parts.append(design_synthesized(model, neuron_id, batch, settings, target, progress=reported))
     finally:
         bar.close()
     design = Design(np.concatenate([d.images for d in parts]), np.concatenate([d.responses for d in parts]),
