@@ -35,8 +35,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     bank = open_bank(args)
-    rows: list[dict[str, Any]] = [{"id": n.neuron_id, "params": n.n_params, "filters": list(n.filters), "label": n.label}
-            for n in bank.neurons]
+    rows: list[dict[str, Any]] = [
+        {"id": n.neuron_id, "params": n.n_params, "filters": list(n.filters), "label": n.label} for n in bank.neurons]
     if args.json:
         print(json.dumps({"bank": bank.name, "source": bank.source, "neurons": rows}, indent=1))
         return 0
