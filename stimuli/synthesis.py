@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import CHUNK, prepare_input, restore_pixels
 from compactrig.engine.layout import CHANNEL_MEANS, IMAGE_SIZE
 from compactrig.stimuli.smoothing import smooth
@@ -57,6 +58,10 @@ class SynthesisSettings:
     noise_centre: float = 128.0
     noise_half_width: float = 25.0
     grayscale: bool = False
+
+    def __post_init__(self) -> None:
+        if self.direction not in ("max", "min"):  # anything else would be taken for "min"
+            raise CompactRigError(f"synthesis direction {self.direction!r}: give max or min")
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
