@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # for type checkers only: importing these here would load tor
     from compactrig.engine.image_files import ImageCollection
     from compactrig.rig.session.responses import SessionResponses
     from compactrig.stimuli.stimulus_set import StimulusSet
+    from compactrig.stimuli.synthesis import Direction
 
 __all__ = ["load_bank", "read_images", "predict", "synthesize", "read_stimulus_set", "read_session", "__version__"]
 
@@ -60,7 +61,7 @@ def predict(bank: ModelBank, pixels: np.ndarray, neurons: Sequence[str] | None =
     return Predictor(bank).predict(pixels, None if neurons is None else list(neurons))
 
 
-def synthesize(bank: ModelBank, neuron: str, n_images: int = 4, steps: int = 100, direction: str = "max",
+def synthesize(bank: ModelBank, neuron: str, n_images: int = 4, steps: int = 100, direction: Direction = "max",
                first_seed: int = 0) -> StimulusSet:
     """Images that maximize (or minimize) one neuron's predicted response, by the published method, as a stimulus
     set with full provenance (the same as ``compactrig synth``)."""

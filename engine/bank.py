@@ -31,7 +31,7 @@ from compactrig.engine.errors import CompactRigError
 
 MODEL_FILE = re.compile(r"compact_model_(?P<session>\w+?)_neuron(?P<index>\d+)\.pt$")
 DEMO_BANK = "demo"
-StateDict = "dict[str, torch.Tensor]"
+StateDict = dict[str, "torch.Tensor"]
 
 
 @dataclass(frozen=True)

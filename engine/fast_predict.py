@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,7 +42,7 @@ WIDEST_PUBLISHED_STAGE = 80
 """Upper bound on the filters of any stage of the published models (77 at most), for sizing before one is loaded."""
 GPU_MEMORY_SHARE = 0.5
 """Share of the GPU's free memory one forward batch may fill (the rest: other processes, fragmentation)."""
-_FUSED_CONV = getattr(getattr(torch.ops, "mkldnn", None), "_convolution_pointwise", None) \
+_FUSED_CONV: Any = getattr(getattr(torch.ops, "mkldnn", None), "_convolution_pointwise", None) \
     if torch.backends.mkldnn.is_available() else None
 """oneDNN convolution with a fused ReLU (what torch.compile uses on the CPU); None falls back to eager."""
 
@@ -113,7 +114,7 @@ class FoldedModel(nn.Module):
             x = torch.relu(self.stage0(prepared))
         outputs = [x]
         for k in range(1, last_stage + 1):
-            depth, point, relu = self.stages[3 * (k - 1): 3 * k]
+            depth, point, relu = (self.stages[i] for i in range(3 * (k - 1), 3 * k))
             x = relu(point(depth(x)))
             outputs.append(x)
         return outputs
@@ -169,6 +170,7 @@ def folded_weights(model: CompactModel) -> dict[str, torch.Tensor]:
     """``model``'s weights as ``FoldedModel`` holds them (its ``state_dict`` names): batch norm folded into
     the convolutions in float64, kernels and readout flipped to the flipped frame, then cast to float32."""
     layers = model.layers
+    assert layers.layer0_conv.bias is not None  # the published architecture's convolutions have biases
     scale, shift = _bn_affine(layers.layer0_bn)
     weights = {"stage0.weight": layers.layer0_conv.weight.flip(-1, -2) * scale.view(-1, 1, 1, 1),
                "stage0.bias": layers.layer0_conv.bias * scale + shift}
@@ -185,6 +187,8 @@ def folded_weights(model: CompactModel) -> dict[str, torch.Tensor]:
 
 
 def _bn_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    assert bn.weight is not None and bn.bias is not None  # affine batch norm with running statistics, as published
+    assert bn.running_mean is not None and bn.running_var is not None
     scale = bn.weight.detach().double() / torch.sqrt(bn.running_var.double() + bn.eps)
     return scale, bn.bias.detach().double() - bn.running_mean.double() * scale
 

@@ -198,7 +198,7 @@ def fetch_models(dest: Path | None = None, url: str | None = None, progress: Pro
         download(url, archive, progress)
         staged = Path(scratch) / "bank"
         extract_models(archive, staged)
-        found = verify(staged).identity()["sha256"]
+        found = str(verify(staged).identity()["sha256"])
         if sha256 is not None and found != sha256:
             raise CompactRigError(f"the models from {url} are not the published ones (content hash {found[:16]}..., "
                                   f"expected {sha256[:16]}...); check --url, or pass --sha256 {found} if you trust "

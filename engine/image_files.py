@@ -33,6 +33,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -187,6 +188,7 @@ def _open_archive(path: Path) -> zipfile.ZipFile | tarfile.TarFile:
 
 def _member_bytes(archive: zipfile.ZipFile | tarfile.TarFile, member: str, where: str) -> bytes:
     """The member's bytes, read no further than ``MAX_MEMBER_BYTES`` whatever its header declares."""
+    handle: IO[bytes] | None
     try:
         if isinstance(archive, zipfile.ZipFile):
             handle = archive.open(member)
@@ -246,7 +248,8 @@ def list_images(path: str | Path) -> ImageListing:
     archives: list[Path] = []
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and _is_image_name(p.name))
-        entries = [(p.stem, str(p.absolute()), p.stat().st_size, (-1, p)) for p in files]
+        entries: list[tuple[str, str, int, tuple[int, Path | str]]] = [
+            (p.stem, str(p.absolute()), p.stat().st_size, (-1, p)) for p in files]
         if not entries:
             archives = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(TAR_SUFFIXES))
     elif _is_archive(path):
@@ -261,7 +264,10 @@ def list_images(path: str | Path) -> ImageListing:
     ids = [stem for stem, _, _, _ in entries]
     if len(set(ids)) < len(ids):
         seen: set[str] = set()
-        duplicated = next(i for i in ids if i in seen or seen.add(i))
+        for duplicated in ids:
+            if duplicated in seen:
+                break
+            seen.add(duplicated)
         raise CompactRigError(f"{path}: several images share the id {duplicated!r}; image ids are file stems and "
                               "must be unique")
     return ImageListing(path, ids, [w for _, w, _, _ in entries], [n for _, _, n, _ in entries],

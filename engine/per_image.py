@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 class PerImageSums:
@@ -83,7 +84,7 @@ class PerImageSums:
         self._sums = np.hstack([self._sums, column * (counted_before or 0.0)])
         self._sumsq = np.hstack([self._sumsq, column * (counted_before or 0.0) ** 2])
 
-    def add(self, image_ids: Sequence[str], responses: np.ndarray) -> None:
+    def add(self, image_ids: Sequence[str], responses: ArrayLike) -> None:
         """Presentations: ``responses[p, u]`` is unit ``u``'s count for ``image_ids[p]`` (NaN: none)."""
         responses = np.asarray(responses, dtype=np.float64).reshape(len(image_ids), len(self.units))
         rows = self.add_images(image_ids)
@@ -97,7 +98,7 @@ class PerImageSums:
 
     def answered_by_all(self) -> np.ndarray:
         """Boolean per image: every unit has at least one response to it."""
-        return (self.counts > 0).all(axis=1) if self.units else self.presentations > 0
+        return np.asarray((self.counts > 0).all(axis=1) if self.units else self.presentations > 0)
 
 
 def _grown(array: np.ndarray, rows: int) -> np.ndarray:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from compactrig.engine.correlation import pearson_r
 from compactrig.engine.per_image import PerImageSums
@@ -90,7 +91,7 @@ class PopulationFit:
     def sumsq(self) -> np.ndarray:
         return self.responses.sumsq.T
 
-    def add_images(self, image_ids: list[str], predictions: np.ndarray) -> None:
+    def add_images(self, image_ids: list[str], predictions: ArrayLike) -> None:
         """New image columns (``predictions`` is (units, new images)); ids already present are skipped."""
         predictions = np.asarray(predictions, dtype=np.float64).reshape(len(self.units), len(image_ids))
         known = len(self.image_ids)

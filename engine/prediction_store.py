@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import zarr
@@ -59,8 +60,8 @@ class PredictionStore:
     def __init__(self, group: zarr.Group, layout: Layout) -> None:
         self.group = group
         self.layout = layout
-        self.responses = group["responses"]
-        self.done = group["done"]
+        self.responses = _array(group, "responses")
+        self.done = _array(group, "done")
 
     @classmethod
     def create(cls, path: Path, neuron_ids: Sequence[str], image_ids: Sequence[str], layout: Layout,
@@ -94,9 +95,9 @@ class PredictionStore:
         path = Path(path)
         try:
             group = zarr.open_group(str(path), mode="r+")
-            attrs = dict(group.attrs)
-            stored_neurons = list(group["neuron_ids"][:])
-            stored_images = group["image_ids"]
+            attrs: dict[str, Any] = dict(group.attrs)
+            stored_neurons = list(np.asarray(_array(group, "neuron_ids")[:]))
+            stored_images = _array(group, "image_ids")
         except Exception as error:  # noqa: BLE001 - zarr raises many kinds for a missing or foreign folder
             raise CompactRigError(f"{path}: not a CompactRig prediction store ({type(error).__name__}); give the "
                                   "--out of the interrupted run, or drop --resume to start a new one") from None
@@ -108,7 +109,7 @@ class PredictionStore:
         if stored_neurons != list(neuron_ids):
             raise CompactRigError(f"{path}: holds other neurons ({len(stored_neurons)}); resume with the same "
                                   "--neurons, or write to a new --out")
-        if stored_images.shape != (len(image_ids),) or list(stored_images[:]) != list(image_ids):
+        if stored_images.shape != (len(image_ids),) or list(np.asarray(stored_images[:])) != list(image_ids):
             raise CompactRigError(f"{path}: was computed on other images ({stored_images.shape[0]}); resume with "
                                   "the same --images, or write to a new --out")
         if attrs.get("images_fingerprint", fingerprint) != fingerprint or (
@@ -121,7 +122,7 @@ class PredictionStore:
 
     def pending(self) -> list[tuple[int, int]]:
         """Work units not yet written, chunk by chunk."""
-        done = self.done[:]
+        done = np.asarray(self.done[:])
         return [(c, b) for c, b in self.layout.units() if not done[c, b]]
 
     def write(self, unit: tuple[int, int], values: np.ndarray) -> None:
@@ -134,4 +135,13 @@ class PredictionStore:
 def read_predictions(path: Path) -> tuple[np.ndarray, list[str], list[str], dict]:
     """(responses, neuron ids, image ids, attributes) of a finished or partial store."""
     group = zarr.open_group(str(path), mode="r")
-    return (group["responses"][:], list(group["neuron_ids"][:]), list(group["image_ids"][:]), dict(group.attrs))
+    return (np.asarray(_array(group, "responses")[:]), list(np.asarray(_array(group, "neuron_ids")[:])),
+            list(np.asarray(_array(group, "image_ids")[:])), dict(group.attrs))
+
+
+def _array(group: zarr.Group, name: str) -> zarr.Array:
+    """The array ``name`` of a store (a group of that name is not one: refused as a foreign folder)."""
+    node = group[name]
+    if not isinstance(node, zarr.Array):
+        raise CompactRigError(f"{group.store}: {name} is not an array; not a CompactRig prediction store")
+    return node

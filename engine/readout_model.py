@@ -20,6 +20,9 @@ from compactrig.engine.readout_features import FeatureSpec, pooled_stage
 class ReadoutModel(nn.Module):
     """``(N, n_units)`` responses: ``features(x) @ weights.T + intercepts`` over the spec's bank neurons."""
 
+    weights: torch.Tensor
+    intercepts: torch.Tensor
+
     def __init__(self, predictor: Predictor, spec: FeatureSpec, weights: np.ndarray, intercepts: np.ndarray,
                  units: list[str]) -> None:
         super().__init__()
@@ -40,7 +43,8 @@ class ReadoutModel(nn.Module):
         """``(N, n_features)`` in the spec's column order (differentiable with respect to the input)."""
         if self.spec.stage is None:
             return torch.stack([model(prepared) for model in self.neurons], dim=1)
-        return torch.cat([pooled_stage(model, prepared, self.spec.stage) for model in self.neurons], dim=1)
+        return torch.cat([pooled_stage(model, prepared, self.spec.stage)  # type: ignore[arg-type]  # ModuleList: Module
+                          for model in self.neurons], dim=1)
 
     def forward(self, prepared: torch.Tensor) -> torch.Tensor:
         return self.features(prepared) @ self.weights.T + self.intercepts

@@ -54,7 +54,7 @@ class TrialSums:
     @property
     def answered(self) -> np.ndarray:
         """Boolean per image: every unit has a response to it."""
-        return (self.counts > 0).all(axis=1)
+        return np.asarray((self.counts > 0).all(axis=1))
 
 
 @dataclass(frozen=True)

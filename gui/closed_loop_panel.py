@@ -11,6 +11,7 @@ requests on with the values of their widgets, and runs the controller's jobs in
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
@@ -35,6 +36,7 @@ from compactrig.engine.layout import N_STAGES
 from compactrig.engine.ridge import MIN_IMAGES
 from compactrig.gui.combo_box import ComboBox
 from compactrig.gui.image_dialog import ask_for_images
+from compactrig.gui.qt_parts import cell_text, horizontal_header, selected_rows
 from compactrig.gui.worker import Job, JobList
 from compactrig.rig.loop.controller import DEFAULT_REFIT_EVERY, LoopController
 from compactrig.rig.loop.events import (
@@ -52,11 +54,22 @@ from compactrig.rig.loop.events import (
 from compactrig.rig.loop.jobs import LoopJob
 from compactrig.rig.loop.readout_table import READOUT_COLUMNS, readout_rows
 from compactrig.stimuli.closed_loop import strongest_weights
-from compactrig.stimuli.next_images import STRATEGIES
+from compactrig.stimuli.next_images import STRATEGIES, Strategy
+
+if TYPE_CHECKING:
+    from compactrig.stimuli.synthesis import Direction
 
 IDLE_TEXT = "no job running"
 SHOWN_NEURONS = 12
 """Bank neurons drawn in the weights plot (the focused readout's strongest)."""
+
+
+class _LoopWorkerJob(Job):
+    """A worker thread's job that runs one of the controller's jobs (its ending is handed back to it)."""
+
+    def __init__(self, loop_job: LoopJob) -> None:
+        super().__init__(loop_job.run)
+        self.loop_job = loop_job
 
 
 class ClosedLoopPanel(QWidget):
@@ -85,18 +98,20 @@ class ClosedLoopPanel(QWidget):
         self.features = ComboBox()
         self.features.addItems(["bank outputs"] + [f"stage {k} channels, pooled" for k in range(N_STAGES)])
         self.features.currentIndexChanged.connect(self._features_changed)
-        self.refit_every = QSpinBox(minimum=5, maximum=10000, value=DEFAULT_REFIT_EVERY, suffix=" presentations")
+        self.refit_every = QSpinBox(  # type: ignore[call-arg]
+            minimum=5, maximum=10000, value=DEFAULT_REFIT_EVERY, suffix=" presentations")
         self.refit_button = QPushButton("Refit now")
         self.refit_button.clicked.connect(self.refit_now)
         settings_row = QHBoxLayout()
+        widget: QWidget
         for widget in (QLabel("features"), self.features, QLabel("refit every"), self.refit_every, self.refit_button):
             settings_row.addWidget(widget)
         settings_row.addStretch(1)
 
         self.table = QTableWidget(0, len(READOUT_COLUMNS))
         self.table.setHorizontalHeaderLabels(READOUT_COLUMNS)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        horizontal_header(self.table).setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        horizontal_header(self.table).setStretchLastSection(True)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -121,8 +136,8 @@ class ClosedLoopPanel(QWidget):
         self.hold_others = QCheckBox("others at baseline")
         self.hold_others.setToolTip("population image: drive this unit while holding every other unit near its "
                                     "mean response")
-        self.n_images = QSpinBox(minimum=1, maximum=64, value=4, suffix=" images")
-        self.steps = QSpinBox(minimum=1, maximum=2000, value=100, suffix=" steps")
+        self.n_images = QSpinBox(minimum=1, maximum=64, value=4, suffix=" images")  # type: ignore[call-arg]
+        self.steps = QSpinBox(minimum=1, maximum=2000, value=100, suffix=" steps")  # type: ignore[call-arg]
         self.queue_designed = QCheckBox("queue them")
         self.queue_designed.setChecked(True)
         self.synth_button = QPushButton("Synthesize for this unit")
@@ -139,8 +154,8 @@ class ClosedLoopPanel(QWidget):
         self.strategy = ComboBox()
         self.strategy.addItems(STRATEGIES)
         self.strategy.setCurrentText("committee")
-        self.batch = QSpinBox(minimum=1, maximum=1000, value=20, suffix=" images")
-        self.repeats = QSpinBox(minimum=1, maximum=100, value=2, prefix="x ")
+        self.batch = QSpinBox(minimum=1, maximum=1000, value=20, suffix=" images")  # type: ignore[call-arg]
+        self.repeats = QSpinBox(minimum=1, maximum=100, value=2, prefix="x ")  # type: ignore[call-arg]
         self.queue_button = QPushButton("Queue next batch")
         self.queue_button.clicked.connect(self.queue_next_batch)
         queue_row = QHBoxLayout()
@@ -153,7 +168,8 @@ class ClosedLoopPanel(QWidget):
                                        "model of the published architecture, written beside the session and "
                                        "offered in Models")
         self.compact_button.clicked.connect(self.make_compact_models)
-        self.compact_epochs = QSpinBox(minimum=1, maximum=1000, value=DistillSettings().epochs, suffix=" epochs")
+        self.compact_epochs = QSpinBox(  # type: ignore[call-arg]
+            minimum=1, maximum=1000, value=DistillSettings().epochs, suffix=" epochs")
         self.compact_epochs.setToolTip("training passes over the distillation images (fewer: faster, less exact)")
         compact_row = QHBoxLayout()
         for widget in (self.compact_button, self.compact_epochs):
@@ -212,13 +228,15 @@ class ClosedLoopPanel(QWidget):
 
     def queue_next_batch(self) -> bool:
         """Choose the next images from the pool (in a job) and hand them to the session's plan."""
-        return self.controller.choose_batch(self.strategy.currentText(), self.batch.value(), self.repeats.value())
+        strategy = cast("Strategy", self.strategy.currentText())  # the box lists STRATEGIES; the controller checks
+        return self.controller.choose_batch(strategy, self.batch.value(), self.repeats.value())
 
     def synthesize(self) -> bool:
         """Images for the focused unit through its readout, in a job (cancel keeps the best so far)."""
         units = self.controller.units
         unit = units[self.focus] if self.focus < len(units) else ""
-        return self.controller.synthesize(unit, self.direction.currentText(), self.n_images.value(),
+        direction = cast("Direction", self.direction.currentText())  # the box lists max and min
+        return self.controller.synthesize(unit, direction, self.n_images.value(),
                                           self.steps.value(), self.hold_others.isChecked(), self.repeats.value(),
                                           self.queue_designed.isChecked())
 
@@ -239,8 +257,7 @@ class ClosedLoopPanel(QWidget):
         """The controller's job in a ``gui.worker.Job`` thread; its ending goes back on the GUI thread."""
         if self.jobs.stopped:
             return
-        job = Job(loop_job.run)
-        job.loop_job = loop_job
+        job = _LoopWorkerJob(loop_job)
         self.jobs.add(job)
         job.progress.connect(self._job_progress)
         job.finished.connect(self._job_finished)
@@ -330,6 +347,7 @@ class ClosedLoopPanel(QWidget):
             self.fit_points.setData([], [])
             self.weight_bars.setOpts(x=[], height=[])
             return
+        assert spec is not None  # a fit is made on the spec's features
         rows = readout_rows(fit, controller.units, spec.neuron_ids, spec.owners(bank))
         self.table.setRowCount(len(rows))  # units heard from after this fit wait for the next
         for row, cells in enumerate(rows):
@@ -347,9 +365,9 @@ class ClosedLoopPanel(QWidget):
         self.table.blockSignals(False)
 
     def _focus_selected(self) -> None:
-        rows = self.table.selectionModel().selectedRows()
+        rows = selected_rows(self.table)
         if rows and self.table.item(rows[0].row(), 0) is not None:
-            self.focus_unit(self.table.item(rows[0].row(), 0).text())
+            self.focus_unit(cell_text(self.table, rows[0].row(), 0))
 
     def focus_unit(self, unit: str) -> None:
         """Show ``unit``'s readout in the plots; synthesis designs for it."""
@@ -361,6 +379,7 @@ class ClosedLoopPanel(QWidget):
         fit, data, unit, units = controller.fit, controller.fit_data, self.focus, controller.units
         if fit is None or unit >= min(len(units), len(fit.held_out_r)):
             return
+        assert data is not None and controller.spec is not None and controller.bank is not None  # as for the fit
         seen = data.trials.answered
         self.fit_points.setData(fit.held_out[unit][seen], data.trials.means[seen, unit])
         self.fit_plot.setTitle(f"{units[unit]}: held-out r = {fit.held_out_r[unit]:.3f}")

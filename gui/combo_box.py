@@ -17,8 +17,8 @@ class ComboBox(QComboBox):
         super().__init__(parent)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
 
-    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt's name
+    def wheelEvent(self, event: QWheelEvent | None) -> None:  # noqa: N802 - Qt's name
         if self.hasFocus():
             super().wheelEvent(event)
-        else:
+        elif event is not None:
             event.ignore()

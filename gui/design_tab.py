@@ -38,6 +38,7 @@ from compactrig.engine.image_files import ImageCollection, read_images
 from compactrig.gui.combo_box import ComboBox
 from compactrig.gui.image_dialog import ask_for_images
 from compactrig.gui.models_tab import probe_collection
+from compactrig.gui.qt_parts import list_item
 from compactrig.gui.stimulus_set_tab import thumbnail
 from compactrig.gui.worker import Job, JobList
 from compactrig.stimuli.design import Design, design_adversarial, design_gaudy, design_synthesized
@@ -76,7 +77,7 @@ class DesignTab(QWidget):
         self._next_seed: int | None = None
         """The first seed after the running synthesis, so the next run makes new images with new ids."""
 
-        self.search = QLineEdit(placeholderText="search neurons")
+        self.search = QLineEdit(placeholderText="search neurons")  # type: ignore[call-overload]
         self.search.textChanged.connect(self._filter)
         self.neurons = QListWidget()
         self.neurons.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
@@ -88,15 +89,15 @@ class DesignTab(QWidget):
         self.method = ComboBox()
         self.method.addItems(METHODS)
         self.method.currentTextChanged.connect(self._method_changed)
-        self.n_images = QSpinBox(minimum=1, maximum=64, value=4)
-        self.first_seed = QSpinBox(minimum=0, maximum=10**6, value=0)
-        self.steps = QSpinBox(minimum=1, maximum=5000, value=100)
-        self.step_size = QDoubleSpinBox(minimum=0.1, maximum=100.0, value=10.0)
+        self.n_images = QSpinBox(minimum=1, maximum=64, value=4)  # type: ignore[call-arg]
+        self.first_seed = QSpinBox(minimum=0, maximum=10**6, value=0)  # type: ignore[call-arg]
+        self.steps = QSpinBox(minimum=1, maximum=5000, value=100)  # type: ignore[call-arg]
+        self.step_size = QDoubleSpinBox(minimum=0.1, maximum=100.0, value=10.0)  # type: ignore[call-arg]
         self.grayscale = QCheckBox("gray images")
-        self.eps = QDoubleSpinBox(minimum=0.5, maximum=64.0, value=8.0)
+        self.eps = QDoubleSpinBox(minimum=0.5, maximum=64.0, value=8.0)  # type: ignore[call-arg]
         self.gaudy_mode = ComboBox()
         self.gaudy_mode.addItems(("channel", "global"))
-        self.blur = QDoubleSpinBox(minimum=0.0, maximum=10.0, value=0.0)
+        self.blur = QDoubleSpinBox(minimum=0.0, maximum=10.0, value=0.0)  # type: ignore[call-arg]
         self.natural_label = QLabel()
         natural_button = QPushButton("Natural images…")
         natural_button.clicked.connect(self._choose_natural)
@@ -169,12 +170,12 @@ class DesignTab(QWidget):
     def _filter(self, text: str) -> None:
         needle = text.strip().lower()
         for row in range(self.neurons.count()):
-            item = self.neurons.item(row)
+            item = list_item(self.neurons, row)
             item.setHidden(bool(needle) and needle not in item.text().lower())
 
     def select_neurons(self, neuron_ids: list[str]) -> None:
         for row in range(self.neurons.count()):
-            item = self.neurons.item(row)
+            item = list_item(self.neurons, row)
             item.setSelected(item.data(Qt.ItemDataRole.UserRole) in neuron_ids)
 
     def chosen_neurons(self) -> list[str]:
@@ -211,7 +212,8 @@ class DesignTab(QWidget):
     def run(self) -> bool:
         """Start the chosen method for the chosen neurons (gaudy needs none) in a job."""
         method, neurons, bank = self.method.currentText(), self.chosen_neurons(), self.bank
-        if self.jobs.stopped or self.job is not None and self.job.thread is not None and self.job.thread.isRunning():
+        running = self.job is not None and self.job.worker_thread is not None and self.job.worker_thread.isRunning()
+        if self.jobs.stopped or running:
             return False
         if bank is None or (method != "gaudy" and not neurons):
             self.message.emit("Choose at least one neuron in the list first")
@@ -320,7 +322,7 @@ class DesignTab(QWidget):
         if self.results is None:
             return 0
         chosen = [row for row in range(self.grid.count())
-                  if self.grid.item(row).checkState() == Qt.CheckState.Checked]
+                  if list_item(self.grid, row).checkState() == Qt.CheckState.Checked]
         if chosen:
             self.add_to_set.emit(self.results.select(chosen))
         return len(chosen)

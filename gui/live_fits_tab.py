@@ -37,6 +37,7 @@ from compactrig.engine.bank import ModelBank
 from compactrig.engine.natural_order import natural_key
 from compactrig.engine.population_fit import PopulationFit, PopulationSummary
 from compactrig.gui.closed_loop_panel import ClosedLoopPanel
+from compactrig.gui.qt_parts import cell_text, horizontal_header, selected_rows
 from compactrig.gui.worker import Job, JobList
 from compactrig.rig.session.events import ImagesAdded, ResponseStored, SessionStarted, UnitsDiscovered
 from compactrig.rig.session.report import write_report
@@ -103,7 +104,7 @@ class LiveFitsTab(QWidget):
         self.heading.setWordWrap(True)
         self.table = QTableWidget(0, len(TABLE_COLUMNS))
         self.table.setHorizontalHeaderLabels(TABLE_COLUMNS)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        horizontal_header(self.table).setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -178,6 +179,7 @@ class LiveFitsTab(QWidget):
     def _write_report(self) -> None:
         """Draw the report in a job (Matplotlib takes a second or two) and show it when done."""
         folder = self.folder
+        assert folder is not None  # the button is enabled once a session is shown
         self.report_button.setEnabled(False)
         job = self.jobs.add(Job(lambda progress, cancelled: write_report(folder, folder / "report.png")))
         job.finished.connect(self._show_report)
@@ -237,7 +239,7 @@ class LiveFitsTab(QWidget):
         self.focus = 0
         self.table.setSortingEnabled(False)
         self.table.setRowCount(len(units))
-        self.cells: list[list[NumberItem]] = []
+        self.cells = []
         for row, unit in enumerate(units):
             self.table.setItem(row, 0, NameItem(unit))
             self.table.setItem(row, 1, NameItem(self.unit_map.get(unit, "")))
@@ -258,6 +260,7 @@ class LiveFitsTab(QWidget):
 
     def _redraw(self) -> None:
         fit, summary = self.fit, self.summary
+        assert fit is not None and summary is not None  # drawn once a session's fit is made
         unmapped = f"; {len(self.unmapped)} unit(s) have no model" if self.unmapped else ""
         self.heading.setText(f"{len(fit.units)} unit(s) with a model, {fit.n_presentations} presentations of "
                              f"{len(fit.image_ids)} images{unmapped}. Click a unit to focus it.")
@@ -293,12 +296,13 @@ class LiveFitsTab(QWidget):
         self.table.setSortingEnabled(sorting)
 
     def _focus_selected(self) -> None:
-        rows = self.table.selectionModel().selectedRows()
+        rows = selected_rows(self.table)
         if rows and self.fit is not None:
-            self.focus_unit(self.table.item(rows[0].row(), 0).text())
+            self.focus_unit(cell_text(self.table, rows[0].row(), 0))
 
     def focus_unit(self, unit: str) -> None:
         """Show ``unit`` in the plots."""
+        assert self.fit is not None  # its units are the table's rows
         self.focus = self.fit.units.index(unit)
         if self.summary is not None:
             self._redraw()

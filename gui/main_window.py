@@ -91,7 +91,9 @@ class MainWindow(QMainWindow):
 
     def show_message(self, text: str, keep: bool = False) -> None:
         """One line in the status bar, for 15 s (``keep``: until the next message, for a failure's log path)."""
-        self.statusBar().showMessage(text, 0 if keep else 15000)
+        bar = self.statusBar()
+        assert bar is not None  # a QMainWindow makes its status bar when first asked
+        bar.showMessage(text, 0 if keep else 15000)
 
     def _restore(self) -> None:
         settings, problem = load_settings()
@@ -109,7 +111,7 @@ class MainWindow(QMainWindow):
 
     def settings(self) -> dict:
         return {"bank": self.models.bank_spec, "rig": self.rig.settings(),
-                "geometry": bytes(self.saveGeometry().toHex()).decode(), "tab": self.tabs.currentIndex()}
+                "geometry": self.saveGeometry().toHex().data().decode(), "tab": self.tabs.currentIndex()}
 
     def confirm_stop_session(self) -> bool:
         """Ask before closing stops a running session (it stays resumable)."""

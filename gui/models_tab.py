@@ -29,6 +29,7 @@ from compactrig.engine.image_files import ImageCollection, read_images
 from compactrig.engine.summaries import ResponseDistribution, response_distribution
 from compactrig.gui.combo_box import ComboBox
 from compactrig.gui.image_dialog import ask_for_images
+from compactrig.gui.qt_parts import cell_text, horizontal_header, selected_rows
 from compactrig.gui.worker import Job, JobList
 from compactrig.stimuli.probes import standard_probes
 
@@ -77,11 +78,11 @@ class ModelsTab(QWidget):
             top.addWidget(widget)
         top.addStretch(1)
 
-        self.search = QLineEdit(placeholderText="search neurons (id or description)")
+        self.search = QLineEdit(placeholderText="search neurons (id or description)")  # type: ignore[call-overload]
         self.search.textChanged.connect(self._filter)
         self.table = QTableWidget(0, 4)
         self.table.setHorizontalHeaderLabels(["id", "description", "parameters", "filters per stage"])
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        horizontal_header(self.table).setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -208,9 +209,9 @@ class ModelsTab(QWidget):
         """Hide the neurons that do not match; a hidden selection moves to the first match (or is cleared)."""
         needle = text.strip().lower()
         for row in range(self.table.rowCount()):
-            haystack = " ".join(self.table.item(row, c).text().lower() for c in (0, 1))
+            haystack = " ".join(cell_text(self.table, row, c).lower() for c in (0, 1))
             self.table.setRowHidden(row, bool(needle) and needle not in haystack)
-        selected = self.table.selectionModel().selectedRows()
+        selected = selected_rows(self.table)
         if selected and self.table.isRowHidden(selected[0].row()):
             visible = [r for r in range(self.table.rowCount()) if not self.table.isRowHidden(r)]
             if visible:
@@ -220,8 +221,8 @@ class ModelsTab(QWidget):
                 self.facts.setText(f"No neuron matches {text.strip()!r}.")
 
     def selected_neuron(self) -> str | None:
-        rows = self.table.selectionModel().selectedRows()
-        return self.table.item(rows[0].row(), 0).text() if rows else None
+        rows = selected_rows(self.table)
+        return cell_text(self.table, rows[0].row(), 0) if rows else None
 
     def _neuron_chosen(self) -> None:
         neuron_id = self.selected_neuron()
@@ -260,6 +261,7 @@ class ModelsTab(QWidget):
             return  # an older request; the current one is on its way
         self.progress.setVisible(False)
         self.distribution = distribution
+        assert self.bank is not None  # its neuron is still the one selected: the bank is still open
         info = self.bank.info(neuron_id)
         self.facts.setText(f"<b>{neuron_id}</b> {info.label}<br>{info.n_params} parameters; filters per stage "
                            f"{', '.join(map(str, info.filters))}<br>predicted responses to "

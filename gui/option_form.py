@@ -28,6 +28,7 @@ class OptionForm(QWidget):
         if not options:
             layout.addRow(QLabel("no options"))
         for option in options:
+            field: QCheckBox | QLineEdit
             if option.kind is bool:
                 field = QCheckBox()
                 field.setChecked(bool(option.default))
@@ -54,6 +55,8 @@ class OptionForm(QWidget):
         changed: dict[str, Any] = {}
         for option in self.options:
             field = self.fields[option.name]
+            value: bool | str
+            default: bool | str
             if isinstance(field, QCheckBox):
                 value, default = field.isChecked(), bool(option.default)
             else:

@@ -14,6 +14,7 @@ from PyQt6.QtCore import QPoint, QRect, QSize
 from PyQt6.QtGui import QGuiApplication
 from PyQt6.QtWidgets import QWidget
 
+from compactrig.gui.qt_parts import top_window
 from compactrig.rig.presenter.rig import RigConfig
 
 
@@ -64,7 +65,7 @@ def presenter_placement(rig: RigConfig, gui: QWidget) -> Placement | None:
         else:
             window = QRect(QPoint(0, 0), size)
             window.moveCenter(screen.center())
-    frame = gui.window().frameGeometry()
+    frame = top_window(gui).frameGeometry()
     overlap = frame.intersected(window)
     area = frame.width() * frame.height()
     covered = overlap.width() * overlap.height() / area if area and not overlap.isEmpty() else 0.0

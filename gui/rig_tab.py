@@ -38,6 +38,7 @@ from compactrig.engine.errors import CompactRigError
 from compactrig.gui.combo_box import ComboBox
 from compactrig.gui.option_form import OptionForm
 from compactrig.gui.presenter_placement import presenter_placement
+from compactrig.gui.qt_parts import top_window
 from compactrig.gui.worker import Job, JobList
 from compactrig.plugins.registry import GATES, MARKER_OUTPUTS, RESPONSE_SOURCES, available, load_plugin, make_source
 from compactrig.plugins.sources.base import parse_settings
@@ -164,7 +165,8 @@ class RigTab(QWidget):
         self.small_window_button.hide()
 
         self.source = PluginChoice(RESPONSE_SOURCES)
-        self.unit_map = QLineEdit(placeholderText="unit0=201025:2, … (empty: simulated units map to their neurons)")
+        self.unit_map = QLineEdit(  # type: ignore[call-overload]
+            placeholderText="unit0=201025:2, … (empty: simulated units map to their neurons)")
         self.gate = PluginChoice(GATES)
         self.markers: dict[str, tuple[QGroupBox, OptionForm]] = {}
         plugins_box = QGroupBox("Response source, gate and marker outputs")
@@ -184,9 +186,10 @@ class RigTab(QWidget):
             self.markers[name] = (box, form)
             plugins_layout.addRow(box)
 
-        self.stimuli_edit = QLineEdit(placeholderText="stimulus-set folder (the Stimulus set view's saved set)")
+        self.stimuli_edit = QLineEdit(  # type: ignore[call-overload]
+            placeholderText="stimulus-set folder (the Stimulus set view's saved set)")
         self.session_edit = QLineEdit()
-        self.repeats = QSpinBox(minimum=1, maximum=1000, value=2)
+        self.repeats = QSpinBox(minimum=1, maximum=1000, value=2)  # type: ignore[call-arg]
         self.hold_open = QCheckBox("keep running for queued images (closed loop)")
         self.hold_open.setToolTip("when the plan is done, wait for images queued from the Live fits view "
                                   "instead of ending; Abort ends the session")
@@ -218,7 +221,7 @@ class RigTab(QWidget):
         self.progress.setFormat("%v / %m presentations")
         self.status = QLabel("No session running.")
         self.status.setWordWrap(True)
-        self.log = QPlainTextEdit(readOnly=True)
+        self.log = QPlainTextEdit(readOnly=True)  # type: ignore[call-overload]
         self.log.setMaximumBlockCount(2000)
         session_layout.addRow(self.progress)
         session_layout.addRow(self.status)
@@ -239,7 +242,9 @@ class RigTab(QWidget):
         self.timer = QTimer(self)
         self.timer.setInterval(FEED_INTERVAL_MS)
         self.timer.timeout.connect(self._drain)
-        self.apply_rig(self.validate())
+        rig = self.validate()
+        if rig is not None:
+            self.apply_rig(rig)
         self.session_edit.setText(str(self._new_session_folder()))
         self._update_buttons()
 
@@ -345,15 +350,15 @@ class RigTab(QWidget):
         shared = placement is not None and placement.covered > 0
         self.screen_notice.setVisible(shared)
         self.small_window_button.setVisible(shared)
-        if shared:
+        if placement is not None and shared:
             self.screen_notice.setText(placement.describe(rig))
 
     def _use_small_window(self) -> None:
         rig = self._parsed_rig()
         placement = None if rig is None else presenter_placement(rig, self)
-        if placement is None:
+        if rig is None or placement is None:
             return
-        corner = placement.far_corner(rig, self.window().frameGeometry())
+        corner = placement.far_corner(rig, top_window(self).frameGeometry())
         self.rig_text.setPlainText(with_small_window(self.rig_text.toPlainText(), rig, corner))
         self.validate()
 
@@ -501,13 +506,13 @@ class RigTab(QWidget):
             self.runner.controls.closing = True
         self.reading.stop()
         self.abort()
-        if self.job is not None and self.job.thread is not None:
-            self.job.thread.quit()  # its event loop ends once the runner returns (no queued quit can arrive now)
-            while self.job.thread.isRunning():
+        if self.job is not None and self.job.worker_thread is not None:
+            self.job.worker_thread.quit()  # its event loop ends once the runner returns (no queued quit can arrive now)
+            while self.job.worker_thread.isRunning():
                 if self.runner is not None:
                     self.runner.controls.closing = True
                 self.abort()  # the runner may have been created after the first request
-                self.job.thread.wait(100)
+                self.job.worker_thread.wait(100)
         self.active = False
         self._drain()
 

@@ -24,6 +24,7 @@ from PyQt6.QtWidgets import (
 )
 
 from compactrig.engine.errors import CompactRigError
+from compactrig.gui.qt_parts import cell_text, horizontal_header, selected_rows, vertical_header
 from compactrig.stimuli.probes import probe_family_set
 from compactrig.stimuli.stimulus_set import StimulusSet
 
@@ -68,17 +69,17 @@ class StimulusSetTab(QWidget):
         for button in (self.open_button, self.save_button, self.probes_button, self.remove_button, self.up_button,
                        self.down_button):
             buttons.addWidget(button)
-        self.filter = QLineEdit(placeholderText="filter: id, kind or target")
+        self.filter = QLineEdit(placeholderText="filter: id, kind or target")  # type: ignore[call-overload]
         self.filter.textChanged.connect(self._apply_filter)
         buttons.addWidget(self.filter, 1)
         self.summary = QLabel("No stimulus set open.")
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setIconSize(QSize(THUMBNAIL, THUMBNAIL))
-        self.table.verticalHeader().setDefaultSectionSize(THUMBNAIL + 4)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setSectionsClickable(True)
-        self.table.horizontalHeader().sectionClicked.connect(self.sort_by)
+        vertical_header(self.table).setDefaultSectionSize(THUMBNAIL + 4)
+        horizontal_header(self.table).setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        horizontal_header(self.table).setSectionsClickable(True)
+        horizontal_header(self.table).sectionClicked.connect(self.sort_by)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         layout = QVBoxLayout(self)
@@ -123,18 +124,18 @@ class StimulusSetTab(QWidget):
     def _apply_filter(self, text: str) -> None:
         needle = text.strip().lower()
         for row in range(self.table.rowCount()):
-            haystack = " ".join(self.table.item(row, c).text().lower() for c in (1, 2, 3))
+            haystack = " ".join(cell_text(self.table, row, c).lower() for c in (1, 2, 3))
             self.table.setRowHidden(row, bool(needle) and needle not in haystack)
 
     def _selected_rows(self) -> list[int]:
-        return sorted({index.row() for index in self.table.selectionModel().selectedRows()})
+        return sorted({index.row() for index in selected_rows(self.table)})
 
     def sort_by(self, column: int) -> None:
         """Order the set by a column's text (numbers numerically), as shown."""
         if column == 0 or len(self.stimulus_set) == 0:
             return
         def key(row: int):
-            text = self.table.item(row, column).text()
+            text = cell_text(self.table, row, column)
             try:
                 return (0, float(text), "")
             except ValueError:
@@ -194,6 +195,7 @@ class StimulusSetTab(QWidget):
                 return
         if folder is not None:
             self.folder = Path(folder)
+        assert self.folder is not None  # given, the set's own, or picked
         try:
             self.stimulus_set.save(self.folder)
         except CompactRigError as error:

@@ -36,7 +36,7 @@ class Job(QObject):
         super().__init__()
         self._work = work
         self._cancelled = False
-        self.thread: QThread | None = None
+        self.worker_thread: QThread | None = None
         self.label = ""
         """What a progress bar says while this job runs (set by the view that starts it)."""
 
@@ -61,13 +61,13 @@ class Job(QObject):
 
     def start(self, parent: QObject) -> Job:
         """Move to a new thread (owned by ``parent``) and run there."""
-        self.thread = QThread(parent)
-        self.moveToThread(self.thread)
-        self.thread.started.connect(self.run)
-        self.finished.connect(self.thread.quit)
-        self.failed.connect(self.thread.quit)
-        self.called_off.connect(self.thread.quit)
-        self.thread.start()
+        self.worker_thread = QThread(parent)
+        self.moveToThread(self.worker_thread)
+        self.worker_thread.started.connect(self.run)
+        self.finished.connect(self.worker_thread.quit)
+        self.failed.connect(self.worker_thread.quit)
+        self.called_off.connect(self.worker_thread.quit)
+        self.worker_thread.start()
         return self
 
 
@@ -83,7 +83,7 @@ class JobList:
         self.stopped = False
 
     def add(self, job: Job) -> Job:
-        self._jobs = [j for j in self._jobs if j.thread is not None and j.thread.isRunning()] + [job]
+        self._jobs = [j for j in self._jobs if j.worker_thread is not None and j.worker_thread.isRunning()] + [job]
         return job
 
     def __iter__(self):
@@ -96,7 +96,7 @@ class JobList:
         self.stopped = True
         for job in self._jobs:
             job.cancel()
-            if job.thread is not None:
-                job.thread.quit()
-                job.thread.wait()
+            if job.worker_thread is not None:
+                job.worker_thread.quit()
+                job.worker_thread.wait()
         self._jobs.clear()

@@ -97,7 +97,7 @@ class LslGate(Gate):
         if self.settings["stale_after_s"] <= 0:
             raise CompactRigError("gate 'lsl': stale_after_s must be above 0 (the tracker's sample interval "
                                   "plus its jitter, e.g. 0.1)")
-        self._inlet = None
+        self._inlet: Any = None  # a pylsl.StreamInlet once connected
         self._times: list[float] = []
         self._states: list[str | None] = []
         """Per sample: None when fixating, else why not."""
@@ -115,6 +115,7 @@ class LslGate(Gate):
         self._correction = ClockCorrection(self._inlet, pylsl.local_clock(), self.settings["resolve_timeout_s"])
 
     def _update(self, now: float) -> None:
+        assert self._correction is not None, "connect() first"
         self._correction.refresh(now)
         samples, stamps = self._inlet.pull_chunk(timeout=0.0)
         for sample, stamp in zip(samples, stamps):
@@ -139,8 +140,9 @@ class LslGate(Gate):
         first = max(0, next((k for k, t in enumerate(times) if t > since), len(times)) - 1)
         for k in range(first, len(times)):
             start = max(times[k], since)
-            if states[k] is not None:
-                self.break_reason = states[k]
+            state = states[k]
+            if state is not None:
+                self.break_reason = state
                 return start
             following = times[k + 1] if k + 1 < len(times) else now
             if following - times[k] > stale:

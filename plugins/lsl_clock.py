@@ -16,7 +16,7 @@ try:
     from pylsl.util import LostError  # pylsl >= 1.17
     from pylsl.util import TimeoutError as LslTimeoutError
 except ImportError:  # pragma: no cover - older pylsl
-    from pylsl import LostError  # type: ignore[attr-defined, no-redef]
+    from pylsl import LostError
     from pylsl import TimeoutError as LslTimeoutError
 
 REFRESH_S = 5.0

@@ -73,7 +73,7 @@ class LslMarkers(MarkerOutput):
         super().__init__()
         self.name, self.source_id, self.stream_type = name, source_id, stream_type
         self.wait_for_recorder_s = wait_for_recorder_s
-        self._outlet = None
+        self._outlet: Any = None  # a pylsl.StreamOutlet while open
         self._session: dict[str, str] = {}
 
     def describe(self, session: dict[str, str]) -> None:

@@ -103,7 +103,10 @@ def next_batch(strategy: Strategy, kinds: list[str], n: int, exclude: np.ndarray
                candidate_features: np.ndarray | None = None, members: int = 8) -> Batch:
     """The next ``n`` pool images by ``strategy``; committee asks data, fit and features (without them: random)."""
     used = batch_strategy(strategy, fit is not None and data is not None and candidate_features is not None)
-    spread = committee_spread(data, fit, candidate_features, members, seed) if used == "committee" else None
+    spread = None
+    if used == "committee":
+        assert data is not None and fit is not None and candidate_features is not None  # else not "committee"
+        spread = committee_spread(data, fit, candidate_features, members, seed)
     return Batch(choose_next(used, kinds, n, np.random.default_rng(seed), exclude, spread), used)
 
 
@@ -161,10 +164,13 @@ def design_for_unit(readout: SynthesisReadout, unit: int, seeds: list[int], sett
     """Images that drive readout unit ``unit`` up or down (``settings.direction``); with
     ``population_weight`` the other units are held near baseline (needs ``data``)."""
     model, name = readout.model, readout.model.units[unit]
+    tag: str
     if population_weight is None:
         result = synthesize(ReadoutUnit(model, unit), seeds, settings, OUTPUT, progress, cancelled)
         kind, tag = settings.direction, settings.direction
     else:
+        if data is None:
+            raise ValueError("population_weight needs the readout data")
         seen = data.trials.answered
         sign = 1.0 if settings.direction == "max" else -1.0
         target = PopulationTarget.for_unit(unit, data.trials.means[seen], population_weight, sign)

@@ -39,7 +39,8 @@ class SimulatedRun:
     checkpoints: list[Checkpoint]
     shown: np.ndarray
     """Pool indices in the order they were chosen."""
-    fit: RidgeFit
+    fit: RidgeFit | None
+    """The last checkpoint's fit (None if the pool ran out before the first)."""
     log: ResponseLog
 
 
@@ -54,7 +55,8 @@ def simulate_selection(strategy: Strategy, kinds: list[str], pool_features: np.n
     chosen = np.zeros(len(kinds), dtype=bool)
     order: list[int] = []
     results: list[Checkpoint] = []
-    fit, presented, step = None, 0, 0
+    fit: RidgeFit | None = None
+    presented, step = 0, 0
     while presented < max(checkpoints):
         data = log.snapshot() if strategy == "committee" and presented >= WARM_START else None
         chooser = refit(data, seed) if data is not None else None  # none yet: the committee chooses at random

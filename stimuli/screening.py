@@ -59,11 +59,12 @@ def safe_image_id(image_id: str) -> str:
 
 
 def screened_set(neuron_id: str, chosen: dict[str, Ranked], pixels: dict[str, np.ndarray], ids: list[str],
-                 where: list[str], bank: dict, predicted: dict[str, np.ndarray], neuron_ids: list[str],
+                 where: list[str], bank: dict, predicted: np.ndarray, neuron_ids: list[str],
                  screen: dict) -> StimulusSet:
     """The set for one neuron: its ``most`` images (rank 1 first), then its ``least``. ``pixels`` and
     ``predicted`` (screened neurons x images) follow the same order; ``screen`` says how it was chosen."""
-    records, created = [], now()
+    records: list[StimulusRecord] = []
+    created = now()
     for direction in DIRECTIONS:
         for rank, (index, value) in enumerate(zip(chosen[direction].indices, chosen[direction].values), start=1):
             row = len(records)

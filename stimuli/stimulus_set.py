@@ -286,7 +286,10 @@ def png_bytes(pixels: np.ndarray) -> bytes:
 def _write_pngs(folder: Path, images: StimulusSet) -> None:
     for record, pixels in zip(images.records, images.pixels):
         encoded = png_bytes(pixels)
-        write_atomically(folder / f"{record.image_id}.png", lambda path, encoded=encoded: path.write_bytes(encoded))
+
+        def write(path: Path, encoded: bytes = encoded) -> int:
+            return path.write_bytes(encoded)
+        write_atomically(folder / f"{record.image_id}.png", write)
 
 
 def _write_manifest(folder: Path, records: list[StimulusRecord]) -> None:

@@ -20,18 +20,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
+from torch import nn
 
-from compactrig.engine.fast_predict import CHUNK, FoldedModel, prepare_input, restore_pixels
+from compactrig.engine.errors import CompactRigError
+from compactrig.engine.fast_predict import CHUNK, prepare_input, restore_pixels
 from compactrig.engine.layout import CHANNEL_MEANS, IMAGE_SIZE
 from compactrig.engine.progress import Progress
 from compactrig.stimuli.smoothing import smooth
-from compactrig.stimuli.targets import OUTPUT, UnitTarget
+from compactrig.stimuli.targets import OUTPUT
 
 Direction = Literal["max", "min"]
+
+
+class Target(Protocol):
+    """What is synthesized for: a differentiable value ``(N,)`` of the model's prepared input
+    (``UnitTarget`` on a ``FoldedModel``, ``PopulationTarget`` on a ``ReadoutModel``)."""
+
+    def score(self, model: Any, prepared: torch.Tensor) -> torch.Tensor: ...
+
+
 LUMA = (0.299, 0.587, 0.114)
 """Grayscale weights (ITU-R BT.601, as PIL's 'L' mode)."""
 
@@ -48,6 +59,10 @@ class SynthesisSettings:
     noise_centre: float = 128.0
     noise_half_width: float = 25.0
     grayscale: bool = False
+
+    def __post_init__(self) -> None:
+        if self.direction not in ("max", "min"):  # anything else would be taken for "min"
+            raise CompactRigError(f"synthesis direction {self.direction!r}: give max or min")
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -124,8 +139,8 @@ class _BestTracker:
         return (self.sign * self.scores).cpu().numpy()
 
 
-def synthesize(model: FoldedModel, seeds: list[int], settings: SynthesisSettings = SynthesisSettings(),
-               target: UnitTarget = OUTPUT,
+def synthesize(model: nn.Module, seeds: list[int], settings: SynthesisSettings = SynthesisSettings(),
+               target: Target = OUTPUT,
                progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
                partial: Callable[[SynthesisPartial], None] | None = None) -> SynthesisResult:
     """Synthesize one image per seed (computed together); cancelling returns the best so far. ``progress``
@@ -155,8 +170,9 @@ def synthesize(model: FoldedModel, seeds: list[int], settings: SynthesisSettings
         if progress is not None:
             progress(steps_done, settings.steps)
         if partial is not None:
-            partial(SynthesisPartial(steps_done, settings.steps, best.responses,
-                                     lambda images=x: _as_uint8(restore_pixels(images))))
+            def current(images: torch.Tensor = x) -> np.ndarray:
+                return _as_uint8(restore_pixels(images))
+            partial(SynthesisPartial(steps_done, settings.steps, best.responses, current))
         if cancelled is not None and cancelled():
             stopped = True
             break
@@ -170,7 +186,7 @@ def synthesize(model: FoldedModel, seeds: list[int], settings: SynthesisSettings
                            steps_done=steps_done, cancelled=stopped)
 
 
-def _scores_and_gradients(model: FoldedModel, target: UnitTarget,
+def _scores_and_gradients(model: nn.Module, target: Target,
                           x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Target values and their pixel gradients, in chunks small enough to stay in cache."""
     scores, gradients = [], []

@@ -50,8 +50,10 @@ class UnitTarget:
         if not 0 <= self.channel < filters[self.stage]:
             raise CompactRigError(f"target {self.describe()}: stage {self.stage} has channels "
                                   f"0..{filters[self.stage] - 1}")
+        if (self.row is None) != (self.col is None):
+            raise CompactRigError(f"target {self.describe()}: give both row and col, or neither")
         size = stage_sizes()[self.stage]
-        if self.row is not None and not (0 <= self.row < size and 0 <= self.col < size):
+        if self.row is not None and self.col is not None and not (0 <= self.row < size and 0 <= self.col < size):
             raise CompactRigError(f"target {self.describe()}: stage {self.stage} positions are 0..{size - 1}")
 
     def score(self, model: FoldedModel, prepared: torch.Tensor) -> torch.Tensor:
@@ -59,7 +61,7 @@ class UnitTarget:
         if self.stage is None:
             return model(prepared)
         return model.stage_unit(prepared, self.stage, self.channel,
-                                None if self.row is None else (self.row, self.col))
+                                None if self.row is None or self.col is None else (self.row, self.col))
 
 
 OUTPUT = UnitTarget()

@@ -359,7 +359,7 @@ def test_a_window_job_that_fails_unexpectedly_shows_one_line_and_logs_the_traceb
     job.failed.connect(window.show_message)
     with qtbot.waitSignal(job.failed, timeout=20000) as said:
         job.start(window)
-    job.thread.wait()
+    job.worker_thread.wait()
     line = said.args[0]
     assert len(line.splitlines()) == 1 and line.startswith("Reading the responses failed unexpectedly (RuntimeError")
     assert window.statusBar().currentMessage() == line and window.isVisible()

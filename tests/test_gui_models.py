@@ -53,7 +53,7 @@ def test_closing_the_window_while_a_prediction_runs_ends_its_thread(qtbot, windo
     tab = window.models
     open_tab(qtbot, window.tabs, tab)
     click_row(qtbot, tab.table, 1, column=0)  # starts a prediction job for the neuron
-    threads = [job.thread for job in tab.jobs]
+    threads = [job.worker_thread for job in tab.jobs]
     assert threads
     window.close()
     assert all(not thread.isRunning() for thread in threads) and len(tab.jobs) == 0

@@ -11,6 +11,7 @@ from conftest import REPO
 from scipy import ndimage
 
 from compactrig.engine.bank import load_bank
+from compactrig.engine.errors import CompactRigError
 from compactrig.engine.fast_predict import FoldedModel, Predictor
 from compactrig.stimuli.adversarial import adversarial
 from compactrig.stimuli.diversity import diversity_report
@@ -179,3 +180,15 @@ def test_internal_unit_target_drives_that_unit(demo_bank):
     assert result.responses[0] == pytest.approx(unit[0], rel=1e-3)
     with pytest.raises(Exception, match="stage 1 has channels 0..3"):
         UnitTarget.parse("1:9").check(demo_bank.info("demo:0").filters)
+
+
+def test_a_direction_other_than_max_or_min_is_refused():
+    """Any direction but "max" used to be taken for "min": compactrig.synthesize(direction="up") made the images
+    that drive the neuron down."""
+    with pytest.raises(CompactRigError, match="direction 'up'"):
+        SynthesisSettings(direction="up")
+
+
+def test_a_unit_target_with_a_row_and_no_column_is_refused():
+    with pytest.raises(CompactRigError, match="give both row and col"):
+        UnitTarget(stage=1, channel=0, row=2).check((8, 8, 8, 8, 8))

@@ -80,7 +80,7 @@ class LslSource(ResponseSource):
             raise CompactRigError(f"lsl: max_units = {self.settings['max_units']}; at least 1 and the declared units")
         self._spikes = SpikeBuffer(self.window, self.settings["latency_allowance_s"], self.declared_units,
                                    max_units=self.settings["max_units"])
-        self._inlet = None
+        self._inlet: Any = None  # a pylsl.StreamInlet once connected
         self._correction: ClockCorrection | None = None
         self._count_samples: deque[tuple[float, list[Any]]] = deque(maxlen=MAX_COUNT_SAMPLES)
         self.dropped = DropCounter()
@@ -122,6 +122,7 @@ class LslSource(ResponseSource):
         return self.dropped.notices()
 
     def _pull(self, now: float) -> None:
+        assert self._correction is not None, "connect() first"
         self._correction.refresh(now)
         samples, stamps = self._inlet.pull_chunk(timeout=0.0)
         for sample, stamp in zip(samples, stamps):

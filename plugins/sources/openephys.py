@@ -85,7 +85,7 @@ class _Receiver(threading.Thread):
         return data, monitor
 
     def run(self) -> None:
-        context = zmq.Context.instance()
+        context: zmq.Context = zmq.Context.instance()
         beats = context.socket(zmq.REQ)
         data = monitor = None
         try:
@@ -142,6 +142,7 @@ class _Receiver(threading.Thread):
 
     def _queue(self, arrival: float, frames: list[bytes]) -> None:
         """Parse here, so only small records wait, and the payloads are freed at once."""
+        message: Message | WireError | None
         try:
             message = parse(frames)
         except WireError as error:
@@ -388,7 +389,7 @@ class OpenEphysSource(ResponseSource):
     def _tell_silence(self, now: float) -> None:
         newest = self._acquisitions[-1].last_arrival if self._acquisitions else None
         silent = bool(self._pending) and newest is not None and now - newest > SILENCE_NOTICE_S
-        if silent and not self._silence_told:
+        if silent and not self._silence_told and newest is not None:
             self._notices.append(f"Open Ephys answers heartbeats but has sent nothing for {now - newest:.1f} s: "
                                  "is acquisition running?")
         self._silence_told = silent

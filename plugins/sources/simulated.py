@@ -135,7 +135,7 @@ class SimulatedSource(ResponseSource):
         images = calibration_images()
         drive = self._drive(images)
         known = len(self.neurons)
-        if self.target_counts != "auto":
+        if isinstance(self.target_counts, tuple):  # not "raw": a raw source is calibrated from the start
             mean, sd = self.target_counts
         else:
             from compactrig.engine.fast_predict import Predictor

@@ -74,7 +74,8 @@ class SpikeBuffer:
 
     def ready(self, now: float) -> list[Response]:
         """Counts for the onsets whose window (plus the data's travel allowance) has passed."""
-        done, waiting = [], deque()
+        done: list[Response] = []
+        waiting: deque[Presentation] = deque()
         for shown in self.pending:
             if now >= shown.onset_time + self.window[1] + self.allowance:
                 start, end = shown.onset_time + self.window[0], shown.onset_time + self.window[1]

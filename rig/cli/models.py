@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from compactrig.engine.fetch import DEFAULT_URL, PUBLISHED_SHA256, fetch_models
 from compactrig.rig.cli.options import add_bank_option, open_bank, progress_bar
@@ -34,8 +35,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run_list(args: argparse.Namespace) -> int:
     bank = open_bank(args)
-    rows = [{"id": n.neuron_id, "params": n.n_params, "filters": list(n.filters), "label": n.label}
-            for n in bank.neurons]
+    rows: list[dict[str, Any]] = [
+        {"id": n.neuron_id, "params": n.n_params, "filters": list(n.filters), "label": n.label} for n in bank.neurons]
     if args.json:
         print(json.dumps({"bank": bank.name, "source": bank.source, "neurons": rows}, indent=1))
         return 0

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -90,7 +92,7 @@ def run_fit(args: argparse.Namespace) -> int:
     if args.prune_epochs is not None:
         distill = replace(distill, prune_epochs=args.prune_epochs)
     settings = NewNeuronSettings(distill=distill)
-    bars: dict[str, object] = {}
+    bars: dict[str, tuple[Any, Callable[[int, int | None], None]]] = {}  # what -> (tqdm bar, its update)
 
     def progress(done: int, total: int | None, phase: str = "") -> None:
         if phase not in bars:

@@ -8,6 +8,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import overload
 
 from tqdm import tqdm
 
@@ -67,6 +68,12 @@ def open_bank(args: argparse.Namespace) -> ModelBank:
     return load_bank(args.bank)
 
 
+@overload
+def parse_neuron_list(text: str) -> list[str]: ...
+@overload
+def parse_neuron_list(text: None) -> None: ...
+@overload
+def parse_neuron_list(text: str | None) -> list[str] | None: ...
 def parse_neuron_list(text: str | None) -> list[str] | None:
     """``'201025:2,201025:5'`` -> ids; None stays None (all neurons)."""
     if text is None:

@@ -77,9 +77,8 @@ def run(args: argparse.Namespace) -> int:
                                            listing.fingerprint())
         units = store.pending()
         stream(args, bank, neuron_ids, listing, store.layout, units, store.write)
-        values = store.responses
         if args.csv is not None:
-            write_csv(args.csv, neuron_ids, listing.ids, values[:])
+            write_csv(args.csv, neuron_ids, listing.ids, np.asarray(store.responses[:]))
         print(f"Wrote {layout.n_neurons} neurons x {layout.n_images} images to {out} "
               f"({len(units)} of {len(store.layout.units())} chunks computed now)")
         return 0

@@ -154,7 +154,7 @@ def _present(args: argparse.Namespace, rig, stimulus_set, plan, logging) -> int:
                 if isinstance(event, msg.ImageDone):
                     shown += 1
                     dropped += event.dropped_frames
-                    if log is not None:
+                    if log is not None and log_handle is not None:
                         log.writerow([event.order, event.trial_id, event.image_id, f"{event.onset_time:.6f}",
                                       f"{event.offset_time:.6f}", event.frames_shown, event.dropped_frames,
                                       int(event.aborted)])

@@ -69,7 +69,7 @@ def stream(args: argparse.Namespace, bank: ModelBank, neuron_ids: list[str], lis
         if args.cluster:
             from compactrig.engine.cluster import open_client, stream_on_cluster
             with open_client(args.cluster) as client:
-                stream_on_cluster(client, bank_spec(args), listing.path, args.device, bank.identity()["sha256"],
+                stream_on_cluster(client, bank_spec(args), listing.path, args.device, str(bank.identity()["sha256"]),
                                   neuron_ids, layout, units, counted)
         else:
             stream_here(Predictor(bank, args.device), listing, neuron_ids, layout, units, counted)

@@ -71,7 +71,7 @@ from compactrig.stimuli.next_images import (
     pool_kinds,
 )
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet, annotate
-from compactrig.stimuli.synthesis import SynthesisSettings
+from compactrig.stimuli.synthesis import Direction, SynthesisSettings
 
 DEFAULT_REFIT_EVERY = 50
 BUSY = "Wait for the running choice or synthesis to finish (or cancel it)"
@@ -115,10 +115,10 @@ class LoopController:
         self.compact_job: LoopJob | None = None
         """Making compact models: minutes long, so synthesis and choosing go on beside it."""
         self.stopped = False
-        self._subscribers: list[Callable[[object], None]] = []
+        self._subscribers: list[Callable[[object], object]] = []
 
     # subscribers -----------------------------------------------------------------------------
-    def subscribe(self, callback: Callable[[object], None]) -> None:
+    def subscribe(self, callback: Callable[[object], object]) -> None:
         """``callback(event)`` for every event, on the controller's thread."""
         self._subscribers.append(callback)
 
@@ -312,7 +312,7 @@ class LoopController:
         if self.work_job is not None:
             self._say(BUSY)
             return False
-        if self.pool_features is None:
+        if self.pool is None or self.pool_features is None:  # set together, once the pool's features are computed
             self._say("The candidate pool is not ready yet (its features are being computed)")
             return False
         used = batch_strategy(strategy, self.fit is not None)
@@ -336,14 +336,14 @@ class LoopController:
             self.chosen[batch.indices] = True
             images = pool.select(batch.indices.tolist())
             if self.log is not None:
-                self.log.add_features(images.ids, self.pool_features[batch.indices])
+                self.log.add_features(images.ids, features[batch.indices])
             self._emit(BatchChosen(images, batch.strategy, strategy, repeats, queue))
             if queue:
                 self._queue_images(images, repeats)
 
         return self._start("work_job", "choose", f"Choosing {n} images ({used})…", work, done) is not None
 
-    def synthesize(self, unit: str, direction: str = "max", n: int = 4, steps: int = 100,
+    def synthesize(self, unit: str, direction: Direction = "max", n: int = 4, steps: int = 100,
                    hold_others: bool = False, repeats: int = 1, queue: bool = True) -> bool:
         """Images for ``unit`` through its readout, in a job (cancel keeps the best so far)."""
         if self.work_job is not None:

@@ -10,10 +10,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.safe_output import write_atomically
-from compactrig.stimuli.next_images import STRATEGIES
+from compactrig.stimuli.next_images import STRATEGIES, Strategy
+
+if TYPE_CHECKING:
+    from compactrig.stimuli.synthesis import Direction
 
 LOOP_FILE = "loop.json"
 LOOP_DIR = "loop"
@@ -24,7 +28,7 @@ LOOP_DIR = "loop"
 class LoopPlan:
     """The loop's settings: K rounds, each a batch by ``strategy`` and, if asked, images for ``for_units``."""
 
-    strategy: str = "committee"
+    strategy: Strategy = "committee"
     batch: int = 20
     """Pool images per round."""
     batches: int = 1
@@ -36,7 +40,7 @@ class LoopPlan:
     """Natural candidates (a folder or zip); None: generated 1/f textures. Their gaudy versions join."""
     bank: str | None = None
     """The bank the readouts read (None: the demo bank)."""
-    synthesize: str | None = None
+    synthesize: Direction | None = None
     """``max`` or ``min``: images designed each round for every unit of ``for_units``; None: none."""
     for_units: list[str] = field(default_factory=list)
     n: int = 4

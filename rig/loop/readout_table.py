@@ -17,7 +17,7 @@ STRONGEST_SHOWN = 3
 def readout_rows(fit: RidgeFit, units: Sequence[str], neuron_ids: Sequence[str],
                  owners: np.ndarray) -> list[tuple[str, ...]]:
     """One row of cells (``READOUT_COLUMNS``) per fitted unit; ``owners[f]`` is feature f's neuron."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for row, unit in enumerate(list(units)[:len(fit.held_out_r)]):
         strongest = ", ".join(f"{neuron} {weight:+.2f}"
                               for neuron, weight in strongest_of(fit, neuron_ids, owners, row, STRONGEST_SHOWN))

@@ -110,6 +110,7 @@ class Rounds:
         plan, controller = self.plan, self.controller
         if part is None:
             return controller.choose_batch(plan.strategy, plan.batch, plan.repeats, queue=False)
+        assert plan.synthesize is not None  # units are parts only when the plan synthesizes
         return controller.synthesize(part, plan.synthesize, plan.n, plan.steps, repeats=plan.repeats, queue=False)
 
     def _collect(self, event: object) -> None:

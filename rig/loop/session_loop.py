@@ -75,8 +75,12 @@ def run_session_loop(folder: Path, report: Callable[[str], None] = print) -> boo
         if not controller.set_natural(plan.pool):
             raise CompactRigError(f"the loop's pool: {pool_problems[-1]}")
     controller.subscribe(lambda event: _tell(event, report))
-    controller.subscribe(lambda event: save_fit(folder, event, controller.spec, controller.bank)
-                         if isinstance(event, ReadoutsFitted) else None)
+
+    def store_fit(event: object) -> None:
+        if isinstance(event, ReadoutsFitted):
+            assert controller.spec is not None and controller.bank is not None  # a fit is made with both
+            save_fit(folder, event, controller.spec, controller.bank)
+    controller.subscribe(store_fit)
     rounds = Rounds(controller, plan, folder, lambda: setattr(runner.controls, "stop_requested", True), report)
     rounds.requeue_unplanned()
     finished = threading.Event()

@@ -243,6 +243,7 @@ def parse_rig(data: dict[str, Any], source: str = "rig file") -> RigConfig:
         problems += _geometry_problems(rig)
     if problems:
         raise RigFileError(source, problems)
+    assert rig is not None  # made whenever there is no problem
     return rig
 
 

@@ -176,6 +176,7 @@ class Presentation:
         if self.stage.rig.pace_frames:
             self._pace()
         if removing:
+            assert self._up is not None
             self._up.offset_time = times[0]
         if self.state.aborted:
             self.state.flips_since_abort += 1
@@ -221,6 +222,7 @@ class Presentation:
         shown, self._up = self._up, None
         if shown is None:
             return
+        assert shown.offset_time is not None, "the flip that removed the image is stamped"
         self.events.put(msg.ImageDone(shown.order, shown.trial_id, shown.image_id, shown.onset_time,
                                       shown.offset_time, shown.frames, dropped_now - shown.dropped_before,
                                       aborted=self.state.aborted, marker_sent=bool(self.markers)))
@@ -243,13 +245,16 @@ class Presentation:
                 dropped_before = win.nDroppedFrames
                 flipped = self.flip(stamp=frame == 0)
                 if frame == 0:
+                    assert flipped is not None, "a stamped flip has its time"
                     self._finish_image(dropped_before)  # the previous image's off frames end here
                     self._up = _ShownImage(order, trial.trial_id, image_id, flipped, dropped_before)
                     start_time = flipped if position == 0 else start_time
                     self._mark_onset(trial.trial_id, position, order, image_id, flipped)
+                assert self._up is not None
                 self._up.frames += 1
                 if self.state.aborted:
                     break
+            assert self._up is not None
             self._up.on_frames_over = True
             shown += 1
             order += 1
@@ -261,6 +266,7 @@ class Presentation:
         stage.draw(None, fixation=False)
         dropped_before = win.nDroppedFrames
         end_time = self.flip(stamp=True)
+        assert end_time is not None, "a stamped flip has its time"
         self._finish_image(dropped_before)
         for marker in self.markers:
             marker.trial_end(trial.trial_id, end_time)
@@ -327,7 +333,7 @@ def presenter_main(rig: RigConfig, commands, events, session: dict[str, str] | N
     try:
         stage = Stage(rig)
         markers = _open_markers(rig, session or {})
-        events.put(msg.Ready(stage.measured_refresh(), tuple(int(v) for v in stage.win.size)))
+        events.put(msg.Ready(stage.measured_refresh(), (int(stage.win.size[0]), int(stage.win.size[1]))))
     except Exception as error:  # noqa: BLE001 - reported to the parent as one line, then exit
         text = str(error) if isinstance(error, CompactRigError) else f"{type(error).__name__}: {error}"
         events.put(msg.PresenterError(f"presenter could not start: {text}", fatal=True))

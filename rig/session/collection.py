@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import numpy as np
 import pylsl
 
 from compactrig.engine.natural_order import natural_sorted
@@ -45,7 +46,7 @@ class ResponseCollector:
         self._told: set[str] = set()
         """Kinds of refused counts the user has been told about (once each)."""
 
-    def add_images(self, new: StimulusSet) -> dict:
+    def add_images(self, new: StimulusSet) -> dict[str, np.ndarray]:
         """Images new to the session: the source prepares them; the mapped units' predictions of them
         join the fits (and are returned for the watchers)."""
         self.stimulus_set = self.stimulus_set.merged(new)
@@ -86,6 +87,7 @@ class ResponseCollector:
             if problem is not None:
                 self._refuse(response.order, entry[1], problem)
                 continue
+            assert checked is not None  # no problem: the counts are checked
             del self.waiting[response.order]
             heard = [unit for unit in checked if unit not in self.units]  # rare: no store query otherwise
             if heard:

@@ -9,9 +9,10 @@ missing with the reason, so the image is shown again; the collector tells the us
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from numbers import Real
+from typing import Any, cast
 
 MAX_COUNT = 100_000.0
 """Largest count stored for one unit in one presentation's window: 1 kHz (beyond any neuron's
@@ -30,7 +31,7 @@ def check_response(counts: object, window: object) -> tuple[dict[str, float] | N
     """``(unit -> count as float, None)`` when every count and the counting window (seconds after onset,
     finite, start before end) are usable, else ``(None, the first problem)``."""
     try:
-        start, end = (float(v) for v in window)
+        start, end = (float(v) for v in cast(Iterable[Any], window))  # a non-iterable raises TypeError
         usable = math.isfinite(start) and math.isfinite(end) and start < end
     except (TypeError, ValueError):
         usable = False

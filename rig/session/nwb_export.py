@@ -124,6 +124,7 @@ def export_nwb(folder: Path, out: Path, subject_id: str = "unknown", species: st
         nwbfile.add_trial_column("aborted", "1 if fixation broke or the run was stopped during the trial")
         nwbfile.add_trial_column("abort_reason", "why the trial was aborted ('' if not)")
         for trial, start, end, shown, aborted, reason in timed:
+            assert start is not None  # the untimed are left out above
             begin = start + shift
             nwbfile.add_trial(start_time=float(begin), stop_time=float(max(end + shift if end else begin, begin)),
                               trial=trial, images=shown, aborted=int(aborted), abort_reason=reason or "")

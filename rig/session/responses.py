@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -57,12 +58,12 @@ def read_responses(folder: Path) -> SessionResponses:
     mapped = {u: n for u, n in plan.unit_map.items() if u in units}
     predictions = np.full((len(units), len(image_ids)), np.nan)
     if mapped:
-        for unit, values in mapped_predictions(plan.bank, mapped, stimuli).items():
-            predictions[units.index(unit)] = values
+        for unit, predicted in mapped_predictions(plan.bank, mapped, stimuli).items():
+            predictions[units.index(unit)] = predicted
     return SessionResponses(responses, image_ids, units, predictions, [mapped.get(u, "") for u in units])
 
 
-def export_npz(folder: Path, out: Path) -> tuple[int, int, int]:
+def export_npz(folder: Path, out: Path | BinaryIO) -> tuple[int, int, int]:
     """Write ``read_responses(folder)`` as ``.npz`` (arrays named as the fields); returns the responses' shape."""
     read = read_responses(folder)
     np.savez(out, responses=read.responses, image_ids=np.array(read.image_ids), units=np.array(read.units),

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pylsl
 
 from compactrig.engine import __version__
@@ -132,6 +133,7 @@ class SessionRunner:
             lock.release()
 
     def _loop(self, store: TrialStore) -> bool:
+        assert self.collector is not None and self.trials is not None  # set up by run() before any of this
         collector, trials, controls = self.collector, self.trials, self.controls
         trial_id = int(store.meta("next_trial") or 0)
         last_shown = time.monotonic()
@@ -174,12 +176,14 @@ class SessionRunner:
 
     def _between(self, store: TrialStore) -> None:
         """What goes on while no trial runs: queued images taken, responses collected, status told."""
+        assert self.collector is not None and self.trials is not None  # set up by run() before any of this
         self._take_queued(store)
         self.collector.collect()
         self._status(store, force=False)
 
     def _take_queued(self, store: TrialStore) -> None:
         """Queued images into the folder, plan, presenter and source; mapped units get their predictions."""
+        assert self.collector is not None and self.trials is not None  # set up by run() before any of this
         while (batch := self._queue.take()) is not None:
             images, repeats = batch
             try:
@@ -187,7 +191,7 @@ class SessionRunner:
             except CompactRigError as error:
                 self.report(f"queued images not added: {error}")
                 continue
-            predictions = {}
+            predictions: dict[str, np.ndarray] = {}
             if len(new):
                 self.trials.load(new)
                 predictions = self.collector.add_images(new)
@@ -196,6 +200,7 @@ class SessionRunner:
                         f"{len(store.plan())} presentations planned")
 
     def _report_trial(self, store: TrialStore, trial_id: int) -> None:
+        assert self.collector is not None and self.trials is not None  # set up by run() before any of this
         fit = self.collector.fit
         rs = " ".join(f"{u} r={r:.2f}" for u, r in zip(fit.units, fit.summary().r))
         self.report(f"trial {trial_id}: {len(store.completed_items())}/{len(store.plan())} presentations complete, "
@@ -207,6 +212,7 @@ class SessionRunner:
         if not force and now - self._last_status < STATUS_EVERY_S:
             return
         self._last_status = now
+        assert self.collector is not None and self.trials is not None  # set up by run() before any of this
         presenter = self.trials.presenter
         self.on_event(SessionStatus(len(store.completed_items()), len(store.plan()), self.controls.pause_requested,
                                     presenter.alive, self.refresh_hz, self.trials.dropped_frames,

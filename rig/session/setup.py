@@ -207,7 +207,8 @@ def _remove_empty(folder: Path, made: Path) -> None:
 
 def plan_images(store: TrialStore, image_ids: list[str], repeats: int, seed: int | None) -> None:
     """Append ``image_ids`` x ``repeats`` to the plan, one shuffled block per repeat."""
-    ids, blocks = [], []
+    ids: list[str] = []
+    blocks: list[int] = []
     for trial in make_plan(image_ids, repeats, len(image_ids), shuffle=True, seed=seed):
         ids += trial.image_ids
         blocks += [trial.trial_id] * len(trial.image_ids)
