@@ -14,10 +14,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from support import REPO
+
 NO_DISPLAY_REASON = "needs a display for the PsychoPy presenter: no X server and no Xvfb here (apt-get install xvfb)"
 
 
@@ -127,19 +127,11 @@ def images_201025(shared_data):
     return read_images(shared_data / "data_V4_responses" / "images" / "images_201025.zip")
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run the installed ``compactrig`` console script as a user would."""
-    script = Path(sys.executable).with_name("compactrig")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "compactrig.rig.cli"]
-    return subprocess.run([*command, *args], capture_output=True, text=True,
-                          cwd=cwd or REPO, timeout=timeout)
-
-
 @pytest.fixture()
 def cli(capsys, monkeypatch):
-    """The command line run in this process, answering like ``run_cli``: the same ``main`` the console
-    script calls, without a new Python and torch start per command (about 3 s each here). Commands whose
-    process boundary is the point (signals, crashes, the installed script) keep ``run_cli``."""
+    """The command line run in this process, answering like ``support.commands.run_cli``: the same ``main``
+    the console script calls, without a new Python and torch start per command (about 3 s each here).
+    Commands whose process boundary is the point (signals, crashes, the installed script) keep ``run_cli``."""
     from compactrig.rig.cli import main
 
     def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -153,9 +145,3 @@ def cli(capsys, monkeypatch):
         return subprocess.CompletedProcess(list(args), code, captured.out, captured.err)
     return run
 
-
-def pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson r of each row of ``a`` with the same row of ``b`` (independent of the app's code)."""
-    a = a - a.mean(axis=1, keepdims=True)
-    b = b - b.mean(axis=1, keepdims=True)
-    return (a * b).sum(axis=1) / np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import REPO
-
-from source_imports import offenders, python_files
+from support import REPO
+from support.source_imports import offenders, python_files
 
 QT_MODULES = ("PyQt6", "PyQt5", "PySide6", "PySide2", "pyqtgraph", "qtpy")
 PURE_PACKAGES = ("engine", "stimuli", "plugins", "resources")

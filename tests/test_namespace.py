@@ -9,10 +9,10 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import REPO
 
-from independent_model import evaluate
-from source_imports import offenders, python_files
+from support import REPO
+from support.independent_model import evaluate
+from support.source_imports import offenders, python_files
 
 GENERIC = {"engine", "stimuli", "plugins", "gui", "resources", "rig"}
 

@@ -20,12 +20,12 @@ import textwrap
 
 import numpy as np
 import pytest
-from conftest import REPO
 
 from compactrig.stimuli.probes import dot_lattice, grating
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 
-from source_imports import offenders, python_files
+from support import REPO
+from support.source_imports import offenders, python_files
 
 OUR_FOLDERS = ("engine", "stimuli", "plugins", "gui", "resources", "rig")
 """The folders of the ``compactrig`` package (the repository root is the package itself)."""
@@ -104,8 +104,8 @@ def test_with_no_display_and_no_xvfb_the_run_goes_on_offscreen_and_says_what_it_
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY",
                                                             "QT_QPA_PLATFORM", "CI")}
     env["PATH"] = os.path.dirname(sys.executable)  # the venv's commands only: no Xvfb to be found
-    chosen = ["tests/test_gui_stimulus_set.py::test_edit_and_save_a_stimulus_set",
-              "tests/test_presenter.py::test_a_windowed_presenter_opens_where_the_rig_file_puts_it"]
+    chosen = ["tests/gui/test_gui_stimulus_set.py::test_edit_and_save_a_stimulus_set",
+              "tests/rig/presenter/test_presenter.py::test_a_windowed_presenter_opens_where_the_rig_file_puts_it"]
     run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", *chosen],
                          capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr

@@ -6,7 +6,8 @@ import re
 import subprocess
 import sys
 
-from conftest import REPO, run_cli
+from support import REPO
+from support.commands import run_cli
 
 
 def test_ci_runs_the_readme_set_up_commands():

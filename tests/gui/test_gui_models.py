@@ -1,0 +1,76 @@
+"""The window's Models tab, driven with pytest-qt: bank, search, facts, distribution, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PyQt6.QtWidgets import QFileDialog
+
+from compactrig.engine.bank import load_bank
+from compactrig.stimuli.probes import standard_probes
+
+from support.independent_model import evaluate
+from support.user_input import answer_folder_dialog, click, click_row, open_tab
+
+
+def test_demo_bank_search_and_distribution(qtbot, window, tmp_path):
+    tab = window.models
+    open_tab(qtbot, window.tabs, tab)
+    assert tab.table.rowCount() == 3
+    qtbot.keyClicks(tab.search, "dot")
+    visible = [r for r in range(3) if not tab.table.isRowHidden(r)]
+    assert visible == [2]
+    click_row(qtbot, tab.table, 2, column=0)
+    qtbot.waitUntil(lambda: tab.distribution is not None and tab.selected_neuron() == "demo:2"
+                    and "best image" in tab.facts.text(), timeout=20000)
+    probes = standard_probes()
+    expected = evaluate(load_bank().state_dict("demo:2"), np.stack([p.pixels for p in probes]))
+    assert tab.distribution.maximum == pytest.approx(expected.max(), rel=1e-4)
+    assert tab.distribution.best_image == probes[int(expected.argmax())].probe_id == "dots"
+    assert tab.distribution.counts.sum() == len(probes)
+    assert "3595 parameters" in tab.facts.text()
+
+
+def test_a_bad_bank_folder_or_image_folder_is_a_message_and_the_window_survives(qtbot, window, tmp_path, monkeypatch):
+    tab = window.models
+    open_tab(qtbot, window.tabs, tab)
+    answer_folder_dialog(monkeypatch, tmp_path)
+    tab.bank_choice.setFocus()
+    with qtbot.waitSignal(tab.message) as said:
+        qtbot.keyClicks(tab.bank_choice, "f")  # "folder…", answered with a folder that holds no models
+    assert "no models_torch/ folder" in said.args[0]
+    assert tab.table.rowCount() == 3 and tab.bank_choice.currentText() == "demo", "the previous bank stays"
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *args, **kwargs: ("", "")))
+    answer_folder_dialog(monkeypatch, tmp_path / "none")
+    with qtbot.waitSignal(tab.message) as said:
+        click(qtbot, tab.images_button)
+    assert "no such file or folder" in said.args[0]
+    assert window.isVisible()
+
+
+def test_closing_the_window_while_a_prediction_runs_ends_its_thread(qtbot, window):
+    tab = window.models
+    open_tab(qtbot, window.tabs, tab)
+    click_row(qtbot, tab.table, 1, column=0)  # starts a prediction job for the neuron
+    threads = [job.worker_thread for job in tab.jobs]
+    assert threads
+    window.close()
+    assert all(not thread.isRunning() for thread in threads) and len(tab.jobs) == 0
+
+
+def test_the_filter_moves_the_detail_pane_and_a_bank_that_cannot_load_leaves_the_choice(qtbot, window):
+    tab = window.models
+    open_tab(qtbot, window.tabs, tab)
+    click_row(qtbot, tab.table, 0, column=0)
+    qtbot.waitUntil(lambda: "demo:0" in tab.facts.text(), timeout=20000)
+    qtbot.keyClicks(tab.search, "dot")
+    assert tab.selected_neuron() == "demo:2", "the hidden neuron's details are not kept"
+    qtbot.waitUntil(lambda: "demo:2" in tab.facts.text(), timeout=20000)
+    qtbot.keyClicks(tab.search, "zzz")
+    assert tab.selected_neuron() is None and "No neuron matches" in tab.facts.text()
+    with qtbot.waitSignal(tab.message) as said:
+        qtbot.wait(500)
+        tab.bank_choice.setFocus()
+        qtbot.keyClicks(tab.bank_choice, "p")  # choose "published" from the keyboard; nothing was fetched
+    assert said.args[0].startswith("the published models are not on this machine yet") and "Fetch" in said.args[0]
+    assert tab.bank_choice.currentText() == "demo" and tab.table.rowCount() == 3, "the choice shows the bank shown"

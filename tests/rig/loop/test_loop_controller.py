@@ -1,0 +1,260 @@
+"""The closed loop's decisions without Qt: the refit schedule, stale results dropped, the committee's fallback,
+the strategies and queueing, driven through ``LoopController`` with the runner's own event types.
+
+Jobs are held and ended by the test (``HeldJobs``), so what a result meets when it comes back is chosen
+here. Features are the demo bank's outputs; the expected readouts and choices are computed here from the
+float64 reference model and numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from compactrig.engine.bank import load_bank
+from compactrig.engine.ridge import TrialSums, fit_ridge
+from compactrig.rig.loop.controller import LoopController
+from compactrig.rig.loop.events import BatchChosen, ImagesDesigned, LoopMessage, ReadoutsFitted
+from compactrig.rig.loop.jobs import LoopJob, ThreadJobs
+from compactrig.rig.loop.loop_plan import LoopPlan
+from compactrig.rig.loop.rounds import Rounds, save_round
+from compactrig.rig.session.events import ImagesAdded, ResponseStored, SessionStarted, SessionStatus
+from compactrig.rig.session.setup import SessionPlan, append_to_session, start_session
+from compactrig.stimuli.closed_loop import batch_strategy, committee_spread
+from compactrig.stimuli.loop_simulation import simulate_selection
+from compactrig.stimuli.next_images import choose_next, pool_kinds
+from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
+from compactrig.stimuli.textures import pink_noise_images
+
+from support.independent_model import evaluate
+
+DEMO = load_bank("demo")
+UNITS = ["u0", "u1"]
+N_IMAGES = 12
+WEIGHTS = np.array([[2.0, 0.0, 1.0], [0.0, -1.5, 0.5]])
+"""The simulated units' dependence on the demo neurons' outputs (mean count = 5 + features @ w)."""
+
+
+class HeldJobs:
+    """The controller's jobs, held until the test ends one (run then finished, as a runner would)."""
+
+    def __init__(self) -> None:
+        self.jobs: list[LoopJob] = []
+
+    def __call__(self, job: LoopJob) -> None:
+        self.jobs.append(job)
+
+    def waiting(self, kind: str) -> list[LoopJob]:
+        return [j for j in self.jobs if j.kind == kind and not j.ended]
+
+    def finish(self, kind: str) -> LoopJob:
+        job = self.waiting(kind)[0]
+        job.finish(job.run(lambda done, total: None))
+        return job
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    """A session folder's stimulus copy, the demo features of its images (float64 reference), counts."""
+    folder = tmp_path_factory.mktemp("session")
+    pixels = pink_noise_images(N_IMAGES, seed=3, contrast=60.0)
+    images = StimulusSet([StimulusRecord(image_id=f"img{i:02d}", kind="natural") for i in range(N_IMAGES)], pixels)
+    images.save(folder / "stimuli")
+    features = np.stack([evaluate(DEMO.state_dict(n), pixels) for n in DEMO.neuron_ids], axis=1)
+    counts = np.random.default_rng(0).poisson(np.maximum(5 + features @ WEIGHTS.T, 0.1), size=(2, N_IMAGES, 2))
+    return folder, images, features, counts.astype(np.float64)
+
+
+def started(folder, images: StimulusSet, planned: int) -> SessionStarted:
+    return SessionStarted(list(UNITS), images.ids, {}, {}, [], planned, str(folder))
+
+
+def response(images: StimulusSet, counts: np.ndarray, k: int) -> ResponseStored:
+    """The k-th presentation: image k mod 12, repeat k // 12."""
+    return ResponseStored(images.ids[k % N_IMAGES], dict(zip(UNITS, counts[k // N_IMAGES, k % N_IMAGES])))
+
+
+def controller_with(jobs, refit_every: int = 4) -> tuple[LoopController, list, list]:
+    events, queued = [], []
+    controller = LoopController(jobs, lambda images, repeats: queued.append((images, repeats)), refit_every)
+    controller.subscribe(events.append)
+    controller.set_bank(DEMO)
+    return controller, events, queued
+
+
+def fitted(events: list) -> list[ReadoutsFitted]:
+    return [e for e in events if isinstance(e, ReadoutsFitted)]
+
+
+def test_readouts_refit_on_schedule_one_at_a_time_and_once_more_when_the_plan_is_caught_up(session):
+    folder, images, features, counts = session
+    jobs = HeldJobs()
+    controller, events, _ = controller_with(jobs, refit_every=4)
+    controller.take_events([started(folder, images, planned=20)])
+    jobs.finish("features")
+    for k in range(10):
+        controller.take_events([response(images, counts, k)])
+    assert len(jobs.waiting("refit")) == 1, "the first fit as soon as 10 images have responses"
+    for k in range(10, 15):
+        controller.take_events([response(images, counts, k)])
+    assert len(jobs.waiting("refit")) == 1, "one refit at a time"
+    jobs.finish("refit")  # fitted at 10; 5 more since >= 4: the next starts at once
+    jobs.finish("refit")
+    for k in range(15, 18):
+        controller.take_events([response(images, counts, k)])
+    assert not jobs.waiting("refit"), "3 behind, fewer than refit_every"
+    controller.take_events([response(images, counts, 18)])
+    jobs.finish("refit")
+    controller.take_events([response(images, counts, 19), SessionStatus(20, 20, False, True, 60.0, 0, True)])
+    jobs.finish("refit")  # caught up: one more, so the readouts have every response
+    assert [e.at for e in fitted(events)] == [10, 15, 19, 20]
+    assert not jobs.waiting("refit") and controller.fitted_on_everything
+
+    # The last fit is the ridge fit of the reference features and the mean of the 20 responses.
+    order = controller.fit_data.image_ids
+    rows = [images.ids.index(i) for i in order]
+    n = np.array([[2 if r < 8 else 1] * 2 for r in rows])  # presentations 12..19 repeat images 0..7
+    sums = np.array([counts[0, r] + (counts[1, r] if r < 8 else 0) for r in rows])
+    sumsq = np.array([counts[0, r] ** 2 + (counts[1, r] ** 2 if r < 8 else 0) for r in rows])
+    expected = fit_ridge(features[rows], TrialSums(n, sums, sumsq))
+    np.testing.assert_allclose(controller.fit.held_out_r, expected.held_out_r, atol=1e-3)
+    np.testing.assert_allclose(controller.fit.weights, expected.weights, rtol=1e-3, atol=1e-3)
+
+
+def test_a_result_that_went_stale_while_its_job_ran_is_dropped(session):
+    folder, images, _, counts = session
+    jobs = HeldJobs()
+    controller, events, queued = controller_with(jobs)
+    controller.take_events([started(folder, images, planned=12)] + [response(images, counts, k) for k in range(12)])
+    jobs.finish("features")
+    assert len(jobs.waiting("refit")) == 1
+    controller.take_events([started(folder, images, planned=12)])  # a new session while the fit runs
+    jobs.finish("refit")
+    assert controller.fit is None and not fitted(events), "a fit of the old session's responses is not shown"
+
+    # Features computed for the old feature choice are computed again for the new one.
+    controller.set_feature_stage(1)
+    running = jobs.waiting("features")
+    assert len(running) == 1, "the new session's features job, for the outputs, still runs (one at a time)"
+    jobs.finish("features")
+    again = jobs.waiting("features")
+    assert len(again) == 1 and again[0] is not running[0], "its result is stale: computed again for stage 1"
+    assert controller.pool_features is None
+    jobs.finish("features")
+    stage_1 = sum(DEMO.info(n).filters[1] for n in DEMO.neuron_ids)
+    assert controller.pool_features.shape == (400, stage_1) != (400, 3)
+
+    # A batch chosen from a pool that was replaced meanwhile queues nothing.
+    assert controller.choose_batch("random", 4, 1)
+    natural = tmp_folder_images(folder)
+    assert controller.set_natural(natural)
+    jobs.finish("choose")
+    assert not queued and "The candidate pool changed while the batch was chosen; choose again" in \
+        [e.text for e in events if isinstance(e, LoopMessage)]
+
+
+def tmp_folder_images(folder):
+    """A folder of natural candidates (PNGs) beside the session."""
+    path = folder.parent / "natural"
+    if not path.exists():
+        path.mkdir()
+        for k, pixels in enumerate(pink_noise_images(5, seed=21)):
+            Image.fromarray(pixels).save(path / f"nat{k}.png")
+    return path
+
+
+def test_the_committee_chooses_at_random_until_the_first_fit_then_by_disagreement(session):
+    folder, images, _, counts = session
+    assert batch_strategy("committee", False) == "random" and batch_strategy("committee", True) == "committee"
+    assert batch_strategy("gaudy-first", False) == "gaudy-first"
+    jobs = HeldJobs()
+    controller, events, queued = controller_with(jobs)
+    controller.take_events([started(folder, images, planned=24)])
+    jobs.finish("features")
+    pool, kinds = controller.pool, pool_kinds(controller.pool)
+    assert kinds.count("gaudy") == len(pool) // 2 == 200
+
+    assert controller.choose_batch("committee", 5, 2)
+    jobs.finish("choose")
+    first = [e for e in events if isinstance(e, BatchChosen)][-1]
+    expected = choose_next("random", kinds, 5, np.random.default_rng(0), np.zeros(len(pool), dtype=bool))
+    assert first.strategy == "random" and first.requested == "committee"
+    assert first.images.ids == [pool.ids[i] for i in expected] and all(k == "natural" for k in
+                                                                       [kinds[i] for i in expected])
+    assert [(q.ids, r) for q, r in queued] == [(first.images.ids, 2)]
+    assert any("this batch is chosen at random" in e.text for e in events if isinstance(e, LoopMessage))
+
+    controller.take_events([ImagesAdded(first.images.ids, {}, 34)] + [response(images, counts, k) for k in range(12)])
+    jobs.finish("refit")
+    assert controller.fit is not None
+    assert controller.choose_batch("gaudy-first", 3, 1)
+    jobs.finish("choose")
+    gaudy = [e for e in events if isinstance(e, BatchChosen)][-1]
+    assert gaudy.strategy == "gaudy-first" and all(r.kind == "gaudy" for r in gaudy.images.records)
+
+    exclude = np.isin(pool.ids, first.images.ids + gaudy.images.ids)
+    spread = committee_spread(controller.fit_data, controller.fit, controller.pool_features, 8, seed=2)
+    assert controller.choose_batch("committee", 4, 1)
+    jobs.finish("choose")
+    committee = [e for e in events if isinstance(e, BatchChosen)][-1]
+    free = np.flatnonzero(~exclude)
+    top = free[np.argsort(-spread[free], kind="stable")[:4]]
+    assert committee.strategy == "committee" and committee.images.ids == [pool.ids[i] for i in top]
+    assert not set(committee.images.ids) & set(first.images.ids + gaudy.images.ids), "never chosen twice"
+
+
+def test_the_simulated_loop_shares_the_fallback():
+    """``simulate_selection``'s committee runs random batches until its warm start, by the same rule."""
+    kinds = ["natural"] * 30 + ["gaudy"] * 30
+    features = np.random.default_rng(4).normal(size=(60, 3))
+    respond = lambda indices: features[indices] @ [[1.0], [0.5], [0.0]] + 5  # noqa: E731 - one unit's mean
+    run = simulate_selection("committee", kinds, features, respond, ["u0"], features[:5], np.ones((1, 5)), [20],
+                             batch_images=10, repeats=1)
+    first = choose_next("random", kinds, 10, np.random.default_rng(0), np.zeros(60, dtype=bool))
+    second = choose_next("random", kinds, 10, np.random.default_rng(1), np.isin(np.arange(60), first))
+    assert list(run.shown) == list(first) + list(second)
+
+
+def test_images_synthesized_for_a_unit_go_to_the_session_with_their_features_in_a_thread(session):
+    """With ``ThreadJobs`` (the command line's runner): the design runs in a thread and ends on pump."""
+    folder, images, _, counts = session
+    jobs = ThreadJobs()
+    controller, events, queued = controller_with(jobs.start)
+    controller.take_events([started(folder, images, planned=12)] + [response(images, counts, k) for k in range(12)])
+    while controller.fit is None:
+        jobs.join()
+        jobs.pump()
+    assert not controller.synthesize("u9"), "a unit without a readout"
+    assert controller.synthesize("u1", "max", n=2, steps=3, repeats=3)
+    jobs.join()
+    jobs.pump()
+    designed = [e for e in events if isinstance(e, ImagesDesigned)][-1]
+    assert designed.images.ids == ["max_readout-u1_seed0", "max_readout-u1_seed1"]
+    assert [(q.ids, r) for q, r in queued] == [(designed.images.ids, 3)]
+    assert controller.log.missing_features(designed.images.ids) == [], "their features are ready for the next fit"
+    assert controller.work_job is None
+
+
+def test_a_round_saved_but_not_in_the_plan_is_queued_again_on_resume_and_a_planned_one_is_not(tmp_path, session):
+    """What a resume after SIGKILL meets: the round's images saved in the session folder, the plan without them."""
+    _, images, _, _ = session
+    images.save(tmp_path / "set")
+    folder = tmp_path / "s"
+    start_session(folder, SessionPlan(stimuli=str(tmp_path / "set"), source="simulated"), None)
+    designed = StimulusSet([StimulusRecord(image_id="max_readout-u1_seed7", kind="max", seed=7)],
+                           pink_noise_images(1, seed=8))
+    pool_image = StimulusSet([StimulusRecord(image_id="pool0", kind="natural")], pink_noise_images(1, seed=5))
+    round_1 = pool_image.merged(designed)
+    save_round(folder, 1, round_1)
+    queued, said = [], []
+    controller = LoopController(HeldJobs(), lambda images, repeats: queued.append((images.ids, repeats)))
+    rounds = Rounds(controller, LoopPlan(batches=2, repeats=3), folder, lambda: None, said.append)
+    assert controller.next_seed == 8, "a designed image's seed is never used again"
+    rounds.requeue_unplanned()
+    assert queued == [(round_1.ids, 3)] and rounds.pending and said == [
+        "round 1: its 2 image(s) were not in the plan yet; queued again"]
+
+    append_to_session(folder, round_1, 3)  # the runner took it (here: the stopped session's own way)
+    queued.clear()
+    Rounds(controller, LoopPlan(batches=2, repeats=3), folder, lambda: None, said.append).requeue_unplanned()
+    assert queued == [], "a round the plan holds is not queued twice"

@@ -1,0 +1,101 @@
+"""Pressing what a user presses: buttons, tabs, table rows and header sections, through real mouse
+events on the real widgets (``qtbot``), so a wiring mistake fails the test as it fails the user."""
+
+from __future__ import annotations
+
+from PyQt6.QtCore import QPoint, Qt
+from PyQt6.QtWidgets import QAbstractButton, QComboBox, QListWidget, QTableWidget, QTabWidget, QWidget
+
+
+def click(qtbot, button: QAbstractButton) -> None:
+    assert button.isVisible() and button.isEnabled(), f"{button.text()!r} cannot be pressed now"
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def open_tab(qtbot, tabs: QTabWidget, page: QWidget) -> None:
+    bar = tabs.tabBar()
+    qtbot.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(tabs.indexOf(page)).center())
+    assert tabs.currentWidget() is page
+
+
+def click_row(qtbot, table: QTableWidget, row: int, column: int = 1) -> None:
+    table.scrollToItem(table.item(row, column))
+    rect = table.visualItemRect(table.item(row, column))
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def click_item(qtbot, items: QListWidget, row: int, add: bool = False) -> None:
+    """Click a list entry; ``add`` holds Ctrl to add it to the selection."""
+    items.scrollToItem(items.item(row))
+    rect = items.visualItemRect(items.item(row))
+    modifier = Qt.KeyboardModifier.ControlModifier if add else Qt.KeyboardModifier.NoModifier
+    qtbot.mouseClick(items.viewport(), Qt.MouseButton.LeftButton, modifier, rect.center())
+
+
+def toggle_tick(qtbot, items: QListWidget, row: int) -> None:
+    """Click an entry, then Space: what flips a ticked entry's box from the keyboard."""
+    click_item(qtbot, items, row)
+    qtbot.keyClick(items, Qt.Key.Key_Space)
+
+
+def choose(qtbot, combo: QComboBox, text: str) -> None:
+    """Pick a combo box entry by typing its first letters, as a user does with the box focused."""
+    from PyQt6.QtWidgets import QApplication
+    qtbot.wait(QApplication.keyboardInputInterval() + 50)  # letters typed sooner would extend the last search
+    combo.setFocus()
+    qtbot.keyClicks(combo, text)
+    assert combo.currentText().startswith(text), f"typing {text!r} chose {combo.currentText()!r}"
+
+
+def click_header(qtbot, table: QTableWidget, column: int) -> None:
+    header = table.horizontalHeader()
+    x = header.sectionViewportPosition(column) + header.sectionSize(column) // 2
+    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(x, header.height() // 2))
+
+
+def type_into(qtbot, field, text: str) -> None:
+    """Replace what a line edit or spin box holds by typing, then Enter, as a user does."""
+    editor = field.lineEdit() if hasattr(field, "lineEdit") else field
+    editor.setFocus()
+    editor.selectAll()
+    qtbot.keyClicks(editor, text)
+    qtbot.keyClick(editor, Qt.Key.Key_Return)
+
+
+def wheel(widget: QWidget, notches: int) -> None:
+    """Turn the mouse wheel over ``widget`` (positive: away from the user)."""
+    from PyQt6.QtCore import QPointF
+    from PyQt6.QtGui import QWheelEvent
+    from PyQt6.QtWidgets import QApplication
+    centre = QPointF(widget.rect().center())
+    event = QWheelEvent(centre, QPointF(widget.mapToGlobal(widget.rect().center())), QPoint(0, 0),
+                        QPoint(0, 120 * notches), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(widget, event)
+
+
+def open_file_dialog_answer(monkeypatch, path) -> None:
+    """The operating system's open-file dialog, answered with ``path``."""
+    from PyQt6.QtWidgets import QFileDialog
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *args, **kwargs: (str(path), "")))
+
+
+def answer_folder_dialog(monkeypatch, folder) -> list[str]:
+    """The operating system's folder dialog, answered with ``folder``; returns its titles as asked."""
+    from PyQt6.QtWidgets import QFileDialog
+    asked: list[str] = []
+
+    def choose(parent, title, *args, **kwargs):
+        asked.append(title)
+        return str(folder)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(choose))
+    return asked
+
+
+def retype(qtbot, editor, old: str, new: str) -> None:
+    """Select ``old`` in a text editor (as a user drags over it) and type ``new`` over it."""
+    cursor = editor.document().find(old)
+    assert not cursor.isNull(), f"{old!r} is not in the editor"
+    editor.setFocus()
+    editor.setTextCursor(cursor)
+    qtbot.keyClicks(editor, new)
