@@ -280,6 +280,82 @@ def test_an_export_replaces_an_existing_file_only_with_force(session, cli):
 
 
 @pytest.mark.needs_display
+def test_no_output_writes_over_another_sessions_files_or_a_stimulus_sets_even_with_force(recorded, tmp_path, cli):
+    """The outputs of one session's export and report, and predict's, aimed at another session's store and
+    snapshot or at a stimulus set's manifest and PNG: each refused, with --force too, and nothing changes."""
+    first, other = tmp_path / "monday", tmp_path / "tuesday"
+    shutil.copytree(recorded, first)
+    shutil.copytree(recorded, other)
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(grating(45)).save(images / "image0001.png")
+    before, set_before = tree(other), tree(other / "stimuli")
+    for command in (["session", "export", str(first), "--npz", str(other / "trials.sqlite"), "--force"],
+                    ["session", "export", str(first), "--npz", str(other / "stimuli" / "manifest.json"), "--force"],
+                    ["session", "report", str(first), "--png", str(other / "session.json"), "--force"],
+                    ["predict", "--images", str(images), "--out", str(tmp_path / "p.npy"),
+                     "--csv", str(other / "trials.sqlite"), "--force"]):
+        assert "which CompactRig must not replace" in one_error_line(cli(*command)), command
+    stimulus_set = tmp_path / "set"
+    shutil.copytree(recorded / "stimuli", stimulus_set)
+    for target in (stimulus_set / "manifest.json", stimulus_set / "img0.png"):
+        line = one_error_line(cli("session", "export", str(first), "--npz", str(target), "--force"))
+        assert "which CompactRig must not replace" in line
+    assert tree(other) == before and tree(stimulus_set) == set_before
+    assert cli("session", "export", str(other), "--npz", str(tmp_path / "still.npz")).returncode == 0
+
+
+@pytest.mark.needs_display
+def test_no_stimulus_set_output_goes_into_a_session_folder(session, tmp_path, cli):
+    """``stimuli import`` into a session's ``stimuli/`` (its record of what was shown) or ``gaudy`` into the
+    session folder itself: refused, with --force too; the session is as it was."""
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(grating(45)).save(images / "image0009.png")
+    before = tree(session)
+    for command in (["stimuli", "import", str(images), "--out", str(session / "stimuli")],
+                    ["gaudy", "--images", str(images), "--out", str(session), "--force"]):
+        assert f"is inside the session {session}" in one_error_line(cli(*command)), command
+    assert tree(session) == before
+
+
+def test_a_session_is_not_started_in_a_users_folder_or_a_stimulus_set(tmp_path, cli):
+    """A non-empty folder that is not a session (a user's notes, a stimulus set) is refused as a session's --out
+    before anything is written there: not even the session lock's files are left behind."""
+    stimuli = tmp_path / "set"
+    StimulusSet([StimulusRecord(image_id=f"img{i}", kind="natural") for i in range(2)],
+                np.stack([grating(0), grating(90)])).save(stimuli)
+    (tmp_path / "rig.toml").write_text(RIG)
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "a.txt").write_text("mine")
+    for out in (notes, stimuli):
+        before = tree(out)
+        result = cli("session", "run", "--stimuli", str(stimuli), "--rig", str(tmp_path / "rig.toml"),
+                     "--source", "simulated", "--out", str(out))
+        assert "holds files that are not a session's" in one_error_line(result)
+        assert tree(out) == before and not (out / "lock").exists() and not (out / "lock.holder").exists()
+
+
+@pytest.mark.needs_display
+@pytest.mark.parametrize("edit, fragment", [
+    (lambda snapshot: snapshot.update(plan="bogus"), "'plan' is missing or not of its kind"),
+    (lambda snapshot: snapshot.pop("stimulus_ids"), "'stimulus_ids' is missing or not of its kind"),
+    (lambda snapshot: snapshot.update(stimulus_ids=5), "'stimulus_ids' is missing or not of its kind"),
+    (lambda snapshot: snapshot["plan"].update(repeats="2"), "the plan's 'repeats' is '2'"),
+    (lambda snapshot: snapshot["plan"].update(colour="red"), "the plan's 'colour' is not a plan field"),
+])
+def test_an_edited_session_json_is_one_line_naming_the_part(session, tmp_path, cli, edit, fragment):
+    snapshot = json.loads((session / "session.json").read_text())
+    edit(snapshot)
+    (session / "session.json").write_text(json.dumps(snapshot))
+    for command in (["session", "export", str(session), "--npz", str(tmp_path / "x.npz")],
+                    ["session", "resume", str(session)]):
+        assert fragment in one_error_line(cli(*command)), command
+    assert not (tmp_path / "x.npz").exists()
+
+
+@pytest.mark.needs_display
 def test_a_session_whose_stimuli_lead_outside_it_is_refused(session, tmp_path, cli):
     elsewhere = tmp_path / "elsewhere"
     shutil.move(str(session / "stimuli"), elsewhere)
