@@ -9,7 +9,7 @@ from compactrig.engine.errors import CompactRigError
 from compactrig.rig.cli.options import parse_neuron_list
 from compactrig.rig.cli.session_cmd import _pairs
 from compactrig.rig.loop.fit_files import load_fits
-from compactrig.rig.loop.loop_plan import LOOP_FILE, LoopPlan, write_loop_plan
+from compactrig.rig.loop.loop_plan import LOOP_FILE, LoopPlan, loop_plan_text
 from compactrig.rig.loop.readout_table import READOUT_COLUMNS, readout_rows
 from compactrig.rig.loop.session_loop import run_session_loop
 from compactrig.rig.presenter.rig import load_rig
@@ -66,16 +66,8 @@ def run_loop(args: argparse.Namespace) -> int:
     options = {**(rig.source_options if source == rig.source_name else {}), **_pairs(args.source_opt, "--source-opt")}
     session = SessionPlan(stimuli=str(args.stimuli), source=source, source_options=options, bank=args.bank,
                           repeats=args.repeats)
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    write_loop_plan(out, plan)  # first: a session folder with a loop never lacks its settings
-    try:
-        start_session(out, session, args.rig, rig)
-    except BaseException:
-        (out / LOOP_FILE).unlink(missing_ok=True)  # ours, and the session it belonged to was not made
-        if created and not any(out.iterdir()):
-            out.rmdir()
-        raise
+    # loop.json is written with the session's parts, before session.json: a session with a loop never lacks it
+    start_session(out, session, args.rig, rig, extra_files={LOOP_FILE: loop_plan_text(plan)})
     return 0 if run_session_loop(out) else 130
 
 

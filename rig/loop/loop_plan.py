@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.safe_output import write_atomically
 from compactrig.stimuli.next_images import STRATEGIES, Strategy
 
 if TYPE_CHECKING:
@@ -69,10 +68,9 @@ class LoopPlan:
         return self
 
 
-def write_loop_plan(folder: Path, plan: LoopPlan) -> None:
-    """``DIR/loop.json``, written atomically (a crash leaves the old file or the new one)."""
-    text = json.dumps(asdict(plan.check()), indent=1)
-    write_atomically(Path(folder) / LOOP_FILE, lambda path: path.write_text(text))
+def loop_plan_text(plan: LoopPlan) -> str:
+    """What ``DIR/loop.json`` holds (the session's start writes it with the session's own parts)."""
+    return json.dumps(asdict(plan.check()), indent=1)
 
 
 def read_loop_plan(folder: Path) -> LoopPlan | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import numpy as np
 from compactrig.engine import __version__
 from compactrig.engine.bank import load_bank
 from compactrig.engine.errors import CompactRigError
+from compactrig.engine.safe_output import write_atomically
 from compactrig.plugins.registry import check_rig_plugins, make_source
 from compactrig.plugins.sources.base import ResponseSource
 from compactrig.rig.presenter.rig import RigConfig, load_rig
@@ -125,7 +127,8 @@ def _check_free_folder(folder: Path, stimulus_set: StimulusSet, stimuli: Path, n
     return reuse
 
 
-def start_session(folder: Path, plan: SessionPlan, rig_path: Path | None, rig: RigConfig | None = None) -> None:
+def start_session(folder: Path, plan: SessionPlan, rig_path: Path | None, rig: RigConfig | None = None,
+                  extra_files: Mapping[str, str] | None = None) -> None:
     """Create the session folder (stimuli copy, trial store with the plan, then ``session.json``); does not run it.
 
     Everything that needs no folder is checked first (the rig, the source, gate and marker outputs with
@@ -133,7 +136,8 @@ def start_session(folder: Path, plan: SessionPlan, rig_path: Path | None, rig: R
     session lock is taken before the folder is looked at, so of two starts into one folder exactly one
     starts. ``session.json`` is written last: a folder that has one is a complete session. The rig is
     read from ``rig_path``, or given as ``rig`` (the window's edited rig; ``rig_path`` then only names
-    where it came from).
+    where it came from). ``extra_files`` (name -> text: a closed loop's settings) are written with the
+    session's own parts, before ``session.json``, and go with them when the start fails.
     """
     folder = Path(folder)
     rig = rig or load_rig(rig_path)
@@ -164,6 +168,9 @@ def start_session(folder: Path, plan: SessionPlan, rig_path: Path | None, rig: R
             plan_images(store, stimulus_set.ids, plan.repeats, plan.seed)
         finally:
             store.close()
+        for name, text in (extra_files or {}).items():
+            written.append(folder / name)
+            write_atomically(folder / name, lambda path, text=text: path.write_text(text))
         write_snapshot(folder, {"software_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                 SESSION_ID: session_id, "rig": rig_table(rig),
                                 "rig_file": str(rig_path) if rig_path else None, "bank": bank.identity(),

@@ -71,6 +71,7 @@ def test_loop_run_stopped_by_ctrl_c_is_continued_by_session_resume_and_reported(
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and planned(out) <= 12 and process.poll() is None:
         time.sleep(0.05)
+    assert process.poll() is None, process.communicate()  # still running, or what it said
     os.killpg(process.pid, signal.SIGINT)  # the first round is in the plan: Ctrl-C
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stdout + stderr
