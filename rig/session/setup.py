@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -170,7 +171,7 @@ def start_session(folder: Path, plan: SessionPlan, rig_path: Path | None, rig: R
             store.close()
         for name, text in (extra_files or {}).items():
             written.append(folder / name)
-            write_atomically(folder / name, lambda path, text=text: path.write_text(text))
+            write_atomically(folder / name, partial(Path.write_text, data=text))
         write_snapshot(folder, {"software_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                 SESSION_ID: session_id, "rig": rig_table(rig),
                                 "rig_file": str(rig_path) if rig_path else None, "bank": bank.identity(),
