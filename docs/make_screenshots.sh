@@ -34,6 +34,6 @@ cp "$work/frames/00004.png" "$out/presented_frame.png"
 
 compactrig session run --stimuli "$work/designed" --rig "$work/rig.toml" --source simulated \
     --map unit0=demo:0 --map unit2=demo:2 --repeats 4 --seed 1 --out "$work/session" > /dev/null 2>&1
-compactrig session report "$work/session" --png "$out/session_report.png" > /dev/null
+compactrig session report "$work/session" --png "$out/session_report.png" --force > /dev/null
 COMPACTRIG_CONFIG_DIR="$work/config" python "$(dirname "$0")/window_screenshots.py" "$out"
 echo "wrote $(ls "$out")"
