@@ -26,8 +26,8 @@ if TYPE_CHECKING:  # for type checkers only: importing these here would load tor
 
     import numpy as np
 
-    from compactrig.engine.bank import ModelBank
-    from compactrig.engine.image_files import ImageCollection
+    from compactrig.engine.files.image_files import ImageCollection
+    from compactrig.engine.models.bank import ModelBank
     from compactrig.rig.session.responses import SessionResponses
     from compactrig.stimuli.stimulus_set import StimulusSet
     from compactrig.stimuli.synthesis import Direction
@@ -45,19 +45,19 @@ def __getattr__(name: str):
 def load_bank(spec: str | Path | None = None) -> ModelBank:
     """A bank of compact models: None or ``"demo"`` (embedded), ``"published"`` (after ``compactrig models fetch``)
     or a folder holding ``models_torch/`` and ``nums_filters/``."""
-    from compactrig.engine.bank import load_bank as load
+    from compactrig.engine.models.bank import load_bank as load
     return load(spec)
 
 
 def read_images(path: str | Path) -> ImageCollection:
     """The images of a folder or a ``.zip``, in file-name order, as uint8 ``(n, 112, 112, 3)`` with their ids."""
-    from compactrig.engine.image_files import read_images as read
+    from compactrig.engine.files.image_files import read_images as read
     return read(path)
 
 
 def predict(bank: ModelBank, pixels: np.ndarray, neurons: Sequence[str] | None = None) -> np.ndarray:
     """Predicted responses ``(neurons, images)`` of uint8 images ``(n, 112, 112, 3)`` (every neuron when None)."""
-    from compactrig.engine.fast_predict import Predictor
+    from compactrig.engine.models.fast_predict import Predictor
     return Predictor(bank).predict(pixels, None if neurons is None else list(neurons))
 
 
@@ -67,7 +67,7 @@ def synthesize(bank: ModelBank, neuron: str, n_images: int = 4, steps: int = 100
     set with full provenance (the same as ``compactrig synth``)."""
     import torch
 
-    from compactrig.engine.fast_predict import FoldedModel
+    from compactrig.engine.models.fast_predict import FoldedModel
     from compactrig.stimuli.design import design_synthesized
     from compactrig.stimuli.stimulus_set import annotate
     from compactrig.stimuli.synthesis import SynthesisSettings

@@ -27,10 +27,10 @@ import numpy as np
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from compactrig.engine.bank import load_bank  # noqa: E402
-from compactrig.engine.fast_predict import Predictor  # noqa: E402
-from compactrig.engine.image_files import read_images  # noqa: E402
-from compactrig.engine.readout_features import FeatureSpec, compute_features  # noqa: E402
+from compactrig.engine.files.image_files import read_images  # noqa: E402
+from compactrig.engine.models.bank import load_bank  # noqa: E402
+from compactrig.engine.models.fast_predict import Predictor  # noqa: E402
+from compactrig.engine.readout.features import FeatureSpec, compute_features  # noqa: E402
 from compactrig.plugins.sources.base import Presentation  # noqa: E402
 from compactrig.plugins.sources.simulated import SimulatedSource  # noqa: E402
 from compactrig.stimuli.closed_loop import design_for_unit, synthesis_readout  # noqa: E402

@@ -23,7 +23,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PyQt6.QtWidgets import QApplication  # noqa: E402
 
-from compactrig.engine.r2_er import r2_er  # noqa: E402
+from compactrig.engine.stats.r2_er import r2_er  # noqa: E402
 from compactrig.gui.live_fits_tab import LiveFitsTab  # noqa: E402
 
 

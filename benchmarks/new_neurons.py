@@ -31,11 +31,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from compactrig.engine.bank import load_bank, load_directory
-from compactrig.engine.correlation import pearson_r
-from compactrig.engine.fast_predict import Predictor
-from compactrig.engine.image_files import read_images
+from compactrig.engine.files.image_files import read_images
+from compactrig.engine.models.bank import load_bank, load_directory
+from compactrig.engine.models.fast_predict import Predictor
 from compactrig.engine.progress import Progress
+from compactrig.engine.stats.correlation import pearson_r
 from compactrig.stimuli.new_neurons import Teacher, fit_new_neurons, response_sums
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "v4_compact_models"

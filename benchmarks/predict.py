@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from compactrig.engine.bank import load_directory
-from compactrig.engine.fast_predict import Predictor, reference_predict
-from compactrig.engine.image_files import read_images
+from compactrig.engine.files.image_files import read_images
+from compactrig.engine.models.bank import load_directory
+from compactrig.engine.models.fast_predict import Predictor, reference_predict
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "v4_compact_models"
 

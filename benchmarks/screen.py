@@ -29,8 +29,8 @@ import numpy as np
 import psutil
 from PIL import Image
 
-from compactrig.engine.image_files import read_images
-from compactrig.engine.prediction_store import read_predictions
+from compactrig.engine.files.image_files import read_images
+from compactrig.engine.files.prediction_store import read_predictions
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "v4_compact_models"
 NEURONS = "201025:5,190923:0"

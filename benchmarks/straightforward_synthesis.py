@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from compactrig.engine.architecture import CompactModel
+from compactrig.engine.models.architecture import CompactModel
 from compactrig.stimuli.synthesis import SynthesisSettings, initial_noise
 
 

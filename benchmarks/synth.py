@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from compactrig.engine.bank import load_bank
-from compactrig.engine.fast_predict import FoldedModel
-from compactrig.engine.layout import forward_flops
+from compactrig.engine.models.bank import load_bank
+from compactrig.engine.models.fast_predict import FoldedModel
+from compactrig.engine.models.layout import forward_flops
 from compactrig.stimuli.synthesis import SynthesisSettings, synthesize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from compactrig.engine.bank import load_directory
-from compactrig.engine.fast_predict import Predictor
-from compactrig.engine.layout import IMAGE_SIZE, forward_flops
+from compactrig.engine.models.bank import load_directory
+from compactrig.engine.models.fast_predict import Predictor
+from compactrig.engine.models.layout import IMAGE_SIZE, forward_flops
 
 REPEATS = 3
 """Each time is the least of this many (this machine's timing varies by tens of percent)."""
@@ -56,7 +56,7 @@ def main() -> None:
                  "--n", str(args.n), "--steps", "1"]
         cold = wall([*synth, "--out", str(Path(scratch) / "a")], env)
         warm = min(wall([*synth, "--out", str(Path(scratch) / f"b{k}")], env) for k in range(REPEATS))
-        imports = min(wall([sys.executable, "-c", "import compactrig.rig.cli.synth"], env) for _ in range(REPEATS))
+        imports = min(wall([sys.executable, "-c", "import compactrig.cli.commands.synth"], env) for _ in range(REPEATS))
         python_torch = min(wall([sys.executable, "-c", "import torch"], env) for _ in range(REPEATS))
         os.environ["COMPACTRIG_CACHE_DIR"] = env["COMPACTRIG_CACHE_DIR"]
 

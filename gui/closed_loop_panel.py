@@ -30,10 +30,10 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from compactrig.engine.bank import ModelBank
-from compactrig.engine.distill import DistillSettings
-from compactrig.engine.layout import N_STAGES
-from compactrig.engine.ridge import MIN_IMAGES
+from compactrig.engine.models.bank import ModelBank
+from compactrig.engine.models.layout import N_STAGES
+from compactrig.engine.readout.ridge import MIN_IMAGES
+from compactrig.engine.training.distill import DistillSettings
 from compactrig.gui.combo_box import ComboBox
 from compactrig.gui.image_dialog import ask_for_images
 from compactrig.gui.qt_parts import cell_text, horizontal_header, selected_rows

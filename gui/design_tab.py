@@ -31,10 +31,10 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from compactrig.engine.bank import ModelBank
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.fast_predict import FoldedModel
-from compactrig.engine.image_files import ImageCollection, read_images
+from compactrig.engine.files.image_files import ImageCollection, read_images
+from compactrig.engine.models.bank import ModelBank
+from compactrig.engine.models.fast_predict import FoldedModel
 from compactrig.gui.combo_box import ComboBox
 from compactrig.gui.image_dialog import ask_for_images
 from compactrig.gui.models_tab import probe_collection

@@ -1,4 +1,4 @@
-"""The Inspect view: one neuron taken apart on one image (``compactrig.engine.inspection``), drawn.
+"""The Inspect view: one neuron taken apart on one image (``compactrig.engine.models.inspection``), drawn.
 
 Stage-0 filters as colour patches, each stage's activation maps as a mosaic, the
 consolidation (readout) weights as a spatial map and per channel, and the ablation bar
@@ -15,10 +15,10 @@ from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtGui import QPixmap
 from PyQt6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from compactrig.engine.bank import ModelBank
-from compactrig.engine.image_files import ImageCollection
-from compactrig.engine.inspection import Inspection, inspect, mosaic
-from compactrig.engine.layout import IMAGE_SIZE
+from compactrig.engine.files.image_files import ImageCollection
+from compactrig.engine.models.bank import ModelBank
+from compactrig.engine.models.inspection import Inspection, inspect, mosaic
+from compactrig.engine.models.layout import IMAGE_SIZE
 from compactrig.gui.combo_box import ComboBox
 from compactrig.gui.design_tab import qimage
 from compactrig.gui.models_tab import probe_collection

@@ -1,7 +1,7 @@
 """The Live fits view: model prediction versus measured response, per unit and for the population.
 
 Responses arrive in batches from the Rig view's 25 Hz timer (never one redraw per
-sample); each batch goes into a ``compactrig.engine.population_fit.PopulationFit``, which computes
+sample); each batch goes into a ``compactrig.engine.stats.population_fit.PopulationFit``, which computes
 every unit's r, affine fit and r2_ER at once. The view draws the focused unit's scatter
 (one point per image: its mean response) with the affine line, its running r (with the
 Fisher-z 95% band) and r2_ER over presentations, and a sortable table of all units.
@@ -33,9 +33,9 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from compactrig.engine.bank import ModelBank
-from compactrig.engine.natural_order import natural_key
-from compactrig.engine.population_fit import PopulationFit, PopulationSummary
+from compactrig.engine.files.natural_order import natural_key
+from compactrig.engine.models.bank import ModelBank
+from compactrig.engine.stats.population_fit import PopulationFit, PopulationSummary
 from compactrig.gui.closed_loop_panel import ClosedLoopPanel
 from compactrig.gui.qt_parts import cell_text, horizontal_header, selected_rows
 from compactrig.gui.worker import Job, JobList

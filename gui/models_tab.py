@@ -21,12 +21,12 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from compactrig.engine.bank import ModelBank, load_bank
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.fast_predict import Cancelled, Predictor
-from compactrig.engine.fetch import fetch_models
-from compactrig.engine.image_files import ImageCollection, read_images
-from compactrig.engine.summaries import ResponseDistribution, response_distribution
+from compactrig.engine.files.image_files import ImageCollection, read_images
+from compactrig.engine.models.bank import ModelBank, load_bank
+from compactrig.engine.models.fast_predict import Cancelled, Predictor
+from compactrig.engine.models.fetch import fetch_models
+from compactrig.engine.stats.summaries import ResponseDistribution, response_distribution
 from compactrig.gui.combo_box import ComboBox
 from compactrig.gui.image_dialog import ask_for_images
 from compactrig.gui.qt_parts import cell_text, horizontal_header, selected_rows

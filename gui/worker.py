@@ -16,7 +16,7 @@ from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
 from compactrig.engine.crash_log import report_unexpected
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.fast_predict import Cancelled
+from compactrig.engine.models.fast_predict import Cancelled
 from compactrig.engine.progress import Progress
 
 Work = Callable[[Progress, Callable[[], bool]], Any]

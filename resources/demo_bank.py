@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from compactrig.engine.bank import ModelBank, NeuronInfo, StateDict
-from compactrig.engine.layout import BATCH_NORM_EPS, KERNEL_SIZE, N_STAGES, OUTPUT_SIZE
+from compactrig.engine.models.bank import ModelBank, NeuronInfo, StateDict
+from compactrig.engine.models.layout import BATCH_NORM_EPS, KERNEL_SIZE, N_STAGES, OUTPUT_SIZE
 
 GABOR_PERIOD = 4.0
 """Pixels per cycle of the stage-0 Gabors (the probe gratings use the same)."""

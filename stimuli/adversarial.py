@@ -16,8 +16,8 @@ from typing import Literal
 import numpy as np
 import torch
 
-from compactrig.engine.fast_predict import FoldedModel, prepare_input, restore_pixels
-from compactrig.engine.layout import CHANNEL_MEANS
+from compactrig.engine.models.fast_predict import FoldedModel, prepare_input, restore_pixels
+from compactrig.engine.models.layout import CHANNEL_MEANS
 from compactrig.engine.progress import Progress
 from compactrig.stimuli.targets import OUTPUT, UnitTarget
 

@@ -1,7 +1,7 @@
 """The closed loop for recorded units: readouts fitted live, images designed for them, next images chosen.
 
 ``ResponseLog`` keeps, per image, the readout features and every unit's response sums (the one
-accumulator, ``compactrig.engine.per_image.PerImageSums``), growing as images are queued and
+accumulator, ``compactrig.engine.stats.response_sums.PerImageSums``), growing as images are queued and
 responses arrive; the readouts are fitted on the images every unit answered. The work
 (refitting, the committee, synthesis) runs on snapshots, so a window can keep adding
 responses on its own thread while a job fits. Everything here is pure computation; the
@@ -16,13 +16,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from compactrig.engine.bank import ModelBank
-from compactrig.engine.fast_predict import Predictor
-from compactrig.engine.per_image import PerImageSums
+from compactrig.engine.models.bank import ModelBank
+from compactrig.engine.models.fast_predict import Predictor
 from compactrig.engine.progress import Progress
-from compactrig.engine.readout_features import FeatureSpec
-from compactrig.engine.readout_model import ReadoutModel, ReadoutUnit
-from compactrig.engine.ridge import RidgeFit, TrialSums, committee_predictions, disagreement, fit_ridge
+from compactrig.engine.readout.features import FeatureSpec
+from compactrig.engine.readout.model import ReadoutModel, ReadoutUnit
+from compactrig.engine.readout.ridge import RidgeFit, TrialSums, committee_predictions, disagreement, fit_ridge
+from compactrig.engine.stats.response_sums import PerImageSums
 from compactrig.stimuli.design import Design
 from compactrig.stimuli.next_images import Strategy, choose_next
 from compactrig.stimuli.readout_targets import PopulationTarget

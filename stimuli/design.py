@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compactrig.engine.fast_predict import FoldedModel
+from compactrig.engine.models.fast_predict import FoldedModel
 from compactrig.engine.progress import Progress
 from compactrig.stimuli.adversarial import Push, adversarial
 from compactrig.stimuli.gaudy import GaudyMode, gaudy

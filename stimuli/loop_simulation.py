@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compactrig.engine.correlation import pearson_r
-from compactrig.engine.ridge import RidgeFit
+from compactrig.engine.readout.ridge import RidgeFit
+from compactrig.engine.stats.correlation import pearson_r
 from compactrig.stimuli.closed_loop import ResponseLog, next_batch, refit
 from compactrig.stimuli.next_images import Strategy
 

@@ -4,15 +4,15 @@ The paper's path, run for recorded units that no published model describes:
 
 1. **Readout.** Every unit's responses are regressed on the bank's responses to the same images:
    outputs, and last-stage maps averaged over blocks, so the readout keeps where in the image a
-   feature is (``compactrig.engine.readout_features.outputs_and_grid``). One ridge readout per
-   spatial scale, their mean the readout (``compactrig.engine.scale_readout``; penalties by nested
-   cross-validation, ``compactrig.engine.ridge``; repeats kept per image).
+   feature is (``compactrig.engine.readout.features.outputs_and_grid``). One ridge readout per
+   spatial scale, their mean the readout (``compactrig.engine.readout.scale``; penalties by nested
+   cross-validation, ``compactrig.engine.readout.ridge``; repeats kept per image).
 2. **Distillation.** The readout labels many more images than were recorded
    (``compactrig.stimuli.distillation_images``), and a compact model of the published
-   architecture learns those labels (``compactrig.engine.distill``), starting from a bank model's
+   architecture learns those labels (``compactrig.engine.training.distill``), starting from a bank model's
    early filters (the paper's finding that early filters are shared).
 3. **Pruning** while the held-out r holds, then the models are written as a bank in the
-   published layout with their provenance (``compactrig.engine.bank_writer``).
+   published layout with their provenance (``compactrig.engine.models.bank_writer``).
 
 A fifth of the recorded images (seeded) is held out of everything that is fitted, so the
 readout's and the compact model's held-out r in the provenance are honest.
@@ -29,18 +29,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from compactrig.engine.bank import ModelBank
-from compactrig.engine.bank_writer import check_session_name, write_model
-from compactrig.engine.correlation import pearson_r
-from compactrig.engine.distill import DistillSettings, Donor, HeldOut, distill_unit, trunk_maps
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.fast_predict import Cancelled, Predictor
-from compactrig.engine.layout import parameter_count
+from compactrig.engine.models.bank import ModelBank
+from compactrig.engine.models.bank_writer import check_session_name, write_model
+from compactrig.engine.models.fast_predict import Cancelled, Predictor
+from compactrig.engine.models.layout import parameter_count
 from compactrig.engine.progress import Progress
-from compactrig.engine.r2_er import r2_er
-from compactrig.engine.readout_features import outputs_and_grid
-from compactrig.engine.ridge import TrialSums, within_training_range
-from compactrig.engine.scale_readout import FINEST_GRID, SCALES, describe_scales, fit_scale_readout, scale_features
+from compactrig.engine.readout.features import outputs_and_grid
+from compactrig.engine.readout.ridge import TrialSums, within_training_range
+from compactrig.engine.readout.scale import FINEST_GRID, SCALES, describe_scales, fit_scale_readout, scale_features
+from compactrig.engine.stats.correlation import pearson_r
+from compactrig.engine.stats.r2_er import r2_er
+from compactrig.engine.training.distill import DistillSettings, Donor, HeldOut, distill_unit, trunk_maps
 from compactrig.stimuli.distillation_images import distillation_images
 
 IMAGE_ID = re.compile(r"^image(\d+)$")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compactrig.engine.layout import IMAGE_SIZE
+from compactrig.engine.models.layout import IMAGE_SIZE
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 
 GREY = 128.0

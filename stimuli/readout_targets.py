@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from compactrig.engine.readout_model import ReadoutModel
+from compactrig.engine.readout.model import ReadoutModel
 
 
 @dataclass(frozen=True)

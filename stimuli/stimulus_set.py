@@ -24,15 +24,15 @@ import numpy as np
 from PIL import Image
 
 from compactrig.engine import __version__
-from compactrig.engine.bank import ModelBank
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.image_files import decode_rgb
-from compactrig.engine.inside_folder import path_inside
-from compactrig.engine.layout import IMAGE_SIZE
-from compactrig.engine.safe_output import write_atomically
+from compactrig.engine.files.image_files import decode_rgb
+from compactrig.engine.files.inside_folder import path_inside
+from compactrig.engine.files.safe_output import write_atomically
+from compactrig.engine.models.bank import ModelBank
+from compactrig.engine.models.layout import IMAGE_SIZE
 
 if TYPE_CHECKING:  # PyTorch only when predictions are made: reading and checking a set stays light
-    from compactrig.engine.fast_predict import Predictor
+    from compactrig.engine.models.fast_predict import Predictor
 
 MANIFEST = "manifest.json"
 FORMAT = "compactrig-stimulus-set"
@@ -306,7 +306,7 @@ def now() -> str:
 def annotate(bank: ModelBank, pixels: np.ndarray, records: list[StimulusRecord],
              predictor: Predictor | None = None) -> StimulusSet:
     """A set whose records carry every bank neuron's predicted response, the bank identity and time."""
-    from compactrig.engine.fast_predict import Predictor
+    from compactrig.engine.models.fast_predict import Predictor
 
     predictor = predictor or Predictor(bank)
     values = predictor.predict(pixels) if len(pixels) else np.zeros((len(bank), 0), np.float32)

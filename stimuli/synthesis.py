@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.fast_predict import CHUNK, prepare_input, restore_pixels
-from compactrig.engine.layout import CHANNEL_MEANS, IMAGE_SIZE
+from compactrig.engine.models.fast_predict import CHUNK, prepare_input, restore_pixels
+from compactrig.engine.models.layout import CHANNEL_MEANS, IMAGE_SIZE
 from compactrig.engine.progress import Progress
 from compactrig.stimuli.smoothing import smooth
 from compactrig.stimuli.targets import OUTPUT

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import torch
 
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.fast_predict import FoldedModel
-from compactrig.engine.layout import N_STAGES, stage_sizes
+from compactrig.engine.models.fast_predict import FoldedModel
+from compactrig.engine.models.layout import N_STAGES, stage_sizes
 
 
 @dataclass(frozen=True)

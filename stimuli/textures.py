@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from compactrig.engine.layout import IMAGE_SIZE
+from compactrig.engine.models.layout import IMAGE_SIZE
 
 OPPONENT = np.array([[1.0, 1.0, 1.0], [1.0, -1.0, 0.0], [0.5, 0.5, -1.0]]) / np.sqrt([3.0, 2.0, 1.5])[:, None]
 """Luminance, red-green and blue-yellow directions (rows) in RGB."""

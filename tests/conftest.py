@@ -111,19 +111,19 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def published_bank(shared_data):
-    from compactrig.engine.bank import load_directory
+    from compactrig.engine.models.bank import load_directory
     return load_directory(shared_data / "data_compact_models")
 
 
 @pytest.fixture(scope="session")
 def images_190923(shared_data):
-    from compactrig.engine.image_files import read_images
+    from compactrig.engine.files.image_files import read_images
     return read_images(shared_data / "data_V4_responses" / "images" / "images_190923.zip")
 
 
 @pytest.fixture(scope="session")
 def images_201025(shared_data):
-    from compactrig.engine.image_files import read_images
+    from compactrig.engine.files.image_files import read_images
     return read_images(shared_data / "data_V4_responses" / "images" / "images_201025.zip")
 
 
@@ -132,7 +132,7 @@ def cli(capsys, monkeypatch):
     """The command line run in this process, answering like ``support.commands.run_cli``: the same ``main``
     the console script calls, without a new Python and torch start per command (about 3 s each here).
     Commands whose process boundary is the point (signals, crashes, the installed script) keep ``run_cli``."""
-    from compactrig.rig.cli import main
+    from compactrig.cli import main
 
     def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
         monkeypatch.chdir(cwd or REPO)

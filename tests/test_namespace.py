@@ -14,7 +14,7 @@ from support import REPO
 from support.independent_model import evaluate
 from support.source_imports import offenders, python_files
 
-GENERIC = {"engine", "stimuli", "plugins", "gui", "resources", "rig"}
+GENERIC = {"engine", "stimuli", "plugins", "gui", "resources", "rig", "cli"}
 
 
 def test_every_import_of_our_code_goes_through_the_compactrig_namespace():
@@ -33,14 +33,14 @@ def test_the_wheel_holds_only_the_compactrig_package(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     tops = {name.split("/")[0] for name in names}
     assert {t for t in tops if not t.endswith((".dist-info", ".data"))} == {"compactrig"}
-    for module in ("compactrig/__init__.py", "compactrig/engine/bank.py", "compactrig/rig/cli/__init__.py",
+    for module in ("compactrig/__init__.py", "compactrig/engine/models/bank.py", "compactrig/cli/commands/session.py",
                    "compactrig/rig/presenter/window.py", "compactrig/gui/main_window.py",
                    "compactrig/plugins/sources/simulated.py", "compactrig/resources/demo_bank.py"):
         assert module in names
     assert not any(n.startswith(("compactrig/tests/", "compactrig/benchmarks/", "compactrig/docs/")) for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
-    assert "compactrig = compactrig.rig.cli:main" in text
+    assert "compactrig = compactrig.cli:main" in text
     assert "simulated = compactrig.plugins.sources.simulated:SimulatedSource" in text
 
 

@@ -27,7 +27,7 @@ from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 from support import REPO
 from support.source_imports import offenders, python_files
 
-OUR_FOLDERS = ("engine", "stimuli", "plugins", "gui", "resources", "rig")
+OUR_FOLDERS = ("engine", "stimuli", "plugins", "gui", "resources", "rig", "cli")
 """The folders of the ``compactrig`` package (the repository root is the package itself)."""
 POSIX_ONLY = {"posix", "pwd", "grp", "termios", "tty", "pty", "fcntl", "resource", "syslog",
               "crypt", "spwd", "nis", "ossaudiodev"}
@@ -85,7 +85,7 @@ def test_every_module_imports_and_a_session_runs_without_posix_only_modules(tmp_
                 importlib.import_module(info.name)
                 count += 1
         print("modules", count, flush=True)
-        from compactrig.rig.cli import main
+        from compactrig.cli import main
         sys.exit(main({session_args!r}))
     """)], capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     assert imported_then_run.returncode == 0, imported_then_run.stderr

@@ -29,7 +29,7 @@ def test_documented_commands_answer_help():
             "session resume", "session export", "session report", "loop run", "loop report"} <= documented
     script = "\n".join([
         "import contextlib, io, sys",
-        "from compactrig.rig.cli import main",
+        "from compactrig.cli import main",
         "for command in sys.argv[1:]:",
         "    out = io.StringIO()",
         "    with contextlib.redirect_stdout(out):",

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from compactrig.engine.bank import load_bank
 from compactrig.engine.errors import CompactRigError
+from compactrig.engine.models.bank import load_bank
 from compactrig.plugins.sources.base import WINDOW_OPTIONS, Option, Presentation, Response, ResponseSource, split_values
 
 if TYPE_CHECKING:
-    from compactrig.engine.fast_predict import Predictor
+    from compactrig.engine.models.fast_predict import Predictor
 
 
 CALIBRATION_TEXTURES = 18
@@ -104,7 +104,7 @@ class SimulatedSource(ResponseSource):
 
     def _drive(self, images: np.ndarray, predictor: Predictor | None = None) -> np.ndarray:
         """Each unit's mixture of its bank neurons' predictions ``(n_units, n_images)``, before gain and baseline."""
-        from compactrig.engine.fast_predict import Predictor  # PyTorch only once counts are needed: `rig check`
+        from compactrig.engine.models.fast_predict import Predictor  # PyTorch only once counts are needed: `rig check`
         predictor = predictor or Predictor(self.bank)
         return self.mixing[:, self.used] @ predictor.predict(images, [self.bank.neuron_ids[i] for i in self.used])
 
@@ -138,7 +138,7 @@ class SimulatedSource(ResponseSource):
         if isinstance(self.target_counts, tuple):  # not "raw": a raw source is calibrated from the start
             mean, sd = self.target_counts
         else:
-            from compactrig.engine.fast_predict import Predictor
+            from compactrig.engine.models.fast_predict import Predictor
             counts = (np.maximum(0.0, self.baseline[:known, None] + self.gain[:known, None] * drive[:known]) if known
                       else np.maximum(0.0, 2.0 + Predictor(self.bank).predict(images)))
             mean, sd = float(counts.mean()), float(counts.std(axis=1).mean())

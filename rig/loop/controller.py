@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from compactrig.engine.bank import ModelBank
-from compactrig.engine.distill import DistillSettings
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.fast_predict import Predictor
-from compactrig.engine.image_files import read_images
-from compactrig.engine.readout_features import FeatureSpec, compute_features
-from compactrig.engine.ridge import MIN_IMAGES, RidgeFit, TrialSums
+from compactrig.engine.files.image_files import read_images
+from compactrig.engine.models.bank import ModelBank
+from compactrig.engine.models.fast_predict import Predictor
+from compactrig.engine.readout.features import FeatureSpec, compute_features
+from compactrig.engine.readout.ridge import MIN_IMAGES, RidgeFit, TrialSums
+from compactrig.engine.training.distill import DistillSettings
 from compactrig.rig.loop.events import (
     BatchChosen,
     CompactModelsMade,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from compactrig.engine.ridge import RidgeFit
+from compactrig.engine.readout.ridge import RidgeFit
 from compactrig.rig.loop.jobs import LoopJob
 from compactrig.stimuli.closed_loop import ReadoutData
 from compactrig.stimuli.stimulus_set import StimulusSet

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from compactrig.engine.bank import ModelBank
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.readout_features import FeatureSpec
-from compactrig.engine.ridge import RidgeFit
-from compactrig.engine.safe_output import write_atomically
+from compactrig.engine.files.safe_output import write_atomically
+from compactrig.engine.models.bank import ModelBank
+from compactrig.engine.readout.features import FeatureSpec
+from compactrig.engine.readout.ridge import RidgeFit
 from compactrig.rig.loop.events import ReadoutsFitted
 from compactrig.rig.loop.loop_plan import LOOP_DIR
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.fast_predict import Cancelled
+from compactrig.engine.models.fast_predict import Cancelled
 from compactrig.engine.progress import Progress
 
 Work = Callable[[Progress, Callable[[], bool]], Any]

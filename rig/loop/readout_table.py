@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from compactrig.engine.ridge import RidgeFit
+from compactrig.engine.readout.ridge import RidgeFit
 from compactrig.stimuli.closed_loop import strongest_of
 
 READOUT_COLUMNS = ("unit", "images", "penalty", "held-out r", "r2_ER", "reads most from")

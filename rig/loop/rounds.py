@@ -21,7 +21,7 @@ from compactrig.rig.loop.events import BatchChosen, ImagesDesigned
 from compactrig.rig.loop.loop_plan import LOOP_DIR, LoopPlan
 from compactrig.rig.session.events import ImagesAdded
 from compactrig.rig.session.folder import STORE_FILE
-from compactrig.rig.session.store import TrialStore
+from compactrig.rig.session.trial_store import TrialStore
 from compactrig.stimuli.stimulus_set import StimulusSet
 
 ROUNDS_DIR = "rounds"

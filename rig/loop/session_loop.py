@@ -15,8 +15,8 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from compactrig.engine.bank import load_bank
 from compactrig.engine.errors import CompactRigError
+from compactrig.engine.models.bank import load_bank
 from compactrig.rig.loop.controller import LoopController
 from compactrig.rig.loop.events import JobStarted, LoopMessage, ReadoutsFitted
 from compactrig.rig.loop.fit_files import save_fit

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from compactrig.engine.safe_output import write_atomically
+from compactrig.engine.files.safe_output import write_atomically
 
 CAPTURED_FRAME = re.compile(r"\d{5,}\.png")
 """The name of a captured frame (more digits past presentation 99999)."""

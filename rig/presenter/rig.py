@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.layout import IMAGE_SIZE
+from compactrig.engine.models.layout import IMAGE_SIZE
 
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right", "none")
 

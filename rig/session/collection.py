@@ -15,8 +15,8 @@ from collections.abc import Callable
 import numpy as np
 import pylsl
 
-from compactrig.engine.natural_order import natural_sorted
-from compactrig.engine.population_fit import PopulationFit
+from compactrig.engine.files.natural_order import natural_sorted
+from compactrig.engine.stats.population_fit import PopulationFit
 from compactrig.plugins.sources.base import Presentation
 from compactrig.plugins.sources.guard import GuardedSource
 from compactrig.rig.session.controls import CLOSING_WAIT_S, RunControls
@@ -24,7 +24,7 @@ from compactrig.rig.session.counts import CountProblem, check_response
 from compactrig.rig.session.events import ResponseStored, UnitsDiscovered
 from compactrig.rig.session.fits import add_stored, mapped_predictions
 from compactrig.rig.session.setup import SessionPlan
-from compactrig.rig.session.store import MISSING, TrialStore
+from compactrig.rig.session.trial_store import MISSING, TrialStore
 from compactrig.stimuli.stimulus_set import StimulusSet
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from compactrig.engine.bank import ModelBank
+from compactrig.engine.models.bank import ModelBank
 from compactrig.engine.progress import Progress
-from compactrig.engine.ridge import TrialSums
+from compactrig.engine.readout.ridge import TrialSums
 from compactrig.rig.session.folder import STIMULI_DIR
 from compactrig.stimuli.new_neurons import NewNeuron, NewNeuronSettings, fit_new_neurons
 from compactrig.stimuli.stimulus_set import StimulusSet

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from compactrig.engine.bank import load_bank
-from compactrig.engine.fast_predict import Predictor
-from compactrig.engine.population_fit import PopulationFit
-from compactrig.rig.session.store import StoredPresentation
+from compactrig.engine.models.bank import load_bank
+from compactrig.engine.models.fast_predict import Predictor
+from compactrig.engine.stats.population_fit import PopulationFit
+from compactrig.rig.session.trial_store import StoredPresentation
 from compactrig.stimuli.stimulus_set import StimulusSet
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.safe_output import write_atomically
+from compactrig.engine.files.safe_output import write_atomically
 
 SESSION_FILE = "session.json"
 LOCK_FILE = "lock"

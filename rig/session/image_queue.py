@@ -15,7 +15,7 @@ from pathlib import Path
 from compactrig.engine.errors import CompactRigError
 from compactrig.rig.session.folder import STIMULI_DIR
 from compactrig.rig.session.setup import add_images_to_session
-from compactrig.rig.session.store import TrialStore
+from compactrig.rig.session.trial_store import TrialStore
 from compactrig.stimuli.stimulus_set import StimulusSet
 
 

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.inside_folder import path_inside
+from compactrig.engine.files.inside_folder import path_inside
 from compactrig.rig.session.folder import STIMULI_DIR, STORE_FILE
-from compactrig.rig.session.store import SESSION_ID, TrialStore
+from compactrig.rig.session.trial_store import SESSION_ID, TrialStore
 from compactrig.stimuli.stimulus_set import StimulusSet
 
 RESTORE_STIMULI = "restore the session's stimuli/ folder as it was copied (the session shows only what it recorded)"

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.safe_output import write_atomically
+from compactrig.engine.files.safe_output import write_atomically
 from compactrig.rig.session.fits import mapped_predictions
 from compactrig.rig.session.folder import SESSION_FILE, read_snapshot
 from compactrig.rig.session.integrity import checked_stimuli, open_session_store

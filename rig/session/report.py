@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 import numpy as np  # noqa: E402
 
-from compactrig.engine.safe_output import write_atomically  # noqa: E402
+from compactrig.engine.files.safe_output import write_atomically  # noqa: E402
 from compactrig.rig.session.fits import stored_fits  # noqa: E402
 from compactrig.rig.session.folder import read_snapshot  # noqa: E402
 from compactrig.rig.session.integrity import checked_stimuli, open_session_store  # noqa: E402

@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from compactrig.engine.natural_order import natural_sorted
+from compactrig.engine.files.natural_order import natural_sorted
 from compactrig.rig.session.fits import mapped_predictions
 from compactrig.rig.session.folder import SESSION_FILE, read_snapshot
 from compactrig.rig.session.integrity import checked_stimuli, open_session_store

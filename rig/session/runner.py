@@ -25,7 +25,7 @@ import pylsl
 
 from compactrig.engine import __version__
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.natural_order import natural_sorted
+from compactrig.engine.files.natural_order import natural_sorted
 from compactrig.plugins.gates import Gate
 from compactrig.plugins.registry import make_gate, make_source, resume_source
 from compactrig.plugins.sources.guard import GuardedSource
@@ -40,9 +40,9 @@ from compactrig.rig.session.folder import SESSION_FILE, SessionLock, read_snapsh
 from compactrig.rig.session.image_queue import ImageQueue
 from compactrig.rig.session.integrity import checked_stimuli, open_session_store
 from compactrig.rig.session.setup import SessionPlan, add_images_to_session, check_unit_map
-from compactrig.rig.session.store import TrialStore
 from compactrig.rig.session.stored import session_started
 from compactrig.rig.session.trial_execution import TrialExecutor
+from compactrig.rig.session.trial_store import TrialStore
 from compactrig.stimuli.stimulus_set import StimulusSet
 from compactrig.stimuli.trial_plan import Trial
 

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from compactrig.engine import __version__
-from compactrig.engine.bank import load_bank
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.safe_output import write_atomically
+from compactrig.engine.files.safe_output import write_atomically
+from compactrig.engine.models.bank import load_bank
 from compactrig.plugins.registry import check_rig_plugins, make_source
 from compactrig.plugins.sources.base import ResponseSource
 from compactrig.rig.presenter.rig import RigConfig, load_rig
@@ -35,7 +35,7 @@ from compactrig.rig.session.folder import (
     write_snapshot,
 )
 from compactrig.rig.session.integrity import checked_stimuli, open_session_store, same_images, stimulus_hashes
-from compactrig.rig.session.store import SESSION_ID, TrialStore
+from compactrig.rig.session.trial_store import SESSION_ID, TrialStore
 from compactrig.stimuli.stimulus_set import StimulusSet, add_to_folder
 from compactrig.stimuli.trial_plan import make_plan
 

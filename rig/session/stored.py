@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from compactrig.engine.natural_order import natural_sorted
+from compactrig.engine.files.natural_order import natural_sorted
 from compactrig.rig.session.events import SessionStarted
 from compactrig.rig.session.fits import mapped_predictions, stored_responses
 from compactrig.rig.session.folder import SESSION_FILE, read_snapshot
 from compactrig.rig.session.integrity import checked_stimuli, open_session_store
 from compactrig.rig.session.setup import SessionPlan
-from compactrig.rig.session.store import TrialStore
+from compactrig.rig.session.trial_store import TrialStore
 from compactrig.stimuli.stimulus_set import StimulusSet
 
 

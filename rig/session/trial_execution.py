@@ -21,7 +21,7 @@ from compactrig.rig.presenter.client import Presenter
 from compactrig.rig.presenter.rig import RigConfig
 from compactrig.rig.session.collection import ResponseCollector
 from compactrig.rig.session.controls import CLOSING_WAIT_S, RunControls
-from compactrig.rig.session.store import StoredPresentation, TrialStore
+from compactrig.rig.session.trial_store import StoredPresentation, TrialStore
 from compactrig.stimuli.stimulus_set import StimulusSet
 from compactrig.stimuli.trial_plan import Trial
 

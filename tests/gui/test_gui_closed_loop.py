@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from compactrig.engine.bank import load_bank, load_directory
-from compactrig.engine.bank_writer import read_provenance
-from compactrig.engine.ridge import TrialSums, fit_ridge
+from compactrig.engine.models.bank import load_bank, load_directory
+from compactrig.engine.models.bank_writer import read_provenance
+from compactrig.engine.readout.ridge import TrialSums, fit_ridge
 from compactrig.gui.closed_loop_panel import IDLE_TEXT
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 from compactrig.stimuli.textures import pink_noise_images

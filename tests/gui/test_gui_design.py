@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PyQt6.QtCore import Qt
 
-from compactrig.engine.bank import load_bank
+from compactrig.engine.models.bank import load_bank
 from compactrig.gui.main_window import MainWindow
 from compactrig.gui.settings import settings_path
 from compactrig.stimuli.stimulus_set import StimulusSet

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from compactrig.engine.bank import load_bank
+from compactrig.engine.models.bank import load_bank
 from compactrig.plugins.sources.simulated import SimulatedSource
 from compactrig.stimuli.stimulus_set import StimulusSet
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PyQt6.QtWidgets import QFileDialog
 
-from compactrig.engine.bank import load_bank
+from compactrig.engine.models.bank import load_bank
 from compactrig.stimuli.probes import standard_probes
 
 from support.independent_model import evaluate

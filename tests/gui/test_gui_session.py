@@ -11,7 +11,7 @@ import pytest
 from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtWidgets import QApplication, QMessageBox
 
-from compactrig.engine.bank import load_bank
+from compactrig.engine.models.bank import load_bank
 from compactrig.rig.session.folder import SessionLock
 from compactrig.stimuli.probes import colour_blob, dot_lattice, grating
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet

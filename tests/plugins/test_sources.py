@@ -13,8 +13,8 @@ import numpy as np
 import pylsl
 import pytest
 
-from compactrig.engine.bank import load_bank
 from compactrig.engine.errors import CompactRigError
+from compactrig.engine.models.bank import load_bank
 from compactrig.plugins.registry import RESPONSE_SOURCES, load_plugin
 from compactrig.plugins.sources.base import Presentation, ResponseSource
 from compactrig.plugins.sources.guard import GuardedSource

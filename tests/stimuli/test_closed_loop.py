@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from compactrig.engine.bank import load_bank
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.fast_predict import Predictor, prepare_input
-from compactrig.engine.readout_features import FeatureSpec, compute_features
-from compactrig.engine.readout_model import ReadoutModel
+from compactrig.engine.models.bank import load_bank
+from compactrig.engine.models.fast_predict import Predictor, prepare_input
+from compactrig.engine.readout.features import FeatureSpec, compute_features
+from compactrig.engine.readout.model import ReadoutModel
 from compactrig.plugins.sources.base import Presentation
 from compactrig.plugins.sources.simulated import SimulatedSource
 from compactrig.stimuli.closed_loop import (

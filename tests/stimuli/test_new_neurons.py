@@ -11,11 +11,13 @@ import pytest
 import torch
 from PIL import Image
 
-from compactrig.engine import fast_predict
-from compactrig.engine.architecture import CompactModel
-from compactrig.engine.bank import load_bank, load_directory
-from compactrig.engine.bank_writer import read_provenance, write_model
-from compactrig.engine.distill import (
+from compactrig.engine.errors import CompactRigError
+from compactrig.engine.models import fast_predict
+from compactrig.engine.models.architecture import CompactModel
+from compactrig.engine.models.bank import load_bank, load_directory
+from compactrig.engine.models.bank_writer import read_provenance, write_model
+from compactrig.engine.models.layout import parameter_count
+from compactrig.engine.training.distill import (
     DistilledUnit,
     DistillSettings,
     Donor,
@@ -26,8 +28,6 @@ from compactrig.engine.distill import (
     trunk_maps,
     without_channels,
 )
-from compactrig.engine.errors import CompactRigError
-from compactrig.engine.layout import parameter_count
 from compactrig.stimuli.distillation_images import distillation_images
 from compactrig.stimuli.new_neurons import NewNeuronSettings, Teacher, fit_new_neurons, response_sums
 from compactrig.stimuli.probes import probe_family

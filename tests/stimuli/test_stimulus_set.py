@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from compactrig.engine import __version__
-from compactrig.engine.bank import load_bank
 from compactrig.engine.errors import CompactRigError
+from compactrig.engine.models.bank import load_bank
 from compactrig.stimuli.probes import colour_blob, dot_lattice, grating
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet, annotate
 

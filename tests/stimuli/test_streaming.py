@@ -17,12 +17,12 @@ import pytest
 import zarr
 from PIL import Image
 
-from compactrig.engine.bank import load_bank, load_directory
-from compactrig.engine.fast_predict import CPU_IMAGE_CHUNK, Predictor, gpu_batch, image_chunk_for
-from compactrig.engine.image_files import list_images
-from compactrig.engine.prediction_store import Layout, read_predictions
-from compactrig.engine.streaming import stream_here
-from compactrig.rig.cli import main
+from compactrig.cli import main
+from compactrig.engine.compute.streaming import stream_here
+from compactrig.engine.files.image_files import list_images
+from compactrig.engine.files.prediction_store import Layout, read_predictions
+from compactrig.engine.models.bank import load_bank, load_directory
+from compactrig.engine.models.fast_predict import CPU_IMAGE_CHUNK, Predictor, gpu_batch, image_chunk_for
 from compactrig.stimuli.screening import safe_image_id
 from compactrig.stimuli.stimulus_set import StimulusSet
 from compactrig.stimuli.textures import pink_noise_images

@@ -9,9 +9,9 @@ import pytest
 import torch
 from scipy import ndimage
 
-from compactrig.engine.bank import load_bank
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.fast_predict import FoldedModel, Predictor
+from compactrig.engine.models.bank import load_bank
+from compactrig.engine.models.fast_predict import FoldedModel, Predictor
 from compactrig.stimuli.adversarial import adversarial
 from compactrig.stimuli.diversity import diversity_report
 from compactrig.stimuli.gaudy import gaudy

@@ -12,7 +12,7 @@ from support import REPO
 def compactrig_command(*args: str) -> list[str]:
     """The command line that runs ``compactrig ARGS``: the installed script, else ``python -m``."""
     script = Path(sys.executable).with_name("compactrig")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "compactrig.rig.cli"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "compactrig.cli"]
     return [*command, *args]
 
 

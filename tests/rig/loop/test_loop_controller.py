@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from compactrig.engine.bank import load_bank
-from compactrig.engine.ridge import TrialSums, fit_ridge
+from compactrig.engine.models.bank import load_bank
+from compactrig.engine.readout.ridge import TrialSums, fit_ridge
 from compactrig.rig.loop.controller import LoopController
 from compactrig.rig.loop.events import BatchChosen, ImagesDesigned, LoopMessage, ReadoutsFitted
 from compactrig.rig.loop.jobs import LoopJob, ThreadJobs

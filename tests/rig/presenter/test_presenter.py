@@ -16,8 +16,8 @@ import pylsl
 import pytest
 from PIL import Image
 
-from compactrig.engine.bank import load_bank
 from compactrig.engine.errors import CompactRigError
+from compactrig.engine.models.bank import load_bank
 from compactrig.rig.presenter import protocol as msg
 from compactrig.rig.presenter.client import Presenter
 from compactrig.rig.presenter.rig import RigConfig, parse_rig

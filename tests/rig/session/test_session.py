@@ -19,8 +19,8 @@ import numpy as np
 import pylsl
 import pytest
 
-from compactrig.engine.bank import load_bank
 from compactrig.engine.errors import CompactRigError
+from compactrig.engine.models.bank import load_bank
 from compactrig.rig.presenter.rig import load_rig, parse_rig
 from compactrig.rig.session.folder import SessionLock, read_snapshot
 from compactrig.rig.session.setup import SessionPlan, start_session

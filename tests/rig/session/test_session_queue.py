@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from compactrig.engine.bank import load_bank
+from compactrig.engine.models.bank import load_bank
 from compactrig.rig.session.events import ImagesAdded, ResponseStored
 from compactrig.rig.session.folder import STIMULI_DIR, read_snapshot
 from compactrig.rig.session.runner import SessionRunner

@@ -1,0 +1,3 @@
+from compactrig.cli import main
+
+raise SystemExit(main())

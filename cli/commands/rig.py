@@ -1,0 +1,48 @@
+"""``compactrig rig init`` and ``rig check``: write a commented rig file, and validate one before a session."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from compactrig.engine.models.layout import IMAGE_SIZE
+from compactrig.plugins.registry import check_rig_plugins
+from compactrig.rig.presenter.rig import load_rig, write_default_rig
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("rig", help="write and check rig files")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    init = actions.add_parser("init", help="write a commented default rig file")
+    init.add_argument("file", type=Path)
+    init.set_defaults(run=run_rig_init)
+    check = actions.add_parser("check", help="validate a rig file and print what it derives")
+    check.add_argument("file", type=Path)
+    check.set_defaults(run=run_rig_check)
+
+
+def run_rig_init(args: argparse.Namespace) -> int:
+    print(f"Wrote {write_default_rig(args.file)}; edit it for your monitor, then `compactrig rig check {args.file}`")
+    return 0
+
+
+def run_rig_check(args: argparse.Namespace) -> int:
+    rig = load_rig(args.file)
+    check_rig_plugins(rig)  # what a session checks before it starts: installed, options valid, nothing connected
+    side = rig.drawn_image_px()
+    x, y = rig.pixel_aligned_position(side)
+    print(f"{args.file}: valid. {rig.pixels_per_degree:.2f} px/deg; images drawn {side} px "
+          f"({side // IMAGE_SIZE}x their {IMAGE_SIZE} pixels, nearest-neighbour) = {rig.drawn_image_deg():.2f} deg "
+          f"(size_deg asks {rig.image_size_deg:g}) at ({x:g}, {y:g}) px; "
+          f"{rig.frames_on} frames on ({1000 * rig.frames_on / rig.refresh_hz:.1f} ms), {rig.frames_off} off, "
+          f"{rig.images_per_trial} images per trial")
+    markers = ", ".join(name for name in rig.marker_outputs if name != "none") or "none"
+    print(f"source {rig.source_name!r}, gate {rig.gate_name!r}, marker outputs {markers}: installed, options valid "
+          "(not connected)")
+    if rig.fixation_overlaps_image():
+        print(f"warning: the fixation dot ({rig.fixation_size_deg:g} deg at the screen centre) covers part of the "
+              f"image, so the animal does not see the PNG's pixels there; move [image] position_deg",
+              file=sys.stderr)
+    return 0

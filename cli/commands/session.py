@@ -1,0 +1,127 @@
+"""``compactrig session run|resume|export``: headless recording sessions."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from compactrig.cli.options import number
+from compactrig.cli.outputs import check_file
+from compactrig.engine.errors import CompactRigError
+from compactrig.engine.files.safe_output import write_atomically
+from compactrig.rig.presenter.rig import load_rig
+from compactrig.rig.session.folder import read_snapshot, session_files
+from compactrig.rig.session.responses import export_npz
+from compactrig.rig.session.runner import SessionRunner
+from compactrig.rig.session.setup import SessionPlan, start_session
+from compactrig.rig.session.stored import check_session
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("session", help="run, resume and export recording sessions")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    run = actions.add_parser("run", help="start a session: present, collect responses, store everything")
+    run.add_argument("--stimuli", type=Path, required=True, help="stimulus-set folder")
+    run.add_argument("--rig", type=Path, default=None, help="rig file (default: the default rig)")
+    run.add_argument("--source", default=None,
+                     help="response source (`compactrig sources list`; default: the rig file's [source])")
+    run.add_argument("--source-opt", action="append", default=[], metavar="KEY=VALUE",
+                     help="a source option (over the rig file's, when the source is the rig file's)")
+    run.add_argument("--map", action="append", default=[], metavar="UNIT=NEURON",
+                     help="compare recorded UNIT with model NEURON (live r)")
+    run.add_argument("--bank", default=None, help="bank of the mapped neurons (default: demo)")
+    run.add_argument("--repeats", type=number(int, 1, 10_000), default=1)
+    run.add_argument("--seed", type=number(int, 0, 2**32), default=None, help="seed of the per-block shuffle")
+    run.add_argument("--max-dropped-frames", type=number(int, 0, 100_000), default=None,
+                     help="presentations with more dropped frames are shown again")
+    run.add_argument("--max-missing", type=number(int, 1, 1000), default=3,
+                     help="an image whose response goes missing this many times is left out (default 3)")
+    run.add_argument("--out", type=Path, required=True, help="new session folder")
+    run.set_defaults(run=run_session)
+    resume = actions.add_parser("resume", help="continue a stopped or crashed session where it stopped")
+    resume.add_argument("folder", type=Path)
+    resume.set_defaults(run=resume_session)
+    export = actions.add_parser("export", help="write a session's responses in the published layout")
+    export.add_argument("folder", type=Path)
+    export.add_argument("--npz", type=Path, default=None, help="output .npz (published layout)")
+    export.add_argument("--nwb", type=Path, default=None, help="output .nwb (needs the nwb extra: pynwb)")
+    export.add_argument("--subject", default="unknown", help="NWB subject id (default: unknown)")
+    export.add_argument("--species", default="Macaca mulatta", help="NWB subject species")
+    export.add_argument("--sex", default="U", choices=("M", "F", "U", "O"), help="NWB subject sex (default U)")
+    export.add_argument("--age", default=None, help="NWB subject age, ISO 8601 duration, e.g. P8Y")
+    export.add_argument("--force", action="store_true",
+                        help="replace an existing --npz/--nwb file (never one of the session's own files)")
+    export.set_defaults(run=run_export)
+    report = actions.add_parser("report", help="a PNG summary: fits, dropped frames, timeline")
+    report.add_argument("folder", type=Path)
+    report.add_argument("--png", type=Path, default=None, help="output (default: FOLDER/report.png)")
+    report.add_argument("--force", action="store_true",
+                        help="replace an existing --png file (never one of the session's own files)")
+    report.set_defaults(run=run_report)
+
+
+def _pairs(values: list[str], what: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not key:
+            raise CompactRigError(f"{what} {value!r}: use KEY=VALUE")
+        pairs[key.strip()] = rest.strip()
+    return pairs
+
+
+def run_session(args: argparse.Namespace) -> int:
+    if args.repeats < 1:
+        raise CompactRigError("--repeats must be at least 1")
+    rig = load_rig(args.rig)
+    source = args.source or rig.source_name
+    options = {**(rig.source_options if source == rig.source_name else {}), **_pairs(args.source_opt, "--source-opt")}
+    plan = SessionPlan(stimuli=str(args.stimuli), source=source, source_options=options,
+                       unit_map=_pairs(args.map, "--map"),
+                       bank=args.bank, repeats=args.repeats, seed=args.seed,
+                       max_dropped_frames=args.max_dropped_frames, max_missing=args.max_missing)
+    start_session(args.out, plan, args.rig, rig)
+    return 0 if SessionRunner(args.out).run() else 130
+
+
+def resume_session(args: argparse.Namespace) -> int:
+    from compactrig.rig.loop.session_loop import is_loop_session, run_session_loop  # a closed loop resumes too
+    if is_loop_session(args.folder):
+        return 0 if run_session_loop(args.folder) else 130
+    return 0 if SessionRunner(args.folder).run() else 130
+
+
+def run_export(args: argparse.Namespace) -> int:
+    if args.npz is None and args.nwb is None:
+        raise CompactRigError("session export: give --npz FILE and/or --nwb FILE")
+    read_snapshot(args.folder)
+    outputs = [(flag, path) for flag, path in (("--npz", args.npz), ("--nwb", args.nwb)) if path is not None]
+    for flag, path in outputs:
+        check_file(path, flag, args.force, session_files(args.folder))
+    if len(outputs) == 2 and args.npz.resolve() == args.nwb.resolve():
+        raise CompactRigError(f"--npz and --nwb are both {args.npz}; give two files")
+    if args.npz is not None:
+        def write_npz(path: Path) -> tuple[int, int, int]:
+            with open(path, "wb") as handle:  # a handle: the file gets exactly the name given
+                return export_npz(args.folder, handle)
+        shape = write_atomically(args.npz, write_npz)
+        print(f"Wrote responses {shape} (units, images, repeats) to {args.npz}")
+    if args.nwb is not None:
+        from compactrig.rig.session.nwb_export import export_nwb  # pynwb only when asked for
+        check_session(args.folder)  # its stimuli and store are the ones session.json recorded
+        written = export_nwb(args.folder, args.nwb, args.subject, args.species, args.sex, args.age)
+        print(f"Wrote {written} presentations to {args.nwb}")
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    read_snapshot(args.folder)
+    default = args.folder / "report.png"
+    png = args.png or default
+    # the default report.png is the report's own file in the session folder: written again without --force
+    check_file(png, "--png", args.force or png.absolute() == default.absolute(), session_files(args.folder))
+    from compactrig.rig.session.report import write_report  # Matplotlib only when a report is asked for
+    out = write_report(args.folder, png)
+    print(f"Wrote {out}")
+    return 0

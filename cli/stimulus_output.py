@@ -1,0 +1,37 @@
+"""Writing new images into the ``--out`` stimulus set (created, or added to) for every command."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from compactrig.cli.outputs import check_folder
+from compactrig.engine.models.bank import ModelBank
+from compactrig.stimuli.stimulus_set import MANIFEST, StimulusRecord, annotate, load_or_empty, read_records
+
+
+def add_set_output_options(parser: argparse.ArgumentParser) -> None:
+    """``--out DIR`` (a stimulus set, created or added to) and ``--force``."""
+    parser.add_argument("--out", type=Path, required=True, help="stimulus-set folder (created or added to)")
+    parser.add_argument("--force", action="store_true",
+                        help="write the set into --out even if it holds other files (none of them is replaced)")
+
+
+def check_set_folder(folder: Path, force: bool) -> Path:
+    """Refuse, before any work, an ``--out`` that cannot take a stimulus set: not writable, a file, a non-empty
+    folder that is not a set (unless ``force``), or a set whose manifest is unusable (it names files outside it)."""
+    check_folder(folder, "--out", force, lambda f: (f / MANIFEST).is_file(), "a stimulus set")
+    if (folder / MANIFEST).is_file():
+        read_records(folder)
+    return folder
+
+
+def add_to_set(folder: Path, bank: ModelBank, pixels: np.ndarray, records: list[StimulusRecord]) -> int:
+    """Annotate the new images with the bank's predictions, add them to ``folder``'s set, save."""
+    existing = load_or_empty(folder)
+    combined = existing.merged(annotate(bank, pixels, records))
+    combined.save(folder)
+    print(f"{folder}: {len(records)} image(s) added, {len(combined)} in the set")
+    return len(combined)

@@ -1,0 +1,114 @@
+"""The same prediction work on a Dask cluster: ``--cluster local:N`` or ``--cluster ADDRESS``.
+
+Dask distributed runs on one machine (``LocalCluster``) or on a lab's SLURM cluster (a scheduler
+started by ``dask-jobqueue`` or ``dask scheduler``; see docs/cluster.md). Each work unit (an image
+chunk x a neuron block) is one task; a worker opens the bank and the image listing once, decodes
+just its chunk and runs the same ``predict_unit`` as a single machine, so the numbers are identical.
+Results come back to this process, which alone writes them (a unit is written once, in its own
+Zarr chunk). A worker that dies (killed, out of memory, node lost) has its tasks rerun elsewhere
+by the scheduler, so nothing is lost, and since only finished tasks' results are written, nothing
+is written twice. At most a few tasks per worker are in flight, so memory here stays bounded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from compactrig.engine.compute.streaming import Sink, Unit, predict_unit
+from compactrig.engine.errors import CompactRigError
+from compactrig.engine.files.image_files import list_images
+from compactrig.engine.files.prediction_store import Layout
+from compactrig.engine.models.bank import load_bank
+from compactrig.engine.models.fast_predict import Cancelled, Predictor
+from compactrig.engine.progress import Progress
+
+IN_FLIGHT_PER_WORKER = 2
+_opened: dict[tuple[str, str, str], tuple] = {}
+"""Per worker process: (bank spec, images, device) -> (predictor, listing), opened on the first task."""
+
+
+def open_client(spec: str):
+    """A Dask client for ``local:N`` (N worker processes here, one thread each), a scheduler address
+    (``tcp://host:8786``) or a scheduler file (``FILE.json``, written by ``dask scheduler --scheduler-file``)."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise CompactRigError("--cluster needs Dask distributed: pip install 'dask[distributed]'") from None
+    if spec.startswith("local:"):
+        try:
+            n_workers = int(spec.split(":", 1)[1])
+        except ValueError:
+            n_workers = 0
+        if n_workers < 1:
+            raise CompactRigError(f"--cluster {spec}: give local:N with N >= 1 worker processes, e.g. local:2")
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=40)
+        return Client(cluster)
+    try:
+        if spec.endswith(".json") and Path(spec).is_file():  # a scheduler file (dask scheduler --scheduler-file)
+            return Client(scheduler_file=spec, timeout="20s")
+        return Client(spec, timeout="20s")
+    except (OSError, TimeoutError) as error:
+        raise CompactRigError(f"--cluster {spec}: no Dask scheduler answers there ({error}); start one (see "
+                              "docs/cluster.md) or use local:N") from None
+
+
+def worker_unit(bank_spec: str, images: str, device: str, bank_sha256: str, neuron_ids: Sequence[str],
+                layout: Layout, unit: Unit) -> np.ndarray:
+    """One unit on a worker: the bank and listing are opened once per worker process, and the bank checked
+    to be the one the client named (a worker on another file system would otherwise compute other models)."""
+    key = (bank_spec, images, device)
+    if key not in _opened:
+        bank = load_bank(None if bank_spec == "demo" else bank_spec)
+        if bank.identity()["sha256"] != bank_sha256:
+            raise CompactRigError(f"worker {os.getpid()}: the bank at {bank_spec} differs from the client's; give "
+                                  "every node the same bank folder")
+        _opened[key] = (Predictor(bank, device, workers=1), list_images(images))
+    predictor, listing = _opened[key]
+    rows = layout.images(unit[0])
+    return predict_unit(predictor, listing.read(rows.start, rows.stop), neuron_ids, layout, unit[1])
+
+
+def stream_on_cluster(client, bank_spec: str, images: Path, device: str, bank_sha256: str,
+                      neuron_ids: Sequence[str], layout: Layout, units: list[Unit], sink: Sink,
+                      progress: Progress | None = None,
+                      cancelled: Callable[[], bool] | None = None) -> None:
+    """Compute ``units`` as tasks on ``client``'s workers and hand each result to ``sink`` here."""
+    from distributed import as_completed
+
+    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+    queue = list(units)
+    arguments = (bank_spec, str(Path(images).resolve()), device, bank_sha256, list(neuron_ids), layout)
+
+    unit_of: dict[str, Unit] = {}
+
+    def submit(unit: Unit):
+        future = client.submit(worker_unit, *arguments, unit, key=f"compactrig-unit-{unit[0]}-{unit[1]}-{os.getpid()}",
+                               retries=2)
+        unit_of[future.key] = unit
+        return future
+
+    running = as_completed([submit(queue.pop(0)) for _ in range(min(len(queue), IN_FLIGHT_PER_WORKER * n_workers))])
+    done = 0
+    for future in running:
+        if cancelled is not None and cancelled():
+            client.cancel(list(running.futures))
+            raise Cancelled()
+        unit = unit_of.pop(future.key)
+        try:
+            values = future.result()
+        except CompactRigError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a task that failed on every retry names its unit
+            raise CompactRigError(f"cluster task for images {layout.images(unit[0])} failed: "
+                                  f"{type(error).__name__}: {error}") from None
+        sink(unit, values)
+        done += 1
+        if progress is not None:
+            progress(done, len(units))
+        if queue:
+            running.add(submit(queue.pop(0)))

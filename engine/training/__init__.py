@@ -1,0 +1,1 @@
+"""Training compact models for new neurons: distillation from a teacher, then pruning."""

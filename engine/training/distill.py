@@ -1,0 +1,356 @@
+"""Distillation of a readout into a compact model of the published architecture, then pruning.
+
+The paper's path to a neuron's compact model: a large, accurate model of the neuron (here the
+readout over the bank, ``compactrig.engine.readout.ridge``), distilled into five depthwise-separable
+stages, then pruned. Its finding that compact models share their early filters is what makes
+this quick on a CPU: the student's stages 0 and 1 and the spatial (depthwise) filters of stage 2
+are a bank model's (the *donor*), frozen, so their maps are computed once per image and training
+runs only on 28x28 maps: stage 2's channel mixing, stages 3-4 and the dense readout. (Training
+through the 56x56 maps instead costs ~12 ms per image per epoch here, ten times too slow for minutes
+per neuron.) The maps are kept channels-last: PyTorch's CPU gradient of a depthwise convolution,
+most of a training step, is about five times faster in that layout; a whole distillation with
+pruning takes ~7% less time here (unit 0 of session 190923: 54-57 s against 57-63 s, the same
+model). The donor's filters are the published ones, in the published frame and padding; the student is a
+``CompactModel`` and saves in the published layout.
+
+The donor decides most of a student's accuracy (on session 190923, a unit's own published model as
+donor gives a student at the published model's r; a fresh head on that same trunk reaches half of it).
+The caller offers candidates (``Donor``); with more than one, each student trains ``trial_epochs``
+and the one that follows the held-out responses best goes on, the others are dropped.
+
+The student starts as a copy of the donor, batch-norm statistics included (fixed: only the scale
+and shift train), so it is evaluated exactly as every published model is. A donor is already a V4
+model: on session 190923, fine-tuning it followed held-out natural images far better than a
+freshly initialized head trained on the same few thousand labelled images (r 0.64 against 0.49
+for one unit).
+
+Pruning removes channels of stages 1-4 (a stage-1 channel is dropped from the frozen maps and
+from stage 2's input), least important first (importance: the channel's outgoing weights scaled
+by its typical activation), fine-tuning after each cut, while the held-out r stays within
+``prune_tolerance`` of the unpruned student's. A donor over ``max_parameters`` (of the published
+models, 201025:51 with 24,558) needs more cuts: each is tried at every stage and the one that changes
+the student's held-out predictions least is kept (cutting later stages first regardless left that
+donor's students one channel wide at stage 4; on one unit of 190923 the held-out r fell from 0.68 to
+0.53). "Held-out r" is judged twice, because the recorded held-out images are few:
+r against their responses (on 120 images its standard error is ~0.05, four times the 0.012 that
+2% of an r of 0.6 allows, so alone it lets noise decide the cuts), and r between the pruned and the unpruned
+student on those images and their gaudy, texture and shifted versions (no responses needed; on
+session 190923 this kept the pruned students 0.01 closer to the recorded test responses).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from torch import nn
+
+from compactrig.engine.models.architecture import CompactModel
+from compactrig.engine.models.fast_predict import CHUNK, Cancelled, FoldedModel, prepare_input
+from compactrig.engine.models.layout import N_STAGES, OUTPUT_SIZE, parameter_count
+from compactrig.engine.progress import Progress
+from compactrig.engine.stats.correlation import pearson_r
+
+TRUNK_STAGES = 2
+"""Stages 0 and 1 come from the donor, frozen (and stage 2's depthwise filters)."""
+FROZEN = ("layers.layer0_", "layers.layer1_", "layers.layer2_conv_depth")
+
+
+@dataclass(frozen=True)
+class DistillSettings:
+    """How a student is trained and pruned."""
+
+    epochs: int = 40
+    batch_size: int = 64
+    learning_rate: float = 0.01
+    """Adam's step for each weight tensor, relative to the tensor's RMS (a donor's readout weights are
+    a thousand times smaller than its filters; one absolute step size would wreck one or the other)."""
+    weight_decay: float = 1e-4
+    """Decoupled (AdamW): Adam's coupled decay would dominate the gradient once the student fits."""
+    prune_tolerance: float = 0.02
+    """Pruning stops before the held-out r falls more than this fraction below the unpruned student's, or the
+    pruned student's predictions of the held-out images correlate less than ``1 - prune_tolerance`` with the
+    unpruned student's."""
+    prune_fraction: float = 0.25
+    """Share of a stage's channels removed at each pruning step."""
+    prune_epochs: int = 6
+    """Fine-tuning after each pruning step."""
+    max_parameters: int = 20_000
+    trial_epochs: int = 8
+    """With more than one donor, each student trains this many epochs, and the one whose held-out r is highest
+    goes on (on 8 units of session 190923 this picked the donor whose pruned student was better on 7)."""
+    seed: int = 0
+
+
+def channels_last(maps: torch.Tensor) -> torch.Tensor:
+    """``maps`` in the layout the student trains fastest on (see the module's docstring)."""
+    return maps.contiguous(memory_format=torch.channels_last)
+
+
+def with_stage1_channels(maps: torch.Tensor, keep: list[int]) -> torch.Tensor:
+    """Frozen-part output (``trunk_maps``) with only stage-1 channels ``keep``, channels-last again (indexing
+    channels loses the layout)."""
+    return channels_last(maps[:, keep])
+
+
+def trunk_maps(donor: CompactModel, pixels: np.ndarray, chunk: int = CHUNK) -> torch.Tensor:
+    """The frozen part's output ``(N, n1, 28, 28)`` (stage 1, then stage 2's depthwise filters) for
+    ``(N, 112, 112, 3)`` uint8 images, float32, channels-last. Computed by the fast path
+    (``FoldedModel``, 3-4 times faster here than the model itself), then flipped back to the model's frame."""
+    folded = FoldedModel(donor.float().eval())
+    out = [folded.through_depthwise(prepare_input(pixels[start:start + chunk]), TRUNK_STAGES).flip(-1, -2)
+           for start in range(0, len(pixels), chunk)]
+    return channels_last(torch.cat(out))
+
+
+def head_output(student: CompactModel, maps: torch.Tensor) -> torch.Tensor:
+    """The student's responses ``(N,)`` from its frozen part's output (``trunk_maps``)."""
+    return student.readout(student.stages_from(TRUNK_STAGES + 1, student.pointwise(TRUNK_STAGES, maps)))
+
+
+def head_parameters(student: CompactModel) -> list[nn.Parameter]:
+    """The trained parameters: stage 2's channel mixing, stages 3-4 and the readout."""
+    return [p for name, p in student.named_parameters() if not name.startswith(FROZEN)]
+
+
+class HeadTraining:
+    """Adam with a cosine schedule over ``epochs`` fitting stages 2-4 and the readout to ``targets``
+    (standardized), run in parts: a donor's quick trial is the first ``trial_epochs`` of the very training
+    its student continues if it wins, so the winner ends exactly as if it had been the only donor."""
+
+    def __init__(self, student: CompactModel, maps: torch.Tensor, targets: torch.Tensor, epochs: int,
+                 settings: DistillSettings) -> None:
+        self.student, self.maps, self.targets, self.epochs, self.settings = student, maps, targets, epochs, settings
+        self.done = 0
+        groups = [{"params": [p], "lr": settings.learning_rate * max(float(p.detach().pow(2).mean().sqrt()), 1e-4)}
+                  for p in head_parameters(student)]
+        self.optimizer = torch.optim.AdamW(groups, weight_decay=settings.weight_decay)
+        self.generator = torch.Generator().manual_seed(settings.seed)
+        total = max(1, epochs * math.ceil(len(maps) / settings.batch_size))
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / total)))
+
+    def run(self, epochs: int, progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
+            what: str = "training") -> None:
+        """The next ``epochs`` epochs (at most those left)."""
+        size = self.settings.batch_size
+        for _ in range(min(epochs, self.epochs - self.done)):
+            order = torch.randperm(len(self.maps), generator=self.generator)
+            for start in range(0, len(self.maps), size):
+                if cancelled is not None and cancelled():
+                    raise Cancelled()
+                pick = order[start:start + size]
+                loss = torch.mean((head_output(self.student, self.maps[pick]) - self.targets[pick]) ** 2)
+                self.optimizer.zero_grad()
+                loss.backward()
+                self.optimizer.step()
+                self.schedule.step()
+            self.done += 1
+            if progress is not None:
+                progress(self.done, self.epochs, what)
+
+
+def train_head(student: CompactModel, maps: torch.Tensor, targets: torch.Tensor, epochs: int,
+               settings: DistillSettings, progress: Progress | None = None,
+               cancelled: Callable[[], bool] | None = None, what: str = "training") -> None:
+    """Fit stages 2-4 and the readout to ``targets`` (standardized) by Adam with a cosine schedule."""
+    HeadTraining(student, maps, targets, epochs, settings).run(epochs, progress, cancelled, what)
+
+
+def predict_head(student: CompactModel, maps: torch.Tensor, chunk: int = 256) -> np.ndarray:
+    with torch.no_grad():
+        return torch.cat([head_output(student, maps[s:s + chunk]) for s in range(0, len(maps), chunk)]).numpy()
+
+
+def channel_importance(student: CompactModel, maps: torch.Tensor, stage: int) -> np.ndarray:
+    """Per channel of ``stage``: its typical activation times the size of what reads it."""
+    with torch.no_grad():
+        x = maps[:256]
+        if stage >= TRUNK_STAGES:
+            x = student.pointwise(TRUNK_STAGES, x)
+        for k in range(TRUNK_STAGES + 1, stage + 1):
+            x = student.stage(k, x)
+        activity = x.abs().mean(dim=(0, 2, 3))
+        if stage == N_STAGES - 1:
+            beta = student.layers.Beta.weight.view(OUTPUT_SIZE, OUTPUT_SIZE, -1)
+            reads = beta.abs().sum(dim=(0, 1))
+        else:
+            depth = getattr(student.layers, f"layer{stage + 1}_conv_depth").weight.abs().sum(dim=(1, 2, 3))
+            point = getattr(student.layers, f"layer{stage + 1}_conv_point").weight.abs().sum(dim=(0, 2, 3))
+            reads = depth * point
+    return (activity * reads).numpy()
+
+
+def without_channels(student: CompactModel, stage: int, keep: list[int]) -> CompactModel:
+    """A copy of ``student`` with only channels ``keep`` of ``stage`` (and everything that reads them)."""
+    filters = list(student.filters)
+    filters[stage] = len(keep)
+    smaller = CompactModel(filters).float()
+    state = {key: value.clone() for key, value in student.state_dict().items()}
+    index = torch.tensor(keep)
+    if not 1 <= stage < N_STAGES:
+        raise ValueError(f"stage {stage}: only the channels of stages 1-{N_STAGES - 1} can be pruned")
+    prefix = f"layers.layer{stage}_"
+    for key in list(state):
+        if key.startswith(prefix) and ("conv_point" in key or "bn" in key):
+            if state[key].dim() > 0 and state[key].shape[0] == student.filters[stage]:
+                state[key] = state[key][index]
+    if stage < N_STAGES - 1:
+        nxt = f"layers.layer{stage + 1}_"
+        state[nxt + "conv_depth.weight"] = state[nxt + "conv_depth.weight"][index]
+        state[nxt + "conv_point.weight"] = state[nxt + "conv_point.weight"][:, index]
+    else:
+        beta = state["layers.Beta.weight"].view(1, OUTPUT_SIZE, OUTPUT_SIZE, -1)[..., index]
+        state["layers.Beta.weight"] = beta.reshape(1, -1)
+    smaller.load_state_dict(state)
+    smaller.eval()
+    return smaller
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """What pruning is judged on, all from images nothing was trained on: the frozen part's output
+    (``trunk_maps``) of the held-out recorded images and their recorded responses, and of more held-out
+    images without responses (``probe_maps``: the recorded ones and versions of them)."""
+
+    maps: torch.Tensor
+    responses: np.ndarray
+    probe_maps: torch.Tensor
+
+    def with_stage1_channels(self, keep: list[int]) -> HeldOut:
+        return HeldOut(with_stage1_channels(self.maps, keep), self.responses,
+                       with_stage1_channels(self.probe_maps, keep))
+
+
+@dataclass(frozen=True)
+class Donor:
+    """A bank model a student may start from, with its frozen part's output (``trunk_maps``) of the training
+    images and the held-out images its student is judged on."""
+
+    neuron_id: str
+    model: CompactModel
+    maps: torch.Tensor
+    held_out: HeldOut
+
+
+@dataclass(frozen=True)
+class DistilledUnit:
+    """A unit's compact model and how it was judged."""
+
+    model: CompactModel
+    validation_r_unpruned: float
+    validation_r: float
+    n_parameters: int
+    donor: str
+    trials: dict[str, float]
+    """Each donor tried and its student's held-out r after the trial (empty when there was one donor)."""
+    validation_predictions: np.ndarray
+    """The model's predictions of the held-out images (``Donor.held_out``), in the targets' units."""
+
+
+def distill_unit(donors: list[Donor], targets: np.ndarray, settings: DistillSettings = DistillSettings(),
+                 progress: Progress | None = None, cancelled: Callable[[], bool] | None = None) -> DistilledUnit:
+    """Train a student on ``targets`` (the readout's predictions of the training images) from the donor whose
+    quick trial follows the held-out responses best (the only one if there is one), then prune it while it
+    holds on the held-out images.
+
+    The returned model predicts in the targets' units (the standardization is folded into its readout).
+    """
+    targets = np.asarray(targets, dtype=np.float64)
+    mean, sd = float(targets.mean()), float(targets.std()) or 1.0
+    standardized = torch.from_numpy(((targets - mean) / sd).astype(np.float32))
+    trainings = [_started(donor, standardized, settings) for donor in donors]
+    trials: dict[str, float] = {}
+    best = 0
+    if len(donors) > 1:
+        for donor, training in zip(donors, trainings):
+            training.run(settings.trial_epochs, progress, cancelled, what=f"trying donor {donor.neuron_id}")
+            trials[donor.neuron_id] = float(pearson_r(predict_head(training.student, donor.held_out.maps),
+                                                      donor.held_out.responses))
+        best = int(np.argmax(np.nan_to_num(list(trials.values()), nan=-np.inf)))
+    chosen, training = donors[best], trainings[best]
+    training.run(settings.epochs, progress, cancelled)
+    student, maps, held_out = training.student, chosen.maps, chosen.held_out
+    unpruned_r = float(pearson_r(predict_head(student, held_out.maps), held_out.responses))
+    unpruned_probe = predict_head(student, held_out.probe_maps)
+    floor = unpruned_r * (1 - settings.prune_tolerance) if np.isfinite(unpruned_r) else -np.inf
+
+    def cut(state: _Pruned, stage: int) -> _Pruned:
+        """``state`` with the least important ``prune_fraction`` of ``stage``'s channels removed, fine-tuned."""
+        if cancelled is not None and cancelled():
+            raise Cancelled()
+        importance = channel_importance(state.model, state.maps, stage)
+        n_cut = max(1, int(round(settings.prune_fraction * len(importance))))
+        keep = sorted(np.argsort(importance)[n_cut:].tolist())
+        trial = without_channels(state.model, stage, keep)
+        cuts_frozen_maps = stage == TRUNK_STAGES - 1
+        maps = with_stage1_channels(state.maps, keep) if cuts_frozen_maps else state.maps
+        trial_held_out = state.held_out.with_stage1_channels(keep) if cuts_frozen_maps else state.held_out
+        train_head(trial, maps, standardized, settings.prune_epochs,
+                   replace(settings, learning_rate=settings.learning_rate / 4),
+                   progress, cancelled, what=f"pruning stage {stage}")
+        r = float(pearson_r(predict_head(trial, trial_held_out.maps), held_out.responses))
+        agreement = float(pearson_r(predict_head(trial, trial_held_out.probe_maps), unpruned_probe))
+        return _Pruned(trial, maps, trial_held_out, r, agreement)
+
+    state = _Pruned(student, maps, held_out, unpruned_r, 1.0)
+    for stage in range(N_STAGES - 1, 0, -1):  # later stages first: they are cheapest to retrain
+        while state.model.filters[stage] > 1:
+            trial = cut(state, stage)
+            if not (trial.r >= floor and trial.agreement >= 1 - settings.prune_tolerance):
+                break
+            state = trial
+    while parameter_count(state.model.filters) > settings.max_parameters:
+        # A donor over the cap: every cut that holds is made; the rest go where the student changes least.
+        cuts = [cut(state, stage) for stage in range(1, N_STAGES) if state.model.filters[stage] > 1]
+        if not cuts:  # one channel left in every prunable stage: stage 0 alone is over the cap
+            break
+        state = max(cuts, key=lambda trial: trial.agreement)
+    final = _in_target_units(state.model, mean, sd)
+    return DistilledUnit(final, unpruned_r, state.r, parameter_count(final.filters), chosen.neuron_id, trials,
+                         predict_head(final, state.held_out.maps).astype(np.float64))
+
+
+def _started(donor: Donor, targets: torch.Tensor, settings: DistillSettings) -> HeadTraining:
+    """A student copied from ``donor``, its output scaled to ``targets``, ready to train."""
+    student = copy.deepcopy(donor.model).float().eval()
+    _fit_output_scale(student, donor.maps, targets)
+    return HeadTraining(student, donor.maps, targets, settings.epochs, settings)
+
+
+@dataclass(frozen=True)
+class _Pruned:
+    """A pruning step's student, the frozen-part output it reads, and how it holds on the held-out images."""
+
+    model: CompactModel
+    maps: torch.Tensor
+    held_out: HeldOut
+    r: float
+    agreement: float
+
+
+def _fit_output_scale(student: CompactModel, maps: torch.Tensor, targets: torch.Tensor) -> None:
+    """Fold the least-squares affine map from the student's output to ``targets`` into its readout, so
+    training starts from the donor's own prediction in the targets' scale."""
+    output = predict_head(student, maps).astype(np.float64)
+    wanted = targets.numpy().astype(np.float64)
+    spread = output.std()
+    if spread == 0:
+        return
+    slope = float(np.cov(output, wanted)[0, 1] / spread**2)
+    shift = float(wanted.mean() - slope * output.mean())
+    with torch.no_grad():
+        student.layers.Beta.weight.mul_(slope)
+        student.layers.Beta.bias.mul_(slope).add_(shift)
+
+
+def _in_target_units(student: CompactModel, mean: float, sd: float) -> CompactModel:
+    model = copy.deepcopy(student)
+    with torch.no_grad():
+        model.layers.Beta.weight.mul_(sd)
+        model.layers.Beta.bias.mul_(sd).add_(mean)
+    return model
