@@ -17,6 +17,9 @@ def add_set_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="stimulus-set folder (created or added to)")
     parser.add_argument("--force", action="store_true",
                         help="write the set into --out even if it holds other files (none of them is replaced)")
+    parser.add_argument("--all-neurons", action="store_true",
+                        help="record every bank neuron's predicted response (default: the target's and those "
+                             "recorded in its session; `compactrig stimuli predict` adds others later)")
 
 
 def check_set_folder(folder: Path, force: bool) -> Path:
@@ -28,10 +31,11 @@ def check_set_folder(folder: Path, force: bool) -> Path:
     return folder
 
 
-def add_to_set(folder: Path, bank: ModelBank, pixels: np.ndarray, records: list[StimulusRecord]) -> int:
-    """Annotate the new images with the bank's predictions, add them to ``folder``'s set, save."""
+def add_to_set(folder: Path, bank: ModelBank, pixels: np.ndarray, records: list[StimulusRecord],
+               all_neurons: bool = False) -> int:
+    """Annotate the new images with the bank's predictions (``annotate``), add them to ``folder``'s set, save."""
     existing = load_or_empty(folder)
-    combined = existing.merged(annotate(bank, pixels, records))
+    combined = existing.merged(annotate(bank, pixels, records, all_neurons=all_neurons))
     combined.save(folder)
     print(f"{folder}: {len(records)} image(s) added, {len(combined)} in the set")
     return len(combined)

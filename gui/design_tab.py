@@ -98,6 +98,10 @@ class DesignTab(QWidget):
         self.gaudy_mode = ComboBox()
         self.gaudy_mode.addItems(("channel", "global"))
         self.blur = QDoubleSpinBox(minimum=0.0, maximum=10.0, value=0.0)  # type: ignore[call-arg]
+        self.all_neurons = QCheckBox("record every bank neuron's prediction")
+        self.all_neurons.setToolTip("by default each image's record holds its target's predicted response and those "
+                                    "of the neurons recorded in the same session; the Stimulus set view's "
+                                    "'Predict…' adds others later")
         self.natural_label = QLabel()
         natural_button = QPushButton("Natural images…")
         natural_button.clicked.connect(self._choose_natural)
@@ -112,6 +116,7 @@ class DesignTab(QWidget):
         self.form.addRow("gaudy threshold", self.gaudy_mode)
         self.form.addRow("pre-blur (pixels)", self.blur)
         self.form.addRow(natural_button, self.natural_label)
+        self.form.addRow("", self.all_neurons)
         self.run_button = QPushButton("Run")
         self.run_button.clicked.connect(self.run)
         self.cancel_button = QPushButton("Cancel")
@@ -223,6 +228,7 @@ class DesignTab(QWidget):
                                      step_size=self.step_size.value(), grayscale=self.grayscale.isChecked())
         natural, eps, steps = self.natural, self.eps.value(), self.steps.value()
         mode, blur = self.gaudy_mode.currentText(), self.blur.value()
+        all_neurons = self.all_neurons.isChecked()
 
         def work(progress, cancelled):
             designs: list[Design] = []
@@ -246,7 +252,8 @@ class DesignTab(QWidget):
                     break
             images = np.concatenate([d.images for d in designs])
             records = [r for d in designs for r in d.records]
-            return annotate(bank, images, records), np.concatenate([d.responses for d in designs])
+            responses = np.concatenate([d.responses for d in designs])
+            return annotate(bank, images, records, all_neurons=all_neurons), responses
 
         self.progress.setValue(0)
         self._preview = None

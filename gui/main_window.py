@@ -77,6 +77,7 @@ class MainWindow(QMainWindow):
         self.models.bank_changed.connect(self.design.set_bank)
         self.models.bank_changed.connect(self.inspect.set_bank)
         self.models.bank_changed.connect(self.live.set_bank)
+        self.models.bank_changed.connect(self.stimuli.set_bank)
         self.live.loop.add_to_set.connect(self.stimuli.add)
         self.live.loop.queue_requested.connect(self.rig.queue_images)
         self.live.loop.bank_made.connect(self.models.add_bank_choice)
@@ -129,7 +130,7 @@ class MainWindow(QMainWindow):
                 return
             self.show_message("Stopping the session…")
         self.rig.stop_and_wait()  # also when it just ended: its thread may not have exited yet
-        for tab in (self.models, self.design, self.inspect, self.live):
+        for tab in (self.models, self.design, self.inspect, self.live, self.stimuli):
             tab.stop_jobs()
         try:
             save_settings(self.settings())

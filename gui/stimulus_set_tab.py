@@ -24,9 +24,11 @@ from PyQt6.QtWidgets import (
 )
 
 from compactrig.engine.errors import CompactRigError
+from compactrig.engine.models.bank import ModelBank
 from compactrig.gui.qt_parts import cell_text, horizontal_header, selected_rows, vertical_header
+from compactrig.gui.worker import Job, JobList
 from compactrig.stimuli.probes import probe_family_set
-from compactrig.stimuli.stimulus_set import StimulusSet
+from compactrig.stimuli.stimulus_set import StimulusSet, annotate
 
 COLUMNS = ("image", "id", "kind", "target", "seed", "source", "target response")
 THUMBNAIL = 56
@@ -52,6 +54,8 @@ class StimulusSetTab(QWidget):
         super().__init__(parent)
         self.stimulus_set = StimulusSet.empty()
         self.folder: Path | None = None
+        self.bank: ModelBank | None = None
+        self.jobs = JobList()
         buttons = QHBoxLayout()
         self.open_button, self.save_button = QPushButton("Open…"), QPushButton("Save")
         self.remove_button = QPushButton("Remove selected")
@@ -59,6 +63,10 @@ class StimulusSetTab(QWidget):
         self.probes_button.setToolTip("Add 30 gratings, dot lattices and colour blobs: images that drive units "
                                       "differently, so fits of responses against predictions mean something")
         self.up_button, self.down_button = QPushButton("Move up"), QPushButton("Move down")
+        self.predict_button = QPushButton("Predict all neurons")
+        self.predict_button.setToolTip("Add every neuron of the Models view's bank to each image's predicted "
+                                       "responses (a record holds its target's and its session's by default); "
+                                       "Save to keep them")
         # clicked(bool) would land in a slot's first parameter: every button gets a slot without one
         self.open_button.clicked.connect(self._open)
         self.save_button.clicked.connect(self._save_clicked)
@@ -66,8 +74,9 @@ class StimulusSetTab(QWidget):
         self.probes_button.clicked.connect(self._add_probes)
         self.up_button.clicked.connect(self._up_clicked)
         self.down_button.clicked.connect(self._down_clicked)
+        self.predict_button.clicked.connect(self.predict_all)
         for button in (self.open_button, self.save_button, self.probes_button, self.remove_button, self.up_button,
-                       self.down_button):
+                       self.down_button, self.predict_button):
             buttons.addWidget(button)
         self.filter = QLineEdit(placeholderText="filter: id, kind or target")  # type: ignore[call-overload]
         self.filter.textChanged.connect(self._apply_filter)
@@ -170,6 +179,42 @@ class StimulusSetTab(QWidget):
         self._fill()
         self.message.emit(f"Added {len(new)} image(s) to the stimulus set; Save to keep them")
         return True
+
+    def set_bank(self, bank: ModelBank | None) -> None:
+        """The bank whose predictions "Predict all neurons" adds (the Models view's)."""
+        self.bank = bank
+
+    def predict_all(self) -> Job | None:
+        """Every bank neuron's prediction added to every record, off the GUI thread (``annotate``)."""
+        if self.bank is None or len(self.stimulus_set) == 0 or self.jobs.stopped:
+            self.message.emit("Open a bank (Models view) and a stimulus set first")
+            return None
+        bank, shown = self.bank, self.stimulus_set
+
+        def work(progress, cancelled):
+            return annotate(bank, shown.pixels, shown.records, all_neurons=True, progress=progress)
+
+        job = self.jobs.add(Job(work))
+        job.label = "predicting the stimulus set"
+        job.finished.connect(lambda predicted, shown=shown, bank=bank: self._predicted(shown, predicted, bank))
+        job.failed.connect(self.message.emit)
+        self.predict_button.setEnabled(False)
+        job.finished.connect(lambda _: self.predict_button.setEnabled(True))
+        job.failed.connect(lambda _: self.predict_button.setEnabled(True))
+        self.message.emit(f"Predicting {len(shown)} image(s) for the {len(bank)} neurons of {bank.name}…")
+        return job.start(self)
+
+    def _predicted(self, shown: StimulusSet, predicted: StimulusSet, bank: ModelBank) -> None:
+        if self.stimulus_set is not shown:  # edited while the job ran: its records are not what is shown now
+            self.message.emit("The set changed while its predictions were made; press Predict again")
+            return
+        self.stimulus_set = predicted
+        self._fill()
+        self.message.emit(f"Every image now holds the predictions of the {len(bank)} neurons of {bank.name}; "
+                          "Save to keep them")
+
+    def stop_jobs(self) -> None:
+        self.jobs.stop()
 
     def _add_probes(self) -> None:
         """Add the probes the set does not hold yet (pressing twice adds nothing twice)."""

@@ -2,8 +2,9 @@
 
 The PNGs hold exactly the pixels that will be shown (112x112 RGB, uint8). The manifest
 records, per image: id, kind (natural / max / min / adversarial / gaudy), target neuron,
-method parameters, seed, source image, the predicted response of every neuron of the
-bank it was made with, that bank's identity, the software version and creation time.
+method parameters, seed, source image, predicted responses (by default the target's and those of the
+neurons recorded with it: ``prediction_neurons``) with the identity of the bank that made them, the
+software version and creation time.
 Sets can be merged, filtered and reordered; saving then loading gives back the same
 pixels and manifest.
 """
@@ -14,7 +15,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +34,7 @@ from compactrig.engine.models.layout import IMAGE_SIZE
 
 if TYPE_CHECKING:  # PyTorch only when predictions are made: reading and checking a set stays light
     from compactrig.engine.models.fast_predict import Predictor
+    from compactrig.engine.progress import Progress
 
 MANIFEST = "manifest.json"
 FORMAT = "compactrig-stimulus-set"
@@ -150,6 +152,18 @@ class StimulusSet:
                 path.unlink(missing_ok=True)
         except OSError as error:
             raise CompactRigError(f"{folder}: cannot write the stimulus set ({error.strerror or error})") from None
+        return folder
+
+    def save_records(self, folder: str | Path) -> Path:
+        """Rewrite only the manifest of the set saved in ``folder`` with this set's records (new predictions):
+        the folder must hold exactly these images, in this order, so no PNG is touched."""
+        folder = Path(folder)
+        if [r.image_id for r in read_records(folder)] != self.ids:
+            raise CompactRigError(f"{folder}: holds other images than this set; save the set instead")
+        try:
+            _write_manifest(folder, self.records)
+        except OSError as error:
+            raise CompactRigError(f"{folder}: cannot write the manifest ({error.strerror or error})") from None
         return folder
 
     @classmethod
@@ -303,17 +317,63 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def recorded_with(bank: ModelBank, neuron_id: str) -> list[str]:
+    """The bank's neurons recorded in the same session as ``neuron_id`` (ids ``S:I`` sharing ``S``), itself
+    included: the neurons an experimenter compares a designed image's target with."""
+    session = neuron_id.partition(":")[0]
+    return [n for n in bank.neuron_ids if n.partition(":")[0] == session]
+
+
+def prediction_neurons(bank: ModelBank, record: StimulusRecord, neurons: Sequence[str] | None = None,
+                       all_neurons: bool = False) -> list[str]:
+    """Whose predicted responses ``record`` keeps: every bank neuron (``all_neurons``), the ones named, or by
+    default its target's and those recorded with it (none for an image without a target in the bank).
+
+    Predictions are not the set's record of what was shown (the pixels are, exactly, and the bank is named by
+    its content hash), so any neuron's prediction can be added later (``compactrig stimuli predict``)."""
+    if all_neurons:
+        return list(bank.neuron_ids)
+    if neurons is not None:
+        return list(dict.fromkeys(bank.resolve(list(neurons))))
+    if record.target_neuron is None or record.target_neuron not in set(bank.neuron_ids):
+        return []
+    return recorded_with(bank, record.target_neuron)
+
+
 def annotate(bank: ModelBank, pixels: np.ndarray, records: list[StimulusRecord],
-             predictor: Predictor | None = None) -> StimulusSet:
-    """A set whose records carry every bank neuron's predicted response, the bank identity and time."""
+             predictor: Predictor | None = None, neurons: Sequence[str] | None = None,
+             all_neurons: bool = False, replace_other_bank: bool = False,
+             progress: Progress | None = None) -> StimulusSet:
+    """A set whose records carry the bank's predicted responses (whose: ``prediction_neurons``), the bank's
+    identity when any prediction was made, and the time. Predictions a record already holds from the same
+    bank are kept beside the new ones; a record predicted by another bank is refused, unless
+    ``replace_other_bank`` drops its predictions (one bank's numbers per record, named by its identity)."""
     from compactrig.engine.models.fast_predict import Predictor
 
-    predictor = predictor or Predictor(bank)
-    values = predictor.predict(pixels) if len(pixels) else np.zeros((len(bank), 0), np.float32)
-    identity, created = bank.identity(), now()
-    annotated = [replace(record, bank=identity, created=created,
-                         predicted={n: float(values[row, i]) for row, n in enumerate(bank.neuron_ids)})
-                 for i, record in enumerate(records)]
+    wanted = [prediction_neurons(bank, record, neurons, all_neurons) for record in records]
+    identity = bank.identity() if any(wanted) else {}
+    foreign = next((r for r, names in zip(records, wanted)
+                    if names and r.bank and r.bank.get("sha256") != identity["sha256"]), None)
+    if foreign is not None and not replace_other_bank:
+        raise CompactRigError(f"image {foreign.image_id!r}: its predictions were made by the bank "
+                              f"{foreign.bank.get('name')!r} (sha256 {str(foreign.bank.get('sha256'))[:12]}...), not "
+                              f"{bank.name!r} ({str(identity['sha256'])[:12]}...); predict with that bank, or replace "
+                              "them (`compactrig stimuli predict --replace`)")
+    union = list(dict.fromkeys(n for names in wanted for n in names))
+    if union and len(pixels):
+        values = (predictor or Predictor(bank)).predict(pixels, neuron_ids=union, progress=progress)
+    else:
+        values = np.zeros((len(union), len(pixels)), np.float32)
+    row = {n: r for r, n in enumerate(union)}
+    created = now()
+    annotated = []
+    for i, (record, names) in enumerate(zip(records, wanted)):
+        if not names:
+            annotated.append(replace(record, created=record.created or created))
+            continue
+        kept = record.predicted if record.bank.get("sha256") == identity["sha256"] else {}
+        annotated.append(replace(record, bank=identity, created=record.created or created,
+                                 predicted={**kept, **{n: float(values[row[n], i]) for n in names}}))
     return StimulusSet(annotated, pixels)
 
 

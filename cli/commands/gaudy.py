@@ -28,5 +28,5 @@ def run(args: argparse.Namespace) -> int:
     bank = open_bank(args)
     natural = read_images_with_progress(args.images)
     design = design_gaudy(natural.ids, natural.pixels, args.mode, args.sigma)
-    add_to_set(args.out, bank, design.images, design.records)
+    add_to_set(args.out, bank, design.images, design.records, args.all_neurons)
     return 0

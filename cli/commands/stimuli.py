@@ -1,4 +1,5 @@
-"""``compactrig stimuli import|show``: natural images into a set, and what a set holds."""
+"""``compactrig stimuli import|predict|show``: natural images into a set, predictions added to a set's manifest
+later, and what a set holds."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-from compactrig.cli.options import add_bank_option, open_bank, read_images_with_progress
+from compactrig.cli.options import add_bank_option, open_bank, progress_bar, read_images_with_progress
 from compactrig.cli.stimulus_output import add_set_output_options, add_to_set, check_set_folder
-from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
+from compactrig.engine.errors import CompactRigError
+from compactrig.stimuli.stimulus_set import MANIFEST, StimulusRecord, StimulusSet, annotate, prediction_neurons
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -20,6 +22,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_set_output_options(imported)
     add_bank_option(imported)
     imported.set_defaults(run=run_import)
+    predicted = actions.add_parser("predict", help="add or refresh the bank's predicted responses in a set's manifest")
+    predicted.add_argument("folder", type=Path, help="stimulus-set folder")
+    add_bank_option(predicted)
+    which = predicted.add_mutually_exclusive_group()
+    which.add_argument("--neurons", default=None, metavar="ID,ID,...",
+                       help="these neurons (default: each image's target and the neurons recorded with it)")
+    which.add_argument("--all-neurons", action="store_true", help="every neuron of the bank")
+    predicted.add_argument("--replace", action="store_true",
+                           help="the set's predictions were made by another bank: drop them and predict with this one")
+    predicted.set_defaults(run=run_predict)
     show = actions.add_parser("show", help="a summary table of a stimulus set")
     show.add_argument("folder", type=Path)
     show.set_defaults(run=run_show)
@@ -31,7 +43,32 @@ def run_import(args: argparse.Namespace) -> int:
     natural = read_images_with_progress(args.path)
     records = [StimulusRecord(image_id=i, kind="natural", source_image=str(args.path / i) if args.path.is_dir()
                               else f"{args.path}:{i}", method={"method": "import"}) for i in natural.ids]
-    add_to_set(args.out, bank, natural.pixels, records)
+    add_to_set(args.out, bank, natural.pixels, records, args.all_neurons)
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    check_set_folder(args.folder, force=False)
+    if not (args.folder / MANIFEST).is_file():
+        raise CompactRigError(f"{args.folder}: is not a stimulus set (no {MANIFEST}); make one with `compactrig "
+                              "stimuli import` or `synth`")
+    stimulus_set = StimulusSet.load(args.folder)
+    bank = open_bank(args)
+    neurons = [n.strip() for n in args.neurons.split(",") if n.strip()] if args.neurons is not None else None
+    if not args.all_neurons and not neurons and not any(prediction_neurons(bank, r) for r in stimulus_set.records):
+        raise CompactRigError(f"{args.folder}: no image's target is a neuron of the bank {bank.name!r}, so there is "
+                              "nothing to predict by default; pass the bank it was designed with (--bank), or "
+                              "--neurons / --all-neurons")
+    bar, update = progress_bar("predicting", unit="neuron")
+    try:
+        updated = annotate(bank, stimulus_set.pixels, stimulus_set.records, neurons=neurons,
+                           all_neurons=args.all_neurons, replace_other_bank=args.replace, progress=update)
+    finally:
+        bar.close()
+    updated.save_records(args.folder)
+    counts = Counter(len(r.predicted) for r in updated.records)
+    print(f"{args.folder}: predictions of {bank.name} written for {len(updated)} image(s) "
+          f"({', '.join(f'{k} with {n} neuron(s)' for n, k in sorted(counts.items()))})")
     return 0
 
 

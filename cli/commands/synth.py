@@ -95,7 +95,7 @@ def run_synthesis(args: argparse.Namespace) -> int:
     design = Design(np.concatenate([d.images for d in parts]), np.concatenate([d.responses for d in parts]),
                     [record for d in parts for record in d.records])
     print(diversity_report([r.image_id for r in design.records], design.images, design.responses).format())
-    add_to_set(args.out, bank, design.images, design.records)
+    add_to_set(args.out, bank, design.images, design.records, args.all_neurons)
     return 0
 
 
@@ -115,5 +115,5 @@ def run_adversarial(args: argparse.Namespace) -> int:
               f"{m['max_abs_change']:8.0f} {m['rms_change']:7.2f}")
     change = [r.method["response_after"] - r.method["response_before"] for r in design.records]
     print(f"mean change of response: {np.mean(change):+.3f}")
-    add_to_set(args.out, bank, design.images, design.records)
+    add_to_set(args.out, bank, design.images, design.records, args.all_neurons)
     return 0

@@ -13,6 +13,7 @@ from compactrig.gui.settings import settings_path
 from compactrig.stimuli.stimulus_set import StimulusSet
 from compactrig.stimuli.synthesis import SynthesisSettings, initial_noise
 
+from support.banks import TWO_SESSIONS, two_session_bank
 from support.independent_model import evaluate
 from support.user_input import (
     answer_folder_dialog,
@@ -166,3 +167,26 @@ def test_inspect_offers_the_stimulus_sets_images_too(qtbot, window, tmp_path, mo
     qtbot.waitUntil(lambda: inspect.inspection is not None and "set: tilted" in inspect.summary.text(), timeout=20000)
     expected = evaluate(load_bank().state_dict(inspect.neuron.currentText()), pixels)[0]
     assert f"predicted response {expected:.3f}" in inspect.summary.text()
+
+
+def test_every_bank_neurons_prediction_is_recorded_only_when_ticked(qtbot, window, tmp_path, monkeypatch):
+    models, design = window.models, window.design
+    open_tab(qtbot, window.tabs, models)
+    answer_folder_dialog(monkeypatch, two_session_bank(tmp_path / "bank"))
+    models.bank_choice.setFocus()
+    qtbot.keyClicks(models.bank_choice, "f")  # "folder…", answered with the two-session bank
+    qtbot.waitUntil(lambda: design.neurons.count() == 3)
+    open_tab(qtbot, window.tabs, design)
+    click_item(qtbot, design.neurons, 2)
+    assert design.chosen_neurons() == ["b:0"]
+    choose(qtbot, design.method, "max")
+    type_into(qtbot, design.n_images, "1")
+    type_into(qtbot, design.steps, "2")
+    recorded = []
+    for tick in (False, True):
+        if tick:
+            click(qtbot, design.all_neurons)
+        with qtbot.waitSignal(design.message, timeout=60000):
+            click(qtbot, design.run_button)
+        recorded.append(sorted(design.results.records[0].predicted))
+    assert recorded == [["b:0"], sorted(TWO_SESSIONS)], "its own session's neurons (b has one), then every one"

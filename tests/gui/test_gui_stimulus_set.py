@@ -4,10 +4,13 @@ move, remove, save (only the operating system's folder dialog is answered by the
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from compactrig.engine.models.bank import load_bank
 from compactrig.stimuli.probes import colour_blob, dot_lattice, grating
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 
+from support.independent_model import evaluate
 from support.user_input import answer_folder_dialog, click, click_header, click_row, open_tab
 
 
@@ -71,3 +74,23 @@ def test_opening_a_folder_that_is_not_a_set_is_a_message(qtbot, window, tmp_path
     with qtbot.waitSignal(window.stimuli.message) as said:
         click(qtbot, window.stimuli.open_button)
     assert "no manifest.json" in said.args[0]
+
+
+def test_predict_all_neurons_adds_the_banks_predictions_to_a_set_that_holds_some(qtbot, window, tmp_path,
+                                                                                 monkeypatch):
+    pixels = make_set(tmp_path / "set")  # two records hold one neuron's prediction, one holds none
+    tab = window.stimuli
+    open_tab(qtbot, window.tabs, tab)
+    answer_folder_dialog(monkeypatch, tmp_path / "set")
+    click(qtbot, tab.open_button)
+    with qtbot.waitSignal(tab.message, timeout=30000, check_params_cb=lambda text: "Save to keep" in text):
+        click(qtbot, tab.predict_button)
+    bank = load_bank("demo")
+    expected = {n: evaluate(bank.state_dict(n), pixels) for n in bank.neuron_ids}
+    for row, record in enumerate(tab.stimulus_set.records):
+        assert set(record.predicted) == set(bank.neuron_ids)
+        for neuron_id, values in expected.items():
+            assert record.predicted[neuron_id] == pytest.approx(values[row], rel=1e-4, abs=1e-5)
+    assert tab.table.item(0, 6).text() == f"{expected['demo:0'][0]:.3f}", "the target column shows the new value"
+    click(qtbot, tab.save_button)
+    assert StimulusSet.load(tmp_path / "set").records == tab.stimulus_set.records

@@ -11,10 +11,11 @@ from PIL import Image
 
 from compactrig.engine import __version__
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.models.bank import load_bank
+from compactrig.engine.models.bank import load_bank, load_directory
 from compactrig.stimuli.probes import colour_blob, dot_lattice, grating
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet, annotate
 
+from support.banks import TWO_SESSIONS, two_session_bank
 from support.commands import run_cli
 from support.independent_model import evaluate
 
@@ -25,7 +26,7 @@ def probe_set():
     pixels = np.stack([grating(0), dot_lattice(), colour_blob((1, -1, 0))])
     records = [StimulusRecord(image_id=i, kind="natural", method={"method": "probe"})
                for i in ("grating", "dots", "blob")]
-    return annotate(bank, pixels, records)
+    return annotate(bank, pixels, records, all_neurons=True)
 
 
 def test_round_trip_gives_the_same_pixels_and_manifest(tmp_path, probe_set):
@@ -43,6 +44,52 @@ def test_round_trip_gives_the_same_pixels_and_manifest(tmp_path, probe_set):
         for neuron_id in bank.neuron_ids:
             expected = evaluate(bank.state_dict(neuron_id), loaded.pixels[index:index + 1])[0]
             assert r.predicted[neuron_id] == pytest.approx(expected, rel=1e-4, abs=1e-5)
+
+
+def test_a_designed_image_records_its_target_and_its_sessions_neurons_unless_all_are_asked_for(tmp_path):
+    bank = load_directory(two_session_bank(tmp_path / "bank"))
+    pixels = np.stack([grating(45), dot_lattice()])
+    records = [StimulusRecord(image_id="for_a1", kind="max", target_neuron="a:1"),
+               StimulusRecord(image_id="untargeted", kind="natural")]
+    default = annotate(bank, pixels, records)
+    assert set(default.records[0].predicted) == {"a:0", "a:1"}, "the target and the neuron recorded with it"
+    assert default.records[1].predicted == {} and default.records[1].bank == {}, "nothing asked of an untargeted image"
+    demo = load_bank("demo")
+    for neuron_id, value in default.records[0].predicted.items():
+        expected = evaluate(demo.state_dict(TWO_SESSIONS[neuron_id]), pixels[:1])[0]
+        assert value == pytest.approx(expected, rel=1e-4, abs=1e-5)
+    every = annotate(bank, pixels, records, all_neurons=True)
+    assert all(set(r.predicted) == set(TWO_SESSIONS) for r in every.records)
+    assert every.records[0].bank["sha256"] == bank.identity()["sha256"]
+
+
+def test_stimuli_predict_adds_predictions_later_and_checks_the_bank_that_made_them(tmp_path, cli):
+    bank = two_session_bank(tmp_path / "bank")
+    out = tmp_path / "set"
+    made = cli("synth", "max", "--bank", str(bank), "--neuron", "b:0", "--n", "2", "--steps", "2", "--out", str(out))
+    assert made.returncode == 0, made.stderr
+    assert [sorted(r.predicted) for r in StimulusSet.load(out).records] == [["b:0"], ["b:0"]]
+    pngs = {p.name: p.stat().st_mtime_ns for p in out.glob("*.png")}
+    added = cli("stimuli", "predict", str(out), "--bank", str(bank), "--neurons", "a:1")
+    assert added.returncode == 0, added.stderr
+    loaded = StimulusSet.load(out)
+    expected = evaluate(load_bank("demo").state_dict(TWO_SESSIONS["a:1"]), loaded.pixels)
+    for record, value in zip(loaded.records, expected):
+        assert sorted(record.predicted) == ["a:1", "b:0"]
+        assert record.predicted["a:1"] == pytest.approx(value, rel=1e-4, abs=1e-5)
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.png")} == pngs, "only the manifest is rewritten"
+    assert cli("stimuli", "predict", str(out), "--bank", str(bank), "--all-neurons").returncode == 0
+    assert all(set(r.predicted) == set(TWO_SESSIONS) for r in StimulusSet.load(out).records)
+
+    before = (out / "manifest.json").read_text()
+    nothing = cli("stimuli", "predict", str(out))  # the demo bank: none of its neurons is the target
+    assert nothing.returncode == 2 and "pass the bank it was designed with (--bank)" in nothing.stderr
+    other = cli("stimuli", "predict", str(out), "--neurons", "demo:0")
+    assert other.returncode == 2 and "made by the bank 'bank'" in other.stderr and "--replace" in other.stderr
+    assert (out / "manifest.json").read_text() == before, "a refused prediction writes nothing"
+    replaced = cli("stimuli", "predict", str(out), "--neurons", "demo:0", "--replace")
+    assert replaced.returncode == 0, replaced.stderr
+    assert all(sorted(r.predicted) == ["demo:0"] and r.bank["name"] == "demo" for r in StimulusSet.load(out).records)
 
 
 def test_merge_filter_reorder(tmp_path, probe_set):
