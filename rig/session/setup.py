@@ -12,6 +12,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -213,7 +214,7 @@ def start_session(folder: Path, plan: SessionPlan, rig_path: Path | None, rig: R
     written: list[Path] = []
     try:
         copy = not _check_free_folder(folder, stimulus_set, stimuli, len(stimulus_set) * plan.repeats)
-        parts = [STIMULI_DIR] * copy + [STORE_FILE, *(extra_files or {})]
+        parts = ([STIMULI_DIR] if copy else []) + [STORE_FILE, *(extra_files or {})]
         written.append(folder / STARTING_FILE)
         write_atomically(folder / STARTING_FILE, partial(Path.write_text, data=json.dumps(parts)))
         if copy:
@@ -235,7 +236,6 @@ def start_session(folder: Path, plan: SessionPlan, rig_path: Path | None, rig: R
                                 "rig_file": str(rig_path) if rig_path else None, "bank": bank.identity(),
                                 "plan": asdict(plan), "stimulus_ids": stimulus_set.ids,
                                 "stimulus_hashes": stimulus_hashes(stimulus_set)})
-        (folder / STARTING_FILE).unlink()
     except BaseException:
         _remove(written)
         lock.release()
@@ -244,6 +244,8 @@ def start_session(folder: Path, plan: SessionPlan, rig_path: Path | None, rig: R
         else:
             _remove(ours)  # a folder of the user's keeps nothing of a refused start
         raise
+    with suppress(OSError):  # the session is complete; a list left over is stale, never read again
+        (folder / STARTING_FILE).unlink()
     lock.release()
 
 
