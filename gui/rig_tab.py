@@ -47,21 +47,11 @@ from compactrig.rig.session.events import SessionStatus
 from compactrig.rig.session.runner import SessionRunner
 from compactrig.rig.session.setup import SessionPlan, append_to_session, default_unit_map, start_session
 from compactrig.rig.session.stored import stored_session
+from compactrig.rig.session.unit_map import parse_unit_map
 from compactrig.stimuli.stimulus_set import StimulusSet
 
 FEED_INTERVAL_MS = 40
 """The status and live-fit redraw period (25 Hz)."""
-
-
-def parse_unit_map(text: str) -> dict[str, str]:
-    """``unit0=201025:2, unit1=201025:7`` -> mapping; a bad entry is a one-line error."""
-    mapping = {}
-    for entry in filter(None, (part.strip() for part in text.split(","))):
-        unit, _, neuron = entry.partition("=")
-        if not unit.strip() or not neuron.strip():
-            raise CompactRigError(f"unit map entry {entry!r}: write UNIT=NEURON, e.g. unit0=201025:2")
-        mapping[unit.strip()] = neuron.strip()
-    return mapping
 
 
 class PluginChoice(QWidget):
@@ -418,12 +408,11 @@ class RigTab(QWidget):
             self.message.emit("Choose a stimulus set (save the Stimulus set view's set, or pick a folder)")
             return False
         folder = Path(self.session_edit.text().strip() or self._new_session_folder())
-        plan = SessionPlan(stimuli=stimuli, source=rig.source_name, source_options=rig.source_options,
-                           unit_map=unit_map, repeats=self.repeats.value())
+        plan = SessionPlan(stimuli=stimuli, unit_map=unit_map, repeats=self.repeats.value())
 
         def create(report) -> None:
             if not plan.unit_map:
-                plan.unit_map, plan.bank = default_unit_map(plan.source, plan.source_options)
+                plan.unit_map, plan.bank = default_unit_map(rig.source_name, rig.source_options)
                 if plan.unit_map:
                     report(f"units mapped to their simulated neurons: "
                            f"{', '.join(f'{u}={n}' for u, n in plan.unit_map.items())}")

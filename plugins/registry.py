@@ -73,13 +73,11 @@ def make_marker_output(name: str, options: dict[str, Any]) -> Any:
                               f"check [markers.{name}] in the rig file") from None
 
 
-def check_rig_plugins(rig: RigConfig, source: str | None = None, source_options: dict[str, Any] | None = None) -> Any:
-    """The response source (``source`` with ``source_options``; default: the rig's), built, after the rig's
-    gate and marker outputs were built with their options as a session builds them; none is connected.
-    Every problem found, one line each, is raised as one error: what ``rig check`` and ``start_session`` ask."""
-    if source is None:
-        source, source_options = rig.source_name, rig.source_options
-    checks = [(f"source {source!r}", make_source, source, source_options or {}),
+def check_rig_plugins(rig: RigConfig) -> Any:
+    """The rig's response source, built, after the rig's gate and marker outputs were built with their options
+    as a session builds them; none is connected. Every problem found, one line each, is raised as one error:
+    what ``rig check`` and ``start_session`` ask."""
+    checks = [(f"source {rig.source_name!r}", make_source, rig.source_name, rig.source_options),
               (f"gate {rig.gate_name!r}", make_gate, rig.gate_name, rig.gate_options)]
     checks += [(f"marker output {name!r}", make_marker_output, name, rig.marker_options.get(name, {}))
                for name in rig.marker_outputs if name != "none"]

@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from compactrig.cli.commands.session import _pairs
-from compactrig.cli.options import parse_neuron_list
+from compactrig.cli.options import add_rig_options, parse_neuron_list, rig_with_source
 from compactrig.engine.errors import CompactRigError
 from compactrig.rig.loop.fit_files import load_fits
 from compactrig.rig.loop.loop_plan import LOOP_FILE, LoopPlan, loop_plan_text
 from compactrig.rig.loop.readout_table import READOUT_COLUMNS, readout_rows
 from compactrig.rig.loop.session_loop import run_session_loop
-from compactrig.rig.presenter.rig import load_rig
 from compactrig.rig.session.folder import SESSION_FILE
 from compactrig.rig.session.setup import SessionPlan, start_session
 from compactrig.stimuli.next_images import STRATEGIES
@@ -25,11 +23,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     run = actions.add_parser("run", help="a session whose readouts are refitted and next images queued, K rounds")
     run.add_argument("--stimuli", type=Path, required=True, help="stimulus-set folder (shown first)")
     run.add_argument("--out", type=Path, required=True, help="new session folder")
-    run.add_argument("--rig", type=Path, default=None, help="rig file (default: the default rig)")
-    run.add_argument("--source", default=None,
-                     help="response source (`compactrig sources list`; default: the rig file's [source])")
-    run.add_argument("--source-opt", action="append", default=[], metavar="KEY=VALUE",
-                     help="a source option (over the rig file's, when the source is the rig file's)")
+    add_rig_options(run)
     run.add_argument("--bank", default=None, help="bank the readouts read (default: demo)")
     run.add_argument("--repeats", type=int, default=1, help="repeats of every image, queued ones too (default 1)")
     run.add_argument("--pool", default=None, metavar="PATH",
@@ -61,11 +55,8 @@ def run_loop(args: argparse.Namespace) -> int:
     if (out / SESSION_FILE).exists():
         raise CompactRigError(f"{out}: already holds a session; continue it with `compactrig session resume "
                               f"{out}` or choose another --out")
-    rig = load_rig(args.rig)
-    source = args.source or rig.source_name
-    options = {**(rig.source_options if source == rig.source_name else {}), **_pairs(args.source_opt, "--source-opt")}
-    session = SessionPlan(stimuli=str(args.stimuli), source=source, source_options=options, bank=args.bank,
-                          repeats=args.repeats)
+    rig = rig_with_source(args)
+    session = SessionPlan(stimuli=str(args.stimuli), bank=args.bank, repeats=args.repeats)
     # loop.json is written with the session's parts, before session.json: a session with a loop never lacks it
     start_session(out, session, args.rig, rig, extra_files={LOOP_FILE: loop_plan_text(plan)})
     return 0 if run_session_loop(out) else 130

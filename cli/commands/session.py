@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from compactrig.cli.options import number
+from compactrig.cli.options import add_rig_options, number, rig_with_source
 from compactrig.cli.outputs import check_file
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.files.safe_output import write_atomically
-from compactrig.rig.presenter.rig import load_rig
 from compactrig.rig.session.folder import read_snapshot, session_files
 from compactrig.rig.session.responses import export_npz
 from compactrig.rig.session.runner import SessionRunner
 from compactrig.rig.session.setup import SessionPlan, start_session
 from compactrig.rig.session.stored import check_session
+from compactrig.rig.session.unit_map import parse_unit_map
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -23,13 +23,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     actions.required = True
     run = actions.add_parser("run", help="start a session: present, collect responses, store everything")
     run.add_argument("--stimuli", type=Path, required=True, help="stimulus-set folder")
-    run.add_argument("--rig", type=Path, default=None, help="rig file (default: the default rig)")
-    run.add_argument("--source", default=None,
-                     help="response source (`compactrig sources list`; default: the rig file's [source])")
-    run.add_argument("--source-opt", action="append", default=[], metavar="KEY=VALUE",
-                     help="a source option (over the rig file's, when the source is the rig file's)")
+    add_rig_options(run)
     run.add_argument("--map", action="append", default=[], metavar="UNIT=NEURON",
-                     help="compare recorded UNIT with model NEURON (live r)")
+                     help="compare recorded UNIT with model NEURON (SESSION:INDEX; live r); repeat it, or give "
+                          "several comma-separated")
     run.add_argument("--bank", default=None, help="bank of the mapped neurons (default: demo)")
     run.add_argument("--repeats", type=number(int, 1, 10_000), default=1)
     run.add_argument("--seed", type=number(int, 0, 2**32), default=None, help="seed of the per-block shuffle")
@@ -61,25 +58,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     report.set_defaults(run=run_report)
 
 
-def _pairs(values: list[str], what: str) -> dict[str, str]:
-    pairs = {}
-    for value in values:
-        key, sep, rest = value.partition("=")
-        if not sep or not key:
-            raise CompactRigError(f"{what} {value!r}: use KEY=VALUE")
-        pairs[key.strip()] = rest.strip()
-    return pairs
-
-
 def run_session(args: argparse.Namespace) -> int:
     if args.repeats < 1:
         raise CompactRigError("--repeats must be at least 1")
-    rig = load_rig(args.rig)
-    source = args.source or rig.source_name
-    options = {**(rig.source_options if source == rig.source_name else {}), **_pairs(args.source_opt, "--source-opt")}
-    plan = SessionPlan(stimuli=str(args.stimuli), source=source, source_options=options,
-                       unit_map=_pairs(args.map, "--map"),
-                       bank=args.bank, repeats=args.repeats, seed=args.seed,
+    rig = rig_with_source(args)
+    plan = SessionPlan(stimuli=str(args.stimuli), unit_map=parse_unit_map(args.map, "--map"), bank=args.bank,
+                       repeats=args.repeats, seed=args.seed,
                        max_dropped_frames=args.max_dropped_frames, max_missing=args.max_missing)
     start_session(args.out, plan, args.rig, rig)
     return 0 if SessionRunner(args.out).run() else 130

@@ -20,8 +20,8 @@ from compactrig.rig.loop.controller import LoopController
 from compactrig.rig.loop.events import BatchChosen, ImagesDesigned
 from compactrig.rig.loop.loop_plan import LOOP_DIR, LoopPlan
 from compactrig.rig.session.events import ImagesAdded
-from compactrig.rig.session.folder import STORE_FILE
-from compactrig.rig.session.trial_store import TrialStore
+from compactrig.rig.session.folder import read_snapshot
+from compactrig.rig.session.integrity import open_session_store
 from compactrig.stimuli.stimulus_set import StimulusSet
 
 ROUNDS_DIR = "rounds"
@@ -67,8 +67,9 @@ class Rounds:
         controller.subscribe(self._collect)
 
     def requeue_unplanned(self) -> None:
-        """Queue again every saved round the session's plan lacks (it was saved, then the run died)."""
-        store = TrialStore(self.session / STORE_FILE)
+        """Queue again every saved round the session's plan lacks (it was saved, then the run died). The plan
+        is read through the session's checked store (its own, intact, planned): never a store made anew."""
+        store = open_session_store(self.session, read_snapshot(self.session))
         try:
             planned = {image for _, image in store.plan()}
         finally:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 import re
 import tomllib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,13 @@ class RigConfig:
     source_options: dict[str, Any] = field(default_factory=dict)
     gate_name: str = "always"
     gate_options: dict[str, Any] = field(default_factory=dict)
+
+    def with_source(self, name: str | None, options: Mapping[str, Any]) -> RigConfig:
+        """This rig with the source a command line names (``--source``, ``--source-opt``): ``name`` (None: the
+        rig's own), with ``options`` over the rig's options when it is the rig's source, over none otherwise."""
+        chosen = name or self.source_name
+        kept = self.source_options if chosen == self.source_name else {}
+        return replace(self, source_name=chosen, source_options={**kept, **options})
 
     @property
     def pixels_per_degree(self) -> float:

@@ -1,11 +1,12 @@
 """The session folder: snapshots of what the session used, and exclusive access.
 
-``DIR/session.json`` holds the rig file, the bank's identity, the unit-to-model mapping,
-the stimulus set (ids and each image's pixel hash), the source, the session's id and the software
-version; ``DIR/stimuli/`` is a copy of the stimulus set; ``DIR/trials.sqlite`` the trial store;
-``DIR/lock`` is held (through ``filelock``:
-``flock`` on Linux and macOS, ``msvcrt`` locking on Windows) by the process using the session, so
-a second process is refused, and a lock left by a killed process is free again at once (the
+``DIR/session.json`` holds the rig the session runs with (the rig file, its ``[source]`` as the command
+line or the window set it: the one home of the session's source), the plan (stimuli, unit-to-model
+mapping, bank, repeats), the bank's identity, the stimulus set (ids and each image's pixel hash), the
+session's id and the software version; ``DIR/stimuli/`` is a copy of the stimulus set;
+``DIR/trials.sqlite`` the trial store; ``DIR/lock`` is held (through ``filelock``: ``flock`` on Linux
+and macOS, ``msvcrt`` locking on Windows) by the process using the session, so a second process is
+refused, and a lock left by a killed process is free again at once (the
 operating system drops it with the process). ``DIR/lock.holder`` names the holder for the message.
 """
 
@@ -26,6 +27,8 @@ LOCK_FILE = "lock"
 HOLDER_FILE = "lock.holder"
 STORE_FILE = "trials.sqlite"
 STIMULI_DIR = "stimuli"
+STARTING_FILE = "starting.json"
+"""The parts a start is writing, there until its ``session.json`` is: a start killed half-way is known by it."""
 
 
 class SessionLock:
@@ -63,7 +66,7 @@ def write_snapshot(folder: Path, snapshot: dict[str, Any]) -> None:
 def session_files(folder: Path) -> list[Path]:
     """What a session folder holds of its own: no command writes over these, even with ``--force``."""
     return [folder / name for name in (SESSION_FILE, STORE_FILE, f"{STORE_FILE}-journal", f"{STORE_FILE}-wal",
-                                       f"{STORE_FILE}-shm", STIMULI_DIR, LOCK_FILE, HOLDER_FILE)]
+                                       f"{STORE_FILE}-shm", STIMULI_DIR, LOCK_FILE, HOLDER_FILE, STARTING_FILE)]
 
 
 def read_snapshot(folder: Path) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from compactrig.engine.files.safe_output import write_atomically
 from compactrig.rig.session.fits import mapped_predictions
 from compactrig.rig.session.folder import SESSION_FILE, read_snapshot
 from compactrig.rig.session.integrity import checked_stimuli, open_session_store
-from compactrig.rig.session.setup import SessionPlan
+from compactrig.rig.session.setup import SessionPlan, session_rig
 
 
 def _column(prefix: str, unit: str) -> str:
@@ -61,13 +61,14 @@ def export_nwb(folder: Path, out: Path, subject_id: str = "unknown", species: st
         raise CompactRigError(f"{folder}: the session has no presentations yet; nothing to export")
     stimulus_set = checked_stimuli(folder, snapshot)
     plan = SessionPlan.from_snapshot(snapshot, str(folder / SESSION_FILE))
+    rig = session_rig(snapshot, str(folder / SESSION_FILE))
     created = datetime.strptime(snapshot["created"], "%Y-%m-%dT%H:%M:%S%z")
     wall_minus_lsl = min(recorded_at[p.order] - p.onset_time for p in presentations)
     shift = wall_minus_lsl - created.timestamp()  # NWB time = LSL time + shift
-    refresh = snapshot["rig"]["screen"]["refresh_hz"]
+    refresh = rig.refresh_hz
     nwbfile = NWBFile(
         session_description=f"CompactRig session {folder.name}: {len(stimulus_set)} images, "
-                            f"source {snapshot['plan']['source']}",
+                            f"source {rig.source_name}",
         identifier=str(uuid.uuid5(uuid.NAMESPACE_URL, f"compactrig-session:{snapshot['created']}:{folder.name}")),
         session_start_time=created,
         experiment_description="closed-loop presentation of model-designed and natural images (CompactRig)",

@@ -31,7 +31,6 @@ from compactrig.plugins.registry import make_gate, make_source, resume_source
 from compactrig.plugins.sources.guard import GuardedSource
 from compactrig.rig.presenter import protocol as msg
 from compactrig.rig.presenter.client import Presenter
-from compactrig.rig.presenter.rig import parse_rig
 from compactrig.rig.session.collection import ResponseCollector
 from compactrig.rig.session.controls import CLOSING_WAIT_S, RunControls, ctrl_c_stops
 from compactrig.rig.session.events import ImagesAdded, SessionStatus
@@ -39,7 +38,7 @@ from compactrig.rig.session.fits import fits_from_store
 from compactrig.rig.session.folder import SESSION_FILE, SessionLock, read_snapshot
 from compactrig.rig.session.image_queue import ImageQueue
 from compactrig.rig.session.integrity import checked_stimuli, open_session_store
-from compactrig.rig.session.setup import SessionPlan, add_images_to_session, check_unit_map
+from compactrig.rig.session.setup import SessionPlan, add_images_to_session, check_unit_map, session_rig
 from compactrig.rig.session.stored import session_started
 from compactrig.rig.session.trial_execution import TrialExecutor
 from compactrig.rig.session.trial_store import TrialStore
@@ -61,7 +60,7 @@ class SessionRunner:
         self.on_event = on_event or (lambda event: None)
         self.snapshot = read_snapshot(self.folder)
         self.plan = SessionPlan.from_snapshot(self.snapshot, str(self.folder / SESSION_FILE))
-        self.rig = parse_rig(self.snapshot["rig"], f"{self.folder}/session.json")
+        self.rig = session_rig(self.snapshot, str(self.folder / SESSION_FILE))
         self.controls = RunControls()
         self.refresh_hz: float | None = None
         self._last_status = 0.0
@@ -96,7 +95,7 @@ class SessionRunner:
                     self.report("the session's plan is already complete")
                     self._summary(store)
                     return True
-                source = make_source(self.plan.source, self.plan.source_options)
+                source = make_source(self.rig.source_name, self.rig.source_options)
                 check_unit_map(source, self.plan.unit_map)
                 resume_source(source, store.responses_per_image())  # carries on where the store stopped
                 guard = GuardedSource(source)

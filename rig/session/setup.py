@@ -6,11 +6,14 @@ behalf of a running one (``add_images_to_session``); the runner only shows what 
 
 from __future__ import annotations
 
+import glob
+import json
 import shutil
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from contextlib import suppress
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -19,15 +22,17 @@ import numpy as np
 
 from compactrig.engine import __version__
 from compactrig.engine.errors import CompactRigError
+from compactrig.engine.files.inside_folder import path_inside
 from compactrig.engine.files.safe_output import write_atomically
 from compactrig.engine.models.bank import load_bank
 from compactrig.plugins.registry import check_rig_plugins, make_source
 from compactrig.plugins.sources.base import ResponseSource
-from compactrig.rig.presenter.rig import RigConfig, load_rig
+from compactrig.rig.presenter.rig import RigConfig, load_rig, parse_rig
 from compactrig.rig.session.folder import (
     HOLDER_FILE,
     LOCK_FILE,
     SESSION_FILE,
+    STARTING_FILE,
     STIMULI_DIR,
     STORE_FILE,
     SessionLock,
@@ -42,13 +47,19 @@ from compactrig.stimuli.trial_plan import make_plan
 BYTES_PER_PRESENTATION = 4096
 """Generous disk estimate per presentation (store rows, WAL) for the pre-flight check."""
 
+OLD_PLAN_SOURCE: dict[str, tuple[type, ...]] = {"source": (str,), "source_options": (dict,)}
+"""What a plan recorded of the source before the rig was its one home: read from old folders, never written."""
+
+
 @dataclass
 class SessionPlan:
-    """What ``compactrig session run`` was asked for; stored in ``session.json``."""
+    """What ``compactrig session run`` was asked for beyond the rig; stored in ``session.json``.
+
+    The source is not here: it is the rig's (``session.json``'s rig is the rig the session runs with,
+    the command line's ``--source``/``--source-opt`` applied; see ``session_rig``).
+    """
 
     stimuli: str
-    source: str
-    source_options: dict = field(default_factory=dict)
     unit_map: dict = field(default_factory=dict)
     bank: str | None = None
     repeats: int = 1
@@ -60,17 +71,18 @@ class SessionPlan:
     @classmethod
     def from_snapshot(cls, snapshot: dict[str, Any], where: str) -> SessionPlan:
         """The plan ``session.json`` (``where``) recorded, each field of its kind; an edited one is refused in one
-        line naming the field."""
+        line naming the field. A plan written when it also recorded the source is read (``session_rig`` takes
+        the source from it)."""
         plan = snapshot.get("plan")
         if not isinstance(plan, dict):
             raise CompactRigError(f"{where}: 'plan' is {plan!r}, not a table; restore session.json from a backup")
-        unknown = sorted(set(plan) - set(cls.__dataclass_fields__))
-        kinds = {"stimuli": (str,), "source": (str,), "source_options": (dict,), "unit_map": (dict,),
-                 "bank": (str, type(None)), "repeats": (int,), "seed": (int, type(None)),
-                 "max_dropped_frames": (int, type(None)), "max_missing": (int,)}
+        unknown = sorted(set(plan) - set(cls.__dataclass_fields__) - set(OLD_PLAN_SOURCE))
+        kinds = {"stimuli": (str,), "unit_map": (dict,), "bank": (str, type(None)), "repeats": (int,),
+                 "seed": (int, type(None)), "max_dropped_frames": (int, type(None)), "max_missing": (int,),
+                 **OLD_PLAN_SOURCE}
         wrong = [name for name, allowed in kinds.items() if name in plan and (
             not isinstance(plan[name], allowed) or isinstance(plan[name], bool))]
-        missing = [name for name in ("stimuli", "source") if name not in plan]
+        missing = [name for name in ("stimuli",) if name not in plan]
         if unknown or wrong or missing:
             name = (unknown or wrong or missing)[0]
             problem = "is not a plan field" if unknown else "is missing" if missing else f"is {plan[name]!r}"
@@ -78,7 +90,21 @@ class SessionPlan:
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in plan.get("unit_map", {}).items()):
             raise CompactRigError(f"{where}: the plan's unit map must map unit names to neuron ids; restore "
                                   "session.json from a backup")
-        return cls(**plan)
+        return cls(**{name: value for name, value in plan.items() if name not in OLD_PLAN_SOURCE})
+
+
+def session_rig(snapshot: dict[str, Any], where: str) -> RigConfig:
+    """The rig the session runs with, its source included: ``session.json``'s rig, checked as a rig file is.
+
+    A folder written when the plan recorded the source too holds the rig file's ``[source]`` in its rig
+    and the source actually used (the command line's over the rig file's) in its plan: the plan's is taken.
+    """
+    rig = parse_rig(snapshot["rig"], where)
+    plan = snapshot["plan"]
+    if "source" in plan:
+        SessionPlan.from_snapshot(snapshot, where)  # the old fields are of their kind
+        rig = replace(rig, source_name=plan["source"], source_options=plan.get("source_options", {}))
+    return rig
 
 
 def _load_stimuli(stimuli: Path) -> StimulusSet:
@@ -103,11 +129,13 @@ def _make_folder(folder: Path) -> Path | None:
 
 
 def _check_free_folder(folder: Path, stimulus_set: StimulusSet, stimuli: Path, n_planned: int) -> bool:
-    """Refuse a folder holding a session, a trial store or other stimuli, or too little free disk;
-    True when its ``stimuli/`` already holds exactly this set (a start that was killed: reused)."""
+    """Refuse a folder holding a session, a trial store or other stimuli, or too little free disk (what a
+    start that was killed before its ``session.json`` wrote is removed first); True when its ``stimuli/``
+    already holds exactly this set (reused)."""
     if (folder / SESSION_FILE).exists():
         raise CompactRigError(f"{folder}: already holds a session; continue it with `compactrig session resume "
                               f"{folder}` or choose another --out")
+    _remove_unfinished_start(folder)
     if (folder / STORE_FILE).exists():
         raise CompactRigError(f"{folder}: holds a {STORE_FILE} but no {SESSION_FILE} (a start that did not finish, "
                               f"or not a session); choose another --out, or move {STORE_FILE} away")
@@ -128,6 +156,28 @@ def _check_free_folder(folder: Path, stimulus_set: StimulusSet, stimuli: Path, n
     return reuse
 
 
+def _remove_unfinished_start(folder: Path) -> None:
+    """Remove what a start killed before its ``session.json`` wrote: the parts its ``STARTING_FILE`` names,
+    what it was writing beside their names (``write_atomically``'s partial files), then the list itself.
+    Nothing else in the folder is touched."""
+    marker = folder / STARTING_FILE
+    names: object = []
+    if marker.exists():
+        try:
+            names = json.loads(marker.read_text())
+        except (OSError, ValueError):
+            names = None
+    if not isinstance(names, list) or not all(isinstance(name, str) and name == Path(name).name and name not in (
+            "", ".", "..", SESSION_FILE, LOCK_FILE, HOLDER_FILE) for name in names):
+        raise CompactRigError(f"{marker}: not the list of parts a start writes (edited?); choose another --out, "
+                              "or remove it and the files of the start that did not finish")
+    parts = [path_inside(folder, name, str(marker)) for name in names]
+    partial_writes = [path for name in [*names, SESSION_FILE, STARTING_FILE]
+                      for path in folder.glob(f".{glob.escape(name)}.*.partial*")]
+    _remove(parts + partial_writes)
+    marker.unlink(missing_ok=True)
+
+
 def start_session(folder: Path, plan: SessionPlan, rig_path: Path | None, rig: RigConfig | None = None,
                   extra_files: Mapping[str, str] | None = None) -> None:
     """Create the session folder (stimuli copy, trial store with the plan, then ``session.json``); does not run it.
@@ -135,16 +185,21 @@ def start_session(folder: Path, plan: SessionPlan, rig_path: Path | None, rig: R
     Everything that needs no folder is checked first (the rig, the source, gate and marker outputs with
     their options, the mapping, the bank, the stimuli), so a mistake leaves no folder behind. Then the
     session lock is taken before the folder is looked at, so of two starts into one folder exactly one
-    starts. ``session.json`` is written last: a folder that has one is a complete session. The rig is
-    read from ``rig_path``, or given as ``rig`` (the window's edited rig; ``rig_path`` then only names
-    where it came from). ``extra_files`` (name -> text: a closed loop's settings) are written with the
-    session's own parts, before ``session.json``, and go with them when the start fails.
+    starts. ``session.json`` is written last: a folder that has one is a complete session. Before its first
+    part, a start writes the names of the parts it will write (``STARTING_FILE``) and removes that list
+    after ``session.json``, so a start killed half-way (its ``except`` never runs) leaves a list of what is
+    its own: the next start into the folder removes exactly those parts and begins again. The rig is
+    read from ``rig_path``, or given as ``rig`` (the window's edited rig, or the rig file with the command
+    line's source: ``RigConfig.with_source``; ``rig_path`` then only names where it came from); it is
+    stored as the session's rig, the one home of its source. ``extra_files`` (name -> text: a closed loop's
+    settings) are written with the session's own parts, before ``session.json``, and go with them when the
+    start fails.
     """
     folder = Path(folder)
     rig = rig or load_rig(rig_path)
     if plan.max_missing < 1:
         raise CompactRigError(f"max_missing = {plan.max_missing}: give 1 or more")
-    check_unit_map(check_rig_plugins(rig, plan.source, plan.source_options), plan.unit_map)
+    check_unit_map(check_rig_plugins(rig), plan.unit_map)
     bank = load_bank(plan.bank)
     unknown = sorted(set(plan.unit_map.values()) - set(bank.neuron_ids))
     if unknown:
@@ -158,7 +213,11 @@ def start_session(folder: Path, plan: SessionPlan, rig_path: Path | None, rig: R
     lock = SessionLock(folder).acquire()  # refused: another process holds the folder, which is then theirs
     written: list[Path] = []
     try:
-        if not _check_free_folder(folder, stimulus_set, stimuli, len(stimulus_set) * plan.repeats):
+        copy = not _check_free_folder(folder, stimulus_set, stimuli, len(stimulus_set) * plan.repeats)
+        parts = ([STIMULI_DIR] if copy else []) + [STORE_FILE, *(extra_files or {})]
+        written.append(folder / STARTING_FILE)
+        write_atomically(folder / STARTING_FILE, partial(Path.write_text, data=json.dumps(parts)))
+        if copy:
             written.append(folder / STIMULI_DIR)
             stimulus_set.save(folder / STIMULI_DIR)
         session_id = uuid.uuid4().hex
@@ -185,6 +244,8 @@ def start_session(folder: Path, plan: SessionPlan, rig_path: Path | None, rig: R
         else:
             _remove(ours)  # a folder of the user's keeps nothing of a refused start
         raise
+    with suppress(OSError):  # the session is complete; a list left over is stale, never read again
+        (folder / STARTING_FILE).unlink()
     lock.release()
 
 

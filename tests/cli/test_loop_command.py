@@ -138,3 +138,39 @@ def test_bad_loop_settings_are_one_line_before_anything_is_made_or_shown(tmp_pat
         "one of random, gaudy-first, committee (fix the file)" in refused.stderr, refused.stderr
     assert cli("loop", "report", str(tmp_path / "old")).stderr.startswith(
         f"compactrig: error: {tmp_path / 'old'}: no readout fits stored")
+
+
+KILLED_LOOP_RUN = """
+import os, signal, sys
+from pathlib import Path
+renaming = os.replace
+def replace(source, target):  # killed as the start puts session.json in place: every other part is written
+    if Path(target).name == "session.json":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return renaming(source, target)
+os.replace = replace
+from compactrig.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.needs_display
+def test_a_loop_run_killed_during_its_start_leaves_what_a_second_loop_run_clears_and_starts_over(tmp_path, cli):
+    StimulusSet([StimulusRecord(image_id=f"tex{i:02d}", kind="natural") for i in range(10)],
+                pink_noise_images(10, seed=4)).save(tmp_path / "set")  # 10: the fewest a readout is fitted on
+    (tmp_path / "rig.toml").write_text(RIG.replace("frames_on = 20", "frames_on = 2"))
+    out = tmp_path / "session"
+    args = ["loop", "run", "--stimuli", str(tmp_path / "set"), "--out", str(out), "--rig", str(tmp_path / "rig.toml"),
+            "--batches", "0", "--refit-every", "10", "--pool", str(tmp_path / "set")]
+    killed = subprocess.run([sys.executable, "-c", KILLED_LOOP_RUN, *args], capture_output=True, text=True,
+                            timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert {"loop.json", "stimuli", "trials.sqlite", "starting.json"} <= {p.name for p in out.iterdir()}
+    assert not (out / "session.json").exists()
+    again = cli(*args)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "all 0 round(s) answered and fitted; the loop is done" in again.stdout
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith("lock")) == [
+        "loop", "loop.json", "session.json", "stimuli", "trials.sqlite"]
+    assert query(out, "SELECT COUNT(*) FROM presentations WHERE aborted = 0") == [(10,)]

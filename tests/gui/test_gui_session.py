@@ -249,6 +249,11 @@ def test_validate_and_start_check_the_forms_and_name_the_field(qtbot, rig_window
     type_into(qtbot, rig.source.form.fields["gain"], "1.5")
     click(qtbot, rig.validate_button)
     assert rig.rig_problems.text().startswith("Rig is valid")
+    type_into(qtbot, rig.unit_map, "unit0=demo:0, unit1=demo-1")
+    with qtbot.waitSignal(rig.message) as said:
+        click(qtbot, rig.start_button)
+    assert said.args[0].startswith("unit map entry 'unit1=demo-1': 'demo-1' is not a neuron id; write SESSION:INDEX")
+    assert not rig.running() and not (tmp_path / "session" / "session.json").exists()
 
 
 def test_after_a_restart_the_last_session_and_its_set_are_shown_and_resume_keeps_it_open(qtbot, rig_window, tmp_path,

@@ -1,4 +1,5 @@
-"""An eye tracker's state stream that sends what real trackers send on a bad day, using pylsl alone.
+"""An eye tracker's state stream that sends what real trackers send on a bad day, using pylsl alone (the
+outlet: ``regular_outlet.py``).
 
 Written from pylsl's own examples (labstreaminglayer/pylsl @ e146d7d4ca2b5c6c3c274ea7fa4f23f851bed09d,
 src/pylsl/examples/SendData.py for a regular-rate stream pushed with explicit time stamps,
@@ -17,10 +18,9 @@ Usage: python hostile_tracker.py NAME FORMAT CHANNELS INITIAL_VALUE [RATE_HZ]
 from __future__ import annotations
 
 import sys
-import threading
-import time
 
 import pylsl
+from regular_outlet import serve
 
 FORMATS = {"float32": pylsl.cf_float32, "int32": pylsl.cf_int32, "string": pylsl.cf_string}
 
@@ -32,39 +32,26 @@ def main() -> None:
     value = [convert(sys.argv[4])]
     skew = [0.0]
     pending: list[tuple[str, str]] = []
-    stop = threading.Event()
 
-    def read_commands() -> None:
-        for line in sys.stdin:
-            word, _, argument = line.rstrip("\n").partition(" ")
-            if word == "quit":
-                break
-            if word in ("send", "stamp"):
-                pending.append((word, argument))
-        stop.set()
+    def take_command(line: str) -> bool:
+        word, _, argument = line.partition(" ")
+        if word in ("send", "stamp"):
+            pending.append((word, argument))
+        return word != "quit"
 
-    info = pylsl.StreamInfo(name, "Gaze", channels, rate, FORMATS[kind], f"hostile-tracker-{name}")
-    outlet = pylsl.StreamOutlet(info)
-    threading.Thread(target=read_commands, daemon=True).start()
-    print(f"ready {pylsl.local_clock():.6f}", flush=True)
-    start, sent = pylsl.local_clock(), 0
-    while not stop.is_set():
-        due = int((pylsl.local_clock() - start) * rate) + 1 - sent
-        for _ in range(max(due, 0)):
-            stamp = start + sent / rate
-            told = []
-            while pending:
-                word, argument = pending.pop(0)
-                if word == "send":
-                    value[0] = convert(argument)
-                else:
-                    skew[0] = float(argument)
-                told.append(argument)
-            outlet.push_sample([value[0]] * channels, stamp + skew[0])
-            sent += 1
-            for argument in told:
-                print(f"ok {argument} {stamp:.6f}", flush=True)
-        time.sleep(0.5 / rate)
+    def next_sample(stamp: float) -> tuple[list, float, list[str]]:
+        told = []
+        while pending:
+            word, argument = pending.pop(0)
+            if word == "send":
+                value[0] = convert(argument)
+            else:
+                skew[0] = float(argument)
+            told.append(f"ok {argument} {stamp:.6f}")
+        return [value[0]] * channels, stamp + skew[0], told
+
+    serve(pylsl.StreamInfo(name, "Gaze", channels, rate, FORMATS[kind], f"hostile-tracker-{name}"), rate,
+          take_command, next_sample)
 
 
 if __name__ == "__main__":

@@ -240,7 +240,7 @@ def test_a_round_saved_but_not_in_the_plan_is_queued_again_on_resume_and_a_plann
     _, images, _, _ = session
     images.save(tmp_path / "set")
     folder = tmp_path / "s"
-    start_session(folder, SessionPlan(stimuli=str(tmp_path / "set"), source="simulated"), None)
+    start_session(folder, SessionPlan(stimuli=str(tmp_path / "set")), None)
     designed = StimulusSet([StimulusRecord(image_id="max_readout-u1_seed7", kind="max", seed=7)],
                            pink_noise_images(1, seed=8))
     pool_image = StimulusSet([StimulusRecord(image_id="pool0", kind="natural")], pink_noise_images(1, seed=5))

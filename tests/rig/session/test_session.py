@@ -215,28 +215,32 @@ def test_stale_lock_from_a_killed_process_is_taken_over(tmp_path):
 
 def test_the_snapshot_keeps_the_whole_rig_so_a_resume_shows_what_the_first_run_showed(tmp_path, stimuli, rig):
     rig.write_text(RIG.replace("[screen]", "[screen]\nposition = [40, 30]\npace_frames = true\ngamma = 2.2"))
-    start_session(tmp_path / "s", SessionPlan(stimuli=str(stimuli), source="simulated"), rig)
+    start_session(tmp_path / "s", SessionPlan(stimuli=str(stimuli)), rig)
     stored = parse_rig(read_snapshot(tmp_path / "s")["rig"])
     assert stored == load_rig(rig), "every rig field survives the snapshot (the window's position too)"
 
 
 def test_preflight_reports_before_anything_is_shown(tmp_path, stimuli, rig, cli):
-    plan = SessionPlan(stimuli=str(stimuli), source="simulated", repeats=1)
+    plan = SessionPlan(stimuli=str(stimuli), repeats=1)
     damaged = tmp_path / "damaged"
     StimulusSet.load(stimuli).save(damaged)
     (damaged / "img2.png").unlink()
     with pytest.raises(CompactRigError, match="img2.png: unusable stimulus image"):
-        start_session(tmp_path / "s1", SessionPlan(stimuli=str(damaged), source="simulated"), rig)
+        start_session(tmp_path / "s1", SessionPlan(stimuli=str(damaged)), rig)
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
     with pytest.raises(CompactRigError, match="cannot write the session here"):
         start_session(blocked / "session", plan, rig)
     with pytest.raises(CompactRigError, match="has no option"):
-        start_session(tmp_path / "s2", SessionPlan(stimuli=str(stimuli), source="simulated",
-                                                   source_options={"volume": "3"}), rig)
+        start_session(tmp_path / "s2", SessionPlan(stimuli=str(stimuli)), rig,
+                      load_rig(rig).with_source(None, {"volume": "3"}))
     assert not (tmp_path / "s2" / "session.json").exists()
     result = cli("session", "run", "--stimuli", str(stimuli), "--source", "nope", "--out", str(tmp_path / "s3"))
     assert result.returncode == 2 and "not installed" in result.stderr
+    result = cli("session", "run", "--stimuli", str(stimuli), "--map", "unit0=demo:0", "--map", "unit1=demo-1",
+                 "--out", str(tmp_path / "s4"))
+    assert result.returncode == 2 and "--map entry 'unit1=demo-1': 'demo-1' is not a neuron id" in result.stderr
+    assert not (tmp_path / "s4").exists()
 
 
 @pytest.mark.slow
@@ -317,7 +321,7 @@ def test_too_little_free_disk_is_reported_before_the_session_starts(tmp_path, st
         pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.decode().strip()})")
     try:
         with pytest.raises(CompactRigError, match=r"only 0.1 MB free, the session needs about [0-9.]+ MB"):
-            start_session(tiny / "session", SessionPlan(stimuli=str(stimuli), source="simulated", repeats=50), rig)
+            start_session(tiny / "session", SessionPlan(stimuli=str(stimuli), repeats=50), rig)
         assert not (tiny / "session" / "session.json").exists()
     finally:
         subprocess.run(["umount", str(tiny)], check=True)

@@ -171,7 +171,7 @@ def made(tmp_path):
     rig.write_text(RIG)
     stimuli = image_set(tmp_path / "set", ["img0", "img1", "img2"])
     out = tmp_path / "session"
-    start_session(out, SessionPlan(stimuli=str(stimuli), source="simulated"), rig)
+    start_session(out, SessionPlan(stimuli=str(stimuli)), rig)
     return out, stimuli, rig
 
 
@@ -225,7 +225,7 @@ def test_a_missing_empty_corrupt_or_foreign_store_is_an_error_never_complete(tmp
     elif damage == "corrupt":
         store.write_bytes(b"SQLite format 3\0" + os.urandom(8000))
     else:
-        start_session(tmp_path / "other", SessionPlan(stimuli=str(stimuli), source="simulated"), rig)
+        start_session(tmp_path / "other", SessionPlan(stimuli=str(stimuli)), rig)
         store.write_bytes((tmp_path / "other" / "trials.sqlite").read_bytes())
     before = store.read_bytes() if store.exists() else None
     resumed = cli("session", "resume", str(out))
@@ -245,7 +245,7 @@ import compactrig.plugins.sources.simulated
 print("ready", flush=True)
 sys.stdin.readline()
 try:
-    start_session(Path(sys.argv[1]), SessionPlan(stimuli=sys.argv[2], source="simulated", repeats=3), Path(sys.argv[3]))
+    start_session(Path(sys.argv[1]), SessionPlan(stimuli=sys.argv[2], repeats=3), Path(sys.argv[3]))
     print("started", flush=True)
 except CompactRigError as error:
     print("refused", str(error).replace(chr(10), " | "), flush=True)
@@ -291,3 +291,52 @@ def test_a_bad_gate_or_marker_output_is_found_before_the_session_folder_is_made(
     one_error(cli("session", "run", "--stimuli", str(stimuli), "--rig", str(rig), "--source", "simulated",
                   "--out", str(out)), fragment)
     assert not (tmp_path / "new").exists(), "nothing is left behind"
+
+
+KILLED_CHILD = """
+import os, signal, sys
+from pathlib import Path
+from compactrig.rig.session.setup import SessionPlan, start_session
+renaming = os.replace
+def replace(source, target):  # the start is killed as it puts one of its files in place
+    if Path(target).name == sys.argv[4]:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return renaming(source, target)
+os.replace = replace
+start_session(Path(sys.argv[1]), SessionPlan(stimuli=sys.argv[2], repeats=2), Path(sys.argv[3]),
+              extra_files={"loop.json": "{}"})
+"""
+
+
+@pytest.mark.parametrize("killed_at, left", [
+    ("starting.json", {".starting.json.PID.partial.json"}),
+    ("manifest.json", {"starting.json", "stimuli"}),
+    ("session.json", {"starting.json", "stimuli", "trials.sqlite", "loop.json", ".session.json.PID.partial.json"}),
+])
+def test_a_start_killed_half_way_is_cleared_by_the_next_start_which_touches_nothing_else(tmp_path, killed_at, left):
+    """SIGKILL (no ``except`` runs) as the start renames one of its files into place; the next start into the
+    folder, with another stimulus set, removes exactly what the killed one wrote and starts."""
+    rig = tmp_path / "rig.toml"
+    rig.write_text(RIG)
+    out = tmp_path / "session"
+    child = subprocess.run([sys.executable, "-c", KILLED_CHILD, str(out), str(image_set(tmp_path / "set", ["a", "b"])),
+                            str(rig), killed_at], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    found = {p.name.replace(str(child_pid(out)), "PID") for p in out.iterdir()} - {"lock", "lock.holder"}
+    assert found == left
+    if "stimuli" in left and killed_at == "manifest.json":
+        assert not (out / "stimuli" / "manifest.json").exists() and (out / "stimuli" / "b.png").exists()
+    other = image_set(tmp_path / "other", ["c", "d", "e"])
+    start_session(out, SessionPlan(stimuli=str(other)), rig, extra_files={"loop.json": '{"batches": 1}'})
+    assert sorted(p.name for p in out.iterdir()) == ["lock", "lock.holder", "loop.json", "session.json", "stimuli",
+                                                     "trials.sqlite"]
+    assert StimulusSet.load(out / "stimuli").ids == ["c", "d", "e"]
+    assert sorted(image for (image,) in table(out, "SELECT image_id FROM plan")) == ["c", "d", "e"]
+    assert json.loads((out / "loop.json").read_text()) == {"batches": 1}
+    session_id = json.loads((out / "session.json").read_text())["session_id"]
+    assert table(out, "SELECT value FROM meta WHERE key = 'session_id'") == [(session_id,)]
+
+
+def child_pid(folder: Path) -> int:
+    """The killed start's process id, as its lock.holder names it (its partial files carry it)."""
+    return int((folder / "lock.holder").read_text().split()[-1])

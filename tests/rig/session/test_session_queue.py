@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from compactrig.engine.models.bank import load_bank
+from compactrig.rig.presenter.rig import load_rig
 from compactrig.rig.session.events import ImagesAdded, ResponseStored
 from compactrig.rig.session.folder import STIMULI_DIR, read_snapshot
 from compactrig.rig.session.runner import SessionRunner
@@ -33,8 +34,8 @@ def session(tmp_path):
     stimuli = tmp_path / "set"
     images([f"img{i}" for i in range(4)], [grating(a) for a in (0, 45, 90, 135)]).save(stimuli)
     folder = tmp_path / "session"
-    start_session(folder, SessionPlan(stimuli=str(stimuli), source="simulated", source_options={"seed": 2},
-                                      unit_map={"unit1": "demo:1"}, bank="demo"), rig)
+    start_session(folder, SessionPlan(stimuli=str(stimuli), unit_map={"unit1": "demo:1"}, bank="demo"), rig,
+                  load_rig(rig).with_source(None, {"seed": 2}))
     return folder
 
 
