@@ -26,7 +26,8 @@ def test_documented_commands_answer_help():
     documented = set(re.findall(r"`compactrig ([a-z]+(?: [a-z]+)?)", readme))
     assert {"demo", "models list", "models fetch", "predict", "synth max", "synth adversarial", "gaudy",
             "stimuli import", "stimuli predict", "stimuli show", "rig init", "rig check", "present", "sources list",
-            "session run", "session resume", "session export", "session report", "loop run", "loop report"} <= documented
+            "session run", "session resume", "session export", "session report", "loop run",
+            "loop report"} <= documented
     script = "\n".join([
         "import contextlib, io, sys",
         "from compactrig.cli import main",
