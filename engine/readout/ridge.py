@@ -30,7 +30,7 @@ ALPHAS = np.logspace(-4, 2, 13)
 """Relative penalties tried: ``lambda = alpha * n_train`` on z-scored features."""
 FOLDS = 5
 MIN_IMAGES = 2 * FOLDS
-"""Fewer images than this leave nothing to cross-validate with."""
+"""A unit with responses to fewer images than this leaves nothing to cross-validate with."""
 
 
 @dataclass(frozen=True)
@@ -156,23 +156,30 @@ def fit_ridge(features: np.ndarray, responses: PerImageSums, seed: int = 0, alph
     held_r, noise_corrected = np.empty(n_units), np.empty(n_units)
     full_held_out = np.full((n_units, n_images), np.nan)
     for rows, units in _unit_groups(answered):
-        x, y = features[rows], means[np.ix_(rows, units)]
-        rng = np.random.default_rng(seed)
-        held_out = np.empty_like(y)
-        fold = _folds(len(x), folds, rng)
-        for k in range(folds):
-            test = fold == k
-            inner = choose_alphas(x[~test], y[~test], rng, alphas, folds)
-            fold_weights, fold_intercepts, _ = _fit_at(x[~test], y[~test], inner)
-            held_out[test] = within_training_range(x[~test], x[test]) @ fold_weights.T + fold_intercepts
-        chosen[units] = choose_alphas(x, y, rng, alphas, folds)
-        weights[units], intercepts[units], sd[units] = _fit_at(x, y, chosen[units])
+        x, y, picked = features[rows], means[np.ix_(rows, units)], np.ix_(rows, units)
+        held_out, chosen[units], fitted = _nested_fit(x, y, seed, alphas, folds)
+        weights[units], intercepts[units], sd[units] = fitted
         held_r[units] = pearson_r(held_out, y, axis=0)
-        picked = np.ix_(rows, units)
         noise_corrected[units] = r2_er_rows(held_out.T, sums[picked].T, sumsq[picked].T, counts[picked].T)
         full_held_out[np.ix_(units, rows)] = held_out.T
     return RidgeFit(weights, intercepts, chosen, sd, full_held_out, held_r, noise_corrected,
                     int(answered.any(axis=1).sum()))
+
+
+def _nested_fit(x: np.ndarray, y: np.ndarray, seed: int, alphas: np.ndarray,
+                folds: int) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """On one design (every column of ``y`` answered every row of ``x``): the nested held-out predictions
+    (images, units), each unit's penalty, and the fit at it (``_fit_at``)."""
+    rng = np.random.default_rng(seed)
+    held_out = np.empty_like(y)
+    fold = _folds(len(x), folds, rng)
+    for k in range(folds):
+        test = fold == k
+        inner = choose_alphas(x[~test], y[~test], rng, alphas, folds)
+        weights, intercepts, _ = _fit_at(x[~test], y[~test], inner)
+        held_out[test] = within_training_range(x[~test], x[test]) @ weights.T + intercepts
+    chosen = choose_alphas(x, y, rng, alphas, folds)
+    return held_out, chosen, _fit_at(x, y, chosen)
 
 
 def committee_predictions(features: np.ndarray, responses: PerImageSums, alphas: np.ndarray, candidates: np.ndarray,
