@@ -380,8 +380,8 @@ class ClosedLoopPanel(QWidget):
         if fit is None or unit >= min(len(units), len(fit.held_out_r)):
             return
         assert data is not None and controller.spec is not None and controller.bank is not None  # as for the fit
-        seen = data.trials.answered
-        self.fit_points.setData(fit.held_out[unit][seen], data.trials.means[seen, unit])
+        seen = data.responses.answered()[:, unit]  # the images this unit's readout was fitted on
+        self.fit_points.setData(fit.held_out[unit][seen], data.responses.means()[seen, unit])
         self.fit_plot.setTitle(f"{units[unit]}: held-out r = {fit.held_out_r[unit]:.3f}")
         strongest = strongest_weights(fit, controller.spec, controller.bank, unit, SHOWN_NEURONS)
         self.weight_bars.setOpts(x=list(range(len(strongest))), height=[w for _, w in strongest])

@@ -2,7 +2,7 @@
 
 ``ResponseLog`` keeps, per image, the readout features and every unit's response sums (the one
 accumulator, ``compactrig.engine.stats.response_sums.PerImageSums``), growing as images are queued and
-responses arrive; the readouts are fitted on the images every unit answered. The work
+responses arrive; each unit's readout is fitted on the images it answered. The work
 (refitting, the committee, synthesis) runs on snapshots, so a window can keep adding
 responses on its own thread while a job fits. Everything here is pure computation; the
 session runner and the window only move data in and out.
@@ -21,7 +21,13 @@ from compactrig.engine.models.fast_predict import Predictor
 from compactrig.engine.progress import Progress
 from compactrig.engine.readout.features import FeatureSpec
 from compactrig.engine.readout.model import ReadoutModel, ReadoutUnit
-from compactrig.engine.readout.ridge import RidgeFit, TrialSums, committee_predictions, disagreement, fit_ridge
+from compactrig.engine.readout.ridge import (
+    RidgeFit,
+    committee_predictions,
+    disagreement,
+    fit_ridge,
+    response_variance,
+)
 from compactrig.engine.stats.response_sums import PerImageSums
 from compactrig.stimuli.design import Design
 from compactrig.stimuli.next_images import Strategy, choose_next
@@ -36,11 +42,15 @@ SYNTHESIS_NEURONS = 12
 
 @dataclass(frozen=True)
 class ReadoutData:
-    """A snapshot for fitting: images that have features, their features and response sums."""
+    """A snapshot for fitting: images that have features, their features and response sums (rows alike)."""
 
-    image_ids: list[str]
     features: np.ndarray
-    trials: TrialSums
+    responses: PerImageSums
+    """A copy, with NaN means where a unit has no response to an image (left out of that unit's fit)."""
+
+    @property
+    def image_ids(self) -> list[str]:
+        return self.responses.image_ids
 
 
 class ResponseLog(PerImageSums):
@@ -66,22 +76,21 @@ class ResponseLog(PerImageSums):
     def snapshot(self) -> ReadoutData:
         """Copies of the rows with features (safe to fit on another thread)."""
         rows = np.array([r for r, i in enumerate(self.image_ids) if i in self._features], dtype=np.int64)
-        ids = [self.image_ids[r] for r in rows]
         width = len(next(iter(self._features.values()))) if self._features else 0
-        features = np.array([self._features[i] for i in ids]).reshape(len(ids), width)
-        return ReadoutData(ids, features, TrialSums(self.counts[rows], self.sums[rows], self.sumsq[rows]))
+        features = np.array([self._features[self.image_ids[r]] for r in rows]).reshape(len(rows), width)
+        return ReadoutData(features, self.take(rows))
 
 
 def refit(data: ReadoutData, seed: int = 0) -> RidgeFit:
     """Every unit's ridge readout (penalty by cross-validation, nested held-out r and r2_ER)."""
-    return fit_ridge(data.features, data.trials, seed=seed)
+    return fit_ridge(data.features, data.responses, seed=seed)
 
 
 def committee_spread(data: ReadoutData, fit: RidgeFit, candidates: np.ndarray, members: int = 8,
                      seed: int = 0) -> np.ndarray:
     """How much bootstrap refits disagree on each candidate's responses (units weighted equally)."""
-    predictions = committee_predictions(data.features, data.trials, fit.alphas, candidates, members, seed)
-    return disagreement(predictions, data.trials.means[data.trials.answered].var(axis=0))
+    predictions = committee_predictions(data.features, data.responses, fit.alphas, candidates, members, seed)
+    return disagreement(predictions, response_variance(data.responses))
 
 
 @dataclass(frozen=True)
@@ -113,7 +122,7 @@ def next_batch(strategy: Strategy, kinds: list[str], n: int, exclude: np.ndarray
 def neuron_weights(fit: RidgeFit, owners: np.ndarray, unit: int, absolute: bool = False) -> np.ndarray:
     """Per bank neuron of the spec: its features' weights for ``unit`` on the z-scored scale, summed
     (``absolute``: magnitudes summed). With output features this is the readout's standardized weight."""
-    weights = fit.weights[unit] * fit.feature_sd
+    weights = fit.weights[unit] * fit.feature_sd[unit]
     return np.bincount(owners, weights=np.abs(weights) if absolute else weights, minlength=owners.max() + 1)
 
 
@@ -152,7 +161,7 @@ def synthesis_readout(predictor: Predictor, spec: FeatureSpec, data: ReadoutData
     kept = strongest_neurons(fit, owners, unit, max_neurons)
     columns = np.flatnonzero(np.isin(owners, kept))
     small_spec = replace(spec, neuron_ids=tuple(spec.neuron_ids[i] for i in kept))
-    small_fit = fit_ridge(data.features[:, columns], data.trials, seed=seed)
+    small_fit = fit_ridge(data.features[:, columns], data.responses, seed=seed)
     return SynthesisReadout(ReadoutModel(predictor, small_spec, small_fit.weights, small_fit.intercepts, units),
                             small_fit, small_spec)
 
@@ -171,16 +180,15 @@ def design_for_unit(readout: SynthesisReadout, unit: int, seeds: list[int], sett
     else:
         if data is None:
             raise ValueError("population_weight needs the readout data")
-        seen = data.trials.answered
         sign = 1.0 if settings.direction == "max" else -1.0
-        target = PopulationTarget.for_unit(unit, data.trials.means[seen], population_weight, sign)
+        target = PopulationTarget.for_unit(unit, data.responses.means(), population_weight, sign)
         result = synthesize(model, seeds, replace(settings, direction="max"), target, progress, cancelled)
         kind, tag = settings.direction, f"pop{settings.direction}"
     responses = model.predict(result.images)[unit]
     method = {"method": "gradient through readout" if population_weight is None else "population readout",
               "unit": name, "features": readout.spec.describe(), "bank_neurons": list(readout.spec.neuron_ids),
               "feature_stage": readout.spec.stage, "penalty_alpha": float(readout.fit.alphas[unit]),
-              "held_out_r": float(readout.fit.held_out_r[unit]), "images_fitted": readout.fit.n_images,
+              "held_out_r": float(readout.fit.held_out_r[unit]), "images_fitted": int(readout.fit.images_fitted[unit]),
               **({"population_weight": population_weight} if population_weight is not None else {}),
               **settings.as_dict()}
     if result.cancelled:

@@ -36,10 +36,11 @@ from compactrig.engine.models.fast_predict import Cancelled, Predictor
 from compactrig.engine.models.layout import parameter_count
 from compactrig.engine.progress import Progress
 from compactrig.engine.readout.features import outputs_and_grid
-from compactrig.engine.readout.ridge import TrialSums, within_training_range
+from compactrig.engine.readout.ridge import within_training_range
 from compactrig.engine.readout.scale import FINEST_GRID, SCALES, describe_scales, fit_scale_readout, scale_features
 from compactrig.engine.stats.correlation import pearson_r
 from compactrig.engine.stats.r2_er import r2_er
+from compactrig.engine.stats.response_sums import PerImageSums
 from compactrig.engine.training.distill import DistillSettings, Donor, HeldOut, distill_unit, trunk_maps
 from compactrig.stimuli.distillation_images import distillation_images
 
@@ -98,10 +99,11 @@ class NewNeuron:
     readout on the same images as the compact and the published models, so what distillation loses shows."""
 
 
-def response_sums(image_ids: list[str], responses: np.ndarray, units: list[int]) -> TrialSums:
-    """Per image (rows, in ``image_ids`` order) and unit: counts, sums, sums of squares of the recorded
-    responses. ``responses`` is ``(neurons, images)`` repeat-averaged or ``(neurons, images, repeats)``
-    NaN-padded; image ``imageNNNN`` is column ``NNNN - 1`` (as the replay source reads them)."""
+def response_sums(image_ids: list[str], responses: np.ndarray, units: list[int]) -> PerImageSums:
+    """Per image (rows, in ``image_ids`` order) and unit (named by its row number): counts, sums, sums of
+    squares of the recorded responses. ``responses`` is ``(neurons, images)`` repeat-averaged or ``(neurons,
+    images, repeats)`` NaN-padded (a NaN is no response); image ``imageNNNN`` is column ``NNNN - 1`` (as the
+    replay source reads them)."""
     if np.asarray(responses).dtype.kind not in "iuf":
         raise CompactRigError(f"responses are {np.asarray(responses).dtype} values, not numbers; save the spike "
                               "counts or rates as a numeric array (NaN where a repeat is missing)")
@@ -125,25 +127,30 @@ def response_sums(image_ids: list[str], responses: np.ndarray, units: list[int])
     trials = data[units][:, columns].transpose(1, 0, 2)  # (images, units, repeats)
     seen = np.isfinite(trials)
     values = np.where(seen, trials, 0.0)
-    return TrialSums(seen.sum(axis=2), values.sum(axis=2), (values**2).sum(axis=2))
+    if len(set(image_ids)) != len(image_ids):
+        raise CompactRigError("an image is named twice in the images the responses belong to; give each once")
+    return PerImageSums.from_counts([str(u) for u in units], image_ids, seen.sum(axis=2), values.sum(axis=2),
+                                    (values**2).sum(axis=2))
 
 
-def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, trials: TrialSums,
+def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, trials: PerImageSums,
                     units: list[int], session: str, out: Path, settings: NewNeuronSettings = NewNeuronSettings(),
                     progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
                     feature_neurons: list[str] | None = None, unit_names: list[str] | None = None,
                     judged_pixels: np.ndarray | None = None, teacher: Teacher | None = None) -> list[NewNeuron]:
     """Fit, distill, prune and write a compact model for each unit: ``trials`` holds the responses per image
-    (rows, as ``image_ids``) and unit (columns); ``units`` are the units' numbers in the new ids
-    ``SESSION:UNIT`` (a recording's rows, ``response_sums``; a live session's unit numbers), and
-    ``unit_names`` what the recording called them (kept in the provenance). The readout also predicts
-    ``judged_pixels`` (images nothing is fitted on) when given (``NewNeuron.readout_judged``). A ``teacher``,
-    when given, labels the distillation images in the readout's place (the readout is still fitted and
-    judged)."""
+    (rows, as ``image_ids``) and unit (columns), of which the images every unit answered are used; ``units``
+    are the units' numbers in the new ids ``SESSION:UNIT`` (a recording's rows, ``response_sums``; a live
+    session's unit numbers), and ``unit_names`` what the recording called them (kept in the provenance). The
+    readout also predicts ``judged_pixels`` (images nothing is fitted on) when given
+    (``NewNeuron.readout_judged``). A ``teacher``, when given, labels the distillation images in the readout's
+    place (the readout is still fitted and judged)."""
     check_session_name(session)
     progress = progress or (lambda done, total, phase="": None)
     started = time.monotonic()
-    answered = np.flatnonzero(trials.answered)
+    if list(trials.image_ids) != list(image_ids) or len(trials.units) != len(units):
+        raise ValueError("trials must hold a row per image of image_ids, in order, and a column per unit")
+    answered = np.flatnonzero(trials.answered_by_all())
     if len(answered) < MIN_IMAGES:
         raise CompactRigError(f"only {len(answered)} images have responses from every chosen unit; a compact model "
                               f"needs {MIN_IMAGES} at the very least, a few hundred for a good one")
@@ -161,8 +168,7 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
         return outputs, scale_features(outputs, blocks)
 
     outputs, natural = features(pixels, "bank features of the recorded images")
-    readout = fit_scale_readout(natural[fitting], TrialSums(trials.counts[fitting], trials.sums[fitting],
-                                                            trials.sumsq[fitting]), len(neuron_ids), seed=settings.seed)
+    readout = fit_scale_readout(natural[fitting], trials.take(fitting), len(neuron_ids), seed=settings.seed)
     extra_pixels, kinds = distillation_images(pixels[fitting], seed=settings.seed)
     probe_pixels, _ = distillation_images(pixels[validation], seed=settings.seed + 1)  # pruning's held-out images
     if teacher is None:
@@ -174,7 +180,7 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
             raise CompactRigError(f"teacher {teacher.name} answered shape {targets.shape} for {len(extra_pixels)} "
                                   f"images; expected ({len(units)} units, {len(extra_pixels)} images)")
     held_out_readout = readout.predict(within_training_range(natural[fitting], natural[validation]))
-    means = trials.means
+    means = trials.means()  # finite on the fitting and validation images: every unit answered them
     shared_seconds = time.monotonic() - started
     judged_readout = None  # not part of making the models, so not in their time
     if judged_pixels is not None:

@@ -33,9 +33,11 @@ class PopulationTarget:
     @classmethod
     def for_unit(cls, index: int, mean_responses: np.ndarray, weight: float = 1.0,
                  sign: float = 1.0) -> PopulationTarget:
-        """Baselines and scales from the units' mean responses per image ``(n_images, n_units)``."""
+        """Baselines and scales from the units' mean responses per image ``(n_images, n_units)``; a NaN (no
+        response of that unit to that image) is left out of that unit's."""
         means = np.asarray(mean_responses, dtype=np.float64)
-        return cls(index, tuple(means.mean(axis=0)), tuple(np.maximum(means.std(axis=0), 1e-6)), weight, sign)
+        return cls(index, tuple(np.nanmean(means, axis=0)), tuple(np.maximum(np.nanstd(means, axis=0), 1e-6)),
+                   weight, sign)
 
     def z_scores(self, model: ReadoutModel, prepared: torch.Tensor) -> torch.Tensor:
         baseline = torch.tensor(self.baseline, dtype=prepared.dtype, device=prepared.device)

@@ -24,37 +24,13 @@ import numpy as np
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.stats.correlation import pearson_r
 from compactrig.engine.stats.r2_er import r2_er_rows
+from compactrig.engine.stats.response_sums import PerImageSums
 
 ALPHAS = np.logspace(-4, 2, 13)
 """Relative penalties tried: ``lambda = alpha * n_train`` on z-scored features."""
 FOLDS = 5
 MIN_IMAGES = 2 * FOLDS
-"""Fewer images than this leave nothing to cross-validate with."""
-
-
-@dataclass(frozen=True)
-class TrialSums:
-    """Per image (rows) and unit (columns): number of responses, their sum and sum of squares (as
-    ``compactrig.engine.stats.response_sums.PerImageSums`` keeps them). The readouts share one design matrix, so
-    they are fitted on the images every unit answered (``answered``)."""
-
-    counts: np.ndarray
-    sums: np.ndarray
-    sumsq: np.ndarray
-
-    def __post_init__(self) -> None:
-        if np.shape(self.counts) != np.shape(self.sums) or np.shape(self.sums) != np.shape(self.sumsq):
-            raise ValueError(f"counts, sums and sums of squares must be (images, units) alike, not "
-                             f"{np.shape(self.counts)}, {np.shape(self.sums)}, {np.shape(self.sumsq)}")
-
-    @property
-    def means(self) -> np.ndarray:
-        return self.sums / np.maximum(self.counts, 1)
-
-    @property
-    def answered(self) -> np.ndarray:
-        """Boolean per image: every unit has a response to it."""
-        return np.asarray((self.counts > 0).all(axis=1))
+"""A unit with responses to fewer images than this leaves nothing to cross-validate with."""
 
 
 @dataclass(frozen=True)
@@ -67,13 +43,21 @@ class RidgeFit:
     alphas: np.ndarray
     """Each unit's chosen relative penalty."""
     feature_sd: np.ndarray
-    """The training features' standard deviations (``weights * feature_sd`` compares features)."""
+    """(n_units, n_features): the standard deviations of each unit's training features (``weights *
+    feature_sd`` compares features; 0 for a feature constant there)."""
     held_out: np.ndarray
-    """(n_units, n_images): nested cross-validated predictions of the training images."""
+    """(n_units, n_images): nested cross-validated predictions of the images; NaN where the unit has no
+    response to the image (it is not in that unit's fit)."""
     held_out_r: np.ndarray
     r2_er: np.ndarray
     """Noise-corrected R^2 (Pospisil & Bair) of the held-out predictions; NaN without repeats."""
     n_images: int
+    """Images some unit's readout was fitted on (``images_fitted`` counts them per unit)."""
+
+    @property
+    def images_fitted(self) -> np.ndarray:
+        """Per unit: the images its readout was fitted on (those it has a response to)."""
+        return np.asarray(np.isfinite(self.held_out).sum(axis=1))
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """(n_units, n_images) predicted mean responses."""
@@ -139,17 +123,53 @@ def _fit_at(features: np.ndarray, targets: np.ndarray, alphas: np.ndarray) -> tu
     return weights, offset - weights @ basis.mean, np.where(np.isfinite(basis.sd), basis.sd, 0.0)
 
 
-def fit_ridge(features: np.ndarray, trials: TrialSums, seed: int = 0, alphas: np.ndarray = ALPHAS,
+def enough_responses(responses: PerImageSums) -> bool:
+    """There is a unit and every unit has responses to ``MIN_IMAGES`` images or more (a fit can be made)."""
+    return bool(responses.units) and int(responses.answered().sum(axis=0).min()) >= MIN_IMAGES
+
+
+def _unit_groups(answered: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(image rows, unit columns) of each set of units that answered the same images."""
+    patterns, group = np.unique(answered.T, axis=0, return_inverse=True)
+    group = np.asarray(group).reshape(-1)
+    return [(np.flatnonzero(pattern), np.flatnonzero(group == g)) for g, pattern in enumerate(patterns)]
+
+
+def fit_ridge(features: np.ndarray, responses: PerImageSums, seed: int = 0, alphas: np.ndarray = ALPHAS,
               folds: int = FOLDS) -> RidgeFit:
-    """Fit every unit (columns of ``trials``) on the images (rows) every unit answered."""
+    """Fit every unit (columns of ``responses``) on the images (rows, as ``features``) it answered."""
     features = np.asarray(features, dtype=np.float64)
-    if features.ndim != 2 or len(features) != len(trials.counts):
-        raise ValueError(f"features must be (images, features) with {len(trials.counts)} rows, not {features.shape}")
-    seen = trials.answered
-    if seen.sum() < MIN_IMAGES:
-        raise CompactRigError(f"readouts need responses to at least {MIN_IMAGES} images, have {int(seen.sum())}; "
-                              "present more images first")
-    x, y = features[seen], trials.means[seen]
+    n_images, n_units = len(responses.image_ids), len(responses.units)
+    if features.ndim != 2 or len(features) != n_images:
+        raise ValueError(f"features must be (images, features) with {n_images} rows, not {features.shape}")
+    if not n_units:
+        raise ValueError("no units to fit readouts for")
+    answered = responses.answered()
+    if not enough_responses(responses):
+        fewest = int(np.argmin(answered.sum(axis=0)))
+        raise CompactRigError(f"readouts need responses to at least {MIN_IMAGES} images; unit "
+                              f"{responses.units[fewest]} has {int(answered[:, fewest].sum())}; present more "
+                              "images first")
+    means, sums, sumsq, counts = responses.means(), responses.sums, responses.sumsq, responses.counts
+    weights, sd = np.empty((n_units, features.shape[1])), np.empty((n_units, features.shape[1]))
+    intercepts, chosen = np.empty(n_units), np.empty(n_units)
+    held_r, noise_corrected = np.empty(n_units), np.empty(n_units)
+    full_held_out = np.full((n_units, n_images), np.nan)
+    for rows, units in _unit_groups(answered):
+        x, y, picked = features[rows], means[np.ix_(rows, units)], np.ix_(rows, units)
+        held_out, chosen[units], fitted = _nested_fit(x, y, seed, alphas, folds)
+        weights[units], intercepts[units], sd[units] = fitted
+        held_r[units] = pearson_r(held_out, y, axis=0)
+        noise_corrected[units] = r2_er_rows(held_out.T, sums[picked].T, sumsq[picked].T, counts[picked].T)
+        full_held_out[np.ix_(units, rows)] = held_out.T
+    return RidgeFit(weights, intercepts, chosen, sd, full_held_out, held_r, noise_corrected,
+                    int(answered.any(axis=1).sum()))
+
+
+def _nested_fit(x: np.ndarray, y: np.ndarray, seed: int, alphas: np.ndarray,
+                folds: int) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """On one design (every column of ``y`` answered every row of ``x``): the nested held-out predictions
+    (images, units), each unit's penalty, and the fit at it (``_fit_at``)."""
     rng = np.random.default_rng(seed)
     held_out = np.empty_like(y)
     fold = _folds(len(x), folds, rng)
@@ -159,29 +179,33 @@ def fit_ridge(features: np.ndarray, trials: TrialSums, seed: int = 0, alphas: np
         weights, intercepts, _ = _fit_at(x[~test], y[~test], inner)
         held_out[test] = within_training_range(x[~test], x[test]) @ weights.T + intercepts
     chosen = choose_alphas(x, y, rng, alphas, folds)
-    weights, intercepts, sd = _fit_at(x, y, chosen)
-    held_r = pearson_r(held_out, y, axis=0)
-    noise_corrected = r2_er_rows(held_out.T, trials.sums[seen].T, trials.sumsq[seen].T, trials.counts[seen].T)
-    full_held_out = np.full((y.shape[1], len(features)), np.nan)
-    full_held_out[:, seen] = held_out.T
-    return RidgeFit(weights, intercepts, chosen, sd, full_held_out, held_r, noise_corrected, int(seen.sum()))
+    return held_out, chosen, _fit_at(x, y, chosen)
 
 
-def committee_predictions(features: np.ndarray, trials: TrialSums, alphas: np.ndarray, candidates: np.ndarray,
+def committee_predictions(features: np.ndarray, responses: PerImageSums, alphas: np.ndarray, candidates: np.ndarray,
                           members: int = 8, seed: int = 0) -> np.ndarray:
-    """(members, n_candidates, n_units): predictions of readouts refitted on bootstrap resamples of the images."""
-    seen = np.flatnonzero(trials.answered)
-    x, y = np.asarray(features, dtype=np.float64)[seen], trials.means[seen]
-    rng = np.random.default_rng(seed)
-    out = np.empty((members, len(candidates), y.shape[1]))
-    for member in range(members):
-        pick = rng.integers(0, len(x), len(x))
-        weights, intercepts, _ = _fit_at(x[pick], y[pick], alphas)
-        out[member] = np.asarray(candidates, dtype=np.float64) @ weights.T + intercepts
+    """(members, n_candidates, n_units): predictions of readouts refitted on bootstrap resamples of the images
+    (of each unit's own images, as ``fit_ridge``)."""
+    features, candidates = np.asarray(features, dtype=np.float64), np.asarray(candidates, dtype=np.float64)
+    means = responses.means()
+    out = np.empty((members, len(candidates), len(responses.units)))
+    for rows, units in _unit_groups(responses.answered()):
+        x, y = features[rows], means[np.ix_(rows, units)]
+        rng = np.random.default_rng(seed)
+        for member in range(members):
+            pick = rng.integers(0, len(x), len(x))
+            weights, intercepts, _ = _fit_at(x[pick], y[pick], alphas[units])
+            out[member][:, units] = candidates @ weights.T + intercepts
     return out
 
 
 def disagreement(predictions: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """(n_candidates,): the committee's spread, each unit's variance over members divided by ``scale``
-    (the unit's response variance, so loud units do not decide alone), averaged over units."""
+    (the unit's response variance, ``response_variance``, so loud units do not decide alone), averaged
+    over units."""
     return (predictions.var(axis=0) / np.maximum(scale, 1e-12)).mean(axis=1)
+
+
+def response_variance(responses: PerImageSums) -> np.ndarray:
+    """Per unit: the variance of its mean responses over the images it answered (``disagreement``'s scale)."""
+    return np.asarray(np.nanvar(responses.means(), axis=0))

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from compactrig.engine.readout.ridge import RidgeFit, TrialSums, fit_ridge
+from compactrig.engine.readout.ridge import RidgeFit, fit_ridge
 from compactrig.engine.stats.correlation import pearson_r
+from compactrig.engine.stats.response_sums import PerImageSums
 
 FINEST_GRID = 4
 """Blocks per side of the last stage's map that the bank's pass keeps; coarser scales are their means."""
@@ -81,16 +82,15 @@ class ScaleReadout:
         return np.mean([fit.predict(features[:, cols]) for fit, cols in zip(self.fits, self.columns)], axis=0)
 
 
-def fit_scale_readout(features: np.ndarray, trials: TrialSums, n_outputs: int, seed: int = 0) -> ScaleReadout:
-    """Fit a readout per scale on ``scale_features`` of the images (rows of ``trials``)."""
+def fit_scale_readout(features: np.ndarray, responses: PerImageSums, n_outputs: int, seed: int = 0) -> ScaleReadout:
+    """Fit a readout per scale on ``scale_features`` of the images (rows of ``responses``; each unit on those
+    it answered)."""
     n_blocks = features.shape[1] - n_outputs
     per_channel = sum(grid * grid for grid in SCALES)
     if n_blocks % per_channel:
         raise ValueError(f"{features.shape[1]} columns are not {n_outputs} outputs and blocks at scales {SCALES}")
     columns = scale_columns(n_outputs, n_blocks // per_channel)
-    fits = tuple(fit_ridge(features[:, cols], trials, seed=seed) for cols in columns)
-    held_out = np.mean([fit.held_out for fit in fits], axis=0)
-    seen = trials.answered
-    means = trials.means[seen]
-    r = pearson_r(held_out[:, seen], means.T)
+    fits = tuple(fit_ridge(features[:, cols], responses, seed=seed) for cols in columns)
+    held_out = np.mean([fit.held_out for fit in fits], axis=0)  # NaN where a unit has no response
+    r = pearson_r(held_out, responses.means().T, where=responses.answered().T)
     return ScaleReadout(fits, tuple(columns), r)

@@ -4,9 +4,11 @@ Every statistic CompactRig shows about recorded units (the live r and affine fit
 closed-loop ridge readouts, a stored session's report) is a function of three numbers per image
 and unit: how many responses, their sum and their sum of squares. Keeping them in one place gives
 one rule for missing data: a NaN response is skipped for that unit only; the other units' counts
-of the same presentation still go in. A statistic that needs every unit on the same images (the
-ridge readouts share one design matrix) takes the images every unit answered
-(``PerImageSums.answered_by_all``).
+of the same presentation still go in. Where a unit has no response to an image its mean is NaN
+(``means``), never a zero: a statistic of that unit leaves the image out (the ridge readouts fit each
+unit on the images it answered, ``answered``); one that needs every unit on the same images takes
+those every unit answered (``answered_by_all``). A copy of some rows (``take``) is what a job fits
+on while the session goes on adding responses.
 
 Rows (images) grow as a closed loop adds images during a session, in amortized O(1); columns
 (units) grow when a unit is first heard from mid-session.
@@ -33,6 +35,44 @@ class PerImageSums:
         self._presentations = np.zeros(0, dtype=np.int64)
         self.n_presentations = 0
         self.add_images(image_ids)
+
+    @staticmethod
+    def from_counts(units: Sequence[str], image_ids: Sequence[str], counts: ArrayLike, sums: ArrayLike,
+                    sumsq: ArrayLike) -> PerImageSums:
+        """Sums made elsewhere (a recording's arrays, a stored fit): ``(images, units)`` each. Every image is
+        taken to have been presented as often as its most answered unit."""
+        shape = (len(image_ids), len(units))
+        arrays = [np.asarray(a, dtype=np.float64) for a in (counts, sums, sumsq)]
+        if any(a.shape != shape for a in arrays):
+            raise ValueError(f"counts, sums and sums of squares must be (images, units) = {shape}, not "
+                             f"{', '.join(str(a.shape) for a in arrays)}")
+        if not np.array_equal(arrays[0], np.round(arrays[0])) or (arrays[0] < 0).any():
+            raise ValueError("counts must be whole numbers of at least 0")
+        if not all(np.isfinite(a).all() for a in arrays[1:]):
+            raise ValueError("sums and sums of squares must be finite (a missing response is a count of 0)")
+        if len(set(image_ids)) != len(image_ids):
+            raise ValueError("image ids must be distinct")
+        made = PerImageSums(units, image_ids)
+        made._counts = arrays[0].astype(np.int64)
+        made._sums, made._sumsq = arrays[1].copy(), arrays[2].copy()
+        made._presentations = made._counts.max(axis=1, initial=0)
+        made.n_presentations = int(made._presentations.sum())
+        return made
+
+    def take(self, rows: ArrayLike) -> PerImageSums:
+        """A copy holding only these rows (images), in this order: what a job fits on while this one grows."""
+        picked = np.asarray(rows, dtype=np.int64).reshape(-1)
+        if len(np.unique(picked)) != len(picked) or ((picked < 0) | (picked >= len(self.image_ids))).any():
+            raise ValueError(f"rows must be distinct rows of the {len(self.image_ids)} images")
+        taken = PerImageSums(self.units, [self.image_ids[r] for r in picked])
+        taken._counts, taken._sums, taken._sumsq = self._counts[picked], self._sums[picked], self._sumsq[picked]
+        taken._presentations = self._presentations[picked]
+        taken.n_presentations = int(taken._presentations.sum())
+        return taken
+
+    def copy(self) -> PerImageSums:
+        """Every row, copied."""
+        return self.take(np.arange(len(self.image_ids)))
 
     @property
     def counts(self) -> np.ndarray:
@@ -96,9 +136,13 @@ class PerImageSums:
         np.add.at(self._presentations, rows, 1)
         self.n_presentations += len(image_ids)
 
+    def answered(self) -> np.ndarray:
+        """(images, units) boolean: the unit has at least one response to the image (its mean is not NaN)."""
+        return np.asarray(self.counts > 0)
+
     def answered_by_all(self) -> np.ndarray:
         """Boolean per image: every unit has at least one response to it."""
-        return np.asarray((self.counts > 0).all(axis=1) if self.units else self.presentations > 0)
+        return np.asarray(self.answered().all(axis=1) if self.units else self.presentations > 0)
 
 
 def _grown(array: np.ndarray, rows: int) -> np.ndarray:

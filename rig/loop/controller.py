@@ -5,7 +5,8 @@
 current readout fit and the candidate pool, decides when to refit (the first fit as soon as
 enough images have responses, then every ``refit_every`` presentations, and once more whenever
 every planned presentation has been answered), drops results that went stale while their job ran
-(a new session, bank, feature choice or pool), and hands images to the session through
+(a new session, bank, feature choice or pool), stores every readout fit in the session folder
+(``compactrig.rig.loop.fit_files``, from the refit's job), and hands images to the session through
 ``queue_images``. Long work runs as ``LoopJob``s through ``start_job``; the controller's state is
 touched only on the thread that calls it. What happens is told to subscribers as typed events
 (``compactrig.rig.loop.events``). The window draws them; ``compactrig loop run`` prints them.
@@ -24,7 +25,7 @@ from compactrig.engine.files.image_files import read_images
 from compactrig.engine.models.bank import ModelBank
 from compactrig.engine.models.fast_predict import Predictor
 from compactrig.engine.readout.features import FeatureSpec, compute_features
-from compactrig.engine.readout.ridge import MIN_IMAGES, RidgeFit, TrialSums
+from compactrig.engine.readout.ridge import MIN_IMAGES, RidgeFit, enough_responses
 from compactrig.engine.training.distill import DistillSettings
 from compactrig.rig.loop.events import (
     BatchChosen,
@@ -39,6 +40,7 @@ from compactrig.rig.loop.events import (
     PoolReady,
     ReadoutsFitted,
 )
+from compactrig.rig.loop.fit_files import save_fit
 from compactrig.rig.loop.jobs import LoopJob, Work
 from compactrig.rig.session.compact_models import (
     COMPACT_MODELS_DIR,
@@ -286,23 +288,32 @@ class LoopController:
             return
         if not force and not self.refit_due():
             return
-        if int(self.log.answered_by_all().sum()) < MIN_IMAGES:  # cheap: no snapshot for nothing
+        if not enough_responses(self.log):  # cheap: no snapshot for nothing
             return
         data = self.log.snapshot()
-        if int(data.trials.answered.sum()) < MIN_IMAGES:
+        if not enough_responses(data.responses):
             return
-        at, log, spec, units = self.log.n_presentations, self.log, self.spec, tuple(self.units)
+        at, log, spec, bank, units = self.log.n_presentations, self.log, self.spec, self.bank, tuple(self.units)
+        folder = self.session_folder
 
-        def done(fit: RidgeFit) -> None:
-            if log is not self.log or spec != self.spec:
-                self._refit_if_due(force=True)  # a new session or feature choice started meanwhile: stale
+        def work(progress, cancelled) -> tuple[ReadoutsFitted, str | None]:
+            fit = refit(data)
+            fitted = ReadoutsFitted(fit, data, units[:len(fit.held_out_r)], at)
+            return fitted, _store(folder, fitted, spec, bank)
+
+        def done(result: tuple[ReadoutsFitted, str | None]) -> None:
+            fitted, problem = result
+            if problem is not None:
+                self._say(problem)
+            if log is not self.log or spec != self.spec or bank is not self.bank:
+                self._refit_if_due(force=True)  # a new session, bank or feature choice came meanwhile: stale
                 return
-            self.fit, self.fit_data, self.fitted_at = fit, data, at
-            self._emit(ReadoutsFitted(fit, data, units[:len(fit.held_out_r)], at))
+            self.fit, self.fit_data, self.fitted_at = fitted.fit, data, at
+            self._emit(fitted)
             self._status()
             self._refit_if_due()
 
-        self._start("refit_job", "refit", "Refitting the readouts…", lambda progress, cancelled: refit(data), done)
+        self._start("refit_job", "refit", "Refitting the readouts…", work, done)
 
     # actions ---------------------------------------------------------------------------------
     def choose_batch(self, strategy: Strategy, n: int, repeats: int, queue: bool = True) -> bool:
@@ -398,12 +409,12 @@ class LoopController:
             self._say(f"Only {answered} images have responses from every unit; compact models need "
                       f"{MIN_COMPACT_IMAGES} or more (a few hundred for good ones)")
             return False
-        bank, folder, ids, units = self.bank, self.session_folder, list(self.log.image_ids), list(self.units)
-        trials = TrialSums(self.log.counts.copy(), self.log.sums.copy(), self.log.sumsq.copy())  # the session goes on
+        bank, folder, units = self.bank, self.session_folder, list(self.units)
+        responses = self.log.copy()  # the session goes on
         settings = NewNeuronSettings(distill=DistillSettings(epochs=epochs))
 
         def work(progress, cancelled):
-            return make_session_models(bank, folder, ids, units, trials, settings, progress, cancelled)
+            return make_session_models(bank, folder, responses, settings, progress, cancelled)
 
         def done(result) -> None:
             out, made = result
@@ -465,3 +476,14 @@ class LoopController:
             return
         self._emit(LoopStatus(tuple(self.units), self.log.n_presentations, self.spec.describe(),
                               self.fit.n_images if self.fit is not None else None, self.fitted_at))
+
+
+def _store(folder: Path | None, fitted: ReadoutsFitted, spec: FeatureSpec | None, bank: ModelBank | None) -> str | None:
+    """Store a fit in the session folder (none without one); the line to tell when that failed (the fit stands)."""
+    if folder is None or spec is None or bank is None:
+        return None
+    try:
+        save_fit(folder, fitted, spec, bank)
+    except (CompactRigError, OSError) as error:
+        return f"The readout fit on {fitted.at} presentations could not be stored: {error}"
+    return None

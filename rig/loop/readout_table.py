@@ -22,6 +22,6 @@ def readout_rows(fit: RidgeFit, units: Sequence[str], neuron_ids: Sequence[str],
         strongest = ", ".join(f"{neuron} {weight:+.2f}"
                               for neuron, weight in strongest_of(fit, neuron_ids, owners, row, STRONGEST_SHOWN))
         r2 = fit.r2_er[row]
-        rows.append((unit, str(fit.n_images), f"{fit.alphas[row]:.2g}", f"{fit.held_out_r[row]:.3f}",
+        rows.append((unit, str(fit.images_fitted[row]), f"{fit.alphas[row]:.2g}", f"{fit.held_out_r[row]:.3f}",
                      f"{r2:.3f}" if np.isfinite(r2) else "", strongest))
     return rows

@@ -3,7 +3,7 @@
 The session runner keeps the main thread (so Ctrl-C stops it after the image on screen); the loop
 lives on a thread of its own, which feeds the runner's events to the ``LoopController`` every
 ``TICK_S``, ends its jobs (``ThreadJobs``) and steps the ``Rounds``. Every readout fit is stored in
-the session folder as it is made; what happens is printed, one line each.
+the session folder as it is made (by the controller); what happens is printed, one line each.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from compactrig.engine.errors import CompactRigError
 from compactrig.engine.models.bank import load_bank
 from compactrig.rig.loop.controller import LoopController
 from compactrig.rig.loop.events import JobStarted, LoopMessage, ReadoutsFitted
-from compactrig.rig.loop.fit_files import save_fit
 from compactrig.rig.loop.jobs import LoopJob, ThreadJobs
 from compactrig.rig.loop.loop_plan import LOOP_DIR, LOOP_FILE, read_loop_plan
 from compactrig.rig.loop.rounds import Rounds
@@ -75,12 +74,6 @@ def run_session_loop(folder: Path, report: Callable[[str], None] = print) -> boo
         if not controller.set_natural(plan.pool):
             raise CompactRigError(f"the loop's pool: {pool_problems[-1]}")
     controller.subscribe(lambda event: _tell(event, report))
-
-    def store_fit(event: object) -> None:
-        if isinstance(event, ReadoutsFitted):
-            assert controller.spec is not None and controller.bank is not None  # a fit is made with both
-            save_fit(folder, event, controller.spec, controller.bank)
-    controller.subscribe(store_fit)
     rounds = Rounds(controller, plan, folder, lambda: setattr(runner.controls, "stop_requested", True), report)
     rounds.requeue_unplanned()
     finished = threading.Event()

@@ -8,8 +8,10 @@ import pytest
 
 from compactrig.engine.models.bank import load_bank, load_directory
 from compactrig.engine.models.bank_writer import read_provenance
-from compactrig.engine.readout.ridge import TrialSums, fit_ridge
+from compactrig.engine.readout.ridge import fit_ridge
+from compactrig.engine.stats.response_sums import PerImageSums
 from compactrig.gui.closed_loop_panel import IDLE_TEXT
+from compactrig.rig.loop.fit_files import load_fits
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 from compactrig.stimuli.textures import pink_noise_images
 
@@ -54,8 +56,15 @@ def test_readouts_fit_live_then_a_queued_batch_and_images_for_a_unit_are_shown(q
     assert rig.running()
     qtbot.waitUntil(lambda: loop.controller.feature_job is None, timeout=60000)
     assert not loop.cancel_button.isEnabled() and loop.progress.format() == IDLE_TEXT, "idle: nothing to cancel"
+    readouts = folder / "loop" / "readouts"
+    stored_before = sorted(readouts.iterdir())
+    assert stored_before and all(p.name.startswith("fit-") for p in stored_before), "the scheduled fits are stored"
     click(qtbot, loop.refit_button)
-    qtbot.waitUntil(lambda: loop.controller.fitted_at == 24, timeout=30000)
+    qtbot.waitUntil(lambda: loop.controller.fitted_at == 24 and loop.controller.refit_job is None, timeout=30000)
+    last = load_fits(folder)[-1]  # the window's fits are stored in the session folder, as `loop run`'s
+    assert last.at == 24 and (readouts / "fit-000024.npz").is_file()
+    np.testing.assert_array_equal(last.fit.held_out_r, loop.controller.fit.held_out_r)
+    assert last.units == loop.controller.units and last.image_ids == loop.controller.fit_data.image_ids
 
     # The live readouts are ridge fits of the bank's responses, as computed independently here.
     assert loop.controller.units == ["unit0", "unit1", "unit2", "unit3", "unit4"]
@@ -73,7 +82,7 @@ def test_readouts_fit_live_then_a_queued_batch_and_images_for_a_unit_are_shown(q
         i, u = order.index(image), int(unit[4:])
         counts[i, u, seen[i, u]] = count
         seen[i, u] += 1
-    trials = TrialSums(seen, counts.sum(axis=2), (counts**2).sum(axis=2))
+    trials = PerImageSums.from_counts(loop.controller.units, order, seen, counts.sum(axis=2), (counts**2).sum(axis=2))
     expected = fit_ridge(features[[int(i[3:]) for i in order]], trials)
     np.testing.assert_allclose(loop.controller.fit.held_out_r, expected.held_out_r, atol=1e-3)
     np.testing.assert_allclose(loop.controller.fit.weights, expected.weights, rtol=1e-3, atol=1e-3)

@@ -1,4 +1,5 @@
-"""Ridge readouts: the fit, the penalty choice, honest held-out r, and the committee."""
+"""Ridge readouts: the fit, the penalty choice, honest held-out r, each unit fitted on the images it answered,
+and the committee."""
 
 from __future__ import annotations
 
@@ -8,17 +9,22 @@ import pytest
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.readout.ridge import (
     ALPHAS,
-    TrialSums,
     choose_alphas,
     committee_predictions,
     disagreement,
     fit_ridge,
+    response_variance,
 )
+from compactrig.engine.stats.r2_er import r2_er
+from compactrig.engine.stats.response_sums import PerImageSums
 
 
-def trials_from(samples: np.ndarray) -> TrialSums:
-    """(repeats, images, units) counts -> per-image sums."""
-    return TrialSums(np.full(samples.shape[1:], samples.shape[0]), samples.sum(axis=0), (samples**2).sum(axis=0))
+def trials_from(samples: np.ndarray) -> PerImageSums:
+    """(repeats, images, units) counts (NaN: no response) -> the accumulator's per-image sums."""
+    sums = PerImageSums([f"u{k}" for k in range(samples.shape[2])], [f"i{k}" for k in range(samples.shape[1])])
+    for repeat in samples:
+        sums.add(sums.image_ids, repeat)
+    return sums
 
 
 def closed_form(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
@@ -101,8 +107,51 @@ def test_a_bank_neuron_no_training_image_drives_cannot_blow_up_the_held_out_pred
 
 
 def test_too_few_images_is_a_clear_error():
-    with pytest.raises(CompactRigError, match="at least 10 images"):
+    with pytest.raises(CompactRigError, match="at least 10 images; unit u0 has 5"):
         fit_ridge(np.ones((5, 2)), trials_from(np.ones((1, 5, 1))))
+    samples = np.ones((1, 20, 2))
+    samples[0, 9:, 1] = np.nan
+    with pytest.raises(CompactRigError, match="unit u1 has 9"):
+        fit_ridge(np.random.default_rng(0).normal(size=(20, 2)), trials_from(samples))
+
+
+def test_an_image_a_unit_did_not_answer_is_left_out_of_that_units_fit_only():
+    """Unit 1 lost its channel for 15 of 60 images and unit 0 missed single repeats: each readout is the ridge
+    fit, computed here by the normal equations, of the means of the responses that unit gave, on the images it
+    gave any; unit 0 still has every image. Zeros in unit 1's place would make another readout."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(60, 4)) * [1.0, 2.0, 0.5, 3.0] + 2
+    samples = x @ rng.normal(size=(4, 2)) + rng.normal(size=(3, 60, 2))
+    lost = np.zeros(60, dtype=bool)
+    lost[rng.choice(60, 15, replace=False)] = True
+    samples[:, lost, 1] = np.nan
+    samples[0, :7, 0] = np.nan  # one repeat missing: the mean of the other two
+    fit = fit_ridge(x, trials_from(samples))
+    with np.errstate(invalid="ignore"):  # the means of the responses given (NaN where there are none)
+        means = np.nansum(samples, axis=0) / np.isfinite(samples).sum(axis=0)
+    for unit, rows in ((0, np.ones(60, dtype=bool)), (1, ~lost)):
+        weights, intercept = closed_form(x[rows], means[rows, unit], fit.alphas[unit])
+        np.testing.assert_allclose(fit.weights[unit], weights, rtol=1e-8, atol=1e-10)
+        assert np.isclose(fit.intercepts[unit], intercept)
+        np.testing.assert_allclose(fit.feature_sd[unit], x[rows].std(axis=0))
+        assert np.isfinite(fit.held_out[unit, rows]).all() and np.isnan(fit.held_out[unit, ~rows]).all()
+        assert fit.held_out_r[unit] == pytest.approx(np.corrcoef(fit.held_out[unit, rows], means[rows, unit])[0, 1])
+        given = np.isfinite(samples[:, rows, unit])
+        values = np.where(given, samples[:, rows, unit], 0.0)
+        assert fit.r2_er[unit] == pytest.approx(r2_er(fit.held_out[unit, rows], values.sum(axis=0),
+                                                      (values**2).sum(axis=0), given.sum(axis=0)))
+    assert list(fit.images_fitted) == [60, 45] and fit.n_images == 60
+    alone = fit_ridge(x[~lost], trials_from(samples[:, ~lost, 1:]))
+    assert fit.alphas[1] == alone.alphas[0], "the penalty is chosen on the unit's own images, as if alone"
+    np.testing.assert_allclose(fit.held_out[1, ~lost], alone.held_out[0], rtol=1e-10)
+
+    zeros = fit_ridge(x, trials_from(np.nan_to_num(samples)))  # the missing responses taken as zeros
+    assert not np.allclose(zeros.weights[1], fit.weights[1], rtol=0.1)
+
+    committee = committee_predictions(x, trials_from(samples), fit.alphas, x[:5], members=4)
+    np.testing.assert_allclose(committee[..., 1:], committee_predictions(x[~lost], trials_from(samples[:, ~lost, 1:]),
+                                                                         fit.alphas[1:], x[:5], members=4))
+    assert response_variance(trials_from(samples))[1] == pytest.approx(means[~lost, 1].var())
 
 
 def test_the_committee_disagrees_more_far_from_the_data():
@@ -113,5 +162,5 @@ def test_the_committee_disagrees_more_far_from_the_data():
     near, far = rng.normal(size=(30, 8)), 6 * rng.normal(size=(30, 8))
     predictions = committee_predictions(x, y, fit.alphas, np.concatenate([near, far]), members=10)
     assert predictions.shape == (10, 60, 2)
-    spread = disagreement(predictions, y.means.var(axis=0))
+    spread = disagreement(predictions, response_variance(y))
     assert spread[30:].mean() > 4 * spread[:30].mean()

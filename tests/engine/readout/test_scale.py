@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from compactrig.engine.readout.ridge import TrialSums, fit_ridge
+from compactrig.engine.readout.ridge import fit_ridge
 from compactrig.engine.readout.scale import FINEST_GRID, coarser_blocks, fit_scale_readout, scale_features
+from compactrig.engine.stats.response_sums import PerImageSums
 
 
 def maps_of_two_neurons(n_images: int, seed: int = 0) -> list[torch.Tensor]:
@@ -40,7 +41,8 @@ def test_the_readout_is_the_mean_of_one_ridge_readout_per_scale_and_finds_a_coar
     noise = rng.normal(0, 1, len(response))
     y = np.stack([response, noise], 1)
     train, test = slice(0, 200), slice(200, 300)
-    trials = TrialSums(np.ones_like(y[train]), y[train], y[train] ** 2)
+    trials = PerImageSums(["signal", "noise"], [f"i{k}" for k in range(200)])
+    trials.add(trials.image_ids, y[train])
 
     features = scale_features(outputs, pooled(maps, FINEST_GRID))
     readout = fit_scale_readout(features[train], trials, n_outputs=2)

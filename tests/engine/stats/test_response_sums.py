@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from compactrig.engine.stats.population_fit import PopulationFit
 from compactrig.engine.stats.response_sums import PerImageSums
@@ -46,10 +47,39 @@ def test_live_fits_readouts_and_a_stored_session_see_the_same_sums():
                      for order, (image, _) in enumerate(shown)]
     responses = [(order, unit, count) for order, (_, counts) in enumerate(shown) for unit, count in counts.items()]
     stored = fits_from_store({"u0": predictions[0], "u1": predictions[1]}, ids, presentations, responses)
-    trials = log.snapshot().trials
+    trials = log.snapshot().responses
     for fit in (live, stored):
         np.testing.assert_array_equal(fit.counts, trials.counts.T)
         np.testing.assert_array_equal(fit.sums, trials.sums.T)
         np.testing.assert_array_equal(fit.sumsq, trials.sumsq.T)
     np.testing.assert_array_equal(trials.counts, [[2, 2], [1, 0], [1, 1]])
-    np.testing.assert_array_equal(trials.answered, [True, False, True])
+    np.testing.assert_array_equal(trials.answered_by_all(), [True, False, True])
+    np.testing.assert_array_equal(trials.answered(), [[True, True], [True, False], [True, True]])
+    np.testing.assert_array_equal(trials.means(), [[2.0, 5.0], [2.0, np.nan], [5.0, 1.0]])
+
+
+def test_a_copy_of_some_rows_stays_as_it_was_while_the_sums_grow_and_sums_made_elsewhere_are_checked():
+    sums = PerImageSums(["u0", "u1"])
+    sums.add(["a", "b", "c", "a"], [[1.0, 2.0], [3.0, np.nan], [5.0, 6.0], [7.0, 8.0]])
+    taken = sums.take([2, 0])
+    sums.add(["a", "d"], [[10.0, 10.0], [1.0, 1.0]])
+    assert taken.image_ids == ["c", "a"] and taken.index == {"c": 0, "a": 1} and taken.units == ["u0", "u1"]
+    np.testing.assert_array_equal(taken.counts, [[1, 1], [2, 2]])
+    np.testing.assert_array_equal(taken.sums, [[5.0, 6.0], [8.0, 10.0]])
+    np.testing.assert_array_equal(taken.sumsq, [[25.0, 36.0], [50.0, 68.0]])
+    assert taken.n_presentations == 3 and list(taken.presentations) == [1, 2]
+    assert sums.copy().image_ids == ["a", "b", "c", "d"] and sums.copy().counts[0, 0] == 3
+    with pytest.raises(ValueError, match="distinct rows"):
+        sums.take([0, 0])
+
+    made = PerImageSums.from_counts(["u0"], ["x", "y"], [[2], [0]], [[3.0], [0.0]], [[5.0], [0.0]])
+    np.testing.assert_array_equal(made.means(), [[1.5], [np.nan]])
+    assert made.n_presentations == 2 and made.index == {"x": 0, "y": 1}
+    made.add(["y"], [[4.0]])
+    np.testing.assert_array_equal(made.means(), [[1.5], [4.0]])
+    with pytest.raises(ValueError, match="whole numbers"):
+        PerImageSums.from_counts(["u0"], ["x"], [[0.5]], [[1.0]], [[1.0]])
+    with pytest.raises(ValueError, match=r"\(images, units\) = \(2, 1\)"):
+        PerImageSums.from_counts(["u0"], ["x", "y"], [[1]], [[1.0]], [[1.0]])
+    with pytest.raises(ValueError, match="finite"):
+        PerImageSums.from_counts(["u0"], ["x"], [[1]], [[np.nan]], [[1.0]])

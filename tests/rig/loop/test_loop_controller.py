@@ -7,21 +7,25 @@ float64 reference model and numpy."""
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from compactrig.engine.models.bank import load_bank
-from compactrig.engine.readout.ridge import TrialSums, fit_ridge
+from compactrig.engine.readout.ridge import fit_ridge
+from compactrig.engine.stats.response_sums import PerImageSums
 from compactrig.rig.loop.controller import LoopController
 from compactrig.rig.loop.events import BatchChosen, ImagesDesigned, LoopMessage, ReadoutsFitted
+from compactrig.rig.loop.fit_files import load_fits
 from compactrig.rig.loop.jobs import LoopJob, ThreadJobs
 from compactrig.rig.loop.loop_plan import LoopPlan
+from compactrig.rig.loop.readout_table import readout_rows
 from compactrig.rig.loop.rounds import Rounds, save_round
 from compactrig.rig.session.events import ImagesAdded, ResponseStored, SessionStarted, SessionStatus
 from compactrig.rig.session.setup import SessionPlan, append_to_session, start_session
 from compactrig.stimuli.closed_loop import batch_strategy, committee_spread
-from compactrig.stimuli.loop_simulation import simulate_selection
 from compactrig.stimuli.next_images import choose_next, pool_kinds
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 from compactrig.stimuli.textures import pink_noise_images
@@ -116,7 +120,7 @@ def test_readouts_refit_on_schedule_one_at_a_time_and_once_more_when_the_plan_is
     n = np.array([[2 if r < 8 else 1] * 2 for r in rows])  # presentations 12..19 repeat images 0..7
     sums = np.array([counts[0, r] + (counts[1, r] if r < 8 else 0) for r in rows])
     sumsq = np.array([counts[0, r] ** 2 + (counts[1, r] ** 2 if r < 8 else 0) for r in rows])
-    expected = fit_ridge(features[rows], TrialSums(n, sums, sumsq))
+    expected = fit_ridge(features[rows], PerImageSums.from_counts(UNITS, order, n, sums, sumsq))
     np.testing.assert_allclose(controller.fit.held_out_r, expected.held_out_r, atol=1e-3)
     np.testing.assert_allclose(controller.fit.weights, expected.weights, rtol=1e-3, atol=1e-3)
 
@@ -203,16 +207,59 @@ def test_the_committee_chooses_at_random_until_the_first_fit_then_by_disagreemen
     assert not set(committee.images.ids) & set(first.images.ids + gaudy.images.ids), "never chosen twice"
 
 
-def test_the_simulated_loop_shares_the_fallback():
-    """``simulate_selection``'s committee runs random batches until its warm start, by the same rule."""
-    kinds = ["natural"] * 30 + ["gaudy"] * 30
-    features = np.random.default_rng(4).normal(size=(60, 3))
-    respond = lambda indices: features[indices] @ [[1.0], [0.5], [0.0]] + 5  # noqa: E731 - one unit's mean
-    run = simulate_selection("committee", kinds, features, respond, ["u0"], features[:5], np.ones((1, 5)), [20],
-                             batch_images=10, repeats=1)
-    first = choose_next("random", kinds, 10, np.random.default_rng(0), np.zeros(60, dtype=bool))
-    second = choose_next("random", kinds, 10, np.random.default_rng(1), np.isin(np.arange(60), first))
-    assert list(run.shown) == list(first) + list(second)
+def test_every_fit_is_stored_in_the_session_folder_once_and_a_failure_to_store_is_told(tmp_path, session):
+    """What ``loop report`` and a lab read later: each fit the loop makes, with the sums it used (unit u1 never
+    answered img05: NaN there, left out of its fit), stored once; another feature choice on as many
+    presentations beside it; an unwritable folder is a message and the fit still stands."""
+    stimuli, images, _, counts = session
+    folder = tmp_path / "session"
+    shutil.copytree(stimuli / "stimuli", folder / "stimuli")
+    jobs = HeldJobs()
+    controller, events, _ = controller_with(jobs, refit_every=100)
+
+    def present(k: int) -> ResponseStored:
+        shown = response(images, counts, k)
+        return ResponseStored(shown.image_id, {"u0": shown.counts["u0"]}) if k % N_IMAGES == 5 else shown
+    controller.take_events([started(folder, images, planned=24)] + [present(k) for k in range(12)])
+    jobs.finish("features")
+    jobs.finish("refit")
+    controller.take_events([present(k) for k in range(12, 24)] + [SessionStatus(24, 24, False, True, 60.0, 0, True)])
+    jobs.finish("refit")
+    controller.refit_now()  # the same responses and features: the same fit, not stored again
+    jobs.finish("refit")
+    controller.set_feature_stage(1)
+    jobs.finish("features")
+    jobs.finish("refit")
+    made = fitted(events)
+    assert [e.at for e in made] == [12, 24, 24, 24]
+    names = sorted(p.name for p in (folder / "loop" / "readouts").iterdir())
+    assert names == ["fit-000012.npz", "fit-000024-1.npz", "fit-000024.npz"]
+    stored = load_fits(folder)
+    assert [s.at for s in stored] == [12, 24, 24] and "stage 1 channels" in stored[-1].features
+    for fit, event in zip(stored, [made[0], made[1], made[3]]):
+        assert fit.units == list(event.units) == UNITS and fit.image_ids == event.data.image_ids
+        np.testing.assert_array_equal(fit.fit.held_out_r, event.fit.held_out_r)
+        np.testing.assert_array_equal(fit.fit.weights, event.fit.weights)
+    last, row = stored[1], stored[1].image_ids.index("img05")
+    with np.errstate(invalid="ignore"):
+        recorded = np.array([[np.mean([counts[r, images.ids.index(i), u] for r in range(2)]) for u in range(2)]
+                             for i in last.image_ids])
+    recorded[row, 1] = np.nan  # u1 never answered img05
+    np.testing.assert_array_equal(last.responses.means(), recorded)
+    assert last.responses.counts[row].tolist() == [2, 0] and np.isnan(last.fit.held_out[1, row])
+    assert [cells[1] for cells in readout_rows(last.fit, last.units, ["demo:0", "demo:1", "demo:2"],
+                                               np.arange(3))] == ["12", "11"], "images fitted, per unit"
+
+    broken = tmp_path / "broken"
+    shutil.copytree(stimuli / "stimuli", broken / "stimuli")
+    (broken / "loop").write_text("not a folder")
+    controller, events, _ = controller_with(jobs)
+    controller.take_events([started(broken, images, planned=12)] + [response(images, counts, k) for k in range(12)])
+    jobs.finish("features")
+    jobs.finish("refit")
+    assert controller.fit is not None and controller.fitted_at == 12, "the fit stands"
+    told = [e.text for e in events if isinstance(e, LoopMessage)]
+    assert any(t.startswith("The readout fit on 12 presentations could not be stored: ") for t in told), told
 
 
 def test_images_synthesized_for_a_unit_go_to_the_session_with_their_features_in_a_thread(session):
