@@ -159,8 +159,8 @@ class SerialCodes(EventCodeOutput):
         try:
             self._serial.write(data)
         except self._refusals as error:
-            raise CompactRigError(f"serial port {self.port!r} refused a write ({error}); is the board unplugged?") \
-                from None
+            raise CompactRigError(f"serial port {self.port!r} refused a write ({error}): the board was unplugged or "
+                                  "stopped reading") from None
 
     def write_word(self, word: int) -> None:
         self._write(b"d" + struct.pack("<H", word))

@@ -15,7 +15,8 @@ Each strobe is logged as ``word VALUE TIME``, TIME being ``pylsl.local_clock()``
 a ``readBytes`` that timed out as ``short N TIME`` (N bytes came) before its word.
 
 Usage: python strobed_word_arduino.py PORT LOG. Prints ``ready`` once the port is open. Commands on
-stdin, one per line: ``unplug`` (the board's end of the line is closed and the board stops), ``quit``.
+stdin, one per line: ``unplug`` (the board's end of the line is closed at once: the cable pulled), ``quit``
+(once the bytes already sent are read).
 """
 
 from __future__ import annotations
@@ -34,12 +35,15 @@ READ_BYTES_TIMEOUT_S = 1.0
 def main() -> None:
     port = serial.Serial(sys.argv[1], 115200, timeout=0.02)
     log = open(sys.argv[2], "a", buffering=1)
-    unplug = threading.Event()
+    unplug, quit = threading.Event(), threading.Event()
 
     def read_commands() -> None:
         for line in sys.stdin:
-            if line.strip() in ("unplug", "quit"):
+            if line.strip() == "unplug":
                 break
+            if line.strip() == "quit":
+                quit.set()
+                return
         unplug.set()
 
     threading.Thread(target=read_commands, daemon=True).start()
@@ -49,6 +53,8 @@ def main() -> None:
     while not unplug.is_set():
         c = port.read(1)  # Serial.available() >= 1, then Serial.read()
         if not c:
+            if quit.is_set():
+                break
             continue
         if c == b"r" and en == 0:
             log.write(f"recording start {pylsl.local_clock():.6f}\n")

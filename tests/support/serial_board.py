@@ -29,8 +29,8 @@ class SerialBoard:
     def __init__(self, folder: Path, port: Path) -> None:
         need_socat()
         self.port, self.board, self.log = port, folder / f"board-{time.monotonic_ns()}", folder / "board.log"
-        # wait-slave: socat ends (so the rig's end fails its writes) once the board's end is closed
-        self.socat = subprocess.Popen(["socat", f"pty,raw,echo=0,link={port}",
+        # wait-slave and -t 0: socat ends, and the rig's end fails its writes, as soon as the board's end is closed
+        self.socat = subprocess.Popen(["socat", "-t", "0", f"pty,raw,echo=0,link={port}",
                                        f"pty,raw,echo=0,wait-slave,link={self.board}"],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
