@@ -10,6 +10,7 @@ resume; the abort and fixation-break codes; a board unplugged mid-session.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -19,6 +20,7 @@ import numpy as np
 import pytest
 
 from compactrig.plugins.event_codes import CodeTable
+from compactrig.rig.session.folder import read_snapshot
 from compactrig.stimuli.probes import colour_blob, dot_lattice, grating
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 
@@ -131,6 +133,19 @@ def test_every_onset_reaches_the_board_at_its_flip_in_order_across_a_fixation_br
     assert sequence.count("trial_start") == sequence.count("trial_end") == len(table(out, "SELECT * FROM trials"))
     assert [line[:2] for line in board.lines() if line[0] == "recording"] == [["recording", "start"],
                                                                                ["recording", "stop"]] * 2
+    assert read_snapshot(out)["rig"]["markers"]["codes"] == CodeTable().to_table(), "the table is in session.json"
+    exported = cli("session", "export", str(out), "--nwb", str(tmp_path / "s.nwb"), "--age", "P8Y")
+    assert exported.returncode == 0, exported.stderr
+    from pynwb import NWBHDF5IO
+    with NWBHDF5IO(str(tmp_path / "s.nwb"), "r") as io:
+        written = io.read()
+        shift = float(re.search(r"LSL clock time = NWB time - \((-?[0-9.]+)\)", written.notes).group(1))
+        module = written.processing["compactrig"]
+        sent = module["event_codes"].to_dataframe()
+        assert list(sent["word"]) == [w for _, w in words]
+        np.testing.assert_allclose(sent["time"] - shift, [t for *_, t in stored_words(out)], atol=2e-6)
+        code_table = module["code_table"].to_dataframe().set_index("event")
+        assert tuple(code_table.loc["onset"]) == (32768, 32768) and code_table.loc["abort_reason:fixation", "first_code"] == 11
 
 
 @pytest.mark.slow
