@@ -145,7 +145,8 @@ def test_every_onset_reaches_the_board_at_its_flip_in_order_across_a_fixation_br
         assert list(sent["word"]) == [w for _, w in words]
         np.testing.assert_allclose(sent["time"] - shift, [t for *_, t in stored_words(out)], atol=2e-6)
         code_table = module["code_table"].to_dataframe().set_index("event")
-        assert tuple(code_table.loc["onset"]) == (32768, 32768) and code_table.loc["abort_reason:fixation", "first_code"] == 11
+        assert tuple(code_table.loc["onset"]) == (32768, 32768)
+        assert code_table.loc["abort_reason:fixation", "first_code"] == 11
 
 
 @pytest.mark.slow
