@@ -1,18 +1,22 @@
 """Marker outputs: tell the recording system when each image appeared.
 
-A marker output is called by the presenter process right after the flip that showed
-an image, with that flip's time on the LSL clock. Built-ins: ``none`` and ``lsl`` (an
-irregular-rate string stream with a stable source id). Labs add others (Open Ephys
-network events, a parallel port, MonkeyLogic-style codes) by registering a subclass
-under the entry-point group ``compactrig.marker_outputs``.
+A marker output is called by the presenter process at the flip that showed an image (from
+PsychoPy's ``callOnFlip``, right after the flip), with that flip's time on the LSL clock. Built-ins:
+``none``, ``lsl`` (an irregular-rate string stream with a stable source id) and the event-code
+outputs of ``code_outputs`` (``serial``, ``nidaq``, ``labjack``; ``parallel`` in the presenter
+package), which send the rig's code table as strobed digital words. Labs add others by registering a
+subclass under the entry-point group ``compactrig.marker_outputs``. An output that raises is told
+nothing more: the presentation it failed on is aborted and the session stops (resumable).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from compactrig.engine.errors import CompactRigError
+from compactrig.plugins.event_codes import CodeTable, SentWord
 from compactrig.plugins.sources.base import Option
 
 
@@ -29,8 +33,15 @@ class MarkerOutput:
     def describe(self, session: dict[str, str]) -> None:
         """Told what is being recorded (session folder, stimulus set, software) before ``open``."""
 
+    def use_codes(self, codes: CodeTable, image_index: Mapping[str, int]) -> None:
+        """Told the rig's event-code table and each loaded image's index in the session's stimulus set (a
+        live mapping: images added later appear in it) before ``open``; outputs that send no codes ignore it."""
+
     def open(self) -> None:
         """Called once in the presenter process before the first trial."""
+
+    def check_images(self, image_ids: list[str]) -> None:
+        """Raise when one of these images (the next run's) could not be marked; nothing of the run is shown then."""
 
     def trial_start(self, trial_id: int, timestamp: float) -> None:
         """A trial (one fixation) begins at ``timestamp`` (LSL clock)."""
@@ -38,12 +49,23 @@ class MarkerOutput:
     def onset(self, order: int, trial_id: int, image_id: str, timestamp: float) -> None:
         """Image ``image_id`` appeared at ``timestamp``: presentation number ``order``."""
 
+    def image_offset(self, order: int, trial_id: int, image_id: str, timestamp: float) -> None:
+        """Presentation ``order``'s image was taken down at the flip at ``timestamp``."""
+
     def trial_end(self, trial_id: int, timestamp: float) -> None:
         """The trial's last image has gone: ``timestamp`` is the flip of the blank frame that ends it."""
 
-    def abort(self, order: int, reason: str, timestamp: float) -> None:
+    def fixation_break(self, timestamp: float) -> None:
+        """The gate saw fixation break; the trial is being aborted (its presentations' aborts follow)."""
+
+    def abort(self, order: int, reason: str, timestamp: float, kind: str = "missing") -> None:
         """Presentation ``order`` does not count (fixation break, missing response, stop...): recorders
-        drop its spikes; it is shown again later under a new order number."""
+        drop its spikes; it is shown again later under a new order number. ``kind`` is the trial store's
+        abort kind (``fixation``, ``stopped``, ``dropped_frames``, ``missing``, ``markers``)."""
+
+    def sent_words(self) -> list[SentWord]:
+        """The digital words sent since last asked (the presenter stores them beside the presentations)."""
+        return []
 
     def close(self) -> None:
         """Called when the presenter shuts down."""
@@ -103,7 +125,7 @@ class LslMarkers(MarkerOutput):
     def trial_end(self, trial_id: int, timestamp: float) -> None:
         self._send({"event": "trial_end", "trial": trial_id}, timestamp)
 
-    def abort(self, order: int, reason: str, timestamp: float) -> None:
+    def abort(self, order: int, reason: str, timestamp: float, kind: str = "missing") -> None:
         self._send({"event": "abort", "order": order, "reason": reason}, timestamp)
 
     def close(self) -> None:

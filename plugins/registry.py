@@ -79,7 +79,12 @@ def check_rig_plugins(rig: RigConfig) -> Any:
     what ``rig check`` and ``start_session`` ask."""
     checks = [(f"source {rig.source_name!r}", make_source, rig.source_name, rig.source_options),
               (f"gate {rig.gate_name!r}", make_gate, rig.gate_name, rig.gate_options)]
-    checks += [(f"marker output {name!r}", make_marker_output, name, rig.marker_options.get(name, {}))
+    def marker_output(name: str, options: dict[str, Any]) -> Any:
+        output = make_marker_output(name, options)
+        output.use_codes(rig.event_codes, {})  # a device narrower than the code table is refused here
+        return output
+
+    checks += [(f"marker output {name!r}", marker_output, name, rig.marker_options.get(name, {}))
                for name in rig.marker_outputs if name != "none"]
     problems, built = [], []
     for what, build, name, options in checks:

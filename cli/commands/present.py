@@ -109,6 +109,7 @@ def _present(args: argparse.Namespace, rig, stimulus_set, plan, logging) -> int:
         presenter.send(msg.RunTrials(plan, str(args.capture) if args.capture else None))
         shown = dropped = 0
         abort_sent = False
+        marker_failure = None
         while True:
             if interrupted and not abort_sent:
                 presenter.send(msg.Abort())
@@ -124,12 +125,17 @@ def _present(args: argparse.Namespace, rig, stimulus_set, plan, logging) -> int:
                         log_handle.flush()
                 elif isinstance(event, msg.TrialDone):
                     print(f"trial {event.trial_id}: {shown}/{planned} images shown, {dropped} dropped frames")
+                elif isinstance(event, msg.MarkerFailed):
+                    marker_failure = event.message  # the run ends at once: said with its end
                 elif isinstance(event, msg.PresenterError):
                     print(f"presenter: {event.message}", file=sys.stderr)
                 elif isinstance(event, msg.PresenterDied):
                     raise CompactRigError(f"the presenter process died (exit code {event.exitcode}); "
                                           f"{shown} onsets were logged")
                 elif isinstance(event, msg.RunDone):
+                    if marker_failure is not None:
+                        raise CompactRigError(f"{marker_failure}; the run stopped after {event.images_shown} of "
+                                              f"{planned} images")
                     state = "aborted" if event.aborted else "done"
                     print(f"{state}: {event.images_shown}/{planned} images shown, {dropped} dropped frames")
                     return 130 if event.aborted and interrupted else 0

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from compactrig.plugins.event_codes import SentWord
 from compactrig.stimuli.trial_plan import Trial
 
 
@@ -45,7 +46,9 @@ class Resume:
 
 @dataclass(frozen=True)
 class Abort:
-    """Stop the run within two frames."""
+    """Stop the run within two frames; ``fixation_break``: because the gate saw fixation break (its code is sent)."""
+
+    fixation_break: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class MarkAborted:
 
     order: int
     reason: str
+    kind: str = "missing"
+    """The trial store's abort kind (the reason's event code)."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,22 @@ class PresenterError:
 
     message: str
     fatal: bool = False
+
+
+@dataclass(frozen=True)
+class MarkerFailed(PresenterError):
+    """Marker output ``output`` raised (a device unplugged, a write refused): it is told nothing more, the run
+    is aborted and no other run starts, so nothing is shown without its marker."""
+
+    output: str = ""
+
+
+@dataclass(frozen=True)
+class CodesSent:
+    """The digital words a marker output sent for one event, each with the time it went out."""
+
+    output: str
+    words: tuple[SentWord, ...]
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Any
 
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.models.layout import IMAGE_SIZE
+from compactrig.plugins.event_codes import CodeTable, parse_code_table
 
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right", "none")
 
@@ -58,6 +59,8 @@ class RigConfig:
     inter_trial_s: float = 0.5
     marker_outputs: tuple[str, ...] = ("none",)
     marker_options: dict[str, Any] = field(default_factory=dict)
+    event_codes: CodeTable = CodeTable()
+    """``[markers.codes]``: the words the event-code outputs send (``plugins/event_codes.py``)."""
     source_name: str = "simulated"
     source_options: dict[str, Any] = field(default_factory=dict)
     gate_name: str = "always"
@@ -198,7 +201,9 @@ SCHEMA: dict[str, dict[str, Check]] = {
     },
 }
 MARKER_OPTION_SECTION = "markers"
-"""Keys under ``[markers.NAME]`` tables are that output's own options."""
+"""Keys under ``[markers.NAME]`` tables are that output's own options, except ``[markers.codes]``."""
+CODES_TABLE = "codes"
+"""``[markers.codes]``: the event-code table (no marker output may be named so)."""
 
 
 def _frames(ms: float, refresh_hz: float, key: str, problems: list[str]) -> int | None:
@@ -216,6 +221,7 @@ def parse_rig(data: dict[str, Any], source: str = "rig file") -> RigConfig:
     problems: list[str] = []
     values: dict[str, Any] = {}
     marker_options: dict[str, Any] = {}
+    codes: CodeTable | None = CodeTable()
     for section, table in data.items():
         if section not in SCHEMA:
             problems.append(f"unknown section [{section}]; known: {', '.join(f'[{s}]' for s in SCHEMA)}")
@@ -224,6 +230,10 @@ def parse_rig(data: dict[str, Any], source: str = "rig file") -> RigConfig:
             problems.append(f"{section} must be a table ([{section}])")
             continue
         for key, value in table.items():
+            if section == MARKER_OPTION_SECTION and key == CODES_TABLE:
+                codes, wrong = parse_code_table(value)
+                problems += [f"markers.codes: {problem}" for problem in wrong]
+                continue
             if section == MARKER_OPTION_SECTION and isinstance(value, dict):
                 marker_options[key] = value
                 continue
@@ -245,7 +255,9 @@ def parse_rig(data: dict[str, Any], source: str = "rig file") -> RigConfig:
                 values[f"frames_{unit}"] = frames
     if values.get("frames_on", 1) == 0:
         problems.append("timing: the image must be on for at least one frame")
-    rig = RigConfig(**values, marker_options=marker_options) if not problems else None
+    if CODES_TABLE in values.get("marker_outputs", ()):
+        problems.append(f'markers.outputs: "{CODES_TABLE}" names the code table ([markers.codes]), not an output')
+    rig = RigConfig(**values, marker_options=marker_options, event_codes=codes or CodeTable()) if not problems else None
     if rig is not None:
         problems += _geometry_problems(rig)
     if problems:
@@ -320,10 +332,32 @@ images_per_trial = 5    # images per fixation
 inter_trial_s = 0.5
 
 [markers]
-outputs = ["none"]      # "lsl" sends one marker per onset, plus trial start and end
+outputs = ["none"]      # "lsl" sends one marker per onset, plus trial start and end; "serial",
+                        # "parallel", "nidaq" or "labjack" send the event codes below as strobed
+                        # digital words (README: "Event codes to the recording system")
 # [markers.lsl]
 # name = "CompactRigMarkers"
 # source_id = "compactrig-markers"
+# [markers.serial]      # an Arduino running BMI3D's strobed-word sketch
+# port = "/dev/ttyACM0"
+# [markers.codes]       # the event-code table; these are the defaults
+# word_bits = 16
+# trial_start = 1
+# trial_end = 2
+# image_offset = 3
+# abort = 4             # then the reason's code, then the presentation's identity
+# fixation_break = 5
+# onset_first = 32768   # an onset is onset_first + its identity modulo onset_count
+# onset_count = 32768
+# identity = "order"    # or "image_index" (the image's index in the session's set)
+# identity_words = 1    # more words carry larger identities (base onset_count, low digit first)
+# [markers.codes.abort_reasons]
+# fixation = 11
+# stopped = 12
+# dropped_frames = 13
+# missing = 14
+# markers = 15
+# other = 16
 
 [gate]                  # fixation control: "always", or "lsl" (a 1/0 fixation-state stream)
 name = "always"

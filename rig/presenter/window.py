@@ -3,10 +3,12 @@
 Runs only inside the child process started by ``compactrig.rig.presenter.client.Presenter`` (spawn):
 PsychoPy is imported here and nowhere else. Durations are whole frames; each image's
 onset is the time of its first flip, taken by ``Window.callOnFlip`` on
-``pylsl.local_clock`` so stimulus times and recorded spikes share one clock. Frame
-intervals are recorded and dropped frames counted per image and per trial. During a
-trial the process never waits for the parent: it only peeks at the command queue
-between flips.
+``pylsl.local_clock`` so stimulus times and recorded spikes share one clock; the marker
+outputs are told from the same call, so an event code leaves at the flip that shows its
+image. A marker output that fails is told nothing more, the run is aborted and no other
+starts: nothing is shown without its marker. Frame intervals are recorded and dropped
+frames counted per image and per trial. During a trial the process never waits for the
+parent: it only peeks at the command queue between flips.
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ class Stage:
         self.win.refreshThreshold = 1.5 / rig.refresh_hz
         self.visual = visual
         self.images: dict[str, Any] = {}
+        self.image_index: dict[str, int] = {}
+        """Image id -> its index in the session's stimulus set (the order images were loaded in)."""
         self.fixation = None
         if rig.fixation_size_px > 0:
             self.fixation = visual.Circle(self.win, radius=rig.fixation_size_px / 2, pos=(0, 0), units="pix",
@@ -88,6 +92,7 @@ class Stage:
         pixels: the animal sees exactly the PNG's pixels (``RigConfig.drawn_image_px``)."""
         from PIL import Image
         for image_id, p in zip(image_ids, pixels):
+            self.image_index.setdefault(image_id, len(self.image_index))
             side = self.rig.drawn_image_px(p.shape[1])
             self.images[image_id] = self.visual.ImageStim(self.win, image=Image.fromarray(p), size=(side, side),
                                                           pos=self.rig.pixel_aligned_position(side), units="pix",
@@ -126,8 +131,14 @@ class _ShownImage:
 class Presentation:
     """Runs trial lists on a ``Stage``, reporting to the parent through ``events``."""
 
-    def __init__(self, stage: Stage, markers: list[MarkerOutput], commands, events) -> None:
-        self.stage, self.markers, self.commands, self.events = stage, markers, commands, events
+    def __init__(self, stage: Stage, markers: dict[str, MarkerOutput], commands, events) -> None:
+        self.stage, self.commands, self.events = stage, commands, events
+        self.markers = dict(markers)
+        """The marker outputs by name that still work (one that failed is removed)."""
+        self.failed: list[str] = []
+        """Why each failed output failed: while any did, no run starts."""
+        self._marks_ok = False
+        """Whether every marker output took every event of the last marked flip."""
         self.state = _RunState()
         self._up: _ShownImage | None = None
         """The image on screen (or in its off frames) whose removal flip has not been reported yet."""
@@ -149,6 +160,8 @@ class Presentation:
     def handle_during_run(self, command: Any) -> None:
         if isinstance(command, msg.Abort):
             self.state.aborted = True
+            if command.fixation_break:
+                self._tell("fixation_break", _now())
         elif isinstance(command, msg.Shutdown):
             self.state.aborted = self.state.shutdown = True
         elif isinstance(command, msg.Pause):
@@ -163,15 +176,51 @@ class Presentation:
             self.events.put(msg.PresenterError(f"{type(command).__name__} ignored: a run is in progress"))
 
     def mark_aborted(self, command: msg.MarkAborted) -> None:
-        for marker in self.markers:
-            marker.abort(command.order, command.reason, _now())
+        self._tell("abort", command.order, command.reason, _now(), command.kind)
 
-    def flip(self, stamp: bool = False) -> float | None:
-        """Flip; with ``stamp`` (or an image waiting for its removal) return the flip's LSL time."""
+    def _tell(self, event: str, *args: Any) -> bool:
+        """Every working marker output told ``event`` (its method of that name, with ``args``); the words it
+        sent go to the parent. One that raises is told nothing more and the run is aborted. True when there
+        is an output and every one took it."""
+        told = bool(self.markers)
+        for name, output in list(self.markers.items()):
+            failure = None
+            try:
+                getattr(output, event)(*args)
+            except Exception as error:  # noqa: BLE001 - a device or a lab's plugin may fail any way
+                failure = error
+            try:
+                words = output.sent_words()
+            except Exception as error:  # noqa: BLE001 - as above
+                words, failure = [], failure or error
+            if words:
+                self.events.put(msg.CodesSent(name, tuple(words)))
+            if failure is not None:
+                told = False
+                self._failed(name, failure)
+        return told
+
+    def _failed(self, name: str, error: Exception) -> None:
+        text = str(error) if isinstance(error, CompactRigError) else f"{type(error).__name__}: {error}"
+        message = f"marker output {name!r} failed: {text}"
+        output = self.markers.pop(name)
+        self.failed.append(message)
+        self.state.aborted = True
+        self.events.put(msg.MarkerFailed(message, output=name))
+        _close(output)
+
+    def flip(self, stamp: bool = False, marks: tuple[tuple[str, tuple], ...] = ()) -> float | None:
+        """Flip; with ``stamp``, ``marks`` or an image waiting for its removal, return the flip's LSL time.
+
+        ``marks`` (marker events: a method name and its arguments before the time) are told to the marker
+        outputs at this flip, from ``callOnFlip``, after the ``image_offset`` of an image it removes."""
         times: list[float] = []
-        removing = self._up is not None and self._up.on_frames_over and self._up.offset_time is None
-        if stamp or removing:
-            self.stage.win.callOnFlip(_stamp_into, times)
+        up = self._up
+        removing = up is not None and up.on_frames_over and up.offset_time is None
+        if up is not None and removing:
+            marks = (("image_offset", (up.order, up.trial_id, up.image_id)),) + marks
+        if stamp or marks:
+            self.stage.win.callOnFlip(self._flipped, times, marks)
         self.stage.win.flip()
         if self.stage.rig.pace_frames:
             self._pace()
@@ -182,6 +231,11 @@ class Presentation:
             self.state.flips_since_abort += 1
         self.peek()
         return times[0] if times else None
+
+    def _flipped(self, times: list[float], marks: tuple[tuple[str, tuple], ...]) -> None:
+        """Called by PsychoPy right after the flip: its time on the LSL clock, then the marker events."""
+        times.append(_now())
+        self._marks_ok = all([self._tell(event, *args, times[0]) for event, args in marks])
 
     def _pace(self) -> None:
         """No vsync: hold each frame until its nominal end, so frame counts are real durations."""
@@ -199,6 +253,11 @@ class Presentation:
         missing = sorted({i for t in command.trials for i in t.image_ids} - set(self.stage.images))
         if missing:
             self.events.put(msg.PresenterError(f"image {missing[0]!r} was not loaded; load the stimulus set first"))
+            self.events.put(msg.RunDone(aborted=True, images_shown=0))
+            return
+        if not self.failed:  # e.g. an image whose index the event codes cannot carry
+            self._tell("check_images", sorted({i for t in command.trials for i in t.image_ids}))
+        if self.failed:
             self.events.put(msg.RunDone(aborted=True, images_shown=0))
             return
         capture = Path(command.capture_dir) if command.capture_dir else None
@@ -243,7 +302,11 @@ class Presentation:
                     win.getMovieFrame(buffer="back")
                     save_frame(capture, order, win.movieFrames.pop())
                 dropped_before = win.nDroppedFrames
-                flipped = self.flip(stamp=frame == 0)
+                marks: tuple[tuple[str, tuple], ...] = ()
+                if frame == 0:
+                    marks = ((("trial_start", (trial.trial_id,)),) if position == 0 else ()) + \
+                        (("onset", (order, trial.trial_id, image_id)),)
+                flipped = self.flip(stamp=frame == 0, marks=marks)
                 if frame == 0:
                     assert flipped is not None, "a stamped flip has its time"
                     self._finish_image(dropped_before)  # the previous image's off frames end here
@@ -265,11 +328,9 @@ class Presentation:
                 self.flip()
         stage.draw(None, fixation=False)
         dropped_before = win.nDroppedFrames
-        end_time = self.flip(stamp=True)
+        end_time = self.flip(stamp=True, marks=(("trial_end", (trial.trial_id,)),))
         assert end_time is not None, "a stamped flip has its time"
         self._finish_image(dropped_before)
-        for marker in self.markers:
-            marker.trial_end(trial.trial_id, end_time)
         self.events.put(msg.TrialDone(trial.trial_id, shown, win.nDroppedFrames - dropped_at_start,
                                       self.state.aborted, start_time, end_time))
         for _ in range(rig.inter_trial_frames - 1):
@@ -280,13 +341,10 @@ class Presentation:
         return order
 
     def _mark_onset(self, trial_id: int, position: int, order: int, image_id: str, timestamp: float) -> None:
+        """The parent told of the onset (its markers went out at the flip: ``marker_sent`` if all did)."""
         if position == 0:
             self.events.put(msg.TrialStarted(trial_id, timestamp))
-            for marker in self.markers:
-                marker.trial_start(trial_id, timestamp)
-        for marker in self.markers:
-            marker.onset(order, trial_id, image_id, timestamp)
-        self.events.put(msg.Onset(order, trial_id, image_id, timestamp, marker_sent=bool(self.markers)))
+        self.events.put(msg.Onset(order, trial_id, image_id, timestamp, marker_sent=self._marks_ok))
 
 
 def _parent_alive() -> bool:
@@ -295,32 +353,43 @@ def _parent_alive() -> bool:
     return parent is None or parent.is_alive()
 
 
-def _stamp_into(times: list[float]) -> None:
-    """Called by PsychoPy right after the flip: the flip time on the LSL clock."""
-    times.append(_now())
-
-
 def _now() -> float:
     import pylsl
     return pylsl.local_clock()
 
 
-def _open_markers(rig: RigConfig, session: dict[str, str]) -> list[MarkerOutput]:
-    outputs = []
-    for name in rig.marker_outputs:
-        if name == "none":
-            continue
-        output = make_marker_output(name, rig.marker_options.get(name, {}))
-        try:
-            output.describe(session)
-            output.open()
-        except CompactRigError:
-            raise
-        except Exception as error:  # noqa: BLE001 - a lab's plugin may fail any way
-            raise CompactRigError(f"marker output {name!r} could not start ({type(error).__name__}: {error}); "
-                                  f"check [markers.{name}] in the rig file") from None
-        outputs.append(output)
+def _open_markers(rig: RigConfig, session: dict[str, str], image_index: dict[str, int]) -> dict[str, MarkerOutput]:
+    """The rig's marker outputs, opened (a failure closes those already open and is one line)."""
+    outputs: dict[str, MarkerOutput] = {}
+    try:
+        for name in rig.marker_outputs:
+            if name == "none":
+                continue
+            output = make_marker_output(name, rig.marker_options.get(name, {}))
+            try:
+                output.use_codes(rig.event_codes, image_index)
+                output.describe(session)
+                output.open()
+            except CompactRigError as error:
+                text = str(error)  # named once
+                raise CompactRigError(text if text.startswith("marker output") else f"marker output {name!r}: {text}") \
+                    from None
+            except Exception as error:  # noqa: BLE001 - a lab's plugin may fail any way
+                raise CompactRigError(f"marker output {name!r} could not start ({type(error).__name__}: {error}); "
+                                      f"check [markers.{name}] in the rig file") from None
+            outputs[name] = output
+    except CompactRigError:
+        for output in outputs.values():
+            _close(output)
+        raise
     return outputs
+
+
+def _close(output: MarkerOutput) -> None:
+    try:
+        output.close()
+    except Exception:  # noqa: BLE001 - a device already gone; closing must not stop the presenter's own exit
+        pass
 
 
 def presenter_main(rig: RigConfig, commands, events, session: dict[str, str] | None = None) -> None:
@@ -332,7 +401,7 @@ def presenter_main(rig: RigConfig, commands, events, session: dict[str, str] | N
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         stage = Stage(rig)
-        markers = _open_markers(rig, session or {})
+        markers = _open_markers(rig, session or {}, stage.image_index)
         events.put(msg.Ready(stage.measured_refresh(), (int(stage.win.size[0]), int(stage.win.size[1]))))
     except Exception as error:  # noqa: BLE001 - reported to the parent as one line, then exit
         text = str(error) if isinstance(error, CompactRigError) else f"{type(error).__name__}: {error}"
@@ -356,11 +425,11 @@ def presenter_main(rig: RigConfig, commands, events, session: dict[str, str] | N
                     break
                 elif isinstance(command, msg.Heartbeat):
                     events.put(msg.HeartbeatReply(command.sequence, _now()))
-                elif isinstance(command, msg.MarkAborted):
-                    presentation.mark_aborted(command)
+                elif isinstance(command, (msg.MarkAborted, msg.Abort)):  # an abort just after its run ended
+                    presentation.handle_during_run(command)
             except Exception as error:  # noqa: BLE001 - keep serving; the parent decides what to do
                 events.put(msg.PresenterError(f"{type(command).__name__} failed: {type(error).__name__}: {error}"))
     finally:
-        for marker in markers:
-            marker.close()
+        for marker in presentation.markers.values():
+            _close(marker)
         stage.win.close()

@@ -33,7 +33,7 @@ class ResponseCollector:
 
     def __init__(self, store: TrialStore, guard: GuardedSource, plan: SessionPlan, stimulus_set: StimulusSet,
                  fit: PopulationFit, units: list[str], report: Callable[[str], None],
-                 on_event: Callable[[object], None], mark_aborted: Callable[[int, str], None]) -> None:
+                 on_event: Callable[[object], None], mark_aborted: Callable[[int, str, str], None]) -> None:
         self.store, self.guard, self.plan, self.stimulus_set = store, guard, plan, stimulus_set
         self.fit = fit
         """The mapped units' fits (the summary line after every trial)."""
@@ -70,7 +70,7 @@ class ResponseCollector:
             return
         self._aborted.add(order)
         self.store.mark_aborted(order, reason, kind)
-        self.mark_aborted(order, reason)
+        self.mark_aborted(order, reason, kind)
         self.guard.cancel(order)
         self.waiting.pop(order, None)
 

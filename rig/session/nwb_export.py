@@ -6,7 +6,9 @@ time-interval table (one row per presentation: onset to the flip that removed th
 order, image id, frames, dropped frames, aborted with its reason, the counting window, each unit's
 spike count and, for units mapped to a model, the model's predicted response); the fixation
 trials as NWB ``trials`` (aborted ones with their reason); and a ``unit_map`` table (unit, model
-neuron, bank, declared or discovered) in the ``compactrig`` processing module.
+neuron, bank, declared or discovered) in the ``compactrig`` processing module, with, when event codes
+were sent, the ``code_table`` (each event's code, the onset range, the reasons) and ``event_codes``
+(every word sent: output, event, presentation, trial, word, time).
 
 ``session_start_time`` is when the session was created (so exporting twice gives the same file
 contents, identifier included). Times are seconds from it: onsets on the LSL clock are put on the
@@ -25,6 +27,8 @@ import numpy as np
 
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.files.safe_output import write_atomically
+from compactrig.plugins.event_codes import EVENTS, ONSET, CodeTable
+from compactrig.rig.presenter.rig import parse_rig
 from compactrig.rig.session.fits import mapped_predictions
 from compactrig.rig.session.folder import SESSION_FILE, read_snapshot
 from compactrig.rig.session.integrity import checked_stimuli, open_session_store
@@ -33,6 +37,31 @@ from compactrig.rig.session.setup import SessionPlan, session_rig
 
 def _column(prefix: str, unit: str) -> str:
     return prefix + re.sub(r"[^A-Za-z0-9]+", "_", unit).strip("_")
+
+
+def _code_tables(codes: CodeTable, sent: list, shift: float, table: type, column: type) -> list:
+    """The code table (one row per event and reason: first code, number of codes) and every word sent."""
+    rows = [(event, getattr(codes, event), 1) for event in EVENTS] + [(ONSET, codes.onset_first, codes.onset_count)]
+    rows += [(f"abort_reason:{kind}", code, 1) for kind, code in codes.abort_reasons]
+    described = (f"{codes.word_bits}-bit words; an onset is its identity ({codes.identity}) modulo {codes.capacity} "
+                 f"as {codes.identity_words} word(s) onset_first + a base-{codes.onset_count} digit, lowest first; "
+                 "an abort is its code, its reason's code, then the aborted presentation's identity words")
+    code_table = table(name="code_table", description=described, columns=[
+        column(name="event", description="the event, or abort_reason:KIND", data=[r[0] for r in rows]),
+        column(name="first_code", description="the event's code (the onset range's first)", data=[r[1] for r in rows]),
+        column(name="codes", description="how many codes (the onset range's size; else 1)", data=[r[2] for r in rows])])
+    words = table(name="event_codes", description="every digital word the event-code outputs sent, in order",
+                  columns=[
+        column(name="output", description="the marker output that sent it", data=[w[0] for w in sent]),
+        column(name="event", description="the event it belongs to", data=[w[1] for w in sent]),
+        column(name="order", description="the presentation (-1: none, a trial's event)",
+               data=[-1 if w[2] is None else w[2] for w in sent]),
+        column(name="trial", description="the trial (-1: not known)",
+               data=[-1 if w[3] is None else w[3] for w in sent]),
+        column(name="word", description="the word", data=[w[4] for w in sent]),
+        column(name="time", description="when it was handed to the device, s from session_start_time",
+               data=[w[5] + shift for w in sent])])
+    return [code_table, words]
 
 
 def export_nwb(folder: Path, out: Path, subject_id: str = "unknown", species: str = "Macaca mulatta",
@@ -55,6 +84,7 @@ def export_nwb(folder: Path, out: Path, subject_id: str = "unknown", species: st
         presentations, responses = store.presentations(), store.responses()
         windows, trials, units = store.response_windows(), store.trials(), store.units()
         recorded_at, declared = store.recorded_at(), store.declared_units()
+        codes = store.event_codes()
     finally:
         store.close()
     if not presentations:
@@ -137,6 +167,11 @@ def export_nwb(folder: Path, out: Path, subject_id: str = "unknown", species: st
                                      VectorData(name="declared", description="1 if named before the session, "
                                                                              "0 if discovered during it",
                                                 data=[int(u in declared) for u in counts])]))
+    if codes:
+        for table in _code_tables(parse_rig(snapshot["rig"], str(folder / SESSION_FILE)).event_codes, codes, shift,
+                                  DynamicTable, VectorData):
+            module.add(table)
+
     def write(path: Path) -> None:
         with NWBHDF5IO(str(path), "w") as io:
             io.write(nwbfile)

@@ -113,7 +113,8 @@ class SessionRunner:
                 presenter = Presenter(self.rig, self._described()).start()
                 self.collector = ResponseCollector(store, guard, self.plan, stimulus_set, fit, units, self.report,
                                                    self.on_event,
-                                                   lambda order, why: presenter.send(msg.MarkAborted(order, why)))
+                                                   lambda order, why, kind: presenter.send(msg.MarkAborted(order, why,
+                                                                                                           kind)))
                 self.trials = TrialExecutor(presenter, gate, self.rig, self.plan.max_dropped_frames, store,
                                             self.collector, self.controls, self.report)
                 self.refresh_hz = presenter.wait_for(msg.Ready, 60).measured_refresh_hz
@@ -124,6 +125,8 @@ class SessionRunner:
             self._queue.close(self.folder, store, self.report)
             if presenter is not None:
                 presenter.shutdown(timeout=CLOSING_WAIT_S if self.controls.closing else 5.0)
+                if self.trials is not None:
+                    self.trials.store_last_codes()
             if guard is not None:
                 guard.close()
             if gate is not None:

@@ -4,7 +4,9 @@ Each onset is stored at its flip and handed to the response collector, so its co
 kept however long the image stays up. A fixation break at time t (the gate's own time stamp) aborts
 every presentation whose image was up at t or whose counting window contains t, and every later one;
 earlier ones count. A presenter that dies, or hangs past its trial's deadline, stops the session
-(which stays resumable).
+(which stays resumable); so does a marker output that fails (a device unplugged): the presentations it
+could not mark are aborted, the responses already due are collected, then the run ends in one line.
+Every digital word the presenter reports sending is stored as it arrives.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from compactrig.rig.presenter.client import Presenter
 from compactrig.rig.presenter.rig import RigConfig
 from compactrig.rig.session.collection import ResponseCollector
 from compactrig.rig.session.controls import CLOSING_WAIT_S, RunControls
-from compactrig.rig.session.trial_store import StoredPresentation, TrialStore
+from compactrig.rig.session.trial_store import MARKERS_FAILED, StoredPresentation, TrialStore
 from compactrig.stimuli.stimulus_set import StimulusSet
 from compactrig.stimuli.trial_plan import Trial
 
@@ -41,17 +43,46 @@ class TrialExecutor:
         self.dropped_frames = 0
         self.break_at: float | None = None
         self.abort_reason, self.abort_kind = "stopped by the user", "stopped"
+        self.marker_failure: str | None = None
+        """Why a marker output failed, once one did: the session stops."""
 
     def load(self, stimuli: StimulusSet) -> None:
         """Textures for these images on the presenter (returns when it has them)."""
         self.presenter.send(msg.LoadStimuli(stimuli.ids, stimuli.pixels))
-        self.presenter.wait_for(msg.StimuliLoaded, LOAD_WAIT_S)
+        meanwhile: list[object] = []
+        self.presenter.wait_for(msg.StimuliLoaded, LOAD_WAIT_S, meanwhile)
+        for event in meanwhile:
+            self._anytime(event)
 
     def watch(self) -> None:
-        """Drain the presenter's events between trials; its death stops the session."""
+        """Drain the presenter's events between trials; its death, or a marker output failing, stops the session."""
         for event in self.presenter.poll():
-            if isinstance(event, msg.PresenterDied):
-                raise _died(event)
+            self._anytime(event)
+        if self.marker_failure is not None:
+            self._stop_for_markers()
+
+    def store_last_codes(self) -> None:
+        """Once the presenter is shut down: the words it sent while closing (the last aborts) are stored too."""
+        for event in self.presenter.poll():
+            if isinstance(event, msg.CodesSent):
+                self._anytime(event)
+
+    def _anytime(self, event: object) -> None:
+        """What the presenter may say between trials as during them: words sent, a marker output failed, died."""
+        if isinstance(event, msg.CodesSent):
+            self.store.record_codes(event.output, [(w.event, w.order, w.trial, w.word, w.time) for w in event.words])
+        elif isinstance(event, msg.MarkerFailed):
+            self.marker_failure = event.message
+            if self.break_at is None:
+                self.abort_reason, self.abort_kind = event.message, MARKERS_FAILED
+        elif isinstance(event, msg.PresenterDied):
+            raise _died(event)
+
+    def _stop_for_markers(self) -> None:
+        """The presenter shows nothing more; keep the responses due for what it showed, then stop in one line."""
+        self.collector.finish_waiting(self.controls)
+        raise CompactRigError(f"{self.marker_failure}; the session stopped and is saved: reconnect the device, then "
+                              "resume the session")
 
     def wait_for_gate(self, meanwhile: Callable[[], None]) -> bool:
         """Wait while paused or until the gate lets a trial start, calling ``meanwhile`` (collecting,
@@ -86,20 +117,22 @@ class TrialExecutor:
             now = pylsl.local_clock()
             if abort_sent_at is None:
                 broke = self.gate.break_time(since, now)
+                if broke is not None or controls.stop_requested:
+                    presenter.send(msg.Abort(fixation_break=broke is not None))  # the break's code before the aborts'
+                    abort_sent_at = time.monotonic()
+                    wait = CLOSING_WAIT_S if controls.closing else PRESENTER_STUCK_S
+                    deadline = min(deadline, abort_sent_at + wait)
                 if broke is not None:
                     self.break_at, self.abort_reason, self.abort_kind = broke, self.gate.break_reason, "fixation"
                     for order, (onset, offset) in shown.items():
                         if self._charged(onset, offset):
                             self.collector.abort(order, self.abort_reason, "fixation")
-                if broke is not None or controls.stop_requested:
-                    presenter.send(msg.Abort())
-                    abort_sent_at = time.monotonic()
-                    wait = CLOSING_WAIT_S if controls.closing else PRESENTER_STUCK_S
-                    deadline = min(deadline, abort_sent_at + wait)
             elif controls.closing:
                 deadline = min(deadline, abort_sent_at + CLOSING_WAIT_S)
             for event in presenter.poll():
-                if isinstance(event, msg.Onset):
+                if isinstance(event, (msg.CodesSent, msg.MarkerFailed, msg.PresenterDied)):
+                    self._anytime(event)
+                elif isinstance(event, msg.Onset):
                     shown[event.order] = (event.onset_time, None)
                     self._onset(event, items[event.order - first], trial.trial_id)
                 elif isinstance(event, msg.ImageDone):
@@ -110,9 +143,9 @@ class TrialExecutor:
                                        event.aborted, self.abort_reason if event.aborted else None)
                 elif isinstance(event, msg.PresenterError):
                     self.report(f"presenter: {event.message}")
-                elif isinstance(event, msg.PresenterDied):
-                    raise _died(event)
                 elif isinstance(event, msg.RunDone):
+                    if self.marker_failure is not None:
+                        self._stop_for_markers()
                     return
             if time.monotonic() > deadline:
                 presenter.kill()

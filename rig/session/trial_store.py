@@ -11,6 +11,9 @@ A presentation's row is written at its onset flip (so a crash mid-image still le
 is settled as interrupted) and finished with its frames and offset when the image is gone.
 Presentation numbers are reserved durably before the presenter is told them, so a number that
 reached the recording system's marker stream is never given to another image, even after a crash.
+Every digital word an event-code output sent is kept in ``event_codes`` (output, event, presentation
+or trial, word, the time it went out on the LSL clock), in the order sent; stores from before it get
+the table, empty, when opened.
 A unit first heard from mid-session gets a count of 0 for every response already stored: those
 windows were recorded (the source was connected) and the unit did not fire in them.
 """
@@ -38,13 +41,17 @@ CREATE TABLE IF NOT EXISTS trials (
     trial INTEGER PRIMARY KEY, start_time REAL, end_time REAL, images INTEGER NOT NULL,
     aborted INTEGER NOT NULL, abort_reason TEXT);
 CREATE TABLE IF NOT EXISTS units (unit TEXT PRIMARY KEY, first_order INTEGER, declared INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS event_codes (
+    output TEXT NOT NULL, event TEXT NOT NULL, ord INTEGER, trial INTEGER, word INTEGER NOT NULL,
+    sent_time REAL NOT NULL);
 """
 ADDED_COLUMNS = {"presentations": (("offset_time", "REAL"), ("abort_kind", "TEXT"))}
 """Columns newer than the first store format, added to older stores when they are opened."""
 MISSING = "missing"
 """``abort_kind`` of a presentation whose response never came (the source was not connected, or
 sent nothing in time); items missing ``max_missing`` times are left out of the plan. The other kinds:
-fixation, stopped, dropped_frames, interrupted."""
+fixation, stopped, dropped_frames, interrupted, markers (a marker output failed)."""
+MARKERS_FAILED = "markers"
 
 
 @dataclass(frozen=True)
@@ -141,6 +148,15 @@ class TrialStore:
     def record_response(self, order: int, counts: dict[str, float], window: tuple[float, float]) -> None:
         self._write("INSERT INTO responses VALUES (?, ?, ?, ?, ?)",
                     [(order, unit, float(count), window[0], window[1]) for unit, count in counts.items()])
+
+    def record_codes(self, output: str, words: list[tuple[str, int | None, int | None, int, float]]) -> None:
+        """Words marker output ``output`` sent: (event, presentation order, trial, word, time sent) each."""
+        self._write("INSERT INTO event_codes VALUES (?, ?, ?, ?, ?, ?)", [(output, *word) for word in words])
+
+    def event_codes(self) -> list[tuple[str, str, int | None, int | None, int, float]]:
+        """Every word sent, in the order sent: (output, event, presentation order, trial, word, time sent)."""
+        return self._db.execute("SELECT output, event, ord, trial, word, sent_time FROM event_codes "
+                                "ORDER BY rowid").fetchall()
 
     def mark_aborted(self, order: int, reason: str, kind: str = MISSING) -> None:
         self._write("UPDATE presentations SET aborted = 1, abort_reason = ?, abort_kind = ? WHERE ord = ?",
