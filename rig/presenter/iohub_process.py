@@ -9,17 +9,18 @@ either streams gaze samples to the parent, time-stamped on the LSL clock in the 
 pixels from the screen's centre (x right, y up; None where the tracker has no gaze), or runs the
 tracker's own calibration (``runSetupProcedure`` through PsychoPy's ``EyetrackerCalibration``, as a
 PsychoPy Builder experiment does) and reports its result. What ioHub and its server print goes to a
-file of this process (a terminal session stays readable); its last line is quoted when the start fails.
+file the parent gives (a terminal session stays readable); its last error line is quoted when the start
+fails.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import queue
 import signal
 import socket
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,10 +95,11 @@ STOP = "stop"
 """parent -> child: quit ioHub and end."""
 
 
-def tracker_main(setup: TrackerSetup, commands: Any, events: Any) -> None:
-    """Entry point of the eye-tracker process (Ctrl-C is the parent's to handle, as for the presenter)."""
+def tracker_main(setup: TrackerSetup, output_path: str, commands: Any, events: Any) -> None:
+    """Entry point of the eye-tracker process (Ctrl-C is the parent's to handle, as for the presenter).
+    What it and its ioHub server print goes to ``output_path`` (the parent's file, removed by the parent)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    output = _capture_output()
+    output = _capture_output(output_path)
     io = None
     try:
         screen_px = _check_device(setup)
@@ -126,13 +128,11 @@ def tracker_main(setup: TrackerSetup, commands: Any, events: Any) -> None:
             with contextlib.suppress(Exception):
                 io.quit()
         output.close()
-        with contextlib.suppress(OSError):
-            os.remove(output.name)
 
 
-def _capture_output() -> Any:
-    """Send this process's output, and so the ioHub server's, to a file of its own."""
-    output = tempfile.NamedTemporaryFile("w+", prefix="compactrig-iohub-", suffix=".log", delete=False)
+def _capture_output(path: str) -> Any:
+    """Send this process's output, and so the ioHub server's, to the file at ``path``."""
+    output = open(path, "w")  # open until the process ends
     for stream in (1, 2):
         os.dup2(output.fileno(), stream)
     return output
@@ -212,7 +212,8 @@ def _stream(tracker: Any, commands: Any, events: Any) -> None:
     from psychopy.iohub.devices import Computer
 
     from compactrig.rig.presenter.window import parent_alive
-    kinds = (EventConstants.MONOCULAR_EYE_SAMPLE, EventConstants.BINOCULAR_EYE_SAMPLE)
+    kinds = (EventConstants.MONOCULAR_EYE_SAMPLE, EventConstants.BINOCULAR_EYE_SAMPLE,
+             EventConstants.GAZEPOINT_SAMPLE)  # GazePoint's: binocular, with the same status
     last_sent = 0.0
     while parent_alive():
         try:
@@ -233,21 +234,33 @@ def _stream(tracker: Any, commands: Any, events: Any) -> None:
 def gaze_of(sample: Any) -> tuple[float | None, float | None]:
     """Where a sample says the eye looks, or (None, None) where it has no valid gaze.
 
-    ioHub's sample status: monocular 0 valid, anything else not; binocular 0 both eyes valid, 2 the right
-    eye missing, 20 the left, 22 both. A binocular sample is the mean of its valid eyes. Any other status
-    fails closed (no gaze).
-    """
+    ioHub's sample status: monocular 0 valid, anything else not; binocular (and GazePoint's) 0 both eyes
+    valid, 2 the right eye missing, 20 the left, 22 both. A binocular sample is the mean of its valid eyes.
+    Any other status, and gaze that is not a finite number, fails closed (no gaze)."""
     status: Any = getattr(sample, "status", None)
     if hasattr(sample, "left_gaze_x"):
         eyes = {0: ("left", "right"), 2: ("left",), 20: ("right",)}.get(status, ())
         if not eyes:
             return None, None
-        xs = [float(getattr(sample, f"{eye}_gaze_x")) for eye in eyes]
-        ys = [float(getattr(sample, f"{eye}_gaze_y")) for eye in eyes]
-        return sum(xs) / len(xs), sum(ys) / len(ys)
+        points = [(_number(getattr(sample, f"{eye}_gaze_x")), _number(getattr(sample, f"{eye}_gaze_y")))
+                  for eye in eyes]
+        valid = [(x, y) for x, y in points if x is not None and y is not None]
+        if len(valid) < len(points):
+            return None, None
+        return sum(x for x, _ in valid) / len(valid), sum(y for _, y in valid) / len(valid)
     if status != 0:
         return None, None
-    return float(sample.gaze_x), float(sample.gaze_y)
+    x, y = _number(sample.gaze_x), _number(sample.gaze_y)
+    return (x, y) if x is not None and y is not None else (None, None)
+
+
+def _number(value: Any) -> float | None:
+    """A finite float, or None (ioHub's packages send None, NaN or text where they have nothing)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _calibrate(tracker: Any, setup: CalibrationSetup) -> Any:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import queue
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,7 +30,10 @@ class TrackerProcess:
         context = multiprocessing.get_context("spawn")
         self._commands = context.Queue()
         self._events = context.Queue()
-        self._process = context.Process(target=tracker_main, args=(setup, self._commands, self._events),
+        handle, self._output = tempfile.mkstemp(prefix="compactrig-iohub-", suffix=".log")
+        os.close(handle)
+        self._process = context.Process(target=tracker_main,
+                                        args=(setup, self._output, self._commands, self._events),
                                         name="compactrig-eye-tracker", daemon=True)
         self.ready: TrackerReady | None = None
         self.failure: str | None = None
@@ -88,6 +93,8 @@ class TrackerProcess:
     def stop(self, timeout: float = 5.0) -> None:
         """Ask the child to quit ioHub and end; kill it if it does not; end its ioHub server if that stays."""
         if self._process.pid is None:
+            with contextlib.suppress(OSError):
+                os.remove(self._output)
             return
         if self._process.is_alive():
             self._commands.put(STOP)
@@ -96,6 +103,8 @@ class TrackerProcess:
             self._process.kill()
             self._process.join(1.0)
         self._end_server()
+        with contextlib.suppress(OSError):
+            os.remove(self._output)
         self._commands.cancel_join_thread()
         self._events.cancel_join_thread()
 

@@ -124,6 +124,28 @@ def test_a_stalled_tracker_closes_the_gate_within_stale_after_s(tracked):
     wait_until(lambda: gate.may_start(pylsl.local_clock()))
 
 
+@pytest.mark.slow
+def test_a_tracker_process_that_dies_closes_the_gate_and_is_started_again(tracked):
+    """SIGKILL of the eye-tracker process: the gate fails closed with the reason, its ioHub server ends with
+    it, and a new process is started 5 s later; fixation opens the gate again."""
+    gate, started = tracked
+    look_at(0, 0)
+    wait_until(lambda: gate.may_start(pylsl.local_clock()))
+    (server,) = iohub_processes(started)
+    os.kill(gate._process.pid, signal.SIGKILL)
+    wait_until(lambda: gate.must_abort(pylsl.local_clock()))
+    time.sleep(STALE_S)
+    assert not gate.may_start(pylsl.local_clock())
+    assert gate.break_reason.startswith("eye tracker stopped (the eye-tracker process ended (exit code -9))")
+    server.wait(5)  # the server ended with its client: nothing is left running
+    deadline = time.monotonic() + 40  # the runner keeps asking the gate, which starts the tracker again
+    while not gate.may_start(pylsl.local_clock()) and time.monotonic() < deadline:
+        look_at(0.1 * (time.monotonic() % 2), 0)  # ioHub's mouse knows the pointer once it moves
+        time.sleep(0.1)
+    assert gate.may_start(pylsl.local_clock())
+    assert len(iohub_processes(started)) == 1
+
+
 def test_closing_the_gate_leaves_no_tracker_process(tracked):
     gate, started = tracked
     process = gate._process
