@@ -23,8 +23,8 @@ from support.sessions import check_exactly_once, count_so_far, table
 pytestmark = [pytest.mark.needs_display, pytest.mark.slow]
 WINDOW_END_S = 0.15
 """The simulated source's counting window ends this long after each onset (its default)."""
-ON_S = 30 / 60
-"""Each image is up this long (30 frames at 60 Hz, paced), unless a break cuts it short."""
+ON_S = 45 / 60
+"""Each image is up this long (45 frames at 60 Hz, paced), unless a break cuts it short."""
 LATENCY_S = 0.25
 """How late MouseGaze may date the pointer's move (see ``tests/rig/presenter/test_iohub_gate.py``)."""
 EARLY_S = 0.1
@@ -36,7 +36,7 @@ RIG = GAZE_SCREEN + f"""pace_frames = true
 [image]
 size_deg = 3.0
 [timing]
-frames_on = 30
+frames_on = 45
 frames_off = 4
 images_per_trial = 2
 inter_trial_s = 0.0
@@ -93,7 +93,7 @@ def test_the_iohub_gate_aborts_exactly_the_presentations_during_which_the_gaze_l
     breaks = []  # (trial, earliest and latest time the break can be dated, degrees off)
 
     def look_away_during(row: tuple, x_deg: float, y_deg: float) -> None:
-        """Away 0.15 s after the image's onset (it is up for 0.5 s), for 0.1 s."""
+        """Away 0.15 s after the image's onset (it is up for 0.75 s), for 0.1 s."""
         _, trial, onset = row
         time.sleep(max(0.0, onset + 0.15 - pylsl.local_clock()))
         before, after, off = look_at(x_deg, y_deg)
