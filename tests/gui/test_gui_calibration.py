@@ -13,7 +13,14 @@ from support.rig_view import set_up_rig
 from support.user_input import click, open_tab
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_display]
-RIG = GAZE_SCREEN + f'[gate]\nname = "iohub"\n[gate.options]\ntracker = "{MOUSE_GAZE}"\ncalibration_points = 3\n'
+RIG = GAZE_SCREEN + f"""[gate]
+name = "iohub"
+[gate.options]
+tracker = "{MOUSE_GAZE}"
+calibration_points = 3
+[gate.options.settings.calibration]
+target_duration = 0.2
+"""
 
 
 def test_the_button_runs_the_calibration_and_escape_at_the_rig_aborts_it(qtbot, window, tmp_path, monkeypatch):
@@ -22,6 +29,7 @@ def test_the_button_runs_the_calibration_and_escape_at_the_rig_aborts_it(qtbot, 
     set_up_rig(qtbot, window, monkeypatch, RIG, tmp_path, tmp_path, tmp_path / "session")
     rig = window.rig
     assert rig.gate.name == "iohub"
+    assert rig.gate.values()["settings"] == '{"calibration": {"target_duration": 0.2}}', "the table, as JSON"
     click(qtbot, rig.calibrate_button)
     assert rig.calibrate_button.text() == "Cancel calibration" and not rig.start_button.isEnabled()
     done = threading.Event()
