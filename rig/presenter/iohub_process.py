@@ -99,6 +99,8 @@ def tracker_main(setup: TrackerSetup, output_path: str, commands: Any, events: A
     """Entry point of the eye-tracker process (Ctrl-C is the parent's to handle, as for the presenter).
     What it and its ioHub server print goes to ``output_path`` (the parent's file, removed by the parent)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(os, "setpgrp"):  # POSIX: the terminal's Ctrl-C reaches the runner, not the ioHub server either
+        os.setpgrp()
     output = _capture_output(output_path)
     io = None
     try:
