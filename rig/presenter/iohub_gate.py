@@ -159,7 +159,10 @@ def calibrate(rig: RigConfig, cancelled: Callable[[], bool] = lambda: False) -> 
         if process.wait_for(TrackerReady, gate.settings["start_timeout_s"], cancelled) is not None:
             done = process.wait_for(Calibrated, None, cancelled)
     finally:
-        process.stop(timeout=5.0 if done is not None else 0.5)  # cancelled: the tracker's screen may wait for keys
+        if done is None:  # cancelled or failed: the tracker's screens may be waiting for keys
+            process.stop(timeout=0.5, grace=0.5)
+        else:
+            process.stop()
     if done is None:
         return None
     return calibration_outcome(done.result)

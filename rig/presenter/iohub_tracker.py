@@ -90,39 +90,51 @@ class TrackerProcess:
         raise CompactRigError(f"the eye tracker did not start within {timeout:g} s (start_timeout_s); is it on "
                               "and connected?")
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Ask the child to quit ioHub and end; kill it if it does not; end its ioHub server if that stays."""
-        if self._process.pid is None:
-            with contextlib.suppress(OSError):
-                os.remove(self._output)
-            return
+    def stop(self, timeout: float = 5.0, grace: float = SERVER_EXIT_S) -> None:
+        """Ask the child to quit ioHub and end (``timeout``); kill it if it does not; then end whatever it
+        started that is still there after ``grace`` (its ioHub server, which ends itself once its client is
+        gone, unless it hangs)."""
+        started = self._descendants()
         if self._process.is_alive():
             self._commands.put(STOP)
             self._process.join(timeout)
         if self._process.is_alive():
+            started += self._descendants()  # a server launched meanwhile
             self._process.kill()
             self._process.join(1.0)
-        self._end_server()
+        self._end(started + self._server(), grace)
         with contextlib.suppress(OSError):
             os.remove(self._output)
-        self._commands.cancel_join_thread()
-        self._events.cancel_join_thread()
+        if self._process.pid is not None:
+            self._commands.cancel_join_thread()
+            self._events.cancel_join_thread()
 
-    def _end_server(self) -> None:
-        """The ioHub server ends itself when its client is gone; one that hangs is ended here (only the very
-        process the child started: its pid and start time both match)."""
-        self.poll()
-        if self.ready is None or self.ready.server_pid is None:
-            return
+    def _descendants(self) -> list[Any]:
+        """The processes the child started (found while it is alive: once it is gone they have no parent)."""
         import psutil  # a PsychoPy dependency: present wherever the tracker process could run
         try:
+            return list(psutil.Process(self._process.pid).children(recursive=True)) if self.alive else []
+        except psutil.Error:
+            return []
+
+    def _server(self) -> list[Any]:
+        """The ioHub server the child reported, if it is still that very process (pid and start time)."""
+        import psutil
+        self.poll()
+        if self.ready is None or self.ready.server_pid is None:
+            return []
+        try:
             server = psutil.Process(self.ready.server_pid)
-            if server.create_time() != self.ready.server_started:
-                return
-            server.wait(SERVER_EXIT_S)
-        except psutil.TimeoutExpired:
+            return [server] if server.create_time() == self.ready.server_started else []
+        except psutil.Error:
+            return []
+
+    @staticmethod
+    def _end(processes: list[Any], grace: float) -> None:
+        """Give ``processes`` ``grace`` seconds to end by themselves, then kill those left."""
+        import psutil
+        _, left = psutil.wait_procs(processes, timeout=grace)
+        for process in left:
             with contextlib.suppress(psutil.Error):
-                server.kill()
-                server.wait(SERVER_EXIT_S)
-        except psutil.Error:  # already gone
-            return
+                process.kill()
+        psutil.wait_procs(left, timeout=SERVER_EXIT_S)

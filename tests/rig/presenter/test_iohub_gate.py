@@ -15,7 +15,7 @@ import pylsl
 import pytest
 
 from compactrig.engine.errors import CompactRigError
-from compactrig.rig.presenter.iohub_gate import IohubGate
+from compactrig.rig.presenter.iohub_gate import IohubGate, calibrate
 from compactrig.rig.presenter.rig import parse_rig
 
 from support.gaze import GAZE_SCREEN, MOUSE_GAZE, buttons, iohub_processes, look_at, need_xdotool, press
@@ -207,3 +207,17 @@ def test_rig_calibrate_runs_the_trackers_calibration_on_the_rig_screen(tmp_path,
     result = cli("rig", "calibrate", str(rig))
     assert result.returncode == 2
     assert "calibration is for the 'iohub' gate; this rig's gate is 'always'" in result.stderr
+
+
+def test_a_calibration_cancelled_while_ioHub_starts_leaves_no_process():
+    """Cancelled (the Rig view's button pressed again) before the tracker is up: the server ioHub was starting
+    is ended too."""
+    started = time.time()
+    rig = parse_rig(tomllib.loads(GAZE_SCREEN + f'[gate]\nname = "iohub"\n[gate.options]\ntracker = "{MOUSE_GAZE}"\n'))
+    seen = []
+
+    def cancelled() -> bool:  # as soon as ioHub's server process is there, before it answers
+        seen.extend(iohub_processes(started))
+        return bool(seen)
+    assert calibrate(rig, cancelled) is None
+    assert seen and iohub_processes(started) == []
