@@ -110,7 +110,7 @@ class IohubGate(GazeGate):
                 why = f"the eye tracker did not start within {self.settings['start_timeout_s']:g} s"
             if why is not None:
                 self._ended_why, self._ended_at = why, clock
-                process.stop(timeout=1.0)
+                process.stop(timeout=0.2, grace=0.5)  # briefly: the runner is waiting on this gate
         elif clock - self._ended_at >= RESTART_S:
             self._ended_at = None
             self._process = TrackerProcess(self.tracker_setup()).start()
