@@ -8,6 +8,7 @@ plugin's own parsing (``parse_settings``) stays the one place that checks them.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from PyQt6.QtWidgets import QCheckBox, QFormLayout, QLabel, QLineEdit, QWidget
@@ -47,8 +48,8 @@ class OptionForm(QWidget):
             field = self.fields.get(name)
             if isinstance(field, QCheckBox):
                 field.setChecked(str(value).lower() in ("true", "1", "yes"))
-            elif field is not None:
-                field.setText(str(value))
+            elif field is not None:  # a table from the rig file as JSON, which the plugin reads back
+                field.setText(json.dumps(value) if isinstance(value, (dict, list)) else str(value))
 
     def values(self) -> dict[str, Any]:
         """Settings whose field differs from the option's default (as typed; the plugin converts)."""

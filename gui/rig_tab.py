@@ -42,6 +42,7 @@ from compactrig.gui.qt_parts import top_window
 from compactrig.gui.worker import Job, JobList
 from compactrig.plugins.registry import GATES, MARKER_OUTPUTS, RESPONSE_SOURCES, available, load_plugin, make_source
 from compactrig.plugins.sources.base import parse_settings
+from compactrig.rig.presenter.iohub_gate import calibrate
 from compactrig.rig.presenter.rig import DEFAULT_RIG_TEXT, RigConfig, RigFileError, parse_rig, with_small_window
 from compactrig.rig.session.events import SessionStatus
 from compactrig.rig.session.runner import SessionRunner
@@ -164,6 +165,13 @@ class RigTab(QWidget):
         plugins_layout.addRow("source", self.source)
         plugins_layout.addRow("unit map", self.unit_map)
         plugins_layout.addRow("gate", self.gate)
+        self.calibrate_button = QPushButton("Calibrate eye tracker")
+        self.calibrate_button.setToolTip("the calibration of the iohub gate's eye tracker, on the rig screen: "
+                                         "space starts it, Escape aborts")
+        self.calibrate_button.clicked.connect(self.calibrate)
+        self.calibration: Job | None = None
+        self.calibrations = JobList()
+        plugins_layout.addRow("", self.calibrate_button)
         for name in sorted(available(MARKER_OUTPUTS)):
             box = QGroupBox(f"markers: {name}")
             box.setCheckable(True)
@@ -371,6 +379,35 @@ class RigTab(QWidget):
                        marker_options={name: form.values() for name, (box, form) in self.markers.items()
                                        if box.isChecked() and form.values()})
 
+    def calibrate(self) -> bool:
+        """Run the eye tracker's calibration (``iohub_gate.calibrate``) off the GUI thread; pressed again while
+        it runs, cancel it."""
+        if self.calibration is not None:
+            self.calibration.cancel()
+            return False
+        rig = self.configured_rig()
+        if rig is None or self.running() or self.calibrations.stopped:
+            self.message.emit("Not during a session" if self.running() else
+                              "The rig has problems (listed under the rig file); fix them to calibrate")
+            return False
+        job = self.calibrations.add(Job(lambda progress, cancelled: calibrate(rig, cancelled)))
+        job.label = "the eye tracker's calibration"
+        job.finished.connect(lambda line: self._calibration_ended(line or "calibration cancelled"))
+        job.failed.connect(self._calibration_ended)
+        self.calibration = job.start(self)
+        self.calibrate_button.setText("Cancel calibration")
+        for button in (self.start_button, self.resume_button):  # the tracker takes one connection at a time
+            button.setEnabled(False)
+        self.log.appendPlainText("calibrating on the rig screen: space starts it, Escape aborts")
+        return True
+
+    def _calibration_ended(self, line: str) -> None:
+        self.calibration = None
+        self.calibrate_button.setText("Calibrate eye tracker")
+        self._update_buttons()
+        self.log.appendPlainText(line)
+        self.message.emit(line)
+
     # session ---------------------------------------------------------------------------------
     @staticmethod
     def _new_session_folder() -> Path:
@@ -494,6 +531,7 @@ class RigTab(QWidget):
         if self.runner is not None:
             self.runner.controls.closing = True
         self.reading.stop()
+        self.calibrations.stop()
         self.abort()
         if self.job is not None and self.job.worker_thread is not None:
             self.job.worker_thread.quit()  # its event loop ends once the runner returns (no queued quit can arrive now)

@@ -1,20 +1,24 @@
 """Gates: when may a trial start, and when must it abort (fixation control).
 
-Built-ins: ``always`` (no eye tracking: every trial starts and none aborts) and ``lsl``
-(a state stream from the eye tracker or behaviour system: a sample of exactly 1 means the
-animal fixates; anything else, 0, NaN on track loss, -1, other numbers or text, is a break).
-Labs add others under the entry-point group ``compactrig.gates``. Aborted presentations go
-back into the session's plan.
+Built-ins: ``always`` (no eye tracking: every trial starts and none aborts), ``lsl`` (a state
+stream from the eye tracker or behaviour system: a sample of exactly 1 means the animal fixates;
+anything else, 0, NaN on track loss, -1, other numbers or text, is a break) and ``iohub`` (gaze
+from an eye tracker PsychoPy's ioHub drives, inside a fixation window: ``plugins.gaze_window``
+decides, ``rig.presenter.iohub_gate`` reads the tracker). Labs add others under the entry-point
+group ``compactrig.gates``. Aborted presentations go back into the session's plan.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from compactrig.engine.errors import CompactRigError
 from compactrig.plugins.lsl_clock import ClockCorrection
 from compactrig.plugins.sources.base import Option, parse_settings
+
+if TYPE_CHECKING:
+    from compactrig.rig.presenter.rig import RigConfig
 
 
 class Gate:
@@ -27,6 +31,10 @@ class Gate:
         self.settings = parse_settings("gate", self.name, self.options, settings)
         self.break_reason = "fixation break"
         """Why the last ``break_time`` was not None, as a short phrase for the trial store and markers."""
+
+    def use_screen(self, rig: RigConfig) -> None:
+        """The rig's screen geometry, told before ``connect``: gates that read gaze positions place their
+        fixation window with it (pixels per degree, where the fixation point is)."""
 
     def connect(self) -> None:
         """Open connections (called once before the first trial)."""
@@ -73,7 +81,77 @@ def fixation_fault(sample: object) -> str | None:
     return f"fixation sample of type {type(value).__name__} (only 1 means fixating)"
 
 
-class LslGate(Gate):
+class SampledGate(Gate):
+    """A gate over time-stamped samples, each "fixating" or a break with its reason: the one home of how a
+    gate looks back over a trial and fails closed.
+
+    Subclasses add samples (``_add``) in ``_update``, in time order on the LSL clock. A break is the first
+    sample that is not fixating, or a gap of more than ``stale_after_s`` without any sample (a dead or
+    stalled tracker), or no sample at all that covers the start of the interval asked about. A trial may
+    start once fixation has been held for ``hold_s`` (0: the latest sample decides).
+    """
+
+    hold_s = 0.0
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(**settings)
+        stale = self.settings["stale_after_s"]
+        if not (math.isfinite(stale) and stale > 0):
+            raise CompactRigError(f"gate {self.name!r}: stale_after_s must be above 0 (the tracker's sample "
+                                  "interval plus its jitter, e.g. 0.1)")
+        self._times: list[float] = []
+        self._states: list[str | None] = []
+        """Per sample: None when fixating, else why not."""
+
+    def _update(self, now: float) -> None:
+        """Add the samples that arrived since the last call."""
+        raise NotImplementedError
+
+    def _add(self, stamp: float, fault: str | None, now: float) -> None:
+        """One sample at ``stamp`` (LSL clock): a stamp that is not finite, or lies in the future, is dated
+        ``now`` (a tracker cannot measure the future: such a stamp would hold the gate open), and time order
+        is kept (a tracker restart can step its clock back)."""
+        if not math.isfinite(stamp) or stamp > now:
+            stamp = now
+        if self._times and stamp < self._times[-1]:
+            stamp = self._times[-1]
+        self._times.append(stamp)
+        self._states.append(fault)
+
+    def _forget_old(self, now: float) -> None:
+        cut = next((k for k, t in enumerate(self._times) if t >= now - HISTORY_S), len(self._times))
+        if cut > 1:
+            del self._times[:cut - 1], self._states[:cut - 1]
+
+    def break_time(self, since: float, now: float) -> float | None:
+        self._update(now)
+        self._forget_old(now)
+        stale = self.settings["stale_after_s"]
+        times, states = self._times, self._states
+        first = next((k for k, t in enumerate(times) if t > since), len(times)) - 1
+        if first < 0:  # no sample at all, or none from before ``since``: fixation there is not known
+            self.break_reason = "no fixation sample yet (eye tracker silent)"
+            return since
+        for k in range(first, len(times)):
+            start = max(times[k], since)
+            state = states[k]
+            if state is not None:
+                self.break_reason = state
+                return start
+            following = times[k + 1] if k + 1 < len(times) else now
+            if following - times[k] > stale:
+                self.break_reason = f"no fixation sample for {stale:g} s (eye tracker silent)"
+                return max(times[k] + stale, since)
+        return None
+
+    def may_start(self, now: float) -> bool:
+        return self.break_time(now - self.hold_s, now) is None
+
+    def must_abort(self, now: float) -> bool:
+        return self.break_time(now, now) is not None
+
+
+class LslGate(SampledGate):
     """Fixation state from an LSL stream: one channel, 1 while the animal fixates, 0 when it does not.
 
     Fails closed: only a sample of exactly 1 means fixating (``fixation_fault``); NaN (what trackers
@@ -94,13 +172,7 @@ class LslGate(Gate):
 
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
-        if self.settings["stale_after_s"] <= 0:
-            raise CompactRigError("gate 'lsl': stale_after_s must be above 0 (the tracker's sample interval "
-                                  "plus its jitter, e.g. 0.1)")
         self._inlet: Any = None  # a pylsl.StreamInlet once connected
-        self._times: list[float] = []
-        self._states: list[str | None] = []
-        """Per sample: None when fixating, else why not."""
         self._correction: ClockCorrection | None = None
 
     def connect(self) -> None:
@@ -120,41 +192,7 @@ class LslGate(Gate):
         samples, stamps = self._inlet.pull_chunk(timeout=0.0)
         for sample, stamp in zip(samples, stamps):
             local = stamp + self._correction.value if isinstance(stamp, float) else math.nan
-            if not math.isfinite(local) or local > now:
-                local = now  # a tracker cannot measure the future: such a stamp would hold the gate open
-            if self._times and local < self._times[-1]:
-                local = self._times[-1]  # keep time order (a tracker restart can step its clock back)
-            self._times.append(local)
-            self._states.append(fixation_fault(sample))
-        cut = next((k for k, t in enumerate(self._times) if t >= now - HISTORY_S), len(self._times))
-        if cut > 1:
-            del self._times[:cut - 1], self._states[:cut - 1]
-
-    def break_time(self, since: float, now: float) -> float | None:
-        self._update(now)
-        stale = self.settings["stale_after_s"]
-        times, states = self._times, self._states
-        if not times:
-            self.break_reason = "no fixation sample yet (eye tracker silent)"
-            return since
-        first = max(0, next((k for k, t in enumerate(times) if t > since), len(times)) - 1)
-        for k in range(first, len(times)):
-            start = max(times[k], since)
-            state = states[k]
-            if state is not None:
-                self.break_reason = state
-                return start
-            following = times[k + 1] if k + 1 < len(times) else now
-            if following - times[k] > stale:
-                self.break_reason = f"no fixation sample for {stale:g} s (eye tracker silent)"
-                return max(times[k] + stale, since)
-        return None
-
-    def may_start(self, now: float) -> bool:
-        return self.break_time(now, now) is None
-
-    def must_abort(self, now: float) -> bool:
-        return self.break_time(now, now) is not None
+            self._add(local, fixation_fault(sample), now)
 
     def close(self) -> None:
         if self._inlet is not None:

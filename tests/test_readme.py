@@ -25,8 +25,8 @@ def test_documented_commands_answer_help():
     readme = (REPO / "README.md").read_text()
     documented = set(re.findall(r"`compactrig ([a-z]+(?: [a-z]+)?)", readme))
     assert {"demo", "models list", "models fetch", "predict", "synth max", "synth adversarial", "gaudy",
-            "stimuli import", "stimuli predict", "stimuli show", "rig init", "rig check", "present", "sources list",
-            "session run", "session resume", "session export", "session report", "loop run",
+            "stimuli import", "stimuli predict", "stimuli show", "rig init", "rig check", "rig calibrate", "present",
+            "sources list", "session run", "session resume", "session export", "session report", "loop run",
             "loop report"} <= documented
     script = "\n".join([
         "import contextlib, io, sys",

@@ -1,4 +1,5 @@
-"""``compactrig rig init`` and ``rig check``: write a commented rig file, and validate one before a session."""
+"""``compactrig rig init``, ``rig check`` and ``rig calibrate``: write a commented rig file, validate one before a
+session, and calibrate its ioHub eye tracker."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     check = actions.add_parser("check", help="validate a rig file and print what it derives")
     check.add_argument("file", type=Path)
     check.set_defaults(run=run_rig_check)
+    calibrate = actions.add_parser("calibrate", help="run the calibration of the rig's ioHub eye tracker (gate iohub)")
+    calibrate.add_argument("file", type=Path)
+    calibrate.set_defaults(run=run_rig_calibrate)
 
 
 def run_rig_init(args: argparse.Namespace) -> int:
@@ -45,4 +49,13 @@ def run_rig_check(args: argparse.Namespace) -> int:
         print(f"warning: the fixation dot ({rig.fixation_size_deg:g} deg at the screen centre) covers part of the "
               f"image, so the animal does not see the PNG's pixels there; move [image] position_deg",
               file=sys.stderr)
+    return 0
+
+
+def run_rig_calibrate(args: argparse.Namespace) -> int:
+    from compactrig.rig.presenter.iohub_gate import calibrate
+    rig = load_rig(args.file)
+    print("Calibrating on the rig screen: space starts it (and each target when not paced), Escape aborts",
+          file=sys.stderr)
+    print(calibrate(rig))
     return 0

@@ -196,7 +196,7 @@ SCHEMA: dict[str, dict[str, Check]] = {
         "options": ("source_options", lambda v: isinstance(v, dict), "a table of the source's options"),
     },
     "gate": {
-        "name": ("gate_name", lambda v: isinstance(v, str) and v != "", 'a gate name: "always" or "lsl"'),
+        "name": ("gate_name", lambda v: isinstance(v, str) and v != "", 'a gate name: "always", "lsl" or "iohub"'),
         "options": ("gate_options", lambda v: isinstance(v, dict), "a table of the gate's options"),
     },
 }
@@ -359,7 +359,8 @@ outputs = ["none"]      # "lsl" sends one marker per onset, plus trial start and
 # markers = 15
 # other = 16
 
-[gate]                  # fixation control: "always", or "lsl" (a 1/0 fixation-state stream)
+[gate]                  # fixation control: "always", "lsl" (a 1/0 fixation-state stream) or
+                        # "iohub" (an eye tracker through PsychoPy's ioHub: README)
 name = "always"
 # [gate.options]
 # stream_name = "FixationState"

@@ -36,7 +36,8 @@ class _RunState:
     flips_since_abort: int = 0
 
 
-def _check_screen(index: int) -> None:
+def check_screen(index: int) -> tuple[int, int]:
+    """The size in pixels of screen ``index``; no display, or no such screen, is a one-line error."""
     import pyglet
     try:
         display = pyglet.canvas.get_display() if hasattr(pyglet, "canvas") else pyglet.display.get_display()
@@ -47,13 +48,14 @@ def _check_screen(index: int) -> None:
     if index >= len(screens):
         raise CompactRigError(f"screen.index = {index}: this display has screens 0..{len(screens) - 1}; "
                               "set [screen] index in the rig file")
+    return int(screens[index].width), int(screens[index].height)
 
 
 class Stage:
     """The window and everything drawn on it."""
 
     def __init__(self, rig: RigConfig) -> None:
-        _check_screen(rig.screen_index)
+        check_screen(rig.screen_index)
         from psychopy import logging, monitors, visual
         logging.console.setLevel(logging.ERROR)
         self.rig = rig
@@ -147,7 +149,7 @@ class Presentation:
 
     def peek(self) -> None:
         """Handle whatever the parent sent, without waiting; a dead parent ends the run."""
-        if not _parent_alive():
+        if not parent_alive():
             self.state.aborted = self.state.shutdown = True
             return
         while True:
@@ -347,7 +349,7 @@ class Presentation:
         self.events.put(msg.Onset(order, trial_id, image_id, timestamp, marker_sent=self._marks_ok))
 
 
-def _parent_alive() -> bool:
+def parent_alive() -> bool:
     """False once the process that started the presenter is gone (even by SIGKILL)."""
     parent = multiprocessing.parent_process()
     return parent is None or parent.is_alive()
@@ -413,7 +415,7 @@ def presenter_main(rig: RigConfig, commands, events, session: dict[str, str] | N
             try:
                 command = commands.get(timeout=0.1)
             except queue.Empty:
-                if not _parent_alive():
+                if not parent_alive():
                     break
                 continue
             try:

@@ -239,5 +239,6 @@ class SessionRunner:
 
     def _gate(self) -> Gate:
         gate = make_gate(self.rig.gate_name, self.rig.gate_options)
+        gate.use_screen(self.rig)
         gate.connect()
         return gate
