@@ -17,6 +17,7 @@ import numpy as np
 
 from compactrig.engine.readout.ridge import RidgeFit
 from compactrig.engine.stats.correlation import pearson_r
+from compactrig.engine.stats.response_sums import PerImageSums
 from compactrig.stimuli.closed_loop import ResponseLog, next_batch, refit
 from compactrig.stimuli.next_images import Strategy
 
@@ -49,8 +50,10 @@ def simulate_selection(strategy: Strategy, kinds: list[str], pool_features: np.n
                        test_features: np.ndarray, test_truth: np.ndarray, checkpoints: list[int],
                        batch_images: int = 25, repeats: int = 2, seed: int = 0, members: int = 8) -> SimulatedRun:
     """Run until the last checkpoint; ``respond(pool indices)`` gives one presentation's counts (n, units)."""
-    log = ResponseLog(units)
+    sums = PerImageSums(units)
+    log = ResponseLog(sums)
     ids = [str(i) for i in range(len(kinds))]
+    sums.add_images(ids)
     log.add_features(ids, pool_features)
     chosen = np.zeros(len(kinds), dtype=bool)
     order: list[int] = []
@@ -69,7 +72,7 @@ def simulate_selection(strategy: Strategy, kinds: list[str], pool_features: np.n
         chosen[batch] = True
         order += batch.tolist()
         for _ in range(repeats):
-            log.add([ids[i] for i in batch], respond(batch))
+            sums.add([ids[i] for i in batch], respond(batch))
         presented += len(batch) * repeats
         step += 1
         due = [c for c in checkpoints if presented >= c and c not in [r.presentations for r in results]]
