@@ -127,7 +127,7 @@ class RigTab(QWidget):
         self.last_valid_source: tuple[str, dict[str, Any]] = ("simulated", {})
         """The source and options as they last validated (what the settings keep)."""
         self.closed = False
-        """The window is closing: no session is started or read any more."""
+        """The window is closing: no stored session is read any more (widgets being torn down emit signals)."""
 
         self.rig_label = QLabel("default rig (not saved)")
         self.rig_text = QPlainTextEdit(DEFAULT_RIG_TEXT)
@@ -401,7 +401,7 @@ class RigTab(QWidget):
 
     def start(self) -> bool:
         """Check the rig, then create the session and run it off the GUI thread."""
-        if self.running() or self.closed:
+        if self.running():
             return False
         rig = self.configured_rig()
         if rig is None:
@@ -424,7 +424,7 @@ class RigTab(QWidget):
 
     def resume(self, folder: str | Path) -> bool:
         """Continue a stopped or crashed session (its plan and rig are its own)."""
-        if self.running() or self.closed:
+        if self.running():
             return False
         return self._started(Path(folder), lambda: self.session.resume(Path(folder), self.hold_open.isChecked()))
 

@@ -169,7 +169,7 @@ class SessionController:
             except queue.Empty:
                 break
             if isinstance(event, _StoredRead):
-                if event.generation == self._generation and not self._running:
+                if event.generation == self._generation:  # nothing started or opened since
                     drained += event.events
             else:
                 drained.append(event)
@@ -230,22 +230,19 @@ class SessionController:
         self._running = True
 
         def run() -> None:
-            complete, problem, ran = False, None, False
+            complete, problem = False, None
             try:
                 if create is not None:
                     create()
                 if not controls.stop_requested:  # aborted while the session was being created: it is there
-                    runner = SessionRunner(folder, self._events.put, controls, images)
-                    ran = True
-                    complete = runner.run()
+                    complete = SessionRunner(folder, self._events.put, controls, images).run()
             except CompactRigError as error:
                 problem, self._failure = str(error), error
             except Exception as error:  # noqa: BLE001 - a defect: one line for the user, the traceback logged
                 problem = report_unexpected("the session", error)
                 self._failure = CompactRigError(problem)
-            finally:
-                if not ran:  # the runner keeps what it was not given time to take; without one, into the plan
-                    images.close(partial(append_to_session, folder), self._say)
+            finally:  # what no runner took (it saves its own leftovers when it gets that far) goes into the plan
+                images.close(partial(append_to_session, folder), self._say)
                 self._complete = complete
                 self._events.put(SessionEnded(str(folder), complete, problem))
 
