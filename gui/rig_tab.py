@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -433,7 +434,7 @@ class RigTab(QWidget):
         if folder:
             self.resume(folder)
 
-    def _started(self, folder: Path, start) -> bool:
+    def _started(self, folder: Path, start: Callable[[], None]) -> bool:
         try:
             start()
         except CompactRigError as error:
