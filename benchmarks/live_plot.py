@@ -1,11 +1,11 @@
 """Live-fit view speed: 100 units, 10,000 presentations so far; add a batch and redraw (goal <= 50 ms).
 
-Builds the real ``LiveFitsTab`` (offscreen or under Xvfb), fills it with 10,000 simulated
-presentations, then times, per batch of ``--batch`` presentations, adding them and
-redrawing the view (table, focused unit's scatter, line and history, painted with
-``repaint``). The straightforward alternative, per unit a Python list of responses per image
-updated sample by sample with every unit's r and r2_ER recomputed from them, is timed in the
-same run for the ratio.
+Builds the real ``LiveFitsTab`` over a ``LiveSession`` (offscreen or under Xvfb), fills it with
+10,000 simulated presentations, then times, per batch of ``--batch`` presentations (one tick's
+``ResponseStored`` events), adding them to the live session and redrawing the view (table,
+focused unit's scatter, line and history, painted with ``repaint``). The straightforward
+alternative, per unit a Python list of responses per image updated sample by sample with every
+unit's r and r2_ER recomputed from them, is timed in the same run for the ratio.
 
     QT_QPA_PLATFORM=offscreen python benchmarks/live_plot.py
 """
@@ -25,6 +25,8 @@ from PyQt6.QtWidgets import QApplication  # noqa: E402
 
 from compactrig.engine.stats.r2_er import r2_er  # noqa: E402
 from compactrig.gui.live_fits_tab import LiveFitsTab  # noqa: E402
+from compactrig.rig.session.events import ResponseStored, SessionStarted  # noqa: E402
+from compactrig.rig.session.live import LiveSession  # noqa: E402
 
 
 class StraightforwardUnit:
@@ -65,21 +67,30 @@ def main() -> None:
     shown = rng.integers(0, args.images, total)
     counts = rng.poisson(np.maximum(0.0, 3 + 2 * predictions[:, shown].T)).astype(float)
 
-    tab = LiveFitsTab()
+    live = LiveSession()
+    tab = LiveFitsTab(live)
     tab.resize(1200, 760)
     tab.show()
-    tab.start(units, image_ids, predictions)
+
+    def feed(events: list) -> None:
+        live.take_events(events)
+        tab.take_events(events)
+
+    def responses(start: int, stop: int) -> list:
+        return [ResponseStored(image_ids[i], dict(zip(units, row))) for i, row in zip(shown[start:stop],
+                                                                                     counts[start:stop])]
+
+    feed([SessionStarted(units, image_ids, dict(zip(units, predictions)), {}, [], total)])
     for start in range(0, args.presentations, 500):
-        stop = min(start + 500, args.presentations)
-        tab.add_batch([image_ids[i] for i in shown[start:stop]], counts[start:stop])
+        feed(responses(start, min(start + 500, args.presentations)))
     app.processEvents()
 
     ours = []
     for k in range(args.repeats):
         start = args.presentations + k * args.batch
-        ids = [image_ids[i] for i in shown[start:start + args.batch]]
+        batch = responses(start, start + args.batch)
         began = time.perf_counter()
-        tab.add_batch(ids, counts[start:start + args.batch])
+        feed(batch)
         tab.repaint()
         app.processEvents()
         ours.append(time.perf_counter() - began)

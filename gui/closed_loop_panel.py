@@ -1,11 +1,11 @@
 """The closed-loop panel of the Live fits view: readouts for every recorded unit, images for them.
 
-The loop itself is ``compactrig.rig.loop.controller.LoopController``: it holds the session's
-response log, readout fits and candidate pool, decides when to refit and what comes next, and
-tells what happened as events. This panel draws those events (the table of held-out r and
-r2_ER, the focused unit's held-out fit and the bank neurons it reads), passes the buttons'
-requests on with the values of their widgets, and runs the controller's jobs in
-``gui.worker.Job`` threads so nothing long runs on the GUI thread.
+The loop itself is ``compactrig.rig.loop.controller.LoopController``: it reads the session's live
+responses (the one accumulator, given to the panel), holds the readout fits and candidate pool,
+decides when to refit and what comes next, and tells what happened as events. This panel draws
+those events (the table of held-out r and r2_ER, the focused unit's held-out fit and the bank
+neurons it reads), passes the buttons' requests on with the values of their widgets, and runs the
+controller's jobs in ``gui.worker.Job`` threads so nothing long runs on the GUI thread.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ from compactrig.rig.loop.events import (
 )
 from compactrig.rig.loop.jobs import LoopJob
 from compactrig.rig.loop.readout_table import READOUT_COLUMNS, readout_rows
+from compactrig.rig.session.live import LiveSession
 from compactrig.stimuli.closed_loop import strongest_weights
 from compactrig.stimuli.next_images import STRATEGIES, Strategy
 
@@ -83,9 +84,9 @@ class ClosedLoopPanel(QWidget):
     bank_made = pyqtSignal(str, str)
     """Folder and name of a bank of compact models just made for the session's units (for Models)."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, live: LiveSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.controller = LoopController(self._run_job, self.queue_requested.emit, DEFAULT_REFIT_EVERY)
+        self.controller = LoopController(self._run_job, live, self.queue_requested.emit, DEFAULT_REFIT_EVERY)
         self.controller.subscribe(self._on_event)
         self.jobs = JobList()
         self.focus = 0

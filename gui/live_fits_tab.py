@@ -1,8 +1,9 @@
 """The Live fits view: model prediction versus measured response, per unit and for the population.
 
-Responses arrive in batches from the Rig view's 25 Hz timer (never one redraw per
-sample); each batch goes into a ``compactrig.engine.stats.population_fit.PopulationFit``, which computes
-every unit's r, affine fit and r2_ER at once. The view draws the focused unit's scatter
+The view draws the session controller's one accumulator (``compactrig.rig.session.live.LiveSession``,
+whose ``PopulationFit`` computes every unit's r, affine fit and r2_ER at once): the Rig view's 25 Hz
+timer hands on each tick's events once the live session has them (never one redraw per sample).
+It draws the focused unit's scatter
 (one point per image: its mean response) with the affine line, its running r (with the
 Fisher-z 95% band) and r2_ER over presentations, and a sortable table of all units.
 Below, the closed-loop panel (``compactrig.gui.closed_loop_panel``) fits readouts for every unit,
@@ -10,8 +11,6 @@ mapped or not, and designs and queues images for them.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
@@ -40,6 +39,7 @@ from compactrig.gui.closed_loop_panel import ClosedLoopPanel
 from compactrig.gui.qt_parts import cell_text, horizontal_header, selected_rows
 from compactrig.gui.worker import Job, JobList
 from compactrig.rig.session.events import ImagesAdded, ResponseStored, SessionStarted, UnitsDiscovered
+from compactrig.rig.session.live import LiveSession
 from compactrig.rig.session.report import write_report
 
 TABLE_COLUMNS = ("unit", "model", "shown", "images", "r", "r2_ER", "slope")
@@ -86,17 +86,13 @@ class LiveFitsTab(QWidget):
     open_requested = pyqtSignal(object)
     """A past session's folder the user chose to look at (the Rig view reads it)."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, live: LiveSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.fit: PopulationFit | None = None
-        self.folder: Path | None = None
-        """The shown session's folder (running or past)."""
+        self.live = live
+        """The session shown (running or past), fed by the session controller."""
         self.jobs = JobList()
         self.report_window: QDialog | None = None
-        self.unit_map: dict[str, str] = {}
-        self.unmapped: list[str] = []
         self.focus = 0
-        self.summary: PopulationSummary | None = None
         self.cells: list[list[NumberItem]] = []
         """Per unit (in ``fit.units`` order): its number cells, wherever sorting has moved them."""
 
@@ -140,7 +136,7 @@ class LiveFitsTab(QWidget):
         columns.addWidget(self.table)
         columns.addWidget(plots)
         columns.setSizes([420, 680])
-        self.loop = ClosedLoopPanel()
+        self.loop = ClosedLoopPanel(live)
         self.loop.message.connect(self.message)
         loop_box = QGroupBox("Closed loop: readouts of the bank for every recorded unit")
         QVBoxLayout(loop_box).addWidget(self.loop)
@@ -163,6 +159,15 @@ class LiveFitsTab(QWidget):
         layout.addLayout(top)
         layout.addWidget(rows, 1)
 
+    @property
+    def fit(self) -> PopulationFit | None:
+        """The mapped units' fits of the shown session."""
+        return self.live.fit
+
+    @property
+    def summary(self) -> PopulationSummary | None:
+        return self.live.summary
+
     def set_bank(self, bank: ModelBank) -> None:
         """The loaded bank (what the closed-loop readouts read)."""
         self.loop.set_bank(bank)
@@ -178,7 +183,7 @@ class LiveFitsTab(QWidget):
 
     def _write_report(self) -> None:
         """Draw the report in a job (Matplotlib takes a second or two) and show it when done."""
-        folder = self.folder
+        folder = self.live.folder
         assert folder is not None  # the button is enabled once a session is shown
         self.report_button.setEnabled(False)
         job = self.jobs.add(Job(lambda progress, cancelled: write_report(folder, folder / "report.png")))
@@ -204,64 +209,36 @@ class LiveFitsTab(QWidget):
         self.report_window.show()
 
     def take_events(self, events: list) -> None:
-        """A tick's worth of runner events: start a new fit, add the batch, redraw once."""
-        batch_ids: list[str] = []
-        batch_counts: list[dict[str, float]] = []
-        for event in events:
-            if isinstance(event, SessionStarted):
-                self._begin(event)
-                batch_ids, batch_counts = [i for i, _ in event.stored], [c for _, c in event.stored]
-            elif isinstance(event, ResponseStored):
-                batch_ids.append(event.image_id)
-                batch_counts.append(event.counts)
-            elif isinstance(event, UnitsDiscovered):
-                self.unmapped += [u for u in event.units if u not in self.unmapped]
-            elif isinstance(event, ImagesAdded) and self.fit is not None and event.image_ids:
-                self.fit.add_images(event.image_ids, [event.predictions[u] for u in self.fit.units]
-                                    if self.fit.units else np.zeros((0, len(event.image_ids))))
-        if self.fit is not None and batch_ids:
-            self.add_batch(batch_ids, [[c.get(u, np.nan) for u in self.fit.units] for c in batch_counts])
+        """A tick's worth of session events, already in the live session: a new session (or a unit mapped
+        mid-session) gets its table rows; whatever changed is drawn once."""
+        fit = self.live.fit
+        if fit is not None:
+            if any(isinstance(event, SessionStarted) for event in events) or len(self.cells) != len(fit.units):
+                self._begin(fit)
+            if any(isinstance(event, (SessionStarted, ResponseStored, UnitsDiscovered, ImagesAdded))
+                   for event in events):
+                self._redraw()
         self.loop.take_events(events)
 
-    def _begin(self, started: SessionStarted) -> None:
-        self.folder = Path(started.folder)
+    def _begin(self, fit: PopulationFit) -> None:
+        """The session's units with a model: empty plots, one table row each."""
         self.report_button.setEnabled(True)
-        units = [u for u in started.units if u in started.predictions]
-        self.unit_map = dict(started.unit_map)
-        self.unmapped = [u for u in started.units if u not in started.predictions]
-        predictions = (np.stack([started.predictions[u] for u in units]) if units
-                       else np.zeros((0, len(started.image_ids))))
-        self.start(units, started.image_ids, predictions)
-
-    def start(self, units: list[str], image_ids: list[str], predictions: np.ndarray) -> None:
-        """A new session's units (rows of ``predictions``) and images: empty plots, one table row each."""
-        self.fit = PopulationFit(units, image_ids, predictions)
         self.focus = 0
         self.table.setSortingEnabled(False)
-        self.table.setRowCount(len(units))
+        self.table.setRowCount(len(fit.units))
         self.cells = []
-        for row, unit in enumerate(units):
+        for row, unit in enumerate(fit.units):
             self.table.setItem(row, 0, NameItem(unit))
-            self.table.setItem(row, 1, NameItem(self.unit_map.get(unit, "")))
+            self.table.setItem(row, 1, NameItem(self.live.unit_map.get(unit, "")))
             self.cells.append([NumberItem(digits) for digits in NUMBER_DIGITS])
             for column, item in enumerate(self.cells[-1], start=2):
                 self.table.setItem(row, column, item)
         self.table.setSortingEnabled(True)
-        self.add_batch([], np.zeros((0, len(units))))
-
-    def add_batch(self, image_ids: list[str], responses) -> None:
-        """Add presentations (rows: counts per unit) and redraw the table and the focused unit."""
-        if self.fit is None:
-            return
-        if image_ids:
-            self.fit.add(image_ids, np.asarray(responses, dtype=np.float64))
-        self.summary = self.fit.record_history()
-        self._redraw()
 
     def _redraw(self) -> None:
-        fit, summary = self.fit, self.summary
+        fit, summary, unit_map = self.live.fit, self.live.summary, self.live.unit_map
         assert fit is not None and summary is not None  # drawn once a session's fit is made
-        unmapped = f"; {len(self.unmapped)} unit(s) have no model" if self.unmapped else ""
+        unmapped = f"; {len(self.live.unmapped)} unit(s) have no model" if self.live.unmapped else ""
         self.heading.setText(f"{len(fit.units)} unit(s) with a model, {fit.n_presentations} presentations of "
                              f"{len(fit.image_ids)} images{unmapped}. Click a unit to focus it.")
         self._fill_table(summary)
@@ -272,7 +249,7 @@ class LiveFitsTab(QWidget):
         self.scatter.setData(x, y)
         self.line.setData(*fit.fit_line(unit, summary))
         name = fit.units[unit]
-        self.scatter_plot.setTitle(f"{name} ({self.unit_map.get(name, '')}): r = {summary.r[unit]:.3f}, "
+        self.scatter_plot.setTitle(f"{name} ({unit_map.get(name, '')}): r = {summary.r[unit]:.3f}, "
                                    f"{summary.n_images[unit]} images")
         history = fit.history.of_unit(unit)
         finite = np.isfinite(history["r"])

@@ -1,16 +1,17 @@
 """The Rig view: edit and check the rig file, choose source, gate and markers, run a session.
 
-The session itself is ``compactrig.rig.session.runner.SessionRunner`` in a ``Job`` thread (the same
-runner as ``compactrig session run``); the view only flips its ``controls.pause_requested`` and
-``stop_requested`` flags. The runner's events go into a queue that a 25 Hz timer drains:
-status lines update here, responses are handed on (``events_arrived``) to the live fits.
+The session is ``compactrig.rig.session.controller.SessionController`` (the same controller as
+``compactrig session run``, its runner on a thread of its own); the buttons delegate to it. A 25 Hz
+timer takes its typed events: lines go into the log (a ``trouble`` line into the status bar too), the
+status is drawn here, and the rest is handed on (``events_arrived``) to the live fits, which read the
+controller's live session.
 """
 
 from __future__ import annotations
 
-import queue
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -44,10 +45,9 @@ from compactrig.plugins.registry import GATES, MARKER_OUTPUTS, RESPONSE_SOURCES,
 from compactrig.plugins.sources.base import parse_settings
 from compactrig.rig.presenter.iohub_gate import calibrate
 from compactrig.rig.presenter.rig import DEFAULT_RIG_TEXT, RigConfig, RigFileError, parse_rig, with_small_window
-from compactrig.rig.session.events import SessionStatus
-from compactrig.rig.session.runner import SessionRunner
-from compactrig.rig.session.setup import SessionPlan, append_to_session, default_unit_map, start_session
-from compactrig.rig.session.stored import stored_session
+from compactrig.rig.session.controller import SessionController
+from compactrig.rig.session.events import SessionEnded, SessionMessage, SessionStatus, StoredSessionShown
+from compactrig.rig.session.setup import SessionPlan
 from compactrig.rig.session.unit_map import parse_unit_map
 from compactrig.stimuli.stimulus_set import StimulusSet
 
@@ -116,15 +116,11 @@ class RigTab(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.rig_path: Path | None = None
-        self.job: Job | None = None
-        self.reading = JobList()
-        """Jobs reading a stored session for the Live fits view (stopped when the window closes)."""
+        self.session = SessionController()
         self.last_valid_source: tuple[str, dict[str, Any]] = ("simulated", {})
         """The source and options as they last validated (what the settings keep)."""
-        self.runner: SessionRunner | None = None
-        self.events: queue.SimpleQueue = queue.SimpleQueue()
-        self.session_folder: Path | None = None
-        self.active = False
+        self.closed = False
+        """The window is closing: no stored session is read any more (widgets being torn down emit signals)."""
 
         self.rig_label = QLabel("default rig (not saved)")
         self.rig_text = QPlainTextEdit(DEFAULT_RIG_TEXT)
@@ -423,12 +419,17 @@ class RigTab(QWidget):
         if folder is not None:
             self.stimuli_edit.setText(str(folder))
 
+    @property
+    def session_folder(self) -> Path | None:
+        """The session running, or the last one run or shown."""
+        return self.session.folder
+
     def running(self) -> bool:
-        """A session is being run (from the start request until its job reports the end)."""
-        return self.active
+        """A session is being run (from the start request until the view has taken its end)."""
+        return self.session.running
 
     def start(self) -> bool:
-        """Check the rig, create the session and run it off the GUI thread."""
+        """Check the rig, then create the session and run it off the GUI thread."""
         if self.running():
             return False
         rig = self.configured_rig()
@@ -446,47 +447,27 @@ class RigTab(QWidget):
             return False
         folder = Path(self.session_edit.text().strip() or self._new_session_folder())
         plan = SessionPlan(stimuli=stimuli, unit_map=unit_map, repeats=self.repeats.value())
-
-        def create(report) -> None:
-            if not plan.unit_map:
-                plan.unit_map, plan.bank = default_unit_map(rig.source_name, rig.source_options)
-                if plan.unit_map:
-                    report(f"units mapped to their simulated neurons: "
-                           f"{', '.join(f'{u}={n}' for u, n in plan.unit_map.items())}")
-            start_session(folder, plan, self.rig_path, rig)
-        return self._run(folder, create)
+        return self._started(folder, lambda: self.session.start(folder, plan, rig, self.rig_path,
+                                                                self.hold_open.isChecked()))
 
     def resume(self, folder: str | Path) -> bool:
         """Continue a stopped or crashed session (its plan and rig are its own)."""
         if self.running():
             return False
-        return self._run(Path(folder), None)
+        return self._started(Path(folder), lambda: self.session.resume(Path(folder), self.hold_open.isChecked()))
 
     def _resume_chosen(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Session folder to resume")
         if folder:
             self.resume(folder)
 
-    def _run(self, folder: Path, create) -> bool:
-        self.session_folder = folder
+    def _started(self, folder: Path, start: Callable[[], None]) -> bool:
+        try:
+            start()
+        except CompactRigError as error:
+            self.message.emit(str(error))
+            return False
         self.log.clear()
-        hold_open = self.hold_open.isChecked()
-        report = self.events.put  # lines (str) and runner events share the queue, in order
-
-        def work(progress, cancelled):
-            if create is not None:
-                create(report)
-            self.runner = SessionRunner(folder, report=report, on_event=self.events.put)
-            self.runner.controls.hold_open = hold_open
-            if cancelled():  # aborted while the session was being created: it is there, not started
-                return False
-            return self.runner.run()
-
-        self.active = True
-        self.job = Job(work)
-        self.job.finished.connect(self._finished)
-        self.job.failed.connect(self._failed)
-        self.job.start(self)
         self.timer.start()
         self.status.setText(f"Starting the session in {folder}…")
         self._update_buttons()
@@ -494,109 +475,84 @@ class RigTab(QWidget):
 
     def queue_images(self, images: StimulusSet, repeats: int) -> bool:
         """Into the running session's plan, or the last session's (shown when it is resumed)."""
-        if self.runner is not None and self.running() and self.runner.queue_images(images, repeats):
-            self.message.emit(f"{len(images)} image(s) x {repeats} queued into the running session")
-            return True
-        if self.session_folder is None:
-            self.message.emit("Start a session first (Rig view); queued images go into its plan")
-            return False
         try:
-            append_to_session(self.session_folder, images, repeats)
+            self.message.emit(self.session.queue_images(images, repeats))
         except CompactRigError as error:
             self.message.emit(str(error))
             return False
-        self.message.emit(f"{len(images)} image(s) x {repeats} added to the plan of {self.session_folder}; "
-                          "resume it to show them")
         return True
 
     def _hold_open_changed(self, checked: bool) -> None:
-        if self.runner is not None:
-            self.runner.controls.hold_open = checked
+        self.session.set_hold_open(checked)
 
     def toggle_pause(self) -> None:
-        if self.runner is not None and self.running():
-            self.runner.controls.pause_requested = not self.runner.controls.pause_requested
-            self.pause_button.setText("Resume" if self.runner.controls.pause_requested else "Pause")
+        self.session.set_paused(not self.session.paused)
+        self.pause_button.setText("Resume" if self.session.paused else "Pause")
 
     def abort(self) -> None:
         """Stop now: the trial on screen is cut short and its images go back into the plan."""
-        if self.runner is not None:
-            self.runner.controls.stop_requested = True
-        elif self.job is not None:
-            self.job.cancel()
+        self.session.abort()
 
     def stop_and_wait(self) -> None:
         """Abort and wait until the presenter is shut down and the store closed (window closing): the runner
         waits at most half a second for due responses and for the presenter, which is killed if it hangs."""
-        if self.runner is not None:
-            self.runner.controls.closing = True
-        self.reading.stop()
+        self.closed = True
         self.calibrations.stop()
-        self.abort()
-        if self.job is not None and self.job.worker_thread is not None:
-            self.job.worker_thread.quit()  # its event loop ends once the runner returns (no queued quit can arrive now)
-            while self.job.worker_thread.isRunning():
-                if self.runner is not None:
-                    self.runner.controls.closing = True
-                self.abort()  # the runner may have been created after the first request
-                self.job.worker_thread.wait(100)
-        self.active = False
+        self.session.close()
         self._drain()
-
-    def _finished(self, complete: bool) -> None:
-        self.active = False
-        self._drain()
-        self.timer.stop()
-        last = self.status.text().replace("Presenter: running", "Presenter: closed")  # it is shut down now
-        self.status.setText(last + ("\nThe session's plan is complete." if complete else
-                                    f"\nStopped; resume it from {self.session_folder}."))
-        self.session_finished.emit(bool(complete))
-        self.runner = None
-        self.session_edit.setText(str(self._new_session_folder()))
-        self._update_buttons()
-
-    def _failed(self, text: str) -> None:
-        self.active = False
-        self._drain()
-        self.timer.stop()
-        self.log.appendPlainText(f"error: {text}")
-        self.status.setText(f"The session stopped: {text}")
-        self.message.emit(text)
-        self.session_finished.emit(False)
-        self.runner = None
-        self._update_buttons()
 
     def _drain(self) -> None:
-        """Move what the runner reported since the last tick into the view (and on to the live fits)."""
-        events = []
-        while True:
-            try:
-                events.append(self.events.get_nowait())
-            except queue.Empty:
-                break
-        lines = [event for event in events if isinstance(event, str)]
+        """Draw what the session told since the last tick, and hand it on to the live fits."""
+        events = self.session.take_events()
+        lines = [event for event in events if isinstance(event, SessionMessage)]
         if lines:
-            self.log.appendPlainText("\n".join(lines))
-            trouble = [line for line in lines if line.startswith(("source", "presenter"))]
+            self.log.appendPlainText("\n".join(line.text for line in lines))
+            trouble = [line.text for line in lines if line.trouble]
             if trouble:
                 self.message.emit(trouble[-1])
         statuses = [event for event in events if isinstance(event, SessionStatus)]
         if statuses:
             self._show_status(statuses[-1])
-        others = [event for event in events if not isinstance(event, (str, SessionStatus))] + statuses[-1:]
+        told = (SessionMessage, SessionStatus, SessionEnded, StoredSessionShown)
+        others = [event for event in events if not isinstance(event, told)] + statuses[-1:]
         if others:
             self.events_arrived.emit(others)
+        for event in events:
+            if isinstance(event, SessionEnded):
+                self._ended(event)
+            elif isinstance(event, StoredSessionShown):
+                self.status.setText(f"Last session: {event.folder} ({event.responses} responses stored); "
+                                    "Resume continues it.")
+        if not self.session.busy():
+            self.timer.stop()
         self._update_buttons()
+
+    def _ended(self, ended: SessionEnded) -> None:
+        if ended.problem is not None:
+            self.log.appendPlainText(f"error: {ended.problem}")
+            self.status.setText(f"The session stopped: {ended.problem}")
+            self.message.emit(ended.problem)
+        else:
+            last = self.session.status  # the presenter is shut down now
+            shown = self._status_text(last, ended=True) if last is not None else self.status.text()
+            self.status.setText(shown + ("\nThe session's plan is complete." if ended.complete else
+                                         f"\nStopped; resume it from {ended.folder}."))
+            self.session_edit.setText(str(self._new_session_folder()))
+        self.session_finished.emit(ended.complete)
 
     def _show_status(self, status: SessionStatus) -> None:
         self.progress.setMaximum(max(status.planned, 1))
         self.progress.setValue(status.done)
+        self.status.setText(self._status_text(status))
+
+    @staticmethod
+    def _status_text(status: SessionStatus, ended: bool = False) -> str:
         refresh = f"{status.refresh_hz:.1f} Hz measured" if status.refresh_hz else "refresh not measured"
-        self.status.setText(
-            f"Presenter: {'running' if status.presenter_alive else 'not running'}, {refresh}, "
-            f"{status.dropped_frames} dropped frame(s). Source: "
-            f"{'connected' if status.source_connected else 'not connected (retrying)'}. "
-            f"{'Paused. ' if status.paused else ''}{status.done}/{status.planned} presentations complete.")
+        presenter = "closed" if ended else "running" if status.presenter_alive else "not running"
+        return (f"Presenter: {presenter}, {refresh}, "
+                f"{status.dropped_frames} dropped frame(s). Source: "
+                f"{'connected' if status.source_connected else 'not connected (retrying)'}. "
+                f"{'Paused. ' if status.paused else ''}{status.done}/{status.planned} presentations complete.")
 
     def _update_buttons(self) -> None:
         running = self.running()
@@ -628,28 +584,18 @@ class RigTab(QWidget):
                 "hold_open": self.hold_open.isChecked(),
                 "last_session": str(self.session_folder) if self.session_folder else None}
 
-    def show_session(self, folder: str | Path) -> Job | None:
-        """Show a stored session (not running) in the Live fits view: read it in a job, then hand its start
-        event on as a running session's would be. Resume and queueing then go to it."""
-        folder = Path(folder)
-        if self.running():
-            self.message.emit("A session is running: stop it before looking at another")
-            return None
-        if not (folder / "session.json").is_file():
-            self.message.emit(f"{folder}: not a session folder (no session.json); choose a folder a session wrote")
-            return None
-        self.session_folder = folder
-        if self.reading.stopped:
-            return None
-        job = self.reading.add(Job(lambda progress, cancelled: stored_session(folder)))
-        job.finished.connect(self._session_read)
-        job.failed.connect(self.message.emit)
-        return job.start(self)
-
-    def _session_read(self, started) -> None:
-        self.events_arrived.emit([started])
-        self.status.setText(f"Last session: {started.folder} ({len(started.stored)} responses stored); "
-                            "Resume continues it.")
+    def show_session(self, folder: str | Path) -> bool:
+        """Show a stored session (not running) in the Live fits view: read off the GUI thread, then handed on
+        as a running session's start would be. Resume and queueing then go to it."""
+        if self.closed:
+            return False
+        try:
+            self.session.open_stored(Path(folder))
+        except CompactRigError as error:
+            self.message.emit(str(error))
+            return False
+        self.timer.start()
+        return True
 
     def restore(self, settings: dict[str, Any]) -> None:
         if settings.get("last_session"):

@@ -1,8 +1,9 @@
 """The closed loop for recorded units: readouts fitted live, images designed for them, next images chosen.
 
-``ResponseLog`` keeps, per image, the readout features and every unit's response sums (the one
-accumulator, ``compactrig.engine.stats.response_sums.PerImageSums``), growing as images are queued and
-responses arrive; each unit's readout is fitted on the images it answered. The work
+``ResponseLog`` keeps, per image, the readout features beside every unit's response sums (the one
+accumulator, ``compactrig.engine.stats.response_sums.PerImageSums``, fed by its owner: a session's live
+sums, or a simulation's), which grow as images are queued and responses arrive; each unit's readout is
+fitted on the images it answered. The work
 (refitting, the committee, synthesis) runs on snapshots, so a window can keep adding
 responses on its own thread while a job fits. Everything here is pure computation; the
 session runner and the window only move data in and out.
@@ -53,16 +54,31 @@ class ReadoutData:
         return self.responses.image_ids
 
 
-class ResponseLog(PerImageSums):
-    """Response sums per image (the one accumulator) with the readout features of each image."""
+class ResponseLog:
+    """The readout features of images beside the response sums they are fitted to (fed by their owner).
 
-    def __init__(self, units: list[str]) -> None:
-        super().__init__(units)
+    Features may come before their image joins the sums (a batch chosen, images designed): they wait
+    here until it does.
+    """
+
+    def __init__(self, sums: PerImageSums) -> None:
+        self.sums = sums
         self._features: dict[str, np.ndarray] = {}
+
+    @property
+    def units(self) -> list[str]:
+        return self.sums.units
+
+    @property
+    def image_ids(self) -> list[str]:
+        return self.sums.image_ids
+
+    @property
+    def n_presentations(self) -> int:
+        return self.sums.n_presentations
 
     def add_features(self, image_ids: list[str], features: np.ndarray) -> None:
         """Feature rows for images (shown or about to be)."""
-        self.add_images(image_ids)
         for image_id, row in zip(image_ids, np.asarray(features, dtype=np.float64)):
             self._features[image_id] = row
 
@@ -74,11 +90,12 @@ class ResponseLog(PerImageSums):
         return [i for i in dict.fromkeys(image_ids) if i not in self._features]
 
     def snapshot(self) -> ReadoutData:
-        """Copies of the rows with features (safe to fit on another thread)."""
-        rows = np.array([r for r, i in enumerate(self.image_ids) if i in self._features], dtype=np.int64)
+        """Copies of the sums' rows that have features (safe to fit on another thread)."""
+        sums = self.sums
+        rows = np.array([r for r, i in enumerate(sums.image_ids) if i in self._features], dtype=np.int64)
         width = len(next(iter(self._features.values()))) if self._features else 0
-        features = np.array([self._features[self.image_ids[r]] for r in rows]).reshape(len(rows), width)
-        return ReadoutData(features, self.take(rows))
+        features = np.array([self._features[sums.image_ids[r]] for r in rows]).reshape(len(rows), width)
+        return ReadoutData(features, sums.take(rows))
 
 
 def refit(data: ReadoutData, seed: int = 0) -> RidgeFit:

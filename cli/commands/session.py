@@ -9,9 +9,9 @@ from compactrig.cli.options import add_rig_options, number, rig_with_source
 from compactrig.cli.outputs import check_file
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.files.safe_output import write_atomically
+from compactrig.rig.session.controller import SessionController, print_messages
 from compactrig.rig.session.folder import read_snapshot, session_files
 from compactrig.rig.session.responses import export_npz
-from compactrig.rig.session.runner import SessionRunner
 from compactrig.rig.session.setup import SessionPlan, start_session
 from compactrig.rig.session.stored import check_session
 from compactrig.rig.session.unit_map import parse_unit_map
@@ -66,14 +66,21 @@ def run_session(args: argparse.Namespace) -> int:
                        repeats=args.repeats, seed=args.seed,
                        max_dropped_frames=args.max_dropped_frames, max_missing=args.max_missing)
     start_session(args.out, plan, args.rig, rig)
-    return 0 if SessionRunner(args.out).run() else 130
+    return _follow(args.out)
 
 
 def resume_session(args: argparse.Namespace) -> int:
     from compactrig.rig.loop.session_loop import is_loop_session, run_session_loop  # a closed loop resumes too
     if is_loop_session(args.folder):
         return 0 if run_session_loop(args.folder) else 130
-    return 0 if SessionRunner(args.folder).run() else 130
+    return _follow(args.folder)
+
+
+def _follow(folder: Path) -> int:
+    """Run the session in ``folder`` to its end (Ctrl-C stops it after the image on screen), printing its lines."""
+    session = SessionController()
+    session.resume(folder)
+    return 0 if session.follow(print_messages) else 130
 
 
 def run_export(args: argparse.Namespace) -> int:

@@ -1,12 +1,14 @@
-"""Model-versus-neuron fits of recorded units, vectorized over units: the live fits, the runner's
-summary line and a stored session's report.
+"""Model-versus-neuron fits of recorded units, vectorized over units: the live fits, the summary
+line after each trial and a stored session's report.
 
 A lab watching a hundred units needs a whole batch of presentations added with a few array
 operations and every unit's r, affine fit and r2_ER recomputed in one pass. The state is the
-per-image sums of ``compactrig.engine.stats.response_sums.PerImageSums`` (the one accumulator, with its one
-rule for missing data) beside each unit's predictions; r2_ER is ``compactrig.engine.stats.r2_er``. The
-running history of r and r2_ER (one entry per batch) is kept for the "fit over presentations"
-plot; r's confidence band is the Fisher-z interval over the images seen.
+per-image sums of ``compactrig.engine.stats.response_sums.PerImageSums`` (the one accumulator, with
+its one rule for missing data) beside each unit's predictions: the fit's own sums, or a whole
+session's that someone else feeds (a live session's, where units without a model are columns too),
+read through the fit's units. r2_ER is ``compactrig.engine.stats.r2_er``. The running history of r
+and r2_ER (one entry per batch) is kept for the "fit over presentations" plot; r's confidence band
+is the Fisher-z interval over the images seen.
 """
 
 from __future__ import annotations
@@ -48,27 +50,33 @@ class FitHistory:
     r2_er: list[np.ndarray]
 
     def of_unit(self, unit: int) -> dict[str, np.ndarray]:
-        """The history of one unit as arrays (for plotting)."""
+        """The history of one unit as arrays (for plotting); NaN in rows from before the unit was added."""
         return {"n_presentations": np.asarray(self.n_presentations, dtype=np.float64),
-                **{name: np.array([row[unit] for row in getattr(self, name)])
+                **{name: np.array([row[unit] if unit < len(row) else np.nan for row in getattr(self, name)],
+                                  dtype=np.float64)
                    for name in ("r", "r_low", "r_high", "r2_er")}}
 
 
 class PopulationFit:
     """Units (rows) against their models' predictions for a list of images (columns) that may grow."""
 
-    def __init__(self, units: list[str], image_ids: list[str], predictions: np.ndarray) -> None:
+    def __init__(self, units: list[str], image_ids: list[str], predictions: np.ndarray,
+                 responses: PerImageSums | None = None) -> None:
+        """``responses``: sums fed elsewhere that hold ``units`` (and maybe others) for exactly ``image_ids``;
+        by default the fit keeps sums of its own, fed by ``add``."""
         predictions = np.asarray(predictions, dtype=np.float64)
         if predictions.shape != (len(units), len(image_ids)):
             raise ValueError(f"predictions must be (units, images) = ({len(units)}, {len(image_ids)}), "
                              f"not {predictions.shape}")
-        self.responses = PerImageSums(units, image_ids)
+        if responses is None:
+            responses = PerImageSums(units, image_ids)
+        elif responses.image_ids != list(image_ids) or not set(units) <= set(responses.units):
+            raise ValueError("the shared sums must hold the fit's units for exactly its images")
+        self.responses = responses
+        self.units = list(units)
+        self._columns = np.array([responses.units.index(u) for u in units], dtype=np.int64)
         self.predictions = predictions
         self.history = FitHistory([], [], [], [], [])
-
-    @property
-    def units(self) -> list[str]:
-        return self.responses.units
 
     @property
     def image_ids(self) -> list[str]:
@@ -81,33 +89,40 @@ class PopulationFit:
     @property
     def counts(self) -> np.ndarray:
         """(units, images) responses counted."""
-        return self.responses.counts.T
+        return self.responses.counts[:, self._columns].T
 
     @property
     def sums(self) -> np.ndarray:
-        return self.responses.sums.T
+        return self.responses.sums[:, self._columns].T
 
     @property
     def sumsq(self) -> np.ndarray:
-        return self.responses.sumsq.T
+        return self.responses.sumsq[:, self._columns].T
 
     def add_images(self, image_ids: list[str], predictions: ArrayLike) -> None:
         """New image columns (``predictions`` is (units, new images)); ids already present are skipped."""
         predictions = np.asarray(predictions, dtype=np.float64).reshape(len(self.units), len(image_ids))
-        known = len(self.image_ids)
+        known = self.predictions.shape[1]
         self.responses.add_images(image_ids)
-        keep = [k for k, i in enumerate(image_ids) if self.responses.index[i] >= known]
-        self.predictions = np.concatenate([self.predictions, predictions[:, keep]], axis=1)
+        column = {image_id: k for k, image_id in enumerate(image_ids)}
+        new = self.image_ids[known:]
+        if any(i not in column for i in new):
+            raise KeyError(f"images without predictions: {', '.join(i for i in new if i not in column)}")
+        self.predictions = np.concatenate([self.predictions, predictions[:, [column[i] for i in new]]], axis=1)
 
     def add_unit(self, unit: str, predictions: np.ndarray, counted_before: float | None = 0.0) -> None:
-        """A unit mapped mid-session (``predictions`` for every image so far); see ``PerImageSums.add_unit``."""
+        """A unit mapped mid-session (``predictions`` for every image so far); see ``PerImageSums.add_unit``
+        (shared sums that already hold the unit keep what they hold)."""
         if unit in self.units:
             return
         self.responses.add_unit(unit, counted_before)
+        self.units.append(unit)
+        self._columns = np.append(self._columns, self.responses.units.index(unit))
         self.predictions = np.vstack([self.predictions, np.asarray(predictions, dtype=np.float64)[None]])
 
     def add(self, image_ids: list[str], responses: np.ndarray) -> None:
-        """A batch: ``responses[p, u]`` is unit ``u``'s count for image ``image_ids[p]`` (NaN: none)."""
+        """A batch into the sums: ``responses[p, u]`` is the count of the sums' unit ``u`` (the fit's units,
+        unless the sums are shared) for image ``image_ids[p]`` (NaN: none)."""
         unknown = [i for i in image_ids if i not in self.responses.index]
         if unknown:
             raise KeyError(f"images without predictions: {', '.join(unknown[:5])}")

@@ -1,8 +1,10 @@
 """The closed loop of a running session: readouts refitted on a schedule, next images chosen, images designed.
 
-``LoopController`` is fed the session runner's events (``take_events``) and the user's requests
-(choose a batch, synthesize for a unit, make compact models); it keeps the response log, the
-current readout fit and the candidate pool, decides when to refit (the first fit as soon as
+``LoopController`` is fed the session's events (``take_events``) and the user's requests (choose a
+batch, synthesize for a unit, make compact models); it reads the responses from the session's one
+accumulator (``compactrig.rig.session.live.LiveSession``, fed by its owner before the controller
+takes the same events) and keeps the images' readout features, the current readout fit and the
+candidate pool, decides when to refit (the first fit as soon as
 enough images have responses, then every ``refit_every`` presentations, and once more whenever
 every planned presentation has been answered), drops results that went stale while their job ran
 (a new session, bank, feature choice or pool), stores every readout fit in the session folder
@@ -54,6 +56,7 @@ from compactrig.rig.session.events import (
     UnitsDiscovered,
 )
 from compactrig.rig.session.folder import STIMULI_DIR
+from compactrig.rig.session.live import LiveSession
 from compactrig.stimuli.closed_loop import (
     Batch,
     ReadoutData,
@@ -82,10 +85,12 @@ BUSY = "Wait for the running choice or synthesis to finish (or cancel it)"
 class LoopController:
     """The closed loop's state and decisions for one window or one command-line run."""
 
-    def __init__(self, start_job: Callable[[LoopJob], None],
+    def __init__(self, start_job: Callable[[LoopJob], None], live: LiveSession,
                  queue_images: Callable[[StimulusSet, int], Any] = lambda images, repeats: None,
                  refit_every: int = DEFAULT_REFIT_EVERY) -> None:
         self._start_job = start_job
+        self.live = live
+        """The session's responses (its owner feeds them; the readouts are fitted on its sums)."""
         self._queue_images = queue_images
         self.refit_every = refit_every
         """Presentations between scheduled refits."""
@@ -183,19 +188,16 @@ class LoopController:
         return True
 
     def take_events(self, events: list[object]) -> None:
-        """Runner events (in order): a new session, queued images, responses, status; refit when due."""
-        responses: list[tuple[str, dict[str, float]]] = []
+        """The session's events (in order, once the live session has them): a new session, queued images,
+        units, responses, status; refit when due."""
+        responded = False
         for event in events:
             if isinstance(event, SessionStarted):
                 self._begin(event)
-                responses = list(event.stored)
+                responded = bool(event.stored)
             elif isinstance(event, ResponseStored):
-                responses.append((event.image_id, event.counts))
+                responded = True
             elif isinstance(event, UnitsDiscovered) and self.log is not None:
-                self._add_responses(responses)  # those came before the unit, which counted 0 in them
-                responses = []
-                for unit in event.units:
-                    self.log.add_unit(unit)
                 self.units = list(self.log.units)
             elif isinstance(event, ImagesAdded) and self.log is not None:
                 self.session_ids += event.image_ids
@@ -205,19 +207,14 @@ class LoopController:
                 self.done, self.planned = event.done, event.planned
         if self.log is None:
             return
-        self._add_responses(responses)
         self._refit_if_due()
-        if responses:
+        if responded:
             self._status()
 
-    def _add_responses(self, responses: list[tuple[str, dict[str, float]]]) -> None:
-        if self.log is not None and responses:
-            self.log.add([i for i, _ in responses],
-                         [[counts.get(u, np.nan) for u in self.units] for _, counts in responses])
-
     def _begin(self, started: SessionStarted) -> None:
-        self.units = list(started.units)
-        self.log = ResponseLog(self.units)
+        assert self.live.sums is not None  # the live session took this start before the controller
+        self.log = ResponseLog(self.live.sums)
+        self.units = list(self.log.units)
         self.session_folder = Path(started.folder) if started.folder else None
         self.session_ids = list(started.image_ids)
         self.planned, self.done = started.planned, 0
@@ -288,7 +285,7 @@ class LoopController:
             return
         if not force and not self.refit_due():
             return
-        if not enough_responses(self.log):  # cheap: no snapshot for nothing
+        if not enough_responses(self.log.sums):  # cheap: no snapshot for nothing
             return
         data = self.log.snapshot()
         if not enough_responses(data.responses):
@@ -404,13 +401,13 @@ class LoopController:
         if self.log is None or self.session_folder is None or self.bank is None:
             self._say("Make compact models needs a running or reopened session with responses")
             return False
-        answered = int(self.log.answered_by_all().sum())
+        answered = int(self.log.sums.answered_by_all().sum())
         if answered < MIN_COMPACT_IMAGES:
             self._say(f"Only {answered} images have responses from every unit; compact models need "
                       f"{MIN_COMPACT_IMAGES} or more (a few hundred for good ones)")
             return False
         bank, folder, units = self.bank, self.session_folder, list(self.units)
-        responses = self.log.copy()  # the session goes on
+        responses = self.log.sums.copy()  # the session goes on
         settings = NewNeuronSettings(distill=DistillSettings(epochs=epochs))
 
         def work(progress, cancelled):

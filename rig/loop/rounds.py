@@ -65,19 +65,23 @@ class Rounds:
         seeds = [r.seed for images in self.saved for r in images.records if r.seed is not None]
         controller.next_seed = max(seeds, default=-1) + 1  # synthesized ids carry their seed: never reused
         controller.subscribe(self._collect)
-
-    def requeue_unplanned(self) -> None:
-        """Queue again every saved round the session's plan lacks (it was saved, then the run died). The plan
-        is read through the session's checked store (its own, intact, planned): never a store made anew."""
+        # the plan read through the session's checked store (its own, intact, planned): never a store made anew,
+        # and read before the session runs (and writes it)
         store = open_session_store(self.session, read_snapshot(self.session))
         try:
             planned = {image for _, image in store.plan()}
         finally:
             store.close()
-        for number, images in enumerate(self.saved, start=1):
-            if not set(images.ids) <= planned:
-                self.report(f"round {number}: its {len(images)} image(s) were not in the plan yet; queued again")
-                self._queue(images)
+        self.unplanned = [(number, images) for number, images in enumerate(self.saved, start=1)
+                          if not set(images.ids) <= planned]
+        """Saved rounds the session's plan lacks (saved, then the run died)."""
+
+    def requeue_unplanned(self) -> None:
+        """Queue again every saved round the session's plan lacked (once the session runs: it takes them)."""
+        for number, images in self.unplanned:
+            self.report(f"round {number}: its {len(images)} image(s) were not in the plan yet; queued again")
+            self._queue(images)
+        self.unplanned = []
 
     def take_runner_events(self, events: list[object]) -> None:
         """The runner took a queued round into the plan (rounds are queued, and taken, in order)."""

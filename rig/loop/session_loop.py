@@ -1,15 +1,13 @@
 """A session run with its closed loop, headless: what ``compactrig loop run`` and ``session resume`` run.
 
-The session runner keeps the main thread (so Ctrl-C stops it after the image on screen); the loop
-lives on a thread of its own, which feeds the runner's events to the ``LoopController`` every
-``TICK_S``, ends its jobs (``ThreadJobs``) and steps the ``Rounds``. Every readout fit is stored in
-the session folder as it is made (by the controller); what happens is printed, one line each.
+The session runs through a ``SessionController`` (its runner on a thread of its own); the main thread
+follows it (so Ctrl-C stops it after the image on screen) and, every tick, hands the session's events
+to the ``LoopController``, ends its jobs (``ThreadJobs``) and steps the ``Rounds``. Every readout fit
+is stored in the session folder as it is made (by the controller); what happens is printed, one line each.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -22,10 +20,10 @@ from compactrig.rig.loop.events import JobStarted, LoopMessage, ReadoutsFitted
 from compactrig.rig.loop.jobs import LoopJob, ThreadJobs
 from compactrig.rig.loop.loop_plan import LOOP_DIR, LOOP_FILE, read_loop_plan
 from compactrig.rig.loop.rounds import Rounds
-from compactrig.rig.session.runner import SessionRunner
+from compactrig.rig.session.controller import SessionController
+from compactrig.rig.session.events import SessionMessage
+from compactrig.rig.session.folder import read_snapshot
 
-TICK_S = 0.04
-"""How often the loop thread takes the runner's events (as the window's 25 Hz timer)."""
 ERROR_LOG = "errors.log"
 
 
@@ -55,9 +53,8 @@ def run_session_loop(folder: Path, report: Callable[[str], None] = print) -> boo
     if plan is None:
         raise CompactRigError(f"{folder}: no loop.json; this session has no closed loop (resume it with "
                               "`compactrig session resume`)")
-    events: queue.SimpleQueue[object] = queue.SimpleQueue()
-    runner = SessionRunner(folder, report=report, on_event=events.put)
-    runner.controls.hold_open = True  # the plan done, the session waits for the next round
+    read_snapshot(folder)  # a session's folder, before its trial store is opened
+    session = SessionController()
 
     def unexpected(what: str, text: str) -> None:
         (folder / LOOP_DIR).mkdir(exist_ok=True)
@@ -66,7 +63,7 @@ def run_session_loop(folder: Path, report: Callable[[str], None] = print) -> boo
         report(f"{what}: an unexpected error; the details are in {folder / LOOP_DIR / ERROR_LOG}")
 
     jobs = ThreadJobs(ProgressLines(report), lambda job, text: unexpected(job.label, text))
-    controller = LoopController(jobs.start, runner.queue_images, plan.refit_every)
+    controller = LoopController(jobs.start, session.live, session.queue_images, plan.refit_every)
     controller.set_bank(load_bank(plan.bank))
     pool_problems: list[str] = []
     if plan.pool is not None:
@@ -74,37 +71,33 @@ def run_session_loop(folder: Path, report: Callable[[str], None] = print) -> boo
         if not controller.set_natural(plan.pool):
             raise CompactRigError(f"the loop's pool: {pool_problems[-1]}")
     controller.subscribe(lambda event: _tell(event, report))
-    rounds = Rounds(controller, plan, folder, lambda: setattr(runner.controls, "stop_requested", True), report)
-    rounds.requeue_unplanned()
-    finished = threading.Event()
+    rounds = Rounds(controller, plan, folder, session.abort, report)  # reads the saved rounds the plan lacks
+    loop_failed = False
 
-    def drive() -> None:
+    def tick(events: list[object]) -> None:
+        nonlocal loop_failed
+        for event in events:
+            if isinstance(event, SessionMessage):
+                report(event.text)
+        if loop_failed:
+            return
         try:
-            while not finished.is_set():
-                batch = []
-                while True:
-                    try:
-                        batch.append(events.get_nowait())
-                    except queue.Empty:
-                        break
-                if batch:
-                    controller.take_events(batch)
-                    rounds.take_runner_events(batch)
-                jobs.pump()
-                rounds.step()
-                time.sleep(TICK_S)
+            controller.take_events(events)
+            rounds.take_runner_events(events)
+            jobs.pump()
+            rounds.step()
         except Exception as error:  # noqa: BLE001 - the session stops cleanly; the traceback goes to the log
+            loop_failed = True
             unexpected("the closed loop", traceback.format_exc())
             report(f"the loop stopped ({type(error).__name__}: {error}); the session stops after the image on screen")
-            runner.controls.stop_requested = True
+            session.abort()
 
-    thread = threading.Thread(target=drive, name="closed-loop", daemon=True)
-    thread.start()
+    session.resume(folder, hold_open=True)  # the plan done, the session waits for the next round
     try:
-        complete = runner.run()
+        rounds.requeue_unplanned()
+        complete = session.follow(tick)
     finally:
-        finished.set()
-        thread.join()
+        session.close()
         controller.stop()
         jobs.join(timeout=60)
     if complete and rounds.finished:

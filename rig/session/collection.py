@@ -1,4 +1,4 @@
-"""Responses from the source into the trial store, the runner's fits and the watchers.
+"""Responses from the source into the trial store and to the watchers.
 
 Every presentation on screen is handed to the source (``expect``); what the source delivers is stored the
 moment it arrives, once ``counts.check_response`` accepts it. A response that goes missing, or whose counts
@@ -16,13 +16,12 @@ import numpy as np
 import pylsl
 
 from compactrig.engine.files.natural_order import natural_sorted
-from compactrig.engine.stats.population_fit import PopulationFit
 from compactrig.plugins.sources.base import Presentation
 from compactrig.plugins.sources.guard import GuardedSource
 from compactrig.rig.session.controls import CLOSING_WAIT_S, RunControls
 from compactrig.rig.session.counts import CountProblem, check_response
-from compactrig.rig.session.events import ResponseStored, UnitsDiscovered
-from compactrig.rig.session.fits import add_stored, mapped_predictions
+from compactrig.rig.session.events import Report, ResponseStored, UnitsDiscovered
+from compactrig.rig.session.fits import mapped_predictions
 from compactrig.rig.session.setup import SessionPlan
 from compactrig.rig.session.trial_store import MISSING, TrialStore
 from compactrig.stimuli.stimulus_set import StimulusSet
@@ -32,11 +31,9 @@ class ResponseCollector:
     """The presentations awaiting responses, and what happens when each response comes or does not."""
 
     def __init__(self, store: TrialStore, guard: GuardedSource, plan: SessionPlan, stimulus_set: StimulusSet,
-                 fit: PopulationFit, units: list[str], report: Callable[[str], None],
-                 on_event: Callable[[object], None], mark_aborted: Callable[[int, str, str], None]) -> None:
+                 units: list[str], report: Report, on_event: Callable[[object], None],
+                 mark_aborted: Callable[[int, str, str], None]) -> None:
         self.store, self.guard, self.plan, self.stimulus_set = store, guard, plan, stimulus_set
-        self.fit = fit
-        """The mapped units' fits (the summary line after every trial)."""
         self.units = units
         """Every unit of the session (as in the store), kept here so a response needs no store query."""
         self.report, self.on_event, self.mark_aborted = report, on_event, mark_aborted
@@ -47,15 +44,15 @@ class ResponseCollector:
         """Kinds of refused counts the user has been told about (once each)."""
 
     def add_images(self, new: StimulusSet) -> dict[str, np.ndarray]:
-        """Images new to the session: the source prepares them; the mapped units' predictions of them
-        join the fits (and are returned for the watchers)."""
+        """Images new to the session: the source prepares them; the mapped units' predictions of them are
+        returned (for the watchers' fits)."""
         self.stimulus_set = self.stimulus_set.merged(new)
         for lost in self.guard.prepare(new.ids, new.pixels, pylsl.local_clock()):
-            self.report(f"source: {lost.missing}")
-        mapping = {u: self.plan.unit_map[u] for u in self.fit.units}
-        predictions = mapped_predictions(self.plan.bank, mapping, new)
-        self.fit.add_images(new.ids, [predictions[u] for u in self.fit.units])  # with no mapped unit too: (0, n)
-        return predictions
+            self.report(f"source: {lost.missing}", trouble=True)
+        return mapped_predictions(self.plan.bank, self._mapped(self.units), new)
+
+    def _mapped(self, units: list[str]) -> dict[str, str]:
+        return {u: self.plan.unit_map[u] for u in units if u in self.plan.unit_map}
 
     def expect(self, order: int, item: int, image_id: str, trial_id: int, onset: float) -> None:
         """Presentation ``order`` is up: its response is due after the source's window."""
@@ -96,9 +93,8 @@ class ResponseCollector:
             window = (float(response.window[0]), float(response.window[1]))
             self.store.record_response(response.order, counts, window)
             self.on_event(ResponseStored(entry[1], dict(counts)))
-            add_stored(self.fit, [(entry[1], counts)])
         for line in self.guard.messages():
-            self.report(line)
+            self.report(line, trouble=True)
 
     def _refuse(self, order: int, image_id: str, problem: CountProblem) -> None:
         """Counts the store must not hold: the presentation is missing (shown again), the user told once per kind."""
@@ -107,7 +103,7 @@ class ResponseCollector:
             self._told.add(problem.kind)
             self.report(f"source {self.guard.source.name!r} sent unusable counts ({problem.kind}; first for image "
                         f"{image_id}: {problem.reason}); such responses are missing and their images shown again "
-                        "(told once per kind)")
+                        "(told once per kind)", trouble=True)
 
     def finish_waiting(self, controls: RunControls) -> None:
         """After a stop, keep the responses still due for images already shown (up to the source's
@@ -128,11 +124,6 @@ class ResponseCollector:
     def _units_discovered(self, units: list[str]) -> None:
         new = self.store.add_units(units)
         self.units[:] = natural_sorted(self.units + new)
-        mapping = {u: self.plan.unit_map[u] for u in units if u in self.plan.unit_map}
-        if mapping:
-            predictions = mapped_predictions(self.plan.bank, mapping, self.stimulus_set)
-            column = {image_id: k for k, image_id in enumerate(self.stimulus_set.ids)}
-            for unit, values in predictions.items():  # 0 counted in every stored response, as the store has it
-                self.fit.add_unit(unit, values[[column[i] for i in self.fit.image_ids]], counted_before=0.0)
         self.report(f"new unit(s) heard from: {', '.join(units)} (0 counted for the responses already stored)")
-        self.on_event(UnitsDiscovered(list(units)))
+        self.on_event(UnitsDiscovered(list(units), mapped_predictions(self.plan.bank, self._mapped(units),
+                                                                      self.stimulus_set)))

@@ -28,10 +28,11 @@ class RunControls:
 
 @contextmanager
 def ctrl_c_stops(controls: RunControls, report: Callable[[str], None]) -> Iterator[None]:
-    """At the command line, the first Ctrl-C stops after the image on screen, the second leaves at once.
+    """At the command line (``SessionController.follow`` on the main thread, the runner on its own), the
+    first Ctrl-C stops after the image on screen, the second leaves at once.
 
-    Only the main thread may install a signal handler (Python's rule on every system), so a runner on
-    another thread (the window's) is stopped through ``controls`` alone.
+    Only the main thread may install a signal handler (Python's rule on every system); followed from
+    another thread, a run is stopped through ``controls`` alone.
     """
     if threading.current_thread() is not threading.main_thread():
         yield

@@ -1,14 +1,31 @@
-"""What a running session tells whoever watches it (the window), as plain data.
+"""What a running session tells whoever watches it (the window, the terminal), as plain data.
 
-The runner calls ``on_event`` on its own thread with these; the window copies them into
-buffers and draws on a timer, so a burst of responses never floods the GUI thread.
+The runner calls ``on_event`` on its own thread with these, its lines for the user included
+(``SessionMessage``); the session controller (``controller``) buffers them until its consumer takes
+them on its own thread, so a burst of responses never floods the GUI thread.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class SessionMessage:
+    """One line for the user."""
+
+    text: str
+    trouble: bool = False
+    """The source or the presenter is in trouble (the window also shows the line in its status bar)."""
+
+
+class Report(Protocol):
+    """How the runner's parts say a line: ``trouble`` marks a problem of the source or the presenter."""
+
+    def __call__(self, text: str, trouble: bool = False) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -41,6 +58,9 @@ class UnitsDiscovered:
     """Units first heard from now; every response stored before counted 0 for them."""
 
     units: list[str]
+    predictions: dict[str, np.ndarray] = field(default_factory=dict)
+    """The mapped ones among them -> their model's prediction for every image of the session so far (in the
+    order the watchers were told the images: ``SessionStarted``'s, then each ``ImagesAdded``'s)."""
 
 
 @dataclass(frozen=True)
@@ -62,3 +82,30 @@ class SessionStatus:
     refresh_hz: float | None
     dropped_frames: int
     source_connected: bool
+
+
+@dataclass(frozen=True)
+class TrialShown:
+    """A trial has been shown: presentations complete and planned, and how many still await a response."""
+
+    trial_id: int
+    done: int
+    planned: int
+    waiting: int
+
+
+@dataclass(frozen=True)
+class SessionEnded:
+    """The run is over: ``complete`` when the plan is; ``problem``: the one line saying why it failed."""
+
+    folder: str
+    complete: bool
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredSessionShown:
+    """A session that is not running was read back from its folder (its ``SessionStarted`` came just before)."""
+
+    folder: str
+    responses: int

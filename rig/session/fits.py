@@ -1,6 +1,7 @@
 """Model predictions for the units mapped to models, and their fits from what a session stored.
 
-Shared by the runner (live r), the export (predictions beside the responses) and the report.
+Shared by the runner (predictions for the watchers), the export (predictions beside the responses) and
+the report (fits built by ``live.LiveSession``, as the live view's are).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import numpy as np
 from compactrig.engine.models.bank import load_bank
 from compactrig.engine.models.fast_predict import Predictor
 from compactrig.engine.stats.population_fit import PopulationFit
+from compactrig.rig.session.events import SessionStarted
+from compactrig.rig.session.live import LiveSession
 from compactrig.rig.session.trial_store import StoredPresentation
 from compactrig.stimuli.stimulus_set import StimulusSet
 
@@ -33,19 +36,12 @@ def stored_fits(bank: str | None, mapping: dict[str, str], stimulus_set: Stimulu
 def fits_from_store(predictions: dict[str, np.ndarray], image_ids: list[str],
                     presentations: list[StoredPresentation], responses: list[tuple[int, str, float]]) -> PopulationFit:
     """Fits of the units with known predictions (rows in ``predictions``' order), fed with the stored
-    responses of non-aborted presentations."""
-    units = list(predictions)
-    values = np.stack([predictions[u] for u in units]) if units else np.zeros((0, len(image_ids)))
-    fit = PopulationFit(units, list(image_ids), values)
-    add_stored(fit, stored_responses(presentations, responses))
-    return fit
-
-
-def add_stored(fit: PopulationFit, stored: list[tuple[str, dict[str, float]]]) -> None:
-    """Presentations as (image id, counts per unit) into ``fit`` (a unit without a count: none)."""
-    if stored:
-        fit.add([image for image, _ in stored],
-                np.array([[counts.get(u, np.nan) for u in fit.units] for _, counts in stored], dtype=np.float64))
+    responses of non-aborted presentations: a ``LiveSession`` begun as a running session begins."""
+    live = LiveSession()
+    live.take_events([SessionStarted(list(predictions), list(image_ids), predictions, {},
+                                     stored_responses(presentations, responses), 0)])
+    assert live.fit is not None  # a session has begun
+    return live.fit
 
 
 def stored_responses(presentations: list[StoredPresentation],

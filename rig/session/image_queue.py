@@ -2,7 +2,8 @@
 
 The runner takes them between trials. Once it has finished, the queue refuses more (the caller
 then appends to the stopped session's plan), and whatever was queued but not taken is written into
-the plan so the next resume shows it.
+the plan so the next resume shows it. A session controller makes the queue before the runner, so
+images queued while a run is starting are never lost.
 """
 
 from __future__ import annotations
@@ -10,12 +11,9 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
 from compactrig.engine.errors import CompactRigError
-from compactrig.rig.session.folder import STIMULI_DIR
-from compactrig.rig.session.setup import add_images_to_session
-from compactrig.rig.session.trial_store import TrialStore
+from compactrig.rig.session.events import Report
 from compactrig.stimuli.stimulus_set import StimulusSet
 
 
@@ -42,14 +40,14 @@ class ImageQueue:
         except queue.Empty:
             return None
 
-    def close(self, folder: Path, store: TrialStore, report: Callable[[str], None]) -> None:
-        """No more queueing; batches not yet taken go into the plan for the next resume."""
+    def close(self, save: Callable[[StimulusSet, int], object], report: Report) -> None:
+        """No more queueing; batches not yet taken are handed to ``save`` (into the plan, for the next resume)."""
         with self._lock:
             self._closed = True
         while (batch := self.take()) is not None:
             images, repeats = batch
             try:
-                add_images_to_session(folder, store, StimulusSet.load(folder / STIMULI_DIR), images, repeats)
+                save(images, repeats)
                 report(f"queued {len(images)} image(s) x {repeats} saved into the plan; resume to show them")
             except CompactRigError as error:
                 report(f"queued images not added: {error}")

@@ -1,9 +1,11 @@
 """The headless session runner: one trial at a time until the plan is complete or the user stops.
 
 The runner only orchestrates; each part has one job: ``trial_execution`` (the presenter and the
-gate), ``collection`` (the source, the trial store, the fits), ``image_queue`` (images queued
-during the session), ``controls`` (pause, stop, Ctrl-C). Creating and extending the session folder
-is ``setup``; reading a stored session for a watcher is ``stored``.
+gate), ``collection`` (the source and the trial store), ``image_queue`` (images queued during the
+session), ``controls`` (pause, stop). Creating and extending the session folder is ``setup``; reading
+a stored session for a watcher is ``stored``; running the runner on a thread of its own for a window
+or a terminal, and accumulating what it stores, is ``controller``. Everything the runner says, its
+lines for the user included, is a typed event (``events``) handed to ``on_event`` on its thread.
 
 One trial (one fixation) at a time is sent to the presenter, so aborted presentations
 (a source fault, a dropped-frame limit, Ctrl-C) go straight back into the plan. Every
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +35,9 @@ from compactrig.plugins.sources.guard import GuardedSource
 from compactrig.rig.presenter import protocol as msg
 from compactrig.rig.presenter.client import Presenter
 from compactrig.rig.session.collection import ResponseCollector
-from compactrig.rig.session.controls import CLOSING_WAIT_S, RunControls, ctrl_c_stops
-from compactrig.rig.session.events import ImagesAdded, SessionStatus
-from compactrig.rig.session.fits import fits_from_store
-from compactrig.rig.session.folder import SESSION_FILE, SessionLock, read_snapshot
+from compactrig.rig.session.controls import CLOSING_WAIT_S, RunControls
+from compactrig.rig.session.events import ImagesAdded, SessionMessage, SessionStatus, TrialShown
+from compactrig.rig.session.folder import SESSION_FILE, STIMULI_DIR, SessionLock, read_snapshot
 from compactrig.rig.session.image_queue import ImageQueue
 from compactrig.rig.session.integrity import checked_stimuli, open_session_store
 from compactrig.rig.session.setup import SessionPlan, add_images_to_session, check_unit_map, session_rig
@@ -53,20 +55,25 @@ RESPONSE_GRACE_S = 10.0
 class SessionRunner:
     """Runs (or resumes) the session in ``folder`` until its plan is complete or it is stopped."""
 
-    def __init__(self, folder: Path, report: Callable[[str], None] = print,
-                 on_event: Callable[[object], None] | None = None) -> None:
+    def __init__(self, folder: Path, on_event: Callable[[object], None] | None = None,
+                 controls: RunControls | None = None, images: ImageQueue | None = None) -> None:
+        """``controls`` and ``images`` may be made (and used) before the runner: a controller queues images
+        and stops a run that is still starting."""
         self.folder = Path(folder)
-        self.report = report
         self.on_event = on_event or (lambda event: None)
         self.snapshot = read_snapshot(self.folder)
         self.plan = SessionPlan.from_snapshot(self.snapshot, str(self.folder / SESSION_FILE))
         self.rig = session_rig(self.snapshot, str(self.folder / SESSION_FILE))
-        self.controls = RunControls()
+        self.controls = controls or RunControls()
         self.refresh_hz: float | None = None
         self._last_status = 0.0
-        self._queue = ImageQueue()
+        self._queue = images or ImageQueue()
         self.collector: ResponseCollector | None = None
         self.trials: TrialExecutor | None = None
+
+    def report(self, text: str, trouble: bool = False) -> None:
+        """A line for the user (``events.Report``), as an event."""
+        self.on_event(SessionMessage(text, trouble))
 
     def queue_images(self, images: StimulusSet, repeats: int = 1) -> bool:
         """Add images to the running session's plan (any thread; taken in between trials).
@@ -87,42 +94,39 @@ class SessionRunner:
             raise
         presenter = guard = gate = None
         try:
-            with ctrl_c_stops(self.controls, self.report):
-                settled = store.settle_unanswered("interrupted before its response was stored")
-                if settled:
-                    self.report(f"{settled} presentation(s) without a stored response will be shown again")
-                if not self._remaining(store) and not self.controls.hold_open:
-                    self.report("the session's plan is already complete")
-                    self._summary(store)
-                    return True
-                source = make_source(self.rig.source_name, self.rig.source_options)
-                check_unit_map(source, self.plan.unit_map)
-                resume_source(source, store.responses_per_image())  # carries on where the store stopped
-                guard = GuardedSource(source)
-                now = pylsl.local_clock()
-                for lost in guard.connect(now) + guard.prepare(stimulus_set.ids, stimulus_set.pixels, now):
-                    self.report(f"source: {lost.missing}")
-                for line in guard.messages():
-                    self.report(line)
-                store.add_units(list(guard.units) + [u for u in self.plan.unit_map if not guard.units], declared=True)
-                units = natural_sorted(store.units())
-                started, presentations, responses = session_started(self.folder, self.plan, store, stimulus_set, units)
-                self.on_event(started)  # watchers start from what the fits start from
-                fit = fits_from_store(started.predictions, stimulus_set.ids, presentations, responses)
-                gate = self._gate()
-                presenter = Presenter(self.rig, self._described()).start()
-                self.collector = ResponseCollector(store, guard, self.plan, stimulus_set, fit, units, self.report,
-                                                   self.on_event,
-                                                   lambda order, why, kind: presenter.send(msg.MarkAborted(order, why,
-                                                                                                           kind)))
-                self.trials = TrialExecutor(presenter, gate, self.rig, self.plan.max_dropped_frames, store,
-                                            self.collector, self.controls, self.report)
-                self.refresh_hz = presenter.wait_for(msg.Ready, 60).measured_refresh_hz
-                self.trials.load(stimulus_set)
-                self._status(store)
-                return self._loop(store)
+            settled = store.settle_unanswered("interrupted before its response was stored")
+            if settled:
+                self.report(f"{settled} presentation(s) without a stored response will be shown again")
+            if not self._remaining(store) and not self.controls.hold_open:
+                self.report("the session's plan is already complete")
+                self._summary(store)
+                return True
+            source = make_source(self.rig.source_name, self.rig.source_options)
+            check_unit_map(source, self.plan.unit_map)
+            resume_source(source, store.responses_per_image())  # carries on where the store stopped
+            guard = GuardedSource(source)
+            now = pylsl.local_clock()
+            for lost in guard.connect(now) + guard.prepare(stimulus_set.ids, stimulus_set.pixels, now):
+                self.report(f"source: {lost.missing}", trouble=True)
+            for line in guard.messages():
+                self.report(line, trouble=True)
+            store.add_units(list(guard.units) + [u for u in self.plan.unit_map if not guard.units], declared=True)
+            units = natural_sorted(store.units())
+            self.on_event(session_started(self.folder, self.plan, store, stimulus_set, units))
+            gate = self._gate()
+            presenter = Presenter(self.rig, self._described()).start()
+            self.collector = ResponseCollector(store, guard, self.plan, stimulus_set, units, self.report,
+                                               self.on_event,
+                                               lambda order, why, kind: presenter.send(msg.MarkAborted(order, why,
+                                                                                                       kind)))
+            self.trials = TrialExecutor(presenter, gate, self.rig, self.plan.max_dropped_frames, store,
+                                        self.collector, self.controls, self.report)
+            self.refresh_hz = presenter.wait_for(msg.Ready, 60).measured_refresh_hz
+            self.trials.load(stimulus_set)
+            self._status(store)
+            return self._loop(store)
         finally:
-            self._queue.close(self.folder, store, self.report)
+            self._queue.close(partial(self._save_queued, store), self.report)
             if presenter is not None:
                 presenter.shutdown(timeout=CLOSING_WAIT_S if self.controls.closing else 5.0)
                 if self.trials is not None:
@@ -151,7 +155,8 @@ class SessionRunner:
                 trials.run(Trial(trial_id, tuple(i for _, i in chosen)), [item for item, _ in chosen])
                 trial_id += 1
                 last_shown = time.monotonic()
-                self._report_trial(store, trial_id - 1)
+                self.on_event(TrialShown(trial_id - 1, len(store.completed_items()), len(store.plan()),
+                                         len(collector.waiting)))
                 self._status(store)
             elif not collector.waiting and not controls.hold_open:
                 self._status(store)  # the last word (the throttled ones may have been skipped)
@@ -201,12 +206,9 @@ class SessionRunner:
             self.report(f"queued {len(images)} image(s) x {repeats}: {len(new)} new to the session, "
                         f"{len(store.plan())} presentations planned")
 
-    def _report_trial(self, store: TrialStore, trial_id: int) -> None:
-        assert self.collector is not None and self.trials is not None  # set up by run() before any of this
-        fit = self.collector.fit
-        rs = " ".join(f"{u} r={r:.2f}" for u, r in zip(fit.units, fit.summary().r))
-        self.report(f"trial {trial_id}: {len(store.completed_items())}/{len(store.plan())} presentations complete, "
-                    f"{len(self.collector.waiting)} awaiting responses {rs}".rstrip())
+    def _save_queued(self, store: TrialStore, images: StimulusSet, repeats: int) -> None:
+        """Images queued but not taken before the end go into the plan (the next resume shows them)."""
+        add_images_to_session(self.folder, store, StimulusSet.load(self.folder / STIMULI_DIR), images, repeats)
 
     def _status(self, store: TrialStore, force: bool = True) -> None:
         """Tell the watcher where the session stands (unless ``force`` is off and it was told just now)."""

@@ -15,14 +15,12 @@ from compactrig.stimuli.stimulus_set import StimulusSet
 
 
 def session_started(folder: Path, plan: SessionPlan, store: TrialStore, stimulus_set: StimulusSet,
-                    units: list[str]) -> tuple[SessionStarted, list, list]:
-    """The event a watcher starts from (units, images, mapped predictions, what is stored), with the
-    stored presentations and responses it was built from."""
+                    units: list[str]) -> SessionStarted:
+    """The event a watcher starts from (units, images, mapped predictions, what is stored)."""
     mapping = {u: n for u, n in plan.unit_map.items() if u in units}
-    presentations, responses = store.presentations(), store.responses()
-    started = SessionStarted(list(units), stimulus_set.ids, mapped_predictions(plan.bank, mapping, stimulus_set),
-                             mapping, stored_responses(presentations, responses), len(store.plan()), str(folder))
-    return started, presentations, responses
+    return SessionStarted(list(units), stimulus_set.ids, mapped_predictions(plan.bank, mapping, stimulus_set),
+                          mapping, stored_responses(store.presentations(), store.responses()), len(store.plan()),
+                          str(folder))
 
 
 def stored_session(folder: Path) -> SessionStarted:
@@ -34,7 +32,7 @@ def stored_session(folder: Path) -> SessionStarted:
     try:
         units = natural_sorted(store.units() or {unit for _, unit, _ in store.responses()})
         return session_started(folder, SessionPlan.from_snapshot(snapshot, str(folder / SESSION_FILE)), store,
-                                   stimuli, units)[0]
+                               stimuli, units)
     finally:
         store.close()
 

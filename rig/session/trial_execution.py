@@ -23,6 +23,7 @@ from compactrig.rig.presenter.client import Presenter
 from compactrig.rig.presenter.rig import RigConfig
 from compactrig.rig.session.collection import ResponseCollector
 from compactrig.rig.session.controls import CLOSING_WAIT_S, RunControls
+from compactrig.rig.session.events import Report
 from compactrig.rig.session.trial_store import MARKERS_FAILED, StoredPresentation, TrialStore
 from compactrig.stimuli.stimulus_set import StimulusSet
 from compactrig.stimuli.trial_plan import Trial
@@ -37,7 +38,7 @@ class TrialExecutor:
 
     def __init__(self, presenter: Presenter, gate: Gate, rig: RigConfig, max_dropped_frames: int | None,
                  store: TrialStore, collector: ResponseCollector, controls: RunControls,
-                 report: Callable[[str], None]) -> None:
+                 report: Report) -> None:
         self.presenter, self.gate, self.rig, self.max_dropped_frames = presenter, gate, rig, max_dropped_frames
         self.store, self.collector, self.controls, self.report = store, collector, controls, report
         self.dropped_frames = 0
@@ -142,7 +143,7 @@ class TrialExecutor:
                     store.record_trial(trial.trial_id, event.start_time, event.end_time, event.images_shown,
                                        event.aborted, self.abort_reason if event.aborted else None)
                 elif isinstance(event, msg.PresenterError):
-                    self.report(f"presenter: {event.message}")
+                    self.report(f"presenter: {event.message}", trouble=True)
                 elif isinstance(event, msg.RunDone):
                     if self.marker_failure is not None:
                         self._stop_for_markers()

@@ -16,6 +16,7 @@ from compactrig.engine.models.bank import load_bank
 from compactrig.engine.models.fast_predict import Predictor, prepare_input
 from compactrig.engine.readout.features import FeatureSpec, compute_features
 from compactrig.engine.readout.model import ReadoutModel
+from compactrig.engine.stats.response_sums import PerImageSums
 from compactrig.plugins.sources.simulated import SimulatedSource
 from compactrig.stimuli.closed_loop import (
     ReadoutData,
@@ -118,18 +119,20 @@ def test_strongest_weights_are_the_standardized_ridge_weights(predictor, texture
 
 def _data(features: np.ndarray, counts: np.ndarray) -> ReadoutData:
     """Responses (repeats, images, units) for ``features``, as the log would hold them."""
-    log = ResponseLog([f"u{k}" for k in range(counts.shape[2])])
+    sums = PerImageSums([f"u{k}" for k in range(counts.shape[2])])
+    log = ResponseLog(sums)
     ids = [f"i{k}" for k in range(len(features))]
     log.add_features(ids, features)
     for repeat in counts:
-        log.add(ids, repeat)
+        sums.add(ids, repeat)
     return log.snapshot()
 
 
 def test_the_response_log_skips_a_missing_count_per_unit_and_fits_each_unit_on_the_images_it_answered():
-    log = ResponseLog(["u0", "u1"])
+    sums = PerImageSums(["u0", "u1"])
+    log = ResponseLog(sums)
     log.add_features(["a", "b", "d"], np.array([[1.0], [2.0], [3.0]]))
-    log.add(["a", "a", "b", "c", "d"], np.array([[1, 2], [3, 4], [5, np.nan], [7, 8], [np.nan, 1]]))
+    sums.add(["a", "a", "b", "c", "d"], np.array([[1, 2], [3, 4], [5, np.nan], [7, 8], [np.nan, 1]]))
     assert log.n_presentations == 5 and log.missing_features(["a", "c", "c"]) == ["c"]
     data = log.snapshot()
     assert data.image_ids == ["a", "b", "d"]
@@ -141,11 +144,12 @@ def test_the_response_log_skips_a_missing_count_per_unit_and_fits_each_unit_on_t
 
 
 def test_a_unit_heard_from_late_counted_zero_in_every_presentation_logged_before():
-    log = ResponseLog(["u0"])
+    sums = PerImageSums(["u0"])
+    log = ResponseLog(sums)
     log.add_features(["a", "b"], np.array([[1.0], [2.0]]))
-    log.add(["a", "b"], np.array([[3.0], [5.0]]))
-    log.add_unit("u1")
-    log.add(["a"], np.array([[1.0, 4.0]]))
+    sums.add(["a", "b"], np.array([[3.0], [5.0]]))
+    sums.add_unit("u1")
+    sums.add(["a"], np.array([[1.0, 4.0]]))
     data = log.snapshot()
     assert log.units == ["u0", "u1"]
     assert np.array_equal(data.responses.sums, [[4.0, 4.0], [5.0, 0.0]])

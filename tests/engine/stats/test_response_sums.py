@@ -40,9 +40,9 @@ def test_live_fits_readouts_and_a_stored_session_see_the_same_sums():
     predictions = np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]])
     live = PopulationFit(["u0", "u1"], ids, predictions)
     live.add([i for i, _ in shown], matrix)
-    log = ResponseLog(["u0", "u1"])
+    log = ResponseLog(PerImageSums(["u0", "u1"]))
     log.add_features(ids, np.eye(3))
-    log.add([i for i, _ in shown], matrix)
+    log.sums.add([i for i, _ in shown], matrix)
     presentations = [StoredPresentation(order, order, 0, image, 0.0, 60, 0, True, False, None)
                      for order, (image, _) in enumerate(shown)]
     responses = [(order, unit, count) for order, (_, counts) in enumerate(shown) for unit, count in counts.items()]

@@ -24,6 +24,7 @@ from compactrig.rig.loop.loop_plan import LoopPlan
 from compactrig.rig.loop.readout_table import readout_rows
 from compactrig.rig.loop.rounds import Rounds, save_round
 from compactrig.rig.session.events import ImagesAdded, ResponseStored, SessionStarted, SessionStatus
+from compactrig.rig.session.live import LiveSession
 from compactrig.rig.session.setup import SessionPlan, append_to_session, start_session
 from compactrig.stimuli.closed_loop import batch_strategy, committee_spread
 from compactrig.stimuli.next_images import choose_next, pool_kinds
@@ -80,10 +81,17 @@ def response(images: StimulusSet, counts: np.ndarray, k: int) -> ResponseStored:
 
 def controller_with(jobs, refit_every: int = 4) -> tuple[LoopController, list, list]:
     events, queued = [], []
-    controller = LoopController(jobs, lambda images, repeats: queued.append((images, repeats)), refit_every)
+    controller = LoopController(jobs, LiveSession(), lambda images, repeats: queued.append((images, repeats)),
+                                refit_every)
     controller.subscribe(events.append)
     controller.set_bank(DEMO)
     return controller, events, queued
+
+
+def feed(controller: LoopController, events: list) -> None:
+    """The session's events as a session controller hands them on: into the live session, then the loop."""
+    controller.live.take_events(events)
+    controller.take_events(events)
 
 
 def fitted(events: list) -> list[ReadoutsFitted]:
@@ -94,22 +102,22 @@ def test_readouts_refit_on_schedule_one_at_a_time_and_once_more_when_the_plan_is
     folder, images, features, counts = session
     jobs = HeldJobs()
     controller, events, _ = controller_with(jobs, refit_every=4)
-    controller.take_events([started(folder, images, planned=20)])
+    feed(controller, [started(folder, images, planned=20)])
     jobs.finish("features")
     for k in range(10):
-        controller.take_events([response(images, counts, k)])
+        feed(controller, [response(images, counts, k)])
     assert len(jobs.waiting("refit")) == 1, "the first fit as soon as 10 images have responses"
     for k in range(10, 15):
-        controller.take_events([response(images, counts, k)])
+        feed(controller, [response(images, counts, k)])
     assert len(jobs.waiting("refit")) == 1, "one refit at a time"
     jobs.finish("refit")  # fitted at 10; 5 more since >= 4: the next starts at once
     jobs.finish("refit")
     for k in range(15, 18):
-        controller.take_events([response(images, counts, k)])
+        feed(controller, [response(images, counts, k)])
     assert not jobs.waiting("refit"), "3 behind, fewer than refit_every"
-    controller.take_events([response(images, counts, 18)])
+    feed(controller, [response(images, counts, 18)])
     jobs.finish("refit")
-    controller.take_events([response(images, counts, 19), SessionStatus(20, 20, False, True, 60.0, 0, True)])
+    feed(controller, [response(images, counts, 19), SessionStatus(20, 20, False, True, 60.0, 0, True)])
     jobs.finish("refit")  # caught up: one more, so the readouts have every response
     assert [e.at for e in fitted(events)] == [10, 15, 19, 20]
     assert not jobs.waiting("refit") and controller.fitted_on_everything
@@ -129,10 +137,10 @@ def test_a_result_that_went_stale_while_its_job_ran_is_dropped(session):
     folder, images, _, counts = session
     jobs = HeldJobs()
     controller, events, queued = controller_with(jobs)
-    controller.take_events([started(folder, images, planned=12)] + [response(images, counts, k) for k in range(12)])
+    feed(controller, [started(folder, images, planned=12)] + [response(images, counts, k) for k in range(12)])
     jobs.finish("features")
     assert len(jobs.waiting("refit")) == 1
-    controller.take_events([started(folder, images, planned=12)])  # a new session while the fit runs
+    feed(controller, [started(folder, images, planned=12)])  # a new session while the fit runs
     jobs.finish("refit")
     assert controller.fit is None and not fitted(events), "a fit of the old session's responses is not shown"
 
@@ -173,7 +181,7 @@ def test_the_committee_chooses_at_random_until_the_first_fit_then_by_disagreemen
     assert batch_strategy("gaudy-first", False) == "gaudy-first"
     jobs = HeldJobs()
     controller, events, queued = controller_with(jobs)
-    controller.take_events([started(folder, images, planned=24)])
+    feed(controller, [started(folder, images, planned=24)])
     jobs.finish("features")
     pool, kinds = controller.pool, pool_kinds(controller.pool)
     assert kinds.count("gaudy") == len(pool) // 2 == 200
@@ -188,7 +196,7 @@ def test_the_committee_chooses_at_random_until_the_first_fit_then_by_disagreemen
     assert [(q.ids, r) for q, r in queued] == [(first.images.ids, 2)]
     assert any("this batch is chosen at random" in e.text for e in events if isinstance(e, LoopMessage))
 
-    controller.take_events([ImagesAdded(first.images.ids, {}, 34)] + [response(images, counts, k) for k in range(12)])
+    feed(controller, [ImagesAdded(first.images.ids, {}, 34)] + [response(images, counts, k) for k in range(12)])
     jobs.finish("refit")
     assert controller.fit is not None
     assert controller.choose_batch("gaudy-first", 3, 1)
@@ -267,7 +275,7 @@ def test_images_synthesized_for_a_unit_go_to_the_session_with_their_features_in_
     folder, images, _, counts = session
     jobs = ThreadJobs()
     controller, events, queued = controller_with(jobs.start)
-    controller.take_events([started(folder, images, planned=12)] + [response(images, counts, k) for k in range(12)])
+    feed(controller, [started(folder, images, planned=12)] + [response(images, counts, k) for k in range(12)])
     while controller.fit is None:
         jobs.join()
         jobs.pump()
@@ -294,7 +302,7 @@ def test_a_round_saved_but_not_in_the_plan_is_queued_again_on_resume_and_a_plann
     round_1 = pool_image.merged(designed)
     save_round(folder, 1, round_1)
     queued, said = [], []
-    controller = LoopController(HeldJobs(), lambda images, repeats: queued.append((images.ids, repeats)))
+    controller = LoopController(HeldJobs(), LiveSession(), lambda images, repeats: queued.append((images.ids, repeats)))
     rounds = Rounds(controller, LoopPlan(batches=2, repeats=3), folder, lambda: None, said.append)
     assert controller.next_seed == 8, "a designed image's seed is never used again"
     rounds.requeue_unplanned()

@@ -10,7 +10,7 @@ import pytest
 
 from compactrig.engine.models.bank import load_bank
 from compactrig.rig.presenter.rig import load_rig
-from compactrig.rig.session.events import ImagesAdded, ResponseStored
+from compactrig.rig.session.events import ImagesAdded, ResponseStored, SessionMessage
 from compactrig.rig.session.folder import STIMULI_DIR, read_snapshot
 from compactrig.rig.session.runner import SessionRunner
 from compactrig.rig.session.setup import SessionPlan, append_to_session, start_session
@@ -48,12 +48,16 @@ def run_in_thread(runner: SessionRunner) -> tuple[threading.Thread, list]:
 
 @pytest.mark.slow
 def test_images_queued_during_a_session_are_shown_answered_and_fitted(session):
-    lines, events = [], []
-    runner = SessionRunner(session, report=lines.append, on_event=events.append)
+    events = []
+    runner = SessionRunner(session, on_event=events.append)
     runner.controls.pause_requested = True  # queue while paused, so the plan cannot finish first
     thread, result = run_in_thread(runner)
+
+    def lines() -> list[str]:
+        return [e.text for e in list(events) if isinstance(e, SessionMessage)]
+
     deadline = time.monotonic() + 60
-    while not any("paused" in line for line in lines) and time.monotonic() < deadline:
+    while not any("paused" in line for line in lines()) and time.monotonic() < deadline:
         time.sleep(0.05)
     new = images(["blob_red", "blob_blue"], [colour_blob((1, -1, 0)), colour_blob((0, 0, 1))])
     assert runner.queue_images(new, repeats=2)
@@ -64,8 +68,8 @@ def test_images_queued_during_a_session_are_shown_answered_and_fitted(session):
         time.sleep(0.05)
     runner.controls.pause_requested = False
     thread.join(120)
-    assert result == [True], lines
-    assert any("img1" in line and "other pixels" in line for line in lines)
+    assert result == [True], lines()
+    assert any("img1" in line and "other pixels" in line for line in lines())
     check_exactly_once(session, 4 + 4 + 1)
     assert read_snapshot(session)["stimulus_ids"] == ["img0", "img1", "img2", "img3", "blob_red", "blob_blue"]
     assert StimulusSet.load(session / STIMULI_DIR).ids[-2:] == ["blob_red", "blob_blue"]
@@ -80,8 +84,8 @@ def test_images_queued_during_a_session_are_shown_answered_and_fitted(session):
 
 @pytest.mark.slow
 def test_images_appended_to_a_stopped_session_are_shown_on_resume(session):
-    assert SessionRunner(session, report=lambda line: None).run()
+    assert SessionRunner(session).run()
     assert append_to_session(session, images(["blob_green"], [colour_blob((-1, 1, 0))]), repeats=3) == 3
     assert [i for _, i in table(session, "SELECT item, image_id FROM plan ORDER BY item")][-3:] == ["blob_green"] * 3
-    assert SessionRunner(session, report=lambda line: None).run()
+    assert SessionRunner(session).run()
     check_exactly_once(session, 7)

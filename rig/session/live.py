@@ -1,0 +1,98 @@
+"""The session being watched, accumulated once: what the live fits, the summary line and the loop read.
+
+A ``LiveSession`` is fed the session's events in order (``take_events``), every response exactly once:
+by the session controller (``controller``) on its consumer's thread, so the window or the terminal reads
+it without locks. It holds one ``PerImageSums`` of every unit of the session (mapped to a model or not)
+and every image, and the mapped units' ``PopulationFit`` reading those same sums. The Live fits view
+draws it, the controller's summary line after each trial quotes it, the closed loop's readouts and
+compact models are fitted on its sums, and a stored session's report builds one from the store the same
+way (``fits.fits_from_store``), so the table, the report and the readouts cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from compactrig.engine.stats.population_fit import PopulationFit, PopulationSummary
+from compactrig.engine.stats.response_sums import PerImageSums
+from compactrig.rig.session.events import ImagesAdded, ResponseStored, SessionStarted, UnitsDiscovered
+
+
+class LiveSession:
+    """Every unit's response sums per image, and the mapped units' fits, of the session last started."""
+
+    def __init__(self) -> None:
+        self.folder: Path | None = None
+        self.unit_map: dict[str, str] = {}
+        self.sums: PerImageSums | None = None
+        """Every unit (columns) and image (rows) of the session; None before the first session."""
+        self.fit: PopulationFit | None = None
+        """The units mapped to a model against their predictions, reading ``sums``."""
+        self.summary: PopulationSummary | None = None
+        """``fit``'s summary as of the last events taken."""
+
+    @property
+    def unmapped(self) -> list[str]:
+        """Units without a model (in the session's order)."""
+        if self.sums is None or self.fit is None:
+            return []
+        mapped = set(self.fit.units)
+        return [u for u in self.sums.units if u not in mapped]
+
+    def take_events(self, events: list[object]) -> bool:
+        """Apply the session's events in order; True when something changed. The fit's history gets one
+        row per call that brought responses (or a new session)."""
+        batch: list[tuple[str, dict[str, float]]] = []
+        changed = responded = False
+        for event in events:
+            if isinstance(event, SessionStarted):
+                self._add(batch)
+                self._begin(event)
+                batch, changed, responded = list(event.stored), True, True
+            elif isinstance(event, ResponseStored) and self.sums is not None:
+                batch.append((event.image_id, event.counts))
+                changed = responded = True
+            elif isinstance(event, UnitsDiscovered) and self.sums is not None:
+                self._add(batch)  # those came before the units, which counted 0 in them
+                batch, changed = [], True
+                self._add_units(event)
+            elif isinstance(event, ImagesAdded) and self.sums is not None:
+                self._add(batch)
+                batch, changed = [], True
+                self._add_images(event)
+        self._add(batch)
+        if changed and self.fit is not None:
+            self.summary = self.fit.record_history() if responded else self.fit.summary()
+        return changed
+
+    def _begin(self, started: SessionStarted) -> None:
+        self.folder = Path(started.folder) if started.folder else None
+        self.unit_map = dict(started.unit_map)
+        self.sums = PerImageSums(started.units, started.image_ids)
+        mapped = [u for u in started.units if u in started.predictions]
+        predictions = (np.stack([started.predictions[u] for u in mapped]) if mapped
+                       else np.zeros((0, len(started.image_ids))))
+        self.fit = PopulationFit(mapped, started.image_ids, predictions, responses=self.sums)
+
+    def _add(self, batch: list[tuple[str, dict[str, float]]]) -> None:
+        """Presentations as (image id, counts per unit) into the sums; a unit without a count has none."""
+        if batch and self.fit is not None and self.sums is not None:
+            units = self.sums.units
+            self.fit.add([image for image, _ in batch],
+                         np.array([[counts.get(u, np.nan) for u in units] for _, counts in batch], dtype=np.float64))
+
+    def _add_units(self, discovered: UnitsDiscovered) -> None:
+        assert self.fit is not None and self.sums is not None  # a session has begun
+        for unit in discovered.units:  # 0 counted in every stored response, as the store has it
+            if unit in discovered.predictions:
+                self.fit.add_unit(unit, discovered.predictions[unit], counted_before=0.0)
+            else:
+                self.sums.add_unit(unit, counted_before=0.0)
+
+    def _add_images(self, added: ImagesAdded) -> None:
+        assert self.fit is not None  # a session has begun
+        units = self.fit.units
+        self.fit.add_images(added.image_ids, [added.predictions[u] for u in units] if units
+                            else np.zeros((0, len(added.image_ids))))
