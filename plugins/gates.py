@@ -87,8 +87,8 @@ class SampledGate(Gate):
 
     Subclasses add samples (``_add``) in ``_update``, in time order on the LSL clock. A break is the first
     sample that is not fixating, or a gap of more than ``stale_after_s`` without any sample (a dead or
-    stalled tracker), or no sample at all that covers the start of the interval asked about. A trial may
-    start once fixation has been held for ``hold_s`` (0: the latest sample decides).
+    stalled tracker), or no sample at all. A trial may start once fixation has been held for ``hold_s``,
+    samples covering all of it (0: the latest sample decides).
     """
 
     hold_s = 0.0
@@ -128,10 +128,10 @@ class SampledGate(Gate):
         self._forget_old(now)
         stale = self.settings["stale_after_s"]
         times, states = self._times, self._states
-        first = next((k for k, t in enumerate(times) if t > since), len(times)) - 1
-        if first < 0:  # no sample at all, or none from before ``since``: fixation there is not known
+        if not times:
             self.break_reason = "no fixation sample yet (eye tracker silent)"
             return since
+        first = max(0, next((k for k, t in enumerate(times) if t > since), len(times)) - 1)
         for k in range(first, len(times)):
             start = max(times[k], since)
             state = states[k]
@@ -145,7 +145,9 @@ class SampledGate(Gate):
         return None
 
     def may_start(self, now: float) -> bool:
-        return self.break_time(now - self.hold_s, now) is None
+        """Fixation held over the last ``hold_s``: no break in it, and a sample from its start on."""
+        since = now - self.hold_s
+        return self.break_time(since, now) is None and self._times[0] <= since
 
     def must_abort(self, now: float) -> bool:
         return self.break_time(now, now) is not None

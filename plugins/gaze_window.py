@@ -53,6 +53,8 @@ class FixationWindow:
         return f"gaze {off:.1f} deg from the fixation point (window {self.radius_deg:g} deg)"
 
 
+HOLD_MAX_S = 10.0
+"""The longest hold asked for (well inside the fixation history a gate keeps, ``gates.HISTORY_S``)."""
 GAZE_OPTIONS = (
     Option("window_deg", float, 2.0, "radius of the fixation window around the fixation point, deg"),
     Option("hold_s", float, 0.3, "gaze held inside the window this long before a trial starts, s"),
@@ -76,9 +78,9 @@ class GazeGate(SampledGate):
         if not (math.isfinite(window) and 0 < window <= 90):
             raise CompactRigError(f"gate {self.name!r}: window_deg = {window:g}: the fixation window's radius "
                                   "in degrees, above 0 and at most 90")
-        if not (math.isfinite(hold) and 0 <= hold <= 60):
+        if not (math.isfinite(hold) and 0 <= hold <= HOLD_MAX_S):
             raise CompactRigError(f"gate {self.name!r}: hold_s = {hold:g}: seconds of fixation before a trial, "
-                                  "0-60")
+                                  f"0-{HOLD_MAX_S:g}")
         self.hold_s = hold
         self.rig: RigConfig | None = None
         self.window: FixationWindow | None = None
