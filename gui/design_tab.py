@@ -98,7 +98,7 @@ class DesignTab(QWidget):
         self.gaudy_mode = ComboBox()
         self.gaudy_mode.addItems(("channel", "global"))
         self.blur = QDoubleSpinBox(minimum=0.0, maximum=10.0, value=0.0)  # type: ignore[call-arg]
-        self.all_neurons = QCheckBox("record every bank neuron's prediction")
+        self.all_neurons = QCheckBox("all neurons' predictions")
         self.all_neurons.setToolTip("by default each image's record holds its target's predicted response and those "
                                     "of the neurons recorded in the same session; the Stimulus set view's "
                                     "'Predict…' adds others later")
