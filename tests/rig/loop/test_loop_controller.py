@@ -228,10 +228,10 @@ def test_every_fit_is_stored_in_the_session_folder_once_and_a_failure_to_store_i
     def present(k: int) -> ResponseStored:
         shown = response(images, counts, k)
         return ResponseStored(shown.image_id, {"u0": shown.counts["u0"]}) if k % N_IMAGES == 5 else shown
-    controller.take_events([started(folder, images, planned=24)] + [present(k) for k in range(12)])
+    feed(controller, [started(folder, images, planned=24)] + [present(k) for k in range(12)])
     jobs.finish("features")
     jobs.finish("refit")
-    controller.take_events([present(k) for k in range(12, 24)] + [SessionStatus(24, 24, False, True, 60.0, 0, True)])
+    feed(controller, [present(k) for k in range(12, 24)] + [SessionStatus(24, 24, False, True, 60.0, 0, True)])
     jobs.finish("refit")
     controller.refit_now()  # the same responses and features: the same fit, not stored again
     jobs.finish("refit")
@@ -262,7 +262,7 @@ def test_every_fit_is_stored_in_the_session_folder_once_and_a_failure_to_store_i
     shutil.copytree(stimuli / "stimuli", broken / "stimuli")
     (broken / "loop").write_text("not a folder")
     controller, events, _ = controller_with(jobs)
-    controller.take_events([started(broken, images, planned=12)] + [response(images, counts, k) for k in range(12)])
+    feed(controller, [started(broken, images, planned=12)] + [response(images, counts, k) for k in range(12)])
     jobs.finish("features")
     jobs.finish("refit")
     assert controller.fit is not None and controller.fitted_at == 12, "the fit stands"

@@ -24,8 +24,10 @@ from compactrig.rig.loop.events import BatchChosen, ReadoutsFitted
 from compactrig.rig.loop.jobs import LoopJob
 from compactrig.rig.loop.loop_plan import LoopPlan
 from compactrig.rig.loop.rounds import Rounds
+from compactrig.rig.presenter.rig import RigConfig
 from compactrig.rig.session.events import ImagesAdded, ResponseStored, SessionStarted, SessionStatus
-from compactrig.rig.session.folder import STIMULI_DIR
+from compactrig.rig.session.live import LiveSession
+from compactrig.rig.session.setup import SessionPlan, start_session
 from compactrig.stimuli.closed_loop import design_for_unit, synthesis_readout
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 from compactrig.stimuli.synthesis import SynthesisSettings
@@ -52,7 +54,8 @@ def run_loop(strategy: str, folder: Path, pool_folder: Path, first: StimulusSet,
     presentations."""
     jobs: list[LoopJob] = []
     queued: list[tuple[StimulusSet, int]] = []
-    controller = LoopController(jobs.append, lambda images, repeats: queued.append((images, repeats)),
+    live = LiveSession()
+    controller = LoopController(jobs.append, live, lambda images, repeats: queued.append((images, repeats)),
                                 refit_every=10_000)  # fitted when each round is answered
     fits: dict[int, ReadoutsFitted] = {}
     controller.subscribe(lambda event: fits.setdefault(event.at, event) if isinstance(event, ReadoutsFitted) else None)
@@ -60,9 +63,11 @@ def run_loop(strategy: str, folder: Path, pool_folder: Path, first: StimulusSet,
     controller.subscribe(lambda event: chosen.append(event) if isinstance(event, BatchChosen) else None)
     controller.set_bank(DEMO)
     assert controller.set_natural(pool_folder)
+    first.save(folder.with_name(folder.name + "-set"))  # a real session folder: rounds read its checked plan
+    start_session(folder, SessionPlan(stimuli=str(folder.with_name(folder.name + "-set")), repeats=REPEATS), None,
+                  RigConfig().with_source("simulated", OPTIONS))
     rounds = Rounds(controller, LoopPlan(strategy=strategy, batch=BATCH, batches=ROUNDS, refit_every=10_000,
                                          repeats=REPEATS), folder, lambda: None, lambda line: None)
-    first.save(folder / STIMULI_DIR)
     source.prepare(first.ids, first.pixels)
     plan = [image for image in first.ids for _ in range(REPEATS)]
     events: list[object] = [SessionStarted(list(source.units), first.ids, {}, {}, [], len(plan), str(folder))]
@@ -78,6 +83,7 @@ def run_loop(strategy: str, folder: Path, pool_folder: Path, first: StimulusSet,
             shown += 1
         events += [ResponseStored(r.image_id, r.counts) for r in source.collect(now=shown + 10.0)]
         events.append(SessionStatus(shown, len(plan), False, True, 60.0, 0, True))
+        live.take_events(events)  # as the session controller hands them on: the live session, then the loop
         controller.take_events(events)
         rounds.take_runner_events(events)
         events = []
@@ -119,7 +125,7 @@ def test_rounds_of_each_strategy_teach_the_readouts_and_designed_images_beat_the
         final = np.array([np.corrcoef(fits[200].fit.predict(test_features)[u], truth[u])[0, 1] for u in range(2)])
         # Gaudy images can push a mixture below zero (a silent unit, nothing to fit): judge the units that responded.
         # They teach the responses to natural images least, the committee's mixture nearly as well as natural ones.
-        responsive = controller.log.sums.std(axis=0) > 0
+        responsive = controller.log.sums.sums.std(axis=0) > 0
         assert responsive.any() and (final[responsive] > LEARNT[strategy]).all(), (strategy, final)
         runs[strategy] = controller
 

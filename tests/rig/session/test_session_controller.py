@@ -85,12 +85,11 @@ def session():
 def test_start_pause_queue_abort_resume_and_the_live_session_is_the_store(tmp_path, session):
     rig_file = tmp_path / "rig.toml"
     rig_file.write_text(RIG.replace("[screen]", "[screen]\npace_frames = true"))  # trials take their 167 ms
-    rig = load_rig(rig_file)
+    rig = load_rig(rig_file).with_source("simulated", {"seed": 2, "unknown": 1})
     set_folder = tmp_path / "set"
     images([f"img{i}" for i in range(4)], [grating(a) for a in (0, 45, 90, 135)]).save(set_folder)
     folder = tmp_path / "session"
-    plan = SessionPlan(stimuli=str(set_folder), source="simulated", source_options={"seed": 2, "unknown": 1},
-                       repeats=3)
+    plan = SessionPlan(stimuli=str(set_folder), repeats=3)
     session.start(folder, plan, rig, rig_file)
     session.set_paused(True)  # before the first trial: the queued images join a plan that cannot finish first
     assert session.running and session.folder == folder
