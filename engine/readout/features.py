@@ -104,8 +104,8 @@ def outputs_and_grid(predictor: Predictor, images: np.ndarray, neuron_ids: list[
                 last = model.last_map(prepared[i:i + CHUNK])
                 out.append(model.read(last))
                 pooled.append(torch.nn.functional.adaptive_avg_pool2d(last, grid).flatten(1))
-        outputs.append(torch.cat(out).double().numpy())
-        blocks.append(torch.cat(pooled).double().numpy())
+        outputs.append(torch.cat(out).double().cpu().numpy())
+        blocks.append(torch.cat(pooled).double().cpu().numpy())
         if progress is not None:
             progress(done + 1, len(neuron_ids))
     return np.stack(outputs, axis=1), np.concatenate(blocks, axis=1)
