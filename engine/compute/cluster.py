@@ -40,7 +40,7 @@ def open_client(spec: str):
     """A Dask client for ``local:N`` (N worker processes here, one thread each), a scheduler address
     (``tcp://host:8786``) or a scheduler file (``FILE.json``, written by ``dask scheduler --scheduler-file``)."""
     try:
-        from distributed import Client, LocalCluster
+        from distributed import Client
     except ImportError:
         raise CompactRigError("--cluster needs Dask distributed: pip install 'dask[distributed]'") from None
     if spec.startswith("local:"):
@@ -50,9 +50,9 @@ def open_client(spec: str):
             n_workers = 0
         if n_workers < 1:
             raise CompactRigError(f"--cluster {spec}: give local:N with N >= 1 worker processes, e.g. local:2")
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                               silence_logs=40)
-        return Client(cluster)
+        # the client starts the LocalCluster itself, so closing the client stops its workers too
+        return Client(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=40)
     try:
         if spec.endswith(".json") and Path(spec).is_file():  # a scheduler file (dask scheduler --scheduler-file)
             return Client(scheduler_file=spec, timeout="20s")

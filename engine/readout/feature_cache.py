@@ -46,7 +46,7 @@ def images_fingerprint(images: np.ndarray) -> str:
     """SHA-256 of the pixels, their shape and type: the images' part of a key."""
     pixels = np.ascontiguousarray(images)
     digest = hashlib.sha256(f"{pixels.shape} {pixels.dtype}\n".encode())
-    digest.update(memoryview(pixels).cast("B"))
+    digest.update(pixels.data.cast("B"))
     return digest.hexdigest()
 
 
