@@ -8,6 +8,8 @@ Results come back to this process, which alone writes them (a unit is written on
 Zarr chunk). A worker that dies (killed, out of memory, node lost) has its tasks rerun elsewhere
 by the scheduler, so nothing is lost, and since only finished tasks' results are written, nothing
 is written twice. At most a few tasks per worker are in flight, so memory here stays bounded.
+``run_tasks`` is that loop for any task: ``neurons fit --cluster`` runs its units' students through it
+(``compactrig.engine.training.unit_jobs``).
 """
 
 from __future__ import annotations

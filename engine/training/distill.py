@@ -36,6 +36,12 @@ r against their responses (on 120 images its standard error is ~0.05, four times
 2% of an r of 0.6 allows, so alone it lets noise decide the cuts), and r between the pruned and the unpruned
 student on those images and their gaudy, texture and shifted versions (no responses needed; on
 session 190923 this kept the pruned students 0.01 closer to the recorded test responses).
+
+A student can also be trained further from an earlier stage (``DistillSettings.train_from_stage``): after
+its head's epochs, stage 1's channel mixing and stage 2's spatial filters (from stage 1) or every stage
+(from stage 0) train too, on the frozen part's output at that depth, and the student is then pruned on
+the maps of its own trunk. The same code runs on any device the maps are on (a GPU: ``--device cuda``);
+the trained model always comes back on the CPU.
 """
 
 from __future__ import annotations

@@ -101,9 +101,9 @@ class DonorMaps:
 
 def run_job(bank: ModelBank, pixels: Pixels, job: UnitJob, settings: DistillSettings, maps: DonorMaps,
             progress: Progress | None = None, cancelled: Callable[[], bool] | None = None) -> JobResult:
-    """One unit's student, trained, chosen among its donors and pruned (``distill_unit``). The caller has set
-    PyTorch to one intra-op thread (a setting of the whole process: set once around all the jobs, not per job,
-    so that one job ending cannot give the others more threads)."""
+    """One unit's student, trained, chosen among its donors and pruned (``distill_unit``), on the intra-op
+    threads of the calling thread: one (``run_here`` sets it before its threads start, which take the setting
+    they start with; ``worker_job`` sets it in its worker's thread)."""
     started = time.monotonic()
     donors = [maps.donor(bank, donor_id, job.held_out_responses) for donor_id in job.donors]
     distilled = distill_unit(donors, job.targets, settings, progress, cancelled, pixels)
@@ -166,7 +166,7 @@ def worker_job(bank_spec: str, bank_sha256: str, pixels: Pixels, token: str, set
     """One job as a Dask task: the bank opened once per worker process, the donor maps kept between its tasks."""
     from compactrig.engine.compute.cluster import worker_bank
 
-    torch.set_num_threads(1)  # this process's work: see the module's docstring
+    torch.set_num_threads(1)  # see the module's docstring
     bank = worker_bank(bank_spec, bank_sha256)
     if token not in _worker_maps:
         _worker_maps.clear()
