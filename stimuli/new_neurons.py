@@ -27,21 +27,21 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.models.bank import ModelBank
 from compactrig.engine.models.bank_writer import check_session_name, write_model
-from compactrig.engine.models.fast_predict import Cancelled, Predictor
+from compactrig.engine.models.fast_predict import Predictor
 from compactrig.engine.models.layout import parameter_count
 from compactrig.engine.progress import Progress
-from compactrig.engine.readout.features import outputs_and_grid
+from compactrig.engine.readout.feature_cache import cached_outputs_and_grid
 from compactrig.engine.readout.ridge import within_training_range
 from compactrig.engine.readout.scale import FINEST_GRID, SCALES, describe_scales, fit_scale_readout, scale_features
 from compactrig.engine.stats.correlation import pearson_r
 from compactrig.engine.stats.r2_er import r2_er
 from compactrig.engine.stats.response_sums import PerImageSums
-from compactrig.engine.training.distill import DistillSettings, Donor, HeldOut, distill_unit, trunk_maps
+from compactrig.engine.training.distill import DistillSettings, Pixels, check_train_from_stage
+from compactrig.engine.training.unit_jobs import JobResult, Runner, UnitJob, run_here
 from compactrig.stimuli.distillation_images import distillation_images
 
 IMAGE_ID = re.compile(r"^image(\d+)$")
@@ -53,9 +53,6 @@ students from the best-matching of the published models with 10 or more stage-2 
 beat those from the best-matching donor of any width on 7 units (r +0.027 on average); on session 201025,
 where only 12 such models remain once its own are set aside, they were worse (median ratio 0.900x against
 0.920x). Hence both are tried per unit (``DistillSettings.trial_epochs``)."""
-DONOR_MAPS_KEPT = 3
-"""Donors whose frozen-part output stays in memory (~0.5 GB each for 600 recorded images): units are taken
-in the order of their donors, so a few suffice."""
 MIN_IMAGES = 50
 """Images with responses below which no compact model is attempted (a fifth is held out)."""
 
@@ -137,15 +134,23 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
                     units: list[int], session: str, out: Path, settings: NewNeuronSettings = NewNeuronSettings(),
                     progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
                     feature_neurons: list[str] | None = None, unit_names: list[str] | None = None,
-                    judged_pixels: np.ndarray | None = None, teacher: Teacher | None = None) -> list[NewNeuron]:
+                    judged_pixels: np.ndarray | None = None, teacher: Teacher | None = None,
+                    device: str = "cpu", runner: Runner | None = None) -> list[NewNeuron]:
     """Fit, distill, prune and write a compact model for each unit: ``trials`` holds the responses per image
     (rows, as ``image_ids``) and unit (columns), of which the images every unit answered are used; ``units``
     are the units' numbers in the new ids ``SESSION:UNIT`` (a recording's rows, ``response_sums``; a live
     session's unit numbers), and ``unit_names`` what the recording called them (kept in the provenance). The
     readout also predicts ``judged_pixels`` (images nothing is fitted on) when given
     (``NewNeuron.readout_judged``). A ``teacher``, when given, labels the distillation images in the readout's
-    place (the readout is still fitted and judged)."""
+    place (the readout is still fitted and judged).
+
+    The bank's features of the recorded and distillation images are read from the feature cache when an
+    earlier run computed them (``compactrig.engine.readout.feature_cache``). The bank features and the
+    students are computed on ``device``; the students run as jobs (``compactrig.engine.training.unit_jobs``)
+    side by side here, or where ``runner`` runs them (a Dask cluster), the same models either way; each is
+    written here as it comes."""
     check_session_name(session)
+    check_train_from_stage(settings.distill.train_from_stage)
     progress = progress or (lambda done, total, phase="": None)
     started = time.monotonic()
     if list(trials.image_ids) != list(image_ids) or len(trials.units) != len(units):
@@ -159,12 +164,12 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
     n_validation = max(10, int(round(settings.validation_fraction * len(order))))
     validation, fitting = np.sort(order[:n_validation]), np.sort(order[n_validation:])
     neuron_ids = bank.resolve(feature_neurons)
-    predictor = Predictor(bank)
+    predictor = Predictor(bank, device)
 
     def features(images: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
         """(outputs, every scale's features) of the feature neurons."""
-        outputs, blocks = outputs_and_grid(predictor, images, neuron_ids, FINEST_GRID,
-                                           lambda done, total, phase="": progress(done, total, what), cancelled)
+        outputs, blocks = cached_outputs_and_grid(predictor, images, neuron_ids, FINEST_GRID,
+                                                  lambda done, total, phase="": progress(done, total, what), cancelled)
         return outputs, scale_features(outputs, blocks)
 
     outputs, natural = features(pixels, "bank features of the recorded images")
@@ -188,32 +193,18 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
         judged_readout = readout.predict(within_training_range(natural[fitting], judged))
     wide = _wide_heads(bank, neuron_ids, settings.distill.max_parameters)
     candidates = [_donors(outputs[fitting], means[fitting, k], neuron_ids, wide) for k in range(len(units))]
+    jobs = [UnitJob(k, units[k], candidates[k], targets[k], means[validation, k])
+            for k in sorted(range(len(units)), key=lambda k: candidates[k])]  # units sharing donors share their maps
     results: dict[int, NewNeuron] = {}
-    donor_maps: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
-    for k in sorted(range(len(units)), key=lambda k: candidates[k]):  # units sharing donors share their maps
-        if cancelled is not None and cancelled():
-            raise Cancelled()
-        unit = units[k]
-        unit_started = time.monotonic()
-        donors = []
-        for donor_id in candidates[k]:
-            donor = bank.model(donor_id)
-            if donor_id not in donor_maps:
-                donor_maps[donor_id] = (trunk_maps(donor, extra_pixels), trunk_maps(donor, pixels[validation]),
-                                        trunk_maps(donor, probe_pixels))
-            maps, validation_maps, probe_maps = donor_maps[donor_id] = donor_maps.pop(donor_id)  # most recent last
-            donors.append(Donor(donor_id, donor, maps, HeldOut(validation_maps, means[validation, k], probe_maps)))
-        while len(donor_maps) > DONOR_MAPS_KEPT:
-            del donor_maps[next(iter(donor_maps))]
 
-        def unit_progress(done: int, total: int | None, phase: str = "", unit: int = unit) -> None:
-            progress(done, total, f"unit {unit}: {phase}")
-        distilled = distill_unit(donors, targets[k], settings.distill, unit_progress, cancelled)
+    def write(result: JobResult) -> None:
+        k, distilled = result.index, result.distilled
+        unit = units[k]
         readout_r = float(pearson_r(held_out_readout[k], means[validation, k]))
         held_out_trials = (trials.sums[validation, k], trials.sumsq[validation, k], trials.counts[validation, k])
         readout_r2_er = r2_er(held_out_readout[k], *held_out_trials)
         compact_r2_er = r2_er(distilled.validation_predictions, *held_out_trials)
-        seconds = time.monotonic() - unit_started + shared_seconds / len(units)
+        seconds = result.seconds + shared_seconds / len(units)
         provenance = {
             "made_by": "compactrig neurons fit",
             "unit": unit,
@@ -238,6 +229,10 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
         results[k] = NewNeuron(neuron_id, unit, readout_r, distilled.validation_r, distilled.n_parameters,
                                distilled.model.filters, distilled.donor, seconds, readout_r2_er, compact_r2_er,
                                None if judged_readout is None else judged_readout[k])
+
+    run = runner or run_here(device)
+    student_pixels = Pixels(extra_pixels, pixels[validation], probe_pixels)
+    run(bank, student_pixels, jobs, settings.distill, write, progress, cancelled)
     return [results[k] for k in range(len(units))]
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from compactrig.cli.options import (
     add_bank_option,
+    add_device_option,
     number,
     open_bank,
     parse_neuron_list,
@@ -19,9 +20,12 @@ from compactrig.cli.options import (
     read_images_with_progress,
 )
 from compactrig.cli.outputs import check_folder
+from compactrig.cli.streamed import bank_spec
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.models.bank_writer import PROVENANCE_FILE, check_session_name, model_file_stem, read_provenance
-from compactrig.stimuli.new_neurons import NewNeuronSettings, fit_new_neurons, response_sums
+from compactrig.engine.training.distill import TRUNK_STAGES
+from compactrig.engine.training.unit_jobs import Runner, run_on_cluster
+from compactrig.stimuli.new_neurons import NewNeuron, NewNeuronSettings, fit_new_neurons, response_sums
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -49,6 +53,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     fit.add_argument("--epochs", type=number(int, 1, 10_000), default=None, help="distillation epochs (default 40)")
     fit.add_argument("--prune-epochs", type=number(int, 0, 10_000), default=None,
                      help="fine-tuning epochs after each pruning step (default 6)")
+    fit.add_argument("--train-from-stage", type=number(int, 0, TRUNK_STAGES), default=None, metavar="STAGE",
+                     help=f"train the student from this stage on ({TRUNK_STAGES}, the default: the head on its donor's "
+                          "frozen stages 0-1; 1: stage 1's channel mixing too; 0: every stage), the earlier stages "
+                          "for --whole-epochs after the head's epochs")
+    fit.add_argument("--whole-epochs", type=number(int, 0, 10_000), default=None,
+                     help="epochs with the earlier stages trained too, when --train-from-stage is below "
+                          f"{TRUNK_STAGES} (default 8)")
+    add_device_option(fit)
+    fit.add_argument("--cluster", default=None, metavar="SPEC",
+                     help="fit the units as tasks on Dask: local:N for N worker processes here, a scheduler ADDRESS "
+                          "(tcp://host:8786) or its scheduler FILE.json (see docs/cluster.md); the models are those "
+                          "of a run without it")
     fit.set_defaults(run=run_fit)
 
 
@@ -87,10 +103,9 @@ def run_fit(args: argparse.Namespace) -> int:
     bank = open_bank(args)
     images = read_images_with_progress(args.images)
     distill = NewNeuronSettings().distill
-    if args.epochs is not None:
-        distill = replace(distill, epochs=args.epochs)
-    if args.prune_epochs is not None:
-        distill = replace(distill, prune_epochs=args.prune_epochs)
+    chosen = {"epochs": args.epochs, "prune_epochs": args.prune_epochs, "train_from_stage": args.train_from_stage,
+              "whole_epochs": args.whole_epochs}
+    distill = replace(distill, **{name: value for name, value in chosen.items() if value is not None})
     settings = NewNeuronSettings(distill=distill)
     bars: dict[str, tuple[Any, Callable[[int, int | None], None]]] = {}  # what -> (tqdm bar, its update)
 
@@ -104,8 +119,18 @@ def run_fit(args: argparse.Namespace) -> int:
 
     try:
         trials = response_sums(images.ids, responses, units)
-        made = fit_new_neurons(bank, images.ids, images.pixels, trials, units, args.session, args.out,
-                               settings, progress, feature_neurons=parse_neuron_list(args.features))
+
+        def fit(runner: Runner | None = None) -> list[NewNeuron]:
+            return fit_new_neurons(bank, images.ids, images.pixels, trials, units, args.session, args.out,
+                                   settings, progress, feature_neurons=parse_neuron_list(args.features),
+                                   device=args.device, runner=runner)
+
+        if args.cluster:
+            from compactrig.engine.compute.cluster import open_client
+            with open_client(args.cluster) as client:
+                made = fit(run_on_cluster(client, bank_spec(args), args.device))
+        else:
+            made = fit()
     finally:
         for bar, _ in bars.values():
             bar.close()

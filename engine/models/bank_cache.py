@@ -19,8 +19,13 @@ from pathlib import Path
 import platformdirs
 
 
+def cache_root() -> Path:
+    """The user cache directory of CompactRig (``COMPACTRIG_CACHE_DIR`` when set): what only saves time."""
+    return Path(os.environ.get("COMPACTRIG_CACHE_DIR") or platformdirs.user_cache_dir("compactrig"))
+
+
 def cache_dir() -> Path:
-    return Path(os.environ.get("COMPACTRIG_CACHE_DIR") or platformdirs.user_cache_dir("compactrig")) / "banks"
+    return cache_root() / "banks"
 
 
 def folder_signature(folder: Path, files: Iterable[Path]) -> str:

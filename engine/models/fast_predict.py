@@ -222,7 +222,8 @@ def restore_pixels(prepared: torch.Tensor) -> np.ndarray:
 
 
 @contextmanager
-def _single_intra_op_thread() -> Iterator[None]:
+def single_intra_op_thread() -> Iterator[None]:
+    """PyTorch on one intra-op thread while inside (small convolutions side by side, each on its own thread)."""
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -298,7 +299,7 @@ class Predictor:
         for start in blocks:
             prepared = prepare_input(pixels[start:start + block], self.device)
             if self.device.type == "cpu" and self.workers > 1:
-                with _single_intra_op_thread(), ThreadPoolExecutor(self.workers) as pool:
+                with single_intra_op_thread(), ThreadPoolExecutor(self.workers) as pool:
                     for future in [pool.submit(run, row, prepared, start) for row in range(len(ids))]:
                         future.result()
             else:

@@ -9,7 +9,8 @@ the fast models use, so no unflipping is needed).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +18,14 @@ import torch
 
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.models.bank import ModelBank
-from compactrig.engine.models.fast_predict import CHUNK, Cancelled, FoldedModel, Predictor, prepare_input
+from compactrig.engine.models.fast_predict import (
+    CHUNK,
+    Cancelled,
+    FoldedModel,
+    Predictor,
+    prepare_input,
+    single_intra_op_thread,
+)
 from compactrig.engine.models.layout import N_STAGES
 from compactrig.engine.models.preprocess import to_model_batch
 from compactrig.engine.progress import Progress
@@ -90,11 +98,13 @@ def outputs_and_grid(predictor: Predictor, images: np.ndarray, neuron_ids: list[
     stage's channels averaged over ``grid`` x ``grid`` blocks ``(n_images, sum of channels * grid^2)``,
     from one pass. Pooling over the whole map discards where in the image a feature is; the blocks keep
     it (``compactrig.engine.readout.scale`` reads them at several resolutions). Blocks are in the
-    models' flipped frame: a readout only needs them consistent, not in image order."""
+    models' flipped frame: a readout only needs them consistent, not in image order. On a CPU the neurons
+    run side by side, one intra-op thread each (as ``Predictor.predict`` runs them)."""
     prepared = prepare_input(to_model_batch(np.asarray(images)), predictor.device)
     neuron_ids = predictor.bank.resolve(neuron_ids)
-    outputs, blocks = [], []
-    for done, neuron_id in enumerate(neuron_ids):
+    predictor.fold(neuron_ids)
+
+    def one(neuron_id: str) -> tuple[np.ndarray, np.ndarray]:
         if cancelled is not None and cancelled():
             raise Cancelled()
         model = predictor.folded(neuron_id)
@@ -104,8 +114,20 @@ def outputs_and_grid(predictor: Predictor, images: np.ndarray, neuron_ids: list[
                 last = model.last_map(prepared[i:i + CHUNK])
                 out.append(model.read(last))
                 pooled.append(torch.nn.functional.adaptive_avg_pool2d(last, grid).flatten(1))
-        outputs.append(torch.cat(out).double().numpy())
-        blocks.append(torch.cat(pooled).double().numpy())
-        if progress is not None:
-            progress(done + 1, len(neuron_ids))
+        return torch.cat(out).double().cpu().numpy(), torch.cat(pooled).double().cpu().numpy()
+
+    outputs, blocks = [], []
+
+    def collect(results: Iterator[tuple[np.ndarray, np.ndarray]]) -> None:
+        for done, (out, pooled) in enumerate(results):
+            outputs.append(out)
+            blocks.append(pooled)
+            if progress is not None:
+                progress(done + 1, len(neuron_ids))
+
+    if predictor.device.type == "cpu" and predictor.workers > 1:
+        with single_intra_op_thread(), ThreadPoolExecutor(predictor.workers) as pool:
+            collect(pool.map(one, neuron_ids))
+    else:
+        collect(map(one, neuron_ids))
     return np.stack(outputs, axis=1), np.concatenate(blocks, axis=1)

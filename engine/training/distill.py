@@ -36,6 +36,12 @@ r against their responses (on 120 images its standard error is ~0.05, four times
 2% of an r of 0.6 allows, so alone it lets noise decide the cuts), and r between the pruned and the unpruned
 student on those images and their gaudy, texture and shifted versions (no responses needed; on
 session 190923 this kept the pruned students 0.01 closer to the recorded test responses).
+
+A student can also be trained further from an earlier stage (``DistillSettings.train_from_stage``): after
+its head's epochs, stage 1's channel mixing and stage 2's spatial filters (from stage 1) or every stage
+(from stage 0) train too, on the frozen part's output at that depth, and the student is then pruned on
+the maps of its own trunk. The same code runs on any device the maps are on (a GPU: ``--device cuda``);
+the trained model always comes back on the CPU.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from compactrig.engine.errors import CompactRigError
 from compactrig.engine.models.architecture import CompactModel
 from compactrig.engine.models.fast_predict import CHUNK, Cancelled, FoldedModel, prepare_input
 from compactrig.engine.models.layout import N_STAGES, OUTPUT_SIZE, parameter_count
@@ -56,8 +63,8 @@ from compactrig.engine.progress import Progress
 from compactrig.engine.stats.correlation import pearson_r
 
 TRUNK_STAGES = 2
-"""Stages 0 and 1 come from the donor, frozen (and stage 2's depthwise filters)."""
-FROZEN = ("layers.layer0_", "layers.layer1_", "layers.layer2_conv_depth")
+"""Stages 0 and 1 come from the donor, frozen (and stage 2's depthwise filters): where the head trains and
+pruning runs."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,15 @@ class DistillSettings:
     """With more than one donor, each student trains this many epochs, and the one whose held-out r is highest
     goes on (on 8 units of session 190923 this picked the donor whose pruned student was better on 7)."""
     seed: int = 0
+    train_from_stage: int = TRUNK_STAGES
+    """The first stage whose channel mixing the student trains. At ``TRUNK_STAGES`` (2) only the head trains, on
+    the donor's frozen stages 0-1. Lower, the chosen student goes on, after its head's ``epochs``, for
+    ``whole_epochs`` with stages from this one on trained too (1: stage 1's channel mixing and stage 2's spatial
+    filters; 0: every stage), on the frozen part's output at that depth (56x56 maps for 1, the images for 0:
+    several times the arithmetic of the head), before it is pruned on its own trunk."""
+    whole_epochs: int = 8
+    """Epochs with the earlier stages trained too (``train_from_stage`` below ``TRUNK_STAGES``), at a quarter of
+    the head's step size: a fine-tune of a student that already fits."""
 
 
 def channels_last(maps: torch.Tensor) -> torch.Tensor:
@@ -97,24 +113,44 @@ def with_stage1_channels(maps: torch.Tensor, keep: list[int]) -> torch.Tensor:
     return channels_last(maps[:, keep])
 
 
-def trunk_maps(donor: CompactModel, pixels: np.ndarray, chunk: int = CHUNK) -> torch.Tensor:
-    """The frozen part's output ``(N, n1, 28, 28)`` (stage 1, then stage 2's depthwise filters) for
-    ``(N, 112, 112, 3)`` uint8 images, float32, channels-last. Computed by the fast path
-    (``FoldedModel``, 3-4 times faster here than the model itself), then flipped back to the model's frame."""
-    folded = FoldedModel(donor.float().eval())
-    out = [folded.through_depthwise(prepare_input(pixels[start:start + chunk]), TRUNK_STAGES).flip(-1, -2)
-           for start in range(0, len(pixels), chunk)]
+def check_train_from_stage(stage: int) -> None:
+    if not 0 <= stage <= TRUNK_STAGES:
+        raise CompactRigError(f"train from stage {stage}: give 0, 1 or {TRUNK_STAGES} (stages that many and on are "
+                              f"trained; {TRUNK_STAGES}, the default, trains the head on the donor's frozen stages)")
+
+
+def trunk_maps(donor: CompactModel, pixels: np.ndarray, first: int = TRUNK_STAGES, device: str | torch.device = "cpu",
+               chunk: int = CHUNK) -> torch.Tensor:
+    """The frozen part's output for ``(N, 112, 112, 3)`` uint8 images when stages ``first``.. train, float32,
+    channels-last, on ``device``: stages before ``first``, then stage ``first``'s depthwise filters
+    (``(N, n1, 28, 28)`` for the head, ``first`` 2; ``(N, n0, 56, 56)`` for ``first`` 1); for ``first`` 0 the
+    mean-subtracted images. Computed by the fast path (``FoldedModel``, 3-4 times faster here than the model
+    itself), then flipped back to the model's frame."""
+    check_train_from_stage(first)
+    folded = FoldedModel(donor.float().eval()).to(device) if first > 0 else None
+    out = []
+    for start in range(0, len(pixels), chunk):
+        prepared = prepare_input(pixels[start:start + chunk], device)
+        out.append((folded.through_depthwise(prepared, first) if folded is not None else prepared).flip(-1, -2))
     return channels_last(torch.cat(out))
 
 
-def head_output(student: CompactModel, maps: torch.Tensor) -> torch.Tensor:
-    """The student's responses ``(N,)`` from its frozen part's output (``trunk_maps``)."""
-    return student.readout(student.stages_from(TRUNK_STAGES + 1, student.pointwise(TRUNK_STAGES, maps)))
+def head_output(student: CompactModel, maps: torch.Tensor, first: int = TRUNK_STAGES) -> torch.Tensor:
+    """The student's responses ``(N,)`` from its frozen part's output (``trunk_maps`` at ``first``)."""
+    if first == 0:
+        return student.readout(student.stages_from(0, maps))
+    return student.readout(student.stages_from(first + 1, student.pointwise(first, maps)))
 
 
-def head_parameters(student: CompactModel) -> list[nn.Parameter]:
-    """The trained parameters: stage 2's channel mixing, stages 3-4 and the readout."""
-    return [p for name, p in student.named_parameters() if not name.startswith(FROZEN)]
+def head_parameters(student: CompactModel, first: int = TRUNK_STAGES) -> list[nn.Parameter]:
+    """The trained parameters when stages ``first``.. train: their channel mixing, the spatial filters of the
+    stages after it, and the readout (a frozen part's weights are its donor's)."""
+    frozen = tuple(f"layers.layer{k}_" for k in range(first)) + ((f"layers.layer{first}_conv_depth",) if first else ())
+    return [p for name, p in student.named_parameters() if not name.startswith(frozen)]
+
+
+def device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
 
 
 class HeadTraining:
@@ -123,11 +159,12 @@ class HeadTraining:
     its student continues if it wins, so the winner ends exactly as if it had been the only donor."""
 
     def __init__(self, student: CompactModel, maps: torch.Tensor, targets: torch.Tensor, epochs: int,
-                 settings: DistillSettings) -> None:
+                 settings: DistillSettings, first: int = TRUNK_STAGES) -> None:
         self.student, self.maps, self.targets, self.epochs, self.settings = student, maps, targets, epochs, settings
+        self.first = first
         self.done = 0
         groups = [{"params": [p], "lr": settings.learning_rate * max(float(p.detach().pow(2).mean().sqrt()), 1e-4)}
-                  for p in head_parameters(student)]
+                  for p in head_parameters(student, first)]
         self.optimizer = torch.optim.AdamW(groups, weight_decay=settings.weight_decay)
         self.generator = torch.Generator().manual_seed(settings.seed)
         total = max(1, epochs * math.ceil(len(maps) / settings.batch_size))
@@ -143,8 +180,8 @@ class HeadTraining:
             for start in range(0, len(self.maps), size):
                 if cancelled is not None and cancelled():
                     raise Cancelled()
-                pick = order[start:start + size]
-                loss = torch.mean((head_output(self.student, self.maps[pick]) - self.targets[pick]) ** 2)
+                pick = order[start:start + size].to(self.maps.device)
+                loss = torch.mean((head_output(self.student, self.maps[pick], self.first) - self.targets[pick]) ** 2)
                 self.optimizer.zero_grad()
                 loss.backward()
                 self.optimizer.step()
@@ -156,14 +193,16 @@ class HeadTraining:
 
 def train_head(student: CompactModel, maps: torch.Tensor, targets: torch.Tensor, epochs: int,
                settings: DistillSettings, progress: Progress | None = None,
-               cancelled: Callable[[], bool] | None = None, what: str = "training") -> None:
-    """Fit stages 2-4 and the readout to ``targets`` (standardized) by Adam with a cosine schedule."""
-    HeadTraining(student, maps, targets, epochs, settings).run(epochs, progress, cancelled, what)
+               cancelled: Callable[[], bool] | None = None, what: str = "training", first: int = TRUNK_STAGES) -> None:
+    """Fit stages ``first``.. (the head: 2-4) and the readout to ``targets`` (standardized) by Adam with a cosine
+    schedule."""
+    HeadTraining(student, maps, targets, epochs, settings, first).run(epochs, progress, cancelled, what)
 
 
-def predict_head(student: CompactModel, maps: torch.Tensor, chunk: int = 256) -> np.ndarray:
+def predict_head(student: CompactModel, maps: torch.Tensor, first: int = TRUNK_STAGES, chunk: int = 256) -> np.ndarray:
     with torch.no_grad():
-        return torch.cat([head_output(student, maps[s:s + chunk]) for s in range(0, len(maps), chunk)]).numpy()
+        return torch.cat([head_output(student, maps[s:s + chunk], first)
+                          for s in range(0, len(maps), chunk)]).cpu().numpy()
 
 
 def channel_importance(student: CompactModel, maps: torch.Tensor, stage: int) -> np.ndarray:
@@ -182,7 +221,7 @@ def channel_importance(student: CompactModel, maps: torch.Tensor, stage: int) ->
             depth = getattr(student.layers, f"layer{stage + 1}_conv_depth").weight.abs().sum(dim=(1, 2, 3))
             point = getattr(student.layers, f"layer{stage + 1}_conv_point").weight.abs().sum(dim=(0, 2, 3))
             reads = depth * point
-    return (activity * reads).numpy()
+    return (activity * reads).cpu().numpy()
 
 
 def without_channels(student: CompactModel, stage: int, keep: list[int]) -> CompactModel:
@@ -208,7 +247,7 @@ def without_channels(student: CompactModel, stage: int, keep: list[int]) -> Comp
         state["layers.Beta.weight"] = beta.reshape(1, -1)
     smaller.load_state_dict(state)
     smaller.eval()
-    return smaller
+    return smaller.to(device_of(student))
 
 
 @dataclass(frozen=True)
@@ -238,6 +277,16 @@ class Donor:
 
 
 @dataclass(frozen=True)
+class Pixels:
+    """uint8 ``(N, 112, 112, 3)`` images a unit's student learns and is judged on: the labelled training
+    images, the held-out recorded images and the probe images (``HeldOut``), in the order of their maps."""
+
+    training: np.ndarray
+    held_out: np.ndarray
+    probe: np.ndarray
+
+
+@dataclass(frozen=True)
 class DistilledUnit:
     """A unit's compact model and how it was judged."""
 
@@ -253,16 +302,23 @@ class DistilledUnit:
 
 
 def distill_unit(donors: list[Donor], targets: np.ndarray, settings: DistillSettings = DistillSettings(),
-                 progress: Progress | None = None, cancelled: Callable[[], bool] | None = None) -> DistilledUnit:
+                 progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
+                 pixels: Pixels | None = None) -> DistilledUnit:
     """Train a student on ``targets`` (the readout's predictions of the training images) from the donor whose
     quick trial follows the held-out responses best (the only one if there is one), then prune it while it
-    holds on the held-out images.
+    holds on the held-out images. The donors' maps are on the device the student trains on; ``pixels`` (the
+    images of those maps) are needed when ``settings.train_from_stage`` trains more than the head.
 
-    The returned model predicts in the targets' units (the standardization is folded into its readout).
+    The returned model is on the CPU and predicts in the targets' units (the standardization is folded into its
+    readout).
     """
+    check_train_from_stage(settings.train_from_stage)
+    if settings.train_from_stage < TRUNK_STAGES and pixels is None:
+        raise ValueError("training from an earlier stage needs the pixels of the training and held-out images")
     targets = np.asarray(targets, dtype=np.float64)
     mean, sd = float(targets.mean()), float(targets.std()) or 1.0
-    standardized = torch.from_numpy(((targets - mean) / sd).astype(np.float32))
+    device = donors[0].maps.device
+    standardized = torch.from_numpy(((targets - mean) / sd).astype(np.float32)).to(device)
     trainings = [_started(donor, standardized, settings) for donor in donors]
     trials: dict[str, float] = {}
     best = 0
@@ -275,6 +331,16 @@ def distill_unit(donors: list[Donor], targets: np.ndarray, settings: DistillSett
     chosen, training = donors[best], trainings[best]
     training.run(settings.epochs, progress, cancelled)
     student, maps, held_out = training.student, chosen.maps, chosen.held_out
+    if settings.train_from_stage < TRUNK_STAGES and pixels is not None and settings.whole_epochs > 0:
+        first = settings.train_from_stage
+        deeper = trunk_maps(student, pixels.training, first, device)
+        train_head(student, deeper, standardized, settings.whole_epochs,
+                   replace(settings, learning_rate=settings.learning_rate / 4), progress, cancelled,
+                   what=f"training from stage {first}", first=first)
+        del deeper
+        maps = trunk_maps(student, pixels.training, TRUNK_STAGES, device)  # the student's own trunk now
+        held_out = HeldOut(trunk_maps(student, pixels.held_out, TRUNK_STAGES, device), held_out.responses,
+                           trunk_maps(student, pixels.probe, TRUNK_STAGES, device))
     unpruned_r = float(pearson_r(predict_head(student, held_out.maps), held_out.responses))
     unpruned_probe = predict_head(student, held_out.probe_maps)
     floor = unpruned_r * (1 - settings.prune_tolerance) if np.isfinite(unpruned_r) else -np.inf
@@ -311,13 +377,14 @@ def distill_unit(donors: list[Donor], targets: np.ndarray, settings: DistillSett
             break
         state = max(cuts, key=lambda trial: trial.agreement)
     final = _in_target_units(state.model, mean, sd)
-    return DistilledUnit(final, unpruned_r, state.r, parameter_count(final.filters), chosen.neuron_id, trials,
-                         predict_head(final, state.held_out.maps).astype(np.float64))
+    predictions = predict_head(final, state.held_out.maps).astype(np.float64)
+    return DistilledUnit(final.cpu(), unpruned_r, state.r, parameter_count(final.filters), chosen.neuron_id, trials,
+                         predictions)
 
 
 def _started(donor: Donor, targets: torch.Tensor, settings: DistillSettings) -> HeadTraining:
     """A student copied from ``donor``, its output scaled to ``targets``, ready to train."""
-    student = copy.deepcopy(donor.model).float().eval()
+    student = copy.deepcopy(donor.model).float().eval().to(donor.maps.device)
     _fit_output_scale(student, donor.maps, targets)
     return HeadTraining(student, donor.maps, targets, settings.epochs, settings)
 
@@ -337,7 +404,7 @@ def _fit_output_scale(student: CompactModel, maps: torch.Tensor, targets: torch.
     """Fold the least-squares affine map from the student's output to ``targets`` into its readout, so
     training starts from the donor's own prediction in the targets' scale."""
     output = predict_head(student, maps).astype(np.float64)
-    wanted = targets.numpy().astype(np.float64)
+    wanted = targets.cpu().numpy().astype(np.float64)
     spread = output.std()
     if spread == 0:
         return

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 
 import numpy as np
 import pytest
@@ -23,6 +25,7 @@ from compactrig.engine.training.distill import (
     Donor,
     HeadTraining,
     HeldOut,
+    Pixels,
     distill_unit,
     predict_head,
     trunk_maps,
@@ -33,7 +36,8 @@ from compactrig.stimuli.new_neurons import NewNeuronSettings, Teacher, fit_new_n
 from compactrig.stimuli.probes import probe_family
 from compactrig.stimuli.textures import pink_noise_images
 
-from support.commands import run_cli
+from support.commands import compactrig_command, run_cli
+from support.dask_workers import dask_workers, wait_until
 from support.independent_model import evaluate
 from support.independent_stats import direct_r2_er
 
@@ -205,6 +209,32 @@ def test_of_two_donors_the_one_whose_trial_follows_the_held_out_responses_goes_o
         assert torch.equal(value, chosen.model.state_dict()[name]), name
 
 
+@pytest.mark.parametrize("first", [1, 0])
+def test_a_student_trained_from_an_earlier_stage_keeps_only_the_frozen_part_and_is_judged_as_itself(first):
+    """Trained from stage 1, a student's stage 0 and stage 1's spatial filters stay its donor's and stage 1's
+    channel mixing changes; from stage 0, stage 0 changes too. Either way the held-out predictions it is judged
+    by are the written model's own (independent float64 evaluation): pruning ran on its own trunk, not the
+    donor's."""
+    demo = load_bank()
+    donor = demo.model("demo:2").float()
+    training, held_out = images(80, seed=6), images(30, seed=7)
+    labels = evaluate(demo.state_dict("demo:0"), training)  # another neuron: the student has to change
+    responses = evaluate(demo.state_dict("demo:0"), held_out)
+    offered = Donor("demo:2", donor, trunk_maps(donor, training),
+                    HeldOut(trunk_maps(donor, held_out), responses, trunk_maps(donor, PROBE)))
+    settings = DistillSettings(epochs=2, prune_epochs=1, train_from_stage=first, whole_epochs=2)
+    made = distill_unit([offered], labels, settings, pixels=Pixels(training, held_out, PROBE))
+    before, after = demo.state_dict("demo:2"), made.model.state_dict()
+    kept = ["layers.layer0_conv.weight", "layers.layer1_conv_depth.weight"] if first == 1 else []
+    assert all(torch.equal(after[name], before[name].float()) for name in kept)
+    changed = "layers.layer0_conv.weight" if first == 0 else "layers.layer1_conv_point.weight"  # rows may be cut
+    rows_before, rows_after = (state[changed].float().flatten(1) for state in (before, after))
+    assert not any(torch.equal(row, original) for row in rows_after for original in rows_before)
+    own = evaluate({k: v.double() for k, v in after.items()}, held_out)
+    np.testing.assert_allclose(made.validation_predictions, own, rtol=1e-4, atol=1e-4 * np.abs(own).max())
+    assert pearson(own, responses) == pytest.approx(made.validation_r, abs=1e-4)
+
+
 def test_distillation_images_keep_the_natural_ones_and_shift_by_a_few_pixels():
     natural = images(5, seed=3)
     pixels, kinds = distillation_images(natural, seed=0)
@@ -264,6 +294,13 @@ def test_neurons_fit_makes_compact_models_that_follow_a_new_unit_and_every_comma
     assert bad.returncode == 2 and "units [5] are not rows of the responses (it has 2 neurons)" in bad.stderr
     named = cli(*common, "--session", "to-day", "--out", str(tmp_path / "b3"))
     assert named.returncode == 2 and "session name 'to-day': use letters and digits only" in named.stderr
+    stage = cli(*common, "--session", "today", "--out", str(tmp_path / "b4"), "--train-from-stage", "3")
+    assert stage.returncode == 2 and "--train-from-stage" in stage.stderr
+    workers = cli(*common, "--session", "today", "--out", str(tmp_path / "b5"), "--cluster", "local:0")
+    assert workers.returncode == 2 and "give local:N with N >= 1 worker processes" in workers.stderr
+    if not torch.cuda.is_available():
+        gpu = cli(*common, "--session", "today", "--out", str(tmp_path / "b6"), "--device", "cuda")
+        assert gpu.returncode == 2 and gpu.stderr.strip().endswith("no CUDA GPU is available here; use --device cpu")
 
 
 def test_the_readout_also_predicts_images_nothing_was_fitted_on(tmp_path):
@@ -318,3 +355,48 @@ def test_a_teacher_in_the_readouts_place_is_what_the_compact_model_learns(tmp_pa
                                               r"images; expected \(1 units, 256 images\)"):
         fit_new_neurons(demo, ids, recorded, response_sums(ids, responses, [0]), [0], "today", tmp_path / "b2",
                         settings, teacher=transposed)
+
+
+@pytest.mark.slow
+def test_a_second_fit_reads_the_bank_features_and_a_cluster_that_loses_a_worker_makes_the_same_models(
+        tmp_path, monkeypatch):
+    """Four units like two demo neurons, fitted twice by the command: here, then on a 2-worker local cluster
+    one of whose workers is killed (SIGKILL) once the first model is back. The second run reads the bank
+    features the first computed (the same cache files, read, not written again: their inodes stay and their
+    use is stamped) and makes every unit, bit for bit the models of the first."""
+    monkeypatch.setenv("COMPACTRIG_CACHE_DIR", str(tmp_path / "cache"))
+    pixels = images(60, seed=4)
+    demo = load_bank()
+    rates = np.stack([evaluate(demo.state_dict(n), pixels) for n in ("demo:2", "demo:0", "demo:2", "demo:0")])
+    responses = rates[:, :, None] + np.random.default_rng(0).normal(0, 0.5 * rates.std(), (4, 60, 2))
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for k, image in enumerate(pixels):
+        Image.fromarray(image).save(folder / f"image{k + 1:04d}.png")
+    np.save(tmp_path / "responses.npy", responses)
+    common = ["neurons", "fit", "--bank", "demo", "--images", str(folder), "--responses",
+              str(tmp_path / "responses.npy"), "--session", "today", "--epochs", "2", "--prune-epochs", "1"]
+    here = run_cli(*common, "--out", str(tmp_path / "here"))
+    assert here.returncode == 0, here.stderr
+    features = sorted((tmp_path / "cache" / "features").glob("*.npz"))
+    assert len(features) == 2  # the recorded images' and the distillation images'
+    for path in features:
+        os.utime(path, (0, 0))
+    inodes = {path: path.stat().st_ino for path in features}
+
+    run = subprocess.Popen(compactrig_command(*common, "--out", str(tmp_path / "cluster"), "--cluster", "local:2"),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    written = tmp_path / "cluster" / "models_torch"
+    wait_until(run, lambda: len(list(written.glob("compact_model_*.pt"))) >= 1 and len(dask_workers(run)) == 2,
+               "the first model came back", timeout=300)
+    dask_workers(run)[0].kill()  # SIGKILL (TerminateProcess on Windows)
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 0, err
+    assert "Wrote 4 compact model(s)" in out
+    assert sorted((tmp_path / "cache" / "features").glob("*.npz")) == features
+    assert all(path.stat().st_ino == inodes[path] and path.stat().st_mtime > 0 for path in features)
+    ours, theirs = load_bank(tmp_path / "here"), load_bank(tmp_path / "cluster")
+    assert ours.neuron_ids == theirs.neuron_ids == [f"today:{unit}" for unit in range(4)]
+    for neuron_id in ours.neuron_ids:
+        mine, other = ours.state_dict(neuron_id), theirs.state_dict(neuron_id)
+        assert mine.keys() == other.keys() and all(torch.equal(mine[k], other[k]) for k in mine), neuron_id

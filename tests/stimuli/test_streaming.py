@@ -8,11 +8,11 @@ import io
 import json
 import subprocess
 import tarfile
-import time
 import tracemalloc
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 import zarr
 from PIL import Image
@@ -28,6 +28,7 @@ from compactrig.stimuli.stimulus_set import StimulusSet
 from compactrig.stimuli.textures import pink_noise_images
 
 from support.commands import compactrig_command, run_cli
+from support.dask_workers import dask_workers, wait_until
 from support.independent_model import evaluate
 
 NEURONS = "201025:5,190923:0"
@@ -53,14 +54,6 @@ def done_units(store: Path) -> int:
         return int(zarr.open_group(str(store), mode="r")["done"][:].sum())
     except Exception:  # noqa: BLE001 - not created yet
         return 0
-
-
-def kill_when(process: subprocess.Popen, condition, what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert process.poll() is None, f"the run ended before {what}: {process.stderr.read()}"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 CHECKED = slice(None, None, 16)
@@ -89,7 +82,7 @@ def test_a_run_killed_with_sigkill_then_resumed_gives_the_numbers_of_an_uninterr
     store = tmp_path / "run.zarr"
     first = subprocess.Popen(compactrig_command(*common, "--out", str(store)), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
-    kill_when(first, lambda: done_units(store) >= 3, "three chunks were written")
+    wait_until(first, lambda: done_units(store) >= 3, "three chunks were written")
     first.kill()  # SIGKILL (TerminateProcess on Windows)
     first.wait()
     interrupted = done_units(store)
@@ -113,7 +106,6 @@ def test_a_two_worker_local_cluster_that_loses_a_worker_to_sigkill_gives_identic
                                                                                          shared_data):
     """Dask's LocalCluster runs two worker processes (children of the command); one is killed mid-run, the
     scheduler reruns its tasks on a fresh worker, and every unit is written exactly once."""
-    import psutil
     shards, single, reference = collection
     common = ["predict", "--bank", str(shared_data / "data_compact_models"), "--neurons", NEURONS,
               "--images", str(shards), "--chunk", "16"]
@@ -122,10 +114,9 @@ def test_a_two_worker_local_cluster_that_loses_a_worker_to_sigkill_gives_identic
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def workers() -> list[psutil.Process]:
-        return [c for c in psutil.Process(run.pid).children(recursive=True)
-                if "multiprocessing" in " ".join(c.cmdline()) and "resource_tracker" not in " ".join(c.cmdline())]
+        return dask_workers(run)
 
-    kill_when(run, lambda: done_units(store) >= 4 and len(workers()) == 2, "the workers were busy")
+    wait_until(run, lambda: done_units(store) >= 4 and len(workers()) == 2, "the workers were busy")
     victim = workers()[0]
     victim.kill()  # SIGKILL (TerminateProcess on Windows)
     out, err = run.communicate(timeout=300)
