@@ -300,6 +300,7 @@ class DesignTab(QWidget):
         self.timer.stop()
 
     def _done(self) -> None:
+        self.job = None  # finished: Run starts the next at once (its thread, still quitting, stays in self.jobs)
         self.timer.stop()
         self._show_preview()
         self.run_button.setEnabled(True)
