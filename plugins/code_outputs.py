@@ -29,6 +29,7 @@ from compactrig.plugins.sources.base import Option
 class EventCodeOutput(MarkerOutput):
     """The code table's words for every event; subclasses implement ``write_word`` (and ``open``/``close``)."""
 
+    sends_codes = True
     max_word_bits = 16
     """The widest word the device carries; a wider code table is refused when the presenter starts."""
 

@@ -25,6 +25,8 @@ class MarkerOutput:
 
     options: tuple[Option, ...] = ()
     """The keyword arguments the output takes, described for the window's form."""
+    sends_codes = False
+    """Whether it sends the code table's words (which a source matching onsets to their words needs)."""
 
     def __init__(self, **options: Any) -> None:
         if options:

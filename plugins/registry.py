@@ -15,6 +15,7 @@ from compactrig.engine.errors import CompactRigError
 from compactrig.plugins.sources.base import parse_settings
 
 if TYPE_CHECKING:
+    from compactrig.plugins.event_codes import CodeTable
     from compactrig.rig.presenter.rig import RigConfig
 
 MARKER_OUTPUTS = "compactrig.marker_outputs"
@@ -93,9 +94,36 @@ def check_rig_plugins(rig: RigConfig) -> Any:
         except CompactRigError as error:
             text = str(error)  # each line names its plugin once
             problems.append(text if text.startswith(what) else f"{what}: {text}")
+    if not problems:
+        problems += _code_matching_problems(built[0], built[2:], rig)
     if problems:
         raise CompactRigError("\n".join(problems))
     return built[0]
+
+
+def _code_matching_problems(source: Any, outputs: list[Any], rig: RigConfig) -> list[str]:
+    """A source set to match onsets to their event-code words needs the table, and an output sending it."""
+    try:
+        tell_codes(source, rig.event_codes)
+    except CompactRigError as error:
+        return [str(error)]
+    if getattr(source, "matches_codes", False) and not any(getattr(o, "sends_codes", False) for o in outputs):
+        return [f"source {rig.source_name!r} matches onsets to their event-code words, but no marker output sends "
+                "codes: add serial, parallel, nidaq or labjack to [markers] outputs"]
+    return []
+
+
+def tell_codes(source: Any, codes: CodeTable) -> None:
+    """``source.use_codes(codes)`` where the source has it, a refusal or a lab plugin's failure made one line."""
+    use = getattr(source, "use_codes", None)
+    try:
+        if use is not None:
+            use(codes)
+    except CompactRigError as error:
+        raise CompactRigError(f"source {source.name!r}: {error}") from None
+    except Exception as error:  # noqa: BLE001 - a lab's plugin may fail any way
+        raise CompactRigError(f"source {source.name!r} refused the code table ({type(error).__name__}: "
+                              f"{error})") from None
 
 
 def resume_source(source: Any, stored: Mapping[str, int]) -> None:

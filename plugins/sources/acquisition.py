@@ -25,6 +25,8 @@ from __future__ import annotations
 import bisect
 from collections import deque
 
+from compactrig.plugins.sources.onset_words import OnsetWords
+
 LAG_WINDOW_S = 20.0
 """Arrival lags older than this no longer bound the clock offset (the two clocks drift apart)."""
 CONFIRM_S = 0.005
@@ -79,6 +81,8 @@ class Acquisition:
         self._spike_units: list[str] = []
         self._ttls: list[tuple[int, int]] = []  # (sample, line), in sample order
         self._used_ttls: set[int] = set()
+        self.words: OnsetWords | None = None
+        """The rig's event-code words recorded in this acquisition, when onsets are matched to them."""
 
     def set_rate(self, rate: float) -> None:
         """The stream's own rate, from its first data block: lags measured at another rate are dropped."""

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from compactrig.engine.errors import CompactRigError
+from compactrig.plugins.event_codes import CodeTable
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,15 @@ class ResponseSource:
         data need nothing here (this default); presentation numbers are never reused, so a source that
         draws at random from (seed, presentation number) carries on its stream by itself.
         """
+
+    def use_codes(self, codes: CodeTable) -> None:
+        """Told the session's event-code table before ``connect``: a source that sees the words the recording
+        system stored matches onsets to them (``onset_words``); others ignore it (this default)."""
+
+    @property
+    def matches_codes(self) -> bool:
+        """Whether this source, as set, needs the rig to send event codes (it matches onsets to their words)."""
+        return False
 
     def submit(self, presentation: Presentation) -> None:
         """An image was shown."""

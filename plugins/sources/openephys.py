@@ -11,8 +11,12 @@ Each acquisition run (message numbers restart at each start) gets its own ``Acqu
 restart is noticed, windows it cut are given up (their images are shown again) and the clock is
 learnt afresh. With ``sync_line`` set, onsets are matched to the rig's sync pulses recorded on
 that TTL line (photodiode, or a digital output driven at each flip) and counted in sample numbers
-from the pulse: exact, whatever the system's buffering latency. Without it, onsets are placed by
-the arrival-lag clock (accurate to the buffering latency, a few ms on a local network).
+from the pulse: exact, whatever the system's buffering latency. With ``code_strobe_line`` set, the
+rig's event-code words are read off the digital lines (each strobe's TTL event carries every line's
+state) and each onset is matched to its onset word by the identity the word carries
+(``onset_words``), its window counted from the word: exact whatever the lags, and a lost or extra
+word is named. Without either, onsets are placed by the arrival-lag clock (accurate to the
+buffering latency, a few ms on a local network).
 
 Bounded whatever the peer sends: message parts over ``MAX_FRAME_BYTES`` are refused by the socket
 (ZMQ's MAXMSGSIZE: the connection is dropped, and the receive thread opens it again), messages
@@ -33,9 +37,12 @@ from typing import Any
 import pylsl
 import zmq
 
+from compactrig.engine.errors import CompactRigError
+from compactrig.plugins.event_codes import CodeTable
 from compactrig.plugins.sources.acquisition import Acquisition
 from compactrig.plugins.sources.base import WINDOW_OPTIONS, Option, Presentation, Response, ResponseSource
 from compactrig.plugins.sources.dropped import DropCounter
+from compactrig.plugins.sources.onset_words import OnsetWords
 from compactrig.plugins.sources.openephys_wire import MAX_FRAME_BYTES, DataBlock, Message, TtlEvent, WireError, parse
 from compactrig.plugins.sources.spike_buffer import KEEP_S, MAX_UNITS
 
@@ -51,6 +58,10 @@ RESTART_WITHIN_S = 10.0
 """Message numbers beginning again mean a restart only if the sample is this close to a start."""
 MAX_ANSWER_BYTES = 64 * 1024
 """Largest heartbeat answer read (the plugin's are a few words)."""
+WORD_GROUP_S = 0.005
+"""Code words closer than this are one group (an abort's three words leave the rig back to back)."""
+TTL_LINES = 64
+"""The TTL event's word holds 64 lines."""
 
 
 class _Receiver(threading.Thread):
@@ -175,11 +186,27 @@ class OpenEphysSource(ResponseSource):
         Option("sync_line", int, -1, "TTL line recording the rig's sync pulse at each onset (photodiode or "
                                      "digital out); -1: align by arrival times"),
         Option("sync_tolerance_s", float, 0.1, "largest distance between a flip and its sync pulse, s"),
+        Option("code_strobe_line", int, -1, "TTL line of the rig's event-code strobe: onsets are matched to their "
+                                            "code words by identity and counted from them; -1: off"),
+        Option("code_first_line", int, 0, "TTL line of the event-code word's lowest bit"),
+        Option("code_tolerance_s", float, 0.5, "largest distance between an onset's arrival-clock estimate and its "
+                                               "code word, s"),
         Option("max_units", int, MAX_UNITS, "most units the plugin may introduce (more are refused)"),
     )
 
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
+        strobe, first = self.settings["code_strobe_line"], self.settings["code_first_line"]
+        if not -1 <= strobe < TTL_LINES or not 0 <= first < TTL_LINES:
+            raise CompactRigError(f"code_strobe_line (-1 or 0-{TTL_LINES - 1}) and code_first_line "
+                                  f"(0-{TTL_LINES - 1}) name TTL lines")
+        if strobe >= 0 and self.settings["sync_line"] >= 0:
+            raise CompactRigError("set sync_line (photodiode pulses) or code_strobe_line (event-code words), not both")
+        if not self.settings["code_tolerance_s"] > 0:
+            raise CompactRigError("code_tolerance_s must be > 0")
+        self._codes: CodeTable | None = None
+        """The session's code table while onsets are matched to their words."""
+        self._image_index: dict[str, int] = {}
         self._units = self.declared_units
         self._receiver: _Receiver | None = None
         self._acquisitions: list[Acquisition] = []
@@ -210,12 +237,36 @@ class OpenEphysSource(ResponseSource):
         if self._receiver.failure:
             raise ConnectionError(self._receiver.failure)
 
+    @property
+    def matches_codes(self) -> bool:
+        return self.settings["code_strobe_line"] >= 0
+
+    def use_codes(self, codes: CodeTable) -> None:
+        if not self.matches_codes:
+            return
+        first, strobe = self.settings["code_first_line"], self.settings["code_strobe_line"]
+        if first + codes.word_bits > TTL_LINES or first <= strobe < first + codes.word_bits:
+            last = first + codes.word_bits - 1
+            raise CompactRigError(f"the {codes.word_bits}-bit code word on TTL lines {first}-{last} must fit lines "
+                                  f"0-{TTL_LINES - 1} and leave out code_strobe_line {strobe}")
+        self._codes = codes
+
+    def prepare(self, image_ids: list[str], pixels: Any) -> None:
+        for image_id in image_ids:  # as the presenter numbers them for the codes' image_index identity
+            self._image_index.setdefault(image_id, len(self._image_index))
+
     def submit(self, presentation: Presentation) -> None:
         self._pending.append(presentation)
 
     def cancel(self, order: int) -> None:
+        cancelled = [p for p in self._pending if p.order == order]
         self._pending = [p for p in self._pending if p.order != order]
-        self._starts.pop(order, None)
+        if self._starts.pop(order, None) is None and self._codes is not None:
+            for shown in cancelled:  # its word may come: expected, not an extra
+                acquisition, _ = self._acquisition_for(shown.onset_time)
+                if acquisition is not None and acquisition.words is not None:
+                    acquisition.words.forgive(self._identity(shown), acquisition.to_sample(shown.onset_time),
+                                              self.settings["code_tolerance_s"] * acquisition.rate)
 
     def notices(self) -> list[str]:
         told, self._notices = self._notices + self.dropped.notices(), []
@@ -254,6 +305,8 @@ class OpenEphysSource(ResponseSource):
                 self._notices.append("Open Ephys acquisition restarted (message numbers began again): windows it "
                                      "cut are shown again, and the clock is learnt afresh")
             current = Acquisition(self.settings["sample_rate"], arrival)
+            if self._codes is not None:
+                current.words = OnsetWords(self._codes, WORD_GROUP_S * current.rate)
             self._acquisitions.append(current)
         elif 0 < message.message_num <= current.last_message or \
                 (isinstance(message, DataBlock) and message.sample_num < current.covered - current.rate):
@@ -285,6 +338,8 @@ class OpenEphysSource(ResponseSource):
         elif isinstance(message, TtlEvent):
             current.observe(arrival, message.sample_num, data=False)
             current.add_ttl(message.sample_num, message.line)
+            if current.words is not None and message.line == self.settings["code_strobe_line"] and message.state:
+                self._take_word(current.words, message)
         elif message.unit in self._units or len(self._units) < self.settings["max_units"]:
             current.observe(arrival, message.sample_num, data=False)
             current.add_spike(message.sample_num, message.unit)
@@ -293,6 +348,16 @@ class OpenEphysSource(ResponseSource):
         else:
             self.dropped.drop(f"spikes of units beyond max_units = {self.settings['max_units']} (new units refused; "
                               "raise max_units if the recording really has more)", message.unit, once=True)
+
+    def _take_word(self, words: OnsetWords, strobe: TtlEvent) -> None:
+        """The code word on the lines at a strobe's rising edge."""
+        if strobe.word is None:
+            self.dropped.drop("strobe TTL event without the lines' word (a 2-byte payload): no code read",
+                              f"message {strobe.message_num}")
+            return
+        assert self._codes is not None  # words are kept only while codes are matched
+        lines = strobe.word >> self.settings["code_first_line"]
+        words.add(strobe.sample_num, lines & (2 ** self._codes.word_bits - 1))
 
     def _refuse(self, current: Acquisition, reason: str, detail: str) -> None:
         """Drop a numbered message that is not believed (its number is not counted as lost in transit)."""
@@ -312,10 +377,33 @@ class OpenEphysSource(ResponseSource):
                 return self._acquisitions[k], k < len(self._acquisitions) - 1
         return None, bool(self._acquisitions)
 
-    def _onset_sample(self, shown: Presentation, acquisition: Acquisition, later: bool) -> float | None:
-        """The onset in sample numbers: its sync pulse when there is one, else the arrival clock."""
+    def _identity(self, shown: Presentation) -> int:
+        assert self._codes is not None
+        return self._codes.identity_of(shown.order, self._image_index.get(shown.image_id))
+
+    def _coded_onset(self, shown: Presentation, acquisition: Acquisition, later: bool) -> float | str | None:
+        """The onset word's sample, None while it may still come, or why there is none."""
+        assert self._codes is not None and acquisition.words is not None
+        near = acquisition.to_sample(shown.onset_time)
+        tolerance = self.settings["code_tolerance_s"] * acquisition.rate
+        identity = self._identity(shown)
+        start = acquisition.words.claim(identity, near, tolerance)
+        if start is not None:
+            self._starts[shown.order] = (acquisition, start)
+            return start
+        if later or acquisition.words.past_hope(near, tolerance):
+            words = ", ".join(map(str, self._codes.identity_words_of(identity)))
+            return (f"no onset word ({words}) recorded within {self.settings['code_tolerance_s']:g} s of the onset: "
+                    "the word was lost, or the lines differ from code_first_line/code_strobe_line")
+        return None
+
+    def _onset_sample(self, shown: Presentation, acquisition: Acquisition, later: bool) -> float | str | None:
+        """The onset in sample numbers: its code word or sync pulse when matched so, else the arrival clock;
+        None while its word or pulse may still come; text: why it cannot be placed."""
         if shown.order in self._starts:
             return self._starts[shown.order][1]
+        if acquisition.words is not None:
+            return self._coded_onset(shown, acquisition, later)
         line = self.settings["sync_line"]
         if line < 0:
             return acquisition.to_sample(shown.onset_time)
@@ -347,6 +435,8 @@ class OpenEphysSource(ResponseSource):
         start = self._onset_sample(shown, acquisition, later)
         if start is None:
             return None
+        if isinstance(start, str):
+            return Response(shown.order, shown.image_id, None, self.window, start)
         first = round(start + self.window[0] * acquisition.rate)
         end = round(start + self.window[1] * acquisition.rate)
         if acquisition.covered >= 0:
@@ -363,7 +453,22 @@ class OpenEphysSource(ResponseSource):
                             "Open Ephys acquisition stopped or restarted during the window")
         return None
 
+    def _decode_words(self, now: float) -> None:
+        """Decode the code words nothing earlier can still join; name what makes no onset of the session."""
+        for acquisition in self._acquisitions:
+            words = acquisition.words
+            if words is None:
+                continue
+            complete = acquisition.covered if acquisition.covered >= 0 else \
+                acquisition.to_sample(now - self.settings["latency_allowance_s"])
+            words.decode_until(complete)
+            for problem in words.take_problems():
+                self.dropped.drop("event-code words that make no event", problem)
+            for extra in words.extras(complete - 2 * self.settings["code_tolerance_s"] * acquisition.rate):
+                self.dropped.drop("onset words no presentation claimed", extra)
+
     def _ready(self, now: float) -> list[Response]:
+        self._decode_words(now)
         done, waiting = [], []
         for shown in self._pending:
             response = self._count_or_wait(shown, now)

@@ -4,7 +4,8 @@ From the plugin's code (open-ephys-plugins/zmq-interface, Source/ZmqInterface.cp
 messages of an envelope (``DATA\\0`` or ``EVENT\\0``), a JSON header written by JUCE (multi-line,
 CRLF) and a payload. Data headers keep their fields under ``content`` (``sample_num`` is the
 block's first sample, ``sample_rate`` the stream's rate); TTL events also under ``content``, with
-10 payload bytes (line, state, uint64 word); spikes keep theirs under ``spike`` (``sample_num`` is
+10 payload bytes (line, state, and the uint64 word: every line's state after the event, which carries the
+rig's event codes on a digital input); spikes keep theirs under ``spike`` (``sample_num`` is
 the peak sample). ``message_num`` counts from 1 again at each acquisition start.
 
 Every field CompactRig uses is checked for its kind and range (whole numbers >= 0, a finite
@@ -54,6 +55,8 @@ class TtlEvent:
     sample_num: int
     line: int
     state: bool
+    word: int | None = None
+    """The state of all the stream's lines after the event (the payload's uint64); None in a 2-byte payload."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,8 @@ def parse(frames: list[bytes]) -> Message | None:
                 raise WireError(f"a TTL event of data_size {size} with {len(frames[2]) if len(frames) > 2 else 0} "
                                 "payload bytes")
             line, state = struct.unpack_from("<BB", frames[2])
-            return TtlEvent(_whole(header, "message_num"), _whole(content, "sample_num"), line, state == 1)
+            word = struct.unpack_from("<Q", frames[2], 2)[0] if size >= 10 else None
+            return TtlEvent(_whole(header, "message_num"), _whole(content, "sample_num"), line, state == 1, word)
     except (KeyError, TypeError, AttributeError) as error:
         raise WireError(f"a {str(kind)[:20]} message without {error}") from None
     return None

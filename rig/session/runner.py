@@ -30,7 +30,7 @@ from compactrig.engine import __version__
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.files.natural_order import natural_sorted
 from compactrig.plugins.gates import Gate
-from compactrig.plugins.registry import make_gate, make_source, resume_source
+from compactrig.plugins.registry import make_gate, make_source, resume_source, tell_codes
 from compactrig.plugins.sources.guard import GuardedSource
 from compactrig.rig.presenter import protocol as msg
 from compactrig.rig.presenter.client import Presenter
@@ -102,6 +102,7 @@ class SessionRunner:
                 self._summary(store)
                 return True
             source = make_source(self.rig.source_name, self.rig.source_options)
+            tell_codes(source, self.rig.event_codes)
             check_unit_map(source, self.plan.unit_map)
             resume_source(source, store.responses_per_image())  # carries on where the store stopped
             guard = GuardedSource(source)

@@ -23,11 +23,18 @@ text/juce_NewLine.h (``\\r\\n``). TTL payload layout: Source/Processors/Events/E
 Acquisition is simulated on ``pylsl.local_clock``: sample s of an acquisition started at t0 was
 taken at t0 + s / RATE; a block is sent ``latency`` after its last sample (hardware buffering).
 A photodiode on the rig is emulated from the rig's LSL onset markers: each onset toggles TTL line
-``sync_line`` at the onset's sample plus ``display_latency``. Commands on stdin: ``stop`` (end
+``sync_line`` at the onset's sample plus ``display_latency``. With ``digital_input`` configured, the
+acquisition board's digital inputs are wired to a strobed-word board (``strobed_word_arduino.py``, whose
+log of strobes stands for the wires): each strobed word sets the data lines ``first_line``.. at its
+strobe's sample plus ``wire_latency_s`` (one TTL event per line that changes, each carrying the word of
+every line's state, as ``TTLEvent`` does), then the strobe line rises, and falls a sample later. Words
+listed in ``lose`` (by their number in the board's log, from 1) are not recorded, and those in
+``repeat`` are strobed twice, 2 ms apart (a bouncing strobe). Commands on stdin: ``stop`` (end
 acquisition; heartbeats still answered, as the plugin's thread keeps running), ``start`` (a new
 acquisition: message and sample numbers from 0), ``fire`` (units configured to start after -1 s
 begin firing now), ``quit``. Everything sent is logged:
-``epoch E T0``, ``spike E SAMPLE ELECTRODE SORTED_ID``, ``ttl E SAMPLE LINE STATE ORDER``, and the
+``epoch E T0``, ``spike E SAMPLE ELECTRODE SORTED_ID``, ``ttl E SAMPLE LINE STATE ORDER``, ``code E SAMPLE
+WORD`` (a strobe recorded), ``lostcode WORD`` (a word not recorded), and the
 rig's abort markers as ``abort ORDER REASON`` (a recording system keeps them beside the spikes).
 Usage: python open_ephys_zmq.py CONFIG.json
 """
@@ -106,6 +113,10 @@ class Plugin:
         self.onsets: list[tuple[float, int]] = []
         self.onset_lock = threading.Lock()
         self.ttl_state = 0
+        self.lines = 0
+        """Every digital line's state, for the event-code words."""
+        self.wired: list[tuple[float, int]] = []
+        """(strobe time, word) from the strobed-word board, not yet recorded."""
         self.stop = threading.Event()
 
     def start_acquisition(self) -> None:
@@ -132,6 +143,58 @@ class Plugin:
                   "content": {"stream": self.stream, "source_node": 100, "type": 3, "sample_num": sample},
                   "data_size": 10, "timestamp": int(time.time() * 1000)}
         self.send(b"EVENT\0", header, struct.pack("<BBQ", line, state, word))
+
+    def send_word(self, sample: int, word: int) -> None:
+        """A word on the data lines, then the strobe's pulse: one TTL event per line that changes."""
+        wiring = self.config["digital_input"]
+        first, strobe = wiring["first_line"], wiring["strobe_line"]
+        wanted = (self.lines & ~(0xFFFF << first)) | (word << first)
+        for line in range(first, first + 16):
+            if (wanted ^ self.lines) >> line & 1:
+                self.lines ^= 1 << line
+                self.send_ttl_word(sample, line, self.lines >> line & 1)
+        self.lines |= 1 << strobe
+        self.send_ttl_word(sample, strobe, 1)
+        self.lines &= ~(1 << strobe)
+        self.send_ttl_word(sample + 1, strobe, 0)
+        self.write(f"code {self.epoch} {sample} {word}")
+
+    def send_ttl_word(self, sample: int, line: int, state: int) -> None:
+        self.message_number += 1
+        header = {"message_num": self.message_number, "type": "event",
+                  "content": {"stream": self.stream, "source_node": 100, "type": 3, "sample_num": sample},
+                  "data_size": 10, "timestamp": int(time.time() * 1000)}
+        self.send(b"EVENT\0", header, struct.pack("<BBQ", line, state, self.lines))
+
+    def watch_board(self) -> None:
+        """Follow the board's log: each strobe is a word on the wires."""
+        wiring = self.config.get("digital_input")
+        if not wiring:
+            return
+        seen, position = 0, 0
+        while not self.stop.is_set():
+            try:
+                with open(wiring["board_log"]) as log:
+                    log.seek(position)
+                    text = log.read()
+            except FileNotFoundError:
+                text = ""
+            complete = text[:text.rfind("\n") + 1]
+            position += len(complete)
+            for line in complete.splitlines():
+                words = line.split()
+                if words[0] != "word":
+                    continue
+                seen += 1
+                when, word = float(words[2]) + wiring.get("wire_latency_s", 0.0), int(words[1])
+                if seen in wiring.get("lose", []):
+                    self.write(f"lostcode {word}")
+                    continue
+                with self.onset_lock:
+                    self.wired.append((when, word))
+                    if seen in wiring.get("repeat", []):
+                        self.wired.append((when + 0.002, word))
+            time.sleep(0.005)
 
     def send_spike(self, sample: int, electrode: str, sorted_id: int) -> None:
         self.message_number += 1
@@ -165,6 +228,10 @@ class Plugin:
             for t, order in due:
                 sample = round((t + self.config.get("display_latency_s", 0.008) - self.t0) * self.rate)
                 events.append((sample, "ttl", order))
+        with self.onset_lock:
+            words = [(round((t - self.t0) * self.rate), w) for t, w in self.wired]
+            self.wired = [(t, w) for (t, w), (sample, _) in zip(self.wired, words) if sample >= first + count]
+        events += [(max(sample, first), "word", word) for sample, word in words if sample < first + count]
         for electrode, sorted_id, rate, after in self.units:
             begins = self.started_at + after if after >= 0 else self.fired_at
             if begins is None or self.t0 + (first + count) / self.rate < begins:
@@ -174,7 +241,9 @@ class Plugin:
                 if self.t0 + sample / self.rate >= begins:
                     events.append((int(sample), "spike", (electrode, sorted_id)))
         for sample, kind, what in sorted(events, key=lambda e: e[0]):
-            if kind == "ttl":
+            if kind == "word":
+                self.send_word(sample, what)
+            elif kind == "ttl":
                 self.ttl_state ^= 1
                 self.send_ttl(sample, sync_line, self.ttl_state)
                 self.write(f"ttl {self.epoch} {sample} {sync_line} {self.ttl_state} {what}")
@@ -233,6 +302,7 @@ class Plugin:
     def run(self) -> None:
         threading.Thread(target=self.serve_heartbeats, daemon=True).start()
         threading.Thread(target=self.watch_markers, daemon=True).start()
+        threading.Thread(target=self.watch_board, daemon=True).start()
         threading.Thread(target=self.read_commands, daemon=True).start()
         self.start_acquisition()
         print("ready", flush=True)

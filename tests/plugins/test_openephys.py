@@ -265,3 +265,67 @@ def test_a_session_against_the_plugins_bytes_stores_every_count_as_the_peer_fire
     assert {log.pulses[o][0] for o in complete} == {0, 1}, "counts from both acquisitions"
     onsets = [o for (o,) in table(out, "SELECT ord FROM presentations")]
     assert len(onsets) == len(set(onsets))
+
+
+@pytest.mark.slow
+def test_windows_are_counted_from_the_recorded_code_words_matched_by_identity(tmp_path):
+    """The rig's serial event codes go to the strobed-word board (``tests/peers/strobed_word_arduino.py``, from
+    BMI3D's sketch), whose data and strobe pins are wired to the Open Ephys board's digital inputs: the peer
+    records each strobe as the plugin's TTL events, each carrying every line's state (``TTLEvent``'s word).
+    The acquisition's 40 ms of buffering and the wires' 25 ms would shift windows placed by the clock; matched
+    by the identity each word carries, every stored count equals the peer's spikes counted from that
+    presentation's own recorded word. The lost onset word makes its presentation missing with the reason (its
+    image shown again), never counted from the next image's word, and a word strobed twice is named."""
+    import subprocess
+
+    import numpy as np
+
+    from compactrig.stimuli.probes import colour_blob, dot_lattice, grating
+    from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
+
+    from support.commands import compactrig_command
+    from support.serial_board import SerialBoard
+    from support.sessions import check_exactly_once, table
+
+    stimuli = tmp_path / "set"
+    StimulusSet([StimulusRecord(image_id=f"img{i}", kind="natural") for i in range(4)],
+                np.stack([grating(0), grating(90), dot_lattice(), colour_blob((1, -1, 0))])).save(stimuli)
+    board = SerialBoard(tmp_path, tmp_path / "rig-port")
+    port = free_port_pair()
+    peer = start_open_ephys(tmp_path, port, latency_s=0.04,
+                            units=[["Electrode 1", 1, 60.0, 0.0], ["Electrode 2", 0, 40.0, 0.0]],
+                            digital_input={"board_log": str(board.log), "first_line": 0, "strobe_line": 16,
+                                           "wire_latency_s": 0.025, "lose": [2], "repeat": [11]})
+    rig = tmp_path / "rig.toml"
+    rig.write_text(paced_rig(9, 6, 2, f'[markers]\noutputs = ["serial"]\n[markers.serial]\nport = "{board.port}"\n'
+                                      'reset_wait_s = 0.0\n'))
+    out = tmp_path / "session"
+    try:
+        process = subprocess.run(compactrig_command("session", "run", "--stimuli", str(stimuli), "--rig", str(rig),
+                                                    "--source", "openephys", "--source-opt", f"data_port={port}",
+                                                    "--source-opt", "code_strobe_line=16",
+                                                    "--source-opt", "units=Electrode 1:1,Electrode 2:0",
+                                                    "--out", str(out)), capture_output=True, text=True, timeout=180)
+    finally:
+        command(peer, "quit")
+        peer.wait(5)
+        board.close()
+    assert process.returncode == 0, process.stderr
+    log = OpenEphysLog(tmp_path / "open_ephys.log")
+    assert len(log.lost_codes) == 1 and log.lost_codes[0] >= 32768, "the lost word is an onset's (the README's table)"
+    lost = log.lost_codes[0] - 32768
+    aborted = dict(table(out, "SELECT ord, abort_reason FROM presentations WHERE aborted = 1"))
+    assert "no onset word (32768)" in aborted[lost], aborted
+    check_exactly_once(out, 4, n_units=2)
+    recorded = [(epoch, sample, word - 32768) for epoch, sample, word in log.codes if word >= 32768]
+    rows = table(out, "SELECT p.ord, r.unit, r.count FROM presentations p JOIN responses r ON r.ord = p.ord "
+                      "WHERE p.aborted = 0")
+    for order in sorted({o for o, _, _ in rows}):
+        epoch, sample = next((e, s) for e, s, identity in recorded if identity == order)  # its first strobe
+        fired = log.counts_after(epoch, sample)
+        assert {u: c for o, u, c in rows if o == order} == {u: fired.get(u, 0) for u in ("Electrode 1:1",
+                                                                                          "Electrode 2:0")}, order
+    repeated = [identity for identity in {i for _, _, i in recorded} if [i for _, _, i in recorded].count(identity) > 1]
+    assert len(repeated) == 1 and f"onset word of identity {repeated[0]} at" in process.stdout
+    assert "(a word sent twice): ignored" in process.stdout
+    assert sum(c for _, _, c in rows) > 0, "the units fired"

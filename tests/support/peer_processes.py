@@ -76,10 +76,17 @@ class OpenEphysLog:
         self.spikes: dict[int, list[tuple[int, str]]] = {}
         self.units: set[str] = set()
         self.aborts: dict[int, str] = {}
+        self.codes: list[tuple[int, int, int]] = []
+        """(acquisition, sample, word) of every event-code strobe recorded, in order."""
+        self.lost_codes: list[int] = []
         for line in path.read_text().splitlines():
             words = line.split()
             if words[0] == "ttl":
                 self.pulses[int(words[5])] = (int(words[1]), int(words[2]))
+            elif words[0] == "code":
+                self.codes.append((int(words[1]), int(words[2]), int(words[3])))
+            elif words[0] == "lostcode":
+                self.lost_codes.append(int(words[1]))
             elif words[0] == "abort":
                 self.aborts[int(words[1])] = words[2].replace("_", " ")
             elif words[0] == "spike":
@@ -89,7 +96,10 @@ class OpenEphysLog:
 
     def counts(self, order: int) -> dict[str, int]:
         """Spikes per unit in the window after presentation ``order``'s sync pulse, as the peer fired them."""
-        acquisition, pulse = self.pulses[order]
+        return self.counts_after(*self.pulses[order])
+
+    def counts_after(self, acquisition: int, pulse: int) -> dict[str, int]:
+        """Spikes per unit in the window after sample ``pulse`` of ``acquisition``."""
         counts = {unit: 0 for unit in self.units}
         for sample, unit in self.spikes.get(acquisition, []):
             if pulse + WINDOW_SAMPLES[0] <= sample < pulse + WINDOW_SAMPLES[1]:

@@ -101,9 +101,16 @@ def test_sigkill_at_random_moments_then_resume_loses_and_repeats_nothing(tmp_pat
     rng = random.Random(7)
     kills = 0
     for attempt in range(3):
+        shown = count_so_far(out, "SELECT COUNT(*) FROM presentations")
         process = subprocess.Popen(command if attempt == 0 else compactrig_command("session", "resume", str(out)),
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-        time.sleep(rng.uniform(3.5, 5.5))
+        # killed after a few more presentations, at a random moment within one: by progress, not by the clock,
+        # so a fast machine cannot finish the session before the kills
+        target, deadline = shown + rng.randint(2, 5), time.monotonic() + 120
+        while (process.poll() is None and time.monotonic() < deadline
+               and count_so_far(out, "SELECT COUNT(*) FROM presentations") < target):
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 0.15))
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)  # the runner and its presenter, mid-session
             process.wait()
