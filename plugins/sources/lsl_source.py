@@ -7,6 +7,10 @@ after it closes (the time the data take to arrive).
 ``mode=counts``: a stream with one sample per shown image (channel k = unit k's count),
 time-stamped with that image's onset; each onset takes the nearest sample within
 ``match_tolerance_s``, and a sample answers one onset only.
+``words_stream`` (events mode): a second stream carrying the rig's event-code words as the recording
+system stored them (channel 0 a word, stamped when it was recorded); each onset is matched to its onset
+word by the identity the word carries (``onset_words``) and its window counted from the word's stamp:
+exact whatever the lag between the flip and the recording, and a lost or extra word is named.
 
 Whatever the stream carries is checked before it is used, and what is dropped is counted by reason
 and told (``DropCounter``): in events mode a unit id must be a whole number >= 0 or a short text
@@ -25,9 +29,11 @@ from typing import Any
 import pylsl
 
 from compactrig.engine.errors import CompactRigError
+from compactrig.plugins.event_codes import CodeTable
 from compactrig.plugins.lsl_clock import ClockCorrection
 from compactrig.plugins.sources.base import WINDOW_OPTIONS, Option, Presentation, Response, ResponseSource
 from compactrig.plugins.sources.dropped import DropCounter
+from compactrig.plugins.sources.onset_words import Identities, OnsetWords
 from compactrig.plugins.sources.spike_buffer import KEEP_S, MAX_UNITS, SpikeBuffer
 
 MAX_COUNT_SAMPLES = 10_000
@@ -35,6 +41,8 @@ MAX_COUNT_SAMPLES = 10_000
 MAX_UNIT_ID_CHARS = 64
 FUTURE_S = 1.0
 """A sample stamped further ahead of the local clock than this cannot be real: dropped."""
+WORD_GROUP_S = 0.005
+"""Code words closer than this are one group (an abort's words leave the rig back to back)."""
 
 
 def unit_id(value: Any) -> str | None:
@@ -70,6 +78,9 @@ class LslSource(ResponseSource):
         Option("latency_allowance_s", float, 0.1, "events mode: wait this long after a window for its spikes, s"),
         Option("match_tolerance_s", float, 0.01, "counts mode: largest onset/timestamp difference, s"),
         Option("max_units", int, MAX_UNITS, "events mode: most units the stream may introduce (more are refused)"),
+        Option("words_stream", str, "", "events mode: the LSL stream of the rig's event-code words as recorded; "
+                                        "onsets are matched to their words by identity and counted from them"),
+        Option("code_tolerance_s", float, 0.5, "largest distance between an onset and its recorded code word, s"),
     )
 
     def __init__(self, **settings: Any) -> None:
@@ -83,39 +94,73 @@ class LslSource(ResponseSource):
         self._inlet: Any = None  # a pylsl.StreamInlet once connected
         self._correction: ClockCorrection | None = None
         self._count_samples: deque[tuple[float, list[Any]]] = deque(maxlen=MAX_COUNT_SAMPLES)
+        if self.settings["words_stream"] and self.settings["mode"] != "events":
+            raise CompactRigError("lsl: words_stream matches spike windows to code words: use it with mode = events")
+        if not self.settings["code_tolerance_s"] > 0:
+            raise CompactRigError("lsl: code_tolerance_s must be > 0")
         self.dropped = DropCounter()
         self._pending: deque[Presentation] = deque()
+        self._identities: Identities | None = None
+        self._words: OnsetWords | None = None
+        self._words_inlet: Any = None
+        self._words_correction: ClockCorrection | None = None
+        self._awaiting_word: list[Presentation] = []
 
     @property
     def units(self) -> list[str]:
         return list(self._spikes.units)
 
+    @property
+    def matches_codes(self) -> bool:
+        return bool(self.settings["words_stream"])
+
+    def use_codes(self, codes: CodeTable) -> None:
+        if self.matches_codes:
+            self._identities = Identities(codes)
+
+    def prepare(self, image_ids: list[str], pixels: Any) -> None:
+        if self._identities is not None:
+            self._identities.learn(image_ids)
+
     def connect(self) -> None:
-        key, value = ("name", self.settings["stream_name"]) if self.settings["stream_name"] else \
-            ("type", self.settings["stream_type"])
-        found = pylsl.resolve_byprop(key, value, 1, self.settings["resolve_timeout_s"])
-        if not found:
-            raise CompactRigError(f"no LSL stream with {key} {value!r} found within "
-                                  f"{self.settings['resolve_timeout_s']:g} s")
-        self._inlet = pylsl.StreamInlet(found[0], max_buflen=60, recover=False)
-        self._inlet.open_stream(self.settings["resolve_timeout_s"])
-        self._correction = ClockCorrection(self._inlet, pylsl.local_clock(), self.settings["resolve_timeout_s"])
-        channels = found[0].channel_count()
+        self._inlet, self._correction, channels = self._open(*(
+            ("name", self.settings["stream_name"]) if self.settings["stream_name"] else
+            ("type", self.settings["stream_type"])))
+        if self._identities is not None:
+            self._words_inlet, self._words_correction, _ = self._open("name", self.settings["words_stream"])
+            self._words = self._words or OnsetWords(self._identities.codes, WORD_GROUP_S)
         if self.settings["mode"] == "counts" and not self._spikes.units:
             self._spikes.units = [str(k) for k in range(channels)]
         elif self.settings["mode"] == "counts" and len(self._spikes.units) != channels:
             raise CompactRigError(f"lsl: {len(self._spikes.units)} units declared ({self.settings['units']}) but the "
-                                  f"count stream {found[0].name()!r} has {channels} channels; declare one unit per "
-                                  "channel, or none")
+                                  f"count stream {self.settings['stream_name']!r} has {channels} channels; declare "
+                                  "one unit per channel, or none")
+
+    def _open(self, key: str, value: str) -> tuple[Any, ClockCorrection, int]:
+        """An open inlet on the stream whose ``key`` is ``value``, its clock correction, its channel count."""
+        found = pylsl.resolve_byprop(key, value, 1, self.settings["resolve_timeout_s"])
+        if not found:
+            raise CompactRigError(f"no LSL stream with {key} {value!r} found within "
+                                  f"{self.settings['resolve_timeout_s']:g} s")
+        inlet = pylsl.StreamInlet(found[0], max_buflen=60, recover=False)
+        inlet.open_stream(self.settings["resolve_timeout_s"])
+        return inlet, ClockCorrection(inlet, pylsl.local_clock(), self.settings["resolve_timeout_s"]), \
+            found[0].channel_count()
 
     def submit(self, presentation: Presentation) -> None:
-        if self.settings["mode"] == "events":
+        if self._words is not None:
+            self._awaiting_word.append(presentation)
+        elif self.settings["mode"] == "events":
             self._spikes.submit(presentation)
         else:
             self._pending.append(presentation)
 
     def cancel(self, order: int) -> None:
         self._spikes.cancel(order)
+        if self._words is not None and self._identities is not None:
+            for shown in [p for p in self._awaiting_word if p.order == order]:  # its word may come: no extra
+                self._words.forgive(self._identities.of(shown), shown.onset_time, self.settings["code_tolerance_s"])
+            self._awaiting_word = [p for p in self._awaiting_word if p.order != order]
         self._pending = deque(p for p in self._pending if p.order != order)
 
     def notices(self) -> list[str]:
@@ -147,8 +192,47 @@ class LslSource(ResponseSource):
             elif refused:
                 self.dropped.drop(refused, "windows it touches are missing")
 
+    def _pull_words(self, now: float) -> list[Response]:
+        """Recorded words in; presentations whose word came handed to the spike buffer at the word's stamp; those
+        whose word can no longer come missing, with why."""
+        assert self._words is not None and self._identities is not None and self._words_correction is not None
+        self._words_correction.refresh(now)
+        samples, stamps = self._words_inlet.pull_chunk(timeout=0.0)
+        for sample, stamp in zip(samples, stamps):
+            local = stamp + self._words_correction.value
+            word = sample[0] if sample else None
+            if not math.isfinite(local) or local > now + FUTURE_S:
+                self.dropped.drop("code word with a time stamp that is not finite or lies in the future", f"{stamp!r}")
+            elif isinstance(word, bool) or not isinstance(word, (int, float)) or not math.isfinite(word) \
+                    or not float(word).is_integer() or word < 0:
+                self.dropped.drop("code word that is not a whole number >= 0", repr(word)[:40])
+            else:
+                self._words.add(local, int(word))
+        complete = now - self.settings["latency_allowance_s"]
+        self._words.decode_until(complete)
+        tolerance, missing, waiting = self.settings["code_tolerance_s"], [], []
+        for shown in self._awaiting_word:
+            start = self._words.claim(self._identities.of(shown), shown.onset_time, tolerance)
+            if start is not None:
+                self._spikes.submit(Presentation(shown.order, shown.trial_id, shown.image_id, start))
+            elif self._words.past_hope(shown.onset_time, tolerance):
+                missing.append(Response(shown.order, shown.image_id, None, self.window,
+                                        f"no onset word ({self._identities.words_text(shown)}) recorded within "
+                                        f"{tolerance:g} s of the onset in {self.settings['words_stream']!r}: the word "
+                                        "was lost"))
+            else:
+                waiting.append(shown)
+        self._awaiting_word = waiting
+        for problem in self._words.take_problems():
+            self.dropped.drop("event-code words that make no event", problem)
+        for extra in self._words.extras(complete - 2 * tolerance):
+            self.dropped.drop("onset words no presentation claimed", extra)
+        return missing
+
     def collect(self, now: float) -> list[Response]:
         self._pull(now)
+        if self._words is not None:
+            return self._pull_words(now) + self._spikes.ready(now)
         if self.settings["mode"] == "events":
             return self._spikes.ready(now)
         ready = []
@@ -174,6 +258,7 @@ class LslSource(ResponseSource):
         return ready
 
     def close(self) -> None:
-        if self._inlet is not None:
-            self._inlet.close_stream()
-        self._inlet = None
+        for inlet in (self._inlet, self._words_inlet):
+            if inlet is not None:
+                inlet.close_stream()
+        self._inlet = self._words_inlet = None

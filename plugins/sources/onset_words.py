@@ -19,9 +19,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from compactrig.plugins.event_codes import ONSET, CodeTable
+from compactrig.plugins.sources.base import Presentation
 
 MAX_WORDS = 100_000
 """Undecoded words held at most (hours of a session's codes); older ones are dropped first."""
+
+
+class Identities:
+    """The identity each presentation's onset words carry: its order number, or its image's index in the session's
+    set, the images numbered in the order the source is told them (``prepare``), as the presenter numbers them."""
+
+    def __init__(self, codes: CodeTable) -> None:
+        self.codes = codes
+        self._image_index: dict[str, int] = {}
+
+    def learn(self, image_ids: list[str]) -> None:
+        for image_id in image_ids:
+            self._image_index.setdefault(image_id, len(self._image_index))
+
+    def of(self, shown: Presentation) -> int:
+        return self.codes.identity_of(shown.order, self._image_index.get(shown.image_id))
+
+    def words_text(self, shown: Presentation) -> str:
+        """The onset words ``shown`` should have left, for a message."""
+        return ", ".join(map(str, self.codes.identity_words_of(self.of(shown))))
 
 
 @dataclass

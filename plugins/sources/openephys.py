@@ -42,7 +42,7 @@ from compactrig.plugins.event_codes import CodeTable
 from compactrig.plugins.sources.acquisition import Acquisition
 from compactrig.plugins.sources.base import WINDOW_OPTIONS, Option, Presentation, Response, ResponseSource
 from compactrig.plugins.sources.dropped import DropCounter
-from compactrig.plugins.sources.onset_words import OnsetWords
+from compactrig.plugins.sources.onset_words import Identities, OnsetWords
 from compactrig.plugins.sources.openephys_wire import MAX_FRAME_BYTES, DataBlock, Message, TtlEvent, WireError, parse
 from compactrig.plugins.sources.spike_buffer import KEEP_S, MAX_UNITS
 
@@ -204,9 +204,8 @@ class OpenEphysSource(ResponseSource):
             raise CompactRigError("set sync_line (photodiode pulses) or code_strobe_line (event-code words), not both")
         if not self.settings["code_tolerance_s"] > 0:
             raise CompactRigError("code_tolerance_s must be > 0")
-        self._codes: CodeTable | None = None
-        """The session's code table while onsets are matched to their words."""
-        self._image_index: dict[str, int] = {}
+        self._identities: Identities | None = None
+        """The session's code table and image numbering while onsets are matched to their words."""
         self._units = self.declared_units
         self._receiver: _Receiver | None = None
         self._acquisitions: list[Acquisition] = []
@@ -249,11 +248,11 @@ class OpenEphysSource(ResponseSource):
             last = first + codes.word_bits - 1
             raise CompactRigError(f"the {codes.word_bits}-bit code word on TTL lines {first}-{last} must fit lines "
                                   f"0-{TTL_LINES - 1} and leave out code_strobe_line {strobe}")
-        self._codes = codes
+        self._identities = Identities(codes)
 
     def prepare(self, image_ids: list[str], pixels: Any) -> None:
-        for image_id in image_ids:  # as the presenter numbers them for the codes' image_index identity
-            self._image_index.setdefault(image_id, len(self._image_index))
+        if self._identities is not None:
+            self._identities.learn(image_ids)
 
     def submit(self, presentation: Presentation) -> None:
         self._pending.append(presentation)
@@ -261,11 +260,11 @@ class OpenEphysSource(ResponseSource):
     def cancel(self, order: int) -> None:
         cancelled = [p for p in self._pending if p.order == order]
         self._pending = [p for p in self._pending if p.order != order]
-        if self._starts.pop(order, None) is None and self._codes is not None:
+        if self._starts.pop(order, None) is None and self._identities is not None:
             for shown in cancelled:  # its word may come: expected, not an extra
                 acquisition, _ = self._acquisition_for(shown.onset_time)
                 if acquisition is not None and acquisition.words is not None:
-                    acquisition.words.forgive(self._identity(shown), acquisition.to_sample(shown.onset_time),
+                    acquisition.words.forgive(self._identities.of(shown), acquisition.to_sample(shown.onset_time),
                                               self.settings["code_tolerance_s"] * acquisition.rate)
 
     def notices(self) -> list[str]:
@@ -305,8 +304,8 @@ class OpenEphysSource(ResponseSource):
                 self._notices.append("Open Ephys acquisition restarted (message numbers began again): windows it "
                                      "cut are shown again, and the clock is learnt afresh")
             current = Acquisition(self.settings["sample_rate"], arrival)
-            if self._codes is not None:
-                current.words = OnsetWords(self._codes, WORD_GROUP_S * current.rate)
+            if self._identities is not None:
+                current.words = OnsetWords(self._identities.codes, WORD_GROUP_S * current.rate)
             self._acquisitions.append(current)
         elif 0 < message.message_num <= current.last_message or \
                 (isinstance(message, DataBlock) and message.sample_num < current.covered - current.rate):
@@ -355,9 +354,8 @@ class OpenEphysSource(ResponseSource):
             self.dropped.drop("strobe TTL event without the lines' word (a 2-byte payload): no code read",
                               f"message {strobe.message_num}")
             return
-        assert self._codes is not None  # words are kept only while codes are matched
         lines = strobe.word >> self.settings["code_first_line"]
-        words.add(strobe.sample_num, lines & (2 ** self._codes.word_bits - 1))
+        words.add(strobe.sample_num, lines & (2 ** words.codes.word_bits - 1))
 
     def _refuse(self, current: Acquisition, reason: str, detail: str) -> None:
         """Drop a numbered message that is not believed (its number is not counted as lost in transit)."""
@@ -377,24 +375,19 @@ class OpenEphysSource(ResponseSource):
                 return self._acquisitions[k], k < len(self._acquisitions) - 1
         return None, bool(self._acquisitions)
 
-    def _identity(self, shown: Presentation) -> int:
-        assert self._codes is not None
-        return self._codes.identity_of(shown.order, self._image_index.get(shown.image_id))
-
     def _coded_onset(self, shown: Presentation, acquisition: Acquisition, later: bool) -> float | str | None:
         """The onset word's sample, None while it may still come, or why there is none."""
-        assert self._codes is not None and acquisition.words is not None
+        assert self._identities is not None and acquisition.words is not None
         near = acquisition.to_sample(shown.onset_time)
         tolerance = self.settings["code_tolerance_s"] * acquisition.rate
-        identity = self._identity(shown)
-        start = acquisition.words.claim(identity, near, tolerance)
+        start = acquisition.words.claim(self._identities.of(shown), near, tolerance)
         if start is not None:
             self._starts[shown.order] = (acquisition, start)
             return start
         if later or acquisition.words.past_hope(near, tolerance):
-            words = ", ".join(map(str, self._codes.identity_words_of(identity)))
-            return (f"no onset word ({words}) recorded within {self.settings['code_tolerance_s']:g} s of the onset: "
-                    "the word was lost, or the lines differ from code_first_line/code_strobe_line")
+            return (f"no onset word ({self._identities.words_text(shown)}) recorded within "
+                    f"{self.settings['code_tolerance_s']:g} s of the onset: the word was lost, or the lines differ "
+                    "from code_first_line/code_strobe_line")
         return None
 
     def _onset_sample(self, shown: Presentation, acquisition: Acquisition, later: bool) -> float | str | None:

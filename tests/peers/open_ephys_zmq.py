@@ -27,9 +27,9 @@ A photodiode on the rig is emulated from the rig's LSL onset markers: each onset
 acquisition board's digital inputs are wired to a strobed-word board (``strobed_word_arduino.py``, whose
 log of strobes stands for the wires): each strobed word sets the data lines ``first_line``.. at its
 strobe's sample plus ``wire_latency_s`` (one TTL event per line that changes, each carrying the word of
-every line's state, as ``TTLEvent`` does), then the strobe line rises, and falls a sample later. Words
-listed in ``lose`` (by their number in the board's log, from 1) are not recorded, and those in
-``repeat`` are strobed twice, 2 ms apart (a bouncing strobe). Commands on stdin: ``stop`` (end
+every line's state, as ``TTLEvent`` does), then the strobe line rises, and falls a sample later. The first
+strobe of each word in ``lose`` is not recorded, and that of each word in ``repeat`` is recorded twice,
+2 ms apart (a bouncing strobe). Commands on stdin: ``stop`` (end
 acquisition; heartbeats still answered, as the plugin's thread keeps running), ``start`` (a new
 acquisition: message and sample numbers from 0), ``fire`` (units configured to start after -1 s
 begin firing now), ``quit``. Everything sent is logged:
@@ -171,7 +171,7 @@ class Plugin:
         wiring = self.config.get("digital_input")
         if not wiring:
             return
-        seen, position = 0, 0
+        position, lose, repeat = 0, set(wiring.get("lose", [])), set(wiring.get("repeat", []))
         while not self.stop.is_set():
             try:
                 with open(wiring["board_log"]) as log:
@@ -185,15 +185,16 @@ class Plugin:
                 words = line.split()
                 if words[0] != "word":
                     continue
-                seen += 1
                 when, word = float(words[2]) + wiring.get("wire_latency_s", 0.0), int(words[1])
-                if seen in wiring.get("lose", []):
+                if word in lose:
+                    lose.discard(word)
                     self.write(f"lostcode {word}")
                     continue
                 with self.onset_lock:
                     self.wired.append((when, word))
-                    if seen in wiring.get("repeat", []):
+                    if word in repeat:
                         self.wired.append((when + 0.002, word))
+                repeat.discard(word)
             time.sleep(0.005)
 
     def send_spike(self, sample: int, electrode: str, sorted_id: int) -> None:

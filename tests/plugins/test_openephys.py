@@ -295,7 +295,7 @@ def test_windows_are_counted_from_the_recorded_code_words_matched_by_identity(tm
     peer = start_open_ephys(tmp_path, port, latency_s=0.04,
                             units=[["Electrode 1", 1, 60.0, 0.0], ["Electrode 2", 0, 40.0, 0.0]],
                             digital_input={"board_log": str(board.log), "first_line": 0, "strobe_line": 16,
-                                           "wire_latency_s": 0.025, "lose": [2], "repeat": [11]})
+                                           "wire_latency_s": 0.025, "lose": [32768], "repeat": [32770]})
     rig = tmp_path / "rig.toml"
     rig.write_text(paced_rig(9, 6, 2, f'[markers]\noutputs = ["serial"]\n[markers.serial]\nport = "{board.port}"\n'
                                       'reset_wait_s = 0.0\n'))

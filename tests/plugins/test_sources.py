@@ -258,15 +258,18 @@ def peer_spikes(log_path: Path) -> dict[str, list[float]]:
     return spikes
 
 
-def check_counts_as_fired(folder: Path, spikes: dict[str, list[float]], margin: float = 1e-4) -> int:
-    """Every stored count is what the peer fired in the window, to LSL's clock correction (``margin``:
-    a spike that close to a window edge may fall either side); returns how many counts were checked."""
+def check_counts_as_fired(folder: Path, spikes: dict[str, list[float]], margin: float = 1e-4,
+                          starts: dict[int, float] | None = None) -> int:
+    """Every stored count is what the peer fired in the window after the onset (or after ``starts[order]``),
+    to LSL's clock correction (``margin``: a spike that close to a window edge may fall either side); returns
+    how many counts were checked."""
     import sqlite3
     with sqlite3.connect(folder / "trials.sqlite") as db:
-        rows = db.execute("SELECT p.onset_time, r.unit, r.count FROM presentations p JOIN responses r ON "
+        rows = db.execute("SELECT p.ord, p.onset_time, r.unit, r.count FROM presentations p JOIN responses r ON "
                           "r.ord = p.ord WHERE p.aborted = 0").fetchall()
     exact = 0
-    for onset, unit, count in rows:
+    for order, onset, unit, count in rows:
+        onset = starts[order] if starts is not None else onset
         times = np.array(spikes.get(unit, []))
         sure = int(((times >= onset + 0.05 + margin) & (times < onset + 0.15 - margin)).sum())
         possible = int(((times >= onset + 0.05 - margin) & (times < onset + 0.15 + margin)).sum())
@@ -335,3 +338,59 @@ def test_lsl_session_counts_every_window_as_fired_whatever_the_on_time(tmp_path,
     if frames_on == 6:
         reasons = [r for (r,) in table(out, "SELECT abort_reason FROM presentations WHERE aborted = 1")]
         assert any("source" in r for r in reasons), "windows while the acquisition was dead were given up"
+
+
+@pytest.mark.slow
+@pytest.mark.needs_display
+def test_lsl_windows_are_counted_from_the_recorded_code_words_matched_by_identity(tmp_path):
+    """The rig's serial event codes reach the strobed-word board (``tests/peers/strobed_word_arduino.py``), whose
+    pins feed a recording system's digital input that streams the stored words over LSL
+    (``tests/peers/lsl_digital_input.py``, 30 ms after each strobe); spikes come from their own acquisition
+    process. Every stored count is what the peer fired after that presentation's own recorded word, the lost
+    onset word makes its presentation missing with the reason (never counted from another word), and the word
+    recorded twice is named."""
+    from compactrig.stimuli.probes import grating
+    from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
+
+    from support.commands import compactrig_command
+    from support.peer_processes import paced_rig, start_peer
+    from support.serial_board import SerialBoard
+    from support.sessions import check_exactly_once, table
+
+    stimuli = tmp_path / "set"
+    StimulusSet([StimulusRecord(image_id=f"img{i}", kind="natural") for i in range(4)],
+                np.stack([grating(40 * i) for i in range(4)])).save(stimuli)
+    board = SerialBoard(tmp_path, tmp_path / "rig-port")
+    name = f"spikes-{uuid.uuid4().hex[:8]}"
+    spikes, words = tmp_path / "spikes.log", tmp_path / "words.log"
+    acquisition = start_peer("lsl_acquisition.py", name, f"{name}-source", str(spikes), "1,2", "40", "9")
+    digital = start_peer("lsl_digital_input.py", f"{name}-words", str(board.log), str(words), "0.03", "32768", "32770")
+    rig = tmp_path / "rig.toml"
+    rig.write_text(paced_rig(9, 6, 2, f'[markers]\noutputs = ["serial"]\n[markers.serial]\nport = "{board.port}"\n'
+                                      'reset_wait_s = 0.0\n'))
+    out = tmp_path / "session"
+    try:
+        process = subprocess.run(compactrig_command("session", "run", "--stimuli", str(stimuli), "--rig", str(rig),
+                                                    "--source", "lsl", "--source-opt", f"stream_name={name}",
+                                                    "--source-opt", f"words_stream={name}-words",
+                                                    "--source-opt", "units=1,2", "--out", str(out)),
+                                 capture_output=True, text=True, timeout=180)
+    finally:
+        for peer in (acquisition, digital):
+            peer.kill()
+            peer.wait(5)
+        board.close()
+    assert process.returncode == 0, process.stderr
+    pushed = [line.split() for line in words.read_text().splitlines()]
+    lost = [int(w) for tag, w in (p for p in pushed if p[0] == "lost")]
+    assert len(lost) == 1 and lost[0] >= 32768, "the lost word is an onset's (the README's table)"
+    aborted = dict(table(out, "SELECT ord, abort_reason FROM presentations WHERE aborted = 1"))
+    assert f"no onset word ({lost[0]})" in aborted[lost[0] - 32768], aborted
+    check_exactly_once(out, 4, n_units=2)
+    onsets = [(int(w), float(t)) for w, t in (p for p in pushed if p[0] != "lost") if int(w) >= 32768]
+    starts: dict[int, float] = {}
+    for word, when in onsets:
+        starts.setdefault(word - 32768, when)  # a repeated word: its first
+    assert check_counts_as_fired(out, peer_spikes(spikes), margin=1e-3, starts=starts) >= 8
+    repeated = [w for w in {w for w, _ in onsets} if [v for v, _ in onsets].count(w) > 1]
+    assert len(repeated) == 1 and f"onset word of identity {repeated[0] - 32768} at" in process.stdout
