@@ -52,6 +52,14 @@ class Abort:
 
 
 @dataclass(frozen=True)
+class ShowFixation:
+    """Between trials: the fixation point on the blank screen (the gate waits for the animal to take it), or,
+    ``visible`` false, the blank screen alone (a time-out after fixation was not acquired)."""
+
+    visible: bool
+
+
+@dataclass(frozen=True)
 class MarkAborted:
     """Send an ``abort`` marker for presentation ``order`` (the parent decided it does not count)."""
 

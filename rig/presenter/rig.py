@@ -57,6 +57,9 @@ class RigConfig:
     frames_off: int = 6
     images_per_trial: int = 5
     inter_trial_s: float = 0.5
+    acquire_s: float = 0.0
+    """How long the fixation point waits for fixation before it is taken down for ``inter_trial_s`` and shown
+    again (a time-out, as rigs give); 0: it waits as long as it takes."""
     marker_outputs: tuple[str, ...] = ("none",)
     marker_options: dict[str, Any] = field(default_factory=dict)
     event_codes: CodeTable = CodeTable()
@@ -185,6 +188,7 @@ SCHEMA: dict[str, dict[str, Check]] = {
         "off_ms": ("off_ms", _within(0, 1_000_000), "milliseconds 0-1000000, a whole number of frames"),
         "images_per_trial": ("images_per_trial", _within(1, 10_000, integer=True), "a whole number 1-10000"),
         "inter_trial_s": ("inter_trial_s", _within(0, 3600), "seconds, 0-3600"),
+        "acquire_s": ("acquire_s", _within(0, 3600), "seconds, 0-3600 (0: wait as long as it takes)"),
     },
     "markers": {
         "outputs": ("marker_outputs", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
@@ -330,6 +334,7 @@ frames_on = 6           # 100 ms at 60 Hz
 frames_off = 6
 images_per_trial = 5    # images per fixation
 inter_trial_s = 0.5
+acquire_s = 0.0         # the fixation point waits this long for fixation, then a time-out (0: no limit)
 
 [markers]
 outputs = ["none"]      # "lsl" sends one marker per onset, plus trial start and end; "serial",

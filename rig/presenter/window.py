@@ -291,6 +291,10 @@ class Presentation:
     def run_trial(self, trial, order: int, capture: Path | None) -> int:
         """Each image's on frames, then its off frames; then one blank frame that ends the trial."""
         rig, stage, win = self.stage.rig, self.stage, self.stage.win
+        # the wait before a trial (for fixation, for the runner) is no frame interval: turned on afresh, PsychoPy
+        # does not count the interval up to the trial's first flip, which would otherwise be a dropped frame
+        win.recordFrameIntervals = False
+        win.recordFrameIntervals = True
         dropped_at_start = win.nDroppedFrames
         start_time = None
         shown = 0
@@ -425,6 +429,9 @@ def presenter_main(rig: RigConfig, commands, events, session: dict[str, str] | N
                     presentation.run(command)
                 elif isinstance(command, msg.Shutdown):
                     break
+                elif isinstance(command, msg.ShowFixation):
+                    stage.draw(None, fixation=command.visible)
+                    stage.win.flip()  # the screen keeps it until the next trial's first flip
                 elif isinstance(command, msg.Heartbeat):
                     events.put(msg.HeartbeatReply(command.sequence, _now()))
                 elif isinstance(command, (msg.MarkAborted, msg.Abort)):  # an abort just after its run ended

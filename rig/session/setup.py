@@ -357,7 +357,8 @@ def rig_table(rig: RigConfig) -> dict:
             "fixation": {"size_deg": rig.fixation_size_deg, "colour": list(rig.fixation_colour)},
             "photodiode": {"corner": rig.photodiode_corner, "size_px": rig.photodiode_size_px},
             "timing": {"frames_on": rig.frames_on, "frames_off": rig.frames_off,
-                       "images_per_trial": rig.images_per_trial, "inter_trial_s": rig.inter_trial_s},
+                       "images_per_trial": rig.images_per_trial, "inter_trial_s": rig.inter_trial_s,
+                       "acquire_s": rig.acquire_s},
             "markers": {"outputs": list(rig.marker_outputs), **rig.marker_options, "codes": rig.event_codes.to_table()},
             "source": {"name": rig.source_name, "options": rig.source_options},
             "gate": {"name": rig.gate_name, "options": rig.gate_options}}

@@ -28,6 +28,8 @@ from compactrig.rig.session.trial_store import MARKERS_FAILED, StoredPresentatio
 from compactrig.stimuli.stimulus_set import StimulusSet
 from compactrig.stimuli.trial_plan import Trial
 
+WAITING_TOLD_S = 2.0
+"""Waiting this long for the gate, the user is told why it stays closed."""
 PRESENTER_STUCK_S = 5.0
 """A trial that has not ended this long after it should have (or after an abort) means the presenter hangs."""
 LOAD_WAIT_S = 60.0
@@ -42,6 +44,8 @@ class TrialExecutor:
         self.presenter, self.gate, self.rig, self.max_dropped_frames = presenter, gate, rig, max_dropped_frames
         self.store, self.collector, self.controls, self.report = store, collector, controls, report
         self.dropped_frames = 0
+        self.timeouts = 0
+        """Times fixation was not acquired within ``acquire_s``."""
         self.break_at: float | None = None
         self.abort_reason, self.abort_kind = "stopped by the user", "stopped"
         self.marker_failure: str | None = None
@@ -87,19 +91,50 @@ class TrialExecutor:
 
     def wait_for_gate(self, meanwhile: Callable[[], None]) -> bool:
         """Wait while paused or until the gate lets a trial start, calling ``meanwhile`` (collecting,
-        taking queued images, reporting) between checks; False when stopped meanwhile."""
+        taking queued images, reporting) between checks; False when stopped meanwhile.
+
+        While the gate is closed the fixation point is up, for the animal to take; with ``[timing] acquire_s``
+        it is taken down for ``inter_trial_s`` after that long without fixation, then shown again. A wait of
+        more than ``WAITING_TOLD_S``, and every time-out, is told with the gate's reason."""
         reported_pause = False
         controls = self.controls
+        shown_at: float | None = None  # when the fixation point went up in this wait
+        told = False
         while controls.pause_requested or not self.gate.may_start(pylsl.local_clock()):
             if controls.stop_requested:
                 return False
             if controls.pause_requested != reported_pause:
                 reported_pause = controls.pause_requested
                 self.report("paused; resume to go on" if reported_pause else "resumed")
+            now = time.monotonic()
+            if not controls.pause_requested:
+                if shown_at is None:
+                    self.presenter.send(msg.ShowFixation(True))
+                    shown_at = now
+                elif self.rig.acquire_s > 0 and now - shown_at > self.rig.acquire_s:
+                    self._time_out(meanwhile)
+                    shown_at = None
+                elif not told and now - shown_at > WAITING_TOLD_S:
+                    told = True
+                    self.report(f"waiting for fixation: {self.gate.break_reason}")
             self.watch()
             meanwhile()
             time.sleep(0.005)
         return True
+
+    def _time_out(self, meanwhile: Callable[[], None]) -> None:
+        """Fixation was not acquired within ``acquire_s``: the fixation point goes for ``inter_trial_s``."""
+        self.timeouts += 1
+        if self.timeouts in (1, 10, 100) or self.timeouts % 1000 == 0:
+            self.report(f"no fixation acquired within {self.rig.acquire_s:g} s ({self.gate.break_reason}); the "
+                        f"fixation point is taken down for {self.rig.inter_trial_s:g} s and shown again "
+                        f"({self.timeouts} so far)")
+        self.presenter.send(msg.ShowFixation(False))
+        until = time.monotonic() + self.rig.inter_trial_s
+        while time.monotonic() < until and not self.controls.stop_requested:
+            self.watch()
+            meanwhile()
+            time.sleep(0.005)
 
     def run(self, trial: Trial, items: list[int]) -> None:
         """Present one trial (``items``: the plan items of its images) until the presenter says it is done."""
