@@ -248,12 +248,20 @@ class SessionRunner:
         return store.remaining(self.plan.max_missing)
 
     def _summary(self, store: TrialStore) -> None:
-        """Items left out after their response went missing ``max_missing`` times, named for the user."""
+        """The run's closing lines: items left out after their response went missing ``max_missing`` times,
+        named, then what the store holds and where (the last trial line was said before its responses came)."""
         left = store.left_out(self.plan.max_missing)
         if left:
             names = ", ".join(sorted({image for _, image in left})[:10])
             self.report(f"{len(left)} plan item(s) left out after {self.plan.max_missing} missing responses each "
                         f"(images: {names}); check the source, then raise max_missing and resume to show them again")
+        shown = store.presentations()
+        aborted = sum(1 for p in shown if p.aborted)
+        complete, planned = len(store.completed_items()), len(store.plan())
+        answered = len(store.response_windows())
+        self.report(f"session {'complete' if complete == planned else 'not complete'}: {complete}/{planned} planned "
+                    f"presentations complete, {aborted} aborted; {len(shown)} presentations and {answered} "
+                    f"responses stored in {self.folder}")
 
     def _described(self) -> dict[str, str]:
         """What the marker stream says it belongs to."""
