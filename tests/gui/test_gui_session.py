@@ -27,6 +27,7 @@ from support.user_input import (
     click_row,
     open_file_dialog_answer,
     open_tab,
+    press_enter_on_message_box,
     retype,
     type_into,
     wheel,
@@ -192,6 +193,21 @@ def test_closing_during_a_session_asks_then_stops_it_resumably(qtbot, rig_window
                                 "(SELECT 1 FROM responses r WHERE r.ord = p.ord)")[0][0]
     assert unanswered <= 5, "at most the last trial waits to be settled on resume"
     SessionLock(folder).acquire().release()
+
+
+def test_enter_on_the_stop_and_quit_question_keeps_the_recording_going(qtbot, rig_window):
+    window = rig_window
+    rig = window.rig
+    type_into(qtbot, rig.repeats, "30")
+    click(qtbot, rig.start_button)
+    qtbot.waitUntil(lambda: rig.progress.value() >= 5, timeout=120000)
+    seen: list[str] = []
+    press_enter_on_message_box(qtbot, seen)
+    window.close()
+    assert "session is running" in seen[0]
+    assert window.isVisible() and rig.running(), "No is the default: Enter never ends a recording"
+    done = rig.progress.value()
+    qtbot.waitUntil(lambda: rig.progress.value() > done, timeout=60000)
 
 
 def test_closing_returns_within_two_seconds_even_when_the_presenter_hangs(qtbot, rig_window, tmp_path):
