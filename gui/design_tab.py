@@ -259,6 +259,9 @@ class DesignTab(QWidget):
 
         self.progress.setValue(0)
         self._preview = None
+        self.preview.clear()  # the last run's image is not this run's
+        self.preview_caption.setText("The image being designed appears here." if method in ("max", "min") else
+                                     f"No preview for {method}: its images appear below when it is done.")
         self._started = time.monotonic()
         self.job = Job(work)
         self.jobs.add(self.job)

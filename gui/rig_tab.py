@@ -487,6 +487,7 @@ class RigTab(QWidget):
             self.message.emit(str(error))
             return False
         self.log.clear()
+        self.progress.reset()  # no count until this session's first status (never the last session's)
         self.refresh.setText("Refresh: measured when the presenter's window opens")
         self.refresh.setStyleSheet("")
         self.refresh.show()

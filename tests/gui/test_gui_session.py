@@ -375,3 +375,16 @@ def test_a_measured_refresh_off_the_rig_files_is_red_and_start_asks_with_stop_th
     assert finished.args == [True]
     assert table(second, "SELECT COUNT(*) FROM presentations WHERE aborted = 0")[0][0] == 10
     assert red_pixels(rig.refresh) > 20, "still red after the run: it ran at the wrong refresh"
+
+
+def test_a_new_session_does_not_start_with_the_last_sessions_count(qtbot, rig_window, tmp_path):
+    rig = rig_window.rig
+    type_into(qtbot, rig.repeats, "1")
+    with qtbot.waitSignal(rig.session_finished, timeout=120000):
+        click(qtbot, rig.start_button)
+    assert rig.progress.text() == "10 / 10 presentations"
+    type_into(qtbot, rig.session_edit, str(tmp_path / "next"))
+    with qtbot.waitSignal(rig.session_finished, timeout=120000):
+        click(qtbot, rig.start_button)
+        assert rig.progress.text() == "", "no count until the new session's first"
+    assert rig.progress.text() == "10 / 10 presentations"
