@@ -71,6 +71,8 @@ class DesignTab(QWidget):
         self.job: Job | None = None
         self.jobs = JobList()
         self.results: StimulusSet | None = None
+        self.results_added = False
+        """The last results were handed to the stimulus set (else quitting loses them)."""
         self._preview: tuple[str, int, int, np.ndarray, float, float] | None = None
         """(neuron, step, steps, image, best response, when): written by the job's thread, read by the timer."""
         self._started = 0.0
@@ -257,6 +259,9 @@ class DesignTab(QWidget):
 
         self.progress.setValue(0)
         self._preview = None
+        self.preview.clear()  # the last run's image is not this run's
+        self.preview_caption.setText("The image being designed appears here." if method in ("max", "min") else
+                                     f"No preview for {method}: its images appear below when it is done.")
         self._started = time.monotonic()
         self.job = Job(work)
         self.jobs.add(self.job)
@@ -311,6 +316,7 @@ class DesignTab(QWidget):
         if self._next_seed is not None:  # moved on only now: while it runs, the box shows the seeds in use
             self.first_seed.setValue(self._next_seed)
         self.results, responses = result
+        self.results_added = False
         self.grid.clear()
         for record, pixels, response in zip(self.results.records, self.results.pixels, responses):
             label = record.image_id if not np.isfinite(response) else f"{record.image_id}\n{response:.3f}"
@@ -333,4 +339,9 @@ class DesignTab(QWidget):
                   if list_item(self.grid, row).checkState() == Qt.CheckState.Checked]
         if chosen:
             self.add_to_set.emit(self.results.select(chosen))
+            self.results_added = True
         return len(chosen)
+
+    def unadded(self) -> int:
+        """How many designed images were never added to the stimulus set."""
+        return 0 if self.results is None or self.results_added else len(self.results)

@@ -14,6 +14,7 @@ from compactrig.gui.models_tab import ModelsTab
 from compactrig.gui.rig_tab import RigTab
 from compactrig.gui.settings import load_settings, save_settings
 from compactrig.gui.stimulus_set_tab import StimulusSetTab
+from compactrig.stimuli.unsaved import UnsavedWork
 
 GETTING_STARTED = """
 <h2>Getting started</h2>
@@ -115,19 +116,49 @@ class MainWindow(QMainWindow):
                 "geometry": self.saveGeometry().toHex().data().decode(), "tab": self.tabs.currentIndex()}
 
     def confirm_stop_session(self) -> bool:
-        """Ask before closing stops a running session (it stays resumable)."""
+        """Ask before closing stops a running session (it stays resumable); No is the default, so Enter never
+        ends a recording."""
         answer = QMessageBox.question(
             self, "A session is running",
             "A session is running. Stop it and quit? The presenter is shut down and the session can be "
-            "resumed later from its folder.")
+            "resumed later from its folder.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
+
+    def unsaved_work(self) -> UnsavedWork:
+        folder = self.stimuli.folder
+        return UnsavedWork(self.design.unadded(), self.stimuli.unsaved(), len(self.stimuli.stimulus_set),
+                           None if folder is None else str(folder))
+
+    def confirm_unsaved(self) -> bool:
+        """Ask before quitting loses designed images or stimulus-set edits: Save (the ticked designed images into
+        the set, then the set saved, asking where if it has no folder), Discard, or Cancel (the default)."""
+        unsaved = self.unsaved_work()
+        if not unsaved:
+            return True
+        box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved work", unsaved.question(), parent=self)
+        buttons = QMessageBox.StandardButton
+        box.setStandardButtons(buttons.Save | buttons.Discard | buttons.Cancel)
+        box.setDefaultButton(buttons.Cancel)
+        box.exec()
+        answer = box.standardButton(box.clickedButton())
+        if answer == buttons.Discard:
+            return True
+        if answer != buttons.Save:
+            return False
+        if unsaved.designed:
+            self.design.add_chosen()
+        return self.stimuli.save()  # the folder dialog cancelled or the save refused: the window stays
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         """Ask if a session runs; then stop it and every job, so no thread outlives the window."""
+        if self.rig.running() and not self.confirm_stop_session():
+            event.ignore()
+            return
+        if not self.confirm_unsaved():
+            event.ignore()
+            return
         if self.rig.running():
-            if not self.confirm_stop_session():
-                event.ignore()
-                return
             self.show_message("Stopping the session…")
         self.rig.stop_and_wait()  # also when it just ended: its thread may not have exited yet
         for tab in (self.models, self.design, self.inspect, self.live, self.stimuli):

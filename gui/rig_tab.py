@@ -26,6 +26,7 @@ from PyQt6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -44,15 +45,25 @@ from compactrig.gui.worker import Job, JobList
 from compactrig.plugins.registry import GATES, MARKER_OUTPUTS, RESPONSE_SOURCES, available, load_plugin, make_source
 from compactrig.plugins.sources.base import parse_settings
 from compactrig.rig.presenter.iohub_gate import calibrate
+from compactrig.rig.presenter.refresh import RefreshCheck
 from compactrig.rig.presenter.rig import DEFAULT_RIG_TEXT, RigConfig, RigFileError, parse_rig, with_small_window
 from compactrig.rig.session.controller import SessionController
-from compactrig.rig.session.events import SessionEnded, SessionMessage, SessionStatus, StoredSessionShown
+from compactrig.rig.session.events import (
+    RefreshMeasured,
+    SessionEnded,
+    SessionMessage,
+    SessionStatus,
+    StoredSessionShown,
+)
+from compactrig.rig.session.folder import SESSION_FILE
 from compactrig.rig.session.setup import SessionPlan
 from compactrig.rig.session.unit_map import parse_unit_map
 from compactrig.stimuli.stimulus_set import StimulusSet
 
 FEED_INTERVAL_MS = 40
 """The status and live-fit redraw period (25 Hz)."""
+TROUBLE_STYLE = "color: #b00020"
+SHOW_ANYWAY = "Show the images anyway"
 
 
 class PluginChoice(QWidget):
@@ -215,9 +226,16 @@ class RigTab(QWidget):
         self.progress.setFormat("%v / %m presentations")
         self.status = QLabel("No session running.")
         self.status.setWordWrap(True)
+        self.refresh = QLabel()
+        """The presenter's measured refresh against the rig file's (red when durations would be wrong)."""
+        self.refresh.setWordWrap(True)
+        self.refresh.hide()
+        self.refresh_question: QMessageBox | None = None
+        """Open while the runner waits: go on at a measured refresh off the rig file's, or stop."""
         self.log = QPlainTextEdit(readOnly=True)  # type: ignore[call-overload]
         self.log.setMaximumBlockCount(2000)
         session_layout.addRow(self.progress)
+        session_layout.addRow(self.refresh)
         session_layout.addRow(self.status)
         session_layout.addRow(self.log)
 
@@ -448,13 +466,14 @@ class RigTab(QWidget):
         folder = Path(self.session_edit.text().strip() or self._new_session_folder())
         plan = SessionPlan(stimuli=stimuli, unit_map=unit_map, repeats=self.repeats.value())
         return self._started(folder, lambda: self.session.start(folder, plan, rig, self.rig_path,
-                                                                self.hold_open.isChecked()))
+                                                                self.hold_open.isChecked(), ask_refresh=True))
 
     def resume(self, folder: str | Path) -> bool:
         """Continue a stopped or crashed session (its plan and rig are its own)."""
         if self.running():
             return False
-        return self._started(Path(folder), lambda: self.session.resume(Path(folder), self.hold_open.isChecked()))
+        return self._started(Path(folder), lambda: self.session.resume(Path(folder), self.hold_open.isChecked(),
+                                                                       ask_refresh=True))
 
     def _resume_chosen(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Session folder to resume")
@@ -468,6 +487,10 @@ class RigTab(QWidget):
             self.message.emit(str(error))
             return False
         self.log.clear()
+        self.progress.reset()  # no count until this session's first status (never the last session's)
+        self.refresh.setText("Refresh: measured when the presenter's window opens")
+        self.refresh.setStyleSheet("")
+        self.refresh.show()
         self.timer.start()
         self.status.setText(f"Starting the session in {folder}…")
         self._update_buttons()
@@ -513,12 +536,16 @@ class RigTab(QWidget):
         statuses = [event for event in events if isinstance(event, SessionStatus)]
         if statuses:
             self._show_status(statuses[-1])
-        told = (SessionMessage, SessionStatus, SessionEnded, StoredSessionShown)
+        told = (SessionMessage, SessionStatus, SessionEnded, StoredSessionShown, RefreshMeasured)
         others = [event for event in events if not isinstance(event, told)] + statuses[-1:]
         if others:
             self.events_arrived.emit(others)
         for event in events:
-            if isinstance(event, SessionEnded):
+            if isinstance(event, RefreshMeasured):
+                self._show_refresh(event.check)
+                if event.question:
+                    self._ask_refresh(event.check)
+            elif isinstance(event, SessionEnded):
                 self._ended(event)
             elif isinstance(event, StoredSessionShown):
                 self.status.setText(f"Last session: {event.folder} ({event.responses} responses stored); "
@@ -527,7 +554,34 @@ class RigTab(QWidget):
             self.timer.stop()
         self._update_buttons()
 
+    def _show_refresh(self, check: RefreshCheck) -> None:
+        line = check.line()
+        self.refresh.setText(line[0].upper() + line[1:])
+        self.refresh.setStyleSheet(TROUBLE_STYLE if check.differs else "")
+        self.refresh.show()
+
+    def _ask_refresh(self, check: RefreshCheck) -> None:
+        """Ask (without blocking the event loop: the session's events keep coming) whether to show the images at
+        a refresh the rig file does not mean; Stop is the default, so Enter never runs a session with wrong
+        durations."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "The refresh rate differs",
+                          f"The {check.line()}.\n\nShow the images at this refresh anyway?", parent=self)
+        go_on = box.addButton(SHOW_ANYWAY, QMessageBox.ButtonRole.AcceptRole)
+        stop = box.addButton("Stop", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(stop)
+        box.setEscapeButton(stop)
+        box.buttonClicked.connect(lambda button: self._refresh_answered(button is go_on))
+        self.refresh_question = box
+        box.open()
+
+    def _refresh_answered(self, go_on: bool) -> None:
+        self.refresh_question = None
+        self.session.answer_refresh(go_on)
+
     def _ended(self, ended: SessionEnded) -> None:
+        if self.refresh_question is not None:  # stopped (Abort, an error) while asked: nothing left to answer
+            box, self.refresh_question = self.refresh_question, None
+            box.done(0)
         if ended.problem is not None:
             self.log.appendPlainText(f"error: {ended.problem}")
             self.status.setText(f"The session stopped: {ended.problem}")
@@ -537,6 +591,7 @@ class RigTab(QWidget):
             shown = self._status_text(last, ended=True) if last is not None else self.status.text()
             self.status.setText(shown + ("\nThe session's plan is complete." if ended.complete else
                                          f"\nStopped; resume it from {ended.folder}."))
+        if (Path(ended.folder) / SESSION_FILE).is_file():  # that folder is a session now: the next Start makes another
             self.session_edit.setText(str(self._new_session_folder()))
         self.session_finished.emit(ended.complete)
 
@@ -547,9 +602,8 @@ class RigTab(QWidget):
 
     @staticmethod
     def _status_text(status: SessionStatus, ended: bool = False) -> str:
-        refresh = f"{status.refresh_hz:.1f} Hz measured" if status.refresh_hz else "refresh not measured"
         presenter = "closed" if ended else "running" if status.presenter_alive else "not running"
-        return (f"Presenter: {presenter}, {refresh}, "
+        return (f"Presenter: {presenter}, "
                 f"{status.dropped_frames} dropped frame(s). Source: "
                 f"{'connected' if status.source_connected else 'not connected (retrying)'}. "
                 f"{'Paused. ' if status.paused else ''}{status.done}/{status.planned} presentations complete.")

@@ -54,6 +54,8 @@ class StimulusSetTab(QWidget):
         super().__init__(parent)
         self.stimulus_set = StimulusSet.empty()
         self.folder: Path | None = None
+        self._on_disk = self.stimulus_set
+        """The set as last opened or saved (every edit makes a new set): anything else is unsaved."""
         self.bank: ModelBank | None = None
         self.jobs = JobList()
         buttons = QHBoxLayout()
@@ -103,6 +105,7 @@ class StimulusSetTab(QWidget):
             self.message.emit(str(error))
             return False
         self.folder = Path(folder)
+        self._on_disk = self.stimulus_set
         self._fill()
         self.saved.emit(self.folder)
         return True
@@ -232,12 +235,16 @@ class StimulusSetTab(QWidget):
     def _down_clicked(self) -> None:
         self.move_selected(1)
 
-    def save(self, folder: str | Path | None = None) -> None:
-        """Save to ``folder``, else to the set's folder, else to one the user picks."""
+    def unsaved(self) -> bool:
+        """The set shown is not the one on disk (edited since it was opened or saved)."""
+        return self.stimulus_set is not self._on_disk
+
+    def save(self, folder: str | Path | None = None) -> bool:
+        """Save to ``folder``, else to the set's folder, else to one the user picks; True once saved."""
         if folder is None and self.folder is None:
             folder = QFileDialog.getExistingDirectory(self, "Save the stimulus set in")
             if not folder:
-                return
+                return False
         if folder is not None:
             self.folder = Path(folder)
         assert self.folder is not None  # given, the set's own, or picked
@@ -245,6 +252,8 @@ class StimulusSetTab(QWidget):
             self.stimulus_set.save(self.folder)
         except CompactRigError as error:
             self.message.emit(str(error))
-            return
+            return False
+        self._on_disk = self.stimulus_set
         self.message.emit(f"Saved {len(self.stimulus_set)} images to {self.folder}")
         self.saved.emit(self.folder)
+        return True

@@ -94,6 +94,11 @@ def window(qtbot):
     yield main
     if main.rig.running():
         main.rig.stop_and_wait()
+    if main.isVisible() and main.unsaved_work():  # a test left designed images or set edits: quit without them
+        from PyQt6.QtWidgets import QMessageBox
+
+        from support.user_input import answer_message_box
+        answer_message_box(QMessageBox.StandardButton.Discard)
     main.close()
 
 

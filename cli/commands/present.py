@@ -16,11 +16,11 @@ from compactrig.engine.files.safe_output import write_atomically
 from compactrig.rig.presenter import protocol as msg
 from compactrig.rig.presenter.capture import CAPTURED_FRAME
 from compactrig.rig.presenter.client import Presenter
+from compactrig.rig.presenter.refresh import RefreshCheck
 from compactrig.rig.presenter.rig import load_rig
 from compactrig.stimuli.trial_plan import make_plan
 
 LOG_COLUMNS = ["order", "trial", "image_id", "onset_time", "offset_time", "frames_shown", "dropped_frames", "aborted"]
-REFRESH_TOLERANCE = 0.02
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -100,10 +100,9 @@ def _present(args: argparse.Namespace, rig, stimulus_set, plan, logging) -> int:
     presenter = Presenter(rig).start()
     try:
         ready = presenter.wait_for(msg.Ready, timeout=60)
-        measured = ready.measured_refresh_hz
-        if measured and abs(measured - rig.refresh_hz) > REFRESH_TOLERANCE * rig.refresh_hz:
-            print(f"warning: measured refresh {measured:.1f} Hz differs from the rig file's "
-                  f"{rig.refresh_hz:g} Hz; durations are counted in frames", file=sys.stderr)
+        refresh = RefreshCheck(ready.measured_refresh_hz, rig.refresh_hz, rig.pace_frames)
+        if refresh.differs:
+            print(f"warning: {refresh.line()}", file=sys.stderr)
         presenter.send(msg.LoadStimuli(stimulus_set.ids, stimulus_set.pixels))
         presenter.wait_for(msg.StimuliLoaded, timeout=60)
         presenter.send(msg.RunTrials(plan, str(args.capture) if args.capture else None))

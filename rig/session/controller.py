@@ -83,10 +83,11 @@ class SessionController:
         return self._running and self.controls.pause_requested
 
     def start(self, folder: Path, plan: SessionPlan, rig: RigConfig, rig_path: Path | None = None,
-              hold_open: bool = False) -> None:
+              hold_open: bool = False, ask_refresh: bool = False) -> None:
         """Create the session in ``folder`` from ``plan`` and ``rig`` (on the run's thread: the stimuli are
         copied and hashed), then run it. A plan without a unit map maps the units a simulated source knows
-        to their neurons."""
+        to their neurons. ``ask_refresh``: a measured refresh off the rig file's waits for ``answer_refresh``
+        (a ``RefreshMeasured`` with ``question`` says so); without it the run warns and goes on."""
         plan = replace(plan, unit_map=dict(plan.unit_map))
 
         def create() -> None:
@@ -96,13 +97,18 @@ class SessionController:
                     self._say("units mapped to their simulated neurons: "
                               f"{', '.join(f'{u}={n}' for u, n in plan.unit_map.items())}")
             start_session(folder, plan, rig_path, rig)
-        self._run(Path(folder), create, hold_open)
+        self._run(Path(folder), create, hold_open, ask_refresh)
 
-    def resume(self, folder: Path, hold_open: bool = False) -> None:
-        """Continue a stopped or crashed session (its plan and rig are its own)."""
+    def resume(self, folder: Path, hold_open: bool = False, ask_refresh: bool = False) -> None:
+        """Continue a stopped or crashed session (its plan and rig are its own); ``ask_refresh`` as ``start``'s."""
         self._refuse_if_running()
         read_snapshot(Path(folder))  # not a session's folder: one line now
-        self._run(Path(folder), None, hold_open)
+        self._run(Path(folder), None, hold_open, ask_refresh)
+
+    def answer_refresh(self, go_on: bool) -> None:
+        """The answer to a ``RefreshMeasured`` question: show the images at the measured refresh, or end the
+        run before anything is shown."""
+        self.controls.refresh_answers.put(go_on)
 
     def set_paused(self, paused: bool) -> None:
         """Pause after the trial on screen (responses still due keep arriving), or go on."""
@@ -219,11 +225,11 @@ class SessionController:
         if self._running:
             raise CompactRigError("A session is running: stop it first")
 
-    def _run(self, folder: Path, create: Callable[[], None] | None, hold_open: bool) -> None:
+    def _run(self, folder: Path, create: Callable[[], None] | None, hold_open: bool, ask_refresh: bool) -> None:
         self._refuse_if_running()
         if self._thread is not None:
             self._thread.join()  # the last run has told its end: its thread is returning
-        self.controls = controls = RunControls(hold_open=hold_open)
+        self.controls = controls = RunControls(hold_open=hold_open, ask_refresh=ask_refresh)
         self._images = images = ImageQueue()
         self.folder, self.status, self._complete, self._failure = folder, None, False, None
         self._generation += 1  # a stored read still under way is not shown over this session

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import queue
 import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 CLOSING_WAIT_S = 0.5
 """When the window closes (``RunControls.closing``): the longest wait for due responses, and for the
@@ -24,6 +25,10 @@ class RunControls:
     pause_requested: bool = False
     hold_open: bool = False
     """Closed loop: when the plan is done, wait for queued images instead of ending (until stopped)."""
+    ask_refresh: bool = False
+    """A measured refresh off the rig file's is a question for the consumer (the window), answered into
+    ``refresh_answers``; without one (the terminal) the runner warns and goes on, as ``present`` does."""
+    refresh_answers: queue.SimpleQueue[bool] = field(default_factory=queue.SimpleQueue)
 
 
 @contextmanager

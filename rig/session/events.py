@@ -12,6 +12,8 @@ from typing import Protocol
 
 import numpy as np
 
+from compactrig.rig.presenter.refresh import RefreshCheck
+
 
 @dataclass(frozen=True)
 class SessionMessage:
@@ -82,6 +84,16 @@ class SessionStatus:
     refresh_hz: float | None
     dropped_frames: int
     source_connected: bool
+
+
+@dataclass(frozen=True)
+class RefreshMeasured:
+    """The presenter's window is open and its refresh measured (``check``, also written to ``session.json``);
+    ``question``: it differs from the rig file's and the runner waits for the consumer's answer
+    (``SessionController.answer_refresh``) before it shows anything."""
+
+    check: RefreshCheck
+    question: bool = False
 
 
 @dataclass(frozen=True)

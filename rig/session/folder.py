@@ -21,12 +21,15 @@ from filelock import FileLock, Timeout
 
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.files.safe_output import write_atomically
+from compactrig.rig.presenter.refresh import RefreshCheck
 
 SESSION_FILE = "session.json"
 LOCK_FILE = "lock"
 HOLDER_FILE = "lock.holder"
 STORE_FILE = "trials.sqlite"
 STIMULI_DIR = "stimuli"
+REFRESH_KEY = "refresh_measured"
+"""In ``session.json``: the measured refresh of each run of the session (``RefreshCheck.record``), oldest first."""
 STARTING_FILE = "starting.json"
 """The parts a start is writing, there until its ``session.json`` is: a start killed half-way is known by it."""
 
@@ -87,3 +90,18 @@ def read_snapshot(folder: Path) -> dict[str, Any]:
         raise CompactRigError(f"{path}: {wrong[0]!r} is missing or not of its kind (edited?); restore session.json "
                               "from a backup")
     return snapshot
+
+
+def record_refresh(folder: Path, check: RefreshCheck) -> None:
+    """Add this run's measured refresh to ``session.json`` (the caller holds the session lock)."""
+    snapshot = read_snapshot(folder)
+    kept = snapshot.get(REFRESH_KEY)
+    snapshot[REFRESH_KEY] = [*(kept if isinstance(kept, list) else []), check.record()]
+    write_snapshot(folder, snapshot)
+
+
+def recorded_refreshes(snapshot: dict[str, Any]) -> list[RefreshCheck]:
+    """The measured refresh of each run ``session.json`` recorded (none before this was recorded)."""
+    kept = snapshot.get(REFRESH_KEY)
+    checks = [RefreshCheck.from_record(record) for record in kept] if isinstance(kept, list) else []
+    return [check for check in checks if check is not None]

@@ -2,11 +2,13 @@
 
 Panels: model prediction versus mean response per image for each mapped unit (with the
 affine fit and r), dropped frames per presentation, and the timeline of onsets with
-aborted presentations marked. Drawn with Matplotlib's Agg backend (no window, no Qt).
+aborted presentations marked; under them the refresh each run measured (in red when it was not
+the rig file's: every duration was wrong). Drawn with Matplotlib's Agg backend (no window, no Qt).
 """
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -17,10 +19,12 @@ import numpy as np  # noqa: E402
 
 from compactrig.engine.files.safe_output import write_atomically  # noqa: E402
 from compactrig.rig.session.fits import stored_fits  # noqa: E402
-from compactrig.rig.session.folder import read_snapshot  # noqa: E402
+from compactrig.rig.session.folder import read_snapshot, recorded_refreshes  # noqa: E402
 from compactrig.rig.session.integrity import checked_stimuli, open_session_store  # noqa: E402
 
 MAX_FIT_PANELS = 4
+MAX_REFRESH_LINES = 4
+TROUBLE_COLOUR = "#b00020"
 
 
 def write_report(folder: Path, out: Path) -> Path:
@@ -49,12 +53,25 @@ def write_report(folder: Path, out: Path) -> Path:
     axes[-1].set(title="timeline", xlabel="time since first onset (s)", ylabel="presentation")
     figure.suptitle(f"{folder.name}: {complete}/{planned} planned presentations complete, "
                     f"{int(aborted.sum())} aborted, {sum(p.dropped for p in presentations)} dropped frames")
-    figure.tight_layout()
+    notes = [(part, differs) for line, differs in _refresh_notes(snapshot)
+             for part in textwrap.wrap(line, int(figure.get_figwidth() * 15))]  # 9-point text, all of it on the page
+    band = 0.05 * len(notes)
+    for k, (line, differs) in enumerate(notes):
+        figure.text(0.01, band - 0.05 * (k + 0.8), line, fontsize=9, color=TROUBLE_COLOUR if differs else "black")
+    figure.tight_layout(rect=(0, band, 1, 1))
     try:
         write_atomically(out, lambda path: figure.savefig(path, dpi=100, format="png"))
     finally:
         plt.close(figure)
     return out
+
+
+def _refresh_notes(snapshot: dict) -> list[tuple[str, bool]]:
+    """One line per run (the last ``MAX_REFRESH_LINES``) with its measured refresh, and whether it was off."""
+    checks = recorded_refreshes(snapshot)
+    runs = list(enumerate(checks, 1))[-MAX_REFRESH_LINES:]
+    return [(f"run {k} of {len(checks)}: {'warning: ' if check.differs else ''}{check.line()}", check.differs)
+            for k, check in runs]
 
 
 def _fits(axes, folder, snapshot, mapping, presentations, responses) -> None:

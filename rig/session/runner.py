@@ -18,6 +18,7 @@ the store holds, so it carries on where it stopped (``ResponseSource.resume_from
 
 from __future__ import annotations
 
+import queue
 import time
 from collections.abc import Callable
 from functools import partial
@@ -34,10 +35,11 @@ from compactrig.plugins.registry import make_gate, make_source, resume_source, t
 from compactrig.plugins.sources.guard import GuardedSource
 from compactrig.rig.presenter import protocol as msg
 from compactrig.rig.presenter.client import Presenter
+from compactrig.rig.presenter.refresh import RefreshCheck
 from compactrig.rig.session.collection import ResponseCollector
 from compactrig.rig.session.controls import CLOSING_WAIT_S, RunControls
-from compactrig.rig.session.events import ImagesAdded, SessionMessage, SessionStatus, TrialShown
-from compactrig.rig.session.folder import SESSION_FILE, STIMULI_DIR, SessionLock, read_snapshot
+from compactrig.rig.session.events import ImagesAdded, RefreshMeasured, SessionMessage, SessionStatus, TrialShown
+from compactrig.rig.session.folder import SESSION_FILE, STIMULI_DIR, SessionLock, read_snapshot, record_refresh
 from compactrig.rig.session.image_queue import ImageQueue
 from compactrig.rig.session.integrity import checked_stimuli, open_session_store
 from compactrig.rig.session.setup import SessionPlan, add_images_to_session, check_unit_map, session_rig
@@ -123,6 +125,7 @@ class SessionRunner:
             self.trials = TrialExecutor(presenter, gate, self.rig, self.plan.max_dropped_frames, store,
                                         self.collector, self.controls, self.report)
             self.refresh_hz = presenter.wait_for(msg.Ready, 60).measured_refresh_hz
+            self._check_refresh(RefreshCheck(self.refresh_hz, self.rig.refresh_hz, self.rig.pace_frames))
             self.trials.load(stimulus_set)
             self._status(store)
             return self._loop(store)
@@ -138,6 +141,25 @@ class SessionRunner:
                 gate.close()
             store.close()
             lock.release()
+
+    def _check_refresh(self, check: RefreshCheck) -> None:
+        """Record the measured refresh in ``session.json`` and say it; one off the rig file's is a question
+        when the consumer answers one (the window: nothing is shown before the answer), else a warning."""
+        record_refresh(self.folder, check)
+        self.report(f"warning: {check.line()}" if check.differs else check.line(), trouble=check.differs)
+        ask = check.differs and self.controls.ask_refresh
+        self.on_event(RefreshMeasured(check, question=ask))
+        while ask and not self.controls.stop_requested:  # stopped while asked: the loop stops at once
+            try:
+                go_on = self.controls.refresh_answers.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            if go_on:
+                self.report("showing the images at the measured refresh, as confirmed")
+                return
+            raise CompactRigError(f"nothing was shown: the measured refresh ({check.measured_hz:.1f} Hz) is not the "
+                                  f"rig file's ({check.rig_hz:g} Hz); set refresh_hz in the rig file and start a "
+                                  "new session")
 
     def _loop(self, store: TrialStore) -> bool:
         assert self.collector is not None and self.trials is not None  # set up by run() before any of this
@@ -227,12 +249,20 @@ class SessionRunner:
         return store.remaining(self.plan.max_missing)
 
     def _summary(self, store: TrialStore) -> None:
-        """Items left out after their response went missing ``max_missing`` times, named for the user."""
+        """The run's closing lines: items left out after their response went missing ``max_missing`` times,
+        named, then what the store holds and where (the last trial line was said before its responses came)."""
         left = store.left_out(self.plan.max_missing)
         if left:
             names = ", ".join(sorted({image for _, image in left})[:10])
             self.report(f"{len(left)} plan item(s) left out after {self.plan.max_missing} missing responses each "
                         f"(images: {names}); check the source, then raise max_missing and resume to show them again")
+        shown = store.presentations()
+        aborted = sum(1 for p in shown if p.aborted)
+        complete, planned = len(store.completed_items()), len(store.plan())
+        answered = len(store.response_windows())
+        self.report(f"session {'complete' if complete == planned else 'not complete'}: {complete}/{planned} planned "
+                    f"presentations complete, {aborted} aborted; {len(shown)} presentations and {answered} "
+                    f"responses stored in {self.folder}")
 
     def _described(self) -> dict[str, str]:
         """What the marker stream says it belongs to."""

@@ -190,3 +190,22 @@ def test_every_bank_neurons_prediction_is_recorded_only_when_ticked(qtbot, windo
             click(qtbot, design.run_button)
         recorded.append(sorted(design.results.records[0].predicted))
     assert recorded == [["b:0"], sorted(TWO_SESSIONS)], "its own session's neurons (b has one), then every one"
+
+
+def test_a_new_run_clears_the_last_runs_preview(qtbot, window):
+    """The max image of the last run is not shown beside the adversarial run that follows."""
+    design = window.design
+    open_tab(qtbot, window.tabs, design)
+    click_item(qtbot, design.neurons, 2)
+    choose(qtbot, design.method, "max")
+    type_into(qtbot, design.n_images, "1")
+    type_into(qtbot, design.steps, "4")
+    with qtbot.waitSignal(design.message, timeout=60000):
+        click(qtbot, design.run_button)
+    assert not design.preview.pixmap().isNull() and "demo:2, step 4/4" in design.preview_caption.text()
+    choose(qtbot, design.method, "gaudy")
+    with qtbot.waitSignal(design.message, timeout=60000):
+        click(qtbot, design.run_button)
+        assert design.preview.pixmap().isNull(), "cleared the moment the new run starts"
+        assert "No preview for gaudy" in design.preview_caption.text()
+    assert design.preview.pixmap().isNull(), "gaudy draws no preview: nothing stale appears after it either"

@@ -12,13 +12,14 @@ from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtWidgets import QApplication, QMessageBox
 
 from compactrig.engine.models.bank import load_bank
-from compactrig.rig.session.folder import SessionLock
+from compactrig.gui.rig_tab import SHOW_ANYWAY
+from compactrig.rig.session.folder import SessionLock, read_snapshot
 from compactrig.stimuli.probes import colour_blob, dot_lattice, grating
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 
 from support.independent_model import evaluate
-from support.rig_view import RIG, set_up_rig
-from support.sessions import table
+from support.rig_view import RIG, UNPACED_RIG, set_up_rig
+from support.sessions import count_so_far, table
 from support.user_input import (
     answer_folder_dialog,
     choose,
@@ -26,6 +27,7 @@ from support.user_input import (
     click_row,
     open_file_dialog_answer,
     open_tab,
+    press_enter_on_message_box,
     retype,
     type_into,
     wheel,
@@ -193,6 +195,21 @@ def test_closing_during_a_session_asks_then_stops_it_resumably(qtbot, rig_window
     SessionLock(folder).acquire().release()
 
 
+def test_enter_on_the_stop_and_quit_question_keeps_the_recording_going(qtbot, rig_window):
+    window = rig_window
+    rig = window.rig
+    type_into(qtbot, rig.repeats, "30")
+    click(qtbot, rig.start_button)
+    qtbot.waitUntil(lambda: rig.progress.value() >= 5, timeout=120000)
+    seen: list[str] = []
+    press_enter_on_message_box(qtbot, seen)
+    window.close()
+    assert "session is running" in seen[0]
+    assert window.isVisible() and rig.running(), "No is the default: Enter never ends a recording"
+    done = rig.progress.value()
+    qtbot.waitUntil(lambda: rig.progress.value() > done, timeout=60000)
+
+
 def test_closing_returns_within_two_seconds_even_when_the_presenter_hangs(qtbot, rig_window, tmp_path):
     """The presenter is alive but stuck (SIGSTOP): closing the window kills it instead of waiting."""
     import psutil
@@ -312,3 +329,62 @@ def test_unsaved_rig_edits_survive_a_restart_and_a_refused_option_is_not_remembe
         assert again.rig.source.values().get("gain") == "3.0", "the last valid gain, not the refused 'abc'"
     finally:
         again.close()
+
+
+def red_pixels(widget) -> int:
+    """Pixels of the Rig view's trouble colour (#b00020, anti-aliasing allowed for) in what ``widget`` shows."""
+    image = widget.grab().toImage()
+    return sum(1 for x in range(image.width()) for y in range(image.height())
+               if (lambda c: c.red() > 120 and c.green() < 60 and c.blue() < 80)(image.pixelColor(x, y)))
+
+
+def test_a_measured_refresh_off_the_rig_files_is_red_and_start_asks_with_stop_the_default(qtbot, window, tmp_path,
+                                                                                         ten_images, monkeypatch):
+    """Unpaced under Xvfb the display runs at hundreds of Hz, not the rig file's 60: a rig monitor at the wrong
+    rate. Enter keeps nothing running; "Show the images anyway" runs the session."""
+    main = window
+    first, second = tmp_path / "first", tmp_path / "second"
+    set_up_rig(qtbot, main, monkeypatch, UNPACED_RIG, tmp_path, ten_images, first)
+    rig = main.rig
+    type_into(qtbot, rig.repeats, "1")
+    click(qtbot, rig.start_button)
+    qtbot.waitUntil(lambda: rig.refresh_question is not None, timeout=60000)
+    recorded = read_snapshot(first)["refresh_measured"]
+    assert len(recorded) == 1 and recorded[0]["differs"] is True
+    measured = recorded[0]["measured_hz"]
+    assert abs(measured - 60.0) > 0.02 * 60.0
+    for shown in (rig.refresh.text(), rig.refresh_question.text()):
+        assert f"{measured:.1f} Hz differs from the rig file's 60 Hz" in shown
+    assert rig.refresh.isVisible() and red_pixels(rig.refresh) > 20, "the wrong refresh is drawn in red"
+    assert f"warning: measured refresh {measured:.1f} Hz" in rig.log.toPlainText()
+    qtbot.wait(500)
+    assert count_so_far(first, "SELECT COUNT(*) FROM presentations") == 0, "nothing is shown while it asks"
+    with qtbot.waitSignal(rig.session_finished, timeout=60000) as finished:
+        qtbot.keyClick(rig.refresh_question, Qt.Key.Key_Return)
+    assert finished.args == [False] and not rig.running() and rig.refresh_question is None
+    assert table(first, "SELECT COUNT(*) FROM presentations")[0][0] == 0
+    assert "nothing was shown" in rig.status.text()
+
+    assert rig.session_edit.text() != str(first), "the next Start makes a new session"
+    type_into(qtbot, rig.session_edit, str(second))
+    click(qtbot, rig.start_button)
+    qtbot.waitUntil(lambda: rig.refresh_question is not None, timeout=60000)
+    go_on = next(button for button in rig.refresh_question.buttons() if button.text() == SHOW_ANYWAY)
+    with qtbot.waitSignal(rig.session_finished, timeout=120000) as finished:
+        click(qtbot, go_on)
+    assert finished.args == [True]
+    assert table(second, "SELECT COUNT(*) FROM presentations WHERE aborted = 0")[0][0] == 10
+    assert red_pixels(rig.refresh) > 20, "still red after the run: it ran at the wrong refresh"
+
+
+def test_a_new_session_does_not_start_with_the_last_sessions_count(qtbot, rig_window, tmp_path):
+    rig = rig_window.rig
+    type_into(qtbot, rig.repeats, "1")
+    with qtbot.waitSignal(rig.session_finished, timeout=120000):
+        click(qtbot, rig.start_button)
+    assert rig.progress.text() == "10 / 10 presentations"
+    type_into(qtbot, rig.session_edit, str(tmp_path / "next"))
+    with qtbot.waitSignal(rig.session_finished, timeout=120000):
+        click(qtbot, rig.start_button)
+        assert rig.progress.text() == "", "no count until the new session's first"
+    assert rig.progress.text() == "10 / 10 presentations"

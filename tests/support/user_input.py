@@ -99,3 +99,39 @@ def retype(qtbot, editor, old: str, new: str) -> None:
     editor.setFocus()
     editor.setTextCursor(cursor)
     qtbot.keyClicks(editor, new)
+
+
+def answer_message_box(button, expect: str = "", seen: list | None = None) -> None:
+    """Press ``button`` (a ``QMessageBox.StandardButton``) of the next message box once it is up (its own
+    event loop runs while it waits); ``expect``: a fragment its text must hold; ``seen`` gets its text."""
+    from PyQt6.QtCore import QTimer
+    from PyQt6.QtWidgets import QApplication, QMessageBox
+
+    def press() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(50, press)
+            return
+        assert expect in box.text(), box.text()
+        if seen is not None:
+            seen.append(box.text())
+        box.button(button).click()
+
+    QTimer.singleShot(50, press)
+
+
+def press_enter_on_message_box(qtbot, seen: list | None = None) -> None:
+    """Press Enter in the next message box once it is up: its default button answers."""
+    from PyQt6.QtCore import QTimer
+    from PyQt6.QtWidgets import QApplication, QMessageBox
+
+    def press() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(50, press)
+            return
+        if seen is not None:
+            seen.append(box.text())
+        qtbot.keyClick(box, Qt.Key.Key_Return)
+
+    QTimer.singleShot(50, press)
