@@ -122,6 +122,7 @@ class ModelsTab(QWidget):
         self.bank = bank
         self.bank_spec = None if spec is None else str(spec)
         self._show_choice(self.bank_spec)
+        self.table.clearSelection()  # so that choosing row 0 again draws the new bank's neuron, not the old one's
         self.table.setRowCount(len(bank))
         for row, neuron in enumerate(bank.neurons):
             cells = [neuron.neuron_id, neuron.label, str(neuron.n_params), " ".join(map(str, neuron.filters))]

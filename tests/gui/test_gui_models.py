@@ -74,3 +74,23 @@ def test_the_filter_moves_the_detail_pane_and_a_bank_that_cannot_load_leaves_the
         qtbot.keyClicks(tab.bank_choice, "p")  # choose "published" from the keyboard; nothing was fetched
     assert said.args[0].startswith("the published models are not on this machine yet") and "Fetch" in said.args[0]
     assert tab.bank_choice.currentText() == "demo" and tab.table.rowCount() == 3, "the choice shows the bank shown"
+
+
+def test_a_bank_switch_shows_the_new_banks_first_neuron_not_the_last_ones(qtbot, window, monkeypatch, shared_data):
+    """With row 0 of the demo bank chosen, opening the published folder selects row 0 again: its details and
+    distribution must be the new neuron's (the row index did not change, so nothing used to redraw them)."""
+    tab = window.models
+    open_tab(qtbot, window.tabs, tab)
+    click_row(qtbot, tab.table, 0, column=0)
+    qtbot.waitUntil(lambda: "demo:0" in tab.facts.text() and tab.distribution is not None, timeout=20000)
+    answer_folder_dialog(monkeypatch, shared_data / "data_compact_models")
+    tab.bank_choice.setFocus()
+    with qtbot.waitSignal(tab.message, timeout=60000):
+        qtbot.keyClicks(tab.bank_choice, "f")  # "folder…", answered with the published models' folder
+    first = tab.bank.neurons[0].neuron_id
+    assert tab.table.rowCount() == len(tab.bank) > 3 and tab.selected_neuron() == first
+    qtbot.waitUntil(lambda: first in tab.facts.text() and "demo:0" not in tab.facts.text(), timeout=30000)
+    probes = standard_probes()
+    expected = evaluate(tab.bank.state_dict(first), np.stack([p.pixels for p in probes]))
+    qtbot.waitUntil(lambda: tab.distribution is not None
+                    and tab.distribution.maximum == pytest.approx(expected.max(), rel=1e-4), timeout=30000)
