@@ -76,6 +76,8 @@ class DesignTab(QWidget):
         self._preview: tuple[str, int, int, np.ndarray, float, float] | None = None
         """(neuron, step, steps, image, best response, when): written by the job's thread, read by the timer."""
         self._started = 0.0
+        self._cancelled = False
+        """The running job was cancelled: its results are the best found by then."""
         self._next_seed: int | None = None
         """The first seed after the running synthesis, so the next run makes new images with new ids."""
 
@@ -258,6 +260,8 @@ class DesignTab(QWidget):
             return annotate(bank, images, records, all_neurons=all_neurons), responses
 
         self.progress.setValue(0)
+        self.progress.setFormat("%p%")
+        self._cancelled = False
         self._preview = None
         self.preview.clear()  # the last run's image is not this run's
         self.preview_caption.setText("The image being designed appears here." if method in ("max", "min") else
@@ -294,6 +298,8 @@ class DesignTab(QWidget):
         """Stop now; the best images so far are kept."""
         if self.job is not None:
             self.job.cancel()
+            self._cancelled = True
+            self.progress.setFormat("cancelled at %p%")
 
     def _show_progress(self, done: int, total: int, phase: str = "") -> None:
         self.progress.setMaximum(total)
@@ -324,8 +330,11 @@ class DesignTab(QWidget):
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked)
             self.grid.addItem(item)
-        self.message.emit(f"{len(self.results)} image(s) designed in {time.monotonic() - self._started:.1f} s; "
-                          "tick the ones to keep and add them to the set")
+        took = time.monotonic() - self._started
+        self.message.emit(f"cancelled after {took:.1f} s: {len(self.results)} image(s) kept, the best found by then; "
+                          "tick the ones to keep and add them to the set" if self._cancelled else
+                          f"{len(self.results)} image(s) designed in {took:.1f} s; tick the ones to keep and add them "
+                          "to the set")
 
     def _failed(self, text: str) -> None:
         self._done()

@@ -267,10 +267,19 @@ class LoopController:
 
     # refits ----------------------------------------------------------------------------------
     def refit_now(self) -> None:
-        """Refit at once; features a cancelled job left out are computed first."""
-        if self.log is not None and (self.pool_features is None or self.log.missing_features(self.session_ids)):
+        """Refit at once; features a cancelled job left out are computed first. The user asked: what happens is
+        told, a refit's start and end, or why there is none."""
+        if self.log is None:
+            self._say("No session yet: the readouts are fitted to a session's responses")
+            return
+        if self.pool_features is None or self.log.missing_features(self.session_ids):
             self._prepare()
-        self._refit_if_due(force=True)
+        if self.refit_job is not None:
+            self._say("A refit is already under way; its result is shown when it is done")
+        elif not enough_responses(self.log.sums):
+            self._say(f"Not enough responses to fit yet: every unit needs responses to {MIN_IMAGES} images")
+        else:
+            self._refit_if_due(force=True, asked=True)
 
     def refit_due(self) -> bool:
         """The schedule: a first fit as soon as possible, then every ``refit_every`` presentations, and
@@ -280,7 +289,7 @@ class LoopController:
         behind = self.log.n_presentations - self.fitted_at
         return self.fit is None or behind >= self.refit_every or (self.caught_up and behind > 0)
 
-    def _refit_if_due(self, force: bool = False) -> None:
+    def _refit_if_due(self, force: bool = False, asked: bool = False) -> None:
         if self.log is None or self.stopped or self.refit_job is not None:
             return
         if not force and not self.refit_due():
@@ -303,9 +312,12 @@ class LoopController:
             if problem is not None:
                 self._say(problem)
             if log is not self.log or spec != self.spec or bank is not self.bank:
-                self._refit_if_due(force=True)  # a new session, bank or feature choice came meanwhile: stale
+                self._refit_if_due(force=True, asked=asked)  # a new session, bank or features came meanwhile: stale
                 return
             self.fit, self.fit_data, self.fitted_at = fitted.fit, data, at
+            if asked:
+                self._say(f"Readouts refitted on {at} presentations (median held-out r "
+                          f"{float(np.nanmedian(fitted.fit.held_out_r)):.2f})")
             self._emit(fitted)
             self._status()
             self._refit_if_due()

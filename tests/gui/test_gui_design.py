@@ -72,8 +72,9 @@ def test_unticked_results_stay_out_and_cancel_keeps_the_best_so_far(qtbot, windo
         click(qtbot, design.run_button)
         qtbot.waitUntil(lambda: design.progress.value() >= 3, timeout=30000)
         click(qtbot, design.cancel_button)
-    assert "designed" in said.args[0]
+    assert said.args[0].startswith("cancelled after") and f"{design.grid.count()} image(s) kept" in said.args[0]
     assert 1 <= design.grid.count() <= 2 and design.progress.value() < 5000
+    assert design.progress.text().startswith("cancelled at"), "the bar says why it stopped short"
     toggle_tick(qtbot, design.grid, 0)
     assert design.grid.item(0).checkState() == Qt.CheckState.Unchecked
     click(qtbot, design.add_button)

@@ -313,3 +313,40 @@ def test_a_round_saved_but_not_in_the_plan_is_queued_again_on_resume_and_a_plann
     queued.clear()
     Rounds(controller, LoopPlan(batches=2, repeats=3), folder, lambda: None, said.append).requeue_unplanned()
     assert queued == [], "a round the plan holds is not queued twice"
+
+
+def test_refit_now_says_what_it_did_or_why_it_cannot_and_the_schedule_stays_quiet(session):
+    folder, images, features, counts = session
+    jobs = HeldJobs()
+    controller, events, _ = controller_with(jobs, refit_every=100)
+
+    def told() -> list[str]:
+        said = [e.text for e in events if isinstance(e, LoopMessage)]
+        events.clear()
+        return said
+
+    controller.refit_now()
+    assert told() == ["No session yet: the readouts are fitted to a session's responses"]
+    feed(controller, [started(folder, images, planned=24)])
+    jobs.finish("features")
+    for k in range(9):
+        feed(controller, [response(images, counts, k)])
+    controller.refit_now()
+    assert told() == ["Not enough responses to fit yet: every unit needs responses to 10 images"]
+    assert not jobs.waiting("refit")
+    feed(controller, [response(images, counts, 9)])
+    jobs.finish("refit")  # the first fit, on the schedule: drawn, not announced
+    assert [e.at for e in fitted(events)] == [10] and told() == []
+    for k in range(10, 12):
+        feed(controller, [response(images, counts, k)])
+    controller.refit_now()
+    controller.refit_now()
+    assert told() == ["A refit is already under way; its result is shown when it is done"]
+    jobs.finish("refit")
+    order = controller.fit_data.image_ids
+    rows = [images.ids.index(i) for i in order]
+    expected = fit_ridge(features[rows], PerImageSums.from_counts(
+        UNITS, order, np.ones((N_IMAGES, 2), dtype=int), counts[0, rows], counts[0, rows] ** 2))
+    said = told()
+    assert said == [f"Readouts refitted on 12 presentations (median held-out r "
+                    f"{float(np.median(expected.held_out_r)):.2f})"], said
