@@ -70,6 +70,9 @@ class InspectTab(QWidget):
         top.addStretch(1)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
+        self.busy = QLabel()
+        """Says what is being worked out while the views (greyed) still show the last result."""
+        self.busy.setStyleSheet("color: #a05a00")
 
         self.image_view = QLabel()
         self.filters_view = QLabel()
@@ -97,10 +100,16 @@ class InspectTab(QWidget):
         plots.addWidget(self.contribution_plot)
         plots.addWidget(self.channel_plot)
         layout = QVBoxLayout(self)
+        self.results = QWidget()
+        """Everything drawn from one result: greyed while the next is worked out."""
+        results = QVBoxLayout(self.results)
+        results.setContentsMargins(0, 0, 0, 0)
+        results.addWidget(self.summary)
+        results.addLayout(grid)
+        results.addLayout(plots, 1)
         layout.addLayout(top)
-        layout.addWidget(self.summary)
-        layout.addLayout(grid)
-        layout.addLayout(plots, 1)
+        layout.addWidget(self.busy)
+        layout.addWidget(self.results, 1)
 
     def set_bank(self, bank: ModelBank) -> None:
         self.bank = bank
@@ -155,8 +164,15 @@ class InspectTab(QWidget):
         job = Job(work)
         self.jobs.add(job)
         job.finished.connect(self._show)
-        job.failed.connect(self.message.emit)
+        job.failed.connect(self._failed)
         job.start(self)
+        self.busy.setText(f"Taking {neuron_id} apart on {image_id}…")
+        self.results.setEnabled(False)
+
+    def _failed(self, text: str) -> None:
+        self.busy.setText("")
+        self.results.setEnabled(True)
+        self.message.emit(text)
 
     def stop_jobs(self) -> None:
         """Cancel and wait for every running job, and start no more (the window is closing)."""
@@ -167,6 +183,8 @@ class InspectTab(QWidget):
         if (neuron_id, image_id) != (self.neuron.currentText(), self.image.currentText()):
             return  # an older request
         self.inspection = found
+        self.busy.setText("")
+        self.results.setEnabled(True)
         top = ", ".join(f"filter {k} ({found.contributions[k]:+.3f})" for k in found.strongest_filters())
         self.summary.setText(f"<b>{neuron_id}</b> on {image_id}: predicted response {found.response:.3f}. "
                              f"Filters carrying it most: {top}.")

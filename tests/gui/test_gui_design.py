@@ -105,8 +105,11 @@ def test_inspect_shows_the_filters_that_carry_the_preference(qtbot, window):
     inspect.image.setFocus()
     qtbot.keyClicks(inspect.image, "blob_r")
     assert (inspect.neuron.currentText(), inspect.image.currentText()) == ("demo:1", "blob_red")
+    assert inspect.busy.text() == "Taking demo:1 apart on blob_red…" and not inspect.results.isEnabled(), \
+        "while it is worked out, the last result is greyed and the view says what it is doing"
     qtbot.waitUntil(lambda: inspect.inspection is not None and "demo:1" in inspect.summary.text()
                     and "blob_red" in inspect.summary.text(), timeout=20000)
+    assert inspect.busy.text() == "" and inspect.results.isEnabled()
     found = inspect.inspection
     assert f"filter {found.strongest_filters()[0]}" in inspect.summary.text()
     assert not inspect.filters_view.pixmap().isNull()
