@@ -17,7 +17,7 @@ from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 from compactrig.engine.crash_log import report_unexpected
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.models.fast_predict import Cancelled
-from compactrig.engine.progress import Progress
+from compactrig.engine.progress import ForwardOnly, Progress
 
 Work = Callable[[Progress, Callable[[], bool]], Any]
 
@@ -46,7 +46,7 @@ class Job(QObject):
     @pyqtSlot()
     def run(self) -> None:
         try:
-            result = self._work(self._report, lambda: self._cancelled)
+            result = self._work(ForwardOnly(self._report), lambda: self._cancelled)
         except Cancelled:
             self.called_off.emit()
         except CompactRigError as error:

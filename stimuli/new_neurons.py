@@ -33,7 +33,7 @@ from compactrig.engine.models.bank import ModelBank
 from compactrig.engine.models.bank_writer import check_session_name, write_model
 from compactrig.engine.models.fast_predict import Predictor
 from compactrig.engine.models.layout import parameter_count
-from compactrig.engine.progress import Progress
+from compactrig.engine.progress import Progress, named
 from compactrig.engine.readout.feature_cache import cached_outputs_and_grid
 from compactrig.engine.readout.ridge import within_training_range
 from compactrig.engine.readout.scale import FINEST_GRID, SCALES, describe_scales, fit_scale_readout, scale_features
@@ -169,7 +169,7 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
     def features(images: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
         """(outputs, every scale's features) of the feature neurons."""
         outputs, blocks = cached_outputs_and_grid(predictor, images, neuron_ids, FINEST_GRID,
-                                                  lambda done, total, phase="": progress(done, total, what), cancelled)
+                                                  named(progress, what), cancelled)
         return outputs, scale_features(outputs, blocks)
 
     outputs, natural = features(pixels, "bank features of the recorded images")

@@ -26,6 +26,7 @@ from compactrig.engine.errors import CompactRigError
 from compactrig.engine.files.image_files import read_images
 from compactrig.engine.models.bank import ModelBank
 from compactrig.engine.models.fast_predict import Predictor
+from compactrig.engine.progress import named
 from compactrig.engine.readout.features import FeatureSpec, compute_features
 from compactrig.engine.readout.ridge import MIN_IMAGES, RidgeFit, enough_responses
 from compactrig.engine.training.distill import DistillSettings
@@ -241,11 +242,13 @@ class LoopController:
                 subset = StimulusSet.load(folder / STIMULI_DIR, only=missing)  # decodes just those PNGs
                 if len(subset):
                     new_ids = subset.ids
-                    new_features = compute_features(predictor, subset.pixels, spec, progress, cancelled)
+                    new_features = compute_features(predictor, subset.pixels, spec, named(progress, "the session's "
+                                                                                            "images"), cancelled)
             built, built_features = pool, None
             if need_pool:
                 built = candidate_pool(natural)
-                built_features = compute_features(predictor, built.pixels, spec, progress, cancelled)
+                built_features = compute_features(predictor, built.pixels, spec,
+                                                  named(progress, "the candidate pool"), cancelled)
             return new_ids, new_features, built, built_features
 
         def done(result) -> None:

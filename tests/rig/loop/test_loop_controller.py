@@ -54,7 +54,7 @@ class HeldJobs:
 
     def finish(self, kind: str) -> LoopJob:
         job = self.waiting(kind)[0]
-        job.finish(job.run(lambda done, total: None))
+        job.finish(job.run(lambda done, total, phase="": None))
         return job
 
 
