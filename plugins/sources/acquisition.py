@@ -25,6 +25,8 @@ from __future__ import annotations
 import bisect
 from collections import deque
 
+import numpy as np
+
 from compactrig.plugins.sources.onset_words import OnsetWords
 
 LAG_WINDOW_S = 20.0
@@ -148,6 +150,14 @@ class Acquisition:
         for unit in self._spike_units[low:high]:
             counts[unit] = counts.get(unit, 0.0) + 1
         return counts
+
+    def spike_times(self, first: int, end: int, origin: float, units: list[str]) -> dict[str, np.ndarray]:
+        """Every unit's spikes with peak samples in ``[first, end)``, in s from sample ``origin``."""
+        low, high = bisect.bisect_left(self._spike_samples, first), bisect.bisect_left(self._spike_samples, end)
+        times: dict[str, list[float]] = {unit: [] for unit in units}
+        for unit, sample in zip(self._spike_units[low:high], self._spike_samples[low:high]):
+            times.setdefault(unit, []).append((sample - origin) / self.rate)
+        return {unit: np.array(values) for unit, values in times.items()}
 
     def sync_pulse(self, line: int, near: float, tolerance: int) -> int | None:
         """The unused pulse on ``line`` nearest to sample ``near`` (within ``tolerance`` samples), claimed."""

@@ -2,9 +2,12 @@
 
 A source connects, is told each onset (trial, image, onset time on the LSL clock) and
 delivers, per shown image, a spike count for each recorded unit in a window after the
-onset (default 50-150 ms: a 100 ms bin after the response latency). Sources describe
-their own options (name, type, default, help) so the GUI can build a form and the CLI
-can parse ``--source-opt KEY=VALUE``.
+onset (default 50-150 ms: a 100 ms bin after the response latency). A source that sees the
+spikes themselves (``SPIKE_OPTIONS``) also delivers each unit's spike times relative to the
+onset over a span around it (default -100..+400 ms), from which rasters and PSTHs are drawn
+and other windows counted again; its response is due once the later of window and span has
+passed. Sources describe their own options (name, type, default, help) so the GUI can build
+a form and the CLI can parse ``--source-opt KEY=VALUE``.
 """
 
 from __future__ import annotations
@@ -72,6 +75,11 @@ class Response:
     counts: dict[str, float] | None
     window: tuple[float, float]
     missing: str | None = None
+    spikes: dict[str, np.ndarray] | None = None
+    """Each unit's spike times in s relative to the onset, sorted, within ``span`` (a unit that did not fire
+    may be left out); None from a source that delivers counts only."""
+    span: tuple[float, float] | None = None
+    """The span around the onset whose spikes ``spikes`` holds, s."""
 
 
 WINDOW_OPTIONS = (
@@ -79,6 +87,14 @@ WINDOW_OPTIONS = (
     Option("window_end_s", float, 0.15, "end of the counting window after onset, s"),
     Option("timeout_s", float, 2.0, "how long after the window ends a missing response is given up, s"),
 )
+
+SPIKE_OPTIONS = (
+    Option("spikes_from_s", float, -0.1, "spike times kept from this long around each onset, s (negative: before it)"),
+    Option("spikes_to_s", float, 0.4, "spike times kept until this long after each onset, s"),
+)
+"""Options of a source that delivers spike times; the span must hold the counting window."""
+MAX_SPAN_S = 5.0
+"""Longest span of spike times kept around an onset."""
 
 
 class ResponseSource:
@@ -92,10 +108,30 @@ class ResponseSource:
         self.settings = parse_settings("source", self.name, self.options, settings)
         if not 0 <= self.settings["window_start_s"] < self.settings["window_end_s"]:
             raise CompactRigError("window_start_s must be >= 0 and below window_end_s")
+        if "spikes_from_s" in self.settings:
+            low, high = self.settings["spikes_from_s"], self.settings["spikes_to_s"]
+            if not (-MAX_SPAN_S < low <= self.window[0] and self.window[1] <= high < MAX_SPAN_S
+                    and high - low <= MAX_SPAN_S):
+                raise CompactRigError(f"spikes_from_s = {low:g}, spikes_to_s = {high:g}: the span of spike times kept "
+                                      f"must hold the counting window ({self.window[0]:g}..{self.window[1]:g} s) and "
+                                      f"be at most {MAX_SPAN_S:g} s long")
 
     @property
     def window(self) -> tuple[float, float]:
         return self.settings["window_start_s"], self.settings["window_end_s"]
+
+    @property
+    def spike_span(self) -> tuple[float, float] | None:
+        """The span of spike times delivered around each onset (s), or None for a source of counts only."""
+        if "spikes_from_s" not in self.settings:
+            return None
+        return self.settings["spikes_from_s"], self.settings["spikes_to_s"]
+
+    @property
+    def due_s(self) -> float:
+        """How long after an onset its response is complete: the end of the window, or of the spike span."""
+        span = self.spike_span
+        return max(self.window[1], span[1]) if span else self.window[1]
 
     @property
     def units(self) -> list[str]:

@@ -103,7 +103,7 @@ class GuardedSource:
         except Exception as error:  # noqa: BLE001
             return self._fault("collect", error, now)
         delivered = [r for r in got if self._pending.pop(r.order, None) is not None]
-        limit = self.source.window[1] + self.source.settings["timeout_s"]
+        limit = self.source.due_s + self.source.settings["timeout_s"]
         late = [p for p in self._pending.values() if now > p.onset_time + limit]
         for p in late:
             del self._pending[p.order]

@@ -31,7 +31,14 @@ import pylsl
 from compactrig.engine.errors import CompactRigError
 from compactrig.plugins.event_codes import CodeTable
 from compactrig.plugins.lsl_clock import ClockCorrection
-from compactrig.plugins.sources.base import WINDOW_OPTIONS, Option, Presentation, Response, ResponseSource
+from compactrig.plugins.sources.base import (
+    SPIKE_OPTIONS,
+    WINDOW_OPTIONS,
+    Option,
+    Presentation,
+    Response,
+    ResponseSource,
+)
 from compactrig.plugins.sources.dropped import DropCounter
 from compactrig.plugins.sources.onset_words import Identities, OnsetWords
 from compactrig.plugins.sources.spike_buffer import KEEP_S, MAX_UNITS, SpikeBuffer
@@ -69,7 +76,7 @@ def count_fault(values: list[Any], units: list[str]) -> str | None:
 class LslSource(ResponseSource):
     name = "lsl"
     description = "spike events or per-image counts from a Lab Streaming Layer stream"
-    options = WINDOW_OPTIONS + (
+    options = WINDOW_OPTIONS + SPIKE_OPTIONS + (
         Option("stream_name", str, "", "resolve the stream by this name (default: by type)"),
         Option("stream_type", str, "Spikes", "resolve by this type when no name is given"),
         Option("mode", str, "events", "events (one sample per spike) or counts (one sample per image)"),
@@ -90,7 +97,7 @@ class LslSource(ResponseSource):
         if self.settings["max_units"] < max(1, len(self.declared_units)):
             raise CompactRigError(f"lsl: max_units = {self.settings['max_units']}; at least 1 and the declared units")
         self._spikes = SpikeBuffer(self.window, self.settings["latency_allowance_s"], self.declared_units,
-                                   max_units=self.settings["max_units"])
+                                   max_units=self.settings["max_units"], span=self.spike_span)
         self._inlet: Any = None  # a pylsl.StreamInlet once connected
         self._correction: ClockCorrection | None = None
         self._count_samples: deque[tuple[float, list[Any]]] = deque(maxlen=MAX_COUNT_SAMPLES)
@@ -109,6 +116,10 @@ class LslSource(ResponseSource):
     @property
     def units(self) -> list[str]:
         return list(self._spikes.units)
+
+    @property
+    def spike_span(self) -> tuple[float, float] | None:
+        return super().spike_span if self.settings["mode"] == "events" else None  # counts mode: counts only
 
     @property
     def matches_codes(self) -> bool:

@@ -40,7 +40,14 @@ import zmq
 from compactrig.engine.errors import CompactRigError
 from compactrig.plugins.event_codes import CodeTable
 from compactrig.plugins.sources.acquisition import Acquisition
-from compactrig.plugins.sources.base import WINDOW_OPTIONS, Option, Presentation, Response, ResponseSource
+from compactrig.plugins.sources.base import (
+    SPIKE_OPTIONS,
+    WINDOW_OPTIONS,
+    Option,
+    Presentation,
+    Response,
+    ResponseSource,
+)
 from compactrig.plugins.sources.dropped import DropCounter
 from compactrig.plugins.sources.onset_words import Identities, OnsetWords
 from compactrig.plugins.sources.openephys_wire import MAX_FRAME_BYTES, DataBlock, Message, TtlEvent, WireError, parse
@@ -174,7 +181,7 @@ class _Receiver(threading.Thread):
 class OpenEphysSource(ResponseSource):
     name = "openephys"
     description = "spikes from the Open Ephys GUI's ZMQ Interface plugin"
-    options = WINDOW_OPTIONS + (
+    options = WINDOW_OPTIONS + SPIKE_OPTIONS + (
         Option("host", str, "127.0.0.1", "computer running the Open Ephys GUI"),
         Option("data_port", int, 5556, "the plugin's data port (heartbeats go to data_port + 1)"),
         Option("sample_rate", float, 30000.0, "sampling rate, Hz, until the plugin's data messages give it"),
@@ -430,17 +437,21 @@ class OpenEphysSource(ResponseSource):
             return None
         if isinstance(start, str):
             return Response(shown.order, shown.image_id, None, self.window, start)
-        first = round(start + self.window[0] * acquisition.rate)
-        end = round(start + self.window[1] * acquisition.rate)
+        rate, span = acquisition.rate, self.spike_span
+        first, end = round(start + self.window[0] * rate), round(start + self.window[1] * rate)
+        low, high = (round(start + span[0] * rate), round(start + span[1] * rate)) if span else (first, end)
+        reach = max(end, high)
         if acquisition.covered >= 0:
-            complete = acquisition.covered >= end
+            complete = acquisition.covered >= reach
         else:  # no channel selected in the plugin: no data blocks to tell completeness, wait by time
-            complete = now >= acquisition.to_time(end) + self.settings["latency_allowance_s"]
-        if complete and acquisition.has_hole(first, end):
+            complete = now >= acquisition.to_time(reach) + self.settings["latency_allowance_s"]
+        if complete and acquisition.has_hole(min(first, low), reach):
             return Response(shown.order, shown.image_id, None, self.window,
                             "messages from Open Ephys were lost in transit during the window")
         if complete:
-            return Response(shown.order, shown.image_id, acquisition.count(first, end, self._units), self.window)
+            spikes = acquisition.spike_times(low, high, start, self._units) if span else None
+            return Response(shown.order, shown.image_id, acquisition.count(first, end, self._units), self.window,
+                            spikes=spikes, span=span)
         if later:
             return Response(shown.order, shown.image_id, None, self.window,
                             "Open Ephys acquisition stopped or restarted during the window")
@@ -478,7 +489,8 @@ class OpenEphysSource(ResponseSource):
     def _forget(self, now: float) -> None:
         """Spikes older than every pending window (and than ``KEEP_S``); acquisitions nobody needs."""
         for acquisition in self._acquisitions:
-            needed = [acquisition.to_sample(p.onset_time) for p in self._pending]
+            before = min(self.window[0], self.spike_span[0] if self.spike_span else 0.0)
+            needed = [acquisition.to_sample(p.onset_time + before) for p in self._pending]
             acquisition.forget_before(min(needed + [acquisition.to_sample(now - KEEP_S)]) - acquisition.rate)
         while len(self._acquisitions) > 1 and self._acquisitions[0].last_arrival < now - KEEP_S and \
                 all(self._acquisition_for(p.onset_time)[0] is not self._acquisitions[0] for p in self._pending):

@@ -1,9 +1,14 @@
-"""Simulated neurons: Poisson spike counts around the predictions of bank models.
+"""Simulated neurons: Poisson spikes around the predictions of bank models.
 
-Each virtual unit's expected count per window is ``max(0, baseline + gain * prediction)`` (gain,
-baseline and latency settable per unit), drawn from a generator seeded with (seed, presentation
-number), so the whole loop runs with no rig, and a resumed session carries on the random stream
-instead of repeating it (presentation numbers are never reused). ``unknown`` adds units that are
+Each virtual unit's expected count in its response (the ``RESPONSE_S`` after its latency) is
+``max(0, baseline + gain * prediction)`` (gain, baseline and latency settable per unit), drawn from a
+generator seeded with (seed, presentation number), so the whole loop runs with no rig, and a resumed
+session carries on the random stream instead of repeating it (presentation numbers are never reused).
+The drawn spikes are placed in the response by a transient profile (``RESPONSE_PROFILE``, a beta
+density: a sharp rise at the latency, then decay); the rest of the span fires at the spontaneous rate
+``baseline / RESPONSE_S``. The counts delivered are the spikes in the counting window, as a recording
+system's would be: with the default latency (0.05 s) and window (0.05-0.15 s) they are the drawn counts,
+and a unit whose latency the window misses loses part of its response. ``unknown`` adds units that are
 random mixtures of the bank's neurons (normal random weights scaled so their absolute values sum to
 1; ``mixture_size`` limits each mixture to that many randomly chosen neurons), for closed-loop work
 where the neuron is new. A raw mixture of weights summing to 1 in absolute value barely moves (it
@@ -21,12 +26,24 @@ import numpy as np
 
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.models.bank import load_bank
-from compactrig.plugins.sources.base import WINDOW_OPTIONS, Option, Presentation, Response, ResponseSource, split_values
+from compactrig.plugins.sources.base import (
+    SPIKE_OPTIONS,
+    WINDOW_OPTIONS,
+    Option,
+    Presentation,
+    Response,
+    ResponseSource,
+    split_values,
+)
 
 if TYPE_CHECKING:
     from compactrig.engine.models.fast_predict import Predictor
 
 
+RESPONSE_S = 0.1
+"""How long a virtual unit's response to an image lasts after its latency, s."""
+RESPONSE_PROFILE = (1.5, 2.5)
+"""Beta-density shape of the response over its ``RESPONSE_S`` (rises at once, peaks a third in, decays)."""
 CALIBRATION_TEXTURES = 18
 CALIBRATION_SEED = 20260
 """The reference images that mixture units are calibrated on are the probe family and these textures
@@ -43,14 +60,15 @@ def calibration_images() -> np.ndarray:
 
 class SimulatedSource(ResponseSource):
     name = "simulated"
-    description = "virtual neurons: Poisson counts around bank-model predictions (no rig needed)"
-    options = WINDOW_OPTIONS + (
+    description = "virtual neurons: Poisson spikes around bank-model predictions (no rig needed)"
+    options = WINDOW_OPTIONS + SPIKE_OPTIONS + (
         Option("bank", str, "demo", "model bank: demo, published or a folder"),
         Option("neurons", str, "", "comma-separated neuron ids to simulate (default: all of the bank; "
                "none: only mixtures)"),
         Option("gain", str, "1.0", "counts per unit of prediction, one value or one per unit"),
         Option("baseline", str, "2.0", "counts added to every response, one value or one per unit"),
-        Option("latency_s", str, "0.05", "response latency in s, one value or one per unit"),
+        Option("latency_s", str, "0.05", "response latency in s (its response lasts 0.1 s from then), one value "
+               "or one per unit"),
         Option("unknown", int, 0, "extra units that are random mixtures of the bank's neurons"),
         Option("mixture_size", int, 0, "bank neurons per mixture unit (0: all of the bank)"),
         Option("mixture_counts", str, "auto", "mixture units' expected count over reference probes and textures: "
@@ -69,6 +87,10 @@ class SimulatedSource(ResponseSource):
         self.gain = np.array(split_values(self.settings["gain"], n_units, name="gain"))
         self.baseline = np.array(split_values(self.settings["baseline"], n_units, name="baseline"))
         self.latency = np.array(split_values(self.settings["latency_s"], n_units, name="latency_s"))
+        latest = self.settings["spikes_to_s"] - RESPONSE_S
+        if not all(0 <= latency <= latest for latency in self.latency):  # NaN fails too
+            raise CompactRigError(f"latency_s = {self.settings['latency_s']}: each from 0 to {latest:g} s (the "
+                                  f"response lasts {RESPONSE_S:g} s and must end within spikes_to_s)")
         if self.settings["seed"] < 0:
             raise CompactRigError(f"seed = {self.settings['seed']}: give 0 or more")
         rng = np.random.default_rng(self.settings["seed"])  # the mixtures; counts are drawn per presentation
@@ -167,18 +189,39 @@ class SimulatedSource(ResponseSource):
     def submit(self, presentation: Presentation) -> None:
         self._pending.append(presentation)
 
+    def spikes(self, order: int, rates: np.ndarray) -> list[np.ndarray]:
+        """Each unit's spike times (s from the onset, sorted) over the span in presentation ``order`` of an
+        image with expected response counts ``rates``."""
+        rng = np.random.default_rng([self.settings["seed"], order])
+        evoked = rng.poisson(rates)  # first: the counts of the default window are the stream's first draws
+        span = self.spike_span
+        assert span is not None  # the simulated source always keeps spikes
+        trains = []
+        for k, count in enumerate(evoked):
+            start = float(self.latency[k])
+            response = start + RESPONSE_S * rng.beta(*RESPONSE_PROFILE, size=count)
+            outside = (span[1] - span[0]) - RESPONSE_S
+            spontaneous = span[0] + rng.uniform(0.0, outside, rng.poisson(max(self.baseline[k], 0.0) / RESPONSE_S
+                                                                          * outside))
+            spontaneous[spontaneous >= start] += RESPONSE_S  # the span outside the response
+            times = np.sort(np.concatenate([response, spontaneous]))
+            trains.append(times[(times >= span[0]) & (times < span[1])])
+        return trains
+
     def collect(self, now: float) -> list[Response]:
         ready = []
-        last_latency = float(self.latency.max())
-        while self._pending and now >= self._pending[0].onset_time + last_latency + self.window[1]:
+        while self._pending and now >= self._pending[0].onset_time + self.due_s:
             shown = self._pending.popleft()
             rates = self._rates.get(shown.image_id)
             if rates is None:
                 ready.append(Response(shown.order, shown.image_id, None, self.window,
                                       f"image {shown.image_id} was not prepared for the simulated source"))
                 continue
-            counts = np.random.default_rng([self.settings["seed"], shown.order]).poisson(rates)
-            ready.append(Response(shown.order, shown.image_id,
-                                  {u: float(c) for u, c in zip(self._units, counts)}, self.window))
+            trains = self.spikes(shown.order, rates)
+            start, end = self.window
+            counts = {unit: float(np.count_nonzero((times >= start) & (times < end)))
+                      for unit, times in zip(self._units, trains)}
+            ready.append(Response(shown.order, shown.image_id, counts, self.window,
+                                  spikes=dict(zip(self._units, trains)), span=self.spike_span))
         return ready
 

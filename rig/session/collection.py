@@ -1,7 +1,8 @@
 """Responses from the source into the trial store and to the watchers.
 
 Every presentation on screen is handed to the source (``expect``); what the source delivers is stored the
-moment it arrives, once ``counts.check_response`` accepts it. A response that goes missing, or whose counts
+moment it arrives, counts and spike times together, once ``counts.check_response`` (and ``check_spikes``)
+accepts it. A response that goes missing, or whose counts
 are refused (NaN, negative, infinite, absurdly large, not numbers), aborts its presentation, so its plan item
 is shown again; each kind of refusal is told to the user once. Every known unit gets a count (0 when it did
 not fire); a unit first heard from mid-session joins the session with 0 for every response already stored.
@@ -19,7 +20,7 @@ from compactrig.engine.files.natural_order import natural_sorted
 from compactrig.plugins.sources.base import Presentation
 from compactrig.plugins.sources.guard import GuardedSource
 from compactrig.rig.session.controls import CLOSING_WAIT_S, RunControls
-from compactrig.rig.session.counts import CountProblem, check_response
+from compactrig.rig.session.counts import CountProblem, check_response, check_spikes
 from compactrig.rig.session.events import Report, ResponseStored, UnitsDiscovered
 from compactrig.rig.session.fits import mapped_predictions
 from compactrig.rig.session.setup import SessionPlan
@@ -85,14 +86,22 @@ class ResponseCollector:
                 self._refuse(response.order, entry[1], problem)
                 continue
             assert checked is not None  # no problem: the counts are checked
+            window = (float(response.window[0]), float(response.window[1]))
+            spikes, span = None, None
+            if response.spikes is not None:
+                spikes, problem = check_spikes(response.spikes, response.span, window, checked)
+                if problem is not None:
+                    self._refuse(response.order, entry[1], problem)
+                    continue
+                assert response.span is not None  # check_spikes accepted it
+                span = (float(response.span[0]), float(response.span[1]))
             del self.waiting[response.order]
             heard = [unit for unit in checked if unit not in self.units]  # rare: no store query otherwise
             if heard:
                 self._units_discovered(heard)
             counts = {unit: 0.0 for unit in self.units} | checked
-            window = (float(response.window[0]), float(response.window[1]))
-            self.store.record_response(response.order, counts, window)
-            self.on_event(ResponseStored(entry[1], dict(counts)))
+            self.store.record_response(response.order, counts, window, spikes, span)
+            self.on_event(ResponseStored(entry[1], dict(counts), response.order, spikes, span))
         for line in self.guard.messages():
             self.report(line, trouble=True)
 
@@ -109,7 +118,7 @@ class ResponseCollector:
         """After a stop, keep the responses still due for images already shown (up to the source's
         timeout; at most ``CLOSING_WAIT_S`` when the window is closing)."""
         source = self.guard.source
-        deadline = time.monotonic() + source.window[1] + source.settings["timeout_s"]
+        deadline = time.monotonic() + source.due_s + source.settings["timeout_s"]
         while self.waiting and time.monotonic() < deadline:
             if controls.closing:
                 deadline = min(deadline, time.monotonic() + CLOSING_WAIT_S)

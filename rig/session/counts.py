@@ -2,7 +2,9 @@
 
 A source is a peer (a recording system, a lab's plugin, a recorded file): its counts are refused unless each
 is a real number (not text, not a truth value), finite, not negative and at most ``MAX_COUNT``, each unit id
-is text, and the counting window is two finite times in order. A refused response makes its presentation
+is text, and the counting window is two finite times in order; spike times, when it sends them, are refused
+unless the span is two finite times in order, holding the window, and each unit's times (a unit it counted)
+are at most ``MAX_COUNT`` finite numbers within the span. A refused response makes its presentation
 missing with the reason, so the image is shown again; the collector tells the user once per kind of problem.
 """
 
@@ -13,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from numbers import Real
 from typing import Any, cast
+
+import numpy as np
 
 MAX_COUNT = 100_000.0
 """Largest count stored for one unit in one presentation's window: 1 kHz (beyond any neuron's
@@ -65,3 +69,35 @@ def _count_problem(count: object) -> str | None:
     if value > MAX_COUNT:
         return f"above {MAX_COUNT:g}"
     return None
+
+
+def check_spikes(spikes: object, span: object, window: tuple[float, float], units: Iterable[str]
+                 ) -> tuple[dict[str, np.ndarray] | None, CountProblem | None]:
+    """``(unit -> sorted float64 spike times, None)`` when ``spikes`` (times in s from the onset) and their
+    ``span`` are usable for a response counted in ``window`` over ``units``, else ``(None, the first problem)``."""
+    try:
+        low, high = (float(v) for v in cast(Iterable[Any], span))
+        usable = math.isfinite(low) and math.isfinite(high) and low <= window[0] and window[1] <= high
+    except (TypeError, ValueError):
+        usable = False
+    if not usable:
+        return None, CountProblem("spike span unusable", f"the span of spike times {span!r} is not two finite times "
+                                                         f"holding the counting window {window!r}")
+    if not isinstance(spikes, Mapping):
+        return None, CountProblem("not a table of spike times",
+                                  f"the spike times are {type(spikes).__name__}, not times per unit")
+    counted, checked = set(units), {}
+    for unit, times in spikes.items():
+        if unit not in counted:
+            return None, CountProblem("spike times of a unit not counted", f"spike times of unit {unit!r}, which has "
+                                                                             "no count")
+        try:
+            values = np.asarray(times, dtype=np.float64)
+        except (TypeError, ValueError):
+            values = np.array([np.nan])
+        if values.ndim != 1 or len(values) > MAX_COUNT or not np.isfinite(values).all() \
+                or ((values < low) | (values >= high)).any():
+            return None, CountProblem("spike times unusable", f"unit {unit!r} spike times are not at most "
+                                                              f"{MAX_COUNT:g} finite times within the span")
+        checked[unit] = np.sort(values)
+    return checked, None

@@ -67,10 +67,16 @@ class UnitsDiscovered:
 
 @dataclass(frozen=True)
 class ResponseStored:
-    """One presentation's counts, written to the store."""
+    """One presentation's counts, and its spike times when the source keeps them, written to the store."""
 
     image_id: str
     counts: dict[str, float]
+    order: int | None = None
+    """The presentation's number (None where only counts per image matter: a replay of sums)."""
+    spikes: dict[str, np.ndarray] | None = None
+    """Each unit's spike times, s from the onset (a unit that did not fire may be left out); None: counts only."""
+    span: tuple[float, float] | None = None
+    """The span around the onset the spike times cover, s."""
 
 
 @dataclass(frozen=True)

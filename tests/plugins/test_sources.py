@@ -71,8 +71,41 @@ def test_simulated_unknown_units_are_mixtures_and_wait_for_their_window():
     assert np.allclose(np.abs(source.mixing[1:]).sum(axis=1), 1.0)
     source.prepare(["g"], grating(0)[None])
     source.submit(Presentation(0, 0, "g", 10.0))
-    assert source.collect(now=10.1) == [], "not before onset + latency + window end"
-    assert len(source.collect(now=10.25)) == 1
+    assert source.collect(now=10.39) == [], "not before the end of the span of spike times (0.4 s)"
+    assert len(source.collect(now=10.41)) == 1
+
+
+def test_simulated_spikes_fall_after_each_units_latency_and_the_window_counts_them():
+    """Three units of one neuron with latencies 50, 90 and 200 ms: over 300 presentations the mean count in the
+    default window (50-150 ms) is the whole response for the first, the part the window still holds for the
+    second, and only spontaneous firing for the third; the PSTH of each rises at its latency."""
+    source = SimulatedSource(neurons="demo:0,demo:0,demo:0", latency_s="0.05,0.09,0.2", baseline="1.0", seed=2)
+    source.prepare(["g"], grating(0)[None])
+    rate = float(source.true_rates(grating(0)[None])[0, 0])
+    for k in range(300):
+        source.submit(Presentation(k, 0, "g", 0.0))
+    responses = source.collect(now=1.0)
+    assert len(responses) == 300 and all(r.span == (-0.1, 0.4) for r in responses)
+    for response in responses:
+        for unit in source.units:
+            times = response.spikes[unit]
+            assert ((times >= -0.1) & (times < 0.4)).all() and (np.diff(times) >= 0).all()
+            assert response.counts[unit] == np.count_nonzero((times >= 0.05) & (times < 0.15)), "counted from spikes"
+    counts = np.array([[r.counts[u] for u in source.units] for r in responses]).mean(axis=0)
+    spontaneous = 1.0  # baseline counts per 100 ms
+    assert counts[0] == pytest.approx(rate, rel=0.1)
+    assert spontaneous * 1.2 < counts[1] < rate * 0.95
+    assert counts[2] == pytest.approx(spontaneous, rel=0.25)
+    edges = np.arange(-0.1, 0.4001, 0.01)
+    for unit, latency in zip(source.units, (0.05, 0.09, 0.2)):
+        psth = np.histogram(np.concatenate([r.spikes[unit] for r in responses]), edges)[0] / 300 / 0.01
+        before, after = psth[(edges[:-1] >= latency - 0.03) & (edges[:-1] < latency)], \
+            psth[(edges[:-1] >= latency) & (edges[:-1] < latency + 0.03)]
+        assert after.mean() > 2 * before.mean(), f"{unit}: the PSTH rises at {latency} s"
+    with pytest.raises(CompactRigError, match="latency_s = 0.35"):
+        SimulatedSource(latency_s="0.35")
+    with pytest.raises(CompactRigError, match="must hold the counting window"):
+        SimulatedSource(spikes_from_s=0.06)
 
 
 def test_mixture_units_fire_like_the_bank_units_over_the_reference_images():
@@ -154,6 +187,11 @@ def test_lsl_events_are_counted_per_onset_window(stream_name):
     guard.submit(Presentation(1, 0, "image0002", onset + 0.2), pylsl.local_clock())
     responses = sorted(wait_collect(guard, 2), key=lambda r: r.order)
     assert [r.counts for r in responses] == [{"1": 3.0, "2": 1.0}, {"1": 0.0, "2": 1.0}]
+    assert responses[0].span == (-0.1, 0.4)
+    for response, shift in zip(responses, (0.0, 0.2)):  # spike times relative to each onset, within the span
+        for unit, times in spikes.items():
+            expected = [t - shift for t in times if -0.1 <= t - shift < 0.4]
+            np.testing.assert_allclose(response.spikes[str(unit)], expected, atol=2e-4)  # clock correction: µs
     guard.close()
 
 
