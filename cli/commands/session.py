@@ -1,4 +1,4 @@
-"""``compactrig session run|resume|export``: headless recording sessions."""
+"""``compactrig session run|resume|export|report|windows``: headless recording sessions."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from compactrig.rig.session.responses import export_npz
 from compactrig.rig.session.setup import SessionPlan, start_session
 from compactrig.rig.session.stored import check_session
 from compactrig.rig.session.unit_map import parse_unit_map
+from compactrig.rig.session.windows import SUGGESTED, adopt_in_folder, describe_windows
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -56,6 +57,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     report.add_argument("--force", action="store_true",
                         help="replace an existing --png file (never one of the session's own files)")
     report.set_defaults(run=run_report)
+    windows = actions.add_parser("windows", help="each unit's latency and counting window; adopt a window from "
+                                                 "the spikes kept (the source's counts are kept too)")
+    windows.add_argument("folder", type=Path)
+    windows.add_argument("--unit", default=None, help="the unit to change (default: every unit)")
+    chosen = windows.add_mutually_exclusive_group()
+    chosen.add_argument("--adopt", type=window_ms, default=None, metavar="START,END",
+                        help="count in START..END ms after the onset (e.g. 70,170)")
+    chosen.add_argument("--adopt-suggested", action="store_true",
+                        help="count each unit 100 ms from its own latency (estimated from its PSTH)")
+    chosen.add_argument("--source-window", action="store_true", help="back to the source's own counts")
+    windows.set_defaults(run=run_windows)
 
 
 def run_session(args: argparse.Namespace) -> int:
@@ -103,6 +115,31 @@ def run_export(args: argparse.Namespace) -> int:
         check_session(args.folder)  # its stimuli and store are the ones session.json recorded
         written = export_nwb(args.folder, args.nwb, args.subject, args.species, args.sex, args.age)
         print(f"Wrote {written} presentations to {args.nwb}")
+    return 0
+
+
+def window_ms(text: str) -> tuple[float, float]:
+    """An argparse ``type``: ``START,END`` in ms after the onset, two finite numbers, start before end."""
+    parse = number(float, -5000, 5000)
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"{text!r} is not START,END in ms; give e.g. 70,170")
+    start, end = parse(parts[0]), parse(parts[1])
+    if start >= end:
+        raise argparse.ArgumentTypeError(f"{text}: the start must come before the end")
+    return start / 1000, end / 1000
+
+
+def run_windows(args: argparse.Namespace) -> int:
+    read_snapshot(args.folder)
+    if args.adopt is not None or args.adopt_suggested or args.source_window:
+        window = args.adopt if args.adopt is not None else SUGGESTED if args.adopt_suggested else None
+        print(adopt_in_folder(args.folder, args.unit, window))
+    elif args.unit is not None:
+        raise CompactRigError("session windows: --unit chooses whose window --adopt, --adopt-suggested or "
+                              "--source-window changes; give one of them")
+    for line in describe_windows(args.folder):
+        print(line)
     return 0
 
 

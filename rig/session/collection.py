@@ -25,6 +25,7 @@ from compactrig.rig.session.events import Report, ResponseStored, UnitsDiscovere
 from compactrig.rig.session.fits import mapped_predictions
 from compactrig.rig.session.setup import SessionPlan
 from compactrig.rig.session.trial_store import MISSING, TrialStore
+from compactrig.rig.session.windows import recounted
 from compactrig.stimuli.stimulus_set import StimulusSet
 
 
@@ -43,6 +44,8 @@ class ResponseCollector:
         self._aborted: set[int] = set()
         self._told: set[str] = set()
         """Kinds of refused counts the user has been told about (once each)."""
+        self.adopted = store.count_windows()
+        """The counting windows adopted from the spikes (``windows``): the watchers are told those counts."""
 
     def add_images(self, new: StimulusSet) -> dict[str, np.ndarray]:
         """Images new to the session: the source prepares them; the mapped units' predictions of them are
@@ -101,7 +104,8 @@ class ResponseCollector:
                 self._units_discovered(heard)
             counts = {unit: 0.0 for unit in self.units} | checked
             self.store.record_response(response.order, counts, window, spikes, span)
-            self.on_event(ResponseStored(entry[1], dict(counts), response.order, spikes, span))
+            self.on_event(ResponseStored(entry[1], recounted(counts, spikes, self.adopted), response.order, spikes,
+                                         span))
         for line in self.guard.messages():
             self.report(line, trouble=True)
 

@@ -38,6 +38,7 @@ from compactrig.rig.session.live import LiveSession
 from compactrig.rig.session.runner import SessionRunner
 from compactrig.rig.session.setup import SessionPlan, append_to_session, default_unit_map, start_session
 from compactrig.rig.session.stored import stored_session
+from compactrig.rig.session.windows import adopt_in_folder
 from compactrig.stimuli.stimulus_set import StimulusSet
 
 TICK_S = 0.04
@@ -133,6 +134,19 @@ class SessionController:
             raise CompactRigError("Start a session first; queued images go into its plan")
         append_to_session(self.folder, images, repeats)
         return f"{len(images)} image(s) x {repeats} added to the plan of {self.folder}; resume it to show them"
+
+    def adopt_window(self, unit: str | None, window: tuple[float, float] | None) -> str:
+        """Count ``unit`` (None: every unit) in ``window`` (s from the onset; None: the source's own) from the
+        spikes kept: in the running session between trials, else in the session shown, which is read again;
+        the live session then holds the recounts (``windows``). Returns what was done, in one line."""
+        if self._running:
+            self.controls.window_requests.put((unit, window))
+            return "counting window asked for: adopted between trials"
+        if self.folder is None:
+            raise CompactRigError("Open or start a session first; a counting window counts its spikes")
+        line = adopt_in_folder(self.folder, unit, window)
+        self.open_stored(self.folder)
+        return line
 
     def open_stored(self, folder: Path) -> None:
         """Read a session that is not running, to be looked at: on a thread (its mapped units' predictions

@@ -29,6 +29,10 @@ class RunControls:
     """A measured refresh off the rig file's is a question for the consumer (the window), answered into
     ``refresh_answers``; without one (the terminal) the runner warns and goes on, as ``present`` does."""
     refresh_answers: queue.SimpleQueue[bool] = field(default_factory=queue.SimpleQueue)
+    window_requests: queue.SimpleQueue[tuple[str | None, tuple[float, float] | None]] = field(
+        default_factory=queue.SimpleQueue)
+    """Counting windows to adopt (unit or None for every unit; window or None for the source's), taken
+    between trials (``windows.adopt_window``)."""
 
 
 @contextmanager

@@ -44,6 +44,11 @@ class SessionStarted:
     planned: int
     folder: str = ""
     """The session folder (its ``stimuli/`` holds the images)."""
+    windows: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """The counting windows adopted from the spikes (unit, or "" for every unit -> window, s from the
+    onset): ``stored`` and the responses to come are counted in them."""
+    recount: bool = False
+    """The same session again, its counts recounted in a window just adopted (a watcher keeps the rest)."""
 
 
 @dataclass(frozen=True)

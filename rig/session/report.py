@@ -21,6 +21,7 @@ from compactrig.engine.files.safe_output import write_atomically  # noqa: E402
 from compactrig.rig.session.fits import stored_fits  # noqa: E402
 from compactrig.rig.session.folder import read_snapshot, recorded_refreshes  # noqa: E402
 from compactrig.rig.session.integrity import checked_stimuli, open_session_store  # noqa: E402
+from compactrig.rig.session.windows import counts_of  # noqa: E402
 
 MAX_FIT_PANELS = 4
 MAX_REFRESH_LINES = 4
@@ -33,7 +34,7 @@ def write_report(folder: Path, out: Path) -> Path:
     store = open_session_store(folder, snapshot)  # refused when missing, damaged or another session's
     try:
         presentations = store.presentations()
-        responses = store.responses()
+        responses = counts_of(store)
         planned = len(store.plan())
         complete = len(store.completed_items())
     finally:

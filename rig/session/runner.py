@@ -46,6 +46,7 @@ from compactrig.rig.session.setup import SessionPlan, add_images_to_session, che
 from compactrig.rig.session.stored import session_started
 from compactrig.rig.session.trial_execution import TrialExecutor
 from compactrig.rig.session.trial_store import TrialStore
+from compactrig.rig.session.windows import adopt_window
 from compactrig.stimuli.stimulus_set import StimulusSet
 from compactrig.stimuli.trial_plan import Trial
 
@@ -168,6 +169,7 @@ class SessionRunner:
         last_shown = time.monotonic()
         while not controls.stop_requested:
             self._take_queued(store)
+            self._take_windows(store)
             busy = {item for item, _ in collector.waiting.values()}
             todo = [(item, image) for item, image in self._remaining(store) if item not in busy]
             if todo:
@@ -228,6 +230,25 @@ class SessionRunner:
             self.on_event(ImagesAdded(new.ids, predictions, len(store.plan())))
             self.report(f"queued {len(images)} image(s) x {repeats}: {len(new)} new to the session, "
                         f"{len(store.plan())} presentations planned")
+
+    def _take_windows(self, store: TrialStore) -> None:
+        """Counting windows asked for: adopted in the store, the watchers restarted from its recounts."""
+        assert self.collector is not None  # set up by run() before any of this
+        adopted = False
+        while True:
+            try:
+                unit, window = self.controls.window_requests.get_nowait()
+            except queue.Empty:
+                break
+            try:
+                self.report(adopt_window(store, unit, window))
+                adopted = True
+            except CompactRigError as error:
+                self.report(f"counting window not adopted: {error}", trouble=True)
+        if adopted:
+            self.collector.adopted = store.count_windows()
+            self.on_event(session_started(self.folder, self.plan, store, self.collector.stimulus_set,
+                                          self.collector.units, recount=True))
 
     def _save_queued(self, store: TrialStore, images: StimulusSet, repeats: int) -> None:
         """Images queued but not taken before the end go into the plan (the next resume shows them)."""

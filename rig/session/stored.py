@@ -11,16 +11,18 @@ from compactrig.rig.session.folder import SESSION_FILE, read_snapshot
 from compactrig.rig.session.integrity import checked_stimuli, open_session_store
 from compactrig.rig.session.setup import SessionPlan
 from compactrig.rig.session.trial_store import TrialStore
+from compactrig.rig.session.windows import counts_of
 from compactrig.stimuli.stimulus_set import StimulusSet
 
 
 def session_started(folder: Path, plan: SessionPlan, store: TrialStore, stimulus_set: StimulusSet,
-                    units: list[str]) -> SessionStarted:
-    """The event a watcher starts from (units, images, mapped predictions, what is stored)."""
+                    units: list[str], recount: bool = False) -> SessionStarted:
+    """The event a watcher starts from (units, images, mapped predictions, what is stored, counted in the
+    windows adopted); ``recount``: the same session again, after a window was adopted."""
     mapping = {u: n for u, n in plan.unit_map.items() if u in units}
     return SessionStarted(list(units), stimulus_set.ids, mapped_predictions(plan.bank, mapping, stimulus_set),
-                          mapping, stored_responses(store.presentations(), store.responses()), len(store.plan()),
-                          str(folder))
+                          mapping, stored_responses(store.presentations(), counts_of(store)), len(store.plan()),
+                          str(folder), store.count_windows(), recount)
 
 
 def stored_session(folder: Path) -> SessionStarted:

@@ -21,6 +21,8 @@ in the same transaction as its counts: one row per presentation, its span and tw
 number of spikes, as uint32 in the order the units became known, and all their times, float32 s from the
 onset, unit after unit): about 4 bytes a spike, so 100 units x 10,000 presentations at 20 spikes each take
 some 80 MB. A presentation without a row was counted only (a replayed recording).
+A counting window the experimenter adopted from the spikes is kept in ``count_windows`` (unit, or ``ALL_UNITS``
+for every unit without one of its own); the counts as the source delivered them are never changed.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ CREATE TABLE IF NOT EXISTS units (unit TEXT PRIMARY KEY, first_order INTEGER, de
 CREATE TABLE IF NOT EXISTS spikes (
     ord INTEGER PRIMARY KEY REFERENCES presentations(ord), span_start REAL NOT NULL, span_end REAL NOT NULL,
     per_unit BLOB NOT NULL, times BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS count_windows (
+    unit TEXT PRIMARY KEY, window_start REAL NOT NULL, window_end REAL NOT NULL, adopted_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS event_codes (
     output TEXT NOT NULL, event TEXT NOT NULL, ord INTEGER, trial INTEGER, word INTEGER NOT NULL,
     sent_time REAL NOT NULL);
@@ -62,6 +66,8 @@ MISSING = "missing"
 sent nothing in time); items missing ``max_missing`` times are left out of the plan. The other kinds:
 fixation, stopped, dropped_frames, interrupted, markers (a marker output failed)."""
 MARKERS_FAILED = "markers"
+ALL_UNITS = ""
+"""``count_windows`` row of the window adopted for every unit that has none of its own."""
 
 
 @dataclass(frozen=True)
@@ -185,6 +191,29 @@ class TrialStore:
             trains[order] = ((start, end), [times[bounds[k]:bounds[k + 1]] if 0 <= k < len(per_unit) else empty
                                             for k in columns])
         return trains
+
+    def adopt_window(self, unit: str, window: tuple[float, float] | None) -> None:
+        """``window`` (s from the onset) counts ``unit`` (``ALL_UNITS``: every unit, replacing their own) from
+        now on; None: back to the source's counts (for ``ALL_UNITS``: every adopted window dropped)."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            if unit == ALL_UNITS:
+                self._db.execute("DELETE FROM count_windows")
+            else:
+                self._db.execute("DELETE FROM count_windows WHERE unit = ?", (unit,))
+            if window is not None:
+                self._db.execute("INSERT INTO count_windows VALUES (?, ?, ?, ?)",
+                                 (unit, float(window[0]), float(window[1]), time.time()))
+
+    def count_windows(self) -> dict[str, tuple[float, float]]:
+        """Unit (or ``ALL_UNITS``) -> the counting window adopted for it."""
+        rows = self._db.execute("SELECT unit, window_start, window_end FROM count_windows ORDER BY unit")
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def spans(self) -> dict[int, tuple[float, float]]:
+        """Presentation -> the span its spike times were kept over, for every presentation with spikes."""
+        rows = self._db.execute("SELECT ord, span_start, span_end FROM spikes")
+        return {r[0]: (r[1], r[2]) for r in rows}
 
     def record_codes(self, output: str, words: list[tuple[str, int | None, int | None, int, float]]) -> None:
         """Words marker output ``output`` sent: (event, presentation order, trial, word, time sent) each."""
