@@ -38,6 +38,19 @@ def rig_peer(tmp_path):
         peer.wait(5)
 
 
+def counted_in(folder) -> list:
+    """The session's counts as everything that reads them does (fits, report, exports)."""
+    from compactrig.rig.session.folder import read_snapshot
+    from compactrig.rig.session.integrity import open_session_store
+    from compactrig.rig.session.windows import counted_responses
+
+    store = open_session_store(folder, read_snapshot(folder))
+    try:
+        return counted_responses(store)
+    finally:
+        store.close()
+
+
 def check_exact(responses: list, log_path) -> None:
     log = OpenEphysLog(log_path)
     for response in responses:
@@ -202,7 +215,7 @@ def test_a_session_against_the_plugins_bytes_stores_every_count_as_the_peer_fire
     from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 
     from support.commands import compactrig_command
-    from support.sessions import count_so_far, table
+    from support.sessions import count_so_far, stored_spikes, table
 
     stimuli = tmp_path / "set"
     StimulusSet([StimulusRecord(image_id=f"img{i}", kind="natural") for i in range(4)],
@@ -265,6 +278,27 @@ def test_a_session_against_the_plugins_bytes_stores_every_count_as_the_peer_fire
     assert {log.pulses[o][0] for o in complete} == {0, 1}, "counts from both acquisitions"
     onsets = [o for (o,) in table(out, "SELECT ord FROM presentations")]
     assert len(onsets) == len(set(onsets))
+
+    # The spike times kept are the peer's, sample for sample, over the span around each sync pulse.
+    kept = stored_spikes(out)
+    assert set(complete) <= set(kept)
+    for order in complete:
+        span, trains = kept[order]
+        assert span == (-0.1, 0.4)
+        for unit, fired in log.spike_times(order, span).items():
+            np.testing.assert_allclose(trains.get(unit, []), fired, atol=1e-6, err_msg=f"{order} {unit}")
+    # A window adopted for one unit recounts it from those spikes; the other keeps the source's counts.
+    adopted = subprocess.run(compactrig_command("session", "windows", str(out), "--unit", "Electrode 1:1",
+                                                "--adopt", "60.01,160.01"), capture_output=True, text=True)
+    assert adopted.returncode == 0, adopted.stderr
+    assert "Electrode 1:1: counted 60.01..160.01 ms after the onset" in adopted.stdout
+    counted = {(c.order, c.unit): c for c in counted_in(out)}
+    for order in complete:
+        fired = log.spike_times(order, (0.06001, 0.16001))["Electrode 1:1"]  # edges between samples
+        assert counted[(order, "Electrode 1:1")].count == len(fired), order
+        assert counted[(order, "Electrode 1:1")].window == pytest.approx((0.06001, 0.16001))
+        assert counted[(order, "Electrode 7:3")].count == stored[(order, "Electrode 7:3")]
+        assert not counted[(order, "Electrode 7:3")].adopted
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ from pathlib import Path
 PEERS = Path(__file__).resolve().parents[1] / "peers"
 WINDOW_SAMPLES = (1500, 4500)
 """The default counting window (0.05-0.15 s) at the peer's 30 kHz, in samples."""
+SAMPLE_RATE = 30000.0
 
 
 def paced_rig(frames_on: int, frames_off: int, images_per_trial: int, extra: str = "") -> str:
@@ -97,6 +98,15 @@ class OpenEphysLog:
     def counts(self, order: int) -> dict[str, int]:
         """Spikes per unit in the window after presentation ``order``'s sync pulse, as the peer fired them."""
         return self.counts_after(*self.pulses[order])
+
+    def spike_times(self, order: int, span: tuple[float, float]) -> dict[str, list[float]]:
+        """Each unit's spikes over ``span`` around presentation ``order``'s sync pulse, s from it, as fired."""
+        acquisition, pulse = self.pulses[order]
+        times: dict[str, list[float]] = {unit: [] for unit in self.units}
+        for sample, unit in self.spikes.get(acquisition, []):
+            if span[0] <= (sample - pulse) / SAMPLE_RATE < span[1]:
+                times[unit].append((sample - pulse) / SAMPLE_RATE)
+        return times
 
     def counts_after(self, acquisition: int, pulse: int) -> dict[str, int]:
         """Spikes per unit in the window after sample ``pulse`` of ``acquisition``."""

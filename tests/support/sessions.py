@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import numpy as np
+
 RIG = """[screen]
 resolution = [400, 300]
 width_cm = 40.0
@@ -21,6 +23,20 @@ inter_trial_s = 0.0
 def table(folder: Path, sql: str) -> list[tuple]:
     with sqlite3.connect(folder / "trials.sqlite") as db:
         return db.execute(sql).fetchall()
+
+
+def stored_spikes(folder: Path) -> dict[int, tuple[tuple[float, float], dict[str, np.ndarray]]]:
+    """Presentation -> (span, unit -> spike times s from the onset), decoded from the store's raw ``spikes``
+    rows here (uint32 spikes per unit in the ``units`` table's order, then float32 times unit after unit),
+    not through the product's reader."""
+    units = [u for (u,) in table(folder, "SELECT unit FROM units ORDER BY rowid")]
+    decoded = {}
+    for order, start, end, per_unit, times in table(folder, "SELECT ord, span_start, span_end, per_unit, times "
+                                                            "FROM spikes"):
+        sizes, values = np.frombuffer(per_unit, "<u4"), np.frombuffer(times, "<f4").astype(np.float64)
+        bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        decoded[order] = ((start, end), {units[k]: values[bounds[k]:bounds[k + 1]] for k in range(len(sizes))})
+    return decoded
 
 
 def count_so_far(folder: Path, sql: str) -> int:
