@@ -38,19 +38,6 @@ def rig_peer(tmp_path):
         peer.wait(5)
 
 
-def counted_in(folder) -> list:
-    """The session's counts as everything that reads them does (fits, report, exports)."""
-    from compactrig.rig.session.folder import read_snapshot
-    from compactrig.rig.session.integrity import open_session_store
-    from compactrig.rig.session.windows import counted_responses
-
-    store = open_session_store(folder, read_snapshot(folder))
-    try:
-        return counted_responses(store)
-    finally:
-        store.close()
-
-
 def check_exact(responses: list, log_path) -> None:
     log = OpenEphysLog(log_path)
     for response in responses:
@@ -215,7 +202,7 @@ def test_a_session_against_the_plugins_bytes_stores_every_count_as_the_peer_fire
     from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 
     from support.commands import compactrig_command
-    from support.sessions import count_so_far, stored_spikes, table
+    from support.sessions import count_so_far, counted_in, stored_spikes, table
 
     stimuli = tmp_path / "set"
     StimulusSet([StimulusRecord(image_id=f"img{i}", kind="natural") for i in range(4)],

@@ -297,24 +297,52 @@ def peer_spikes(log_path: Path) -> dict[str, list[float]]:
 
 
 def check_counts_as_fired(folder: Path, spikes: dict[str, list[float]], margin: float = 1e-4,
-                          starts: dict[int, float] | None = None) -> int:
+                          starts: dict[int, float] | None = None, adopted: tuple[float, float] | None = None) -> int:
     """Every stored count is what the peer fired in the window after the onset (or after ``starts[order]``),
-    to LSL's clock correction (``margin``: a spike that close to a window edge may fall either side); returns
-    how many counts were checked."""
+    to LSL's clock correction (``margin``: a spike that close to a window edge may fall either side); with
+    ``adopted``, every count as the session reads it (``counted_responses``) is what the peer fired in that
+    window instead; returns how many counts were checked."""
     import sqlite3
+
+    from support.sessions import counted_in
     with sqlite3.connect(folder / "trials.sqlite") as db:
         rows = db.execute("SELECT p.ord, p.onset_time, r.unit, r.count FROM presentations p JOIN responses r ON "
                           "r.ord = p.ord WHERE p.aborted = 0").fetchall()
+    window = adopted or (0.05, 0.15)
+    if adopted is not None:
+        counted = {(c.order, c.unit): c for c in counted_in(folder)}
+        assert all(counted[(order, unit)].window == pytest.approx(adopted) for order, _, unit, _ in rows)
+        rows = [(order, onset, unit, counted[(order, unit)].count) for order, onset, unit, _ in rows]
     exact = 0
     for order, onset, unit, count in rows:
         onset = starts[order] if starts is not None else onset
         times = np.array(spikes.get(unit, []))
-        sure = int(((times >= onset + 0.05 + margin) & (times < onset + 0.15 - margin)).sum())
-        possible = int(((times >= onset + 0.05 - margin) & (times < onset + 0.15 + margin)).sum())
+        sure = int(((times >= onset + window[0] + margin) & (times < onset + window[1] - margin)).sum())
+        possible = int(((times >= onset + window[0] - margin) & (times < onset + window[1] + margin)).sum())
         assert sure <= count <= possible, (onset, unit, count, sure, possible)
         exact += sure == possible
     assert exact >= len(rows) // 2, "most windows have no spike within the clock correction of an edge"
     return len(rows)
+
+
+def check_spikes_as_fired(folder: Path, spikes: dict[str, list[float]], margin: float = 2e-4) -> int:
+    """Every presentation shown has its spike times kept, each the peer's (s from the onset, to LSL's clock
+    correction), none lost and none invented; returns how many spikes were checked."""
+    from support.sessions import stored_spikes, table
+
+    kept = stored_spikes(folder)
+    checked = 0
+    for order, onset in table(folder, "SELECT ord, onset_time FROM presentations WHERE aborted = 0"):
+        (start, end), trains = kept[order]
+        for unit, fired in spikes.items():
+            relative = np.array(fired) - onset
+            stored = trains.get(unit, np.zeros(0))
+            inside = relative[(relative >= start + margin) & (relative < end - margin)]
+            near = relative[(relative >= start - margin) & (relative < end + margin)]
+            assert len(inside) <= len(stored) <= len(near), (order, unit)
+            assert all(np.abs(near - t).min() <= margin for t in stored), (order, unit, "a spike the peer never fired")
+            checked += len(stored)
+    return checked
 
 
 @pytest.mark.slow
@@ -363,6 +391,11 @@ def test_lsl_session_counts_every_window_as_fired_whatever_the_on_time(tmp_path,
         peer.wait(5)
     assert process.returncode == 0, stderr
     check_counts_as_fired(out, peer_spikes(log))
+    assert check_spikes_as_fired(out, peer_spikes(log)) > 0
+    adopted = subprocess.run(compactrig_command("session", "windows", str(out), "--adopt", "80,200"),
+                             capture_output=True, text=True)
+    assert adopted.returncode == 0 and "every unit: counted 80..200 ms after the onset" in adopted.stdout, adopted
+    check_counts_as_fired(out, peer_spikes(log), adopted=(0.08, 0.2))
     complete = table(out, "SELECT COUNT(DISTINCT p.item) FROM presentations p JOIN responses r ON r.ord = p.ord "
                           "WHERE p.aborted = 0")[0][0]
     assert complete == n_images

@@ -39,6 +39,19 @@ def stored_spikes(folder: Path) -> dict[int, tuple[tuple[float, float], dict[str
     return decoded
 
 
+def counted_in(folder: Path) -> list:
+    """The session's counts as everything that reads them does (fits, report, exports)."""
+    from compactrig.rig.session.folder import read_snapshot
+    from compactrig.rig.session.integrity import open_session_store
+    from compactrig.rig.session.windows import counted_responses
+
+    store = open_session_store(folder, read_snapshot(folder))
+    try:
+        return counted_responses(store)
+    finally:
+        store.close()
+
+
 def count_so_far(folder: Path, sql: str) -> int:
     """A COUNT while a session is being created or run: 0 until its store and tables exist."""
     if not (folder / "trials.sqlite").exists():
