@@ -7,34 +7,26 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 
 import numpy as np
 import pytest
 
 from compactrig.engine.models.bank import load_bank
+from compactrig.rig.presenter.rig import load_rig
+from compactrig.rig.session.controller import SessionController
+from compactrig.rig.session.events import ResponseStored, SessionEnded, SessionMessage, SessionStarted
 from compactrig.rig.session.live import LiveSession
+from compactrig.rig.session.setup import SessionPlan
 from compactrig.rig.session.stored import stored_session
 from compactrig.stimuli.probes import grating
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 
 from support.commands import run_cli
 from support.independent_model import evaluate
-from support.sessions import RIG
+from support.sessions import RIG, stored_spikes
 
 LATENCIES = (0.05, 0.11)
-
-
-def stored_spikes(folder) -> dict[int, list[np.ndarray]]:
-    """Presentation -> each unit's spike times (units in the store's order), from the blobs themselves."""
-    with sqlite3.connect(folder / "trials.sqlite") as db:
-        n_units = db.execute("SELECT COUNT(*) FROM units").fetchone()[0]
-        rows = db.execute("SELECT ord, per_unit, times FROM spikes").fetchall()
-    out = {}
-    for order, per_unit, times in rows:
-        counts = np.frombuffer(per_unit, "<u4").astype(int)
-        assert len(counts) == n_units
-        out[order] = np.split(np.frombuffer(times, "<f4"), np.cumsum(counts)[:-1])
-    return out
 
 
 def source_counts(folder) -> dict[tuple[int, str], float]:
@@ -76,8 +68,9 @@ def test_latencies_from_the_psths_and_an_adopted_window_recounts_what_everything
     # The independent recount: unit1's spikes in [110, 210) ms from the blobs; unit0 keeps the source's counts.
     spikes, original = stored_spikes(session), source_counts(session)
     expected = {(o, "unit0"): original[(o, "unit0")] for o in spikes}
-    expected |= {(o, "unit1"): float(np.count_nonzero((t[1] >= np.float32(0.11)) & (t[1] < np.float32(0.21))))
-                 for o, t in spikes.items()}
+    expected |= {(o, "unit1"): float(np.count_nonzero((t["unit1"] >= np.float32(0.11))
+                                                     & (t["unit1"] < np.float32(0.21))))
+                 for o, (_, t) in spikes.items()}
     assert any(expected[(o, "unit1")] != original[(o, "unit1")] for o in spikes), "the window changed the counts"
     assert source_counts(session) == original, "the source's counts are kept as they came"
 
@@ -116,3 +109,60 @@ def test_a_window_outside_the_spikes_kept_is_refused_in_one_line(session):
         assert result.returncode == 2 and said in result.stderr and "Traceback" not in result.stderr, result.stderr
     result = run_cli("session", "windows", str(session), "--unit", "unit9", "--adopt-suggested")
     assert result.returncode == 2 and "unit 'unit9' is not in this session" in result.stderr
+
+
+@pytest.mark.needs_display
+def test_a_window_adopted_while_the_session_runs_recounts_what_came_and_counts_what_comes_in_it(tmp_path):
+    """Adopted through the session controller mid-run (as the Live fits view does): the watchers start again
+    from the recounts, every response after it is counted in the new window from its own spikes, and the
+    live fit is the fit of those counts."""
+    stimuli = tmp_path / "set"
+    angles = (0, 45, 90, 135)
+    StimulusSet([StimulusRecord(image_id=f"img{i}", kind="natural") for i in range(len(angles))],
+                np.stack([grating(a) for a in angles])).save(stimuli)
+    rig_file = tmp_path / "rig.toml"
+    rig_file.write_text(RIG)
+    rig = load_rig(rig_file).with_source("simulated", {"neurons": "demo:0,demo:0", "latency_s": "0.05,0.11"})
+    folder = tmp_path / "session"
+    controller = SessionController()
+    try:
+        controller.start(folder, SessionPlan(stimuli=str(stimuli), repeats=5), rig, rig_file)
+        seen: list = []
+        deadline = time.monotonic() + 120
+        while sum(isinstance(e, ResponseStored) for e in seen) < 4:
+            assert time.monotonic() < deadline, seen
+            time.sleep(0.02)
+            seen += controller.take_events()
+        assert controller.adopt_window("unit1", (0.11, 0.21)) == "counting window asked for: adopted between trials"
+        while not (seen and isinstance(seen[-1], SessionEnded)):
+            assert time.monotonic() < deadline, seen
+            time.sleep(0.02)
+            seen += controller.take_events()
+    finally:
+        controller.close()
+    assert seen[-1].complete, seen[-1]
+    assert "unit1: counted 110..210 ms after the onset, from the spikes kept" in [
+        e.text for e in seen if isinstance(e, SessionMessage)]
+    restart = next(k for k, e in enumerate(seen) if isinstance(e, SessionStarted) and e.recount)
+    assert seen[restart].windows == {"unit1": (0.11, 0.21)}
+    spikes, original = stored_spikes(folder), source_counts(folder)
+
+    def recount(order: int) -> float:
+        times = spikes[order][1]["unit1"]
+        return float(np.count_nonzero((times >= np.float32(0.11)) & (times < np.float32(0.21))))
+
+    before = [e for e in seen[:restart] if isinstance(e, ResponseStored)]
+    assert before and all(e.counts["unit1"] == original[(e.order, "unit1")] for e in before), "the source's, then"
+    after = [e for e in seen[restart:] if isinstance(e, ResponseStored)]
+    assert after and all(e.counts["unit1"] == recount(e.order) for e in after)
+    assert all(e.counts["unit0"] == original[(e.order, "unit0")] for e in after), "unit0 keeps the source's"
+    assert sorted((i, c["unit0"], c["unit1"]) for i, c in seen[restart].stored) == sorted(
+        (e.image_id, original[(e.order, "unit0")], recount(e.order)) for e in before), "recounted what came"
+    assert any(recount(o) != original[(o, "unit1")] for o, _ in original), "the window changed counts"
+
+    with sqlite3.connect(folder / "trials.sqlite") as db:
+        shown = db.execute("SELECT ord, image_id FROM presentations WHERE aborted = 0").fetchall()
+    pixels = StimulusSet.load(folder / "stimuli")
+    means = [np.mean([recount(o) for o, im in shown if im == image]) for image in pixels.ids]
+    r = np.corrcoef(evaluate(load_bank("demo").state_dict("demo:0"), pixels.pixels), means)[0, 1]
+    assert controller.live.summary.r[1] == pytest.approx(r, abs=1e-6)
