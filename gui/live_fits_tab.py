@@ -40,6 +40,7 @@ from compactrig.gui.qt_parts import cell_text, horizontal_header, selected_rows
 from compactrig.gui.worker import Job, JobList
 from compactrig.rig.session.events import ImagesAdded, ResponseStored, SessionStarted, UnitsDiscovered
 from compactrig.rig.session.live import LiveSession
+from compactrig.rig.session.recent import sessions_root
 from compactrig.rig.session.report import write_report
 
 TABLE_COLUMNS = ("unit", "model", "shown", "images", "r", "r2_ER", "slope")
@@ -177,7 +178,7 @@ class LiveFitsTab(QWidget):
         self.loop.stop_jobs()
 
     def _choose_session(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Session folder to look at (read-only)")
+        folder = QFileDialog.getExistingDirectory(self, "Session folder to look at (read-only)", str(sessions_root()))
         if folder:
             self.open_requested.emit(folder)
 

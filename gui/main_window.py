@@ -99,6 +99,10 @@ class MainWindow(QMainWindow):
 
     def _restore(self) -> None:
         settings, problem = load_settings()
+        for entry in settings.get("added_banks") or []:  # a bank folder since moved away is no longer offered
+            if isinstance(entry, list) and len(entry) == 2 and all(isinstance(v, str) for v in entry) \
+                    and Path(entry[0]).is_dir():
+                self.models.add_bank_choice(*entry)
         if not self.models.set_bank(settings.get("bank")):
             self.models.set_bank(None)
         self.rig.restore(settings.get("rig", {}))
@@ -112,7 +116,7 @@ class MainWindow(QMainWindow):
             self.show_message(problem)
 
     def settings(self) -> dict:
-        return {"bank": self.models.bank_spec, "rig": self.rig.settings(),
+        return {"bank": self.models.bank_spec, "added_banks": self.models.added_banks, "rig": self.rig.settings(),
                 "geometry": self.saveGeometry().toHex().data().decode(), "tab": self.tabs.currentIndex()}
 
     def confirm_stop_session(self) -> bool:

@@ -55,6 +55,9 @@ class ModelsTab(QWidget):
         self.bank: ModelBank | None = None
         self.bank_spec: str | None = None
         """How the bank was named (demo, published or a folder): what settings remember."""
+        self.added_banks: list[tuple[str, str]] = []
+        """Bank folders offered in the choice (compact models made from a session, folders opened), as
+        (folder, name): the settings keep them for the next start."""
         self.images = probe_collection()
         self.images_name = "generated probes"
         self.job: Job | None = None
@@ -164,6 +167,7 @@ class ModelsTab(QWidget):
     def add_bank_choice(self, folder: str, name: str) -> None:
         """Offer a bank folder (compact models just made, say) in the bank choice, above "folder…"."""
         if self.bank_choice.findData(folder) < 0:
+            self.added_banks.append((folder, name))
             self.bank_choice.insertItem(self.bank_choice.count() - 1, name, folder)
             self.bank_choice.setItemData(self.bank_choice.count() - 2, folder, Qt.ItemDataRole.ToolTipRole)
 

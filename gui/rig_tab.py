@@ -9,14 +9,12 @@ controller's live session.
 
 from __future__ import annotations
 
-import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import platformdirs
 from PyQt6.QtCore import QTimer, pyqtSignal
 from PyQt6.QtWidgets import (
     QCheckBox,
@@ -41,6 +39,7 @@ from compactrig.gui.combo_box import ComboBox
 from compactrig.gui.option_form import OptionForm
 from compactrig.gui.presenter_placement import presenter_placement
 from compactrig.gui.qt_parts import top_window
+from compactrig.gui.recent_sessions import RecentSessionsBox
 from compactrig.gui.worker import Job, JobList
 from compactrig.plugins.registry import GATES, MARKER_OUTPUTS, RESPONSE_SOURCES, available, load_plugin, make_source
 from compactrig.plugins.sources.base import parse_settings
@@ -56,6 +55,7 @@ from compactrig.rig.session.events import (
     StoredSessionShown,
 )
 from compactrig.rig.session.folder import SESSION_FILE
+from compactrig.rig.session.recent import new_session_folder, sessions_root
 from compactrig.rig.session.setup import SessionPlan
 from compactrig.rig.session.unit_map import parse_unit_map
 from compactrig.stimuli.stimulus_set import StimulusSet
@@ -243,6 +243,9 @@ class RigTab(QWidget):
         right_panel = QWidget()
         right = QVBoxLayout(right_panel)
         right.addWidget(session_box, 1)
+        self.recent = RecentSessionsBox()
+        self.recent.open_requested.connect(self.show_session)
+        right.addWidget(self.recent)
         right.addWidget(plugins_box)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -257,7 +260,7 @@ class RigTab(QWidget):
         rig = self.validate()
         if rig is not None:
             self.apply_rig(rig)
-        self.session_edit.setText(str(self._new_session_folder()))
+        self.session_edit.setText(str(new_session_folder()))
         self._update_buttons()
 
     # rig file --------------------------------------------------------------------------------
@@ -423,10 +426,6 @@ class RigTab(QWidget):
         self.message.emit(line)
 
     # session ---------------------------------------------------------------------------------
-    @staticmethod
-    def _new_session_folder() -> Path:
-        return Path(platformdirs.user_data_dir("compactrig")) / "sessions" / time.strftime("session-%Y%m%d-%H%M%S")
-
     def _choose_stimuli(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Stimulus-set folder")
         if folder:
@@ -463,7 +462,7 @@ class RigTab(QWidget):
         if not stimuli:
             self.message.emit("Choose a stimulus set (save the Stimulus set view's set, or pick a folder)")
             return False
-        folder = Path(self.session_edit.text().strip() or self._new_session_folder())
+        folder = Path(self.session_edit.text().strip() or new_session_folder())
         plan = SessionPlan(stimuli=stimuli, unit_map=unit_map, repeats=self.repeats.value())
         return self._started(folder, lambda: self.session.start(folder, plan, rig, self.rig_path,
                                                                 self.hold_open.isChecked(), ask_refresh=True))
@@ -476,7 +475,7 @@ class RigTab(QWidget):
                                                                        ask_refresh=True))
 
     def _resume_chosen(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Session folder to resume")
+        folder = QFileDialog.getExistingDirectory(self, "Session folder to resume", str(sessions_root()))
         if folder:
             self.resume(folder)
 
@@ -486,6 +485,7 @@ class RigTab(QWidget):
         except CompactRigError as error:
             self.message.emit(str(error))
             return False
+        self.recent.add(folder)
         self.log.clear()
         self.progress.reset()  # no count until this session's first status (never the last session's)
         self.refresh.setText("Refresh: measured when the presenter's window opens")
@@ -592,7 +592,7 @@ class RigTab(QWidget):
             self.status.setText(shown + ("\nThe session's plan is complete." if ended.complete else
                                          f"\nStopped; resume it from {ended.folder}."))
         if (Path(ended.folder) / SESSION_FILE).is_file():  # that folder is a session now: the next Start makes another
-            self.session_edit.setText(str(self._new_session_folder()))
+            self.session_edit.setText(str(new_session_folder()))
         self.session_finished.emit(ended.complete)
 
     def _show_status(self, status: SessionStatus) -> None:
@@ -636,7 +636,8 @@ class RigTab(QWidget):
                 "source_options": options, "unit_map": self.unit_map.text(),
                 "stimuli": self.stimuli_edit.text(), "repeats": self.repeats.value(),
                 "hold_open": self.hold_open.isChecked(),
-                "last_session": str(self.session_folder) if self.session_folder else None}
+                "last_session": str(self.session_folder) if self.session_folder else None,
+                "recent_sessions": self.recent.remembered}
 
     def show_session(self, folder: str | Path) -> bool:
         """Show a stored session (not running) in the Live fits view: read off the GUI thread, then handed on
@@ -648,10 +649,13 @@ class RigTab(QWidget):
         except CompactRigError as error:
             self.message.emit(str(error))
             return False
+        self.recent.add(folder)
         self.timer.start()
         return True
 
     def restore(self, settings: dict[str, Any]) -> None:
+        remembered = settings.get("recent_sessions")
+        self.recent.set_remembered(remembered if isinstance(remembered, list) else [])
         if settings.get("last_session"):
             self.show_session(settings["last_session"])
         if settings.get("rig_file"):

@@ -73,11 +73,12 @@ def shared_data_dir() -> Path:
 
 @pytest.fixture(autouse=True)
 def private_config(tmp_path_factory, monkeypatch):
-    """Every test gets its own settings folder and crash-log folder: the window never reads or writes the
+    """Every test gets its own settings, crash-log and sessions folders: the window never reads or writes the
     user's; the run shares one cache folder (bank identities), never the user's."""
     monkeypatch.setenv("COMPACTRIG_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
     monkeypatch.setenv("COMPACTRIG_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
     monkeypatch.setenv("COMPACTRIG_LOG_DIR", str(tmp_path_factory.mktemp("logs")))
+    monkeypatch.setenv("COMPACTRIG_SESSIONS_DIR", str(tmp_path_factory.mktemp("sessions")))
 
 
 @pytest.fixture()

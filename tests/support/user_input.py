@@ -80,13 +80,16 @@ def open_file_dialog_answer(monkeypatch, path) -> None:
     monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *args, **kwargs: (str(path), "")))
 
 
-def answer_folder_dialog(monkeypatch, folder) -> list[str]:
-    """The operating system's folder dialog, answered with ``folder``; returns its titles as asked."""
+def answer_folder_dialog(monkeypatch, folder, started_in: list[str] | None = None) -> list[str]:
+    """The operating system's folder dialog, answered with ``folder``; returns its titles as asked
+    (``started_in`` gets the folder each opened in)."""
     from PyQt6.QtWidgets import QFileDialog
     asked: list[str] = []
 
-    def choose(parent, title, *args, **kwargs):
+    def choose(parent, title, directory="", *args, **kwargs):
         asked.append(title)
+        if started_in is not None:
+            started_in.append(directory)
         return str(folder)
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(choose))
     return asked
