@@ -10,6 +10,7 @@ from PyQt6.QtWidgets import QMainWindow, QMessageBox, QTabWidget, QTextBrowser
 from compactrig.gui.design_tab import DesignTab
 from compactrig.gui.inspect_tab import InspectTab
 from compactrig.gui.live_fits_tab import LiveFitsTab
+from compactrig.gui.messages import MessagesButton
 from compactrig.gui.models_tab import ModelsTab
 from compactrig.gui.rig_tab import RigTab
 from compactrig.gui.settings import load_settings, save_settings
@@ -89,13 +90,20 @@ class MainWindow(QMainWindow):
         self.live.open_requested.connect(self.rig.show_session)
         self.stimuli.saved.connect(self.rig.set_stimuli)
         self.setCentralWidget(self.tabs)
+        self.messages = MessagesButton()
+        bar = self.statusBar()
+        assert bar is not None
+        bar.addPermanentWidget(self.messages)
         self._restore()
 
     def show_message(self, text: str, keep: bool = False) -> None:
-        """One line in the status bar, for 15 s (``keep``: until the next message, for a failure's log path)."""
+        """One line in the status bar, for 15 s (``keep``: until the next message, for a failure's log path),
+        and kept whole under Messages (the bar cuts a long one)."""
         bar = self.statusBar()
         assert bar is not None  # a QMainWindow makes its status bar when first asked
         bar.showMessage(text, 0 if keep else 15000)
+        bar.setToolTip(text)
+        self.messages.add(text)
 
     def _restore(self) -> None:
         settings, problem = load_settings()

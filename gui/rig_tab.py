@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from PyQt6.QtCore import QTimer, pyqtSignal
+from PyQt6.QtGui import QColor, QTextCursor, QTextFormat
 from PyQt6.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -30,6 +31,7 @@ from PyQt6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSpinBox,
+    QTextEdit,
     QVBoxLayout,
     QWidget,
 )
@@ -45,7 +47,15 @@ from compactrig.plugins.registry import GATES, MARKER_OUTPUTS, RESPONSE_SOURCES,
 from compactrig.plugins.sources.base import parse_settings
 from compactrig.rig.presenter.iohub_gate import calibrate
 from compactrig.rig.presenter.refresh import RefreshCheck
-from compactrig.rig.presenter.rig import DEFAULT_RIG_TEXT, RigConfig, RigFileError, parse_rig, with_small_window
+from compactrig.rig.presenter.rig import (
+    DEFAULT_RIG_TEXT,
+    RigConfig,
+    RigFileError,
+    parse_rig,
+    toml_error_line,
+    toml_problem,
+    with_small_window,
+)
 from compactrig.rig.session.controller import SessionController
 from compactrig.rig.session.events import (
     RefreshMeasured,
@@ -320,11 +330,13 @@ class RigTab(QWidget):
     def validate(self) -> RigConfig | None:
         """The edited rig, or None with every problem (rig text and forms) listed under the editor."""
         where = str(self.rig_path or "rig file")
+        self._mark_line(None)
         try:
             rig = parse_rig(tomllib.loads(self.rig_text.toPlainText()), where)
             problems = self.plugin_problems()
         except tomllib.TOMLDecodeError as error:
-            problems = [f"{where}: not valid TOML ({error})"] + self.plugin_problems()
+            problems = [toml_problem(where, self.rig_text.toPlainText(), error)] + self.plugin_problems()
+            self._mark_line(toml_error_line(error))
         except RigFileError as error:
             problems = error.problems + self.plugin_problems()
         if not problems:
@@ -340,6 +352,20 @@ class RigTab(QWidget):
         self.rig_problems.setStyleSheet("color: #b00020")
         self.rig_problems.setText("\n".join(problems))
         return None
+
+    def _mark_line(self, line: int | None) -> None:
+        """Highlight the rig text's line ``line`` (from 1) and put the cursor on it; None: no highlight."""
+        selections = []
+        document = self.rig_text.document()
+        block = document.findBlockByNumber(line - 1) if line and document is not None else None
+        if block is not None and block.isValid():
+            selection = QTextEdit.ExtraSelection()
+            selection.format.setBackground(QColor(255, 205, 210))
+            selection.format.setProperty(QTextFormat.Property.FullWidthSelection, True)
+            selection.cursor = QTextCursor(block)
+            selections.append(selection)
+            self.rig_text.setTextCursor(QTextCursor(block))
+        self.rig_text.setExtraSelections(selections)
 
     def _validate_clicked(self) -> None:
         self.validate()

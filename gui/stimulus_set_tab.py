@@ -173,14 +173,21 @@ class StimulusSetTab(QWidget):
             self._fill()
 
     def add(self, new: StimulusSet) -> bool:
-        """Append designed images to the set (saved with the next Save)."""
+        """Append designed images to the set (saved with the next Save); those it already holds are not added
+        again."""
+        fresh = self.stimulus_set.not_in(new)
+        if not len(fresh):
+            self.message.emit(f"The {len(new)} image(s) are already in the stimulus set: nothing added")
+            return False
         try:
-            self.stimulus_set = self.stimulus_set.merged(new)
+            self.stimulus_set = self.stimulus_set.merged(fresh)
         except CompactRigError as error:
             self.message.emit(str(error))
             return False
         self._fill()
-        self.message.emit(f"Added {len(new)} image(s) to the stimulus set; Save to keep them")
+        again = len(new) - len(fresh)
+        self.message.emit(f"Added {len(fresh)} image(s) to the stimulus set"
+                          + (f" ({again} already in it, not added again)" if again else "") + "; Save to keep them")
         return True
 
     def set_bank(self, bank: ModelBank | None) -> None:

@@ -123,12 +123,19 @@ class StimulusSet:
             raise CompactRigError(f"image id {missing[0]!r} is not in this stimulus set")
         return self.select(position[i] for i in ids)
 
+    def not_in(self, other: StimulusSet) -> StimulusSet:
+        """The images of ``other`` that this set does not already hold (same id and the same pixels): what
+        adding ``other`` again would really add."""
+        held = {image_id: k for k, image_id in enumerate(self.ids)}
+        return other.select(k for k, image_id in enumerate(other.ids)
+                            if image_id not in held or not np.array_equal(self.pixels[held[image_id]], other.pixels[k]))
+
     def merged(self, other: StimulusSet) -> StimulusSet:
         """This set followed by ``other``; a shared id is an error (ids name files)."""
         clash = sorted({i.casefold() for i in self.ids} & {i.casefold() for i in other.ids})
         if clash:
-            raise CompactRigError(f"image id {clash[0]!r} is in both stimulus sets (ids are compared ignoring case, as "
-                                  "Windows and macOS compare file names); rename or filter one first")
+            raise CompactRigError(f"an image named {clash[0]!r} is already in the stimulus set (names become file "
+                                  "names, so case does not tell them apart); rename or filter one first")
         return StimulusSet(self.records + other.records, np.concatenate([self.pixels, other.pixels]))
 
     def save(self, folder: str | Path) -> Path:

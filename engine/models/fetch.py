@@ -52,6 +52,9 @@ their layout and still refuses a member built to fill the disk."""
 MAX_BANK_BYTES = 2**30
 """The most extracted in all: the published bank is about 26 MB (219 models), so 1 GiB leaves room for banks
 forty times larger; anything beyond is not a bank."""
+ADDRESS_GIVEN = "with --url on the command line, or in the COMPACTRIG_MODELS_URL variable (what the window reads)"
+CHECK_ADDRESS = f"check the archive's address (given {ADDRESS_GIVEN})"
+"""The fix named by every refusal of a download: the same whether the command line or the window fetched."""
 READ_BLOCK = 1 << 20
 """Bytes copied out of a member at a time."""
 
@@ -81,12 +84,12 @@ def download(url: str, target: Path, progress: Progress | None = None, timeout: 
                     progress(done, total)
     except urllib.error.HTTPError as error:
         raise CompactRigError(f"could not download {url}: the server answered HTTP {error.code} "
-                              f"({error.reason}); check --url") from None
+                              f"({error.reason}); {CHECK_ADDRESS}") from None
     except (urllib.error.URLError, OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
         raise CompactRigError(
-            f"could not download {url} ({reason}); check the network, or pass --url with a "
-            "reachable copy of the archive (a file:// URL works offline)") from None
+            f"could not download {url} ({reason}); check the network, or name a reachable copy of the archive "
+            f"(a file:// URL works offline) {ADDRESS_GIVEN}") from None
 
 
 def _kept_members(bundle: zipfile.ZipFile, archive: Path) -> list[zipfile.ZipInfo]:
@@ -105,14 +108,14 @@ def _kept_members(bundle: zipfile.ZipFile, archive: Path) -> list[zipfile.ZipInf
         total += member.file_size
         if total > MAX_BANK_BYTES:
             raise CompactRigError(f"the archive's models declare more than {MAX_BANK_BYTES // 2**20} MiB in all (a "
-                                  "bank is a few tens of MB); it is not the published archive: check --url")
+                                  f"bank is a few tens of MB); it is not the published archive: {CHECK_ADDRESS}")
         kept.append(member)
     return kept
 
 
 def _too_large(name: str, size: int) -> str:
     return (f"archive member {name} declares {size:,} bytes, more than the {MAX_MODEL_FILE_BYTES // 2**20} MiB a "
-            "model file may be (the published ones are under 1 MB); it is not the published archive: check --url")
+            f"model file may be (the published ones are under 1 MB); it is not the published archive: {CHECK_ADDRESS}")
 
 
 def extract_models(archive: Path, folder: Path) -> int:
@@ -129,12 +132,12 @@ def extract_models(archive: Path, folder: Path) -> int:
                 with bundle.open(member) as source, open(destination, "wb") as out:
                     shutil.copyfileobj(source, out, READ_BLOCK)
     except (zipfile.BadZipFile, zlib.error, EOFError) as error:
-        raise CompactRigError(f"{archive}: the download is not a zip archive, or a damaged one ({error}); check "
-                              "--url") from None
+        raise CompactRigError(f"{archive}: the download is not a zip archive, or a damaged one ({error}); "
+                              f"{CHECK_ADDRESS}") from None
     except (NotImplementedError, RuntimeError) as error:  # a compression method zipfile lacks, or encryption
-        raise CompactRigError(f"{archive}: {error}; check --url") from None
+        raise CompactRigError(f"{archive}: {error}; {CHECK_ADDRESS}") from None
     if not members:
-        raise CompactRigError("the archive holds no models_torch/ or nums_filters/ files; check --url")
+        raise CompactRigError(f"the archive holds no models_torch/ or nums_filters/ files; {CHECK_ADDRESS}")
     return len(members)
 
 
@@ -201,8 +204,8 @@ def fetch_models(dest: Path | None = None, url: str | None = None, progress: Pro
         found = str(verify(staged).identity()["sha256"])
         if sha256 is not None and found != sha256:
             raise CompactRigError(f"the models from {url} are not the published ones (content hash {found[:16]}..., "
-                                  f"expected {sha256[:16]}...); check --url, or pass --sha256 {found} if you trust "
-                                  "this copy")
+                                  f"expected {sha256[:16]}...); {CHECK_ADDRESS}, or, if you trust this copy, "
+                                  f"fetch it with `compactrig models fetch --sha256 {found}`")
         (staged / FETCHED_MARK).write_text(json.dumps({"url": url, "sha256": found}, indent=1))
         aside = previous_copy(dest)
         if aside.exists():

@@ -294,9 +294,26 @@ def load_rig(path: str | Path | None) -> RigConfig:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise CompactRigError(f"{path}: no such rig file; write one with `compactrig rig init {path}`") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+    except UnicodeDecodeError as error:
         raise CompactRigError(f"{path}: not valid TOML ({error})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise CompactRigError(toml_problem(str(path), path.read_text(), error)) from None
     return parse_rig(data, str(path))
+
+
+def toml_error_line(error: tomllib.TOMLDecodeError) -> int | None:
+    """The line (from 1) a TOML error is on, when the parser says."""
+    found = re.search(r"at line (\d+)", str(error))
+    return int(found.group(1)) if found else None
+
+
+def toml_problem(where: str, text: str, error: tomllib.TOMLDecodeError) -> str:
+    """One line for a rig text that is not TOML: the parser's words, and the line it is on quoted (an editor
+    without line numbers, or a long file, would leave "line 17" to be counted)."""
+    line = toml_error_line(error)
+    lines = text.splitlines()
+    quoted = f": line {line} reads {lines[line - 1].strip()!r}" if line and 0 < line <= len(lines) else ""
+    return f"{where}: not valid TOML ({error}){quoted}"
 
 
 DEFAULT_RIG_TEXT = """\

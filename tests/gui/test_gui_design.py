@@ -45,6 +45,10 @@ def test_two_maximizing_images_for_a_neuron_land_in_the_set(qtbot, window, tmp_p
     click(qtbot, design.add_button)
     in_set = window.stimuli.stimulus_set
     assert in_set.ids == ["max_demo-2_seed0", "max_demo-2_seed1"]
+    with qtbot.waitSignal(window.stimuli.message) as said:
+        click(qtbot, design.add_button)  # the same images again
+    assert said.args[0] == "The 2 image(s) are already in the stimulus set: nothing added"
+    assert window.stimuli.stimulus_set.ids == in_set.ids
     state = load_bank("demo").state_dict("demo:2")
     shown = evaluate(state, in_set.pixels)
     start = evaluate(state, np.rint(np.stack([initial_noise(s, SynthesisSettings()) for s in (0, 1)])).astype(np.uint8))

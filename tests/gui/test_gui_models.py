@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PyQt6.QtWidgets import QFileDialog
+from PyQt6.QtWidgets import QFileDialog, QMessageBox
 
 from compactrig.engine.models.bank import load_bank
 from compactrig.stimuli.probes import standard_probes
 
 from support.independent_model import evaluate
-from support.user_input import answer_folder_dialog, click, click_row, open_tab
+from support.user_input import (
+    answer_folder_dialog,
+    answer_message_box,
+    click,
+    click_row,
+    open_tab,
+    press_message_box_button,
+)
 
 
 def test_demo_bank_search_and_distribution(qtbot, window, tmp_path):
@@ -40,11 +47,17 @@ def test_a_bad_bank_folder_or_image_folder_is_a_message_and_the_window_survives(
         qtbot.keyClicks(tab.bank_choice, "f")  # "folder…", answered with a folder that holds no models
     assert "no models_torch/ folder" in said.args[0]
     assert tab.table.rowCount() == 3 and tab.bank_choice.currentText() == "demo", "the previous bank stays"
-    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *args, **kwargs: ("", "")))
-    answer_folder_dialog(monkeypatch, tmp_path / "none")
+    asked = answer_folder_dialog(monkeypatch, tmp_path / "none")
+    press_message_box_button("A folder…", expect="from a .zip file or from a folder")
     with qtbot.waitSignal(tab.message) as said:
         click(qtbot, tab.images_button)
-    assert "no such file or folder" in said.args[0]
+    assert "no such file or folder" in said.args[0] and asked == ["Images (a folder of images)"]
+    opened: list = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *args, **kwargs: opened.append(args)))
+    answer_message_box(QMessageBox.StandardButton.Cancel)
+    with qtbot.assertNotEmitted(tab.message):
+        click(qtbot, tab.images_button)
+    assert not opened and asked == ["Images (a folder of images)"], "Cancel is cancel: no other dialog"
     assert window.isVisible()
 
 

@@ -97,8 +97,11 @@ def test_merge_filter_reorder(tmp_path, probe_set):
     assert order.ids == ["blob", "grating", "dots"] and (order.pixels[0] == probe_set.pixels[2]).all()
     only = probe_set.filtered(lambda r: r.image_id != "dots")
     assert only.ids == ["grating", "blob"]
-    with pytest.raises(CompactRigError, match="'blob' is in both"):
+    with pytest.raises(CompactRigError, match="an image named 'blob' is already in the stimulus set"):
         probe_set.merged(only)
+    assert probe_set.not_in(only).ids == [], "the same images: nothing new"
+    changed = StimulusSet(only.records, only.pixels[::-1].copy())
+    assert probe_set.not_in(changed).ids == ["grating", "blob"], "same names, other pixels: not the same images"
     renamed = StimulusSet([StimulusRecord(image_id="extra", kind="gaudy")], probe_set.pixels[:1])
     merged = probe_set.merged(renamed)
     assert merged.ids == ["grating", "dots", "blob", "extra"]
@@ -123,7 +126,7 @@ def test_ids_that_windows_or_macos_would_write_as_one_file_or_refuse_are_refused
 
 
 def test_a_merge_that_differs_only_in_case_is_refused(probe_set):
-    with pytest.raises(CompactRigError, match="'blob' is in both stimulus sets \\(ids are compared ignoring case"):
+    with pytest.raises(CompactRigError, match="an image named 'blob' is already in the stimulus set \\(names become"):
         probe_set.merged(StimulusSet([StimulusRecord(image_id="BLOB", kind="natural")], probe_set.pixels[:1]))
     assert StimulusSet([StimulusRecord(image_id="console", kind="natural")], probe_set.pixels[:1]).ids == ["console"]
 

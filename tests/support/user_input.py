@@ -138,3 +138,22 @@ def press_enter_on_message_box(qtbot, seen: list | None = None) -> None:
         qtbot.keyClick(box, Qt.Key.Key_Return)
 
     QTimer.singleShot(50, press)
+
+
+def press_message_box_button(text: str, expect: str = "") -> None:
+    """Press the button labelled ``text`` of the next message box once it is up; ``expect``: a fragment of its
+    text."""
+    from PyQt6.QtCore import QTimer
+    from PyQt6.QtWidgets import QApplication, QMessageBox
+
+    def press() -> None:
+        box = QApplication.activeModalWidget()
+        if not isinstance(box, QMessageBox):
+            QTimer.singleShot(50, press)
+            return
+        assert expect in box.text(), box.text()
+        buttons = [b for b in box.buttons() if b.text() == text]
+        assert buttons, [b.text() for b in box.buttons()]
+        buttons[0].click()
+
+    QTimer.singleShot(50, press)
