@@ -249,7 +249,9 @@ class StimulusSetTab(QWidget):
     def save(self, folder: str | Path | None = None) -> bool:
         """Save to ``folder``, else to the set's folder, else to one the user picks; True once saved."""
         if folder is None and self.folder is None:
-            folder = QFileDialog.getExistingDirectory(self, "Save the stimulus set in")
+            folder, _ = QFileDialog.getSaveFileName(  # a save dialog: a new folder is named by typing it
+                self, "Save the stimulus set as (a folder: a new name, or a set's own folder)", "", "",
+                options=QFileDialog.Option.DontConfirmOverwrite)  # its own folder is updated, anything else refused
             if not folder:
                 return False
         if folder is not None:

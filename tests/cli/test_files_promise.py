@@ -94,12 +94,12 @@ def test_a_save_into_a_set_whose_manifest_names_a_file_outside_it_deletes_nothin
 
 
 def test_the_windows_save_into_a_hostile_set_deletes_nothing(tmp_path, qtbot, window, monkeypatch):
-    from PyQt6.QtWidgets import QFileDialog
+    from support.user_input import answer_folder_dialog
     folder, victim = hostile_set(tmp_path)
     tab = window.stimuli
     open_tab(qtbot, window.tabs, tab)
     assert tab.add(StimulusSet([StimulusRecord(image_id="new", kind="natural")], dot_lattice()[None]))
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *args, **kwargs: str(folder)))
+    answer_folder_dialog(monkeypatch, folder)
     with qtbot.waitSignal(tab.message) as said:
         click(qtbot, tab.save_button)
     assert "leads outside" in said.args[0]

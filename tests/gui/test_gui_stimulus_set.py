@@ -56,16 +56,18 @@ def test_edit_and_save_a_stimulus_set(qtbot, window, tmp_path, monkeypatch):
 
 
 def test_save_of_a_new_set_asks_where_and_writes_it(qtbot, window, tmp_path, monkeypatch):
-    """A set built in the window (no folder yet): Save asks for a folder, then writes the set there."""
+    """A set built in the window (no folder yet): Save asks for a folder in a save dialog, where a new one is
+    named by typing it, then writes the set there."""
     make_set(tmp_path / "source")
     tab = window.stimuli
     open_tab(qtbot, window.tabs, tab)
     assert tab.add(StimulusSet.load(tmp_path / "source"))  # as the Design view hands images over
-    asked = answer_folder_dialog(monkeypatch, tmp_path / "new")
+    asked = answer_folder_dialog(monkeypatch, tmp_path / "new" / "my set")  # typed: neither folder exists yet
     with qtbot.waitSignal(tab.saved) as saved:
         click(qtbot, tab.save_button)
-    assert asked == ["Save the stimulus set in"] and saved.args[0] == tmp_path / "new"
-    assert StimulusSet.load(tmp_path / "new").ids == ["c_grating", "a_dots", "b_blob"]
+    assert asked == ["Save the stimulus set as (a folder: a new name, or a set's own folder)"]
+    assert saved.args[0] == tmp_path / "new" / "my set"
+    assert StimulusSet.load(tmp_path / "new" / "my set").ids == ["c_grating", "a_dots", "b_blob"]
 
 
 def test_opening_a_folder_that_is_not_a_set_is_a_message(qtbot, window, tmp_path, monkeypatch):

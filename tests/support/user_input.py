@@ -81,7 +81,8 @@ def open_file_dialog_answer(monkeypatch, path) -> None:
 
 
 def answer_folder_dialog(monkeypatch, folder, started_in: list[str] | None = None) -> list[str]:
-    """The operating system's folder dialog, answered with ``folder``; returns its titles as asked
+    """The operating system's folder dialogs, answered with ``folder``: the one choosing a folder, and the save
+    dialog where a folder to save in is named (typed, so it may be new); returns their titles as asked
     (``started_in`` gets the folder each opened in)."""
     from PyQt6.QtWidgets import QFileDialog
     asked: list[str] = []
@@ -92,6 +93,8 @@ def answer_folder_dialog(monkeypatch, folder, started_in: list[str] | None = Non
             started_in.append(directory)
         return str(folder)
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(choose))
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        staticmethod(lambda *args, **kwargs: (choose(*args, **kwargs), "")))
     return asked
 
 
