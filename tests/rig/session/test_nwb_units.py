@@ -1,17 +1,20 @@
-"""The NWB export of a session that kept spike times: a units table whose trains are the trial store's
+"""What a session that kept spike times exports: an NWB units table whose trains are the trial store's
 spikes on the session's clock, each once, the presentations' counts in the adopted window beside the
-source's, and a file DANDI's inspector configuration accepts; a replayed (counts only) session has no
-units table and says so. Every expected number is worked out here from the trial store itself (sqlite3,
-numpy) and session.json, never through the export's own readers."""
+source's, a file DANDI's inspector configuration accepts, and a report with one PSTH panel per unit; a
+replayed (counts only) session has no units table nor PSTH and says so. Every expected number is worked
+out here from the trial store itself (sqlite3, numpy) and session.json, never through the export's own
+readers."""
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from datetime import datetime
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from compactrig.rig.session.unit_trains import unit_trains
 from compactrig.rig.session.windows import adopt_in_folder
@@ -141,7 +144,7 @@ def test_session_trains_keep_a_spike_seen_by_two_overlapping_presentations_once(
 
 
 @pytest.mark.needs_display
-def test_a_counts_only_session_has_no_units_table_and_says_so(tmp_path):
+def test_a_counts_only_session_has_no_units_table_nor_psth_and_says_so(tmp_path):
     from pynwb import NWBHDF5IO
     np.save(tmp_path / "recorded.npy", np.random.default_rng(0).poisson(5, (2, 2, 3)).astype(float))
     rig, out, path = tmp_path / "rig.toml", tmp_path / "session", tmp_path / "replay.nwb"
@@ -159,3 +162,30 @@ def test_a_counts_only_session_has_no_units_table_and_says_so(tmp_path):
         assert "counts only: no spike times were kept" in written.notes
         assert len(written.intervals["presentations"]) == len(read_store(out)[1])
     assert inspector_problems(path) == []
+    assert run_cli("session", "report", str(out)).returncode == 0
+    with Image.open(out / "report.png") as picture:
+        assert picture.text["Description"] == "counts only: no spike times kept, no PSTH"
+        assert picture.size[1] == 380, "the one row of panels: no PSTH row"
+
+
+@pytest.mark.needs_display
+def test_the_report_draws_one_psth_per_unit_with_its_counting_window_and_latency(session):
+    assert run_cli("session", "report", str(session)).returncode == 0
+    units, _, spikes, _ = read_store(session)
+    with sqlite3.connect(session / "trials.sqlite") as db:
+        adopted = {u: (a, b) for u, a, b in db.execute("SELECT unit, window_start, window_end FROM count_windows")}
+        (source,) = db.execute("SELECT DISTINCT window_start, window_end FROM responses").fetchall()
+        shown = {o for (o,) in db.execute("SELECT ord FROM presentations WHERE aborted = 0")} & set(spikes)
+    with Image.open(session / "report.png") as picture:
+        panels = picture.text["Description"].splitlines()
+        size = picture.size
+    assert size[1] == 380 + 190, "one row of PSTHs under the top panels"
+    assert [line.split(":")[0] for line in panels] == [f"PSTH {unit}" for unit in units]
+    for unit, line, simulated in zip(units, panels, (0.05, 0.11)):
+        window, whose = (adopted[unit], "adopted") if unit in adopted else (source, "the source's")
+        assert f"counted {window[0] * 1000:g}..{window[1] * 1000:g} ms ({whose})" in line, line
+        assert line.endswith(f", {len(shown)} presentations"), line
+        found = re.search(r"latency (\d+) ms", line)
+        assert found or unit == "unit1", line  # unit0's response is strong enough to time in 24 presentations
+        if found:
+            assert abs(int(found.group(1)) / 1000 - simulated) <= 0.012, line
