@@ -47,7 +47,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     export.add_argument("--subject", default="unknown", help="NWB subject id (default: unknown)")
     export.add_argument("--species", default="Macaca mulatta", help="NWB subject species")
     export.add_argument("--sex", default="U", choices=("M", "F", "U", "O"), help="NWB subject sex (default U)")
-    export.add_argument("--age", default=None, help="NWB subject age, ISO 8601 duration, e.g. P8Y")
+    export.add_argument("--age", default=None, help="NWB subject age, ISO 8601 duration, e.g. P8Y (DANDI requires one)")
     export.add_argument("--force", action="store_true",
                         help="replace an existing --npz/--nwb file (never one of the session's own files)")
     export.set_defaults(run=run_export)

@@ -124,17 +124,24 @@ def counts_of(store: TrialStore) -> list[tuple[int, str, float]]:
     return [(c.order, c.unit, c.count) for c in counted_responses(store)]
 
 
-def unit_latencies(store: TrialStore) -> dict[str, Latency]:
-    """Every unit's response latency from the spikes of the presentations shown without abort, over the
-    span every one of them kept."""
+def shown_spikes(store: TrialStore) -> tuple[tuple[float, float], dict[str, list[np.ndarray]]]:
+    """The span every presentation shown without abort kept spikes over ((0, 0) when none did), and each
+    unit's spike times in each of them (s from the onset): what its PSTH and latency are made of."""
     spans = store.spans()
     shown = {p.order for p in store.presentations() if not p.aborted and p.order in spans}
     units = store.units()
     if not shown:
-        return {unit: response_latency([], (0.0, 0.0)) for unit in units}
+        return (0.0, 0.0), {unit: [] for unit in units}
     span = (max(spans[o][0] for o in shown), min(spans[o][1] for o in shown))
-    trains = {o: times for o, (_, times) in store.spike_times(units).items() if o in shown}
-    return {unit: response_latency([times[k] for times in trains.values()], span) for k, unit in enumerate(units)}
+    trains = [times for o, (_, times) in store.spike_times(units).items() if o in shown]
+    return span, {unit: [times[k] for times in trains] for k, unit in enumerate(units)}
+
+
+def unit_latencies(store: TrialStore) -> dict[str, Latency]:
+    """Every unit's response latency from the spikes of the presentations shown without abort, over the
+    span every one of them kept."""
+    span, trains = shown_spikes(store)
+    return {unit: response_latency(times, span) for unit, times in trains.items()}
 
 
 def adopt_in_folder(folder: Path, unit: str | None, window: tuple[float, float] | str | None) -> str:
