@@ -116,3 +116,20 @@ def test_a_window_outside_the_spikes_kept_is_refused_in_one_line(session):
         assert result.returncode == 2 and said in result.stderr and "Traceback" not in result.stderr, result.stderr
     result = run_cli("session", "windows", str(session), "--unit", "unit9", "--adopt-suggested")
     assert result.returncode == 2 and "unit 'unit9' is not in this session" in result.stderr
+
+
+def test_a_stored_session_opened_holds_its_kept_spikes_as_rasters(session):
+    """What the Live fits view's rasters read for a session opened from its folder: every presentation's
+    spikes, as the blobs hold them."""
+    live = LiveSession()
+    live.take_events([stored_session(session)])
+    spikes = stored_spikes(session)
+    rasters = live.rasters
+    assert live.has_spikes and sorted(rasters.orders.tolist()) == sorted(spikes)
+    for k, unit in enumerate(("unit0", "unit1")):
+        window = (np.float32(0.11), np.float32(0.21))
+        expected = [np.count_nonzero((spikes[o][k] >= window[0]) & (spikes[o][k] < window[1]))
+                    for o in rasters.orders]
+        np.testing.assert_array_equal(rasters.counts(unit, (0.11, 0.21)), expected)
+        x, _ = rasters.raster(unit, live.raster_order(unit))
+        np.testing.assert_array_equal(np.sort(x), np.sort(np.concatenate([t[k] for t in spikes.values()])))
