@@ -36,6 +36,8 @@ class LiveSession:
         """``fit``'s summary as of the last events taken."""
         self.rasters = SpikeRasters()
         """Every unit's spike times per presentation of the session (none kept: a session counted only)."""
+        self.windows: dict[str, tuple[float, float]] = {}
+        """The counting windows adopted (unit, or "" for every unit -> s from the onset; ``windows.window_for``)."""
 
     @property
     def unmapped(self) -> list[str]:
@@ -97,6 +99,7 @@ class LiveSession:
         elif not started.recount:
             self.rasters = SpikeRasters(started.units)
         self.folder = Path(started.folder) if started.folder else None
+        self.windows = dict(started.windows)
         self.unit_map = dict(started.unit_map)
         self.sums = PerImageSums(started.units, started.image_ids)
         mapped = [u for u in started.units if u in started.predictions]

@@ -31,14 +31,22 @@ class _Growing:
     def extend(self, values: np.ndarray) -> None:
         end = self.n + len(values)
         if end > len(self._data):
-            grown = np.zeros(max(end, 2 * len(self._data)), dtype=self._data.dtype)
-            grown[:self.n] = self._data[:self.n]
-            self._data = grown  # a reader's earlier view keeps the old buffer, whose first ``n`` stay valid
+            self._grow(end)
         self._data[self.n:end] = values
         self.n = end
 
-    def append(self, value: float) -> None:
-        self.extend(np.array([value], dtype=self._data.dtype))
+    def _grow(self, end: int) -> None:
+        grown = np.zeros(max(end, 2 * len(self._data)), dtype=self._data.dtype)
+        grown[:self.n] = self._data[:self.n]
+        self._data = grown  # a reader's earlier view keeps the old buffer, whose first ``n`` stay valid
+
+    def append(self, value: float, count: int = 1) -> None:
+        """``value``, ``count`` times."""
+        end = self.n + count
+        if end > len(self._data):
+            self._grow(end)
+        self._data[self.n:end] = value
+        self.n = end
 
     @property
     def view(self) -> np.ndarray:
@@ -114,9 +122,8 @@ class SpikeRasters:
             if unit not in self._units:
                 self._units[unit] = _Unit(row)
             kept = self._units[unit]
-            values = np.asarray(times, dtype=np.float32)
-            kept.times.extend(values)
-            kept.rows.extend(np.full(len(values), row, dtype=np.int32))
+            kept.times.extend(times)
+            kept.rows.append(row, len(times))
         image = self._image_index.setdefault(image_id, len(self.image_ids))
         if image == len(self.image_ids):
             self.image_ids.append(image_id)
