@@ -69,22 +69,22 @@ class RasterView(QWidget):
         self.empty = QLabel("No spike times yet.")
         self.empty.setWordWrap(True)
         self.raster_plot = pg.PlotWidget(background="w")
-        self.raster_plot.setLabel("left", "presentations by predicted response")
+        self.raster_plot.setLabel("left", "trials")
         # each spike a tick, all in one path (a scatter item's per-point bookkeeping takes 50 ms per 20k spikes)
         self.raster = pg.PlotCurveItem(pen=pg.mkPen(20, 20, 20, 200), connect="pairs")
         self.raster_plot.addItem(self.raster)
         self.psth_plot = pg.PlotWidget(background="w")
-        self.psth_plot.setLabel("bottom", "time from onset (s)")
+        self.psth_plot.setLabel("bottom", "time from onset (ms)")
         self.psth_plot.setLabel("left", "rate (Hz)")
         self.psth_plot.setXLink(self.raster_plot)
         self.psth = pg.PlotDataItem(pen=pg.mkPen((40, 90, 170), width=2), stepMode="center")
         self.psth_plot.addItem(self.psth)
-        self.region = pg.LinearRegionItem(SOURCE_DEFAULT, brush=pg.mkBrush(200, 60, 40, 50))
+        self.region = pg.LinearRegionItem([v * 1000 for v in SOURCE_DEFAULT], brush=pg.mkBrush(200, 60, 40, 50))
         self.psth_plot.addItem(self.region)
         self.region.sigRegionChanged.connect(self._dragged)
         self.population_plot = pg.PlotWidget(background="w")
-        self.population_plot.setTitle("every unit's PSTH (each to its peak)")
-        self.population_plot.setLabel("bottom", "time from onset (s)")
+        self.population_plot.setTitle("PSTHs, each to its peak")
+        self.population_plot.setLabel("bottom", "time from onset (ms)")
         self.population_plot.setLabel("left", "units")
         self.population = pg.ImageItem()
         self.population.setColorMap(pg.colormap.get("viridis"))
@@ -125,6 +125,7 @@ class RasterView(QWidget):
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(plots, 1)
         info = QHBoxLayout()
+        info.setSpacing(24)
         info.addWidget(self.counted)
         info.addWidget(self.latency, 1)
         column.addLayout(info)
@@ -179,11 +180,12 @@ class RasterView(QWidget):
             box.setRange(low * 1000, high * 1000)
             box.blockSignals(False)
         x, y = rasters.raster(unit, self.live.raster_order(unit))
-        self.raster.setData(np.repeat(x, 2), np.stack([y, y + TICK_ROWS], axis=1).ravel(), connect="pairs")
+        self.raster.setData(np.repeat(x * 1000, 2), np.stack([y, y + TICK_ROWS], axis=1).ravel(), connect="pairs")
         self.raster_plot.setTitle(f"{unit}: {rasters.n_presentations} presentations of "
                                   f"{len(rasters.image_ids)} images")
         centres, rate = rasters.psth(unit, PSTH_BIN_S)
-        self.psth.setData(np.append(centres - PSTH_BIN_S / 2, centres[-1:] + PSTH_BIN_S / 2), rate)
+        edges_ms = np.append(centres - PSTH_BIN_S / 2, centres[-1:] + PSTH_BIN_S / 2) * 1000
+        self.psth.setData(edges_ms, rate)
         self._draw_population(rasters)
         self._estimate_latency(rasters, unit)
 
@@ -192,7 +194,8 @@ class RasterView(QWidget):
         if image.size:
             self.population.setImage(image.T, levels=(0.0, 1.0))
             start = float(centres[0]) - PSTH_BIN_S / 2
-            self.population.setRect(QRectF(start, 0.0, len(centres) * PSTH_BIN_S, float(image.shape[0])))
+            self.population.setRect(QRectF(start * 1000, 0.0, len(centres) * PSTH_BIN_S * 1000,
+                                           float(image.shape[0])))
 
     def _show_window(self) -> None:
         """The focused unit's adopted window, or the sources' default for one counted in the source's."""
@@ -208,19 +211,19 @@ class RasterView(QWidget):
             box.setValue(value * 1000)
             box.blockSignals(False)
         self.region.blockSignals(True)
-        self.region.setRegion(window)
+        self.region.setRegion([value * 1000 for value in window])
         self.region.blockSignals(False)
 
     def _typed(self) -> None:
         self.region.blockSignals(True)
-        self.region.setRegion(self.counting_window())
+        self.region.setRegion([value * 1000 for value in self.counting_window()])
         self.region.blockSignals(False)
 
     def _dragged(self) -> None:
         start, end = self.region.getRegion()
         for box, value in ((self.start_box, start), (self.end_box, end)):
             box.blockSignals(True)
-            box.setValue(float(value) * 1000)
+            box.setValue(float(value))  # the region is drawn in ms
             box.blockSignals(False)
 
     def _adopt(self, unit: str | None, window: tuple[float, float] | None) -> None:

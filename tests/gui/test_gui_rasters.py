@@ -68,7 +68,7 @@ def test_a_window_typed_for_the_focused_unit_recounts_it_from_its_spikes(qtbot, 
 
     type_into(qtbot, spikes.start_box, "110")
     type_into(qtbot, spikes.end_box, "210")
-    assert spikes.region.getRegion() == pytest.approx((0.11, 0.21)), "the region follows the boxes"
+    assert spikes.region.getRegion() == pytest.approx((110, 210)), "the region (ms) follows the boxes"
     click(qtbot, spikes.adopt_unit_button)
     assert spikes.result.text() == "unit1: counted 110..210 ms after the onset, from the spikes kept"
     qtbot.waitUntil(lambda: spikes.counted.text() == "unit1 counted in 110..210 ms (adopted)", timeout=20000)
