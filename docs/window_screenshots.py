@@ -3,7 +3,7 @@
 Called by ``docs/make_screenshots.sh`` (under Xvfb): design images for demo:2, add them to
 the set, save it, run a simulated session on it (held open, with two mixture units), queue a
 committee batch and images synthesized for a mixture unit from the closed-loop panel, then
-grab each tab.
+grab each tab (and the Live fits view's Spikes page).
 """
 
 from __future__ import annotations
@@ -84,6 +84,12 @@ def main(out: Path) -> None:
     shoot(rig, "rig_tab")
     window.live.focus_unit("unit2")
     shoot(window.live, "live_fits_tab")
+    spikes = window.live.spikes
+    window.live.pages.setCurrentWidget(spikes)  # the focused unit's raster, PSTH and counting window
+    wait_until(lambda: spikes.latency.text().startswith(("latency ", "no latency")))
+    QTest.qWait(400)
+    window.grab().save(str(out / "live_rasters.png"))
+    window.live.pages.setCurrentIndex(0)
     finished = []
     rig.session_finished.connect(finished.append)
     rig.abort()

@@ -5,7 +5,8 @@ whose ``PopulationFit`` computes every unit's r, affine fit and r2_ER at once): 
 timer hands on each tick's events once the live session has them (never one redraw per sample).
 It draws the focused unit's scatter
 (one point per image: its mean response) with the affine line, its running r (with the
-Fisher-z 95% band) and r2_ER over presentations, and a sortable table of all units.
+Fisher-z 95% band) and r2_ER over presentations, and a sortable table of all units; beside those, on
+the Spikes page (``compactrig.gui.raster_view``), its raster, PSTH and counting window.
 Below, the closed-loop panel (``compactrig.gui.closed_loop_panel``) fits readouts for every unit,
 mapped or not, and designs and queues images for them.
 """
@@ -28,6 +29,7 @@ from PyQt6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -37,6 +39,7 @@ from compactrig.engine.models.bank import ModelBank
 from compactrig.engine.stats.population_fit import PopulationFit, PopulationSummary
 from compactrig.gui.closed_loop_panel import ClosedLoopPanel
 from compactrig.gui.qt_parts import cell_text, horizontal_header, selected_rows
+from compactrig.gui.raster_view import Adopt, RasterView
 from compactrig.gui.worker import Job, JobList
 from compactrig.rig.session.events import ImagesAdded, ResponseStored, SessionStarted, UnitsDiscovered
 from compactrig.rig.session.live import LiveSession
@@ -87,7 +90,8 @@ class LiveFitsTab(QWidget):
     open_requested = pyqtSignal(object)
     """A past session's folder the user chose to look at (the Rig view reads it)."""
 
-    def __init__(self, live: LiveSession, parent: QWidget | None = None) -> None:
+    def __init__(self, live: LiveSession, adopt: Adopt, parent: QWidget | None = None) -> None:
+        """``adopt``: the session controller's ``adopt_window``, as the window reaches it."""
         super().__init__(parent)
         self.live = live
         """The session shown (running or past), fed by the session controller."""
@@ -133,9 +137,14 @@ class LiveFitsTab(QWidget):
         plots = QSplitter(Qt.Orientation.Vertical)
         plots.addWidget(self.scatter_plot)
         plots.addWidget(self.history_plot)
+        self.spikes = RasterView(live, adopt)
+        self.spikes.message.connect(self.message)
+        self.pages = QTabWidget()
+        self.pages.addTab(plots, "Prediction vs response")
+        self.pages.addTab(self.spikes, "Spikes")
         columns = QSplitter(Qt.Orientation.Horizontal)
         columns.addWidget(self.table)
-        columns.addWidget(plots)
+        columns.addWidget(self.pages)
         columns.setSizes([420, 680])
         self.loop = ClosedLoopPanel(live)
         self.loop.message.connect(self.message)
@@ -175,6 +184,7 @@ class LiveFitsTab(QWidget):
 
     def stop_jobs(self) -> None:
         self.jobs.stop()
+        self.spikes.stop_jobs()
         self.loop.stop_jobs()
 
     def _choose_session(self) -> None:
@@ -222,9 +232,11 @@ class LiveFitsTab(QWidget):
         self.loop.take_events(events)
 
     def _begin(self, fit: PopulationFit) -> None:
-        """The session's units with a model: empty plots, one table row each."""
+        """The session's units with a model: empty plots, one table row each; the unit focused stays so
+        when it is still there (the same session recounted in a window just adopted)."""
         self.report_button.setEnabled(True)
-        self.focus = 0
+        focused = self.spikes.unit
+        self.focus = fit.units.index(focused) if focused in fit.units else 0
         self.table.setSortingEnabled(False)
         self.table.setRowCount(len(fit.units))
         self.cells = []
@@ -235,6 +247,7 @@ class LiveFitsTab(QWidget):
             for column, item in enumerate(self.cells[-1], start=2):
                 self.table.setItem(row, column, item)
         self.table.setSortingEnabled(True)
+        self.spikes.begin()
 
     def _redraw(self) -> None:
         fit, summary, unit_map = self.live.fit, self.live.summary, self.live.unit_map
@@ -260,6 +273,10 @@ class LiveFitsTab(QWidget):
         self.r_curve.setData(n, history["r"][finite])
         defined = np.isfinite(history["r2_er"])
         self.r2_curve.setData(history["n_presentations"][defined], history["r2_er"][defined])
+        if name != self.spikes.unit:
+            self.spikes.show_unit(name)
+        else:
+            self.spikes.redraw()
 
     def _fill_table(self, summary: PopulationSummary) -> None:
         """Update the cells in place (new items or resizing to contents would cost ms per cell)."""

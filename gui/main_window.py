@@ -70,7 +70,7 @@ class MainWindow(QMainWindow):
         self.design = DesignTab()
         self.stimuli = StimulusSetTab()
         self.rig = RigTab()
-        self.live = LiveFitsTab(self.rig.session.live)
+        self.live = LiveFitsTab(self.rig.session.live, self.rig.adopt_window)
         self.inspect = InspectTab()
         for title, tab in (("Models", self.models), ("Design", self.design), ("Stimulus set", self.stimuli),
                            ("Rig", self.rig), ("Live fits", self.live), ("Inspect", self.inspect)):

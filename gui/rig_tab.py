@@ -679,6 +679,13 @@ class RigTab(QWidget):
         self.timer.start()
         return True
 
+    def adopt_window(self, unit: str | None, window: tuple[float, float] | None) -> str:
+        """Count ``unit`` (None: every unit) in ``window`` (None: the source's) from the spikes kept
+        (``SessionController.adopt_window``): the recounts come through the timer; returns its line."""
+        line = self.session.adopt_window(unit, window)
+        self.timer.start()  # a stopped session is read again, a running one restarts its watchers
+        return line
+
     def restore(self, settings: dict[str, Any]) -> None:
         remembered = settings.get("recent_sessions")
         self.recent.set_remembered(remembered if isinstance(remembered, list) else [])

@@ -8,11 +8,14 @@ them on its own thread, so a burst of responses never floods the GUI thread.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from compactrig.rig.presenter.refresh import RefreshCheck
+
+if TYPE_CHECKING:
+    from compactrig.rig.session.rasters import SpikeRasters
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,9 @@ class SessionStarted:
     onset): ``stored`` and the responses to come are counted in them."""
     recount: bool = False
     """The same session again, its counts recounted in a window just adopted (a watcher keeps the rest)."""
+    rasters: SpikeRasters | None = None
+    """The spike times of what is already stored, read from the store (the watcher takes them over);
+    None when ``recount`` (the spikes did not change)."""
 
 
 @dataclass(frozen=True)

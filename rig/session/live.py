@@ -6,7 +6,8 @@ it without locks. It holds one ``PerImageSums`` of every unit of the session (ma
 and every image, and the mapped units' ``PopulationFit`` reading those same sums. The Live fits view
 draws it, the controller's summary line after each trial quotes it, the closed loop's readouts and
 compact models are fitted on its sums, and a stored session's report builds one from the store the same
-way (``fits.fits_from_store``), so the table, the report and the readouts cannot drift apart.
+way (``fits.fits_from_store``), so the table, the report and the readouts cannot drift apart. It also
+keeps the spike times of every response that has them (``rasters``), for the rasters and PSTHs.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 from compactrig.engine.stats.population_fit import PopulationFit, PopulationSummary
 from compactrig.engine.stats.response_sums import PerImageSums
 from compactrig.rig.session.events import ImagesAdded, ResponseStored, SessionStarted, UnitsDiscovered
+from compactrig.rig.session.rasters import SpikeRasters
 
 
 class LiveSession:
@@ -32,6 +34,10 @@ class LiveSession:
         """The units mapped to a model against their predictions, reading ``sums``."""
         self.summary: PopulationSummary | None = None
         """``fit``'s summary as of the last events taken."""
+        self.rasters = SpikeRasters()
+        """Every unit's spike times per presentation of the session (none kept: a session counted only)."""
+        self.windows: dict[str, tuple[float, float]] = {}
+        """The counting windows adopted (unit, or "" for every unit -> s from the onset; ``windows.window_for``)."""
 
     @property
     def unmapped(self) -> list[str]:
@@ -40,6 +46,24 @@ class LiveSession:
             return []
         mapped = set(self.fit.units)
         return [u for u in self.sums.units if u not in mapped]
+
+    @property
+    def has_spikes(self) -> bool:
+        """Spike times were kept for some presentation (False for a replay or a session counted only)."""
+        return self.rasters.has_spikes
+
+    def raster_order(self, unit: str) -> list[str]:
+        """The images presented, for ``unit``'s raster: by its model's prediction (a unit without a model: by
+        its mean response), lowest first; images it never answered last."""
+        shown = self.rasters.image_ids
+        if self.sums is None or unit not in self.sums.units:
+            return list(shown)
+        if self.fit is not None and unit in self.fit.units:
+            column = dict(zip(self.fit.image_ids, self.fit.predictions[self.fit.units.index(unit)]))
+        else:
+            column = dict(zip(self.sums.image_ids, self.sums.means()[:, self.sums.units.index(unit)]))
+        value = np.array([column.get(image, np.nan) for image in shown], dtype=np.float64)
+        return [shown[k] for k in np.argsort(np.where(np.isnan(value), np.inf, value), kind="stable")]
 
     def take_events(self, events: list[object]) -> bool:
         """Apply the session's events in order; True when something changed. The fit's history gets one
@@ -54,6 +78,8 @@ class LiveSession:
             elif isinstance(event, ResponseStored) and self.sums is not None:
                 batch.append((event.image_id, event.counts))
                 changed = responded = True
+                if event.spikes is not None and event.order is not None and event.span is not None:
+                    self.rasters.add(event.order, event.image_id, event.spikes, event.span)
             elif isinstance(event, UnitsDiscovered) and self.sums is not None:
                 self._add(batch)  # those came before the units, which counted 0 in them
                 batch, changed = [], True
@@ -68,7 +94,12 @@ class LiveSession:
         return changed
 
     def _begin(self, started: SessionStarted) -> None:
+        if started.rasters is not None:
+            self.rasters = started.rasters
+        elif not started.recount:
+            self.rasters = SpikeRasters(started.units)
         self.folder = Path(started.folder) if started.folder else None
+        self.windows = dict(started.windows)
         self.unit_map = dict(started.unit_map)
         self.sums = PerImageSums(started.units, started.image_ids)
         mapped = [u for u in started.units if u in started.predictions]
@@ -86,6 +117,7 @@ class LiveSession:
     def _add_units(self, discovered: UnitsDiscovered) -> None:
         assert self.fit is not None and self.sums is not None  # a session has begun
         for unit in discovered.units:  # 0 counted in every stored response, as the store has it
+            self.rasters.add_unit(unit)
             if unit in discovered.predictions:
                 self.fit.add_unit(unit, discovered.predictions[unit], counted_before=0.0)
             else:

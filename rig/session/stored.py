@@ -9,6 +9,7 @@ from compactrig.rig.session.events import SessionStarted
 from compactrig.rig.session.fits import mapped_predictions, stored_responses
 from compactrig.rig.session.folder import SESSION_FILE, read_snapshot
 from compactrig.rig.session.integrity import checked_stimuli, open_session_store
+from compactrig.rig.session.rasters import from_store
 from compactrig.rig.session.setup import SessionPlan
 from compactrig.rig.session.trial_store import TrialStore
 from compactrig.rig.session.windows import counts_of
@@ -18,11 +19,13 @@ from compactrig.stimuli.stimulus_set import StimulusSet
 def session_started(folder: Path, plan: SessionPlan, store: TrialStore, stimulus_set: StimulusSet,
                     units: list[str], recount: bool = False) -> SessionStarted:
     """The event a watcher starts from (units, images, mapped predictions, what is stored, counted in the
-    windows adopted); ``recount``: the same session again, after a window was adopted."""
+    windows adopted, with its spike times); ``recount``: the same session again, after a window was adopted
+    (its spike times did not change: not read again)."""
     mapping = {u: n for u, n in plan.unit_map.items() if u in units}
     return SessionStarted(list(units), stimulus_set.ids, mapped_predictions(plan.bank, mapping, stimulus_set),
                           mapping, stored_responses(store.presentations(), counts_of(store)), len(store.plan()),
-                          str(folder), store.count_windows(), recount)
+                          str(folder), store.count_windows(), recount,
+                          None if recount else from_store(store, list(units)))
 
 
 def stored_session(folder: Path) -> SessionStarted:

@@ -73,9 +73,14 @@ def _recounts(store: TrialStore, adopted: dict[str, tuple[float, float]]) -> dic
     return recounted
 
 
+def in_window(times: np.ndarray, window: tuple[float, float]) -> np.ndarray:
+    """Which of ``times`` fall in ``[start, end)``, the rule every source counts by."""
+    return (times >= window[0]) & (times < window[1])
+
+
 def spikes_in(times: np.ndarray, window: tuple[float, float]) -> float:
-    """The count of ``times`` in ``[start, end)``, the rule every source counts by."""
-    return float(np.count_nonzero((times >= window[0]) & (times < window[1])))
+    """The count of ``times`` in the window (``in_window``'s rule)."""
+    return float(np.count_nonzero(in_window(times, window)))
 
 
 def recounted(counts: dict[str, float], spikes: dict[str, np.ndarray] | None,

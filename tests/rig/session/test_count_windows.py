@@ -166,3 +166,20 @@ def test_a_window_adopted_while_the_session_runs_recounts_what_came_and_counts_w
     means = [np.mean([recount(o) for o, im in shown if im == image]) for image in pixels.ids]
     r = np.corrcoef(evaluate(load_bank("demo").state_dict("demo:0"), pixels.pixels), means)[0, 1]
     assert controller.live.summary.r[1] == pytest.approx(r, abs=1e-6)
+
+
+def test_a_stored_session_opened_holds_its_kept_spikes_as_rasters(session):
+    """What the Live fits view's rasters read for a session opened from its folder: every presentation's
+    spikes, as the blobs hold them."""
+    live = LiveSession()
+    live.take_events([stored_session(session)])
+    spikes = stored_spikes(session)
+    rasters = live.rasters
+    assert live.has_spikes and sorted(rasters.orders.tolist()) == sorted(spikes)
+    for unit in ("unit0", "unit1"):
+        window = (np.float32(0.11), np.float32(0.21))
+        expected = [np.count_nonzero((spikes[o][1][unit] >= window[0]) & (spikes[o][1][unit] < window[1]))
+                    for o in rasters.orders]
+        np.testing.assert_array_equal(rasters.counts(unit, (0.11, 0.21)), expected)
+        x, _ = rasters.raster(unit, live.raster_order(unit))
+        np.testing.assert_array_equal(np.sort(x), np.sort(np.concatenate([t[unit] for _, t in spikes.values()])))
