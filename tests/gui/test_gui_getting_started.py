@@ -24,6 +24,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.needs_display]
 def fresh_profile(tmp_path, monkeypatch):
     """A user data folder nobody has used (sessions go there by default); settings are already private."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.delenv("COMPACTRIG_SESSIONS_DIR")  # the default sessions folder, in that user data folder
     return tmp_path
 
 
