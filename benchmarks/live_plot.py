@@ -20,6 +20,7 @@ import argparse
 import os
 import statistics
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -51,6 +52,21 @@ class StraightforwardUnit:
         counts = np.array([len(t) for t in trials])
         return (float(np.corrcoef(x, y)[0, 1]),
                 r2_er(x, np.array([t.sum() for t in trials]), np.array([(t * t).sum() for t in trials]), counts))
+
+
+def timed_batches(app: QApplication, args: argparse.Namespace, tab: LiveFitsTab, feed: Callable[[list], None],
+                  responses: Callable[[int, int], list]) -> list[float]:
+    """Seconds to add each of ``args.repeats`` batches after the presentations so far and paint the view."""
+    times = []
+    for k in range(args.repeats):
+        start = args.presentations + k * args.batch
+        batch = responses(start, start + args.batch)
+        began = time.perf_counter()
+        feed(batch)
+        tab.repaint()
+        app.processEvents()
+        times.append(time.perf_counter() - began)
+    return times
 
 
 def main() -> None:
@@ -89,15 +105,7 @@ def main() -> None:
         feed(responses(start, min(start + 500, args.presentations)))
     app.processEvents()
 
-    ours = []
-    for k in range(args.repeats):
-        start = args.presentations + k * args.batch
-        batch = responses(start, start + args.batch)
-        began = time.perf_counter()
-        feed(batch)
-        tab.repaint()
-        app.processEvents()
-        ours.append(time.perf_counter() - began)
+    ours = timed_batches(app, args, tab, feed, responses)
 
     fits = [StraightforwardUnit(dict(zip(image_ids, row))) for row in predictions]
     for p in range(args.presentations):
@@ -167,15 +175,7 @@ def rasters_case(app: QApplication, args: argparse.Namespace, units: list[str], 
         app.processEvents()
         time.sleep(0.01)
 
-    drawn = []
-    for k in range(args.repeats):
-        start = args.presentations + k * args.batch
-        batch = responses(start, start + args.batch)
-        began = time.perf_counter()
-        feed(batch)
-        tab.repaint()
-        app.processEvents()
-        drawn.append(time.perf_counter() - began)
+    drawn = timed_batches(app, args, tab, feed, responses)
     tab.spikes.stop_jobs()
     median, worst = statistics.median(drawn) * 1e3, max(drawn) * 1e3
     print(f"rasters: {len(units)} units, {args.presentations} presentations so far, about {stored:,} spikes "

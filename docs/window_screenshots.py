@@ -97,6 +97,10 @@ def main(out: Path) -> None:
     window.inspect.choose("demo:2", "dots")
     wait_until(lambda: window.inspect.inspection is not None and "dots" in window.inspect.summary.text())
     shoot(window.inspect, "inspect_tab")
+    window.resize(window.minimumSizeHint())  # the smallest the window lets itself be made
+    for tab, name in ((window.tabs.widget(0), "getting_started"), (window.rig, "rig_tab"),
+                      (window.live, "live_fits_tab"), (window.inspect, "inspect_tab")):
+        shoot(tab, f"{name}_min")
     window.close()
     app.quit()
 

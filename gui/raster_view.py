@@ -251,12 +251,10 @@ class RasterView(QWidget):
 
     def _latency_failed(self, text: str) -> None:
         self.estimating = False
-        """A latency job is under way."""
         self.latency.setText(f"latency: {text}")
 
     def _show_latency(self, unit: str, latency: Latency) -> None:
         self.estimating = False
-        """A latency job is under way."""
         if unit != self.unit:  # focused elsewhere meanwhile: that one's is estimated on the next redraw
             self._latency_for = None
             self.redraw()

@@ -107,56 +107,47 @@ def retype(qtbot, editor, old: str, new: str) -> None:
     qtbot.keyClicks(editor, new)
 
 
-def answer_message_box(button, expect: str = "", seen: list | None = None) -> None:
-    """Press ``button`` (a ``QMessageBox.StandardButton``) of the next message box once it is up (its own
-    event loop runs while it waits); ``expect``: a fragment its text must hold; ``seen`` gets its text."""
+def when_message_box_up(act) -> None:
+    """Call ``act(box)`` on the next message box once it is up (its own event loop runs while it waits)."""
     from PyQt6.QtCore import QTimer
     from PyQt6.QtWidgets import QApplication, QMessageBox
 
-    def press() -> None:
+    def poll() -> None:
         box = QApplication.activeModalWidget()
-        if not isinstance(box, QMessageBox):
-            QTimer.singleShot(50, press)
-            return
+        if isinstance(box, QMessageBox):
+            act(box)
+        else:
+            QTimer.singleShot(50, poll)
+
+    QTimer.singleShot(50, poll)
+
+
+def answer_message_box(button, expect: str = "", seen: list | None = None) -> None:
+    """Press ``button`` (a ``QMessageBox.StandardButton``) of the next message box once it is up; ``expect``: a
+    fragment its text must hold; ``seen`` gets its text."""
+    def press(box) -> None:
         assert expect in box.text(), box.text()
         if seen is not None:
             seen.append(box.text())
         box.button(button).click()
-
-    QTimer.singleShot(50, press)
+    when_message_box_up(press)
 
 
 def press_enter_on_message_box(qtbot, seen: list | None = None) -> None:
     """Press Enter in the next message box once it is up: its default button answers."""
-    from PyQt6.QtCore import QTimer
-    from PyQt6.QtWidgets import QApplication, QMessageBox
-
-    def press() -> None:
-        box = QApplication.activeModalWidget()
-        if not isinstance(box, QMessageBox):
-            QTimer.singleShot(50, press)
-            return
+    def press(box) -> None:
         if seen is not None:
             seen.append(box.text())
         qtbot.keyClick(box, Qt.Key.Key_Return)
-
-    QTimer.singleShot(50, press)
+    when_message_box_up(press)
 
 
 def press_message_box_button(text: str, expect: str = "") -> None:
     """Press the button labelled ``text`` of the next message box once it is up; ``expect``: a fragment of its
     text."""
-    from PyQt6.QtCore import QTimer
-    from PyQt6.QtWidgets import QApplication, QMessageBox
-
-    def press() -> None:
-        box = QApplication.activeModalWidget()
-        if not isinstance(box, QMessageBox):
-            QTimer.singleShot(50, press)
-            return
+    def press(box) -> None:
         assert expect in box.text(), box.text()
         buttons = [b for b in box.buttons() if b.text() == text]
         assert buttons, [b.text() for b in box.buttons()]
         buttons[0].click()
-
-    QTimer.singleShot(50, press)
+    when_message_box_up(press)
