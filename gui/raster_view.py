@@ -35,11 +35,11 @@ from compactrig.gui.worker import Job, JobList
 from compactrig.plugins.sources.base import WINDOW_OPTIONS
 from compactrig.rig.session.live import LiveSession
 from compactrig.rig.session.rasters import SpikeRasters
-from compactrig.rig.session.windows import window_for
+from compactrig.rig.session.windows import adopted_for, window_for
 
 PSTH_BIN_S = 0.01
 SOURCE_DEFAULT = (float(WINDOW_OPTIONS[0].default), float(WINDOW_OPTIONS[1].default))
-"""The window drawn for a unit counted in the source's own (the sources' default)."""
+"""The window drawn for a unit counted in the source's own before the source has said which (the default)."""
 TICK_ROWS = 0.8
 """A spike's tick in the raster: this much of its presentation's row."""
 COUNTS_ONLY = "counts only: no spike times kept (replay)"
@@ -61,6 +61,8 @@ class RasterView(QWidget):
         self.adopt = adopt
         self.unit: str | None = None
         self.jobs = JobList()
+        self._source_shown: tuple[float, float] | None = None
+        """The source's window as ``live`` said it when the window was last drawn."""
         self._latency_for: tuple[int, str, int] | None = None
         """(rasters, unit, presentations) the latency shown or being estimated is of."""
         self.estimating = False
@@ -102,7 +104,7 @@ class RasterView(QWidget):
         self.source_button = QPushButton("Source's window")
         self.adopt_unit_button.clicked.connect(lambda: self._adopt(self.unit, self.counting_window()))
         self.adopt_all_button.clicked.connect(lambda: self._adopt(None, self.counting_window()))
-        self.source_button.clicked.connect(lambda: self._adopt(self.unit, None))
+        self.source_button.clicked.connect(self._back_to_source)
 
         controls = QHBoxLayout()
         controls.addWidget(QLabel("window start (ms)"))
@@ -174,6 +176,8 @@ class RasterView(QWidget):
             self.pages.setCurrentWidget(self.empty)
             return
         self.pages.setCurrentIndex(1)
+        if self.live.source_window != self._source_shown:  # the source's first response says its window
+            self._show_window()
         low, high = rasters.span
         for box in (self.start_box, self.end_box):
             box.blockSignals(True)
@@ -198,12 +202,21 @@ class RasterView(QWidget):
                                            float(image.shape[0])))
 
     def _show_window(self) -> None:
-        """The focused unit's adopted window, or the sources' default for one counted in the source's."""
+        """The focused unit's adopted window, or the source's for one counted in the source's."""
+        source = self._source_shown = self.live.source_window
         adopted = window_for(self.live.windows, self.unit) if self.unit is not None else None
-        self._set_window(adopted or SOURCE_DEFAULT)
-        self.counted.setText("" if self.unit is None else
-                             f"{self.unit} counted in {adopted[0] * 1000:g}..{adopted[1] * 1000:g} ms (adopted)"
-                             if adopted else f"{self.unit} counted in the source's window")
+        self._set_window(adopted or source or SOURCE_DEFAULT)
+        every = self.unit is not None and adopted_for(self.live.windows, self.unit) is None
+        self.source_button.setText("Source's window for all units" if every else "Source's window")
+        self.source_button.setEnabled(adopted is not None)
+        if self.unit is None:
+            self.counted.setText("")
+        elif adopted is not None:
+            scope = "every unit's window" if every else "adopted"
+            self.counted.setText(f"{self.unit} counted in {_ms(adopted)} ({scope})")
+        else:
+            self.counted.setText(f"{self.unit} counted in the source's window"
+                                 + (f" ({_ms(source)})" if source is not None else ""))
 
     def _set_window(self, window: tuple[float, float]) -> None:
         for box, value in zip((self.start_box, self.end_box), window):
@@ -226,9 +239,13 @@ class RasterView(QWidget):
             box.setValue(float(value))  # the region is drawn in ms
             box.blockSignals(False)
 
+    def _back_to_source(self) -> None:
+        """The focused unit back to the source's counts: its own window dropped, or the one for every unit
+        when that is what counts it."""
+        if self.unit is not None:
+            self._adopt(adopted_for(self.live.windows, self.unit), None)
+
     def _adopt(self, unit: str | None, window: tuple[float, float] | None) -> None:
-        if unit is None and window is None:
-            return
         try:
             line = self.adopt(unit, window)
         except CompactRigError as error:
@@ -266,3 +283,7 @@ class RasterView(QWidget):
                                  f"from {latency.n_presentations} presentations")
         else:
             self.latency.setText(f"no latency: {latency.reason}")
+
+
+def _ms(window: tuple[float, float]) -> str:
+    return f"{window[0] * 1000:g}..{window[1] * 1000:g} ms"

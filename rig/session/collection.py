@@ -105,7 +105,7 @@ class ResponseCollector:
             counts = {unit: 0.0 for unit in self.units} | checked
             self.store.record_response(response.order, counts, window, spikes, span)
             self.on_event(ResponseStored(entry[1], recounted(counts, spikes, self.adopted), response.order, spikes,
-                                         span))
+                                         span, window))
         for line in self.guard.messages():
             self.report(line, trouble=True)
 

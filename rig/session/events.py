@@ -55,6 +55,8 @@ class SessionStarted:
     rasters: SpikeRasters | None = None
     """The spike times of what is already stored, read from the store (the watcher takes them over);
     None when ``recount`` (the spikes did not change)."""
+    source_window: tuple[float, float] | None = None
+    """The window the source counted the stored responses in (s from the onset); None: none stored yet."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,8 @@ class ResponseStored:
     """Each unit's spike times, s from the onset (a unit that did not fire may be left out); None: counts only."""
     span: tuple[float, float] | None = None
     """The span around the onset the spike times cover, s."""
+    window: tuple[float, float] | None = None
+    """The source's counting window (s from the onset), whatever window ``counts`` were recounted in."""
 
 
 @dataclass(frozen=True)

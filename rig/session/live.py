@@ -38,6 +38,8 @@ class LiveSession:
         """Every unit's spike times per presentation of the session (none kept: a session counted only)."""
         self.windows: dict[str, tuple[float, float]] = {}
         """The counting windows adopted (unit, or "" for every unit -> s from the onset; ``windows.window_for``)."""
+        self.source_window: tuple[float, float] | None = None
+        """The window the source counts in (s from the onset), as its last response said; None: none yet."""
 
     @property
     def unmapped(self) -> list[str]:
@@ -78,6 +80,8 @@ class LiveSession:
             elif isinstance(event, ResponseStored) and self.sums is not None:
                 batch.append((event.image_id, event.counts))
                 changed = responded = True
+                if event.window is not None:
+                    self.source_window = event.window
                 if event.spikes is not None and event.order is not None and event.span is not None:
                     self.rasters.add(event.order, event.image_id, event.spikes, event.span)
             elif isinstance(event, UnitsDiscovered) and self.sums is not None:
@@ -100,6 +104,8 @@ class LiveSession:
             self.rasters = SpikeRasters(started.units)
         self.folder = Path(started.folder) if started.folder else None
         self.windows = dict(started.windows)
+        if started.source_window is not None or not started.recount:
+            self.source_window = started.source_window
         self.unit_map = dict(started.unit_map)
         self.sums = PerImageSums(started.units, started.image_ids)
         mapped = [u for u in started.units if u in started.predictions]

@@ -12,7 +12,7 @@ from compactrig.rig.session.integrity import checked_stimuli, open_session_store
 from compactrig.rig.session.rasters import from_store
 from compactrig.rig.session.setup import SessionPlan
 from compactrig.rig.session.trial_store import TrialStore
-from compactrig.rig.session.windows import counts_of
+from compactrig.rig.session.windows import counts_of, source_window
 from compactrig.stimuli.stimulus_set import StimulusSet
 
 
@@ -25,7 +25,7 @@ def session_started(folder: Path, plan: SessionPlan, store: TrialStore, stimulus
     return SessionStarted(list(units), stimulus_set.ids, mapped_predictions(plan.bank, mapping, stimulus_set),
                           mapping, stored_responses(store.presentations(), counts_of(store)), len(store.plan()),
                           str(folder), store.count_windows(), recount,
-                          None if recount else from_store(store, list(units)))
+                          None if recount else from_store(store, list(units)), source_window(store))
 
 
 def stored_session(folder: Path) -> SessionStarted:

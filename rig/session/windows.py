@@ -12,6 +12,7 @@ the source's count and window.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,18 @@ class CountedResponse:
 def window_for(adopted: dict[str, tuple[float, float]], unit: str) -> tuple[float, float] | None:
     """The window adopted for ``unit``: its own, else the one for every unit, else None."""
     return adopted.get(unit, adopted.get(ALL_UNITS))
+
+
+def adopted_for(adopted: dict[str, tuple[float, float]], unit: str) -> str | None:
+    """Whose adopted window counts ``unit``: ``unit`` (its own), None (the one for every unit), or ``unit``
+    when none does; going back to the source's window undoes that one."""
+    return None if unit not in adopted and ALL_UNITS in adopted else unit
+
+
+def source_window(store: TrialStore) -> tuple[float, float] | None:
+    """The counting window the source counted most of the stored responses in (None: nothing stored)."""
+    windows = Counter(store.response_windows().values())
+    return windows.most_common(1)[0][0] if windows else None
 
 
 def counted_responses(store: TrialStore) -> list[CountedResponse]:

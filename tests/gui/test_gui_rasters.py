@@ -9,13 +9,14 @@ import sqlite3
 
 import numpy as np
 import pytest
+from PyQt6.QtCore import QPointF
 
 from compactrig.stimuli.probes import grating
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 
 from support.commands import run_cli
 from support.sessions import RIG
-from support.user_input import answer_folder_dialog, click, click_row, open_tab, type_into
+from support.user_input import answer_folder_dialog, click, click_row, drag, open_tab, type_into
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_display]
 
@@ -29,9 +30,14 @@ def late_session(tmp_path):
     rig.write_text(RIG)
     result = run_cli("session", "run", "--stimuli", str(stimuli), "--rig", str(rig), "--source", "simulated",
                      "--source-opt", "neurons=demo:0,demo:0", "--source-opt", "latency_s=0.05,0.11",
+                     "--source-opt", "window_start_s=0.04", "--source-opt", "window_end_s=0.14",
                      "--map", "unit0=demo:0,unit1=demo:0", "--repeats", "6", "--out", str(out), timeout=300)
     assert result.returncode == 0, result.stderr
     return out
+
+
+SOURCE_WINDOW = (0.04, 0.14)
+"""The simulated source's counting window in ``late_session`` (s; not the sources' default 50..150 ms)."""
 
 
 def recount(folder, unit_index: int, window: tuple[float, float]) -> dict[str, list[float]]:
@@ -61,7 +67,8 @@ def test_a_window_typed_for_the_focused_unit_recounts_it_from_its_spikes(qtbot, 
     open_tab(qtbot, live.pages, live.spikes)
     spikes = live.spikes
     assert spikes.unit == "unit1" and spikes.pages.currentIndex() == 1, spikes.empty.text()
-    assert spikes.counted.text() == "unit1 counted in the source's window"
+    assert spikes.counted.text() == "unit1 counted in the source's window (40..140 ms)"
+    assert spikes.region.getRegion() == pytest.approx((40, 140)), "the source's window, not the sources' default"
     x, _ = spikes.raster.getData()
     assert len(x) == 2 * sum(sum(v) for v in recount(late_session, 1, (-1.0, 1.0)).values()), "a tick per spike"
     qtbot.waitUntil(lambda: spikes.latency.text().startswith("latency "), timeout=20000)
@@ -81,5 +88,68 @@ def test_a_window_typed_for_the_focused_unit_recounts_it_from_its_spikes(qtbot, 
         k = sums.index[image]
         assert sums.counts[k, column] == len(counts)
         assert sums.sums[k, column] == pytest.approx(sum(counts))
-    source = recount(late_session, 1, (0.05, 0.15))
+    source = recount(late_session, 1, SOURCE_WINDOW)
     assert any(sorted(expected[i]) != sorted(source[i]) for i in expected), "the window changed the counts"
+
+
+def assert_counted(live, folder, unit: str, window: tuple[float, float]) -> None:
+    """The view's sums of ``unit`` are its spikes in ``window`` as the independent recount gets them."""
+    sums = live.live.sums
+    column = sums.units.index(unit)
+    for image, counts in recount(folder, sums.units.index(unit), window).items():
+        k = sums.index[image]
+        assert (sums.counts[k, column], sums.sums[k, column]) == (len(counts), pytest.approx(sum(counts))), image
+
+
+def focus(qtbot, live, unit: str) -> None:
+    click_row(qtbot, live.table, next(r for r in range(live.table.rowCount()) if live.table.item(r, 0).text() == unit))
+    assert live.spikes.unit == unit
+
+
+def test_a_window_dragged_and_adopted_for_all_units_then_undone_from_another_unit(qtbot, window, late_session,
+                                                                               monkeypatch):
+    """The counting window dragged on the PSTH (the region, by its middle) and adopted for every unit counts
+    both units in it; the other unit, focused, says it is counted in every unit's window, and its "Source's
+    window for all units" brings every unit back to the source's counts."""
+    live = window.live
+    open_tab(qtbot, window.tabs, live)
+    answer_folder_dialog(monkeypatch, late_session)
+    click(qtbot, live.open_button)
+    qtbot.waitUntil(lambda: live.table.rowCount() == 2 and live.live.has_spikes, timeout=20000)
+    focus(qtbot, live, "unit0")
+    open_tab(qtbot, live.pages, live.spikes)
+    spikes = live.spikes
+    assert spikes.counted.text() == "unit0 counted in the source's window (40..140 ms)"
+    assert not spikes.source_button.isEnabled(), "nothing adopted: nothing to go back from"
+
+    view = spikes.psth_plot
+    box = view.plotItem.vb
+    qtbot.waitUntil(lambda: box.viewRange()[0][1] > 200, timeout=5000)  # drawn: its axes span the spikes
+
+    def on_screen(x_ms: float):
+        low, high = box.viewRange()[1]
+        return view.mapFromScene(box.mapViewToScene(QPointF(x_ms, (low + high) / 2))).toPointF().toPoint()
+    drag(view.viewport(), on_screen(90), on_screen(150))
+    start, end = spikes.region.getRegion()
+    assert (start, end) == pytest.approx((100, 200), abs=3), "dragged 60 ms later"
+    assert (spikes.start_box.value(), spikes.end_box.value()) == (round(start), round(end)), "the boxes follow"
+    dragged = (spikes.start_box.value() / 1000, spikes.end_box.value() / 1000)
+
+    click(qtbot, spikes.adopt_all_button)
+    shown = f"{dragged[0] * 1000:g}..{dragged[1] * 1000:g} ms"
+    assert spikes.result.text() == f"every unit: counted {shown} after the onset, from the spikes kept"
+    qtbot.waitUntil(lambda: spikes.counted.text() == f"unit0 counted in {shown} (every unit's window)",
+                    timeout=20000)
+    assert_counted(live, late_session, "unit0", dragged)
+    assert_counted(live, late_session, "unit1", dragged)
+
+    focus(qtbot, live, "unit1")
+    assert spikes.counted.text() == f"unit1 counted in {shown} (every unit's window)"
+    assert spikes.region.getRegion() == pytest.approx(tuple(v * 1000 for v in dragged))
+    assert spikes.source_button.text() == "Source's window for all units"
+    click(qtbot, spikes.source_button)
+    qtbot.waitUntil(lambda: spikes.counted.text() == "unit1 counted in the source's window (40..140 ms)",
+                    timeout=20000)
+    assert spikes.result.text() == "every unit: counted in the source's window again"
+    assert_counted(live, late_session, "unit0", SOURCE_WINDOW)
+    assert_counted(live, late_session, "unit1", SOURCE_WINDOW)

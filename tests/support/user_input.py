@@ -74,6 +74,29 @@ def wheel(widget: QWidget, notches: int) -> None:
     QApplication.sendEvent(widget, event)
 
 
+def drag(widget: QWidget, start: QPoint, end: QPoint, steps: int = 12) -> None:
+    """Press the left button at ``start``, move to ``end`` in ``steps`` with it held (past the drag distance),
+    release: the mouse events a hand's drag sends, 25 ms apart (``QTest.mouseMove`` carries no button held,
+    and pyqtgraph drops moves that come faster than a mouse's)."""
+    from PyQt6.QtCore import QEvent, QPointF
+    from PyQt6.QtGui import QMouseEvent
+    from PyQt6.QtTest import QTest
+    from PyQt6.QtWidgets import QApplication
+
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+
+    def send(kind: QEvent.Type, at: QPointF, button: Qt.MouseButton, held: Qt.MouseButton) -> None:
+        event = QMouseEvent(kind, at, QPointF(widget.mapToGlobal(at)), button, held, Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(widget, event)
+
+    first, last = QPointF(start), QPointF(end)
+    send(QEvent.Type.MouseButtonPress, first, left, left)
+    for k in range(1, steps + 1):
+        QTest.qWait(25)
+        send(QEvent.Type.MouseMove, first + (last - first) * (k / steps), none, left)
+    send(QEvent.Type.MouseButtonRelease, last, left, none)
+
+
 def open_file_dialog_answer(monkeypatch, path) -> None:
     """The operating system's open-file dialog, answered with ``path``."""
     from PyQt6.QtWidgets import QFileDialog

@@ -115,14 +115,15 @@ def test_a_window_outside_the_spikes_kept_is_refused_in_one_line(session):
 def test_a_window_adopted_while_the_session_runs_recounts_what_came_and_counts_what_comes_in_it(tmp_path):
     """Adopted through the session controller mid-run (as the Live fits view does): the watchers start again
     from the recounts, every response after it is counted in the new window from its own spikes, and the
-    live fit is the fit of those counts."""
+    live fit is the fit of those counts; the source's own window (40..140 ms here) stays known."""
     stimuli = tmp_path / "set"
     angles = (0, 45, 90, 135)
     StimulusSet([StimulusRecord(image_id=f"img{i}", kind="natural") for i in range(len(angles))],
                 np.stack([grating(a) for a in angles])).save(stimuli)
     rig_file = tmp_path / "rig.toml"
     rig_file.write_text(RIG)
-    rig = load_rig(rig_file).with_source("simulated", {"neurons": "demo:0,demo:0", "latency_s": "0.05,0.11"})
+    rig = load_rig(rig_file).with_source("simulated", {"neurons": "demo:0,demo:0", "latency_s": "0.05,0.11",
+                                                       "window_start_s": "0.04", "window_end_s": "0.14"})
     folder = tmp_path / "session"
     controller = SessionController()
     try:
@@ -155,6 +156,8 @@ def test_a_window_adopted_while_the_session_runs_recounts_what_came_and_counts_w
     assert before and all(e.counts["unit1"] == original[(e.order, "unit1")] for e in before), "the source's, then"
     after = [e for e in seen[restart:] if isinstance(e, ResponseStored)]
     assert after and all(e.counts["unit1"] == recount(e.order) for e in after)
+    assert {e.window for e in before + after} == {(0.04, 0.14)}, "each response says the source's window"
+    assert controller.live.source_window == (0.04, 0.14), "the watchers know it (the raster view draws it)"
     assert all(e.counts["unit0"] == original[(e.order, "unit0")] for e in after), "unit0 keeps the source's"
     assert sorted((i, c["unit0"], c["unit1"]) for i, c in seen[restart].stored) == sorted(
         (e.image_id, original[(e.order, "unit0")], recount(e.order)) for e in before), "recounted what came"
