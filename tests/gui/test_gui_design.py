@@ -226,7 +226,7 @@ def test_adversarial_results_show_the_source_images_response_then_the_new_one_an
     design = window.design
     open_tab(qtbot, window.tabs, design)
     click_item(qtbot, design.neurons, 2)
-    assert hover_item(qtbot, design.neurons, 2) == "demo:2  dot detector"
+    assert hover_item(qtbot, design.neurons, 2) == "demo:2  dot detector (demo model, no recorded neuron)"
     choose(qtbot, design.method, "adversarial u")
     type_into(qtbot, design.steps, "3")
     with qtbot.waitSignal(design.message, timeout=60000):
