@@ -153,7 +153,8 @@ class DesignTab(QWidget):
         self.add_button = QPushButton("Add chosen to the stimulus set")
         self.add_button.clicked.connect(self.add_chosen)
         right = QVBoxLayout()
-        right.addWidget(QLabel("Results (tick the ones to keep; predicted response of the target):"))
+        right.addWidget(QLabel("Results (tick the ones to keep; the target's predicted response,\n"
+                               "for adversarial images the source image's → the new image's):"))
         right.addWidget(self.grid, 1)
         right.addWidget(self.add_button)
 
@@ -173,6 +174,7 @@ class DesignTab(QWidget):
         for neuron in bank.neurons:
             item = QListWidgetItem(f"{neuron.neuron_id}  {neuron.label}".strip())
             item.setData(Qt.ItemDataRole.UserRole, neuron.neuron_id)
+            item.setToolTip(item.text())  # a narrow list elides a long description
             self.neurons.addItem(item)
         self._filter(self.search.text())
 
@@ -256,8 +258,8 @@ class DesignTab(QWidget):
                     break
             images = np.concatenate([d.images for d in designs])
             records = [r for d in designs for r in d.records]
-            responses = np.concatenate([d.responses for d in designs])
-            return annotate(bank, images, records, all_neurons=all_neurons), responses
+            texts = [text for d in designs for text in d.response_texts()]
+            return annotate(bank, images, records, all_neurons=all_neurons), texts
 
         self.progress.setValue(0)
         self.progress.setFormat("%p%")
@@ -317,16 +319,16 @@ class DesignTab(QWidget):
         self.run_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
 
-    def _show_results(self, result: tuple[StimulusSet, np.ndarray]) -> None:
+    def _show_results(self, result: tuple[StimulusSet, list[str]]) -> None:
         self._done()
         if self._next_seed is not None:  # moved on only now: while it runs, the box shows the seeds in use
             self.first_seed.setValue(self._next_seed)
-        self.results, responses = result
+        self.results, texts = result
         self.results_added = False
         self.grid.clear()
-        for record, pixels, response in zip(self.results.records, self.results.pixels, responses):
-            label = record.image_id if not np.isfinite(response) else f"{record.image_id}\n{response:.3f}"
-            item = QListWidgetItem(thumbnail(pixels), label)
+        for record, pixels, text in zip(self.results.records, self.results.pixels, texts):
+            item = QListWidgetItem(thumbnail(pixels), f"{record.image_id}\n{text}".strip())
+            item.setToolTip(record.image_id)  # the grid cell elides a long id
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked)
             self.grid.addItem(item)

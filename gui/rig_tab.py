@@ -344,9 +344,8 @@ class RigTab(QWidget):
             self.rig_problems.setStyleSheet("color: #1b5e20")
             overlap = (" Warning: the fixation dot covers part of the image; move [image] position_deg."
                        if rig.fixation_overlaps_image() else "")
-            self.rig_problems.setText(f"Rig is valid: images drawn {rig.drawn_image_px()} px "
-                                      f"({rig.drawn_image_deg():.2f} deg), "
-                                      f"{rig.frames_on}+{rig.frames_off} frames at {rig.refresh_hz:g} Hz.{overlap}")
+            self.rig_problems.setText(f"Rig is valid: {rig.frames_on}+{rig.frames_off} frames at "
+                                      f"{rig.refresh_hz:g} Hz; {rig.describe_drawn_image()}.{overlap}")
             self._show_placement(rig)
             return rig
         self.rig_problems.setStyleSheet("color: #b00020")

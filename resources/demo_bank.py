@@ -178,6 +178,7 @@ _DEMO_NEURONS = (("vertical edge", (16, 4, 1, 1, 1), _vertical_edge), ("red blob
 def build_demo_bank() -> ModelBank:
     """The embedded demo bank (ids ``demo:0`` .. ``demo:2``), deterministic, built in code when first used."""
     builders = {f"demo:{index}": build for index, (_, _, build) in enumerate(_DEMO_NEURONS)}
-    neurons = [NeuronInfo(f"demo:{index}", filters, label) for index, (label, filters, _) in enumerate(_DEMO_NEURONS)]
+    neurons = [NeuronInfo(f"demo:{index}", filters, f"{label} (demo model, no recorded neuron)")
+               for index, (label, filters, _) in enumerate(_DEMO_NEURONS)]
     return ModelBank(name="demo", source="embedded demo bank (resources/demo_bank.py)",
                      neurons=neurons, _load_state=lambda neuron_id: builders[neuron_id]()[1])

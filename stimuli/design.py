@@ -30,6 +30,18 @@ class Design:
     responses: np.ndarray
     records: list[StimulusRecord]
     cancelled: bool = False
+    source_responses: np.ndarray | None = None
+    """The target's response to each image's source image, for images made from one (adversarial); None
+    otherwise."""
+
+    def response_texts(self) -> list[str]:
+        """What each result says of the target's predicted response: the value, or for an image made from a
+        source image the source's response then the new one, ``source → new`` (the change is the point of an
+        adversarial image, and the new value alone does not show it); "" where there is no target (gaudy)."""
+        before = self.source_responses if self.source_responses is not None else np.full(len(self.responses),
+                                                                                          np.nan)
+        return ["" if not np.isfinite(after) else f"{after:.3f}" if not np.isfinite(source)
+                else f"{source:.3f} → {after:.3f}" for source, after in zip(before, self.responses)]
 
 
 def _tag(neuron_id: str, target: UnitTarget) -> str:
@@ -66,7 +78,7 @@ def design_adversarial(model: FoldedModel, neuron_id: str, natural_ids: list[str
                               method={**method, "response_before": float(b), "response_after": float(a),
                                       "max_abs_change": float(m), "rms_change": float(r)})
                for source, b, a, m, r in zip(natural_ids, result.before, result.after, result.max_abs, result.rms)]
-    return Design(result.images, result.after, records)
+    return Design(result.images, result.after, records, source_responses=result.before)
 
 
 def design_gaudy(natural_ids: list[str], natural: np.ndarray, mode: GaudyMode = "channel",

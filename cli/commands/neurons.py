@@ -22,7 +22,8 @@ from compactrig.cli.options import (
 from compactrig.cli.outputs import check_folder
 from compactrig.cli.streamed import bank_spec
 from compactrig.engine.errors import CompactRigError
-from compactrig.engine.models.bank_writer import PROVENANCE_FILE, check_session_name, model_file_stem, read_provenance
+from compactrig.engine.models.bank import PROVENANCE_FILE, read_provenance
+from compactrig.engine.models.bank_writer import check_session_name, model_file_stem
 from compactrig.engine.training.distill import TRUNK_STAGES
 from compactrig.engine.training.unit_jobs import Runner, run_on_cluster
 from compactrig.stimuli.new_neurons import NewNeuron, NewNeuronSettings, fit_new_neurons, response_sums

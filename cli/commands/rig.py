@@ -7,7 +7,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from compactrig.engine.models.layout import IMAGE_SIZE
 from compactrig.plugins.registry import check_rig_plugins
 from compactrig.rig.presenter.rig import load_rig, write_default_rig
 
@@ -37,9 +36,8 @@ def run_rig_check(args: argparse.Namespace) -> int:
     check_rig_plugins(rig)  # what a session checks before it starts: installed, options valid, nothing connected
     side = rig.drawn_image_px()
     x, y = rig.pixel_aligned_position(side)
-    print(f"{args.file}: valid. {rig.pixels_per_degree:.2f} px/deg; images drawn {side} px "
-          f"({side // IMAGE_SIZE}x their {IMAGE_SIZE} pixels, nearest-neighbour) = {rig.drawn_image_deg():.2f} deg "
-          f"(size_deg asks {rig.image_size_deg:g}) at ({x:g}, {y:g}) px; "
+    print(f"{args.file}: valid. {rig.pixels_per_degree:.2f} px/deg; {rig.describe_drawn_image()}, centred at "
+          f"({x:g}, {y:g}) px; "
           f"{rig.frames_on} frames on ({1000 * rig.frames_on / rig.refresh_hz:.1f} ms), {rig.frames_off} off, "
           f"{rig.images_per_trial} images per trial")
     markers = ", ".join(name for name in rig.marker_outputs if name != "none") or "none"

@@ -12,6 +12,7 @@ naming the file: such a model predicts nothing meaningful, however finite its ou
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ if TYPE_CHECKING:  # torch is imported where weights are read: listing a bank ne
 from compactrig.engine.errors import CompactRigError
 
 MODEL_FILE = re.compile(r"compact_model_(?P<session>\w+?)_neuron(?P<index>\d+)\.pt$")
+PROVENANCE_FILE = "provenance.json"
+"""Beside ``models_torch/`` in a bank that ``compactrig neurons fit`` made: what each model was made from."""
 DEMO_BANK = "demo"
 StateDict = dict[str, "torch.Tensor"]
 
@@ -175,6 +178,28 @@ def _read_state(path: Path) -> StateDict:
     return state
 
 
+def read_provenance(folder: Path) -> dict:
+    """Neuron id -> what its model was made from ({} for a bank without provenance, e.g. the published one)."""
+    path = Path(folder) / PROVENANCE_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, OSError) as error:
+        raise CompactRigError(f"{path}: not readable JSON ({error}); delete it or re-make the bank") from None
+
+
+def recorded_unit_label(session: str, index: int, provenance: dict | None = None) -> str:
+    """The recorded unit a folder bank's model ``compact_model_S_neuronI`` predicts, named as its data name it:
+    a published model predicts neuron I of recording session S (row I of that session's response arrays); one
+    that ``compactrig neurons fit`` made also says what the recording called the unit (its provenance's
+    ``recorded_unit``, a source's channel or unit name), when that is not the number itself."""
+    recorded = (provenance or {}).get("recorded_unit")
+    if recorded is None or str(recorded) == str(index):
+        return f"session {session}, neuron {index}"
+    return f"session {session}, unit {index} (recorded as {recorded})"
+
+
 def load_directory(path: str | Path) -> ModelBank:
     """A bank from a folder in the published layout (or the upstream repository root)."""
     root = Path(path).expanduser()
@@ -190,10 +215,12 @@ def load_directory(path: str | Path) -> ModelBank:
         raise CompactRigError(f"{folder / 'models_torch'}: holds no compact_model_S_neuronI.pt files")
     found.sort(key=lambda item: (not item[0].isdigit(), int(item[0]) if item[0].isdigit() else 0, item[0], item[1]))
     neurons, files, filter_files = [], {}, []
+    provenance = read_provenance(folder)
     for session, index, weights in found:
         neuron_id = f"{session}:{index}"
         filter_files.append(folder / "nums_filters" / weights.with_suffix(".npy").name)
-        neurons.append(NeuronInfo(neuron_id, _read_filters(filter_files[-1])))
+        neurons.append(NeuronInfo(neuron_id, _read_filters(filter_files[-1]),
+                                  recorded_unit_label(session, index, provenance.get(neuron_id))))
         files[neuron_id] = weights
     return ModelBank(name=root.name, source=str(root.resolve()), neurons=neurons,
                      _load_state=lambda neuron_id: _read_state(files[neuron_id]),

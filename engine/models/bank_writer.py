@@ -20,8 +20,8 @@ import torch
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.files.safe_output import write_atomically
 from compactrig.engine.models.architecture import CompactModel
+from compactrig.engine.models.bank import PROVENANCE_FILE, read_provenance
 
-PROVENANCE_FILE = "provenance.json"
 SESSION_NAME = "[A-Za-z0-9]+"
 
 
@@ -66,14 +66,3 @@ def _strict_json(value: object) -> object:
     if isinstance(value, (list, tuple)):
         return [_strict_json(item) for item in value]
     return value
-
-
-def read_provenance(folder: Path) -> dict:
-    """Neuron id -> what its model was made from ({} for a bank without provenance, e.g. the published one)."""
-    path = Path(folder) / PROVENANCE_FILE
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except (ValueError, OSError) as error:
-        raise CompactRigError(f"{path}: not readable JSON ({error}); delete it or re-make the bank") from None

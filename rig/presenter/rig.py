@@ -101,6 +101,29 @@ class RigConfig:
     def drawn_image_deg(self, image_pixels: int = IMAGE_SIZE) -> float:
         return self.drawn_image_px(image_pixels) / self.pixels_per_degree
 
+    def distance_for_exact_size(self, image_pixels: int = IMAGE_SIZE) -> float:
+        """The viewing distance (cm) at which the drawn side is exactly ``size_deg`` (pixels per degree grow
+        with the distance: ``res / width * 2 d tan(0.5 deg)``)."""
+        wanted = self.drawn_image_px(image_pixels) / self.image_size_deg
+        return wanted * self.width_cm / (self.resolution[0] * 2 * math.tan(math.radians(0.5)))
+
+    def describe_drawn_image(self, image_pixels: int = IMAGE_SIZE) -> str:
+        """The image's drawn size, and, where it is not ``[image] size_deg``, why: an image is drawn at a whole
+        multiple of its pixels (nearest-neighbour, at least 1x), so the animal sees exactly the pixels the
+        models were given, and ``size_deg`` is only the size that multiple is chosen by (the one text the
+        Rig view and ``rig check`` show)."""
+        side, drawn = self.drawn_image_px(image_pixels), self.drawn_image_deg(image_pixels)
+        text = (f"images drawn {side} px ({side // image_pixels}x their {image_pixels} pixels, nearest-neighbour) "
+                f"= {drawn:.2f} deg")
+        if f"{drawn:.2f}" == f"{self.image_size_deg:.2f}":
+            return f"{text} (size_deg = {self.image_size_deg:g})"
+        rule = ("never smaller than 1x" if self.image_size_px < image_pixels / 2 else
+                f"at the whole multiple of its {image_pixels} pixels nearest size_deg")
+        return (f"{text}, not the {self.image_size_deg:g} deg of size_deg: {self.image_size_deg:g} deg is "
+                f"{self.image_size_px:.1f} px on this screen, and an image is drawn {rule}, so that the animal sees "
+                f"exactly its pixels (distance_cm = {self.distance_for_exact_size(image_pixels):.1f} would make "
+                f"{side} px {self.image_size_deg:g} deg)")
+
     def pixel_aligned_position(self, side: int) -> tuple[float, float]:
         """The image centre rounded so its edges fall on screen-pixel boundaries (PsychoPy's ``pix``
         origin is the window centre, a pixel boundary only for even sizes)."""

@@ -20,6 +20,7 @@ from support.user_input import (
     choose,
     click,
     click_item,
+    hover_item,
     open_file_dialog_answer,
     open_tab,
     toggle_tick,
@@ -217,3 +218,29 @@ def test_a_new_run_clears_the_last_runs_preview(qtbot, window):
         assert design.preview.pixmap().isNull(), "cleared the moment the new run starts"
         assert "No preview for gaudy" in design.preview_caption.text()
     assert design.preview.pixmap().isNull(), "gaudy draws no preview: nothing stale appears after it either"
+
+
+def test_adversarial_results_show_the_source_images_response_then_the_new_one_and_the_full_name(qtbot, window):
+    """Each result says what its source image drew from the neuron and what the nudged image draws (the change
+    is the point); a name the grid cuts short is whole in its tooltip."""
+    design = window.design
+    open_tab(qtbot, window.tabs, design)
+    click_item(qtbot, design.neurons, 2)
+    assert hover_item(qtbot, design.neurons, 2) == "demo:2  dot detector (demo model, no recorded neuron)"
+    choose(qtbot, design.method, "adversarial u")
+    type_into(qtbot, design.steps, "3")
+    with qtbot.waitSignal(design.message, timeout=60000):
+        click(qtbot, design.run_button)
+    state = load_bank().state_dict("demo:2")
+    source, new = evaluate(state, design.natural.pixels), evaluate(state, design.results.pixels)
+    assert design.grid.count() == len(design.natural) == len(source)
+    for row, (image_id, before, after) in enumerate(zip(design.results.ids, source, new)):
+        name, shown = design.grid.item(row).text().split("\n")
+        shown_before, shown_after = (float(value) for value in shown.split(" → "))
+        assert name == image_id
+        assert (shown_before, shown_after) == (pytest.approx(before, abs=1e-3), pytest.approx(after, abs=1e-3))
+        assert hover_item(qtbot, design.grid, row) == image_id
+    assert (new > source + 0.1).any(), "'up' raised some of the responses"
+    cell = design.grid.gridSize().width()
+    assert any(design.grid.fontMetrics().horizontalAdvance(i) > cell for i in design.results.ids), \
+        "some names are wider than their grid cell: the tooltip is what shows them whole"

@@ -7,6 +7,7 @@ import pytest
 from PyQt6.QtWidgets import QFileDialog, QMessageBox
 
 from compactrig.engine.models.bank import load_bank
+from compactrig.gui.qt_parts import cell_text
 from compactrig.stimuli.probes import standard_probes
 
 from support.independent_model import evaluate
@@ -107,3 +108,26 @@ def test_a_bank_switch_shows_the_new_banks_first_neuron_not_the_last_ones(qtbot,
     expected = evaluate(tab.bank.state_dict(first), np.stack([p.pixels for p in probes]))
     qtbot.waitUntil(lambda: tab.distribution is not None
                     and tab.distribution.maximum == pytest.approx(expected.max(), rel=1e-4), timeout=30000)
+
+
+def test_the_description_names_the_recorded_neuron_and_the_demo_models_say_they_are_demo(qtbot, window, shared_data,
+                                                                                        monkeypatch):
+    """The data README: compact_model_S_neuronI predicts neuron I of recording session S; the demo models
+    are no recorded neuron, and say so."""
+    tab = window.models
+    open_tab(qtbot, window.tabs, tab)
+    descriptions = [cell_text(tab.table, row, 1) for row in range(tab.table.rowCount())]
+    assert len(descriptions) == 3 and all(d.endswith("(demo model, no recorded neuron)") for d in descriptions)
+    answer_folder_dialog(monkeypatch, shared_data / "data_compact_models")
+    tab.bank_choice.setFocus()
+    qtbot.keyClicks(tab.bank_choice, "f")  # "folder…", answered with the published models
+    files = (shared_data / "data_compact_models" / "models_torch").glob("compact_model_*_neuron*.pt")
+    published = {f"{s}:{i}": f"session {s}, neuron {i}"
+                 for s, i in (file.stem.removeprefix("compact_model_").split("_neuron") for file in files)}
+    assert tab.table.rowCount() == len(published) == 219
+    assert {cell_text(tab.table, r, 0): cell_text(tab.table, r, 1) for r in range(219)} == published
+    qtbot.keyClicks(tab.search, "session 201025, neuron 2")
+    visible = [cell_text(tab.table, r, 0) for r in range(219) if not tab.table.isRowHidden(r)]
+    assert visible[0] == "201025:2" and all(v.startswith("201025:2") for v in visible)
+    qtbot.waitUntil(lambda: tab.selected_neuron() == "201025:2" and "session 201025, neuron 2" in tab.facts.text(),
+                    timeout=20000)

@@ -3,6 +3,7 @@ simulated source), pause, abort, a plugin that raises, closing the window during
 
 from __future__ import annotations
 
+import math
 import textwrap
 import time
 
@@ -251,6 +252,27 @@ def test_the_wheel_over_the_source_choice_scrolls_instead_of_switching_it(qtbot,
     qtbot.waitUntil(source.combo.hasFocus, timeout=5000)
     wheel(source.combo, 1)  # "simulated" is last: one notch up
     assert source.name == "replay", "once focused, the wheel does choose"
+
+
+def test_the_rig_view_says_why_the_image_is_not_drawn_at_size_deg(qtbot, window):
+    """The default rig asks 4 deg, which is 96 screen pixels there; the presenter draws the 112-pixel image at a
+    whole multiple of its pixels (1x: 112 px, 4.66 deg), and the view says so rather than a bare 4.66."""
+    rig = window.rig
+    open_tab(qtbot, window.tabs, rig)
+    assert "size_deg = 4.0" in rig.rig_text.toPlainText() and "width_cm = 53.0" in rig.rig_text.toPlainText()
+    click(qtbot, rig.validate_button)
+    per_degree = 1280 / 53.0 * 2 * 57.0 * math.tan(math.radians(0.5))  # the default screen, eye 57 cm away
+    asked = 4.0 * per_degree
+    exact = 112 / 4.0 * 53.0 / (1280 * 2 * math.tan(math.radians(0.5)))  # where 112 px would subtend 4 deg
+    assert round(asked / 112) == 1 and f"{112 / per_degree:.2f}" == "4.66"
+    assert (f"images drawn 112 px (1x their 112 pixels, nearest-neighbour) = 4.66 deg, not the 4 deg of size_deg: "
+            f"4 deg is {asked:.1f} px on this screen, and an image is drawn at the whole multiple of its 112 pixels "
+            f"nearest size_deg, so that the animal sees exactly its pixels (distance_cm = {exact:.1f} would make "
+            "112 px 4 deg)") in " ".join(rig.rig_problems.text().split())
+    retype(qtbot, rig.rig_text, "distance_cm = 57.0", f"distance_cm = {exact:.3f}")
+    click(qtbot, rig.validate_button)
+    assert "images drawn 112 px (1x their 112 pixels, nearest-neighbour) = 4.00 deg (size_deg = 4)" \
+        in rig.rig_problems.text()
 
 
 def test_validate_and_start_check_the_forms_and_name_the_field(qtbot, rig_window, tmp_path):

@@ -32,6 +32,21 @@ def click_item(qtbot, items: QListWidget, row: int, add: bool = False) -> None:
     qtbot.mouseClick(items.viewport(), Qt.MouseButton.LeftButton, modifier, rect.center())
 
 
+def hover_item(qtbot, items: QListWidget, row: int) -> str:
+    """Rest the mouse on a list entry until its tooltip would show; returns the tooltip shown ("" for none)."""
+    from PyQt6.QtCore import QEvent
+    from PyQt6.QtGui import QHelpEvent
+    from PyQt6.QtWidgets import QApplication, QToolTip
+    items.scrollToItem(items.item(row))
+    centre = items.visualItemRect(items.item(row)).center()
+    viewport = items.viewport()
+    qtbot.mouseMove(viewport, centre)
+    QApplication.sendEvent(viewport, QHelpEvent(QEvent.Type.ToolTip, centre, viewport.mapToGlobal(centre)))
+    shown = QToolTip.text() if QToolTip.isVisible() else ""
+    QToolTip.hideText()
+    return shown
+
+
 def toggle_tick(qtbot, items: QListWidget, row: int) -> None:
     """Click an entry, then Space: what flips a ticked entry's box from the keyboard."""
     click_item(qtbot, items, row)

@@ -9,6 +9,7 @@ import pytest
 
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.models.bank import load_bank, load_directory
+from compactrig.engine.models.bank_writer import write_model
 
 
 def small_bank(shared_data, tmp_path, neurons=("201025_neuron2", "201025_neuron10", "190923_neuron5")):
@@ -32,6 +33,21 @@ def test_published_layout_and_upstream_root_give_the_same_bank(shared_data, publ
 def test_ids_sort_numerically(shared_data, tmp_path):
     bank = load_directory(small_bank(shared_data, tmp_path))
     assert bank.neuron_ids == ["190923:5", "201025:2", "201025:10"]
+
+
+def test_each_model_names_the_recorded_unit_it_predicts(shared_data, published_bank, tmp_path):
+    """As the data README says: compact_model_S_neuronI predicts neuron I of recording session S. A model that
+    ``neurons fit`` made names the unit as the recording called it (its provenance's recorded_unit)."""
+    files = sorted((shared_data / "data_compact_models" / "models_torch").glob("compact_model_*_neuron*.pt"))
+    named = {f"{s}:{i}": f"session {s}, neuron {i}"
+             for s, i in (file.stem.removeprefix("compact_model_").split("_neuron") for file in files)}
+    assert {n.neuron_id: n.label for n in published_bank.neurons} == named and len(named) == 219
+    assert published_bank.info("201025:2").label == "session 201025, neuron 2"
+    demo = load_bank("demo")
+    write_model(tmp_path, "day1", 3, demo.model("demo:0"), {"recorded_unit": "CH12 u1"})
+    write_model(tmp_path, "day1", 4, demo.model("demo:1"), {"recorded_unit": 4})
+    assert [n.label for n in load_directory(tmp_path).neurons] == ["session day1, unit 3 (recorded as CH12 u1)",
+                                                                  "session day1, neuron 4"]
 
 
 def test_unknown_neuron_id_is_named(published_bank):

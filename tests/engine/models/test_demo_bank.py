@@ -30,7 +30,8 @@ def test_bank_is_the_published_architecture_and_deterministic(demo):
     bank, _ = demo
     again = load_bank("demo")
     assert bank.neuron_ids == ["demo:0", "demo:1", "demo:2"]
-    assert [n.label for n in bank.neurons] == ["vertical edge", "red blob", "dot detector"]
+    assert [n.label for n in bank.neurons] == [f"{name} (demo model, no recorded neuron)"
+                                               for name in ("vertical edge", "red blob", "dot detector")]
     assert again.identity() == bank.identity()
     probe = np.stack([grating(0), dot_lattice(), colour_blob((1, -1, 0))])
     for neuron_id in bank.neuron_ids:

@@ -101,6 +101,28 @@ def test_images_are_drawn_at_a_whole_multiple_of_their_pixels_and_check_warns_ab
     assert "warning: the fixation dot" in check.stderr
 
 
+def test_the_drawn_size_says_why_it_is_not_size_deg():
+    """A small image is never drawn below 1x its 112 pixels; a large one at the nearest multiple; the distance
+    named is where that multiple subtends size_deg exactly."""
+    small = parse_rig({"image": {"size_deg": 1.0}})
+    per_degree = 1280 / 53.0 * 2 * 57.0 * math.tan(math.radians(0.5))
+    assert small.describe_drawn_image() == (
+        f"images drawn 112 px (1x their 112 pixels, nearest-neighbour) = {112 / per_degree:.2f} deg, not the 1 deg "
+        f"of size_deg: 1 deg is {per_degree:.1f} px on this screen, and an image is drawn never smaller than 1x, so "
+        f"that the animal sees exactly its pixels (distance_cm = {57.0 * 112 / per_degree:.1f} would make 112 px "
+        "1 deg)")
+    large = parse_rig({"screen": {"resolution": [1920, 1080], "width_cm": 60.0, "distance_cm": 80.0},
+                       "image": {"size_deg": 6.0, "position_deg": [0.0, 0.0]}})
+    per_degree = 1920 / 60.0 * 2 * 80.0 * math.tan(math.radians(0.5))
+    assert round(6.0 * per_degree / 112) == 2 and "images drawn 224 px (2x" in large.describe_drawn_image()
+    assert "at the whole multiple of its 112 pixels nearest size_deg" in large.describe_drawn_image()
+    exact = parse_rig({"screen": {"resolution": [1920, 1080], "width_cm": 60.0,
+                                  "distance_cm": large.distance_for_exact_size()},
+                       "image": {"size_deg": 6.0, "position_deg": [0.0, 0.0]}})
+    assert exact.drawn_image_px() == 224 and exact.drawn_image_deg() == pytest.approx(6.0)
+    assert exact.describe_drawn_image().endswith("= 6.00 deg (size_deg = 6)")
+
+
 def test_check_builds_the_source_gate_and_marker_outputs_as_a_session_would_without_connecting(tmp_path):
     """"Valid" means a session can start: each plugin is installed and takes its options. Nothing is
     connected: the good rig names streams nobody sends, each waited for 30 s when connecting."""
