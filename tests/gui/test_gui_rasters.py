@@ -153,3 +153,27 @@ def test_a_window_dragged_and_adopted_for_all_units_then_undone_from_another_uni
     assert spikes.result.text() == "every unit: counted in the source's window again"
     assert_counted(live, late_session, "unit0", SOURCE_WINDOW)
     assert_counted(live, late_session, "unit1", SOURCE_WINDOW)
+
+
+def test_a_replayed_session_says_it_kept_counts_only(qtbot, window, tmp_path, monkeypatch):
+    """A replay of a published-layout recording keeps no spike times: the Spikes page says so instead of
+    drawing empty plots, and the fits are still there."""
+    np.save(tmp_path / "recorded.npy", np.random.default_rng(0).poisson(5, (1, 2, 3)).astype(float))
+    stimuli, out, rig = tmp_path / "set", tmp_path / "session", tmp_path / "rig.toml"
+    StimulusSet([StimulusRecord(image_id=f"image000{i}", kind="natural") for i in (1, 2)],
+                np.stack([grating(0), grating(90)])).save(stimuli)
+    rig.write_text(RIG)
+    result = run_cli("session", "run", "--stimuli", str(stimuli), "--rig", str(rig), "--source", "replay",
+                     "--source-opt", f"responses={tmp_path / 'recorded.npy'}", "--map", "n0=demo:0", "--repeats", "3",
+                     "--out", str(out), timeout=300)
+    assert result.returncode == 0, result.stderr
+    live = window.live
+    open_tab(qtbot, window.tabs, live)
+    answer_folder_dialog(monkeypatch, out)
+    click(qtbot, live.open_button)
+    qtbot.waitUntil(lambda: live.table.rowCount() == 1, timeout=20000)
+    focus(qtbot, live, "n0")
+    open_tab(qtbot, live.pages, live.spikes)
+    assert live.spikes.pages.currentWidget() is live.spikes.empty
+    assert live.spikes.empty.text() == "counts only: no spike times kept (replay)"
+    assert live.live.fit.n_presentations == 6, "the counts are fitted all the same"
