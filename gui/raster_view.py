@@ -31,6 +31,7 @@ from PyQt6.QtWidgets import (
 
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.stats.latency import Latency
+from compactrig.gui.plots import plot_widget
 from compactrig.gui.worker import Job, JobList
 from compactrig.plugins.sources.base import WINDOW_OPTIONS
 from compactrig.rig.session.live import LiveSession
@@ -68,24 +69,19 @@ class RasterView(QWidget):
 
         self.empty = QLabel("No spike times yet.")
         self.empty.setWordWrap(True)
-        self.raster_plot = pg.PlotWidget(background="w")
-        self.raster_plot.setLabel("left", "trials")
+        self.raster_plot = plot_widget(left="trials")
         # each spike a tick, all in one path (a scatter item's per-point bookkeeping takes 50 ms per 20k spikes)
         self.raster = pg.PlotCurveItem(pen=pg.mkPen(20, 20, 20, 200), connect="pairs")
         self.raster_plot.addItem(self.raster)
-        self.psth_plot = pg.PlotWidget(background="w")
-        self.psth_plot.setLabel("bottom", "time from onset (ms)")
-        self.psth_plot.setLabel("left", "rate (Hz)")
+        self.psth_plot = plot_widget(bottom="time from onset (ms)", left="rate (Hz)")
         self.psth_plot.setXLink(self.raster_plot)
         self.psth = pg.PlotDataItem(pen=pg.mkPen((40, 90, 170), width=2), stepMode="center")
         self.psth_plot.addItem(self.psth)
         self.region = pg.LinearRegionItem([v * 1000 for v in SOURCE_DEFAULT], brush=pg.mkBrush(200, 60, 40, 50))
         self.psth_plot.addItem(self.region)
         self.region.sigRegionChanged.connect(self._dragged)
-        self.population_plot = pg.PlotWidget(background="w")
+        self.population_plot = plot_widget(bottom="time from onset (ms)", left="units")
         self.population_plot.setTitle("PSTHs, each to its peak")
-        self.population_plot.setLabel("bottom", "time from onset (ms)")
-        self.population_plot.setLabel("left", "units")
         self.population = pg.ImageItem()
         self.population.setColorMap(pg.colormap.get("viridis"))
         self.population_plot.addItem(self.population)
