@@ -37,7 +37,7 @@ from compactrig.engine.readout.ridge import MIN_IMAGES
 from compactrig.engine.training.distill import DistillSettings
 from compactrig.gui.combo_box import ComboBox
 from compactrig.gui.image_dialog import ask_for_images
-from compactrig.gui.plots import AXIS_ROOM, FOREGROUND, plot_widget
+from compactrig.gui.plots import AXIS_ROOM, FOREGROUND, plot_widget, set_title
 from compactrig.gui.qt_parts import cell_text, horizontal_header, selected_rows
 from compactrig.gui.worker import Job, JobList
 from compactrig.rig.loop.controller import DEFAULT_REFIT_EVERY, LoopController
@@ -63,10 +63,10 @@ if TYPE_CHECKING:
     from compactrig.stimuli.synthesis import Direction
 
 IDLE_TEXT = "no job running"
-SHOWN_NEURONS = 12
+SHOWN_NEURONS = 10
 """Bank neurons drawn in the weights plot (the focused readout's strongest)."""
 DESIGNED_COLOUR = (230, 120, 0)
-NEURON_ROW_SPACING = 1.3
+NEURON_ROW_SPACING = 1.2
 """Line heights of the tick font per bank neuron in the weights plot, so that its names never touch."""
 
 
@@ -142,7 +142,6 @@ class ClosedLoopPanel(QWidget):
         self.legend = self.fit_plot.addLegend(offset=(8, 8), labelTextColor=FOREGROUND)
         # bars across, the neurons down the left axis: names side by side under upright bars overlap
         self.weight_plot = plot_widget(bottom="weight (per SD)")
-        self.weight_plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.weight_plot.getPlotItem().invertY(True)  # the strongest on top
         self.weight_plot.setMinimumHeight(neuron_rows_height(self.weight_plot, SHOWN_NEURONS))
         self.weight_bars = pg.BarGraphItem(x0=[], y=[], width=[], height=0.7, brush=(40, 90, 170))
@@ -420,9 +419,9 @@ class ClosedLoopPanel(QWidget):
         self.legend.clear()
         if designed.any():
             self.legend.addItem(self.designed_points, f"synthesized for {units[unit]}")
-        self.fit_plot.setTitle(f"{units[unit]}: held-out r = {fit.held_out_r[unit]:.3f}")
+        set_title(self.fit_plot, f"{units[unit]}: held-out r = {fit.held_out_r[unit]:.3f}")
         strongest = strongest_weights(fit, controller.spec, controller.bank, unit, SHOWN_NEURONS)
         weights = np.array([w for _, w in strongest])
         self.weight_bars.setOpts(x0=np.minimum(weights, 0), y=np.arange(len(weights)), width=np.abs(weights))
         self.weight_plot.getAxis("left").setTicks([[(k, neuron) for k, (neuron, _) in enumerate(strongest)]])
-        self.weight_plot.setTitle(f"bank neurons {units[unit]} reads most from")
+        set_title(self.weight_plot, f"bank neurons {units[unit]} reads most from")

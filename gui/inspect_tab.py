@@ -41,9 +41,8 @@ def picture(values: np.ndarray, size: int) -> QPixmap:
 
 def label_every_index(axis: pg.AxisItem, count: int, most: int = 24) -> None:
     """Filters and channels are numbered: whole-number ticks only (a lone channel otherwise reads
-    -0.4...0.4 with an SI scale), every one while there are few, every k-th beyond ``most``."""
+    -0.4...0.4), every one while there are few, every k-th beyond ``most``."""
     step = max(1, -(-count // most))
-    axis.enableAutoSIPrefix(False)
     axis.setTicks([[(k, str(k)) for k in range(0, count, step)], []])
 
 
@@ -92,7 +91,6 @@ class InspectTab(QWidget):
 
         self.contribution_plot = plot_widget(bottom="stage-0 filter", left="response lost without it")
         self.channel_plot = plot_widget(bottom="last-stage channel", left="sum of |readout weights|")
-        self.channel_plot.getAxis("left").enableAutoSIPrefix(False)
         plots = QHBoxLayout()
         plots.addWidget(self.contribution_plot)
         plots.addWidget(self.channel_plot)

@@ -38,7 +38,7 @@ from compactrig.engine.files.natural_order import natural_key
 from compactrig.engine.models.bank import ModelBank
 from compactrig.engine.stats.population_fit import PopulationFit, PopulationSummary
 from compactrig.gui.closed_loop_panel import ClosedLoopPanel
-from compactrig.gui.plots import plot_widget
+from compactrig.gui.plots import plot_widget, set_title
 from compactrig.gui.qt_parts import cell_text, horizontal_header, selected_rows
 from compactrig.gui.raster_view import Adopt, RasterView
 from compactrig.gui.worker import Job, JobList
@@ -48,6 +48,8 @@ from compactrig.rig.session.recent import sessions_root
 from compactrig.rig.session.report import write_report
 
 TABLE_COLUMNS = ("unit", "model", "shown", "images", "r", "r2_ER", "slope")
+TABLE_WIDTH = 330
+"""The units table is never narrower (px): its seven columns' numbers stay whole."""
 
 
 R_COLOUR, R2_COLOUR = (40, 90, 170), (30, 140, 60)
@@ -116,6 +118,7 @@ class LiveFitsTab(QWidget):
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.table.itemSelectionChanged.connect(self._focus_selected)
+        self.table.setMinimumWidth(TABLE_WIDTH)
 
         self.scatter_plot = plot_widget(bottom="model prediction", left="mean count")
         self.scatter = pg.ScatterPlotItem(size=7, pen=pg.mkPen(None), brush=pg.mkBrush(40, 90, 170, 170))
@@ -125,7 +128,7 @@ class LiveFitsTab(QWidget):
 
         self.history_plot = plot_widget(bottom="presentations", left="r  /  r2_ER")
         # the key is the title, outside the data: wherever a legend sits inside, some r curve runs under it
-        self.history_plot.setTitle(HISTORY_KEY)
+        set_title(self.history_plot, HISTORY_KEY)
         self.r_low = pg.PlotDataItem(pen=pg.mkPen(None))
         self.r_high = pg.PlotDataItem(pen=pg.mkPen(None))
         self.band = pg.FillBetweenItem(self.r_low, self.r_high, brush=pg.mkBrush(40, 90, 170, 60))
@@ -134,7 +137,7 @@ class LiveFitsTab(QWidget):
         for item in (self.r_low, self.r_high, self.band, self.r_curve, self.r2_curve):
             self.history_plot.addItem(item)
 
-        plots = QSplitter(Qt.Orientation.Vertical)
+        plots = QSplitter(Qt.Orientation.Horizontal)  # side by side: the closed-loop panel below keeps its room
         plots.setChildrenCollapsible(False)
         plots.addWidget(self.scatter_plot)
         plots.addWidget(self.history_plot)
@@ -276,7 +279,7 @@ class LiveFitsTab(QWidget):
         self.scatter.setData(x, y)
         self.line.setData(*fit.fit_line(unit, summary))
         name = fit.units[unit]
-        self.scatter_plot.setTitle(f"{name} ({unit_map.get(name, '')}): r = {summary.r[unit]:.3f}, "
+        set_title(self.scatter_plot, f"{name} ({unit_map.get(name, '')}): r = {summary.r[unit]:.3f}, "
                                    f"{summary.n_images[unit]} images")
         history = fit.history.of_unit(unit)
         finite = np.isfinite(history["r"])

@@ -10,10 +10,12 @@ FOREGROUND = "#202020"
 """Titles, axis labels, tick numbers and axis lines: near black, readable on the white background."""
 TITLE_SIZE = "11pt"
 LABEL_SIZE = "10pt"
-READABLE_HEIGHT = 170
+READABLE_HEIGHT = 140
 """No plot is laid out shorter than this (px): below it points and tick numbers crowd into a strip."""
 READABLE_WIDTH = 220
-AXIS_ROOM = 95
+TITLE_MARGIN = 20
+"""Room (px) beside a title's length."""
+AXIS_ROOM = 85
 """Room (px) around a plot's data area beside an axis label's length: the other axis (tick numbers and its label)
 and the title row, so that a label as long as the data area still fits whole."""
 
@@ -29,6 +31,7 @@ def plot_widget(bottom: str = "", left: str = "") -> pg.PlotWidget:
         axis.setPen(FOREGROUND)
         axis.setTextPen(FOREGROUND)
         axis.labelStyle["font-size"] = LABEL_SIZE  # kept by every later setLabel without a style
+        axis.enableAutoSIPrefix(False)  # "(x0.001)" beside a label reads as part of its unit: plain numbers
     label_axes(plot, bottom, left)
     return plot
 
@@ -44,3 +47,12 @@ def label_axes(plot: pg.PlotWidget, bottom: str = "", left: str = "") -> None:
         lengths[side] = label.boundingRect().width() if text else 0.0  # unrotated: the text's length
     plot.setMinimumHeight(max(READABLE_HEIGHT, int(lengths["left"]) + AXIS_ROOM))
     plot.setMinimumWidth(max(READABLE_WIDTH, int(lengths["bottom"]) + AXIS_ROOM))
+
+
+def set_title(plot: pg.PlotWidget, title: str) -> None:
+    """Title the plot and keep it at least as wide as the title, so the layout never cuts it off (a small window
+    scrolls instead)."""
+    item = plot.getPlotItem()
+    item.setTitle(title)
+    width = int(item.titleLabel.item.boundingRect().width()) + TITLE_MARGIN
+    plot.setMinimumWidth(max(plot.minimumWidth(), width))

@@ -24,6 +24,7 @@ from PyQt6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -31,7 +32,7 @@ from PyQt6.QtWidgets import (
 
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.stats.latency import Latency
-from compactrig.gui.plots import plot_widget
+from compactrig.gui.plots import plot_widget, set_title
 from compactrig.gui.worker import Job, JobList
 from compactrig.plugins.sources.base import WINDOW_OPTIONS
 from compactrig.rig.session.live import LiveSession
@@ -81,7 +82,7 @@ class RasterView(QWidget):
         self.psth_plot.addItem(self.region)
         self.region.sigRegionChanged.connect(self._dragged)
         self.population_plot = plot_widget(bottom="time from onset (ms)", left="units")
-        self.population_plot.setTitle("PSTHs, each to its peak")
+        set_title(self.population_plot, "PSTHs, each to its peak")
         self.population = pg.ImageItem()
         self.population.setColorMap(pg.colormap.get("viridis"))
         self.population_plot.addItem(self.population)
@@ -130,7 +131,11 @@ class RasterView(QWidget):
         self.pages = QStackedWidget()
         self.pages.addWidget(self.empty)
         self.pages.addWidget(spikes)
-        QVBoxLayout(self).addWidget(self.pages)
+        scroll_area = QScrollArea()  # the plots keep readable sizes in a small window: the page scrolls to them
+        scroll_area.setWidgetResizable(True)
+        scroll_area.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll_area.setWidget(self.pages)
+        QVBoxLayout(self).addWidget(scroll_area)
 
     @staticmethod
     def _ms_box(value_s: float) -> QDoubleSpinBox:
@@ -177,7 +182,7 @@ class RasterView(QWidget):
             box.blockSignals(False)
         x, y = rasters.raster(unit, self.live.raster_order(unit))
         self.raster.setData(np.repeat(x * 1000, 2), np.stack([y, y + TICK_ROWS], axis=1).ravel(), connect="pairs")
-        self.raster_plot.setTitle(f"{unit}: {rasters.n_presentations} presentations of "
+        set_title(self.raster_plot, f"{unit}: {rasters.n_presentations} presentations of "
                                   f"{len(rasters.image_ids)} images")
         centres, rate = rasters.psth(unit, PSTH_BIN_S)
         edges_ms = np.append(centres - PSTH_BIN_S / 2, centres[-1:] + PSTH_BIN_S / 2) * 1000
