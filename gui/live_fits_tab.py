@@ -55,7 +55,7 @@ TABLE_WIDTH = 330
 R_COLOUR, R2_COLOUR = (40, 90, 170), (30, 140, 60)
 HISTORY_KEY = "&nbsp;&nbsp;&nbsp;".join(
     f"<span style='color:#{red:02x}{green:02x}{blue:02x}'>&#9473; {name}</span>"
-    for (red, green, blue), name in ((R_COLOUR, "r (shaded: 95% band)"), (R2_COLOUR, "r2_ER")))
+    for (red, green, blue), name in ((R_COLOUR, "r (band: 95%)"), (R2_COLOUR, "r2_ER")))
 
 
 class NameItem(QTableWidgetItem):
