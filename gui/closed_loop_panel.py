@@ -424,4 +424,4 @@ class ClosedLoopPanel(QWidget):
         weights = np.array([w for _, w in strongest])
         self.weight_bars.setOpts(x0=np.minimum(weights, 0), y=np.arange(len(weights)), width=np.abs(weights))
         self.weight_plot.getAxis("left").setTicks([[(k, neuron) for k, (neuron, _) in enumerate(strongest)]])
-        set_title(self.weight_plot, f"bank neurons {units[unit]} reads most from")
+        set_title(self.weight_plot, f"{units[unit]} reads most from")  # the neurons are named beside

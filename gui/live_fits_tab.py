@@ -48,7 +48,7 @@ from compactrig.rig.session.recent import sessions_root
 from compactrig.rig.session.report import write_report
 
 TABLE_COLUMNS = ("unit", "model", "shown", "images", "r", "r2_ER", "slope")
-TABLE_WIDTH = 330
+TABLE_WIDTH = 320
 """The units table is never narrower (px): its seven columns' numbers stay whole."""
 
 

@@ -8,7 +8,7 @@ import pyqtgraph as pg
 
 FOREGROUND = "#202020"
 """Titles, axis labels, tick numbers and axis lines: near black, readable on the white background."""
-TITLE_SIZE = "11pt"
+TITLE_SIZE = "10pt"
 LABEL_SIZE = "10pt"
 READABLE_HEIGHT = 140
 """No plot is laid out shorter than this (px): below it points and tick numbers crowd into a strip."""
@@ -54,5 +54,6 @@ def set_title(plot: pg.PlotWidget, title: str) -> None:
     scrolls instead)."""
     item = plot.getPlotItem()
     item.setTitle(title)
-    width = int(item.titleLabel.item.boundingRect().width()) + TITLE_MARGIN
+    # the title row spans the data area only, not the left axis beside it
+    width = int(item.titleLabel.item.boundingRect().width() + item.getAxis("left").width()) + TITLE_MARGIN
     plot.setMinimumWidth(max(plot.minimumWidth(), width))
