@@ -49,7 +49,7 @@ from compactrig.rig.session.report import write_report
 
 TABLE_COLUMNS = ("unit", "model", "shown", "images", "r", "r2_ER", "slope")
 TABLE_WIDTH = 320
-"""The units table is never narrower (px): its seven columns' numbers stay whole."""
+"""The units table's least width (px): narrower, its seven columns shrink to elided stubs."""
 
 
 R_COLOUR, R2_COLOUR = (40, 90, 170), (30, 140, 60)
