@@ -77,7 +77,7 @@ def main(out: Path) -> None:
     loop.queue_next_batch()
     wait_until(lambda: rig.progress.value() == rig.progress.maximum() and rig.progress.maximum() > 72)
     wait_until(lambda: loop.controller.work_job is None and loop.controller.feature_job is None)
-    loop.focus_unit("unit4")
+    window.live.focus_unit("unit4")
     loop.n_images.setValue(2)
     loop.steps.setValue(60)
     loop.synthesize()
@@ -87,6 +87,7 @@ def main(out: Path) -> None:
     wait_until(lambda: loop.controller.fitted_at == rig.progress.value())
     shoot(rig, "rig_tab")
     window.live.focus_unit("unit2")
+    window.live.focus_unit("unit4")  # one focus: the fit plots keep unit2 (a model's), the loop shows unit4's images
     shoot(window.live, "live_fits_tab")
     spikes = window.live.spikes
     window.live.pages.setCurrentWidget(spikes)  # the focused unit's raster, PSTH and counting window

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (
@@ -36,6 +37,7 @@ from compactrig.engine.readout.ridge import MIN_IMAGES
 from compactrig.engine.training.distill import DistillSettings
 from compactrig.gui.combo_box import ComboBox
 from compactrig.gui.image_dialog import ask_for_images
+from compactrig.gui.plots import AXIS_ROOM, FOREGROUND, plot_widget, set_title
 from compactrig.gui.qt_parts import cell_text, horizontal_header, selected_rows
 from compactrig.gui.worker import Job, JobList
 from compactrig.rig.loop.controller import DEFAULT_REFIT_EVERY, LoopController
@@ -61,8 +63,16 @@ if TYPE_CHECKING:
     from compactrig.stimuli.synthesis import Direction
 
 IDLE_TEXT = "no job running"
-SHOWN_NEURONS = 12
+SHOWN_NEURONS = 10
 """Bank neurons drawn in the weights plot (the focused readout's strongest)."""
+DESIGNED_COLOUR = (230, 120, 0)
+NEURON_ROW_SPACING = 1.2
+"""Line heights of the tick font per bank neuron in the weights plot, so that its names never touch."""
+
+
+def neuron_rows_height(plot: pg.PlotWidget, rows: int) -> int:
+    """The least height (px) of a plot that names ``rows`` neurons down its left axis, one clear of the next."""
+    return int(rows * NEURON_ROW_SPACING * plot.fontMetrics().height()) + AXIS_ROOM
 
 
 class _LoopWorkerJob(Job):
@@ -83,6 +93,8 @@ class ClosedLoopPanel(QWidget):
     """Images (``StimulusSet``) and repeats for the session's plan."""
     bank_made = pyqtSignal(str, str)
     """Folder and name of a bank of compact models just made for the session's units (for Models)."""
+    unit_chosen = pyqtSignal(str)
+    """A unit the user chose in the table (the Live fits view focuses it everywhere)."""
 
     def __init__(self, live: LiveSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -91,6 +103,8 @@ class ClosedLoopPanel(QWidget):
         self.jobs = JobList()
         self.focus = 0
         """The focused unit (its row in the controller's units): the plots show it, synthesis designs for it."""
+        self.focused: str | None = None
+        """The unit asked to be focused, by name: focused as soon as the readouts have it."""
         self._shown: LoopJob | None = None
         """The job whose progress the bar shows (the newest of the running ones)."""
 
@@ -118,16 +132,22 @@ class ClosedLoopPanel(QWidget):
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.itemSelectionChanged.connect(self._focus_selected)
 
-        self.fit_plot = pg.PlotWidget(background="w")
-        self.fit_plot.setLabel("bottom", "readout prediction (held out)")
-        self.fit_plot.setLabel("left", "mean response")
+        self.fit_plot = plot_widget(bottom="readout prediction (held out)", left="mean count")
         self.fit_points = pg.ScatterPlotItem(size=6, pen=pg.mkPen(None), brush=pg.mkBrush(30, 140, 60, 170))
         self.fit_plot.addItem(self.fit_points)
-        self.weight_plot = pg.PlotWidget(background="w")
-        self.weight_plot.setLabel("left", "weight (per SD)")  # short: a long label is clipped in a short plot
-        self.weight_bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=(40, 90, 170))
+        self.designed_points = pg.ScatterPlotItem(symbol="star", size=14, pen=pg.mkPen(FOREGROUND),
+                                                  brush=pg.mkBrush(*DESIGNED_COLOUR))
+        """The focused unit's images synthesized for it (their provenance says so), over its other points."""
+        self.fit_plot.addItem(self.designed_points)
+        self.legend = self.fit_plot.addLegend(offset=(8, 8), labelTextColor=FOREGROUND)
+        # bars across, the neurons down the left axis: names side by side under upright bars overlap
+        self.weight_plot = plot_widget(bottom="weight (per SD)")
+        self.weight_plot.getPlotItem().invertY(True)  # the strongest on top
+        self.weight_plot.setMinimumHeight(neuron_rows_height(self.weight_plot, SHOWN_NEURONS))
+        self.weight_bars = pg.BarGraphItem(x0=[], y=[], width=[], height=0.7, brush=(40, 90, 170))
         self.weight_plot.addItem(self.weight_bars)
         middle = QSplitter(Qt.Orientation.Horizontal)
+        middle.setChildrenCollapsible(False)
         for widget in (self.table, self.fit_plot, self.weight_plot):
             middle.addWidget(widget)
         middle.setSizes([460, 320, 320])
@@ -297,7 +317,6 @@ class ClosedLoopPanel(QWidget):
         elif isinstance(event, ReadoutsFitted):
             self._show_fit()
         elif isinstance(event, FitCleared):
-            self.focus = min(self.focus, max(len(self.controller.units) - 1, 0))
             self._show_fit()
         elif isinstance(event, PoolChosen):
             self.pool_label.setText(f"pool: {event.natural} natural ({event.name}) + gaudy")
@@ -343,10 +362,15 @@ class ClosedLoopPanel(QWidget):
     def _show_fit(self) -> None:
         controller = self.controller
         fit, spec, bank = controller.fit, controller.spec, controller.bank
+        units = controller.units
+        self.focus = (units.index(self.focused) if self.focused in units
+                      else min(self.focus, max(len(units) - 1, 0)))
         if fit is None or bank is None:
             self.table.setRowCount(0)
             self.fit_points.setData([], [])
-            self.weight_bars.setOpts(x=[], height=[])
+            self.designed_points.setData([], [])
+            self.legend.clear()
+            self.weight_bars.setOpts(x0=[], y=[], width=[])
             return
         assert spec is not None  # a fit is made on the spec's features
         rows = readout_rows(fit, controller.units, spec.neuron_ids, spec.owners(bank))
@@ -368,12 +392,18 @@ class ClosedLoopPanel(QWidget):
     def _focus_selected(self) -> None:
         rows = selected_rows(self.table)
         if rows and self.table.item(rows[0].row(), 0) is not None:
-            self.focus_unit(cell_text(self.table, rows[0].row(), 0))
+            unit = cell_text(self.table, rows[0].row(), 0)
+            self.focus_unit(unit)
+            self.unit_chosen.emit(unit)
 
     def focus_unit(self, unit: str) -> None:
-        """Show ``unit``'s readout in the plots; synthesis designs for it."""
-        self.focus = self.controller.units.index(unit)
-        self._show_focus()
+        """Show ``unit``'s readout in the plots with its row highlighted; synthesis designs for it. A unit the
+        readouts do not have yet is focused once they do."""
+        self.focused = unit
+        if unit in self.controller.units:
+            self.focus = self.controller.units.index(unit)
+            self._select_focus()
+            self._show_focus()
 
     def _show_focus(self) -> None:
         controller = self.controller
@@ -382,9 +412,16 @@ class ClosedLoopPanel(QWidget):
             return
         assert data is not None and controller.spec is not None and controller.bank is not None  # as for the fit
         seen = data.responses.answered()[:, unit]  # the images this unit's readout was fitted on
-        self.fit_points.setData(fit.held_out[unit][seen], data.responses.means()[seen, unit])
-        self.fit_plot.setTitle(f"{units[unit]}: held-out r = {fit.held_out_r[unit]:.3f}")
+        predicted, measured = fit.held_out[unit], data.responses.means()[:, unit]
+        self.fit_points.setData(predicted[seen], measured[seen])
+        designed = seen & controller.designed_for(units[unit], data.image_ids)
+        self.designed_points.setData(predicted[designed], measured[designed])
+        self.legend.clear()
+        if designed.any():
+            self.legend.addItem(self.designed_points, f"synthesized for {units[unit]}")
+        set_title(self.fit_plot, f"{units[unit]}: held-out r = {fit.held_out_r[unit]:.3f}")
         strongest = strongest_weights(fit, controller.spec, controller.bank, unit, SHOWN_NEURONS)
-        self.weight_bars.setOpts(x=list(range(len(strongest))), height=[w for _, w in strongest])
-        self.weight_plot.getAxis("bottom").setTicks([[(k, neuron) for k, (neuron, _) in enumerate(strongest)]])
-        self.weight_plot.setTitle(f"bank neurons {units[unit]} reads most from")
+        weights = np.array([w for _, w in strongest])
+        self.weight_bars.setOpts(x0=np.minimum(weights, 0), y=np.arange(len(weights)), width=np.abs(weights))
+        self.weight_plot.getAxis("left").setTicks([[(k, neuron) for k, (neuron, _) in enumerate(strongest)]])
+        set_title(self.weight_plot, f"{units[unit]} reads most from")  # the neurons are named beside

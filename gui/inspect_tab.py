@@ -13,7 +13,7 @@ import pyqtgraph as pg
 import torch
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtGui import QPixmap
-from PyQt6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PyQt6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from compactrig.engine.files.image_files import ImageCollection
 from compactrig.engine.models.bank import ModelBank
@@ -22,6 +22,7 @@ from compactrig.engine.models.layout import IMAGE_SIZE
 from compactrig.gui.combo_box import ComboBox
 from compactrig.gui.design_tab import qimage
 from compactrig.gui.models_tab import probe_collection
+from compactrig.gui.plots import plot_widget
 from compactrig.gui.worker import Job, JobList
 
 FILTER_COLUMNS = 8
@@ -40,9 +41,8 @@ def picture(values: np.ndarray, size: int) -> QPixmap:
 
 def label_every_index(axis: pg.AxisItem, count: int, most: int = 24) -> None:
     """Filters and channels are numbered: whole-number ticks only (a lone channel otherwise reads
-    -0.4...0.4 with an SI scale), every one while there are few, every k-th beyond ``most``."""
+    -0.4...0.4), every one while there are few, every k-th beyond ``most``."""
     step = max(1, -(-count // most))
-    axis.enableAutoSIPrefix(False)
     axis.setTicks([[(k, str(k)) for k in range(0, count, step)], []])
 
 
@@ -89,13 +89,8 @@ class InspectTab(QWidget):
             grid.addWidget(QLabel(f"stage {k} activations"), 2, k)
             grid.addWidget(view, 3, k)
 
-        self.contribution_plot = pg.PlotWidget(background="w")
-        self.contribution_plot.setLabel("bottom", "stage-0 filter")
-        self.contribution_plot.setLabel("left", "response lost without it")
-        self.channel_plot = pg.PlotWidget(background="w")
-        self.channel_plot.setLabel("bottom", "last-stage channel")
-        self.channel_plot.setLabel("left", "sum of |readout weights|")
-        self.channel_plot.getAxis("left").enableAutoSIPrefix(False)
+        self.contribution_plot = plot_widget(bottom="stage-0 filter", left="response lost without it")
+        self.channel_plot = plot_widget(bottom="last-stage channel", left="sum of |readout weights|")
         plots = QHBoxLayout()
         plots.addWidget(self.contribution_plot)
         plots.addWidget(self.channel_plot)
@@ -107,9 +102,14 @@ class InspectTab(QWidget):
         results.addWidget(self.summary)
         results.addLayout(grid)
         results.addLayout(plots, 1)
+        self.scroll_area = QScrollArea()
+        """The pictures keep their sizes (pixels stay visible): in a small window the view scrolls to them."""
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.scroll_area.setWidget(self.results)
         layout.addLayout(top)
         layout.addWidget(self.busy)
-        layout.addWidget(self.results, 1)
+        layout.addWidget(self.scroll_area, 1)
 
     def set_bank(self, bank: ModelBank) -> None:
         self.bank = bank

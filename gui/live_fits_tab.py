@@ -38,6 +38,7 @@ from compactrig.engine.files.natural_order import natural_key
 from compactrig.engine.models.bank import ModelBank
 from compactrig.engine.stats.population_fit import PopulationFit, PopulationSummary
 from compactrig.gui.closed_loop_panel import ClosedLoopPanel
+from compactrig.gui.plots import plot_widget, set_title
 from compactrig.gui.qt_parts import cell_text, horizontal_header, selected_rows
 from compactrig.gui.raster_view import Adopt, RasterView
 from compactrig.gui.worker import Job, JobList
@@ -47,12 +48,14 @@ from compactrig.rig.session.recent import sessions_root
 from compactrig.rig.session.report import write_report
 
 TABLE_COLUMNS = ("unit", "model", "shown", "images", "r", "r2_ER", "slope")
+TABLE_WIDTH = 320
+"""The units table's least width (px): narrower, its seven columns shrink to elided stubs."""
 
 
 R_COLOUR, R2_COLOUR = (40, 90, 170), (30, 140, 60)
 HISTORY_KEY = "&nbsp;&nbsp;&nbsp;".join(
     f"<span style='color:#{red:02x}{green:02x}{blue:02x}'>&#9473; {name}</span>"
-    for (red, green, blue), name in ((R_COLOUR, "r (shaded: 95% band)"), (R2_COLOUR, "r2_ER")))
+    for (red, green, blue), name in ((R_COLOUR, "r (band: 95%)"), (R2_COLOUR, "r2_ER")))
 
 
 class NameItem(QTableWidgetItem):
@@ -98,6 +101,9 @@ class LiveFitsTab(QWidget):
         self.jobs = JobList()
         self.report_window: QDialog | None = None
         self.focus = 0
+        """The row in ``fit.units`` the fit plots show: the focused unit, or the last one with a model."""
+        self.focused: str | None = None
+        """The one focused unit of the view: highlighted in both tables, its spikes and readout drawn."""
         self.cells: list[list[NumberItem]] = []
         """Per unit (in ``fit.units`` order): its number cells, wherever sorting has moved them."""
 
@@ -112,20 +118,17 @@ class LiveFitsTab(QWidget):
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.table.itemSelectionChanged.connect(self._focus_selected)
+        self.table.setMinimumWidth(TABLE_WIDTH)
 
-        self.scatter_plot = pg.PlotWidget(background="w")
-        self.scatter_plot.setLabel("bottom", "model prediction")
-        self.scatter_plot.setLabel("left", "mean response (count)")
+        self.scatter_plot = plot_widget(bottom="model prediction", left="mean count")
         self.scatter = pg.ScatterPlotItem(size=7, pen=pg.mkPen(None), brush=pg.mkBrush(40, 90, 170, 170))
         self.line = pg.PlotDataItem(pen=pg.mkPen((200, 60, 40), width=2))
         self.scatter_plot.addItem(self.scatter)
         self.scatter_plot.addItem(self.line)
 
-        self.history_plot = pg.PlotWidget(background="w")
-        self.history_plot.setLabel("bottom", "presentations")
-        self.history_plot.setLabel("left", "r  /  r2_ER")
+        self.history_plot = plot_widget(bottom="presentations", left="r  /  r2_ER")
         # the key is the title, outside the data: wherever a legend sits inside, some r curve runs under it
-        self.history_plot.setTitle(HISTORY_KEY)
+        set_title(self.history_plot, HISTORY_KEY)
         self.r_low = pg.PlotDataItem(pen=pg.mkPen(None))
         self.r_high = pg.PlotDataItem(pen=pg.mkPen(None))
         self.band = pg.FillBetweenItem(self.r_low, self.r_high, brush=pg.mkBrush(40, 90, 170, 60))
@@ -134,7 +137,8 @@ class LiveFitsTab(QWidget):
         for item in (self.r_low, self.r_high, self.band, self.r_curve, self.r2_curve):
             self.history_plot.addItem(item)
 
-        plots = QSplitter(Qt.Orientation.Vertical)
+        plots = QSplitter(Qt.Orientation.Horizontal)  # side by side: the closed-loop panel below keeps its room
+        plots.setChildrenCollapsible(False)
         plots.addWidget(self.scatter_plot)
         plots.addWidget(self.history_plot)
         self.spikes = RasterView(live, adopt)
@@ -143,17 +147,25 @@ class LiveFitsTab(QWidget):
         self.pages.addTab(plots, "Prediction vs response")
         self.pages.addTab(self.spikes, "Spikes")
         columns = QSplitter(Qt.Orientation.Horizontal)
+        columns.setChildrenCollapsible(False)
         columns.addWidget(self.table)
         columns.addWidget(self.pages)
         columns.setSizes([420, 680])
         self.loop = ClosedLoopPanel(live)
         self.loop.message.connect(self.message)
+        self.loop.unit_chosen.connect(self.focus_unit)
         loop_box = QGroupBox("Closed loop: readouts of the bank for every recorded unit")
         QVBoxLayout(loop_box).addWidget(self.loop)
         rows = QSplitter(Qt.Orientation.Vertical)
+        rows.setChildrenCollapsible(False)  # no plot is squeezed below what it needs to be read
         rows.addWidget(columns)
         rows.addWidget(loop_box)
         rows.setSizes([380, 420])
+        self.scroll_area = QScrollArea()
+        """Below the plots' readable sizes (a small window) the view scrolls instead of squeezing them."""
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.scroll_area.setWidget(rows)
         layout = QVBoxLayout(self)
         top = QHBoxLayout()
         top.addWidget(self.heading, 1)
@@ -167,7 +179,7 @@ class LiveFitsTab(QWidget):
         top.addWidget(self.open_button)
         top.addWidget(self.report_button)
         layout.addLayout(top)
-        layout.addWidget(rows, 1)
+        layout.addWidget(self.scroll_area, 1)
 
     @property
     def fit(self) -> PopulationFit | None:
@@ -235,8 +247,9 @@ class LiveFitsTab(QWidget):
         """The session's units with a model: empty plots, one table row each; the unit focused stays so
         when it is still there (the same session recounted in a window just adopted)."""
         self.report_button.setEnabled(True)
-        focused = self.spikes.unit
-        self.focus = fit.units.index(focused) if focused in fit.units else 0
+        if self.focused not in fit.units and self.focused not in self.live.unmapped:
+            self.focused = fit.units[0] if fit.units else None
+        self.focus = fit.units.index(self.focused) if self.focused in fit.units else 0
         self.table.setSortingEnabled(False)
         self.table.setRowCount(len(fit.units))
         self.cells = []
@@ -247,6 +260,9 @@ class LiveFitsTab(QWidget):
             for column, item in enumerate(self.cells[-1], start=2):
                 self.table.setItem(row, column, item)
         self.table.setSortingEnabled(True)
+        self._select_focused()
+        if self.focused is not None:
+            self.loop.focus_unit(self.focused)
         self.spikes.begin()
 
     def _redraw(self) -> None:
@@ -263,7 +279,7 @@ class LiveFitsTab(QWidget):
         self.scatter.setData(x, y)
         self.line.setData(*fit.fit_line(unit, summary))
         name = fit.units[unit]
-        self.scatter_plot.setTitle(f"{name} ({unit_map.get(name, '')}): r = {summary.r[unit]:.3f}, "
+        set_title(self.scatter_plot, f"{name} ({unit_map.get(name, '')}): r = {summary.r[unit]:.3f}, "
                                    f"{summary.n_images[unit]} images")
         history = fit.history.of_unit(unit)
         finite = np.isfinite(history["r"])
@@ -273,8 +289,9 @@ class LiveFitsTab(QWidget):
         self.r_curve.setData(n, history["r"][finite])
         defined = np.isfinite(history["r2_er"])
         self.r2_curve.setData(history["n_presentations"][defined], history["r2_er"][defined])
-        if name != self.spikes.unit:
-            self.spikes.show_unit(name)
+        shown = self.focused or name
+        if shown != self.spikes.unit:
+            self.spikes.show_unit(shown)
         else:
             self.spikes.redraw()
 
@@ -296,8 +313,25 @@ class LiveFitsTab(QWidget):
             self.focus_unit(cell_text(self.table, rows[0].row(), 0))
 
     def focus_unit(self, unit: str) -> None:
-        """Show ``unit`` in the plots."""
-        assert self.fit is not None  # its units are the table's rows
-        self.focus = self.fit.units.index(unit)
-        if self.summary is not None:
+        """Focus ``unit`` in the whole view, whichever table it was chosen in: its row highlighted in both, its
+        fit (if it has a model), spikes and readout drawn. A unit with no model has no row in the first table;
+        the fit plots keep the last unit with one, named in their title."""
+        self.focused = unit
+        if self.fit is not None and unit in self.fit.units:
+            self.focus = self.fit.units.index(unit)
+        self._select_focused()
+        if self.loop.focused != unit:
+            self.loop.focus_unit(unit)
+        if self.summary is not None and self.fit is not None and self.fit.units:
             self._redraw()
+        else:
+            self.spikes.show_unit(unit)
+
+    def _select_focused(self) -> None:
+        """Highlight the focused unit's row (none when it has no model), without it counting as a new choice."""
+        self.table.blockSignals(True)
+        self.table.clearSelection()
+        for row in range(self.table.rowCount()):
+            if self.table.item(row, 0) is not None and cell_text(self.table, row, 0) == self.focused:
+                self.table.selectRow(row)
+        self.table.blockSignals(False)

@@ -29,6 +29,7 @@ from compactrig.engine.models.fetch import fetch_models
 from compactrig.engine.stats.summaries import ResponseDistribution, response_distribution
 from compactrig.gui.combo_box import ComboBox
 from compactrig.gui.image_dialog import ask_for_images
+from compactrig.gui.plots import plot_widget
 from compactrig.gui.qt_parts import cell_text, horizontal_header, selected_rows
 from compactrig.gui.worker import Job, JobList
 from compactrig.stimuli.probes import standard_probes
@@ -97,9 +98,7 @@ class ModelsTab(QWidget):
         self.facts = QLabel("Choose a neuron.")
         self.facts.setWordWrap(True)
         self.facts.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.plot = pg.PlotWidget(background="w")
-        self.plot.setLabel("bottom", "predicted response")
-        self.plot.setLabel("left", "images")
+        self.plot = plot_widget(bottom="predicted response", left="images")
         self.progress = QProgressBar()
         self.progress.setVisible(False)
         right = QVBoxLayout()

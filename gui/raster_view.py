@@ -24,6 +24,7 @@ from PyQt6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -31,6 +32,7 @@ from PyQt6.QtWidgets import (
 
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.stats.latency import Latency
+from compactrig.gui.plots import plot_widget, set_title
 from compactrig.gui.worker import Job, JobList
 from compactrig.plugins.sources.base import WINDOW_OPTIONS
 from compactrig.rig.session.live import LiveSession
@@ -70,24 +72,19 @@ class RasterView(QWidget):
 
         self.empty = QLabel("No spike times yet.")
         self.empty.setWordWrap(True)
-        self.raster_plot = pg.PlotWidget(background="w")
-        self.raster_plot.setLabel("left", "trials")
+        self.raster_plot = plot_widget(left="trials")
         # each spike a tick, all in one path (a scatter item's per-point bookkeeping takes 50 ms per 20k spikes)
         self.raster = pg.PlotCurveItem(pen=pg.mkPen(20, 20, 20, 200), connect="pairs")
         self.raster_plot.addItem(self.raster)
-        self.psth_plot = pg.PlotWidget(background="w")
-        self.psth_plot.setLabel("bottom", "time from onset (ms)")
-        self.psth_plot.setLabel("left", "rate (Hz)")
+        self.psth_plot = plot_widget(bottom="time from onset (ms)", left="rate (Hz)")
         self.psth_plot.setXLink(self.raster_plot)
         self.psth = pg.PlotDataItem(pen=pg.mkPen((40, 90, 170), width=2), stepMode="center")
         self.psth_plot.addItem(self.psth)
         self.region = pg.LinearRegionItem([v * 1000 for v in SOURCE_DEFAULT], brush=pg.mkBrush(200, 60, 40, 50))
         self.psth_plot.addItem(self.region)
         self.region.sigRegionChanged.connect(self._dragged)
-        self.population_plot = pg.PlotWidget(background="w")
-        self.population_plot.setTitle("PSTHs, each to its peak")
-        self.population_plot.setLabel("bottom", "time from onset (ms)")
-        self.population_plot.setLabel("left", "units")
+        self.population_plot = plot_widget(bottom="time from onset (ms)", left="units")
+        set_title(self.population_plot, "PSTHs, each to its peak")
         self.population = pg.ImageItem()
         self.population.setColorMap(pg.colormap.get("viridis"))
         self.population_plot.addItem(self.population)
@@ -136,7 +133,11 @@ class RasterView(QWidget):
         self.pages = QStackedWidget()
         self.pages.addWidget(self.empty)
         self.pages.addWidget(spikes)
-        QVBoxLayout(self).addWidget(self.pages)
+        scroll_area = QScrollArea()  # the plots keep readable sizes in a small window: the page scrolls to them
+        scroll_area.setWidgetResizable(True)
+        scroll_area.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll_area.setWidget(self.pages)
+        QVBoxLayout(self).addWidget(scroll_area)
 
     @staticmethod
     def _ms_box(value_s: float) -> QDoubleSpinBox:
@@ -185,7 +186,7 @@ class RasterView(QWidget):
             box.blockSignals(False)
         x, y = rasters.raster(unit, self.live.raster_order(unit))
         self.raster.setData(np.repeat(x * 1000, 2), np.stack([y, y + TICK_ROWS], axis=1).ravel(), connect="pairs")
-        self.raster_plot.setTitle(f"{unit}: {rasters.n_presentations} presentations of "
+        set_title(self.raster_plot, f"{unit}: {rasters.n_presentations} presentations of "
                                   f"{len(rasters.image_ids)} images")
         centres, rate = rasters.psth(unit, PSTH_BIN_S)
         edges_ms = np.append(centres - PSTH_BIN_S / 2, centres[-1:] + PSTH_BIN_S / 2) * 1000

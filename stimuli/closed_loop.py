@@ -39,6 +39,21 @@ from compactrig.stimuli.targets import OUTPUT
 
 SYNTHESIS_NEURONS = 12
 """Bank neurons a synthesis readout keeps (its strongest): each costs a forward and backward pass per step."""
+READOUT_TARGET = "readout:"
+"""A synthesized image's ``target_neuron`` is this followed by the recorded unit it was designed for."""
+
+
+def readout_target(unit: str) -> str:
+    """The ``target_neuron`` of an image designed through recorded unit ``unit``'s readout."""
+    return READOUT_TARGET + unit
+
+
+def designed_units(records: Sequence[StimulusRecord]) -> dict[str, str]:
+    """Image id -> the recorded unit it was synthesized for through its readout, read from the images' provenance
+    (not their names, which a user may change): what the closed-loop scatter marks."""
+    return {r.image_id: r.target_neuron[len(READOUT_TARGET):] for r in records
+            if r.target_neuron is not None and r.target_neuron.startswith(READOUT_TARGET)}
+
 
 
 @dataclass(frozen=True)
@@ -212,5 +227,5 @@ def design_for_unit(readout: SynthesisReadout, unit: int, seeds: list[int], sett
         method["stopped_after_steps"] = result.steps_done
     safe = re.sub(r"[^A-Za-z0-9._+-]", "-", name)  # unit names become file names
     records = [StimulusRecord(image_id=f"{tag}_readout-{safe}_seed{seed}", kind=kind,
-                              target_neuron=f"readout:{name}", method=method, seed=seed) for seed in seeds]
+                              target_neuron=readout_target(name), method=method, seed=seed) for seed in seeds]
     return Design(result.images, responses, records, result.cancelled)

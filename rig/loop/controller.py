@@ -64,6 +64,7 @@ from compactrig.stimuli.closed_loop import (
     ResponseLog,
     batch_strategy,
     design_for_unit,
+    designed_units,
     next_batch,
     refit,
     synthesis_readout,
@@ -105,6 +106,9 @@ class LoopController:
         self.session_folder: Path | None = None
         self.session_ids: list[str] = []
         """Every image of the session (its stimulus set and what was queued): each needs features."""
+        self.designed: dict[str, str] = {}
+        """Image id -> the unit it was synthesized for, for the session's images whose provenance says so (read
+        with their features, or made here)."""
         self.planned = 0
         self.done = 0
         self.fit: RidgeFit | None = None
@@ -145,6 +149,11 @@ class LoopController:
     @property
     def fitted_on_everything(self) -> bool:
         return self.fit is not None and self.log is not None and self.fitted_at == self.log.n_presentations
+
+    def designed_for(self, unit: str, image_ids: list[str]) -> np.ndarray:
+        """Per image of ``image_ids``: whether it was synthesized for ``unit`` (its provenance says so), so the
+        view can show whether such images drive the unit."""
+        return np.array([self.designed.get(i) == unit for i in image_ids], dtype=bool)
 
     def running_jobs(self) -> list[LoopJob]:
         return [j for j in (self.work_job, self.compact_job, self.feature_job, self.refit_job) if j is not None]
@@ -218,6 +227,7 @@ class LoopController:
         self.units = list(self.log.units)
         self.session_folder = Path(started.folder) if started.folder else None
         self.session_ids = list(started.image_ids)
+        self.designed = {}
         self.planned, self.done = started.planned, 0
         if self.pool is not None:  # what this session already holds is not chosen again
             self.chosen = np.isin(self.pool.ids, self.session_ids)
@@ -237,11 +247,11 @@ class LoopController:
         need_pool = pool is None or self.pool_features is None
 
         def work(progress, cancelled):
-            new_ids, new_features = [], np.zeros((0, 0))
+            new_ids, new_features, designed = [], np.zeros((0, 0)), {}
             if missing and folder is not None and (folder / STIMULI_DIR).is_dir():
                 subset = StimulusSet.load(folder / STIMULI_DIR, only=missing)  # decodes just those PNGs
                 if len(subset):
-                    new_ids = subset.ids
+                    new_ids, designed = subset.ids, designed_units(subset.records)
                     new_features = compute_features(predictor, subset.pixels, spec, named(progress, "the session's "
                                                                                             "images"), cancelled)
             built, built_features = pool, None
@@ -249,15 +259,16 @@ class LoopController:
                 built = candidate_pool(natural)
                 built_features = compute_features(predictor, built.pixels, spec,
                                                   named(progress, "the candidate pool"), cancelled)
-            return new_ids, new_features, built, built_features
+            return new_ids, new_features, designed, built, built_features
 
         def done(result) -> None:
-            ids, features, built, built_features = result
+            ids, features, designed, built, built_features = result
             if spec != self.spec or log is not self.log or (need_pool and natural is not self.natural):
                 self._prepare()  # the bank, the feature choice, the session or the pool changed meanwhile
                 return
             if len(ids):
                 log.add_features(ids, features)
+                self.designed.update(designed)
             if built_features is not None:
                 self.pool, self.pool_features = built, built_features
                 self.chosen = np.isin(built.ids, self.session_ids + log.image_ids)
@@ -396,6 +407,7 @@ class LoopController:
             designed, features, responses = result
             if log is self.log and spec == self.spec and log is not None:
                 log.add_features(designed.ids, features)
+                self.designed.update(designed_units(designed.records))
             self._emit(ImagesDesigned(designed, unit, responses, repeats, queue))
             self._say(f"{len(designed)} image(s) for {unit}: predicted {', '.join(f'{r:.2f}' for r in responses)}")
             if queue:

@@ -350,3 +350,26 @@ def test_refit_now_says_what_it_did_or_why_it_cannot_and_the_schedule_stays_quie
     said = told()
     assert said == [f"Readouts refitted on 12 presentations (median held-out r "
                     f"{float(np.median(expected.held_out_r)):.2f})"], said
+
+
+def test_the_images_synthesized_for_a_unit_are_known_by_their_provenance_not_their_names(tmp_path, session):
+    """Two of the session's images were designed for u1 in an earlier loop and renamed; two more are designed
+    for u1 now: those four, and only they, are the ones the view marks for u1 (none for u0)."""
+    _, images, _, counts = session
+    earlier = {"img03", "img07"}
+    StimulusSet([StimulusRecord(image_id=r.image_id, kind="max", target_neuron="readout:u1",
+                                method={"method": "gradient through readout", "unit": "u1"})
+                 if r.image_id in earlier else r for r in images.records], images.pixels).save(tmp_path / "stimuli")
+    jobs = HeldJobs()
+    controller, events, _ = controller_with(jobs)
+    feed(controller, [started(tmp_path, images, planned=12)] + [response(images, counts, k) for k in range(12)])
+    jobs.finish("features")
+    marked = controller.designed_for("u1", images.ids)
+    assert [i for i, m in zip(images.ids, marked) if m] == sorted(earlier)
+    assert not controller.designed_for("u0", images.ids).any()
+
+    jobs.finish("refit")
+    assert controller.synthesize("u1", "max", n=2, steps=3)
+    jobs.finish("synthesize")
+    now = [e for e in events if isinstance(e, ImagesDesigned)][-1].images.ids
+    assert controller.designed_for("u1", now).all() and not controller.designed_for("u0", now).any()
