@@ -103,6 +103,18 @@ def _units_table(units_type: type, kept: dict, onsets: dict[int, float], units: 
     return table
 
 
+ISO_DURATION = re.compile(r"P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?")
+"""An ISO 8601 duration (``P8Y``, ``P3Y6M``, ``P120D``), the form NWB and DANDI take a subject's age in."""
+
+
+def check_age(age: str | None) -> str | None:
+    """``age`` when it is an ISO 8601 duration or a range of two (``P8Y/P9Y``); else refused in one line."""
+    if age is None or all(ISO_DURATION.fullmatch(part) for part in age.split("/", 1)):
+        return age
+    raise CompactRigError(f"--age {age!r} is not an ISO 8601 duration; give the subject's age as e.g. P8Y "
+                          "(8 years), P3Y6M or P120D")
+
+
 def export_nwb(folder: Path, out: Path, subject_id: str = "unknown", species: str = "Macaca mulatta",
                sex: str = "U", age: str | None = None) -> int:
     """Write ``out`` (beside it, then renamed into place: a failed export keeps what was there); returns the number
@@ -117,6 +129,7 @@ def export_nwb(folder: Path, out: Path, subject_id: str = "unknown", species: st
         from pynwb.misc import Units
     except ImportError:
         raise CompactRigError("NWB export needs pynwb: pip install 'compactrig[nwb]'") from None
+    age = check_age(age)
     folder = Path(folder)
     snapshot = read_snapshot(folder)
     store = open_session_store(folder, snapshot)  # refused when missing, damaged or another session's

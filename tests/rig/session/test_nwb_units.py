@@ -189,3 +189,16 @@ def test_the_report_draws_one_psth_per_unit_with_its_counting_window_and_latency
         assert found or unit == "unit1", line  # unit0's response is strong enough to time in 24 presentations
         if found:
             assert abs(int(found.group(1)) / 1000 - simulated) <= 0.012, line
+
+
+@pytest.mark.parametrize("age", ["8 years", "8Y", "P", "P8Y/"])
+def test_an_age_that_is_not_an_iso_8601_duration_is_refused_before_anything_is_written(session, tmp_path, age):
+    """DANDI reads the subject's age as an ISO 8601 duration: "8 years" would be written and then fail the
+    archive's check, so the export refuses it in one line naming the form, and writes nothing."""
+    path = tmp_path / "refused.nwb"
+    result = run_cli("session", "export", str(session), "--nwb", str(path), "--subject", "M1", "--age", age)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"compactrig: error: --age {age!r} is not an ISO 8601 duration; give the subject's age as e.g. P8Y "
+        "(8 years), P3Y6M or P120D"]
+    assert not path.exists() and list(tmp_path.iterdir()) == []
