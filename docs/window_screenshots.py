@@ -106,6 +106,7 @@ def main(out: Path) -> None:
     for tab, name in ((window.tabs.widget(0), "getting_started"), (window.rig, "rig_tab"),
                       (window.live, "live_fits_tab"), (window.inspect, "inspect_tab")):
         shoot(tab, f"{name}_min")
+    window.stimuli.save()  # the images the loop synthesized joined the set: kept, so quitting asks nothing
     window.close()
     app.quit()
 

@@ -146,7 +146,7 @@ class LiveFitsTab(QWidget):
         self.pages = QTabWidget()
         self.pages.addTab(plots, "Prediction vs response")
         self.pages.addTab(self.spikes, "Spikes")
-        columns = QSplitter(Qt.Orientation.Horizontal)
+        columns = self.columns = QSplitter(Qt.Orientation.Horizontal)
         columns.setChildrenCollapsible(False)
         columns.addWidget(self.table)
         columns.addWidget(self.pages)
@@ -156,11 +156,12 @@ class LiveFitsTab(QWidget):
         self.loop.unit_chosen.connect(self.focus_unit)
         loop_box = QGroupBox("Closed loop: readouts of the bank for every recorded unit")
         QVBoxLayout(loop_box).addWidget(self.loop)
-        rows = QSplitter(Qt.Orientation.Vertical)
+        rows = self.rows = QSplitter(Qt.Orientation.Vertical)
         rows.setChildrenCollapsible(False)  # no plot is squeezed below what it needs to be read
         rows.addWidget(columns)
         rows.addWidget(loop_box)
         rows.setSizes([380, 420])
+        self.pages.currentChanged.connect(self._room_for_page)
         self.scroll_area = QScrollArea()
         """Below the plots' readable sizes (a small window) the view scrolls instead of squeezing them."""
         self.scroll_area.setWidgetResizable(True)
@@ -311,6 +312,15 @@ class LiveFitsTab(QWidget):
         rows = selected_rows(self.table)
         if rows and self.fit is not None:
             self.focus_unit(cell_text(self.table, rows[0].row(), 0))
+
+    def _room_for_page(self) -> None:
+        """The Spikes page (raster above PSTH, then its window's controls) is taller than the fits: while it is
+        shown, the row above the closed-loop panel is kept tall enough to show it whole (the view scrolls to
+        the panel when the window is too small for both)."""
+        spikes = self.pages.currentWidget() is self.spikes
+        bar = self.pages.tabBar()
+        need = self.spikes.pages.minimumSizeHint().height() + (bar.sizeHint().height() if bar else 0) + 24
+        self.columns.setMinimumHeight(need if spikes else 0)
 
     def focus_unit(self, unit: str) -> None:
         """Focus ``unit`` in the whole view, whichever table it was chosen in: its row highlighted in both, its

@@ -63,6 +63,8 @@ class RasterView(QWidget):
         self.adopt = adopt
         self.unit: str | None = None
         self.jobs = JobList()
+        self._span_drawn: tuple[float, float] | None = None
+        """The span the time axis was last set to (s from the onset)."""
         self._source_shown: tuple[float, float] | None = None
         """The source's window as ``live`` said it when the window was last drawn."""
         self._latency_for: tuple[int, str, int] | None = None
@@ -184,6 +186,9 @@ class RasterView(QWidget):
             box.blockSignals(True)
             box.setRange(low * 1000, high * 1000)
             box.blockSignals(False)
+        if rasters.span != self._span_drawn:  # the whole span, spikes in their time (then zoomed at will)
+            self._span_drawn = rasters.span
+            self.raster_plot.setXRange(low * 1000, high * 1000, padding=0.02)
         x, y = rasters.raster(unit, self.live.raster_order(unit))
         self.raster.setData(np.repeat(x * 1000, 2), np.stack([y, y + TICK_ROWS], axis=1).ravel(), connect="pairs")
         set_title(self.raster_plot, f"{unit}: {rasters.n_presentations} presentations of "

@@ -69,6 +69,11 @@ def test_a_window_typed_for_the_focused_unit_recounts_it_from_its_spikes(qtbot, 
     assert spikes.unit == "unit1" and spikes.pages.currentIndex() == 1, spikes.empty.text()
     assert spikes.counted.text() == "unit1 counted in the source's window (40..140 ms)"
     assert spikes.region.getRegion() == pytest.approx((40, 140)), "the source's window, not the sources' default"
+    window.resize(1280, 800)  # a laptop's screen: the page is shown whole, the closed-loop panel scrolls below
+    qtbot.waitUntil(lambda: all(w.visibleRegion().boundingRect() == w.rect() for w in
+                                (spikes.raster_plot.viewport(), spikes.psth_plot.viewport(), spikes.adopt_unit_button,
+                                 spikes.source_button)),
+                    timeout=5000)
     x, _ = spikes.raster.getData()
     assert len(x) == 2 * sum(sum(v) for v in recount(late_session, 1, (-1.0, 1.0)).values()), "a tick per spike"
     qtbot.waitUntil(lambda: spikes.latency.text().startswith("latency "), timeout=20000)
