@@ -78,6 +78,8 @@ def write_report(folder: Path, out: Path) -> Path:
     orders = [p.order for p in presentations]
     axes[-2].bar(orders, [p.dropped for p in presentations], color="tab:orange", width=1.0)
     axes[-2].set(title="dropped frames", xlabel="presentation", ylabel="frames")
+    axes[-2].set_ylim(0, max([p.dropped for p in presentations] + [1]) * 1.1)  # none dropped: a floor, not +-0.04
+    axes[-2].yaxis.get_major_locator().set_params(integer=True)
     times = np.array([p.onset_time for p in presentations])
     aborted = np.array([p.aborted for p in presentations], dtype=bool)
     if len(times):
