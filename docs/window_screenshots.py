@@ -3,11 +3,13 @@
 Called by ``docs/make_screenshots.sh`` (under Xvfb): design images for demo:2, add them to
 the set, save it, run a simulated session on it (held open, with two mixture units), queue a
 committee batch and images synthesized for a mixture unit from the closed-loop panel, then
-grab each tab (and the Live fits view's Spikes page).
+grab each tab (and the Live fits view's Spikes page), the session reopened, the published bank when
+``COMPACTRIG_SHARED_DATA`` (or ../shared/data/v4_compact_models) has it, and the window at its minimum size.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -102,9 +104,17 @@ def main(out: Path) -> None:
     window.inspect.choose("demo:2", "dots")
     wait_until(lambda: window.inspect.inspection is not None and "dots" in window.inspect.summary.text())
     shoot(window.inspect, "inspect_tab")
+    window.live.open_requested.emit(str(work / "session"))  # as "Open a past session..." does
+    wait_until(lambda: window.live.live.folder == work / "session" and window.live.table.rowCount() == 3)
+    shoot(window.live, "live_fits_reopened")
+    beside = Path(__file__).resolve().parents[2] / "shared/data/v4_compact_models"
+    published = Path(os.environ.get("COMPACTRIG_SHARED_DATA", beside))
+    if published.is_dir():  # the 219 published neurons, when this machine has them
+        window.models.set_bank(published)
+        shoot(window.models, "models_published")
     window.resize(window.minimumSizeHint())  # the smallest the window lets itself be made
     for tab, name in ((window.tabs.widget(0), "getting_started"), (window.rig, "rig_tab"),
-                      (window.live, "live_fits_tab"), (window.inspect, "inspect_tab")):
+                      (window.live, "live_fits_tab"), (window.inspect, "inspect_tab"), (window.models, "models")):
         shoot(tab, f"{name}_min")
     window.stimuli.save()  # the images the loop synthesized joined the set: kept, so quitting asks nothing
     window.close()

@@ -287,9 +287,12 @@ class LiveFitsTab(QWidget):
         n = history["n_presentations"][finite]
         self.r_low.setData(n, history["r_low"][finite])
         self.r_high.setData(n, history["r_high"][finite])
-        self.r_curve.setData(n, history["r"][finite])
+        self.r_curve.setData(n, history["r"][finite], symbol="o" if len(n) == 1 else None, symbolSize=6,
+                             symbolBrush=R_COLOUR, symbolPen=None)  # a session reopened: its one point
         defined = np.isfinite(history["r2_er"])
-        self.r2_curve.setData(history["n_presentations"][defined], history["r2_er"][defined])
+        self.r2_curve.setData(history["n_presentations"][defined], history["r2_er"][defined],
+                              symbol="o" if np.count_nonzero(defined) == 1 else None, symbolSize=6,
+                              symbolBrush=R2_COLOUR, symbolPen=None)
         shown = self.focused or name
         if shown != self.spikes.unit:
             self.spikes.show_unit(shown)

@@ -66,9 +66,11 @@ class ModelsTab(QWidget):
         self.distribution: ResponseDistribution | None = None
 
         self.bank_choice = ComboBox()
+        self.bank_choice.setSizeAdjustPolicy(ComboBox.SizeAdjustPolicy.AdjustToContents)
         for choice in BANK_CHOICES:
             self.bank_choice.addItem(choice, choice)
         self.bank_choice.activated.connect(self._bank_chosen)
+        self.bank_choice.setMinimumWidth(self.bank_choice.sizeHint().width())
         self._shown_choice = 0
         """Index of the bank choice that is loaded (the combo returns to it when a choice fails)."""
         self.fetch_button = QPushButton("Fetch published models")
@@ -169,6 +171,7 @@ class ModelsTab(QWidget):
             self.added_banks.append((folder, name))
             self.bank_choice.insertItem(self.bank_choice.count() - 1, name, folder)
             self.bank_choice.setItemData(self.bank_choice.count() - 2, folder, Qt.ItemDataRole.ToolTipRole)
+            self.bank_choice.setMinimumWidth(self.bank_choice.sizeHint().width())  # no layout cuts a bank's name
 
     def _bank_chosen(self, index: int) -> None:
         """Load the chosen bank; if it cannot be loaded, the choice goes back to the bank still shown."""

@@ -20,6 +20,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from compactrig.engine.files.safe_output import write_atomically  # noqa: E402
 from compactrig.engine.stats.latency import BIN_S, Latency, binned  # noqa: E402
@@ -79,7 +80,7 @@ def write_report(folder: Path, out: Path) -> Path:
     axes[-2].bar(orders, [p.dropped for p in presentations], color="tab:orange", width=1.0)
     axes[-2].set(title="dropped frames", xlabel="presentation", ylabel="frames")
     axes[-2].set_ylim(0, max([p.dropped for p in presentations] + [1]) * 1.1)  # none dropped: a floor, not +-0.04
-    axes[-2].yaxis.get_major_locator().set_params(integer=True)
+    axes[-2].yaxis.set_major_locator(MaxNLocator(integer=True))
     times = np.array([p.onset_time for p in presentations])
     aborted = np.array([p.aborted for p in presentations], dtype=bool)
     if len(times):

@@ -125,6 +125,11 @@ def test_the_description_names_the_recorded_neuron_and_the_demo_models_say_they_
     published = {f"{s}:{i}": f"session {s}, neuron {i}"
                  for s, i in (file.stem.removeprefix("compact_model_").split("_neuron") for file in files)}
     assert tab.table.rowCount() == len(published) == 219
+    shown = tab.bank_choice.currentText()
+    assert shown == "data_compact_models"
+    wide = tab.bank_choice.fontMetrics().horizontalAdvance(shown) + 20  # the whole name, beside the arrow
+    least = max(tab.bank_choice.minimumWidth(), tab.bank_choice.minimumSizeHint().width())  # what a layout keeps
+    assert least > wide, "no layout squeezes the choice below the bank's whole name"
     assert {cell_text(tab.table, r, 0): cell_text(tab.table, r, 1) for r in range(219)} == published
     qtbot.keyClicks(tab.search, "session 201025, neuron 2")
     visible = [cell_text(tab.table, r, 0) for r in range(219) if not tab.table.isRowHidden(r)]

@@ -182,3 +182,7 @@ def test_a_replayed_session_says_it_kept_counts_only(qtbot, window, tmp_path, mo
     assert live.spikes.pages.currentWidget() is live.spikes.empty
     assert live.spikes.empty.text() == "counts only: no spike times kept (replay)"
     assert live.live.fit.n_presentations == 6, "the counts are fitted all the same"
+    open_tab(qtbot, live.pages, live.pages.widget(0))
+    x, r = live.r_curve.getData()
+    assert list(x) == [6] and live.r_curve.opts["symbol"] == "o", "the reopened session's r: one point, drawn"
+    assert r[0] == pytest.approx(live.live.summary.r[0])
