@@ -125,8 +125,10 @@ class ClosedLoopPanel(QWidget):
 
         self.table = QTableWidget(0, len(READOUT_COLUMNS))
         self.table.setHorizontalHeaderLabels(READOUT_COLUMNS)
+        # every column as wide as its text, "reads most from" on one line: a narrow table scrolls sideways
+        # instead of wrapping it into rows too short to hold it
         horizontal_header(self.table).setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        horizontal_header(self.table).setStretchLastSection(True)
+        self.table.setWordWrap(False)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)

@@ -22,7 +22,6 @@ from PyQt6.QtWidgets import (
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
     QScrollArea,
@@ -84,6 +83,10 @@ class NumberItem(QTableWidgetItem):
 
 NUMBER_DIGITS = (0, 0, 3, 3, 3)
 """Decimals of the table's number columns (presentations, images, r, r2_ER, slope)."""
+NUMBER_WIDEST = ("000000", "000000", "-0.000", "-0.000", "-00.000")
+"""The widest text each number column is sized for."""
+CELL_PADDING = 14
+"""Room (px) beside a cell's text; a header's also holds the sort arrow."""
 
 
 class LiveFitsTab(QWidget):
@@ -111,7 +114,9 @@ class LiveFitsTab(QWidget):
         self.heading.setWordWrap(True)
         self.table = QTableWidget(0, len(TABLE_COLUMNS))
         self.table.setHorizontalHeaderLabels(TABLE_COLUMNS)
-        horizontal_header(self.table).setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        # columns sized once per session to their widest text (``_fit_columns``): a narrow table scrolls sideways
+        # rather than cut "-0.0…" (Qt's ResizeToContents measures every cell on each update: 10x the redraw)
+        horizontal_header(self.table).setStretchLastSection(True)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -261,10 +266,21 @@ class LiveFitsTab(QWidget):
             for column, item in enumerate(self.cells[-1], start=2):
                 self.table.setItem(row, column, item)
         self.table.setSortingEnabled(True)
+        self._fit_columns()
         self._select_focused()
         if self.focused is not None:
             self.loop.focus_unit(self.focused)
         self.spikes.begin()
+
+    def _fit_columns(self) -> None:
+        """Each column as wide as its header, its names or the widest number it shows."""
+        cells, header = self.table.fontMetrics(), horizontal_header(self.table)
+        for column, title in enumerate(TABLE_COLUMNS):
+            texts = ([NUMBER_WIDEST[column - 2]] if column >= 2
+                     else [cell_text(self.table, row, column) for row in range(self.table.rowCount())])
+            widest = max([cells.horizontalAdvance(text) for text in texts]
+                         + [header.fontMetrics().horizontalAdvance(title) + CELL_PADDING])
+            self.table.setColumnWidth(column, widest + CELL_PADDING)
 
     def _redraw(self) -> None:
         fit, summary, unit_map = self.live.fit, self.live.summary, self.live.unit_map

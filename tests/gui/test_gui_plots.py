@@ -233,3 +233,19 @@ def test_a_unit_chosen_in_either_table_is_the_one_focused_unit(qtbot, opened):
     click_row(qtbot, loop.table, row_of(loop.table, "unit3"))  # recorded, with no model: no row in the first table
     assert selected_unit(live.table) is None and selected_unit(loop.table) == "unit3"
     assert live.spikes.unit == "unit3"
+
+
+def test_at_the_smallest_window_the_units_tables_show_every_cell_whole(qtbot, opened):
+    """Numbers cut to "-0.0…" and models to "de…" cannot be read: each column is as wide as its widest cell,
+    and a table narrower than its columns scrolls sideways instead."""
+    opened.resize(opened.minimumSizeHint())
+    qtbot.waitUntil(lambda: opened.size() == opened.minimumSizeHint().expandedTo(opened.minimumSize()))
+    qtbot.wait(200)
+    for table in (opened.live.table, opened.live.loop.table):
+        metrics = table.fontMetrics()
+        for column in range(table.columnCount()):
+            texts = [table.horizontalHeaderItem(column).text()] + [
+                table.item(row, column).text() for row in range(table.rowCount()) if table.item(row, column)]
+            for text in texts:
+                widest = max(metrics.horizontalAdvance(line) for line in text.splitlines() or [""])
+                assert table.columnWidth(column) >= widest, (text, table.columnWidth(column))
