@@ -107,15 +107,18 @@ def main(out: Path) -> None:
     window.live.open_requested.emit(str(work / "session"))  # as "Open a past session..." does
     wait_until(lambda: window.live.live.folder == work / "session" and window.live.table.rowCount() == 3)
     shoot(window.live, "live_fits_reopened")
+    size = window.size()
+    window.resize(window.minimumSizeHint())  # the smallest the window lets itself be made
+    for tab, name in ((window.tabs.widget(0), "getting_started"), (window.rig, "rig_tab"),
+                      (window.live, "live_fits_tab"), (window.inspect, "inspect_tab")):
+        shoot(tab, f"{name}_min")
     beside = Path(__file__).resolve().parents[2] / "shared/data/v4_compact_models"
     published = Path(os.environ.get("COMPACTRIG_SHARED_DATA", beside))
     if published.is_dir():  # the 219 published neurons, when this machine has them
         window.models.set_bank(published)
+        shoot(window.models, "models_published_min")
+        window.resize(size)
         shoot(window.models, "models_published")
-    window.resize(window.minimumSizeHint())  # the smallest the window lets itself be made
-    for tab, name in ((window.tabs.widget(0), "getting_started"), (window.rig, "rig_tab"),
-                      (window.live, "live_fits_tab"), (window.inspect, "inspect_tab"), (window.models, "models")):
-        shoot(tab, f"{name}_min")
     window.stimuli.save()  # the images the loop synthesized joined the set: kept, so quitting asks nothing
     window.close()
     app.quit()

@@ -38,7 +38,7 @@ from compactrig.engine.training.distill import DistillSettings
 from compactrig.gui.combo_box import ComboBox
 from compactrig.gui.image_dialog import ask_for_images
 from compactrig.gui.plots import AXIS_ROOM, FOREGROUND, plot_widget, set_title
-from compactrig.gui.qt_parts import cell_text, horizontal_header, selected_rows
+from compactrig.gui.qt_parts import cell_text, horizontal_header, selected_rows, vertical_header
 from compactrig.gui.worker import Job, JobList
 from compactrig.rig.loop.controller import DEFAULT_REFIT_EVERY, LoopController
 from compactrig.rig.loop.events import (
@@ -125,10 +125,11 @@ class ClosedLoopPanel(QWidget):
 
         self.table = QTableWidget(0, len(READOUT_COLUMNS))
         self.table.setHorizontalHeaderLabels(READOUT_COLUMNS)
-        # every column as wide as its text, "reads most from" on one line: a narrow table scrolls sideways
-        # instead of wrapping it into rows too short to hold it
+        # every column as wide as its text, "reads most from" filling the rest, wrapped into rows as tall as it
+        # needs, so no cell is cut short at any width (a few rows, refitted now and then: cheap to measure)
         horizontal_header(self.table).setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.setWordWrap(False)
+        horizontal_header(self.table).setStretchLastSection(True)
+        vertical_header(self.table).setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -373,6 +374,9 @@ class ClosedLoopPanel(QWidget):
             self.designed_points.setData([], [])
             self.legend.clear()
             self.weight_bars.setOpts(x0=[], y=[], width=[])
+            set_title(self.fit_plot, "")  # no fit (a new session or bank): nothing of the last one stays
+            set_title(self.weight_plot, "")
+            self.weight_plot.getAxis("left").setTicks([[]])
             return
         assert spec is not None  # a fit is made on the spec's features
         rows = readout_rows(fit, controller.units, spec.neuron_ids, spec.owners(bank))

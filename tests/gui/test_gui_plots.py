@@ -14,6 +14,7 @@ import pyqtgraph as pg
 import pytest
 from PyQt6.QtCore import QPoint, QRect, QRectF, Qt
 from PyQt6.QtGui import QColor, QImage, QPainter
+from PyQt6.QtWidgets import QStyle
 
 from compactrig.engine.models.bank import load_bank
 from compactrig.engine.models.bank_writer import write_model
@@ -22,7 +23,7 @@ from compactrig.stimuli.textures import pink_noise_images
 
 from support.commands import run_cli
 from support.sessions import RIG
-from support.user_input import answer_folder_dialog, click, click_row, open_tab, wheel
+from support.user_input import answer_folder_dialog, choose, click, click_row, open_tab, wheel
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_display]
 
@@ -236,16 +237,42 @@ def test_a_unit_chosen_in_either_table_is_the_one_focused_unit(qtbot, opened):
 
 
 def test_at_the_smallest_window_the_units_tables_show_every_cell_whole(qtbot, opened):
-    """Numbers cut to "-0.0…" and models to "de…" cannot be read: each column is as wide as its widest cell,
-    and a table narrower than its columns scrolls sideways instead."""
+    """Numbers cut to "-0.0…" and models to "de…" cannot be read: each column is as wide as its widest cell
+    (a table narrower than its columns scrolls sideways), and the readouts' neuron lists wrap into rows tall
+    enough to hold them."""
     opened.resize(opened.minimumSizeHint())
     qtbot.waitUntil(lambda: opened.size() == opened.minimumSizeHint().expandedTo(opened.minimumSize()))
     qtbot.wait(200)
-    for table in (opened.live.table, opened.live.loop.table):
+    live, loop = opened.live.table, opened.live.loop.table
+    for table in (live, loop):
         metrics = table.fontMetrics()
+        wrapped = table.columnCount() - 1 if table is loop else None
+        margin = table.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, table) + 1  # Qt's cell text
         for column in range(table.columnCount()):
+            width = table.columnWidth(column)
             texts = [table.horizontalHeaderItem(column).text()] + [
                 table.item(row, column).text() for row in range(table.rowCount()) if table.item(row, column)]
-            for text in texts:
-                widest = max(metrics.horizontalAdvance(line) for line in text.splitlines() or [""])
-                assert table.columnWidth(column) >= widest, (text, table.columnWidth(column))
+            for row, text in enumerate(texts[1:]):
+                if column == wrapped:
+                    needs = metrics.boundingRect(QRect(0, 0, width - 2 * margin, 100000), Qt.TextFlag.TextWordWrap,
+                                                 text)
+                    assert needs.height() <= table.rowHeight(row), (text, needs.height(), table.rowHeight(row))
+                else:
+                    assert width >= metrics.horizontalAdvance(text), (text, width)
+            assert width >= metrics.horizontalAdvance(texts[0]), (texts[0], width)
+
+
+def test_another_bank_chosen_leaves_nothing_of_the_last_banks_readout_drawn(qtbot, opened):
+    """Choosing the demo bank in Models drops the readouts fitted on the 14-neuron bank: until they are
+    fitted again, the plots name no unit and no neuron of the bank left."""
+    loop, models = opened.live.loop, opened.models
+    assert loop.weight_plot.getAxis("left")._tickLevels, "the 14-neuron bank's readout is drawn"
+    old_neurons = set(load_bank(opened.models.bank_spec).neuron_ids)
+    open_tab(qtbot, opened.tabs, models)
+    choose(qtbot, models.bank_choice, "demo")
+    qtbot.waitUntil(lambda: models.table.rowCount() == 3, timeout=10000)
+    qtbot.waitUntil(lambda: loop.table.rowCount() == 0 or loop.controller.fit is not None, timeout=10000)
+    shown = {label for level in (loop.weight_plot.getAxis("left")._tickLevels or []) for _, label in level}
+    assert not shown & old_neurons, shown
+    if loop.table.rowCount() == 0:
+        assert loop.fit_plot.getPlotItem().titleLabel.text == "" == loop.weight_plot.getPlotItem().titleLabel.text
