@@ -19,7 +19,15 @@ import pytest
 from compactrig.stimuli.probes import colour_blob, dot_lattice, grating
 from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 
-from support.peer_processes import OpenEphysLog, command, free_port_pair, paced_rig, start_open_ephys, start_peer
+from support.peer_processes import (
+    MARKERS_AND_GATE,
+    OpenEphysLog,
+    command,
+    free_port_pair,
+    paced_rig,
+    start_open_ephys,
+    start_peer,
+)
 from support.rig_view import set_up_rig
 from support.sessions import stored_spikes
 from support.user_input import click, click_row, open_tab, type_into
@@ -27,16 +35,7 @@ from support.user_input import click, click_row, open_tab, type_into
 pytestmark = [pytest.mark.slow, pytest.mark.needs_display]
 
 UNIT = "Electrode 1:1"
-SOURCE = """[markers]
-outputs = ["lsl"]
-[markers.lsl]
-name = "{markers}"
-source_id = "{markers}"
-[gate]
-name = "lsl"
-[gate.options]
-stream_name = "{fixation}"
-[source]
+SOURCE = MARKERS_AND_GATE + """[source]
 name = "openephys"
 [source.options]
 data_port = {port}

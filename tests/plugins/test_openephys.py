@@ -20,7 +20,15 @@ from compactrig.plugins.sources.guard import GuardedSource
 from compactrig.plugins.sources.openephys import OpenEphysSource
 
 from support.onsets import Onsets, pump_for
-from support.peer_processes import OpenEphysLog, command, free_port_pair, paced_rig, start_open_ephys, start_peer
+from support.peer_processes import (
+    MARKERS_AND_GATE,
+    OpenEphysLog,
+    command,
+    free_port_pair,
+    paced_rig,
+    start_open_ephys,
+    start_peer,
+)
 
 pytestmark = pytest.mark.needs_display
 
@@ -178,16 +186,6 @@ def test_the_plugin_dying_marks_pending_missing_and_its_return_is_picked_up(rig_
         guard.close()
 
 
-SESSION_RIG_EXTRA = """[markers]
-outputs = ["lsl"]
-[markers.lsl]
-name = "{markers}"
-source_id = "{markers}"
-[gate]
-name = "lsl"
-[gate.options]
-stream_name = "{fixation}"
-"""
 
 @pytest.mark.slow
 def test_a_session_against_the_plugins_bytes_stores_every_count_as_the_peer_fired_it(tmp_path):
@@ -213,7 +211,7 @@ def test_a_session_against_the_plugins_bytes_stores_every_count_as_the_peer_fire
     fixation = f"fixation-{markers}"
     tracker = start_peer("eye_tracker.py", fixation, "500", "0")  # no trial before the photodiode is watched
     rig = tmp_path / "rig.toml"
-    rig.write_text(paced_rig(90, 6, 2, SESSION_RIG_EXTRA.format(markers=markers, fixation=fixation)))
+    rig.write_text(paced_rig(90, 6, 2, MARKERS_AND_GATE.format(markers=markers, fixation=fixation)))
     out = tmp_path / "session"
     process = subprocess.Popen(compactrig_command("session", "run", "--stimuli", str(stimuli), "--rig", str(rig),
                                           "--source", "openephys", "--source-opt", f"data_port={port}",

@@ -14,6 +14,20 @@ WINDOW_SAMPLES = (1500, 4500)
 SAMPLE_RATE = 30000.0
 
 
+MARKERS_AND_GATE = """[markers]
+outputs = ["lsl"]
+[markers.lsl]
+name = "{markers}"
+source_id = "{markers}"
+[gate]
+name = "lsl"
+[gate.options]
+stream_name = "{fixation}"
+"""
+"""A rig's onset markers on LSL stream ``markers`` (what the Open Ephys stand-in's photodiode follows) and its
+fixation gate on LSL stream ``fixation`` (the eye tracker's): fill both with ``str.format``."""
+
+
 def paced_rig(frames_on: int, frames_off: int, images_per_trial: int, extra: str = "") -> str:
     """A small rig whose frames last their nominal 1/60 s under Xvfb (``pace_frames``), so on-times are real."""
     return f"""[screen]
