@@ -19,14 +19,12 @@ from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
     QSpinBox,
     QSplitter,
     QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -37,8 +35,9 @@ from compactrig.engine.readout.ridge import MIN_IMAGES
 from compactrig.engine.training.distill import DistillSettings
 from compactrig.gui.combo_box import ComboBox
 from compactrig.gui.image_dialog import ask_for_images
+from compactrig.gui.listing_table import ListingTable
 from compactrig.gui.plots import AXIS_ROOM, FOREGROUND, plot_widget, set_title
-from compactrig.gui.qt_parts import cell_text, horizontal_header, selected_rows, vertical_header
+from compactrig.gui.qt_parts import cell_text, selected_rows
 from compactrig.gui.worker import Job, JobList
 from compactrig.rig.loop.controller import DEFAULT_REFIT_EVERY, LoopController
 from compactrig.rig.loop.events import (
@@ -123,13 +122,7 @@ class ClosedLoopPanel(QWidget):
             settings_row.addWidget(widget)
         settings_row.addStretch(1)
 
-        self.table = QTableWidget(0, len(READOUT_COLUMNS))
-        self.table.setHorizontalHeaderLabels(READOUT_COLUMNS)
-        # every column as wide as its text, "reads most from" filling the rest, wrapped into rows as tall as it
-        # needs, so no cell is cut short at any width (a few rows, refitted now and then: cheap to measure)
-        horizontal_header(self.table).setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        horizontal_header(self.table).setStretchLastSection(True)
-        vertical_header(self.table).setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table = ListingTable(READOUT_COLUMNS)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -380,10 +373,7 @@ class ClosedLoopPanel(QWidget):
             return
         assert spec is not None  # a fit is made on the spec's features
         rows = readout_rows(fit, controller.units, spec.neuron_ids, spec.owners(bank))
-        self.table.setRowCount(len(rows))  # units heard from after this fit wait for the next
-        for row, cells in enumerate(rows):
-            for column, text in enumerate(cells):
-                self.table.setItem(row, column, QTableWidgetItem(text))
+        self.table.show_rows(rows)  # units heard from after this fit wait for the next
         self._select_focus()
         self._show_focus()
 

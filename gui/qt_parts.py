@@ -7,9 +7,11 @@ from __future__ import annotations
 from PyQt6.QtCore import QModelIndex
 from PyQt6.QtWidgets import (
     QAbstractItemView,
+    QAbstractScrollArea,
     QHeaderView,
     QListWidget,
     QListWidgetItem,
+    QStyle,
     QTableView,
     QTableWidget,
     QWidget,
@@ -54,3 +56,17 @@ def top_window(widget: QWidget) -> QWidget:
     window = widget.window()
     assert window is not None, "a widget is always in a window"
     return window
+
+
+def viewport(area: QAbstractScrollArea) -> QWidget:
+    """The scrolled part of a scroll area (a table's cells)."""
+    shown = area.viewport()
+    assert shown is not None, "a scroll area has its viewport"
+    return shown
+
+
+def style_of(widget: QWidget) -> QStyle:
+    """The style ``widget`` is drawn in."""
+    style = widget.style()
+    assert style is not None, "a widget is always drawn in a style"
+    return style

@@ -238,28 +238,35 @@ def test_a_unit_chosen_in_either_table_is_the_one_focused_unit(qtbot, opened):
 
 def test_at_the_smallest_window_the_units_tables_show_every_cell_whole(qtbot, opened):
     """Numbers cut to "-0.0…" and models to "de…" cannot be read: each column is as wide as its widest cell
-    (a table narrower than its columns scrolls sideways), and the readouts' neuron lists wrap into rows tall
-    enough to hold them."""
+    (a table narrower than its columns scrolls sideways). The readouts' neuron lists wrap between neurons, never
+    inside "190923:12 +0.85", into rows tall enough to hold them."""
     opened.resize(opened.minimumSizeHint())
     qtbot.waitUntil(lambda: opened.size() == opened.minimumSizeHint().expandedTo(opened.minimumSize()))
     qtbot.wait(200)
     live, loop = opened.live.table, opened.live.loop.table
     for table in (live, loop):
         metrics = table.fontMetrics()
-        wrapped = table.columnCount() - 1 if table is loop else None
+        listed = table.columnCount() - 1 if table is loop else None
         margin = table.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, table) + 1  # Qt's cell text
         for column in range(table.columnCount()):
             width = table.columnWidth(column)
             texts = [table.horizontalHeaderItem(column).text()] + [
                 table.item(row, column).text() for row in range(table.rowCount()) if table.item(row, column)]
             for row, text in enumerate(texts[1:]):
-                if column == wrapped:
+                if column == listed:
+                    entries = text.split(", ")
+                    assert len(entries) == 3 and all(len(entry.split()) == 2 for entry in entries), text
+                    for entry in entries:  # a neuron and its weight, on one line
+                        assert width - 2 * margin >= metrics.horizontalAdvance(entry + ","), (entry, width)
                     needs = metrics.boundingRect(QRect(0, 0, width - 2 * margin, 100000), Qt.TextFlag.TextWordWrap,
                                                  text)
                     assert needs.height() <= table.rowHeight(row), (text, needs.height(), table.rowHeight(row))
                 else:
                     assert width >= metrics.horizontalAdvance(text), (text, width)
             assert width >= metrics.horizontalAdvance(texts[0]), (texts[0], width)
+    columns = sum(loop.columnWidth(column) for column in range(loop.columnCount()))
+    if columns > loop.viewport().width():
+        assert loop.horizontalScrollBar().maximum() > 0, "what does not fit is scrolled to"
 
 
 def test_another_bank_chosen_leaves_nothing_of_the_last_banks_readout_drawn(qtbot, opened):
