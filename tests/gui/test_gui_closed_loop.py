@@ -57,6 +57,9 @@ def test_readouts_fit_live_then_a_queued_batch_and_images_for_a_unit_are_shown(q
     qtbot.waitUntil(lambda: loop.controller.feature_job is None, timeout=60000)
     assert not loop.cancel_button.isEnabled() and loop.progress.format() == IDLE_TEXT, "idle: nothing to cancel"
     readouts = folder / "loop" / "readouts"
+    # a fit scheduled at the plan's end may still be on its way to the folder (written beside, then renamed)
+    qtbot.waitUntil(lambda: loop.controller.refit_job is None and readouts.is_dir()
+                    and not any(p.name.startswith(".") for p in readouts.iterdir()), timeout=30000)
     stored_before = sorted(readouts.iterdir())
     assert stored_before and all(p.name.startswith("fit-") for p in stored_before), "the scheduled fits are stored"
     click(qtbot, loop.refit_button)
