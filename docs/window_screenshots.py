@@ -106,6 +106,8 @@ def main(out: Path) -> None:
     shoot(window.inspect, "inspect_tab")
     window.live.open_requested.emit(str(work / "session"))  # as "Open a past session..." does
     wait_until(lambda: window.live.live.folder == work / "session" and window.live.table.rowCount() == 3)
+    QTest.qWait(200)  # the last session's readouts dropped, the reopened one's features on their way
+    wait_until(lambda: not window.live.loop.controller.running_jobs() and window.live.loop.table.rowCount() == 5)
     shoot(window.live, "live_fits_reopened")
     size = window.size()
     window.resize(window.minimumSizeHint())  # the smallest the window lets itself be made
