@@ -40,6 +40,7 @@ PORT = textwrap.dedent("""
 """)
 TIMED = textwrap.dedent("""
     import sys, time
+    from pathlib import Path
     import compactrig.cli.commands.synth as synth
     from compactrig.cli import main
     spent = [0.0]
@@ -52,7 +53,7 @@ TIMED = textwrap.dedent("""
             spent[0] += time.perf_counter() - started
     synth.design_synthesized = timed
     status = main(sys.argv[2:])
-    print(f"{spent[0]:.6f}", file=open(sys.argv[1], "w"))
+    Path(sys.argv[1]).write_text(f"{spent[0]:.6f}")
     sys.exit(status)
 """)
 """``compactrig ARGS`` with the time spent in its synthesis written to a file (the first argument)."""
@@ -91,7 +92,8 @@ def main() -> None:
         for k in range(REPEATS):
             spent = scratch / f"spent{k}"
             total = wall([sys.executable, "-c", TIMED, str(spent), *synth, "--out", str(scratch / f"timed{k}")], env)
-            splits.append((total - float(spent.read_text()), float(spent.read_text())))
+            inside = float(spent.read_text())
+            splits.append((total - inside, inside))
         outside, synthesis = min(splits)
         every = min(wall([str(script), *synth, "--all-neurons", "--out", str(scratch / f"all{k}")], env)
                     for k in range(REPEATS))
