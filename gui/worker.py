@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
+from PyQt6.QtCore import QObject, Qt, QThread, pyqtSignal, pyqtSlot
 
 from compactrig.engine.crash_log import report_unexpected
 from compactrig.engine.errors import CompactRigError
@@ -64,9 +64,10 @@ class Job(QObject):
         self.worker_thread = QThread(parent)
         self.moveToThread(self.worker_thread)
         self.worker_thread.started.connect(self.run)
-        self.finished.connect(self.worker_thread.quit)
-        self.failed.connect(self.worker_thread.quit)
-        self.called_off.connect(self.worker_thread.quit)
+        # The thread ends itself the moment the work ends (QThread.quit is thread-safe): a queued quit would wait
+        # for the GUI's event loop, and a caller that then waits for the thread without serving events would hang.
+        for ended in (self.finished, self.failed, self.called_off):
+            ended.connect(self.worker_thread.quit, Qt.ConnectionType.DirectConnection)
         self.worker_thread.start()
         return self
 
