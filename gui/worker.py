@@ -66,8 +66,10 @@ class Job(QObject):
         self.worker_thread.started.connect(self.run)
         # The thread ends itself the moment the work ends (QThread.quit is thread-safe): a queued quit would wait
         # for the GUI's event loop, and a caller that then waits for the thread without serving events would hang.
-        for ended in (self.finished, self.failed, self.called_off):
-            ended.connect(self.worker_thread.quit, Qt.ConnectionType.DirectConnection)
+        direct = Qt.ConnectionType.DirectConnection
+        self.finished.connect(self.worker_thread.quit, type=direct)
+        self.failed.connect(self.worker_thread.quit, type=direct)
+        self.called_off.connect(self.worker_thread.quit, type=direct)
         self.worker_thread.start()
         return self
 
