@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PyQt6.QtCore import QObject, Qt, QThread, pyqtSignal, pyqtSlot
+from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
 from compactrig.engine.crash_log import report_unexpected
 from compactrig.engine.errors import CompactRigError
@@ -55,6 +55,11 @@ class Job(QObject):
             self.failed.emit(report_unexpected(self.label or "a background job", error))
         else:
             self.finished.emit(result)
+        finally:
+            # The thread ends itself here, the moment the work ends. Quitting it through a signal would queue the
+            # quit on the GUI's event loop, and whoever then waits for the thread without serving events hangs.
+            if self.worker_thread is not None:
+                self.worker_thread.quit()
 
     def _report(self, done: int, total: int | None, phase: str = "") -> None:
         self.progress.emit(done, total or 0, phase)
@@ -64,12 +69,6 @@ class Job(QObject):
         self.worker_thread = QThread(parent)
         self.moveToThread(self.worker_thread)
         self.worker_thread.started.connect(self.run)
-        # The thread ends itself the moment the work ends (QThread.quit is thread-safe): a queued quit would wait
-        # for the GUI's event loop, and a caller that then waits for the thread without serving events would hang.
-        direct = Qt.ConnectionType.DirectConnection
-        self.finished.connect(self.worker_thread.quit, type=direct)
-        self.failed.connect(self.worker_thread.quit, type=direct)
-        self.called_off.connect(self.worker_thread.quit, type=direct)
         self.worker_thread.start()
         return self
 
