@@ -7,6 +7,7 @@ from pathlib import Path
 
 from compactrig.cli.options import add_rig_options, parse_neuron_list, rig_with_source
 from compactrig.engine.errors import CompactRigError
+from compactrig.engine.readout.ridge import MIN_IMAGES
 from compactrig.rig.loop.fit_files import load_fits
 from compactrig.rig.loop.loop_plan import LOOP_FILE, LoopPlan, loop_plan_text
 from compactrig.rig.loop.readout_table import READOUT_COLUMNS, readout_rows
@@ -14,6 +15,7 @@ from compactrig.rig.loop.session_loop import run_session_loop
 from compactrig.rig.session.folder import SESSION_FILE
 from compactrig.rig.session.setup import SessionPlan, start_session
 from compactrig.stimuli.next_images import STRATEGIES
+from compactrig.stimuli.stimulus_set import StimulusSet
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -55,6 +57,10 @@ def run_loop(args: argparse.Namespace) -> int:
     if (out / SESSION_FILE).exists():
         raise CompactRigError(f"{out}: already holds a session; continue it with `compactrig session resume "
                               f"{out}` or choose another --out")
+    shown = len(StimulusSet.load(args.stimuli))
+    if shown < MIN_IMAGES:  # no readout is fitted, so no round would ever start: the loop would wait forever
+        raise CompactRigError(f"--stimuli {args.stimuli}: {shown} image(s); the loop's readouts are fitted on "
+                              f"responses to {MIN_IMAGES} images or more, so give a set of at least {MIN_IMAGES}")
     rig = rig_with_source(args)
     session = SessionPlan(stimuli=str(args.stimuli), bank=args.bank, repeats=args.repeats)
     # loop.json is written with the session's parts, before session.json: a session with a loop never lacks it

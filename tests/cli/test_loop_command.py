@@ -130,6 +130,14 @@ def test_bad_loop_settings_are_one_line_before_anything_is_made_or_shown(tmp_pat
         assert refused.returncode == 2 and said in refused.stderr, refused.stderr
         assert not (tmp_path / "s").exists(), "nothing is written for a refused command"
 
+    # A set too small for a readout fit: no round could ever start, so the loop is refused instead of waiting.
+    StimulusSet([StimulusRecord(image_id=f"tex{k:02d}", kind="natural") for k in range(9)],
+                pink_noise_images(9, seed=2)).save(tmp_path / "nine")
+    refused = cli("loop", "run", "--stimuli", str(tmp_path / "nine"), "--out", str(tmp_path / "s"))
+    assert refused.returncode == 2 and f"--stimuli {tmp_path / 'nine'}: 9 image(s); the loop's readouts are fitted " \
+        "on responses to 10 images or more" in refused.stderr, refused.stderr
+    assert not (tmp_path / "s").exists(), "nothing is written for a refused command"
+
     # A hand-edited loop.json is refused by the resume, naming the setting, before the session is opened.
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "loop.json").write_text(json.dumps({"strategy": "best", "batches": 2}))
