@@ -45,8 +45,8 @@ def session(tmp_path_factory):
     rig.write_text(RIG)
     result = run_cli("session", "run", "--stimuli", str(image_set(tmp_path / "set", [f"img{k}" for k in range(4)])),
                      "--rig", str(rig), "--source", "simulated", "--source-opt", "neurons=demo:0,demo:1",
-                     "--source-opt", "latency_s=0.05,0.11", "--source-opt", "gain=3,1", "--map", "unit0=demo:0", "--repeats", "6",
-                     "--out", str(out))
+                     "--source-opt", "latency_s=0.05,0.11", "--source-opt", "gain=3,1", "--map", "unit0=demo:0",
+                     "--repeats", "6", "--out", str(out))
     assert result.returncode == 0, result.stderr
     adopt_in_folder(out, "unit1", ADOPTED)
     return out
