@@ -48,8 +48,10 @@ def binned(trains: Sequence[np.ndarray], span: tuple[float, float]) -> np.ndarra
     n_bins = int(round((span[1] - span[0]) / BIN_S))
     counts = np.zeros((len(trains), n_bins), dtype=np.float32)
     for row, times in enumerate(trains):
-        index = np.floor((np.asarray(times, dtype=np.float64) - span[0]) / BIN_S).astype(np.int64)
-        index = index[(index >= 0) & (index < n_bins)]
+        times = np.asarray(times, dtype=np.float64)
+        times = times[(times >= span[0]) & (times < span[1])]
+        # a time just inside the span's end can round onto the next bin's edge: it belongs to the last bin
+        index = np.minimum(np.floor((times - span[0]) / BIN_S).astype(np.int64), n_bins - 1)
         np.add.at(counts[row], index, 1.0)
     return counts
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from compactrig.engine.stats.latency import WINDOW_S, response_latency
+from compactrig.engine.stats.latency import WINDOW_S, binned, response_latency
 
 SPAN = (-0.1, 0.4)
 
@@ -38,3 +38,14 @@ def test_no_response_no_baseline_or_no_presentation_gives_no_latency_and_says_wh
     assert silent.window(SPAN[1]) is None
     assert "no baseline" in response_latency(trains(0.07, 20), (0.0, 0.4)).reason
     assert response_latency([], SPAN).reason == "no presentation with spike times"
+
+
+def test_every_spike_inside_the_span_is_binned_even_one_just_before_its_end():
+    """A spike kept at a time just under the span's end lands in the last bin: floating-point division put it on
+    the next bin's edge and the PSTH dropped it (CI at stop 49: one spike of 557 missing from the Spikes page)."""
+    span = (-0.1, 0.4)
+    trains = [np.array([-0.1, 0.0, np.nextafter(0.4, 0.0)]), np.array([0.4, 0.2999999999999999])]
+    counts = binned(trains, span)
+    assert counts.shape == (2, 500)
+    assert counts[0].sum() == 3 and counts[0, 0] == 1 and counts[0, 100] == 1 and counts[0, 499] == 1
+    assert counts[1].sum() == 1, "the span's end itself is outside it"
