@@ -15,7 +15,7 @@ from compactrig.rig.loop.session_loop import run_session_loop
 from compactrig.rig.session.folder import SESSION_FILE
 from compactrig.rig.session.setup import SessionPlan, start_session
 from compactrig.stimuli.next_images import STRATEGIES
-from compactrig.stimuli.stimulus_set import StimulusSet
+from compactrig.stimuli.stimulus_set import read_records
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -57,7 +57,7 @@ def run_loop(args: argparse.Namespace) -> int:
     if (out / SESSION_FILE).exists():
         raise CompactRigError(f"{out}: already holds a session; continue it with `compactrig session resume "
                               f"{out}` or choose another --out")
-    shown = len(StimulusSet.load(args.stimuli))
+    shown = len(read_records(args.stimuli))  # the manifest alone: start_session decodes the images
     if shown < MIN_IMAGES:  # no readout is fitted, so no round would ever start: the loop would wait forever
         raise CompactRigError(f"--stimuli {args.stimuli}: {shown} image(s); the loop's readouts are fitted on "
                               f"responses to {MIN_IMAGES} images or more, so give a set of at least {MIN_IMAGES}")
