@@ -55,11 +55,6 @@ class Job(QObject):
             self.failed.emit(report_unexpected(self.label or "a background job", error))
         else:
             self.finished.emit(result)
-        finally:
-            # The thread ends itself here, the moment the work ends. Quitting it through a signal would queue the
-            # quit on the GUI's event loop, and whoever then waits for the thread without serving events hangs.
-            if self.worker_thread is not None:
-                self.worker_thread.quit()
 
     def _report(self, done: int, total: int | None, phase: str = "") -> None:
         self.progress.emit(done, total or 0, phase)
@@ -69,6 +64,9 @@ class Job(QObject):
         self.worker_thread = QThread(parent)
         self.moveToThread(self.worker_thread)
         self.worker_thread.started.connect(self.run)
+        self.finished.connect(self.worker_thread.quit)
+        self.failed.connect(self.worker_thread.quit)
+        self.called_off.connect(self.worker_thread.quit)
         self.worker_thread.start()
         return self
 

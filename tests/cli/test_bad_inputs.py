@@ -361,7 +361,9 @@ def test_a_window_job_that_fails_unexpectedly_shows_one_line_and_logs_the_traceb
     job.failed.connect(window.show_message)
     with qtbot.waitSignal(job.failed, timeout=20000) as said:
         job.start(window)
-    job.worker_thread.wait()
+    # the thread ends when the window's event loop serves its queued quit: wait serving events (a bare
+    # QThread.wait() here hung CI at stop 48, the quit still queued behind the signal just taken)
+    qtbot.waitUntil(job.worker_thread.isFinished, timeout=20000)
     line = said.args[0]
     assert len(line.splitlines()) == 1 and line.startswith("Reading the responses failed unexpectedly (RuntimeError")
     assert window.statusBar().currentMessage() == line and window.isVisible()
