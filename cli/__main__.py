@@ -1,4 +1,4 @@
-from compactrig.cli import main
+from compactrig.cli import console
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    console()

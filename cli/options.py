@@ -16,34 +16,12 @@ from compactrig.engine.errors import CompactRigError
 from compactrig.engine.files.image_files import ImageCollection, read_images
 from compactrig.engine.models.bank import ModelBank, load_bank
 from compactrig.engine.progress import Progress
-from compactrig.rig.presenter.rig import RigConfig, load_rig
 
 
 def add_bank_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bank", metavar="DIR", default=None,
                         help="model folder (published layout or upstream repository root), "
                              "'published' for the fetched copy, or 'demo' (default: the embedded demo bank)")
-
-
-def add_rig_options(parser: argparse.ArgumentParser) -> None:
-    """``--rig``, ``--source`` and ``--source-opt``: the rig a session runs with (``rig_with_source``)."""
-    parser.add_argument("--rig", type=Path, default=None, help="rig file (default: the default rig)")
-    parser.add_argument("--source", default=None,
-                        help="response source (`compactrig sources list`; default: the rig file's [source])")
-    parser.add_argument("--source-opt", action="append", default=[], metavar="KEY=VALUE",
-                        help="a source option (over the rig file's, when the source is the rig file's)")
-
-
-def rig_with_source(args: argparse.Namespace) -> RigConfig:
-    """The rig file (``--rig``) with the command line's ``--source`` and ``--source-opt``: what the session
-    stores as its rig, the one home of its source."""
-    options = {}
-    for value in args.source_opt:
-        key, sep, rest = value.partition("=")
-        if not sep or not key.strip():
-            raise CompactRigError(f"--source-opt {value!r}: use KEY=VALUE, e.g. --source-opt seed=2")
-        options[key.strip()] = rest.strip()
-    return load_rig(args.rig).with_source(args.source, options)
 
 
 def number(kind: type[int | float], low: float, high: float, above: bool = False) -> Callable[[str], float]:

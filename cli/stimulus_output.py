@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from compactrig.cli.outputs import check_folder
 from compactrig.engine.models.bank import ModelBank
-from compactrig.stimuli.stimulus_set import MANIFEST, StimulusRecord, annotate, load_or_empty, read_records
+from compactrig.stimuli.stimulus_set import (
+    MANIFEST,
+    StimulusRecord,
+    annotate,
+    load_or_empty,
+    read_records,
+    recorded_with,
+)
+
+if TYPE_CHECKING:
+    from compactrig.engine.models.fast_predict import Predictor
 
 
 def add_set_output_options(parser: argparse.ArgumentParser) -> None:
@@ -31,11 +43,31 @@ def check_set_folder(folder: Path, force: bool) -> Path:
     return folder
 
 
+def folding_predictor(bank: ModelBank, target_neuron: str, all_neurons: bool = False) -> Predictor:
+    """A predictor that folds, on a thread of its own, the models of the neurons whose predictions images made
+    for ``target_neuron`` will carry (``stimulus_set.prediction_neurons``): done while the images are made
+    rather than after them (issue 41). ``Predictor.fold`` is locked, so predicting waits for what is under way."""
+    from compactrig.engine.models.fast_predict import Predictor  # PyTorch: only for the commands that predict
+
+    predictor = Predictor(bank)
+    neurons = list(bank.neuron_ids) if all_neurons else recorded_with(bank, target_neuron)
+
+    def fold() -> None:
+        try:
+            predictor.fold(neurons)
+        except Exception:  # noqa: BLE001 - predicting folds them again on the command's thread, and says what failed
+            return
+
+    threading.Thread(target=fold, name="fold models", daemon=True).start()
+    return predictor
+
+
 def add_to_set(folder: Path, bank: ModelBank, pixels: np.ndarray, records: list[StimulusRecord],
-               all_neurons: bool = False) -> int:
-    """Annotate the new images with the bank's predictions (``annotate``), add them to ``folder``'s set, save."""
+               all_neurons: bool = False, predictor: Predictor | None = None) -> int:
+    """Annotate the new images with the bank's predictions (``annotate``, through ``predictor`` when given), add
+    them to ``folder``'s set, save."""
     existing = load_or_empty(folder)
-    combined = existing.merged(annotate(bank, pixels, records, all_neurons=all_neurons))
+    combined = existing.merged(annotate(bank, pixels, records, predictor=predictor, all_neurons=all_neurons))
     combined.save(folder)
     print(f"{folder}: {len(records)} image(s) added, {len(combined)} in the set")
     return len(combined)

@@ -40,7 +40,7 @@ def test_the_wheel_holds_only_the_compactrig_package(tmp_path):
     assert not any(n.startswith(("compactrig/tests/", "compactrig/benchmarks/", "compactrig/docs/")) for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
-    assert "compactrig = compactrig.cli:main" in text
+    assert "compactrig = compactrig.cli:console" in text
     assert "simulated = compactrig.plugins.sources.simulated:SimulatedSource" in text
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from compactrig.cli.options import add_rig_options, parse_neuron_list, rig_with_source
+from compactrig.cli.options import parse_neuron_list
+from compactrig.cli.rig_options import add_rig_options, rig_with_source
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.readout.ridge import MIN_IMAGES
 from compactrig.rig.loop.fit_files import load_fits

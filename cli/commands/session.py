@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from compactrig.cli.options import add_rig_options, number, rig_with_source
+from compactrig.cli.options import number
 from compactrig.cli.outputs import check_file
+from compactrig.cli.rig_options import add_rig_options, rig_with_source
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.files.safe_output import write_atomically
 from compactrig.rig.session.controller import SessionController, print_messages

@@ -16,7 +16,7 @@ from compactrig.cli.options import (
     progress_bar,
     read_images_with_progress,
 )
-from compactrig.cli.stimulus_output import add_set_output_options, add_to_set, check_set_folder
+from compactrig.cli.stimulus_output import add_set_output_options, add_to_set, check_set_folder, folding_predictor
 from compactrig.engine.models.fast_predict import FoldedModel
 from compactrig.stimuli.design import Design, design_adversarial, design_synthesized
 from compactrig.stimuli.diversity import diversity_report
@@ -79,6 +79,7 @@ def _model(args: argparse.Namespace):
 
 def run_synthesis(args: argparse.Namespace) -> int:
     bank, neuron_id, target, model = _model(args)
+    predictor = folding_predictor(bank, neuron_id, args.all_neurons)
     settings = SynthesisSettings(direction=args.direction, steps=args.steps, step_size=args.step_size,
                                  grayscale=args.grayscale)
     seeds = list(range(args.seed, args.seed + args.n))
@@ -95,12 +96,13 @@ def run_synthesis(args: argparse.Namespace) -> int:
     design = Design(np.concatenate([d.images for d in parts]), np.concatenate([d.responses for d in parts]),
                     [record for d in parts for record in d.records])
     print(diversity_report([r.image_id for r in design.records], design.images, design.responses).format())
-    add_to_set(args.out, bank, design.images, design.records, args.all_neurons)
+    add_to_set(args.out, bank, design.images, design.records, args.all_neurons, predictor)
     return 0
 
 
 def run_adversarial(args: argparse.Namespace) -> int:
     bank, neuron_id, target, model = _model(args)
+    predictor = folding_predictor(bank, neuron_id, args.all_neurons)
     natural = read_images_with_progress(args.images)
     bar, update = progress_bar(f"adversarial ({args.direction}) for {neuron_id}", unit="step")
     try:
@@ -115,5 +117,5 @@ def run_adversarial(args: argparse.Namespace) -> int:
               f"{m['max_abs_change']:8.0f} {m['rms_change']:7.2f}")
     change = [r.method["response_after"] - r.method["response_before"] for r in design.records]
     print(f"mean change of response: {np.mean(change):+.3f}")
-    add_to_set(args.out, bank, design.images, design.records, args.all_neurons)
+    add_to_set(args.out, bank, design.images, design.records, args.all_neurons, predictor)
     return 0

@@ -17,8 +17,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.files.safe_output import write_atomically
 from compactrig.rig.presenter.refresh import RefreshCheck
@@ -38,10 +36,16 @@ class SessionLock:
     """An exclusive lock on ``DIR/lock``; ``DIR/lock.holder`` names the holder's PID for the refusal message."""
 
     def __init__(self, folder: Path) -> None:
+        # imported here: every command that writes a file learns the session files' names from this module,
+        # and filelock's import (~80 ms) is paid only by those that lock a session (issue 41)
+        from filelock import FileLock
+
         self.path = folder / LOCK_FILE
         self._lock = FileLock(self.path, timeout=0, thread_local=False)
 
     def acquire(self) -> SessionLock:
+        from filelock import Timeout
+
         holder = self.path.with_name(HOLDER_FILE)
         try:
             self._lock.acquire()

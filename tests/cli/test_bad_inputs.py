@@ -209,6 +209,22 @@ def test_a_model_with_a_nan_weight_is_refused_naming_the_file(shared_data, tmp_p
     assert "NaN or infinite" in line and key in line and not (tmp_path / "o.npy").exists()
 
 
+def test_synth_names_a_broken_model_recorded_with_its_target_in_one_line(shared_data, tmp_path):
+    """``synth`` folds the models of the neurons recorded with its target on a thread of its own while it
+    synthesizes; a broken one is still one line naming its file (no traceback from that thread: the
+    installed script, since only a process of its own shows what such a thread prints), and no set."""
+    bank = small_bank(shared_data, tmp_path / "bank", ["201025:3", "201025:7"])
+    broken = bank / "models_torch" / "compact_model_201025_neuron7.pt"
+    state = torch.load(broken, weights_only=True)
+    key = min(k for k, v in state.items() if v.is_floating_point())
+    state[key].view(-1)[0] = float("inf")
+    torch.save(state, broken)
+    out = tmp_path / "set"
+    result = run_cli("synth", "max", "--bank", str(bank), "--neuron", "201025:3", "--steps", "2", "--out", str(out))
+    line = one_line_error(result, "compact_model_201025_neuron7.pt")
+    assert "NaN or infinite" in line and not (out / "manifest.json").exists()
+
+
 def test_the_folded_model_cache_never_serves_non_finite_weights(shared_data, tmp_path, three_images, cli):
     """A cache holding NaN (a damaged file, or one folded from a broken model by an older version) costs time,
     never numbers: the models are read from their files again."""
