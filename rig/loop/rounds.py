@@ -5,7 +5,10 @@ every response: a batch from the candidate pool by the loop's strategy and, if a
 synthesized for each of ``for_units`` through its readout. The round's images are saved into the
 session folder (``loop/rounds/round-KK``, atomically) before they are queued, so a resume after a
 crash or Ctrl-C queues again any saved round the session's plan does not hold, and counts the
-rounds already done. After the last round is answered (and fitted), the loop stops the session.
+rounds already done. After the last round is answered (and fitted), the loop stops the session. When
+every planned presentation is answered and still no readout can be fitted (a unit has responses to too few
+images, or no unit answered at all), no round can ever start: the loop says why and stops the session
+(``blocked``) rather than wait for responses that will not come.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Callable
 from functools import reduce
 from pathlib import Path
 
+from compactrig.engine.readout.ridge import MIN_IMAGES, enough_responses
 from compactrig.rig.loop.controller import LoopController
 from compactrig.rig.loop.events import BatchChosen, ImagesDesigned
 from compactrig.rig.loop.loop_plan import LOOP_DIR, LoopPlan
@@ -62,6 +66,8 @@ class Rounds:
         self.parts: list[str | None] = []
         """The current round's parts still to start: None for the batch, a unit name for its images."""
         self.finished = False
+        self.blocked: str | None = None
+        """Why no round can start, once that is known (the session is then stopped)."""
         seeds = [r.seed for images in self.saved for r in images.records if r.seed is not None]
         controller.next_seed = max(seeds, default=-1) + 1  # synthesized ids carry their seed: never reused
         controller.subscribe(self._collect)
@@ -92,12 +98,13 @@ class Rounds:
     def step(self) -> None:
         """Start, advance or close a round when the session and the readouts are ready for it."""
         controller = self.controller
-        if self.finished or self.pending or controller.stopped:
+        if self.finished or self.blocked or self.pending or controller.stopped:
             return
         if self.collecting is None:
             ready = (controller.caught_up and controller.fitted_on_everything and controller.pool_features is not None
                      and not controller.running_jobs())
             if not ready:
+                self._stop_if_unfittable()
                 return
             if len(self.saved) >= self.plan.batches:
                 self._finish(f"all {self.plan.batches} round(s) answered and fitted; the loop is done")
@@ -110,6 +117,21 @@ class Rounds:
             if self._start(self.parts.pop(0)):
                 return
         self._close()
+
+    def _stop_if_unfittable(self) -> None:
+        """Every planned presentation answered, no job running, and the responses cannot be fitted: nothing
+        that would change that is coming, so the loop stops the session and says which units lack responses."""
+        controller, log = self.controller, self.controller.log
+        if not controller.caught_up or controller.running_jobs() or log is None or enough_responses(log.sums):
+            return
+        answered = log.sums.answered().sum(axis=0)
+        short = [f"{unit} ({int(n)})" for unit, n in zip(log.sums.units, answered) if n < MIN_IMAGES]
+        heard = (f"unit(s) {', '.join(short)} answered fewer than {MIN_IMAGES} images" if short
+                 else "no unit has answered any presentation")
+        self.blocked = (f"no readout can be fitted with every planned presentation answered: {heard}, and a "
+                        f"readout needs responses to {MIN_IMAGES}; no round can start")
+        self.report(f"the loop stops: {self.blocked}")
+        self.stop()
 
     def _start(self, part: str | None) -> bool:
         plan, controller = self.plan, self.controller

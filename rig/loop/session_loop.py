@@ -47,7 +47,9 @@ class ProgressLines:
 
 def run_session_loop(folder: Path, report: Callable[[str], None] = print) -> bool:
     """Run (or resume) the session in ``folder`` with the loop ``loop.json`` describes; True when every
-    round is done and answered, False when stopped (resume it with ``compactrig session resume``)."""
+    round is done and answered, False when stopped (resume it with ``compactrig session resume``). A loop
+    that cannot go on (``Rounds.blocked``: no readout can be fitted on the answered plan) is a
+    ``CompactRigError`` saying why, once the session has stopped."""
     folder = Path(folder)
     plan = read_loop_plan(folder)
     if plan is None:
@@ -102,6 +104,9 @@ def run_session_loop(folder: Path, report: Callable[[str], None] = print) -> boo
         jobs.join(timeout=60)
     if complete and rounds.finished:
         return True
+    if rounds.blocked is not None:
+        raise CompactRigError(f"{folder}: the loop stopped after {len(rounds.saved)} of {plan.batches} round(s): "
+                              f"{rounds.blocked} (the session's responses are kept in its folder)")
     report(f"the loop stopped after {len(rounds.saved)} of {plan.batches} round(s); continue it with "
            f"`compactrig session resume {folder}`")
     return False

@@ -373,3 +373,55 @@ def test_the_images_synthesized_for_a_unit_are_known_by_their_provenance_not_the
     jobs.finish("synthesize")
     now = [e for e in events if isinstance(e, ImagesDesigned)][-1].images.ids
     assert controller.designed_for("u1", now).all() and not controller.designed_for("u0", now).any()
+
+
+def test_a_loop_whose_answered_plan_cannot_be_fitted_stops_the_session_and_names_the_unit(tmp_path, session):
+    """A unit heard from only late (a sorter's new unit) answers too few images for a readout: once every
+    planned presentation is answered no fit, and so no round, can come; the loop says so and stops the session
+    instead of waiting forever. Until then (presentations still to come) it waits."""
+    _, images, _, counts = session
+    images.save(tmp_path / "set")
+    folder = tmp_path / "s"
+    start_session(folder, SessionPlan(stimuli=str(tmp_path / "set")), None)
+    jobs = HeldJobs()
+    controller, _, queued = controller_with(jobs)
+    said, stops = [], []
+    rounds = Rounds(controller, LoopPlan(batches=2), folder, lambda: stops.append(True), said.append)
+
+    def present(k: int) -> ResponseStored:  # u1 is heard from only from the 8th image on
+        answer = dict(zip(UNITS, counts[0, k]))
+        return ResponseStored(images.ids[k], answer if k >= 7 else {"u0": answer["u0"]})
+
+    feed(controller, [started(folder, images, planned=12)] + [present(k) for k in range(12)]
+         + [SessionStatus(11, 12, False, True, 60.0, 0, True)])
+    jobs.finish("features")
+    rounds.step()
+    assert stops == [] and rounds.blocked is None, "a presentation is still to come"
+    feed(controller, [SessionStatus(12, 12, False, True, 60.0, 0, True)])
+    rounds.step()
+    assert stops == [True] and queued == []
+    assert said == ["the loop stops: no readout can be fitted with every planned presentation answered: unit(s) "
+                    "u1 (5) answered fewer than 10 images, and a readout needs responses to 10; no round can start"]
+    rounds.step()
+    assert stops == [True], "said and stopped once"
+
+
+def test_a_loop_whose_source_heard_no_unit_at_all_stops_once_the_plan_is_answered(tmp_path, session):
+    """A spike source connected to a silent recording (no unit ever fires): every presentation is answered
+    with no counts; the loop stops saying so rather than wait for a fit."""
+    _, images, _, _ = session
+    images.save(tmp_path / "set")
+    folder = tmp_path / "s"
+    start_session(folder, SessionPlan(stimuli=str(tmp_path / "set")), None)
+    jobs = HeldJobs()
+    controller, _, queued = controller_with(jobs)
+    said, stops = [], []
+    rounds = Rounds(controller, LoopPlan(batches=2), folder, lambda: stops.append(True), said.append)
+    feed(controller, [SessionStarted([], images.ids, {}, {}, [], 12, str(folder))]
+         + [ResponseStored(i, {}) for i in images.ids] + [SessionStatus(12, 12, False, True, 60.0, 0, True)])
+    while jobs.waiting("features"):
+        jobs.finish("features")
+    rounds.step()
+    assert stops == [True] and queued == [] and said == [
+        "the loop stops: no readout can be fitted with every planned presentation answered: no unit has answered "
+        "any presentation, and a readout needs responses to 10; no round can start"]
