@@ -111,6 +111,7 @@ class LoopController:
         with their features, or made here)."""
         self.planned = 0
         self.done = 0
+        self.left_out = 0
         self.fit: RidgeFit | None = None
         self.fit_data: ReadoutData | None = None
         self.fitted_at = 0
@@ -143,8 +144,8 @@ class LoopController:
 
     @property
     def caught_up(self) -> bool:
-        """Every planned presentation is answered (as the runner last said)."""
-        return self.planned > 0 and self.done >= self.planned
+        """Every planned presentation is answered or left out (as the runner last said)."""
+        return self.planned > 0 and self.done + self.left_out >= self.planned
 
     @property
     def fitted_on_everything(self) -> bool:
@@ -214,7 +215,7 @@ class LoopController:
                 self.planned = event.planned
                 self._prepare()
             elif isinstance(event, SessionStatus):
-                self.done, self.planned = event.done, event.planned
+                self.done, self.planned, self.left_out = event.done, event.planned, event.left_out
         if self.log is None:
             return
         self._refit_if_due()
@@ -228,7 +229,7 @@ class LoopController:
         self.session_folder = Path(started.folder) if started.folder else None
         self.session_ids = list(started.image_ids)
         self.designed = {}
-        self.planned, self.done = started.planned, 0
+        self.planned, self.done, self.left_out = started.planned, 0, 0
         if self.pool is not None:  # what this session already holds is not chosen again
             self.chosen = np.isin(self.pool.ids, self.session_ids)
         self.fit, self.fit_data, self.fitted_at = None, None, 0

@@ -6,8 +6,8 @@ synthesized for each of ``for_units`` through its readout. The round's images ar
 session folder (``loop/rounds/round-KK``, atomically) before they are queued, so a resume after a
 crash or Ctrl-C queues again any saved round the session's plan does not hold, and counts the
 rounds already done. After the last round is answered (and fitted), the loop stops the session. When
-every planned presentation is answered and still no readout can be fitted (a unit has responses to too few
-images, or no unit answered at all), no round can ever start: the loop says why and stops the session
+every planned presentation is answered (or left out) and still no readout can be fitted (a unit has responses
+to too few images), no round can ever start: the loop says why and stops the session
 (``blocked``) rather than wait for responses that will not come.
 """
 
@@ -122,14 +122,14 @@ class Rounds:
         """Every planned presentation answered, no job running, and the responses cannot be fitted: nothing
         that would change that is coming, so the loop stops the session and says which units lack responses."""
         controller, log = self.controller, self.controller.log
-        if not controller.caught_up or controller.running_jobs() or log is None or enough_responses(log.sums):
-            return
+        if (not controller.caught_up or controller.running_jobs() or log is None or not log.sums.units
+                or enough_responses(log.sums)):
+            return  # (a source that heard no unit stores no response, so its plan is never answered: NOTES)
         answered = log.sums.answered().sum(axis=0)
         short = [f"{unit} ({int(n)})" for unit, n in zip(log.sums.units, answered) if n < MIN_IMAGES]
-        heard = (f"unit(s) {', '.join(short)} answered fewer than {MIN_IMAGES} images" if short
-                 else "no unit has answered any presentation")
-        self.blocked = (f"no readout can be fitted with every planned presentation answered: {heard}, and a "
-                        f"readout needs responses to {MIN_IMAGES}; no round can start")
+        self.blocked = (f"no readout can be fitted with every planned presentation answered: unit(s) "
+                        f"{', '.join(short)} answered fewer than {MIN_IMAGES} images, and a readout needs responses "
+                        f"to {MIN_IMAGES}; no round can start")
         self.report(f"the loop stops: {self.blocked}")
         self.stop()
 

@@ -105,6 +105,9 @@ class SessionStatus:
     refresh_hz: float | None
     dropped_frames: int
     source_connected: bool
+    left_out: int = 0
+    """Plan items not complete that will not be shown again (their response went missing ``max_missing``
+    times): with ``done`` they settle the plan, so a closed loop waiting for it goes on."""
 
 
 @dataclass(frozen=True)

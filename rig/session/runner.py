@@ -264,7 +264,7 @@ class SessionRunner:
         presenter = self.trials.presenter
         self.on_event(SessionStatus(len(store.completed_items()), len(store.plan()), self.controls.pause_requested,
                                     presenter.alive, self.refresh_hz, self.trials.dropped_frames,
-                                    self.collector.guard.connected))
+                                    self.collector.guard.connected, len(store.left_out(self.plan.max_missing))))
 
     def _remaining(self, store: TrialStore) -> list[tuple[int, str]]:
         return store.remaining(self.plan.max_missing)
