@@ -68,8 +68,10 @@ def console() -> NoReturn:
     collection of the garbage collector walks all of it: during the run, and again, for about 0.3 s, when the
     interpreter shuts down (issue 41: `synth` waits for it). So the objects alive once the command's modules
     are imported, and again at its end, are moved out of the collector's reach (``gc.freeze``); what the run
-    makes and drops is still collected, exit handlers still run and files are still closed. ``main`` does
-    none of this, for scripts and tests, whose process goes on."""
+    makes and drops is still collected and exit handlers still run. What the freeze gives up: objects left in
+    a reference cycle at the exit are not finalized, so nothing may rely on that to flush a file (CompactRig's
+    own files are closed by ``with`` blocks and ``finally``). ``main`` does none of this, for scripts and
+    tests, whose process goes on."""
     status = _command(None, freeze=True)
     gc.freeze()
     sys.exit(status)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,10 +45,13 @@ def check_set_folder(folder: Path, force: bool) -> Path:
     return folder
 
 
-def folding_predictor(bank: ModelBank, target_neuron: str, all_neurons: bool = False) -> Predictor:
+@contextmanager
+def folding_predictor(bank: ModelBank, target_neuron: str, all_neurons: bool = False) -> Iterator[Predictor]:
     """A predictor that folds, on a thread of its own, the models of the neurons whose predictions images made
     for ``target_neuron`` will carry (``stimulus_set.prediction_neurons``): done while the images are made
-    rather than after them (issue 41). ``Predictor.fold`` is locked, so predicting waits for what is under way."""
+    rather than after them (issue 41). ``Predictor.fold`` is locked, so predicting waits for what is under way;
+    leaving the block waits for the fold too, so a command ended early (Ctrl-C, an error) never ends in the
+    middle of it (it may be writing the folded-model cache)."""
     from compactrig.engine.models.fast_predict import Predictor  # PyTorch: only for the commands that predict
 
     predictor = Predictor(bank)
@@ -58,8 +63,12 @@ def folding_predictor(bank: ModelBank, target_neuron: str, all_neurons: bool = F
         except Exception:  # noqa: BLE001 - predicting folds them again on the command's thread, and says what failed
             return
 
-    threading.Thread(target=fold, name="fold models", daemon=True).start()
-    return predictor
+    folding = threading.Thread(target=fold, name="fold models")
+    folding.start()
+    try:
+        yield predictor
+    finally:
+        folding.join()
 
 
 def add_to_set(folder: Path, bank: ModelBank, pixels: np.ndarray, records: list[StimulusRecord],

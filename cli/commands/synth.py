@@ -79,43 +79,43 @@ def _model(args: argparse.Namespace):
 
 def run_synthesis(args: argparse.Namespace) -> int:
     bank, neuron_id, target, model = _model(args)
-    predictor = folding_predictor(bank, neuron_id, args.all_neurons)
-    settings = SynthesisSettings(direction=args.direction, steps=args.steps, step_size=args.step_size,
-                                 grayscale=args.grayscale)
-    seeds = list(range(args.seed, args.seed + args.n))
-    batches = [seeds[start:start + SYNTH_BATCH] for start in range(0, len(seeds), SYNTH_BATCH)]
-    bar, update = progress_bar(f"synthesizing {args.direction} for {neuron_id}", unit="step")
-    parts = []
-    try:
-        for k, batch in enumerate(batches):
-            parts.append(design_synthesized(model, neuron_id, batch, settings, target,
-                                            progress=lambda i, n, phase="", k=k: update(k * n + i,
-                                                                                        len(batches) * n)))
-    finally:
-        bar.close()
-    design = Design(np.concatenate([d.images for d in parts]), np.concatenate([d.responses for d in parts]),
-                    [record for d in parts for record in d.records])
-    print(diversity_report([r.image_id for r in design.records], design.images, design.responses).format())
-    add_to_set(args.out, bank, design.images, design.records, args.all_neurons, predictor)
+    with folding_predictor(bank, neuron_id, args.all_neurons) as predictor:
+        settings = SynthesisSettings(direction=args.direction, steps=args.steps, step_size=args.step_size,
+                                     grayscale=args.grayscale)
+        seeds = list(range(args.seed, args.seed + args.n))
+        batches = [seeds[start:start + SYNTH_BATCH] for start in range(0, len(seeds), SYNTH_BATCH)]
+        bar, update = progress_bar(f"synthesizing {args.direction} for {neuron_id}", unit="step")
+        parts = []
+        try:
+            for k, batch in enumerate(batches):
+                parts.append(design_synthesized(model, neuron_id, batch, settings, target,
+                                                progress=lambda i, n, phase="", k=k: update(k * n + i,
+                                                                                            len(batches) * n)))
+        finally:
+            bar.close()
+        design = Design(np.concatenate([d.images for d in parts]), np.concatenate([d.responses for d in parts]),
+                        [record for d in parts for record in d.records])
+        print(diversity_report([r.image_id for r in design.records], design.images, design.responses).format())
+        add_to_set(args.out, bank, design.images, design.records, args.all_neurons, predictor)
     return 0
 
 
 def run_adversarial(args: argparse.Namespace) -> int:
     bank, neuron_id, target, model = _model(args)
-    predictor = folding_predictor(bank, neuron_id, args.all_neurons)
-    natural = read_images_with_progress(args.images)
-    bar, update = progress_bar(f"adversarial ({args.direction}) for {neuron_id}", unit="step")
-    try:
-        design = design_adversarial(model, neuron_id, natural.ids, natural.pixels, args.direction, args.eps,
-                                    args.steps, target, progress=update)
-    finally:
-        bar.close()
-    print(f"{'image':<24} {'before':>9} {'after':>9} {'max |d|':>8} {'rms d':>7}")
-    for source, record in zip(natural.ids, design.records):
-        m = record.method
-        print(f"{source:<24} {m['response_before']:9.3f} {m['response_after']:9.3f} "
-              f"{m['max_abs_change']:8.0f} {m['rms_change']:7.2f}")
-    change = [r.method["response_after"] - r.method["response_before"] for r in design.records]
-    print(f"mean change of response: {np.mean(change):+.3f}")
-    add_to_set(args.out, bank, design.images, design.records, args.all_neurons, predictor)
+    with folding_predictor(bank, neuron_id, args.all_neurons) as predictor:
+        natural = read_images_with_progress(args.images)
+        bar, update = progress_bar(f"adversarial ({args.direction}) for {neuron_id}", unit="step")
+        try:
+            design = design_adversarial(model, neuron_id, natural.ids, natural.pixels, args.direction, args.eps,
+                                        args.steps, target, progress=update)
+        finally:
+            bar.close()
+        print(f"{'image':<24} {'before':>9} {'after':>9} {'max |d|':>8} {'rms d':>7}")
+        for source, record in zip(natural.ids, design.records):
+            m = record.method
+            print(f"{source:<24} {m['response_before']:9.3f} {m['response_after']:9.3f} "
+                  f"{m['max_abs_change']:8.0f} {m['rms_change']:7.2f}")
+        change = [r.method["response_after"] - r.method["response_before"] for r in design.records]
+        print(f"mean change of response: {np.mean(change):+.3f}")
+        add_to_set(args.out, bank, design.images, design.records, args.all_neurons, predictor)
     return 0
