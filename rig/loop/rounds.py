@@ -7,7 +7,7 @@ session folder (``loop/rounds/round-KK``, atomically) before they are queued, so
 crash or Ctrl-C queues again any saved round the session's plan does not hold, and counts the
 rounds already done. After the last round is answered (and fitted), the loop stops the session. When
 every planned presentation is answered (or left out) and still no readout can be fitted (a unit has responses
-to too few images), no round can ever start: the loop says why and stops the session
+to too few images, or no unit was heard at all), no round can ever start: the loop says why and stops the session
 (``blocked``) rather than wait for responses that will not come.
 """
 
@@ -122,13 +122,13 @@ class Rounds:
         """Every planned presentation answered, no job running, and the responses cannot be fitted: nothing
         that would change that is coming, so the loop stops the session and says which units lack responses."""
         controller, log = self.controller, self.controller.log
-        if (not controller.caught_up or controller.running_jobs() or log is None or not log.sums.units
-                or enough_responses(log.sums)):
-            return  # (a source that heard no unit stores no response, so its plan is never answered: NOTES)
+        if not controller.caught_up or controller.running_jobs() or log is None or enough_responses(log.sums):
+            return
         answered = log.sums.answered().sum(axis=0)
         short = [f"{unit} ({int(n)})" for unit, n in zip(log.sums.units, answered) if n < MIN_IMAGES]
-        self.blocked = (f"no readout can be fitted with every planned presentation answered: unit(s) "
-                        f"{', '.join(short)} answered fewer than {MIN_IMAGES} images, and a readout needs responses "
+        heard = (f"unit(s) {', '.join(short)} answered fewer than {MIN_IMAGES} images" if short
+                 else "no unit was heard (the plan's images were left out)")
+        self.blocked = (f"no readout can be fitted with the plan settled: {heard}, and a readout needs responses "
                         f"to {MIN_IMAGES}; no round can start")
         self.report(f"the loop stops: {self.blocked}")
         self.stop()

@@ -98,6 +98,9 @@ class ResponseCollector:
                     continue
                 assert response.span is not None  # check_spikes accepted it
                 span = (float(response.span[0]), float(response.span[1]))
+            if not checked and not self.units:  # nothing to store: the presentation would stay unanswered forever
+                self._no_unit_yet(response.order)
+                continue
             del self.waiting[response.order]
             heard = [unit for unit in checked if unit not in self.units]  # rare: no store query otherwise
             if heard:
@@ -108,6 +111,18 @@ class ResponseCollector:
                                          span, window))
         for line in self.guard.messages():
             self.report(line, trouble=True)
+
+    def _no_unit_yet(self, order: int) -> None:
+        """A response naming no unit while none is known (a silent recording): the presentation is missing, so
+        after ``max_missing`` tries its item is left out and the session ends, saying so, instead of showing the
+        plan again forever; the user is told once."""
+        reason = "no unit heard yet (no spikes from any unit)"
+        self.abort(order, f"source: {reason}")
+        if "no unit" not in self._told:
+            self._told.add("no unit")
+            self.report(f"source {self.guard.source.name!r}: {reason}; check that the recording's channels and "
+                        "spike detection are on (such responses are missing and their images shown again)",
+                        trouble=True)
 
     def _refuse(self, order: int, image_id: str, problem: CountProblem) -> None:
         """Counts the store must not hold: the presentation is missing (shown again), the user told once per kind."""

@@ -400,8 +400,8 @@ def test_a_loop_whose_answered_plan_cannot_be_fitted_stops_the_session_and_names
     feed(controller, [SessionStatus(12, 12, False, True, 60.0, 0, True)])
     rounds.step()
     assert stops == [True] and queued == []
-    assert said == ["the loop stops: no readout can be fitted with every planned presentation answered: unit(s) "
-                    "u1 (5) answered fewer than 10 images, and a readout needs responses to 10; no round can start"]
+    assert said == ["the loop stops: no readout can be fitted with the plan settled: unit(s) u1 (5) answered fewer "
+                    "than 10 images, and a readout needs responses to 10; no round can start"]
     rounds.step()
     assert stops == [True], "said and stopped once"
 
@@ -420,3 +420,28 @@ def test_a_plan_item_left_out_after_its_missing_responses_settles_the_plan_for_t
     assert not controller.caught_up and not jobs.waiting("refit"), "one presentation still to come"
     feed(controller, [SessionStatus(11, 12, False, True, 60.0, 0, True, left_out=1)])
     assert controller.caught_up
+
+
+def test_a_loop_whose_source_heard_no_unit_stops_once_its_images_are_left_out(tmp_path, session):
+    """A silent recording: every response names no unit, so the runner leaves each image out after its
+    missing tries (``test_a_session_whose_recording_hears_no_unit...`` against the Open Ephys stand-in); the
+    plan is then settled with nothing stored, and the loop stops saying so instead of waiting for a fit."""
+    _, images, _, _ = session
+    images.save(tmp_path / "set")
+    folder = tmp_path / "s"
+    start_session(folder, SessionPlan(stimuli=str(tmp_path / "set")), None)
+    jobs = HeldJobs()
+    controller, _, queued = controller_with(jobs)
+    said, stops = [], []
+    rounds = Rounds(controller, LoopPlan(batches=2), folder, lambda: stops.append(True), said.append)
+    feed(controller, [SessionStarted([], images.ids, {}, {}, [], 12, str(folder)),
+                      SessionStatus(0, 12, False, True, 60.0, 0, True, left_out=11)])
+    while jobs.waiting("features"):
+        jobs.finish("features")
+    rounds.step()
+    assert stops == [], "an image still to be tried"
+    feed(controller, [SessionStatus(0, 12, False, True, 60.0, 0, True, left_out=12)])
+    rounds.step()
+    assert stops == [True] and queued == [] and said == [
+        "the loop stops: no readout can be fitted with the plan settled: no unit was heard (the plan's images were "
+        "left out), and a readout needs responses to 10; no round can start"]
