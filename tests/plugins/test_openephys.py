@@ -350,44 +350,53 @@ def test_windows_are_counted_from_the_recorded_code_words_matched_by_identity(tm
     assert sum(c for _, _, c in rows) > 0, "the units fired"
 
 
-def test_a_session_whose_recording_hears_no_unit_ends_with_its_images_left_out_and_says_why(tmp_path):
-    """The plugin stand-in acquiring, its one unit silent (never told to ``fire``): every response names no
-    unit. Each presentation is missing with that reason, each image is left out after 3 tries, and the session
-    ends saying so (it used to show the plan again forever: nothing was stored, so nothing was ever complete)."""
+def run_against_a_silent_recording(tmp_path, n_images: int, *command_args: str):
+    """``compactrig COMMAND_ARGS --stimuli SET --rig RIG --source openephys ...`` against the plugin stand-in
+    acquiring with its one unit silent (never told to ``fire``), the eye tracker fixating: (process, stdout,
+    stderr) once it ended."""
     import subprocess
 
     import numpy as np
 
-    from compactrig.stimuli.probes import dot_lattice, grating
+    from compactrig.stimuli.probes import grating
     from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
 
     from support.commands import compactrig_command
-    from support.sessions import table
 
     stimuli = tmp_path / "set"
-    StimulusSet([StimulusRecord(image_id=f"img{i}", kind="natural") for i in range(2)],
-                np.stack([grating(0), dot_lattice()])).save(stimuli)
+    StimulusSet([StimulusRecord(image_id=f"img{i}", kind="natural") for i in range(n_images)],
+                np.stack([grating(18 * i) for i in range(n_images)])).save(stimuli)
     port, markers = free_port_pair(), f"markers-silent-{os.getpid()}-{time.monotonic_ns()}"
     peer = start_open_ephys(tmp_path, port, marker_stream=markers, sync_line=2, units=[["Electrode 1", 1, 40.0, -1]])
     fixation = f"fixation-{markers}"
     tracker = start_peer("eye_tracker.py", fixation, "500", "0")
     rig = tmp_path / "rig.toml"
     rig.write_text(paced_rig(9, 3, 2, MARKERS_AND_GATE.format(markers=markers, fixation=fixation)))
-    out = tmp_path / "session"
-    process = subprocess.Popen(compactrig_command("session", "run", "--stimuli", str(stimuli), "--rig", str(rig),
+    process = subprocess.Popen(compactrig_command(*command_args, "--stimuli", str(stimuli), "--rig", str(rig),
                                                   "--source", "openephys", "--source-opt", f"data_port={port}",
-                                                  "--source-opt", "sync_line=2", "--out", str(out)),
+                                                  "--source-opt", "sync_line=2"),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert peer.stdout.readline().startswith("watching")
         command(tracker, "fix")
-        stdout, stderr = process.communicate(timeout=120)
+        stdout, stderr = process.communicate(timeout=150)
     finally:
         if process.poll() is None:
             process.kill()
         for running in (peer, tracker):
             command(running, "quit")
             running.wait(5)
+    return process, stdout, stderr
+
+
+def test_a_session_whose_recording_hears_no_unit_ends_with_its_images_left_out_and_says_why(tmp_path):
+    """The plugin stand-in acquiring, its one unit silent: every response names no unit. Each presentation is
+    missing with that reason, each image is left out after 3 tries, and the session ends saying so (it used to
+    show the plan again forever: nothing was stored, so nothing was ever complete)."""
+    from support.sessions import table
+
+    out = tmp_path / "session"
+    process, stdout, stderr = run_against_a_silent_recording(tmp_path, 2, "session", "run", "--out", str(out))
     assert process.returncode == 0, stderr
     assert "no unit heard yet (no spikes from any unit)" in stdout + stderr
     assert "2 plan item(s) left out after 3 missing responses each (images: img0, img1)" in stdout, stdout
@@ -395,3 +404,18 @@ def test_a_session_whose_recording_hears_no_unit_ends_with_its_images_left_out_a
     assert sorted(image for image, _, _ in tries) == ["img0"] * 3 + ["img1"] * 3
     assert all(kind == "missing" and "no unit heard yet" in reason for _, kind, reason in tries), tries
     assert table(out, "SELECT COUNT(*) FROM responses") == [(0,)]
+
+
+def test_a_closed_loop_on_a_silent_recording_stops_in_one_line_once_its_images_are_left_out(tmp_path):
+    """``loop run`` on the same silent recording: the images left out settle the plan, no readout can be fitted,
+    and the command ends with one line saying why (exit 2) instead of waiting for a round that cannot start."""
+    out = tmp_path / "session"
+    process, stdout, stderr = run_against_a_silent_recording(tmp_path, 10, "loop", "run", "--out", str(out),
+                                                             "--batch", "2")
+    lines = [line for line in stderr.splitlines() if line.startswith("compactrig: error:")]
+    assert process.returncode == 2 and "Traceback" not in stderr, stderr
+    assert lines == [f"compactrig: error: {out}: the loop stopped after 0 of 1 round(s): no readout can be fitted "
+                     "with the plan settled: no unit was heard (the plan's images were left out), and a readout "
+                     "needs responses to 10; no round can start (the session's responses are kept in its folder)"], \
+        stderr
+    assert "10 plan item(s) left out after 3 missing responses each" in stdout, stdout
