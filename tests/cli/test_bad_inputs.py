@@ -197,13 +197,18 @@ def three_images(tmp_path) -> Path:
     return folder
 
 
+def break_a_weight(model_file: Path, value: float) -> str:
+    """Write ``value`` into the first weight of the first floating-point tensor of a model file; its name."""
+    state = torch.load(model_file, weights_only=True)
+    key = min(k for k, v in state.items() if v.is_floating_point())
+    state[key].view(-1)[0] = value
+    torch.save(state, model_file)
+    return key
+
+
 def test_a_model_with_a_nan_weight_is_refused_naming_the_file(shared_data, tmp_path, three_images, cli):
     bank = small_bank(shared_data, tmp_path / "bank", ["190923:3", "201025:7"])
-    broken = bank / "models_torch" / "compact_model_201025_neuron7.pt"
-    state = torch.load(broken, weights_only=True)
-    key = min(k for k, v in state.items() if v.is_floating_point())
-    state[key].view(-1)[0] = float("nan")
-    torch.save(state, broken)
+    key = break_a_weight(bank / "models_torch" / "compact_model_201025_neuron7.pt", float("nan"))
     result = cli("predict", "--bank", str(bank), "--images", str(three_images), "--out", str(tmp_path / "o.npy"))
     line = one_line_error(result, "compact_model_201025_neuron7.pt")
     assert "NaN or infinite" in line and key in line and not (tmp_path / "o.npy").exists()
@@ -214,11 +219,7 @@ def test_synth_names_a_broken_model_recorded_with_its_target_in_one_line(shared_
     synthesizes; a broken one is still one line naming its file (no traceback from that thread: the
     installed script, since only a process of its own shows what such a thread prints), and no set."""
     bank = small_bank(shared_data, tmp_path / "bank", ["201025:3", "201025:7"])
-    broken = bank / "models_torch" / "compact_model_201025_neuron7.pt"
-    state = torch.load(broken, weights_only=True)
-    key = min(k for k, v in state.items() if v.is_floating_point())
-    state[key].view(-1)[0] = float("inf")
-    torch.save(state, broken)
+    break_a_weight(bank / "models_torch" / "compact_model_201025_neuron7.pt", float("inf"))
     out = tmp_path / "set"
     result = run_cli("synth", "max", "--bank", str(bank), "--neuron", "201025:3", "--steps", "2", "--out", str(out))
     line = one_line_error(result, "compact_model_201025_neuron7.pt")

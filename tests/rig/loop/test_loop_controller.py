@@ -375,11 +375,9 @@ def test_the_images_synthesized_for_a_unit_are_known_by_their_provenance_not_the
     assert controller.designed_for("u1", now).all() and not controller.designed_for("u0", now).any()
 
 
-def test_a_loop_whose_answered_plan_cannot_be_fitted_stops_the_session_and_names_the_unit(tmp_path, session):
-    """A unit heard from only late (a sorter's new unit) answers too few images for a readout: once every
-    planned presentation is answered no fit, and so no round, can come; the loop says so and stops the session
-    instead of waiting forever. Until then (presentations still to come) it waits."""
-    _, images, _, counts = session
+def rounds_of_a_new_session(tmp_path, images: StimulusSet):
+    """A session started on ``images`` and two rounds to drive through a controller with held jobs: (folder,
+    jobs, controller, images queued, rounds, lines said, the stops asked for)."""
     images.save(tmp_path / "set")
     folder = tmp_path / "s"
     start_session(folder, SessionPlan(stimuli=str(tmp_path / "set")), None)
@@ -387,6 +385,15 @@ def test_a_loop_whose_answered_plan_cannot_be_fitted_stops_the_session_and_names
     controller, _, queued = controller_with(jobs)
     said, stops = [], []
     rounds = Rounds(controller, LoopPlan(batches=2), folder, lambda: stops.append(True), said.append)
+    return folder, jobs, controller, queued, rounds, said, stops
+
+
+def test_a_loop_whose_answered_plan_cannot_be_fitted_stops_the_session_and_names_the_unit(tmp_path, session):
+    """A unit heard from only late (a sorter's new unit) answers too few images for a readout: once every
+    planned presentation is answered no fit, and so no round, can come; the loop says so and stops the session
+    instead of waiting forever. Until then (presentations still to come) it waits."""
+    _, images, _, counts = session
+    folder, jobs, controller, queued, rounds, said, stops = rounds_of_a_new_session(tmp_path, images)
 
     def present(k: int) -> ResponseStored:  # u1 is heard from only from the 8th image on
         answer = dict(zip(UNITS, counts[0, k]))
@@ -404,7 +411,6 @@ def test_a_loop_whose_answered_plan_cannot_be_fitted_stops_the_session_and_names
                     "than 10 images, and a readout needs responses to 10; no round can start"]
     rounds.step()
     assert stops == [True], "said and stopped once"
-
 
 
 def test_a_plan_item_left_out_after_its_missing_responses_settles_the_plan_for_the_loop(session):
@@ -427,13 +433,7 @@ def test_a_loop_whose_source_heard_no_unit_stops_once_its_images_are_left_out(tm
     missing tries (``test_a_session_whose_recording_hears_no_unit...`` against the Open Ephys stand-in); the
     plan is then settled with nothing stored, and the loop stops saying so instead of waiting for a fit."""
     _, images, _, _ = session
-    images.save(tmp_path / "set")
-    folder = tmp_path / "s"
-    start_session(folder, SessionPlan(stimuli=str(tmp_path / "set")), None)
-    jobs = HeldJobs()
-    controller, _, queued = controller_with(jobs)
-    said, stops = [], []
-    rounds = Rounds(controller, LoopPlan(batches=2), folder, lambda: stops.append(True), said.append)
+    folder, jobs, controller, queued, rounds, said, stops = rounds_of_a_new_session(tmp_path, images)
     feed(controller, [SessionStarted([], images.ids, {}, {}, [], 12, str(folder)),
                       SessionStatus(0, 12, False, True, 60.0, 0, True, left_out=11)])
     while jobs.waiting("features"):
