@@ -69,16 +69,24 @@ def open_bank(args: argparse.Namespace) -> ModelBank:
 
 
 @overload
-def parse_neuron_list(text: str) -> list[str]: ...
+def parse_neuron_list(text: str, flag: str = ...) -> list[str]: ...
 @overload
-def parse_neuron_list(text: None) -> None: ...
+def parse_neuron_list(text: None, flag: str = ...) -> None: ...
 @overload
-def parse_neuron_list(text: str | None) -> list[str] | None: ...
-def parse_neuron_list(text: str | None) -> list[str] | None:
-    """``'201025:2,201025:5'`` -> ids; None stays None (all neurons)."""
+def parse_neuron_list(text: str | None, flag: str = ...) -> list[str] | None: ...
+def parse_neuron_list(text: str | None, flag: str = "--neurons") -> list[str] | None:
+    """``'201025:2,201025:5'`` -> ids; None stays None (all neurons). A list naming nothing, or an entry twice,
+    is refused: it would give an empty result, or the same rows twice."""
     if text is None:
         return None
-    return [item.strip() for item in text.split(",") if item.strip()]
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise CompactRigError(f"{flag} {text!r} names nothing; give comma-separated ids, or leave the option out "
+                              "for all")
+    twice = next((item for k, item in enumerate(items) if item in items[:k]), None)
+    if twice is not None:
+        raise CompactRigError(f"{flag} {text!r} names {twice} twice; give each once")
+    return items
 
 
 def progress_bar(description: str, unit: str = "it") -> tuple[tqdm, Progress]:

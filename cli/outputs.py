@@ -45,3 +45,22 @@ def check_folder(folder: Path, flag: str, force: bool, ours: Callable[[Path], bo
                                   "writes over; choose a folder outside it (queue images into a session with the "
                                   "window's closed loop or `compactrig loop run`)")
     return check_output_folder(folder, flag, force, ours, what)
+
+
+def check_apart(files: Iterable[tuple[str, Path | None]], folders: Iterable[tuple[str, Path | None]] = ()) -> None:
+    """A command's outputs (flag, path; None: not asked for) never on one file, and no output file inside an output
+    folder: one would replace the other without a word."""
+    named = [(flag, Path(path).absolute().resolve()) for flag, path in files if path is not None]
+    for k, (flag, path) in enumerate(named):
+        for other, other_path in named[k + 1:]:
+            if path == other_path:
+                raise CompactRigError(f"{flag} and {other} are both {path}; give two files")
+    for folder_flag, folder in folders:
+        if folder is None:
+            continue
+        inside = Path(folder).absolute().resolve()
+        for flag, path in named:
+            if inside in path.parents:
+                raise CompactRigError(f"{flag} {path} is inside {folder_flag} {folder}, which the command fills; "
+                                      "put it elsewhere")
+

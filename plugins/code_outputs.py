@@ -119,11 +119,11 @@ class SerialCodes(EventCodeOutput):
 
     options = (
         Option("port", str, "", "the board's serial port, e.g. /dev/ttyACM0 or COM3"),
-        Option("baudrate", int, 115200, "the sketch's Serial.begin rate"),
+        Option("baudrate", int, 115200, "the sketch's Serial.begin rate", 300, 4_000_000),
         Option("start_recording", bool, True, "send 'r' at the start (the sketch pulses its recording line) "
                                               "and 'p' at the end"),
         Option("reset_wait_s", float, 2.0, "wait after opening the port before the first byte (an Arduino "
-                                           "restarts when its port opens)"),
+                                           "restarts when its port opens)", 0.0, 60.0),
     )
 
     def __init__(self, port: str = "", baudrate: int = 115200, start_recording: bool = True,
@@ -188,7 +188,7 @@ class NidaqCodes(EventCodeOutput):
     options = (
         Option("lines", str, "Dev1/port0/line0:15", "the lines carrying the word, lowest bit first (NI-DAQmx)"),
         Option("strobe", str, "Dev1/port1/line0", "the strobe line"),
-        Option("strobe_s", float, 0.0005, "how long the strobe stays high, s"),
+        Option("strobe_s", float, 0.0005, "how long the strobe stays high, s", 1e-6, 1.0),
     )
 
     def __init__(self, lines: str = "Dev1/port0/line0:15", strobe: str = "Dev1/port1/line0",
@@ -250,7 +250,7 @@ class LabJackCodes(EventCodeOutput):
         Option("device", str, "ANY", "LabJack type: T4, T7, T8 or ANY"),
         Option("connection", str, "ANY", "USB, ETHERNET, WIFI or ANY"),
         Option("identifier", str, "ANY", "serial number, IP address or name; ANY: the first found"),
-        Option("strobe_s", float, 0.0005, "how long the strobe stays high, s"),
+        Option("strobe_s", float, 0.0005, "how long the strobe stays high, s", 1e-6, 1.0),
     )
 
     def __init__(self, device: str = "ANY", connection: str = "ANY", identifier: str = "ANY",

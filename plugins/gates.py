@@ -168,7 +168,7 @@ class LslGate(SampledGate):
     name = "lsl"
     options = (
         Option("stream_name", str, "FixationState", "name of the state stream"),
-        Option("resolve_timeout_s", float, 5.0, "how long to look for the stream, s"),
+        Option("resolve_timeout_s", float, 5.0, "how long to look for the stream, s", 0.1, 600.0),
         Option("stale_after_s", float, 0.1, "no sample for this long closes the gate (fails closed), s"),
     )
 

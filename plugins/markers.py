@@ -89,7 +89,7 @@ class LslMarkers(MarkerOutput):
         Option("source_id", str, "compactrig-markers", "stable LSL source id (recorders reconnect by it)"),
         Option("stream_type", str, "Markers", "LSL stream type"),
         Option("wait_for_recorder_s", float, 0.0, "before the first image, wait this long for a recorder to "
-                                                  "subscribe (0: do not wait); none by then is an error"),
+                                                  "subscribe (0: do not wait); none by then is an error", 0.0, 600.0),
     )
 
     def __init__(self, name: str = "CompactRigMarkers", source_id: str = "compactrig-markers",

@@ -39,6 +39,9 @@ if TYPE_CHECKING:  # PyTorch only when predictions are made: reading and checkin
 MANIFEST = "manifest.json"
 FORMAT = "compactrig-stimulus-set"
 FORMAT_VERSION = 1
+KINDS = ("natural", "max", "min", "adversarial", "gaudy", "probe")
+"""What an image of a set can be: recorded-world images, designed ones (``stimuli.design``, the closed loop) and the
+probe family."""
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
@@ -207,6 +210,10 @@ def read_records(folder: str | Path) -> list[StimulusRecord]:
         entries = manifest["images"]
         if manifest.get("format") != FORMAT:
             raise ValueError(f"format is {manifest.get('format')!r}")
+        version = manifest.get("format_version")
+        if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+            raise ValueError(f"format_version is {version!r}; this CompactRig reads 1 to {FORMAT_VERSION} (a newer "
+                             "version reads later ones)")
         if not isinstance(entries, list):
             raise ValueError("'images' is not a list")
         records = [record_from_entry(entry, index) for index, entry in enumerate(entries)]
@@ -242,6 +249,8 @@ def record_from_entry(entry: object, index: int) -> StimulusRecord:
         raise ValueError(f"{where} has unknown field {unknown[0]!r}")
     if not isinstance(fields.get("image_id"), str) or not isinstance(fields.get("kind"), str):
         raise ValueError(f"{where} needs text 'image_id' and 'kind'")
+    if fields["kind"] not in KINDS:
+        raise ValueError(f"{where}: kind is {fields['kind']!r}, not one of {', '.join(KINDS)}")
     for name in _TEXT + _OPTIONAL_TEXT:
         if name in fields and not isinstance(fields[name], str) and not (name in _OPTIONAL_TEXT
                                                                         and fields[name] is None):

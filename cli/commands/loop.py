@@ -51,7 +51,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run_loop(args: argparse.Namespace) -> int:
     plan = LoopPlan(strategy=args.strategy, batch=args.batch, batches=args.batches, refit_every=args.refit_every,
                     repeats=args.repeats, pool=args.pool, bank=args.bank, synthesize=args.synthesize,
-                    for_units=parse_neuron_list(args.for_units) or [], n=args.n, steps=args.steps).check()
+                    for_units=parse_neuron_list(args.for_units, "--for-units") or [], n=args.n,
+                    steps=args.steps).check()
     if args.pool is not None and not Path(args.pool).exists():
         raise CompactRigError(f"--pool {args.pool}: no such folder or zip; give natural images to choose from")
     out: Path = args.out

@@ -97,7 +97,8 @@ def run_fit(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as error:
         raise CompactRigError(f"--responses {args.responses}: not a readable .npy file ({error})") from None
     try:
-        units = [int(u) for u in parse_neuron_list(args.units)] if args.units else list(range(len(responses)))
+        listed = parse_neuron_list(args.units, "--units") if args.units else None
+        units = [int(u) for u in listed] if listed is not None else list(range(len(responses)))
     except (ValueError, TypeError):
         raise CompactRigError(f"--units {args.units}: give row numbers of the responses, e.g. 0,3,7") from None
     check_out_folder(args.out, args.session, units, args.force)
@@ -123,7 +124,7 @@ def run_fit(args: argparse.Namespace) -> int:
 
         def fit(runner: Runner | None = None) -> list[NewNeuron]:
             return fit_new_neurons(bank, images.ids, images.pixels, trials, units, args.session, args.out,
-                                   settings, progress, feature_neurons=parse_neuron_list(args.features),
+                                   settings, progress, feature_neurons=parse_neuron_list(args.features, "--features"),
                                    device=args.device, runner=runner)
 
         if args.cluster:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from compactrig.cli.options import add_bank_option, add_device_option, open_bank, parse_neuron_list
-from compactrig.cli.outputs import check_file
+from compactrig.cli.outputs import check_apart, check_file
 from compactrig.cli.streamed import add_stream_options, layout_for, stream
 from compactrig.engine.compute.streaming import into_array
 from compactrig.engine.errors import CompactRigError
@@ -64,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
         check_writable_folder(out.parent, "--out")
     if args.csv is not None:
         check_file(args.csv, "--csv", args.force)
+    check_apart([("--out", out if out.suffix == ".npy" else None), ("--csv", args.csv)],
+                [("--out", out if out.suffix == ".zarr" else None)])
     bank = open_bank(args)
     neuron_ids = bank.resolve(parse_neuron_list(args.neurons))
     listing = list_images(args.images)

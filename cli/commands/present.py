@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from compactrig.cli.options import number
-from compactrig.cli.outputs import check_file, check_folder
+from compactrig.cli.outputs import check_apart, check_file, check_folder
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.files.safe_output import write_atomically
 from compactrig.rig.presenter import protocol as msg
@@ -52,6 +52,7 @@ def check_outputs(args: argparse.Namespace) -> None:
     named like frames (even with ``--force``: they are not an earlier capture's, and would be replaced)."""
     if args.log is not None:
         check_file(args.log, "--log", args.force, [args.stimuli])
+    check_apart([("--log", args.log)], [("--capture", args.capture)])
     if args.capture is not None:
         check_folder(args.capture, "--capture", args.force, is_capture, "an earlier capture")
         if args.capture.is_dir() and not is_capture(args.capture):

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from compactrig.cli.options import number
-from compactrig.cli.outputs import check_file
+from compactrig.cli.outputs import check_apart, check_file
 from compactrig.cli.rig_options import add_rig_options, rig_with_source
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.files.safe_output import write_atomically
@@ -103,8 +103,7 @@ def run_export(args: argparse.Namespace) -> int:
     outputs = [(flag, path) for flag, path in (("--npz", args.npz), ("--nwb", args.nwb)) if path is not None]
     for flag, path in outputs:
         check_file(path, flag, args.force, session_files(args.folder))
-    if len(outputs) == 2 and args.npz.resolve() == args.nwb.resolve():
-        raise CompactRigError(f"--npz and --nwb are both {args.npz}; give two files")
+    check_apart(outputs)
     if args.npz is not None:
         def write_npz(path: Path) -> tuple[int, int, int]:
             with open(path, "wb") as handle:  # a handle: the file gets exactly the name given

@@ -55,10 +55,16 @@ def open_client(spec: str):
         # the client starts the LocalCluster itself, so closing the client stops its workers too
         return Client(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
                       silence_logs=40)
+    if spec.endswith(".json") and not Path(spec).is_file():
+        raise CompactRigError(f"--cluster {spec}: no such scheduler file; give the file `dask scheduler "
+                              "--scheduler-file FILE.json` wrote, a scheduler address (tcp://HOST:PORT) or local:N")
     try:
-        if spec.endswith(".json") and Path(spec).is_file():  # a scheduler file (dask scheduler --scheduler-file)
+        if spec.endswith(".json"):  # a scheduler file (dask scheduler --scheduler-file)
             return Client(scheduler_file=spec, timeout="20s")
         return Client(spec, timeout="20s")
+    except ValueError as error:  # distributed's words for an address it cannot parse
+        raise CompactRigError(f"--cluster {spec}: not a scheduler address ({error}); give tcp://HOST:PORT, a "
+                              "scheduler file FILE.json or local:N") from None
     except (OSError, TimeoutError) as error:
         raise CompactRigError(f"--cluster {spec}: no Dask scheduler answers there ({error}); start one (see "
                               "docs/cluster.md) or use local:N") from None

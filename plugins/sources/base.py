@@ -12,6 +12,7 @@ a form and the CLI can parse ``--source-opt KEY=VALUE``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -24,14 +25,23 @@ from compactrig.plugins.event_codes import CodeTable
 
 @dataclass(frozen=True)
 class Option:
-    """One setting of a source, as a form field."""
+    """One setting of a source, as a form field. A number must be finite and, where ``low`` or ``high`` is set,
+    within them (inclusive): a rig file that passes ``rig check`` holds no value its plugin cannot work with."""
 
     name: str
     kind: type
     default: Any
     help: str
+    low: float | None = None
+    high: float | None = None
 
     def convert(self, value: Any) -> Any:
+        converted = self._typed(value)
+        if self.kind in (int, float):
+            check_range(self.name, converted, self.low, self.high, f" ({self.help})")
+        return converted
+
+    def _typed(self, value: Any) -> Any:
         if isinstance(value, self.kind) and not (self.kind is int and isinstance(value, bool)):
             return value
         text = str(value).strip()
@@ -46,6 +56,16 @@ class Option:
                                   f"({self.help})") from None
 
 
+def check_range(name: str, value: float, low: float | None, high: float | None, why: str = "") -> None:
+    """``value`` finite and within ``low``..``high`` (inclusive; None: open), else one line naming ``name``."""
+    if math.isfinite(value) and (low is None or value >= low) and (high is None or value <= high):
+        return
+    wanted = (f"from {low:g} to {high:g}" if low is not None and high is not None
+              else f"{low:g} or more" if low is not None else f"{high:g} or less" if high is not None
+              else "a finite number")
+    raise CompactRigError(f"option {name} = {value!r}: give {wanted}{why}")
+
+
 def parse_settings(kind: str, name: str, options: tuple[Option, ...], settings: dict[str, Any]) -> dict[str, Any]:
     """A plugin's settings: every option converted, defaults filled in, unknown names refused."""
     known = {option.name: option for option in options}
@@ -53,7 +73,10 @@ def parse_settings(kind: str, name: str, options: tuple[Option, ...], settings: 
     if unknown:
         raise CompactRigError(f"{kind} {name!r} has no option {unknown[0]!r}; "
                               f"its options: {', '.join(known) or 'none'}")
-    return {key: option.convert(settings.get(key, option.default)) for key, option in known.items()}
+    try:
+        return {key: option.convert(settings.get(key, option.default)) for key, option in known.items()}
+    except CompactRigError as error:
+        raise CompactRigError(f"{kind} {name!r}: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -83,9 +106,9 @@ class Response:
 
 
 WINDOW_OPTIONS = (
-    Option("window_start_s", float, 0.05, "start of the counting window after onset, s"),
-    Option("window_end_s", float, 0.15, "end of the counting window after onset, s"),
-    Option("timeout_s", float, 2.0, "how long after the window ends a missing response is given up, s"),
+    Option("window_start_s", float, 0.05, "start of the counting window after onset, s", 0.0, 5.0),
+    Option("window_end_s", float, 0.15, "end of the counting window after onset, s", 0.0, 5.0),
+    Option("timeout_s", float, 2.0, "how long after the window ends a missing response is given up, s", 0.01, 600.0),
 )
 
 SPIKE_OPTIONS = (
@@ -191,15 +214,20 @@ class ResponseSource:
         """Release connections."""
 
 
-def split_values(text: str, count: int, kind: type = float, name: str = "value") -> list:
-    """``'1.0'`` -> the same for all ``count`` units; ``'1,2,3'`` -> one per unit. Errors name ``name``."""
+def split_values(text: str, count: int, kind: type = float, name: str = "value", low: float | None = None,
+                 high: float | None = None) -> list:
+    """``'1.0'`` -> the same for all ``count`` units; ``'1,2,3'`` -> one per unit, each finite and within
+    ``low``..``high``. Errors name ``name``."""
     parts = [p.strip() for p in str(text).split(",") if p.strip()]
     if len(parts) == 1:
         parts = parts * count
     if len(parts) != count:
         raise CompactRigError(f"{name} = {text!r}: give one value, or one per unit ({count})")
     try:
-        return [kind(p) for p in parts]
+        values = [kind(p) for p in parts]
     except ValueError:
         raise CompactRigError(f"{name} = {text!r}: not a number, nor a list of {kind.__name__} values "
                               "separated by commas") from None
+    for value in values:
+        check_range(name, value, low, high)
+    return values

@@ -81,13 +81,16 @@ class LslSource(ResponseSource):
         Option("stream_type", str, "Spikes", "resolve by this type when no name is given"),
         Option("mode", str, "events", "events (one sample per spike) or counts (one sample per image)"),
         Option("units", str, "", "comma-separated unit ids (events mode; default: those seen)"),
-        Option("resolve_timeout_s", float, 5.0, "how long to look for the stream, s"),
-        Option("latency_allowance_s", float, 0.1, "events mode: wait this long after a window for its spikes, s"),
-        Option("match_tolerance_s", float, 0.01, "counts mode: largest onset/timestamp difference, s"),
-        Option("max_units", int, MAX_UNITS, "events mode: most units the stream may introduce (more are refused)"),
+        Option("resolve_timeout_s", float, 5.0, "how long to look for the stream, s", 0.1, 600.0),
+        Option("latency_allowance_s", float, 0.1, "events mode: wait this long after a window for its spikes, s",
+               0.0, 10.0),
+        Option("match_tolerance_s", float, 0.01, "counts mode: largest onset/timestamp difference, s", 1e-6, 10.0),
+        Option("max_units", int, MAX_UNITS, "events mode: most units the stream may introduce (more are refused)",
+               1, 100_000),
         Option("words_stream", str, "", "events mode: the LSL stream of the rig's event-code words as recorded; "
                                         "onsets are matched to their words by identity and counted from them"),
-        Option("code_tolerance_s", float, 0.5, "largest distance between an onset and its recorded code word, s"),
+        Option("code_tolerance_s", float, 0.5, "largest distance between an onset and its recorded code word, s",
+               1e-6, 60.0),
     )
 
     def __init__(self, **settings: Any) -> None:
@@ -103,8 +106,6 @@ class LslSource(ResponseSource):
         self._count_samples: deque[tuple[float, list[Any]]] = deque(maxlen=MAX_COUNT_SAMPLES)
         if self.settings["words_stream"] and self.settings["mode"] != "events":
             raise CompactRigError("lsl: words_stream matches spike windows to code words: use it with mode = events")
-        if not self.settings["code_tolerance_s"] > 0:
-            raise CompactRigError("lsl: code_tolerance_s must be > 0")
         self.dropped = DropCounter()
         self._pending: deque[Presentation] = deque()
         self._identities: Identities | None = None

@@ -183,22 +183,23 @@ class OpenEphysSource(ResponseSource):
     description = "spikes from the Open Ephys GUI's ZMQ Interface plugin"
     options = WINDOW_OPTIONS + SPIKE_OPTIONS + (
         Option("host", str, "127.0.0.1", "computer running the Open Ephys GUI"),
-        Option("data_port", int, 5556, "the plugin's data port (heartbeats go to data_port + 1)"),
-        Option("sample_rate", float, 30000.0, "sampling rate, Hz, until the plugin's data messages give it"),
+        Option("data_port", int, 5556, "the plugin's data port (heartbeats go to data_port + 1)", 1, 65534),
+        Option("sample_rate", float, 30000.0, "sampling rate, Hz, until the plugin's data messages give it", 1.0, 1e6),
         Option("units", str, "", "comma-separated ELECTRODE:SORTED_ID units counted from the start "
                                  "(others are added when first heard from)"),
-        Option("heartbeat_s", float, 2.0, "heartbeat interval, s"),
+        Option("heartbeat_s", float, 2.0, "heartbeat interval, s", 0.1, 60.0),
         Option("latency_allowance_s", float, 0.1, "with no channel selected in the plugin (no data messages): "
-                                                  "wait this long after a window for its spikes, s"),
+                                                  "wait this long after a window for its spikes, s", 0.0, 10.0),
         Option("sync_line", int, -1, "TTL line recording the rig's sync pulse at each onset (photodiode or "
-                                     "digital out); -1: align by arrival times"),
-        Option("sync_tolerance_s", float, 0.1, "largest distance between a flip and its sync pulse, s"),
+                                     "digital out); -1: align by arrival times", -1, 255),
+        Option("sync_tolerance_s", float, 0.1, "largest distance between a flip and its sync pulse, s", 1e-6, 10.0),
         Option("code_strobe_line", int, -1, "TTL line of the rig's event-code strobe: onsets are matched to their "
-                                            "code words by identity and counted from them; -1: off"),
-        Option("code_first_line", int, 0, "TTL line of the event-code word's lowest bit"),
+                                            "code words by identity and counted from them; -1: off", -1, 255),
+        Option("code_first_line", int, 0, "TTL line of the event-code word's lowest bit", 0, 255),
         Option("code_tolerance_s", float, 0.5, "largest distance between an onset's arrival-clock estimate and its "
-                                               "code word, s"),
-        Option("max_units", int, MAX_UNITS, "most units the plugin may introduce (more are refused)"),
+                                               "code word, s", 1e-6, 60.0),
+        Option("max_units", int, MAX_UNITS, "most units the plugin may introduce (more are refused)",
+               1, 100_000),
     )
 
     def __init__(self, **settings: Any) -> None:
@@ -209,8 +210,6 @@ class OpenEphysSource(ResponseSource):
                                   f"(0-{TTL_LINES - 1}) name TTL lines")
         if strobe >= 0 and self.settings["sync_line"] >= 0:
             raise CompactRigError("set sync_line (photodiode pulses) or code_strobe_line (event-code words), not both")
-        if not self.settings["code_tolerance_s"] > 0:
-            raise CompactRigError("code_tolerance_s must be > 0")
         self._identities: Identities | None = None
         """The session's code table and image numbering while onsets are matched to their words."""
         self._units = self.declared_units

@@ -39,7 +39,10 @@ class ReplaySource(ResponseSource):
             data = np.load(path, allow_pickle=False)
         except (ValueError, OSError) as error:
             raise CompactRigError(f"{path}: not a readable .npy file ({error})") from None
-        if data.ndim == 2:
+        if data.dtype.kind not in "iuf":
+            raise CompactRigError(f"{path}: holds {data.dtype} values, not spike counts; save the counts as numbers "
+                                  "(NaN where a repeat is missing)")
+        if data.ndim == 2:  # repeat-averaged: one repeat per image
             data = data[:, :, None]
         if data.ndim != 3:
             raise CompactRigError(f"{path}: shape {data.shape}; expected (neurons, images, repeats)")

@@ -44,6 +44,13 @@ RESPONSE_S = 0.1
 """How long a virtual unit's response to an image lasts after its latency, s."""
 RESPONSE_PROFILE = (1.5, 2.5)
 """Beta-density shape of the response over its ``RESPONSE_S`` (rises at once, peaks a third in, decays)."""
+MAX_UNKNOWN = 2048
+"""Most mixture units (``unknown``): twice the units a spike source takes by default (``MAX_UNITS``)."""
+MAX_GAIN = 1000.0
+"""Largest gain either way, counts per unit of prediction (negative: a unit suppressed by what drives its model;
+synthesized images drive published models to ~55, so counts stay within what a response may hold)."""
+MAX_BASELINE = 1000.0
+"""Largest baseline, counts per response."""
 CALIBRATION_TEXTURES = 18
 CALIBRATION_SEED = 20260
 """The reference images that mixture units are calibrated on are the probe family and these textures
@@ -69,11 +76,11 @@ class SimulatedSource(ResponseSource):
         Option("baseline", str, "2.0", "counts added to every response, one value or one per unit"),
         Option("latency_s", str, "0.05", "response latency in s (its response lasts 0.1 s from then), one value "
                "or one per unit"),
-        Option("unknown", int, 0, "extra units that are random mixtures of the bank's neurons"),
+        Option("unknown", int, 0, "extra units that are random mixtures of the bank's neurons", 0, MAX_UNKNOWN),
         Option("mixture_size", int, 0, "bank neurons per mixture unit (0: all of the bank)"),
         Option("mixture_counts", str, "auto", "mixture units' expected count over reference probes and textures: "
                "auto (mean and SD as the bank-neuron units'), MEAN,SD, or raw (gain and baseline as given)"),
-        Option("seed", int, 0, "random seed (spike counts and mixtures), 0 or more"),
+        Option("seed", int, 0, "random seed (spike counts and mixtures), 0 or more", 0),
     )
 
     def __init__(self, **settings: Any) -> None:
@@ -84,15 +91,14 @@ class SimulatedSource(ResponseSource):
         n_units = len(self.neurons) + self.settings["unknown"]
         if n_units == 0:
             raise CompactRigError("the simulated source has no units; name neurons or set unknown > 0")
-        self.gain = np.array(split_values(self.settings["gain"], n_units, name="gain"))
-        self.baseline = np.array(split_values(self.settings["baseline"], n_units, name="baseline"))
+        self.gain = np.array(split_values(self.settings["gain"], n_units, name="gain", low=-MAX_GAIN, high=MAX_GAIN))
+        self.baseline = np.array(split_values(self.settings["baseline"], n_units, name="baseline", low=0.0,
+                                              high=MAX_BASELINE))
         self.latency = np.array(split_values(self.settings["latency_s"], n_units, name="latency_s"))
         latest = self.settings["spikes_to_s"] - RESPONSE_S
         if not all(0 <= latency <= latest for latency in self.latency):  # NaN fails too
             raise CompactRigError(f"latency_s = {self.settings['latency_s']}: each from 0 to {latest:g} s (the "
                                   f"response lasts {RESPONSE_S:g} s and must end within spikes_to_s)")
-        if self.settings["seed"] < 0:
-            raise CompactRigError(f"seed = {self.settings['seed']}: give 0 or more")
         rng = np.random.default_rng(self.settings["seed"])  # the mixtures; counts are drawn per presentation
         mixing = np.zeros((n_units, len(self.bank)))
         for unit, neuron_id in enumerate(self.neurons):

@@ -49,7 +49,7 @@ class IohubGate(GazeGate):
         Option("settings", str, "{}", "the tracker's ioHub settings, a JSON object (or a TOML table), e.g. "
                '{"runtime_settings": {"sampling_rate": 500}}'),
         *GAZE_OPTIONS,
-        Option("start_timeout_s", float, 30.0, "how long ioHub and the tracker may take to start, s"),
+        Option("start_timeout_s", float, 30.0, "how long ioHub and the tracker may take to start, s", 1.0, 600.0),
         Option("calibration_points", int, 9, "calibration targets: 3, 5, 9 or 13"),
         Option("calibration_paced", bool, True, "calibration targets advance by themselves (else press space)"),
     )

@@ -23,7 +23,8 @@ class ParallelPortCodes(EventCodeOutput):
     options = (
         Option("address", str, "0x0378", "the port: an address (Windows, e.g. 0x0378) or a device "
                                          "(Linux, e.g. /dev/parport0)"),
-        Option("hold_s", float, 0.001, "how long each word stays on the pins before they return to 0, s"),
+        Option("hold_s", float, 0.001, "how long each word stays on the pins before they return to 0, s",
+               1e-6, 1.0),
     )
 
     def __init__(self, address: str = "0x0378", hold_s: float = 0.001) -> None:

@@ -313,10 +313,16 @@ def load_rig(path: str | Path | None) -> RigConfig:
     if path is None:
         return RigConfig()
     path = Path(path)
+    if path.is_dir():  # reading it fails differently on each system (IsADirectoryError, PermissionError)
+        raise CompactRigError(f"{path} is a folder, not a rig file; give the rig's .toml file (one is written by "
+                              "`compactrig rig init FILE`)")
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise CompactRigError(f"{path}: no such rig file; write one with `compactrig rig init {path}`") from None
+    except OSError as error:
+        raise CompactRigError(f"{path}: the rig file cannot be read ({error.strerror or error}); check its "
+                              "permissions") from None
     except UnicodeDecodeError as error:
         raise CompactRigError(f"{path}: not valid TOML ({error})") from None
     except tomllib.TOMLDecodeError as error:

@@ -77,6 +77,9 @@ def open_session_store(folder: Path, snapshot: dict[str, Any]) -> TrialStore:
         if damage is not None:
             raise CompactRigError(f"{path}: damaged ({damage}); {RESTORE_STORE}")
         expected, found = snapshot.get(SESSION_ID), store.meta(SESSION_ID)
+        if expected is None and found is not None:  # only a session from before session ids has neither
+            raise CompactRigError(f"{path}: belongs to session {found}, but session.json names no session id (it was "
+                                  f"edited, or is another folder's); put back the session's own session.json")
         if expected is not None and found != expected:
             raise CompactRigError(f"{path}: belongs to {'another session' if found else 'no session'} (id {found}, "
                                   f"session.json says {expected}); {RESTORE_STORE}")

@@ -284,6 +284,75 @@ def test_every_bad_rig_value_is_its_own_line(tmp_path, cli):
         assert sum(fragment in line for line in lines) == 1, fragment
 
 
+@pytest.mark.parametrize("source, line, fragment", [
+    ("simulated", "unknown = 1000000000", "option unknown = 1000000000: give from 0 to 2048"),
+    ("simulated", 'gain = "nan"', "option gain = nan: give from -1000 to 1000"),
+    ("simulated", 'baseline = "0.5,inf,2"', "option baseline = inf: give from 0 to 1000"),
+    ("simulated", "timeout_s = -1", "option timeout_s = -1.0: give from 0.01 to 600"),
+    ("simulated", "window_end_s = inf", "option window_end_s = inf: give from 0 to 5"),
+    ("openephys", "data_port = 70000", "option data_port = 70000: give from 1 to 65534"),
+    ("openephys", "sample_rate = 0", "option sample_rate = 0.0: give from 1 to 1e+06"),
+    ("openephys", "heartbeat_s = 0", "option heartbeat_s = 0.0: give from 0.1 to 60"),
+    ("lsl", "match_tolerance_s = nan", "option match_tolerance_s = nan: give from 1e-06 to 10"),
+])
+def test_source_options_out_of_range_fail_rig_check_in_one_line(tmp_path, cli, source, line, fragment):
+    """A source option no source can work with (a billion simulated units filled the memory until the system killed
+    the command; a NaN gain made every presentation go missing; port 70000 was dialled all session) is refused by
+    ``rig check`` and by ``session run`` before anything is shown, naming the source and the option."""
+    rig = tmp_path / "rig.toml"
+    rig.write_text(f'[source]\nname = "{source}"\n[source.options]\n{line}\n')
+    one_line_error(cli("rig", "check", str(rig)), f"source {source!r}: {fragment}")
+    one_line_error(cli("session", "run", "--stimuli", str(tmp_path / "none"), "--rig", str(rig),
+                       "--out", str(tmp_path / "session")), f"source {source!r}: {fragment}")
+    assert not (tmp_path / "session").exists()
+
+
+def test_a_replayed_recording_of_text_fails_rig_check_in_one_line(tmp_path, cli):
+    """It passed the check, then every presentation of the session went missing."""
+    np.save(tmp_path / "words.npy", np.array([[["3", "4"]]]))
+    rig = tmp_path / "rig.toml"
+    rig.write_text(f'[source]\nname = "replay"\n[source.options]\nresponses = "{tmp_path / "words.npy"}"\n')
+    one_line_error(cli("rig", "check", str(rig)), "holds <U1 values, not spike counts")
+
+
+def test_a_folder_given_as_the_rig_file_is_one_line(tmp_path, cli):
+    one_line_error(cli("rig", "check", str(tmp_path)), f"{tmp_path} is a folder, not a rig file")
+
+
+def test_two_outputs_of_one_command_on_one_file_are_refused_before_any_work(tmp_path, three_images, cli):
+    """``--out`` and ``--csv`` on one file (the CSV replaced the array without a word), and a ``present --log``
+    among the frames ``--capture`` writes (the log replaced a frame)."""
+    out = tmp_path / "x.npy"
+    one_line_error(cli("predict", "--images", str(three_images), "--out", str(out), "--csv", str(out)),
+                   f"--out and --csv are both {out}; give two files")
+    one_line_error(cli("predict", "--images", str(three_images), "--out", str(tmp_path / "p.zarr"),
+                       "--csv", str(tmp_path / "p.zarr" / "p.csv")), "is inside --out")
+    cli("stimuli", "import", str(three_images), "--out", str(tmp_path / "set"))
+    one_line_error(cli("present", "--stimuli", str(tmp_path / "set"), "--log", str(tmp_path / "cap" / "00000.png"),
+                       "--capture", str(tmp_path / "cap")), "is inside --capture")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "set"], "nothing was written"
+
+
+@pytest.mark.parametrize("flag, value, fragment", [
+    ("--neurons", "", "--neurons '' names nothing"),
+    ("--neurons", " , ", "--neurons ' , ' names nothing"),
+    ("--neurons", "demo:0,demo:1,demo:0", "names demo:0 twice"),
+])
+def test_a_neuron_list_naming_nothing_or_a_neuron_twice_is_refused(tmp_path, three_images, cli, flag, value,
+                                                                   fragment):
+    """It wrote an array of no rows, or the same neuron's row twice."""
+    one_line_error(cli("predict", "--images", str(three_images), "--out", str(tmp_path / "o.npy"), flag, value),
+                   fragment)
+    assert not (tmp_path / "o.npy").exists()
+
+
+def test_a_scheduler_file_that_is_not_there_is_one_line(tmp_path, three_images, cli):
+    one_line_error(cli("predict", "--images", str(three_images), "--out", str(tmp_path / "o.npy"),
+                       "--cluster", str(tmp_path / "scheduler.json")), "no such scheduler file")
+    one_line_error(cli("predict", "--images", str(three_images), "--out", str(tmp_path / "o.npy"),
+                       "--cluster", "scheduler"), "--cluster scheduler: not a scheduler address")
+
+
 @pytest.mark.parametrize("args, option", [
     (["predict", "--images", "{images}", "--out", "{tmp}/o.npy", "--chunk", "-1"], "--chunk"),
     (["predict", "--images", "{images}", "--out", "{tmp}/o.npy", "--chunk", "0"], "--chunk"),
@@ -438,11 +507,14 @@ def test_a_manifest_value_of_the_wrong_kind_is_refused_in_one_line(tmp_path, cli
     for change, fragment in ((lambda entry: entry.update(predicted="high"), "'predicted' must map neuron ids"),
                              (lambda entry: entry["predicted"].update({"demo:2": float("nan")}), "finite numbers"),
                              (lambda entry: entry.update(seed=2.5), "'seed' is 2.5"),
-                             (lambda entry: entry.update(target_neuron=7), "'target_neuron' is 7")):
+                             (lambda entry: entry.update(target_neuron=7), "'target_neuron' is 7"),
+                             (lambda entry: entry.update(kind="bogus"), "kind is 'bogus', not one of natural, max")):
         manifest = json.loads(json.dumps(good))
         change(manifest["images"][0])
         (folder / "manifest.json").write_text(json.dumps(manifest))
         one_line_error(cli("stimuli", "show", str(folder)), fragment)
+    (folder / "manifest.json").write_text(json.dumps({**good, "format_version": 99}))
+    one_line_error(cli("stimuli", "show", str(folder)), "format_version is 99; this CompactRig reads 1 to 1")
     (folder / "manifest.json").write_text(json.dumps({**good, "images": ["dots.png"]}))
     one_line_error(cli("stimuli", "show", str(folder)), "image 0 is str, not a table")
     (folder / "manifest.json").write_text(json.dumps(good))

@@ -170,8 +170,9 @@ def test_a_tracker_without_its_psychopy_package_is_one_line_at_connect():
     ({"tracker": MOUSE_GAZE, "settings": "[1]"}, "settings must be a JSON object"),
     ({"tracker": MOUSE_GAZE, "settings": {"name": "eye"}}, "settings.name is CompactRig's to set"),
     ({"tracker": MOUSE_GAZE, "window_deg": "0"}, "window_deg = 0"),
-    ({"tracker": MOUSE_GAZE, "hold_s": "nan"}, "hold_s = nan"),
-    ({"tracker": MOUSE_GAZE, "stale_after_s": "inf"}, "stale_after_s must be above 0"),
+    ({"tracker": MOUSE_GAZE, "hold_s": "nan"}, "option hold_s = nan: give a finite number"),
+    ({"tracker": MOUSE_GAZE, "stale_after_s": "inf"}, "option stale_after_s = inf: give a finite number"),
+    ({"tracker": MOUSE_GAZE, "start_timeout_s": "0"}, "option start_timeout_s = 0.0: give from 1 to 600"),
     ({"tracker": MOUSE_GAZE, "calibration_points": "4"}, "calibration_points = 4: 3, 5, 9 or 13"),
 ])
 def test_options_are_checked_when_the_gate_is_built(options, problem):

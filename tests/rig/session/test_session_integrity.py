@@ -214,6 +214,7 @@ def test_resume_and_export_refuse_stimuli_whose_pixels_changed(tmp_path, made, c
     ("empty", "trials.sqlite: empty (0 bytes)"),
     ("corrupt", "trials.sqlite: not a readable trial store"),
     ("foreign", "trials.sqlite: belongs to another session"),
+    ("foreign, its id taken out of session.json", "but session.json names no session id"),
 ])
 def test_a_missing_empty_corrupt_or_foreign_store_is_an_error_never_complete(tmp_path, made, cli, damage, fragment):
     out, stimuli, rig = made
@@ -227,6 +228,10 @@ def test_a_missing_empty_corrupt_or_foreign_store_is_an_error_never_complete(tmp
     else:
         start_session(tmp_path / "other", SessionPlan(stimuli=str(stimuli)), rig)
         store.write_bytes((tmp_path / "other" / "trials.sqlite").read_bytes())
+        if "taken out" in damage:  # by hand: the one check against a foreign store must not go with it
+            snapshot = json.loads((out / "session.json").read_text())
+            del snapshot["session_id"]
+            (out / "session.json").write_text(json.dumps(snapshot))
     before = store.read_bytes() if store.exists() else None
     resumed = cli("session", "resume", str(out))
     one_error(resumed, fragment)
