@@ -14,6 +14,7 @@ from typing import Any
 
 from compactrig.engine.errors import CompactRigError
 from compactrig.rig.presenter import protocol as msg
+from compactrig.rig.presenter.child_start import start_deaf_to_ctrl_c
 from compactrig.rig.presenter.rig import RigConfig
 from compactrig.rig.presenter.window import presenter_main
 
@@ -42,7 +43,7 @@ class Presenter:
         self._silence_reported = False
 
     def start(self) -> Presenter:
-        self._process.start()
+        start_deaf_to_ctrl_c(self._process)
         return self
 
     @property

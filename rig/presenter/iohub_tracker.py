@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from compactrig.engine.errors import CompactRigError
+from compactrig.rig.presenter.child_start import start_deaf_to_ctrl_c
 from compactrig.rig.presenter.iohub_process import STOP, TrackerFailed, TrackerReady, TrackerSetup, tracker_main
 
 SERVER_EXIT_S = 2.0
@@ -41,7 +42,7 @@ class TrackerProcess:
         self.last_heard = time.monotonic()
 
     def start(self) -> TrackerProcess:
-        self._process.start()
+        start_deaf_to_ctrl_c(self._process)
         self.last_heard = time.monotonic()
         return self
 

@@ -237,6 +237,22 @@ def test_a_windowed_presenter_opens_where_the_rig_file_puts_it():
         presenter.shutdown()
 
 
+def test_a_ctrl_c_while_the_presenter_starts_does_not_kill_it(capfd):
+    """A terminal's Ctrl-C reaches the whole process group; one pressed while the presenter was still importing
+    killed it with a KeyboardInterrupt traceback on the terminal, and the session's clean stop became "the
+    presenter process died". Here SIGINT reaches the child at once and then every 50 ms while it starts."""
+    presenter = Presenter(parse_rig(RIG)).start()
+    try:
+        for _ in range(10):
+            os.kill(presenter.pid, signal.SIGINT)
+            time.sleep(0.05)
+        presenter.wait_for(msg.Ready, 60)
+        assert presenter.alive
+    finally:
+        presenter.shutdown()
+    assert "KeyboardInterrupt" not in capfd.readouterr().err
+
+
 def test_killing_the_presenter_is_noticed_within_a_second(stimulus_folder):
     presenter = Presenter(parse_rig(RIG)).start()
     try:
