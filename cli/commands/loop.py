@@ -8,6 +8,7 @@ from pathlib import Path
 from compactrig.cli.options import parse_neuron_list
 from compactrig.cli.rig_options import add_rig_options, rig_with_source
 from compactrig.engine.errors import CompactRigError
+from compactrig.engine.files.image_files import list_images
 from compactrig.engine.readout.ridge import MIN_IMAGES
 from compactrig.rig.loop.fit_files import load_fits
 from compactrig.rig.loop.loop_plan import LOOP_FILE, LoopPlan, loop_plan_text
@@ -49,12 +50,17 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_loop(args: argparse.Namespace) -> int:
+    if args.pool is not None:
+        if not Path(args.pool).exists():
+            raise CompactRigError(f"--pool {args.pool}: no such folder or zip; give natural images to choose from")
+        list_images(args.pool)  # a file that holds no images is refused before the session's folder is made
+    # kept absolute: the session is resumed from wherever its folder is given
+    pool = str(Path(args.pool).absolute()) if args.pool is not None else None
+    bank = str(Path(args.bank).absolute()) if args.bank is not None and Path(args.bank).is_dir() else args.bank
     plan = LoopPlan(strategy=args.strategy, batch=args.batch, batches=args.batches, refit_every=args.refit_every,
-                    repeats=args.repeats, pool=args.pool, bank=args.bank, synthesize=args.synthesize,
+                    repeats=args.repeats, pool=pool, bank=bank, synthesize=args.synthesize,
                     for_units=parse_neuron_list(args.for_units, "--for-units") or [], n=args.n,
                     steps=args.steps).check()
-    if args.pool is not None and not Path(args.pool).exists():
-        raise CompactRigError(f"--pool {args.pool}: no such folder or zip; give natural images to choose from")
     out: Path = args.out
     if (out / SESSION_FILE).exists():
         raise CompactRigError(f"{out}: already holds a session; continue it with `compactrig session resume "
@@ -64,7 +70,7 @@ def run_loop(args: argparse.Namespace) -> int:
         raise CompactRigError(f"--stimuli {args.stimuli}: {shown} image(s); the loop's readouts are fitted on "
                               f"responses to {MIN_IMAGES} images or more, so give a set of at least {MIN_IMAGES}")
     rig = rig_with_source(args)
-    session = SessionPlan(stimuli=str(args.stimuli), bank=args.bank, repeats=args.repeats)
+    session = SessionPlan(stimuli=str(args.stimuli), bank=bank, repeats=args.repeats)
     # loop.json is written with the session's parts, before session.json: a session with a loop never lacks it
     start_session(out, session, args.rig, rig, extra_files={LOOP_FILE: loop_plan_text(plan)})
     return 0 if run_session_loop(out) else 130

@@ -200,6 +200,8 @@ def start_session(folder: Path, plan: SessionPlan, rig_path: Path | None, rig: R
     if plan.max_missing < 1:
         raise CompactRigError(f"max_missing = {plan.max_missing}: give 1 or more")
     check_unit_map(check_rig_plugins(rig), plan.unit_map)
+    if plan.bank is not None and Path(plan.bank).is_dir():  # kept absolute: resumed from wherever it is given
+        plan = replace(plan, bank=str(Path(plan.bank).absolute()))
     bank = load_bank(plan.bank)
     unknown = sorted(set(plan.unit_map.values()) - set(bank.neuron_ids))
     if unknown:

@@ -138,6 +138,15 @@ def test_bad_loop_settings_are_one_line_before_anything_is_made_or_shown(tmp_pat
         "on responses to 10 images or more" in refused.stderr, refused.stderr
     assert not (tmp_path / "s").exists(), "nothing is written for a refused command"
 
+    # A pool that holds no images (here a set's manifest) is refused before the session's folder is made: the folder
+    # it used to leave could neither be started again nor resumed.
+    StimulusSet([StimulusRecord(image_id=f"tex{k:02d}", kind="natural") for k in range(10)],
+                pink_noise_images(10, seed=3)).save(tmp_path / "ten")
+    refused = cli("loop", "run", "--stimuli", str(tmp_path / "ten"), "--pool", str(tmp_path / "ten" / "manifest.json"),
+                  "--out", str(tmp_path / "s"))
+    assert refused.returncode == 2 and "manifest.json" in refused.stderr, refused.stderr
+    assert not (tmp_path / "s").exists(), "nothing is written for a refused command"
+
     # A hand-edited loop.json is refused by the resume, naming the setting, before the session is opened.
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "loop.json").write_text(json.dumps({"strategy": "best", "batches": 2}))
@@ -182,3 +191,27 @@ def test_a_loop_run_killed_during_its_start_leaves_what_a_second_loop_run_clears
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith("lock")) == [
         "loop", "loop.json", "session.json", "stimuli", "trials.sqlite"]
     assert query(out, "SELECT COUNT(*) FROM presentations WHERE aborted = 0") == [(10,)]
+
+
+@pytest.mark.needs_display
+def test_a_loop_started_with_relative_paths_resumes_from_another_folder(tmp_path, cli):
+    """``--pool`` and ``--bank`` typed relative to where the loop was started: the resume, run from elsewhere (as
+    after a crash, from a new terminal), found neither."""
+    from compactrig.engine.models.bank import load_bank
+    from compactrig.engine.models.bank_writer import write_model
+    here = tmp_path / "here"
+    demo = load_bank("demo")
+    for k in range(3):
+        write_model(here / "bank", "190923", k, demo.model(f"demo:{k}"), {"copied_from": f"demo:{k}"})
+    StimulusSet([StimulusRecord(image_id=f"tex{i:02d}", kind="natural") for i in range(10)],
+                pink_noise_images(10, seed=9)).save(here / "set")
+    StimulusSet([StimulusRecord(image_id=f"pool{i:02d}", kind="natural") for i in range(6)],
+                pink_noise_images(6, seed=4)).save(here / "pool")
+    (here / "rig.toml").write_text(RIG.replace("frames_on = 20", "frames_on = 2"))
+    started = cli("loop", "run", "--stimuli", "set", "--pool", "pool", "--bank", "bank", "--rig", "rig.toml",
+                  "--source", "simulated", "--batches", "0", "--out", "session", cwd=here)
+    assert started.returncode == 0, started.stdout + started.stderr
+    resumed = cli("session", "resume", str(here / "session"), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "no such" not in resumed.stderr
+
