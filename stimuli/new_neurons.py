@@ -53,6 +53,9 @@ students from the best-matching of the published models with 10 or more stage-2 
 beat those from the best-matching donor of any width on 7 units (r +0.027 on average); on session 201025,
 where only 12 such models remain once its own are set aside, they were worse (median ratio 0.900x against
 0.920x). Hence both are tried per unit (``DistillSettings.trial_epochs``)."""
+MAX_RESPONSE = 1e6
+"""Largest response (a count or rate, either sign) taken from a file: far above any neuron's, far below where its
+square would overflow the sums the readout is fitted on."""
 MIN_IMAGES = 50
 """Images with responses below which no compact model is attempted (a fifth is held out)."""
 
@@ -105,6 +108,10 @@ def response_sums(image_ids: list[str], responses: np.ndarray, units: list[int])
         raise CompactRigError(f"responses are {np.asarray(responses).dtype} values, not numbers; save the spike "
                               "counts or rates as a numeric array (NaN where a repeat is missing)")
     data = np.asarray(responses, dtype=np.float64)
+    given = data[np.isfinite(data)]
+    if np.isinf(data).any() or (given.size and np.abs(given).max() > MAX_RESPONSE):
+        raise CompactRigError(f"responses hold {'infinite values' if np.isinf(data).any() else 'values beyond 1e6'}; "
+                              "give spike counts or rates, NaN where a repeat is missing")
     if data.ndim == 2:
         data = data[:, :, None]
     if data.ndim != 3:
@@ -128,6 +135,13 @@ def response_sums(image_ids: list[str], responses: np.ndarray, units: list[int])
         raise CompactRigError("an image is named twice in the images the responses belong to; give each once")
     return PerImageSums.from_counts([str(u) for u in units], image_ids, seen.sum(axis=2), values.sum(axis=2),
                                     (values**2).sum(axis=2))
+
+
+def flat_units(trials: PerImageSums) -> list[int]:
+    """Columns of ``trials`` whose mean response is the same on every image all units answered (a channel that
+    never fired): a model of one would predict a constant, so none is made."""
+    means = trials.means()[trials.answered_by_all()]
+    return [k for k in range(means.shape[1]) if len(means) and np.ptp(means[:, k]) == 0]
 
 
 def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, trials: PerImageSums,
@@ -157,8 +171,17 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
         raise ValueError("trials must hold a row per image of image_ids, in order, and a column per unit")
     answered = np.flatnonzero(trials.answered_by_all())
     if len(answered) < MIN_IMAGES:
+        per_unit = trials.answered().sum(axis=0)
+        fewest = [k for k in np.argsort(per_unit, kind="stable")[:3] if per_unit[k] < MIN_IMAGES]
+        short = ", ".join(f"unit {units[k]} answered {per_unit[k]}" for k in fewest)
         raise CompactRigError(f"only {len(answered)} images have responses from every chosen unit; a compact model "
-                              f"needs {MIN_IMAGES} at the very least, a few hundred for a good one")
+                              f"needs {MIN_IMAGES} at the very least, a few hundred for a good one"
+                              + (f" ({short}: leave it out of the units)" if short else ""))
+    flat = flat_units(trials)
+    if flat:
+        raise CompactRigError(f"unit {units[flat[0]]}'s responses are the same for every image "
+                              f"({trials.means()[answered[0], flat[0]]:g}); no model can follow them: leave it out "
+                              "of the units")
     rng = np.random.default_rng(settings.seed)
     order = rng.permutation(answered)
     n_validation = max(10, int(round(settings.validation_fraction * len(order))))

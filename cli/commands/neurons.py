@@ -101,6 +101,7 @@ def run_fit(args: argparse.Namespace) -> int:
         units = [int(u) for u in listed] if listed is not None else list(range(len(responses)))
     except (ValueError, TypeError):
         raise CompactRigError(f"--units {args.units}: give row numbers of the responses, e.g. 0,3,7") from None
+    check_session_name(args.session)
     check_out_folder(args.out, args.session, units, args.force)
     bank = open_bank(args)
     images = read_images_with_progress(args.images)

@@ -293,7 +293,21 @@ def test_neurons_fit_makes_compact_models_that_follow_a_new_unit_and_every_comma
     bad = cli(*common, "--units", "5", "--session", "today", "--out", str(tmp_path / "b2"))
     assert bad.returncode == 2 and "units [5] are not rows of the responses (it has 2 neurons)" in bad.stderr
     named = cli(*common, "--session", "to-day", "--out", str(tmp_path / "b3"))
-    assert named.returncode == 2 and "session name 'to-day': use letters and digits only" in named.stderr
+    assert named.returncode == 2 and "session name 'to-day': use 1 to 64 letters and digits only" in named.stderr
+    long = cli(*common, "--session", "a" * 65, "--out", str(tmp_path / "b7"))
+    assert long.returncode == 2 and "use 1 to 64 letters" in long.stderr and not (tmp_path / "b7").exists()
+    recorded = np.load(tmp_path / "responses.npy")
+    for change, said in ((lambda r: r[1].__setitem__(np.isfinite(r[1]), 0.0),
+                          "unit 1's responses are the same for every image (0); no model can follow them"),
+                         (lambda r: r[1].__setitem__(..., np.nan), "(unit 1 answered 0: leave it out of the units)"),
+                         (lambda r: r[0].__setitem__((0, 0), np.inf), "responses hold infinite values"),
+                         (lambda r: r[0].__setitem__((0, 0), 1e300), "responses hold values beyond 1e6")):
+        changed = recorded.copy()
+        change(changed)
+        np.save(tmp_path / "changed.npy", changed)
+        refused = cli(*common[:-1], str(tmp_path / "changed.npy"), "--session", "today", "--out",
+                      str(tmp_path / "b8"))
+        assert refused.returncode == 2 and said in refused.stderr, refused.stderr
     stage = cli(*common, "--session", "today", "--out", str(tmp_path / "b4"), "--train-from-stage", "3")
     assert stage.returncode == 2 and "--train-from-stage" in stage.stderr
     workers = cli(*common, "--session", "today", "--out", str(tmp_path / "b5"), "--cluster", "local:0")
@@ -400,3 +414,23 @@ def test_a_second_fit_reads_the_bank_features_and_a_cluster_that_loses_a_worker_
     for neuron_id in ours.neuron_ids:
         mine, other = ours.state_dict(neuron_id), theirs.state_dict(neuron_id)
         assert mine.keys() == other.keys() and all(torch.equal(mine[k], other[k]) for k in mine), neuron_id
+
+
+def test_the_windows_compact_models_leave_out_a_unit_that_never_fired(tmp_path):
+    """A session with a silent channel (a declared unit counted 0 on every image): "Make compact models" makes the
+    other units' models and none of it (a model of a constant predicts a constant; it used to be written)."""
+    from compactrig.engine.stats.response_sums import PerImageSums
+    from compactrig.rig.session.compact_models import make_session_models
+    from compactrig.stimuli.stimulus_set import StimulusRecord, StimulusSet
+
+    pixels = images(60, seed=5)
+    ids = [f"tex{k:02d}" for k in range(60)]
+    StimulusSet([StimulusRecord(image_id=i, kind="natural") for i in ids], pixels).save(tmp_path / "stimuli")
+    truth = evaluate(load_bank().state_dict("demo:1"), pixels)
+    counts = np.stack([2 + 3 * (truth - truth.mean()) / truth.std(), np.zeros(60)], axis=1)
+    responses = PerImageSums(["ch1", "ch2"], ids)
+    responses.add(ids, counts)
+    settings = NewNeuronSettings(distill=DistillSettings(epochs=1, prune_epochs=1))
+    out, made = make_session_models(load_bank(), tmp_path, responses, settings)
+    assert [(n.neuron_id, n.unit) for n in made] == [(f"{tmp_path.name.replace('_', '')}:0", 0)]
+    assert read_provenance(out)[made[0].neuron_id]["recorded_unit"] == "ch1"
