@@ -87,6 +87,12 @@ class SessionPlan:
             name = (unknown or wrong or missing)[0]
             problem = "is not a plan field" if unknown else "is missing" if missing else f"is {plan[name]!r}"
             raise CompactRigError(f"{where}: the plan's {name!r} {problem}; restore session.json from a backup")
+        least = {"repeats": 1, "max_missing": 1, "max_dropped_frames": 0, "seed": 0}
+        low = next((name for name, floor in least.items() if isinstance(plan.get(name), int) and plan[name] < floor),
+                   None)
+        if low is not None:
+            raise CompactRigError(f"{where}: the plan's {low!r} is {plan[low]}, below {least[low]}; restore "
+                                  "session.json from a backup")
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in plan.get("unit_map", {}).items()):
             raise CompactRigError(f"{where}: the plan's unit map must map unit names to neuron ids; restore "
                                   "session.json from a backup")

@@ -87,3 +87,12 @@ def test_the_stored_rig_is_the_source_and_an_old_plans_source_is_read_or_refused
     edited = {**snapshot, "plan": {**snapshot["plan"], "source": "simulated", "source_options": "unknown=2"}}
     with pytest.raises(CompactRigError, match=r"^session.json: the plan's 'source_options' is 'unknown=2'; restore "):
         session_rig(edited, "session.json")
+
+
+@pytest.mark.parametrize("name, value", [("repeats", -3), ("repeats", 0), ("max_missing", 0),
+                                         ("max_dropped_frames", -1), ("seed", -2)])
+def test_a_plan_number_edited_below_what_a_session_can_run_is_refused_in_one_line(name, value):
+    """A hand-edited ``session.json`` with ``repeats = -3`` was resumed and exported as if nothing were wrong."""
+    snapshot = {"plan": {"stimuli": "set", "unit_map": {}, name: value}}
+    with pytest.raises(CompactRigError, match=rf"^session.json: the plan's '{name}' is {value}, below "):
+        SessionPlan.from_snapshot(snapshot, "session.json")
