@@ -96,7 +96,7 @@ class SampledGate(Gate):
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
         stale = self.settings["stale_after_s"]
-        if not (math.isfinite(stale) and stale > 0):
+        if not stale > 0:
             raise CompactRigError(f"gate {self.name!r}: stale_after_s must be above 0 (the tracker's sample "
                                   "interval plus its jitter, e.g. 0.1)")
         self._times: list[float] = []

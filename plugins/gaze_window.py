@@ -75,10 +75,10 @@ class GazeGate(SampledGate):
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
         window, hold = self.settings["window_deg"], self.settings["hold_s"]
-        if not (math.isfinite(window) and 0 < window <= 90):
+        if not 0 < window <= 90:
             raise CompactRigError(f"gate {self.name!r}: window_deg = {window:g}: the fixation window's radius "
                                   "in degrees, above 0 and at most 90")
-        if not (math.isfinite(hold) and 0 <= hold <= HOLD_MAX_S):
+        if not 0 <= hold <= HOLD_MAX_S:
             raise CompactRigError(f"gate {self.name!r}: hold_s = {hold:g}: seconds of fixation before a trial, "
                                   f"0-{HOLD_MAX_S:g}")
         self.hold_s = hold

@@ -22,7 +22,9 @@ from compactrig.engine.files.safe_output import write_atomically
 from compactrig.engine.models.architecture import CompactModel
 from compactrig.engine.models.bank import PROVENANCE_FILE, read_provenance
 
-SESSION_NAME = "[A-Za-z0-9]{1,64}"
+SESSION_NAME_MAX = 64
+"""Longest session name: it is part of every file name and id of the bank."""
+SESSION_NAME = f"[A-Za-z0-9]{{1,{SESSION_NAME_MAX}}}"
 
 
 def model_file_stem(session: str, index: int) -> str:
@@ -32,8 +34,8 @@ def model_file_stem(session: str, index: int) -> str:
 def check_session_name(session: str) -> None:
     """Raise a one-line error unless ``session`` can name files and ids (checked before hours of work)."""
     if not re.fullmatch(SESSION_NAME, session):
-        raise CompactRigError(f"session name {session!r}: use 1 to 64 letters and digits only (it becomes part of "
-                              "file names and of the ids SESSION:UNIT)")
+        raise CompactRigError(f"session name {session!r}: use 1 to {SESSION_NAME_MAX} letters and digits only (it "
+                              "becomes part of file names and of the ids SESSION:UNIT)")
 
 
 def write_model(folder: Path, session: str, index: int, model: CompactModel, provenance: dict) -> str:

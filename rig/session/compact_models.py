@@ -17,6 +17,7 @@ import numpy as np
 
 from compactrig.engine.errors import CompactRigError
 from compactrig.engine.models.bank import ModelBank
+from compactrig.engine.models.bank_writer import SESSION_NAME_MAX
 from compactrig.engine.progress import Progress
 from compactrig.engine.stats.response_sums import PerImageSums
 from compactrig.rig.session.folder import STIMULI_DIR
@@ -28,7 +29,7 @@ COMPACT_MODELS_DIR = "compact_models"
 
 def bank_session_name(folder: Path) -> str:
     """The session folder's name as ids allow it (letters and digits: ``2026-11-23_a`` -> ``20261123a``)."""
-    return re.sub("[^A-Za-z0-9]", "", Path(folder).name)[:64] or "session"
+    return re.sub("[^A-Za-z0-9]", "", Path(folder).name)[:SESSION_NAME_MAX] or "session"
 
 
 def make_session_models(bank: ModelBank, folder: Path, responses: PerImageSums,
