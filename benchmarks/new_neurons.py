@@ -20,10 +20,12 @@ the first run and says whether the features came from the cache.
     python benchmarks/new_neurons.py --sessions 190923 --every 4                 # every 4th unit
     python benchmarks/new_neurons.py                                             # both sessions, every unit (hours)
 
-``--train-from-stage 1`` (with ``--whole-epochs``) measures students trained from stage 1 (``neurons fit``'s
-option). ``--teacher published`` distils the compact models from the units' own published models instead of
-the readout (the readout is still fitted and printed). No lab has that teacher for a new neuron; it is the
-best teacher there can be, so the compact models' ratio then is what distillation and pruning alone reach.
+``--library others`` distils on every image of the other sessions too (``neurons fit --library``; none of them
+is one of the judged session's images). ``--train-from-stage 1`` (with ``--whole-epochs``) measures students
+trained from stage 1 (``neurons fit``'s option). ``--teacher published`` distils the compact models from the
+units' own published models instead of the readout (the readout is still fitted and printed). No lab has that
+teacher for a new neuron; it is the best teacher there can be, so the compact models' ratio then is what
+distillation and pruning alone reach.
 """
 
 from __future__ import annotations
@@ -53,12 +55,21 @@ FIT_IMAGES = 600
 UNITS_PHASE = "units on the cluster"
 
 
+def other_sessions_images(data: Path, session: str) -> np.ndarray:
+    """Every image of the other sessions' recordings (none of them is one of ``session``'s): a library of
+    natural images whose responses the judged session never had."""
+    zips = sorted((data / "data_V4_responses" / "images").glob("images_*.zip"))
+    return np.concatenate([read_images(path).pixels for path in zips if path.stem != f"images_{session}"])
+
+
 def run_session(data: Path, session: str, units: list[int] | None, every: int, workers: list[int],
-                settings: NewNeuronSettings, teacher: str) -> tuple[list[tuple], dict[int, float], float]:
+                settings: NewNeuronSettings, teacher: str,
+                library: str) -> tuple[list[tuple], dict[int, float], float]:
     """Rows per unit, the units' wall seconds per worker count, and the shared seconds of the first run."""
     folder = data / "data_compact_models"
     published = load_directory(folder)
     images = read_images(data / "data_V4_responses" / "images" / f"images_{session}.zip")
+    library_pixels = other_sessions_images(data, session) if library == "others" else None
     responses = np.load(data / "data_V4_responses" / "responses_repeat_averaged" / f"responses_{session}.npy")
     own = [n for n in published.neuron_ids if n.split(":")[0] == session]
     if not own:
@@ -83,7 +94,7 @@ def run_session(data: Path, session: str, units: list[int] | None, every: int, w
                                    f"new{session}", Path(out), settings, feature_neurons=others,
                                    progress=_stage_printer(began, marks), judged_pixels=images.pixels[test],
                                    teacher=published_teacher if teacher == "published" else None,
-                                   runner=run_on_cluster(client, str(folder.resolve())))
+                                   runner=run_on_cluster(client, str(folder.resolve())), library=library_pixels)
             ended = time.monotonic()
             unit_seconds[n_workers] = ended - marks[UNITS_PHASE]
             if np.isnan(shared):
@@ -136,24 +147,28 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="local Dask worker counts to time, e.g. 1,2 or 2")
     parser.add_argument("--train-from-stage", type=int, default=None, help="as neurons fit's option")
     parser.add_argument("--whole-epochs", type=int, default=None, help="as neurons fit's option")
+    parser.add_argument("--epochs", type=int, default=None, help="the students' epochs (default: the product's)")
+    parser.add_argument("--library", choices=("none", "others"), default="none",
+                        help="more natural images to distil on (others: every image of the other sessions)")
     parser.add_argument("--teacher", choices=("readout", "published"), default="readout",
                         help="what labels the distillation images (published: the ceiling of distillation alone)")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     distill = NewNeuronSettings().distill
-    chosen = {"train_from_stage": args.train_from_stage, "whole_epochs": args.whole_epochs}
+    chosen = {"train_from_stage": args.train_from_stage, "whole_epochs": args.whole_epochs, "epochs": args.epochs}
     settings = NewNeuronSettings(distill=replace(distill, **{k: v for k, v in chosen.items() if v is not None}))
     units = [int(u) for u in args.units.split(",")] if args.units else None
     workers = [int(w) for w in args.workers.split(",")]
     for session in args.sessions.split(","):
         rows, unit_seconds, shared = run_session(args.data, session, units, args.every, workers, settings,
-                                                 args.teacher)
+                                                 args.teacher, args.library)
         readout, compact, reference = (np.array([r[k] for r in rows]) for k in (1, 2, 3))
         n = len(rows)
         per_neuron = ", ".join(f"{w} worker(s) {(unit_seconds[w] + shared) / n:.0f} s" for w in workers)
         speedup = (f"; {max(workers)} workers take {unit_seconds[max(workers)] / unit_seconds[min(workers)]:.2f}x "
                    f"the units' time of {min(workers)}" if len(workers) > 1 else "")
-        print(f"session {session}, teacher {args.teacher}, train from stage {settings.distill.train_from_stage}: "
+        print(f"session {session}, teacher {args.teacher}, library {args.library}, epochs {settings.distill.epochs}, "
+              f"train from stage {settings.distill.train_from_stage}: "
               f"{n} units; median held-out r readout {np.median(readout):.3f}, compact {np.median(compact):.3f}, "
               f"published {np.median(reference):.3f}; median ratio compact {np.median(compact / reference):.3f} "
               f"(readout {np.median(readout / reference):.3f}); parameters max {max(r[4] for r in rows)}; "

@@ -137,6 +137,14 @@ def response_sums(image_ids: list[str], responses: np.ndarray, units: list[int])
                                     (values**2).sum(axis=2))
 
 
+def not_recorded(library: np.ndarray, recorded: np.ndarray) -> np.ndarray:
+    """The images of ``library`` that are not, pixel for pixel, one of ``recorded`` (a lab's library often holds
+    the images it drew a session's from)."""
+    seen = {image.tobytes() for image in np.asarray(recorded, dtype=np.uint8)}
+    library = np.asarray(library, dtype=np.uint8)
+    return library[[image.tobytes() not in seen for image in library]]
+
+
 def flat_units(trials: PerImageSums) -> list[int]:
     """Columns of ``trials`` whose mean response is the same on every image all units answered (a channel that
     never fired): a model of one would predict a constant, so none is made."""
@@ -149,14 +157,17 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
                     progress: Progress | None = None, cancelled: Callable[[], bool] | None = None,
                     feature_neurons: list[str] | None = None, unit_names: list[str] | None = None,
                     judged_pixels: np.ndarray | None = None, teacher: Teacher | None = None,
-                    device: str = "cpu", runner: Runner | None = None) -> list[NewNeuron]:
+                    device: str = "cpu", runner: Runner | None = None,
+                    library: np.ndarray | None = None) -> list[NewNeuron]:
     """Fit, distill, prune and write a compact model for each unit: ``trials`` holds the responses per image
     (rows, as ``image_ids``) and unit (columns), of which the images every unit answered are used; ``units``
     are the units' numbers in the new ids ``SESSION:UNIT`` (a recording's rows, ``response_sums``; a live
     session's unit numbers), and ``unit_names`` what the recording called them (kept in the provenance). The
     readout also predicts ``judged_pixels`` (images nothing is fitted on) when given
     (``NewNeuron.readout_judged``). A ``teacher``, when given, labels the distillation images in the readout's
-    place (the readout is still fitted and judged).
+    place (the readout is still fitted and judged). ``library`` (uint8 ``(M, 112, 112, 3)``, no responses) are more
+    natural images the students learn the readout's answers to (``distillation_images``); those equal to a
+    recorded image are left out, so the held-out images stay unseen.
 
     The bank's features of the recorded and distillation images are read from the feature cache when an
     earlier run computed them (``compactrig.engine.readout.feature_cache``). The bank features and the
@@ -197,7 +208,8 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
 
     outputs, natural = features(pixels, "bank features of the recorded images")
     readout = fit_scale_readout(natural[fitting], trials.take(fitting), len(neuron_ids), seed=settings.seed)
-    extra_pixels, kinds = distillation_images(pixels[fitting], seed=settings.seed)
+    extra_pixels, kinds = distillation_images(pixels[fitting], seed=settings.seed,
+                                              library=None if library is None else not_recorded(library, pixels))
     probe_pixels, _ = distillation_images(pixels[validation], seed=settings.seed + 1)  # pruning's held-out images
     if teacher is None:
         _, extra = features(extra_pixels[len(fitting):], "bank features of the distillation images")

@@ -43,6 +43,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                      help="folder or .zip of the images the responses were recorded to (imageNNNN = column NNNN-1)")
     fit.add_argument("--responses", type=Path, required=True,
                      help=".npy: (neurons, images) repeat-averaged or (neurons, images, repeats) NaN-padded")
+    fit.add_argument("--library", type=Path, default=None, metavar="IMAGES",
+                     help="folder or .zip of more natural images (no responses needed) whose readout answers the "
+                          "students learn too: the more distinct images, the closer each compact model follows its "
+                          "readout on new ones; the recorded images among them are left out")
     fit.add_argument("--units", default=None, help="comma-separated rows of the responses (default: all)")
     fit.add_argument("--session", required=True, help="name for the new neurons' session (letters and digits)")
     fit.add_argument("--out", type=Path, required=True,
@@ -105,6 +109,7 @@ def run_fit(args: argparse.Namespace) -> int:
     check_out_folder(args.out, args.session, units, args.force)
     bank = open_bank(args)
     images = read_images_with_progress(args.images)
+    library = read_images_with_progress(args.library).pixels if args.library is not None else None
     distill = NewNeuronSettings().distill
     chosen = {"epochs": args.epochs, "prune_epochs": args.prune_epochs, "train_from_stage": args.train_from_stage,
               "whole_epochs": args.whole_epochs}
@@ -126,7 +131,7 @@ def run_fit(args: argparse.Namespace) -> int:
         def fit(runner: Runner | None = None) -> list[NewNeuron]:
             return fit_new_neurons(bank, images.ids, images.pixels, trials, units, args.session, args.out,
                                    settings, progress, feature_neurons=parse_neuron_list(args.features, "--features"),
-                                   device=args.device, runner=runner)
+                                   device=args.device, runner=runner, library=library)
 
         if args.cluster:
             from compactrig.engine.compute.cluster import open_client

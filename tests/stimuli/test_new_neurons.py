@@ -239,6 +239,10 @@ def test_distillation_images_keep_the_natural_ones_and_shift_by_a_few_pixels():
     natural = images(5, seed=3)
     pixels, kinds = distillation_images(natural, seed=0)
     assert kinds == ["natural"] * 5 + ["gaudy"] * 5 + ["texture"] * 5 + ["shifted"] * 5
+    library = images(3, seed=4)
+    with_library, kinds = distillation_images(natural, seed=0, library=library)
+    assert kinds[20:] == ["library"] * 3 and np.array_equal(with_library[:20], pixels)
+    assert np.array_equal(with_library[20:], library)
     assert np.array_equal(pixels[:5], natural)
     assert set(np.unique(pixels[5:10])) <= {0, 255}
     for original, moved in zip(natural, pixels[15:]):
@@ -263,12 +267,17 @@ def test_neurons_fit_makes_compact_models_that_follow_a_new_unit_and_every_comma
     trials[0, rng.random(len(pixels)) < 0.2, 2] = np.nan
     noise_only = np.concatenate([trials, rng.normal(0, 1.0, (1, len(pixels), 3))])  # unit 1: no signal
     np.save(tmp_path / "responses.npy", noise_only)
+    library = tmp_path / "library"  # a lab's images without responses; one of them was also recorded
+    library.mkdir()
+    for k, image in enumerate([*images(12, seed=5), pixels[3]]):
+        Image.fromarray(image).save(library / f"stock{k}.png")
     result = run_cli("neurons", "fit", "--bank", "demo", "--images", str(folder), "--responses",
                      str(tmp_path / "responses.npy"), "--units", "0", "--session", "today", "--out",
-                     str(tmp_path / "bank"), "--epochs", "5", "--prune-epochs", "1")
+                     str(tmp_path / "bank"), "--epochs", "5", "--prune-epochs", "1", "--library", str(library))
     assert result.returncode == 0, result.stderr
     assert "today:0" in result.stdout
     provenance = read_provenance(tmp_path / "bank")["today:0"]
+    assert provenance["images"]["distillation"]["library"] == 12  # the recorded one is left out
     assert provenance["compact"]["parameters"] <= 20_000
     assert provenance["compact"]["donor_of_stages_0_1"] == "demo:2"
     assert provenance["readout"]["held_out_r"] > 0.8 and provenance["compact"]["held_out_r"] > 0.8
