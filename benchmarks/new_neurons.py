@@ -148,6 +148,8 @@ def main() -> None:
     parser.add_argument("--train-from-stage", type=int, default=None, help="as neurons fit's option")
     parser.add_argument("--whole-epochs", type=int, default=None, help="as neurons fit's option")
     parser.add_argument("--epochs", type=int, default=None, help="the students' epochs (default: the product's)")
+    parser.add_argument("--side-by-side", choices=("yes", "no"), default=None,
+                        help="a unit's two donors in one student (default: the product's)")
     parser.add_argument("--library", choices=("none", "others"), default="none",
                         help="more natural images to distil on (others: every image of the other sessions)")
     parser.add_argument("--teacher", choices=("readout", "published"), default="readout",
@@ -155,7 +157,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     distill = NewNeuronSettings().distill
-    chosen = {"train_from_stage": args.train_from_stage, "whole_epochs": args.whole_epochs, "epochs": args.epochs}
+    chosen = {"train_from_stage": args.train_from_stage, "whole_epochs": args.whole_epochs, "epochs": args.epochs,
+              "side_by_side": None if args.side_by_side is None else args.side_by_side == "yes"}
     settings = NewNeuronSettings(distill=replace(distill, **{k: v for k, v in chosen.items() if v is not None}))
     units = [int(u) for u in args.units.split(",")] if args.units else None
     workers = [int(w) for w in args.workers.split(",")]
@@ -168,7 +171,7 @@ def main() -> None:
         speedup = (f"; {max(workers)} workers take {unit_seconds[max(workers)] / unit_seconds[min(workers)]:.2f}x "
                    f"the units' time of {min(workers)}" if len(workers) > 1 else "")
         print(f"session {session}, teacher {args.teacher}, library {args.library}, epochs {settings.distill.epochs}, "
-              f"train from stage {settings.distill.train_from_stage}: "
+              f"train from stage {settings.distill.train_from_stage}, side by side {settings.distill.side_by_side}: "
               f"{n} units; median held-out r readout {np.median(readout):.3f}, compact {np.median(compact):.3f}, "
               f"published {np.median(reference):.3f}; median ratio compact {np.median(compact / reference):.3f} "
               f"(readout {np.median(readout / reference):.3f}); parameters max {max(r[4] for r in rows)}; "

@@ -227,7 +227,8 @@ def fit_new_neurons(bank: ModelBank, image_ids: list[str], pixels: np.ndarray, t
         _, judged = features(judged_pixels, "bank features of the judged images")
         judged_readout = readout.predict(within_training_range(natural[fitting], judged))
     wide = _wide_heads(bank, neuron_ids, settings.distill.max_parameters)
-    candidates = [_donors(outputs[fitting], means[fitting, k], neuron_ids, wide) for k in range(len(units))]
+    candidates = [_donors(outputs[fitting], means[fitting, k], neuron_ids, wide, settings.distill.side_by_side)
+                  for k in range(len(units))]
     jobs = [UnitJob(k, units[k], candidates[k], targets[k], means[validation, k])
             for k in sorted(range(len(units)), key=lambda k: candidates[k])]  # units sharing donors share their maps
     results: dict[int, NewNeuron] = {}
@@ -278,13 +279,16 @@ def _wide_heads(bank: ModelBank, neuron_ids: list[str], max_parameters: int) -> 
             and parameter_count(bank.info(neuron_id).filters) <= max_parameters]
 
 
-def _donors(outputs: np.ndarray, responses: np.ndarray, neuron_ids: list[str], wide: list[int]) -> tuple[str, ...]:
+def _donors(outputs: np.ndarray, responses: np.ndarray, neuron_ids: list[str], wide: list[int],
+            two: bool = False) -> tuple[str, ...]:
     """The donors a unit's student may start from: the bank neuron whose output follows the unit best on the
-    fitted images, and the best of the ``wide`` ones if that is another."""
+    fitted images, and the best of the ``wide`` ones if that is another (``two``: the best of the other wide ones
+    when it is one of them)."""
     r = np.nan_to_num(np.abs(pearson_r(outputs, np.asarray(responses)[:, None], axis=0)), nan=-1.0)
     best = [int(np.argmax(r))]
-    if wide:
-        best_wide = wide[int(np.argmax(r[wide]))]
+    others = [k for k in wide if k != best[0]] if two else wide
+    if others:
+        best_wide = others[int(np.argmax(r[others]))]
         if best_wide != best[0]:
             best.append(best_wide)
     return tuple(neuron_ids[k] for k in best)

@@ -24,8 +24,12 @@ model: on session 190923, fine-tuning it followed held-out natural images far be
 freshly initialized head trained on the same few thousand labelled images (r 0.64 against 0.49
 for one unit).
 
+Two donors can also be one student, side by side (``DistillSettings.side_by_side``): its frozen part holds
+both donors' channels (their maps, concatenated), its head starts as the sum of theirs and learns to mix them.
+
 Pruning removes channels of stages 1-4 (a stage-1 channel is dropped from the frozen maps and
-from stage 2's input), least important first (importance: the channel's outgoing weights scaled
+from stage 2's input), and of stage 0 while the student is over ``max_parameters`` (the frozen part's output
+is then computed again), least important first (importance: the channel's outgoing weights scaled
 by its typical activation), fine-tuning after each cut, while the held-out r stays within
 ``prune_tolerance`` of the unpruned student's. A donor over ``max_parameters`` (of the published
 models, 201025:51 with 24,558) needs more cuts: each is tried at every stage and the one that changes
@@ -100,6 +104,9 @@ class DistillSettings:
     whole_epochs: int = 8
     """Epochs with the earlier stages trained too (``train_from_stage`` below ``TRUNK_STAGES``), at a quarter of
     the head's step size: a fine-tune of a student that already fits."""
+    side_by_side: bool = False
+    """With two donors, one student holds both side by side (``side_by_side``: the frozen part has both donors'
+    channels) instead of the winner of their trials; it is pruned under ``max_parameters`` by cuts of stage 0 too."""
 
 
 def channels_last(maps: torch.Tensor) -> torch.Tensor:
@@ -205,10 +212,18 @@ def predict_head(student: CompactModel, maps: torch.Tensor, first: int = TRUNK_S
                           for s in range(0, len(maps), chunk)]).cpu().numpy()
 
 
-def channel_importance(student: CompactModel, maps: torch.Tensor, stage: int) -> np.ndarray:
-    """Per channel of ``stage``: its typical activation times the size of what reads it."""
+def channel_importance(student: CompactModel, maps: torch.Tensor, stage: int,
+                       pixels: np.ndarray | None = None) -> np.ndarray:
+    """Per channel of ``stage``: its typical activation times the size of what reads it (stage 0's activation
+    from ``pixels``, the images of ``maps``)."""
     with torch.no_grad():
-        x = maps[:256]
+        if stage == 0:
+            if pixels is None:
+                raise ValueError("the importance of stage-0 channels needs the images")
+            images = torch.from_numpy(np.ascontiguousarray(pixels[:64])).permute(0, 3, 1, 2).to(device_of(student))
+            x = student.stage_outputs(images.float(), 0)[0]
+        else:
+            x = maps[:256]
         if stage >= TRUNK_STAGES:
             x = student.pointwise(TRUNK_STAGES, x)
         for k in range(TRUNK_STAGES + 1, stage + 1):
@@ -231,11 +246,11 @@ def without_channels(student: CompactModel, stage: int, keep: list[int]) -> Comp
     smaller = CompactModel(filters).float()
     state = {key: value.clone() for key, value in student.state_dict().items()}
     index = torch.tensor(keep)
-    if not 1 <= stage < N_STAGES:
-        raise ValueError(f"stage {stage}: only the channels of stages 1-{N_STAGES - 1} can be pruned")
+    if not 0 <= stage < N_STAGES:
+        raise ValueError(f"stage {stage}: the model has stages 0-{N_STAGES - 1}")
     prefix = f"layers.layer{stage}_"
-    for key in list(state):
-        if key.startswith(prefix) and ("conv_point" in key or "bn" in key):
+    for key in list(state):  # a separable stage's depthwise filters are its input's: the stage before's channels
+        if key.startswith(prefix) and ("conv_depth" not in key):
             if state[key].dim() > 0 and state[key].shape[0] == student.filters[stage]:
                 state[key] = state[key][index]
     if stage < N_STAGES - 1:
@@ -248,6 +263,33 @@ def without_channels(student: CompactModel, stage: int, keep: list[int]) -> Comp
     smaller.load_state_dict(state)
     smaller.eval()
     return smaller.to(device_of(student))
+
+
+def side_by_side(first: CompactModel, second: CompactModel, weights: tuple[float, float] = (1.0, 1.0)) -> CompactModel:
+    """One compact model computing both: each stage has ``first``'s channels then ``second``'s, the channel mixing
+    block-diagonal (zero between the two), the readout both readouts, so its output is the sum of theirs (times
+    ``weights``). Its frozen part's output is the two models' concatenated; in the published layout the zero blocks
+    count as parameters."""
+    both = CompactModel([a + b for a, b in zip(first.filters, second.filters)]).to(device_of(first))
+    a, b = first.state_dict(), second.state_dict()
+    state = {}
+    for key, value in both.state_dict().items():
+        if key.endswith("num_batches_tracked"):
+            state[key] = a[key]
+        elif "conv_point.weight" in key:
+            mixed = torch.zeros_like(value, dtype=a[key].dtype)
+            rows, columns = a[key].shape[:2]
+            mixed[:rows, :columns], mixed[rows:, columns:] = a[key], b[key]
+            state[key] = mixed
+        elif key == "layers.Beta.weight":
+            state[key] = torch.cat([weights[0] * a[key].view(OUTPUT_SIZE, OUTPUT_SIZE, -1),
+                                    weights[1] * b[key].view(OUTPUT_SIZE, OUTPUT_SIZE, -1)], dim=2).reshape(1, -1)
+        elif key == "layers.Beta.bias":
+            state[key] = weights[0] * a[key] + weights[1] * b[key]
+        else:
+            state[key] = torch.cat([a[key], b[key]])
+    both.load_state_dict(state)
+    return both.to(a["layers.Beta.weight"].dtype).eval()
 
 
 @dataclass(frozen=True)
@@ -274,6 +316,23 @@ class Donor:
     model: CompactModel
     maps: torch.Tensor
     held_out: HeldOut
+
+
+def paired(first: Donor, second: Donor, targets: torch.Tensor) -> Donor:
+    """The donor ``side_by_side`` of two, its output the least-squares combination of theirs that follows
+    ``targets``; its frozen part's output is theirs concatenated, nothing computed again."""
+    def both(one: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+        return channels_last(torch.cat([one, other], dim=1))
+
+    outputs = np.stack([predict_head(copy.deepcopy(donor.model).float().to(donor.maps.device), donor.maps)
+                        for donor in (first, second)], axis=1)
+    design = np.column_stack([outputs, np.ones(len(outputs))]).astype(np.float64)
+    weights = np.linalg.lstsq(design, targets.cpu().numpy().astype(np.float64), rcond=None)[0][:2]
+    return Donor(f"{first.neuron_id}+{second.neuron_id}",
+                 side_by_side(first.model, second.model, (float(weights[0]), float(weights[1]))),
+                 both(first.maps, second.maps),
+                 HeldOut(both(first.held_out.maps, second.held_out.maps), first.held_out.responses,
+                         both(first.held_out.probe_maps, second.held_out.probe_maps)))
 
 
 @dataclass(frozen=True)
@@ -319,6 +378,8 @@ def distill_unit(donors: list[Donor], targets: np.ndarray, settings: DistillSett
     mean, sd = float(targets.mean()), float(targets.std()) or 1.0
     device = donors[0].maps.device
     standardized = torch.from_numpy(((targets - mean) / sd).astype(np.float32)).to(device)
+    if settings.side_by_side and len(donors) == 2:
+        donors = [paired(donors[0], donors[1], standardized)]
     trainings = [_started(donor, standardized, settings) for donor in donors]
     trials: dict[str, float] = {}
     best = 0
@@ -338,9 +399,7 @@ def distill_unit(donors: list[Donor], targets: np.ndarray, settings: DistillSett
                    replace(settings, learning_rate=settings.learning_rate / 4), progress, cancelled,
                    what=f"training from stage {first}", first=first)
         del deeper
-        maps = trunk_maps(student, pixels.training, TRUNK_STAGES, device)  # the student's own trunk now
-        held_out = HeldOut(trunk_maps(student, pixels.held_out, TRUNK_STAGES, device), held_out.responses,
-                           trunk_maps(student, pixels.probe, TRUNK_STAGES, device))
+        maps, held_out = _own_trunk(student, pixels, held_out.responses)
     unpruned_r = float(pearson_r(predict_head(student, held_out.maps), held_out.responses))
     unpruned_probe = predict_head(student, held_out.probe_maps)
     floor = unpruned_r * (1 - settings.prune_tolerance) if np.isfinite(unpruned_r) else -np.inf
@@ -349,13 +408,16 @@ def distill_unit(donors: list[Donor], targets: np.ndarray, settings: DistillSett
         """``state`` with the least important ``prune_fraction`` of ``stage``'s channels removed, fine-tuned."""
         if cancelled is not None and cancelled():
             raise Cancelled()
-        importance = channel_importance(state.model, state.maps, stage)
+        importance = channel_importance(state.model, state.maps, stage, None if pixels is None else pixels.training)
         n_cut = max(1, int(round(settings.prune_fraction * len(importance))))
         keep = sorted(np.argsort(importance)[n_cut:].tolist())
         trial = without_channels(state.model, stage, keep)
-        cuts_frozen_maps = stage == TRUNK_STAGES - 1
-        maps = with_stage1_channels(state.maps, keep) if cuts_frozen_maps else state.maps
-        trial_held_out = state.held_out.with_stage1_channels(keep) if cuts_frozen_maps else state.held_out
+        if stage == 0 and pixels is not None:  # the frozen part changes: its output is computed again
+            maps, trial_held_out = _own_trunk(trial, pixels, held_out.responses)
+        elif stage == TRUNK_STAGES - 1:
+            maps, trial_held_out = with_stage1_channels(state.maps, keep), state.held_out.with_stage1_channels(keep)
+        else:
+            maps, trial_held_out = state.maps, state.held_out
         train_head(trial, maps, standardized, settings.prune_epochs,
                    replace(settings, learning_rate=settings.learning_rate / 4),
                    progress, cancelled, what=f"pruning stage {stage}")
@@ -363,16 +425,20 @@ def distill_unit(donors: list[Donor], targets: np.ndarray, settings: DistillSett
         agreement = float(pearson_r(predict_head(trial, trial_held_out.probe_maps), unpruned_probe))
         return _Pruned(trial, maps, trial_held_out, r, agreement)
 
+    def over_cap(state: _Pruned) -> bool:
+        return parameter_count(state.model.filters) > settings.max_parameters
+
     state = _Pruned(student, maps, held_out, unpruned_r, 1.0)
-    for stage in range(N_STAGES - 1, 0, -1):  # later stages first: they are cheapest to retrain
-        while state.model.filters[stage] > 1:
+    lowest = 0 if pixels is not None else 1  # stage 0 is cut only over the cap: each cut recomputes the maps
+    for stage in range(N_STAGES - 1, lowest - 1, -1):  # later stages first: they are cheapest to retrain
+        while state.model.filters[stage] > 1 and (stage > 0 or over_cap(state)):
             trial = cut(state, stage)
             if not (trial.r >= floor and trial.agreement >= 1 - settings.prune_tolerance):
                 break
             state = trial
-    while parameter_count(state.model.filters) > settings.max_parameters:
+    while over_cap(state):
         # A donor over the cap: every cut that holds is made; the rest go where the student changes least.
-        cuts = [cut(state, stage) for stage in range(1, N_STAGES) if state.model.filters[stage] > 1]
+        cuts = [cut(state, stage) for stage in range(lowest, N_STAGES) if state.model.filters[stage] > 1]
         if not cuts:  # one channel left in every prunable stage: stage 0 alone is over the cap
             break
         state = max(cuts, key=lambda trial: trial.agreement)
@@ -398,6 +464,14 @@ class _Pruned:
     held_out: HeldOut
     r: float
     agreement: float
+
+
+def _own_trunk(student: CompactModel, pixels: Pixels, responses: np.ndarray) -> tuple[torch.Tensor, HeldOut]:
+    """The frozen-part output of ``student`` itself for the training images, and its ``HeldOut``."""
+    device = device_of(student)
+    return (trunk_maps(student, pixels.training, TRUNK_STAGES, device),
+            HeldOut(trunk_maps(student, pixels.held_out, TRUNK_STAGES, device), responses,
+                    trunk_maps(student, pixels.probe, TRUNK_STAGES, device)))
 
 
 def _fit_output_scale(student: CompactModel, maps: torch.Tensor, targets: torch.Tensor) -> None:

@@ -28,6 +28,7 @@ from compactrig.engine.training.distill import (
     Pixels,
     distill_unit,
     predict_head,
+    side_by_side,
     trunk_maps,
     without_channels,
 )
@@ -99,10 +100,10 @@ def test_the_frozen_part_then_the_head_is_the_whole_published_model(published_mo
 
 
 def test_a_pruned_channel_takes_with_it_everything_that_reads_it(published_model):
-    """Silencing a channel's readers in the original, then removing the channel, changes nothing; the
-    parameter count drops by exactly what the channel carried."""
+    """Silencing a channel's readers in the original, then removing the channel, changes nothing (a stage-0
+    channel's removal changes the frozen part, whose output is computed again); the parameter count drops."""
     pixels = images(4, seed=1)
-    for stage in (1, 2, 3, 4):
+    for stage in (0, 1, 2, 3, 4):
         model = CompactModel(published_model.filters)
         model.load_state_dict(published_model.state_dict())
         silenced = 1
@@ -114,11 +115,50 @@ def test_a_pruned_channel_takes_with_it_everything_that_reads_it(published_model
         keep = [c for c in range(model.filters[stage]) if c != silenced]
         pruned = without_channels(model.float(), stage, keep)
         maps = trunk_maps(model.float(), pixels)
-        pruned_maps = maps[:, keep] if stage == 1 else maps
+        pruned_maps = maps[:, keep] if stage == 1 else trunk_maps(pruned, pixels) if stage == 0 else maps
         np.testing.assert_allclose(predict_head(pruned, pruned_maps), predict_head(model.float(), maps), rtol=1e-5,
                                    atol=1e-5)
         assert pruned.filters[stage] == model.filters[stage] - 1
         assert parameter_count(pruned.filters) < parameter_count(model.filters)
+
+
+def test_two_models_side_by_side_answer_the_sum_of_their_answers(shared_data):
+    """Evaluated independently, the side-by-side model answers what its two models answer together, and its
+    frozen part's output is theirs, concatenated."""
+    bank = load_directory(shared_data / "data_compact_models")
+    pixels = images(5, seed=4)
+    both = side_by_side(bank.model("201025:5").float(), bank.model("190923:3").float())
+    assert both.filters == tuple(a + b for a, b in zip(bank.info("201025:5").filters, bank.info("190923:3").filters))
+    summed = evaluate(bank.state_dict("201025:5"), pixels) + evaluate(bank.state_dict("190923:3"), pixels)
+    own = evaluate({key: value.double() for key, value in both.state_dict().items()}, pixels)
+    np.testing.assert_allclose(own, summed, rtol=1e-6, atol=1e-6 * np.abs(summed).max())
+    maps = torch.cat([trunk_maps(bank.model(n).float(), pixels) for n in ("201025:5", "190923:3")], dim=1)
+    np.testing.assert_allclose(predict_head(both, maps), summed, rtol=1e-4, atol=1e-4 * np.abs(summed).max())
+
+
+def test_a_student_of_two_donors_side_by_side_is_cut_under_the_cap_at_stage_0_too(shared_data):
+    """Two published models side by side hold 20,000-odd parameters (the zero blocks between them count in the
+    published layout): the student ends under the cap, with fewer stage-0 channels than the two had, named for
+    both donors, and judged by its own predictions (independent evaluation of the written model)."""
+    bank = load_directory(shared_data / "data_compact_models")
+    training, held_out = images(60, seed=11), images(30, seed=12)
+    labels, responses = (evaluate(bank.state_dict("190923:7"), pixels) for pixels in (training, held_out))
+
+    def donor(neuron_id: str) -> Donor:
+        model = bank.model(neuron_id).float()
+        return Donor(neuron_id, model, trunk_maps(model, training),
+                     HeldOut(trunk_maps(model, held_out), responses, trunk_maps(model, PROBE)))
+
+    pair = ("201025:5", "190923:3")
+    assert parameter_count([sum(n) for n in zip(*(bank.info(k).filters for k in pair))]) > 20_000
+    made = distill_unit([donor(k) for k in pair], labels, DistillSettings(epochs=2, prune_epochs=1, side_by_side=True),
+                        pixels=Pixels(training, held_out, PROBE))
+    assert made.donor == "201025:5+190923:3" and made.trials == {}
+    assert made.n_parameters == parameter_count(made.model.filters) <= 20_000
+    assert made.model.filters[0] < bank.info(pair[0]).filters[0] + bank.info(pair[1]).filters[0]
+    own = evaluate({k: v.double() for k, v in made.model.state_dict().items()}, held_out)
+    np.testing.assert_allclose(made.validation_predictions, own, rtol=1e-4, atol=1e-4 * np.abs(own).max())
+    assert pearson(own, responses) == pytest.approx(made.validation_r, abs=1e-4)
 
 
 def test_written_models_load_as_a_bank_in_the_published_layout(published_model, tmp_path):
