@@ -220,8 +220,7 @@ def channel_importance(student: CompactModel, maps: torch.Tensor, stage: int,
         if stage == 0:
             if pixels is None:
                 raise ValueError("the importance of stage-0 channels needs the images")
-            images = torch.from_numpy(np.ascontiguousarray(pixels[:64])).permute(0, 3, 1, 2).to(device_of(student))
-            x = student.stage_outputs(images.float(), 0)[0]
+            x = student.stage(0, trunk_maps(student, pixels[:64], 0, device_of(student)))
         else:
             x = maps[:256]
         if stage >= TRUNK_STAGES:
@@ -413,7 +412,7 @@ def distill_unit(donors: list[Donor], targets: np.ndarray, settings: DistillSett
         keep = sorted(np.argsort(importance)[n_cut:].tolist())
         trial = without_channels(state.model, stage, keep)
         if stage == 0 and pixels is not None:  # the frozen part changes: its output is computed again
-            maps, trial_held_out = _own_trunk(trial, pixels, held_out.responses)
+            maps, trial_held_out = _own_trunk(trial, pixels, state.held_out.responses)
         elif stage == TRUNK_STAGES - 1:
             maps, trial_held_out = with_stage1_channels(state.maps, keep), state.held_out.with_stage1_channels(keep)
         else:
